@@ -1,0 +1,29 @@
+"""Puts the caller (a Principal) on every request, after the tenant is known."""
+
+from apps.accounts.authentication import authenticate
+from tenants.errors import RequestRefused
+
+SESSION_TENANT_KEY = "tenant"
+
+
+def client_ip(request) -> str:
+    return request.META.get("REMOTE_ADDR", "")
+
+
+class PrincipalMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        try:
+            request.principal = authenticate(
+                tenant=request.tenant,
+                authorization=request.headers.get("Authorization"),
+                api_key=request.headers.get("X-API-Key"),
+                session_user=request.user,
+                session_tenant=request.session.get(SESSION_TENANT_KEY),
+                client_ip=client_ip(request),
+            )
+        except RequestRefused as refused:
+            return refused.as_response()
+        return self.get_response(request)

@@ -1,0 +1,60 @@
+"""Reads of users, memberships and credentials."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+from django.db.models import QuerySet
+
+from apps.accounts.models import ApiKey, Membership, User
+
+API_KEY_MARK = "sk"
+
+
+def split_api_key(raw_key: str) -> tuple[str, str] | None:
+    """`sk_<prefix>_<secret>` → (prefix, secret), or None when it is not of that form."""
+    parts = raw_key.split("_", 2)
+    if len(parts) != 3 or parts[0] != API_KEY_MARK or not parts[1] or not parts[2]:
+        return None
+    return parts[1], parts[2]
+
+
+def hash_secret(secret: str) -> str:
+    # The secret is 32 random bytes: a fast hash is enough, and keeps key checks cheap.
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def tenant_id_for_api_key(raw_key: str) -> int | None:
+    """The tenant an API key names (its secret is checked later, by authentication)."""
+    parts = split_api_key(raw_key)
+    if parts is None:
+        return None
+    return ApiKey.objects.filter(prefix=parts[0]).values_list("tenant_id", flat=True).first()
+
+
+def api_key_for(raw_key: str) -> ApiKey | None:
+    """The key whose prefix and secret both match, whatever its state."""
+    parts = split_api_key(raw_key)
+    if parts is None:
+        return None
+    key = ApiKey.objects.select_related("tenant").filter(prefix=parts[0]).first()
+    if key is None or not hmac.compare_digest(key.secret_hash, hash_secret(parts[1])):
+        return None
+    return key
+
+
+def membership_for(*, user: User, tenant) -> Membership | None:
+    return Membership.objects.filter(user=user, tenant=tenant).first()
+
+
+def members_of(tenant) -> QuerySet[Membership]:
+    return Membership.objects.filter(tenant=tenant).select_related("user")
+
+
+def api_keys_of(tenant) -> QuerySet[ApiKey]:
+    return ApiKey.objects.filter(tenant=tenant)
+
+
+def owners_count(tenant) -> int:
+    return Membership.objects.filter(tenant=tenant, role="owner").count()

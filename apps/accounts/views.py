@@ -1,0 +1,37 @@
+"""Session login on a tenant host, for GraphiQL. Only members of that tenant get in."""
+
+from django.contrib.auth import authenticate, login, logout
+from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_http_methods
+
+from apps.accounts import selectors
+from apps.accounts.middleware import SESSION_TENANT_KEY
+
+
+def _safe_next(request) -> str:
+    target = request.POST.get("next") or request.GET.get("next") or "/graphql/"
+    allowed = url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure())
+    return target if allowed else "/graphql/"
+
+
+@require_http_methods(["GET", "POST"])
+def login_view(request):
+    tenant = request.tenant
+    context = {"tenant_name": tenant.name, "next": _safe_next(request), "error": ""}
+    if request.method == "POST":
+        email = request.POST.get("email", "").strip().lower()
+        user = authenticate(request, username=email, password=request.POST.get("password", ""))
+        if user is None or selectors.membership_for(user=user, tenant=tenant) is None:
+            context["error"] = "Wrong email or password."
+            return render(request, "accounts/login.html", context, status=401)
+        login(request, user)
+        request.session[SESSION_TENANT_KEY] = tenant.slug
+        return redirect(context["next"])
+    return render(request, "accounts/login.html", context)
+
+
+@require_http_methods(["POST"])
+def logout_view(request):
+    logout(request)
+    return redirect("/login/")

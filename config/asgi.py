@@ -1,0 +1,25 @@
+"""ASGI entry point: HTTP through Django, WebSocket GraphQL (graphql-transport-ws) on /graphql/."""
+
+import os
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+from django.core.asgi import get_asgi_application  # noqa: E402
+
+django_asgi_app = get_asgi_application()
+
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from django.urls import path  # noqa: E402
+
+from schema.views import GraphQLConsumer  # noqa: E402
+from tenants.channels import TenantWebSocketMiddleware  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        "websocket": AllowedHostsOriginValidator(
+            TenantWebSocketMiddleware(URLRouter([path("graphql/", GraphQLConsumer.as_asgi())]))
+        ),
+    }
+)

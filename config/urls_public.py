@@ -1,0 +1,14 @@
+"""URLs on the platform host (public schema): sign-up and platform GraphQL, Django admin."""
+
+from django.contrib import admin
+from django.urls import path
+
+from config import health
+from schema.views import graphql_view
+
+urlpatterns = [
+    path("graphql/", graphql_view, name="graphql"),
+    path("admin/", admin.site.urls),
+    path("healthz", health.healthz),
+    path("readyz", health.readyz),
+]

@@ -1,0 +1,122 @@
+"""Static analysis of an operation before it runs: its cost (DESIGN §4), the fields and types it
+reaches (for the permission table) and whether it introspects.
+
+Cost: a scalar field 0, an object field 1, and a field with `first`/`last` multiplies the cost of
+what it selects by that number (absent: the page maximum). Fragments count where they are spread.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from graphql import (
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLNamedType,
+    GraphQLObjectType,
+    GraphQLSchema,
+    InlineFragmentNode,
+    OperationDefinitionNode,
+    SelectionSetNode,
+    get_named_type,
+    is_composite_type,
+    value_from_ast,
+)
+
+PAGE_MAX = 100
+INTROSPECTION_FIELDS = frozenset({"__schema", "__type"})
+
+
+@dataclass
+class Analysis:
+    operation: str  # query | mutation | subscription
+    cost: int = 0
+    root_fields: set[str] = field(default_factory=set)  # "Query.me"
+    types: set[str] = field(default_factory=set)  # object types the operation reaches
+    introspection: bool = False
+
+
+def _page_size(node: FieldNode, definition, variables: dict[str, Any]) -> int:
+    if not ("first" in definition.args or "last" in definition.args):
+        return 1
+    given = {}
+    for argument in node.arguments:
+        name = argument.name.value
+        if name in ("first", "last"):
+            arg_type = definition.args[name].type
+            given[name] = value_from_ast(argument.value, arg_type, variables)
+    sizes = [value for value in given.values() if isinstance(value, int)]
+    return max(sizes) if sizes else PAGE_MAX
+
+
+class _Walker:
+    def __init__(self, schema: GraphQLSchema, fragments: dict[str, FragmentDefinitionNode],
+                 variables: dict[str, Any], analysis: Analysis):
+        self.schema = schema
+        self.fragments = fragments
+        self.variables = variables
+        self.analysis = analysis
+
+    def walk(self, selection_set: SelectionSetNode | None, parent: GraphQLNamedType, depth: int) -> int:
+        if selection_set is None:
+            return 0
+        total = 0
+        for selection in selection_set.selections:
+            if isinstance(selection, FieldNode):
+                total += self.field(selection, parent, depth)
+            elif isinstance(selection, InlineFragmentNode):
+                condition = selection.type_condition
+                target = self.schema.get_type(condition.name.value) if condition else parent
+                total += self.walk(selection.selection_set, self.reach(target, parent), depth)
+            elif isinstance(selection, FragmentSpreadNode):
+                fragment = self.fragments.get(selection.name.value)
+                if fragment is not None:
+                    target = self.schema.get_type(fragment.type_condition.name.value)
+                    total += self.walk(fragment.selection_set, self.reach(target, parent), depth)
+        return total
+
+    def reach(self, target: GraphQLNamedType | None, parent: GraphQLNamedType) -> GraphQLNamedType:
+        if isinstance(target, GraphQLObjectType):
+            self.analysis.types.add(target.name)
+        return target or parent
+
+    def field(self, node: FieldNode, parent: GraphQLNamedType, depth: int) -> int:
+        name = node.name.value
+        if name.startswith("__"):
+            if name in INTROSPECTION_FIELDS:
+                self.analysis.introspection = True
+            return 0
+        definition = getattr(parent, "fields", {}).get(name)
+        if definition is None:  # validation has refused it already
+            return 0
+        if depth == 0:
+            self.analysis.root_fields.add(f"{parent.name}.{name}")
+        named = get_named_type(definition.type)
+        if isinstance(named, GraphQLObjectType):
+            self.analysis.types.add(named.name)
+        if not is_composite_type(named):
+            return 0
+        child = self.walk(node.selection_set, named, depth + 1)
+        return 1 + _page_size(node, definition, self.variables) * child
+
+
+def analyse(schema: GraphQLSchema, document, operation_name: str | None,
+            variables: dict[str, Any] | None) -> Analysis | None:
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    operation = next(
+        (op for op in operations if operation_name is None or (op.name and op.name.value == operation_name)),
+        None,
+    )
+    if operation is None:
+        return None
+    fragments = {
+        d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+    }
+    kind = operation.operation.value
+    root = schema.get_root_type(operation.operation)
+    analysis = Analysis(operation=kind)
+    walker = _Walker(schema, fragments, variables or {}, analysis)
+    analysis.cost = walker.walk(operation.selection_set, root, 0)
+    return analysis

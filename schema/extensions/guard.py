@@ -1,0 +1,102 @@
+"""The operation guard: before an operation runs, check the permission table, introspection,
+cost and the rate bucket; after it, report `extensions.cost` and refund unused points."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+from django.conf import settings
+from graphql import GraphQLError
+from strawberry.extensions import SchemaExtension
+
+from schema import permissions
+from schema.errors import ApiError, unauthenticated
+from schema.extensions import throttle
+from schema.extensions.cost import analyse
+
+
+def _objects_in(data: object) -> int:
+    """What the operation really returned, counted as the cost counts it: one per object."""
+    if isinstance(data, dict):
+        return sum(1 + _objects_in(v) if isinstance(v, dict) else _objects_in(v) for v in data.values())
+    if isinstance(data, list):
+        return sum(1 + _objects_in(v) if isinstance(v, dict) else _objects_in(v) for v in data)
+    return 0
+
+
+class OperationGuard(SchemaExtension):
+    def __init__(self, *, execution_context=None):
+        self.execution_context = execution_context
+        self.requested = 0
+        self.actual: int | None = None
+        self.status: throttle.BucketStatus | None = None
+        self.bucket: str | None = None
+
+    def on_execute(self) -> Iterator[None]:
+        context = self.execution_context.context
+        error = self._admit(context)
+        if error is not None:
+            raise error
+        yield
+        self._settle()
+
+    def _admit(self, context) -> GraphQLError | None:
+        ctx = self.execution_context
+        analysis = analyse(ctx.schema._schema, ctx.graphql_document, ctx.operation_name, ctx.variables)
+        if analysis is None:
+            return None
+        principal = context.principal
+        if analysis.introspection and not (
+            settings.GRAPHQL_INTROSPECTION_PUBLIC or principal.is_authenticated
+        ):
+            return unauthenticated("Introspection needs a signed-in caller.")
+        for name in sorted(analysis.root_fields):
+            rule = permissions.RULES.get(name)
+            if rule is None:  # never: a test keeps the table complete
+                return ApiError(f"{name} has no permission rule.", code="FORBIDDEN")
+            if (error := permissions.check(rule, principal, name)) is not None:
+                return error
+        for name in sorted(analysis.types):
+            rule = permissions.RULES.get(name)
+            if rule is not None and (error := permissions.check_type(rule, principal, name)):
+                return error
+        if analysis.root_fields and (
+            error := permissions.check_operation_scope(principal, analysis.operation)
+        ):
+            return error
+        self.requested = analysis.cost
+        if analysis.cost > settings.GRAPHQL_MAX_COST:
+            return ApiError(
+                f"Query cost {analysis.cost} exceeds the maximum of {settings.GRAPHQL_MAX_COST}.",
+                code="QUERY_TOO_COMPLEX",
+                cost=analysis.cost,
+                maximumCost=settings.GRAPHQL_MAX_COST,
+            )
+        schema_name = getattr(context.tenant, "schema_name", "public")
+        self.bucket = throttle.bucket_key(schema_name, principal.credential_id)
+        self.status = throttle.spend(self.bucket, analysis.cost)
+        if not self.status.allowed:
+            retry = math.ceil(self.status.retry_after(analysis.cost) * 10) / 10
+            return ApiError(
+                f"Throttled: this query costs {analysis.cost}; retry in {retry} s.",
+                code="THROTTLED",
+                retryAfterSeconds=retry,
+            )
+        return None
+
+    def _settle(self) -> None:
+        result = self.execution_context.result
+        if self.status is None or not self.status.allowed or result is None:
+            return
+        self.actual = min(self.requested, _objects_in(result.data))
+        if self.actual < self.requested:
+            available = throttle.refund(self.bucket, self.requested - self.actual)
+            self.status = throttle.BucketStatus(True, available, self.status.maximum_available,
+                                                self.status.restore_rate)
+
+    def get_results(self) -> dict[str, object]:
+        cost: dict[str, object] = {"requestedQueryCost": self.requested, "actualQueryCost": self.actual}
+        if self.status is not None:
+            cost["throttleStatus"] = self.status.as_extension()
+        return {"cost": cost}

@@ -1,0 +1,104 @@
+"""The one permission table: every root field (and every type that `node` can return) maps to
+who may use it and on which host. The guard extension checks it once per operation, before
+anything runs; a test walks the schema and fails on a field without a rule."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from apps.accounts.authentication import Principal
+from apps.accounts.models import Role
+from schema.errors import ApiError, bad_request, forbidden, unauthenticated
+
+OWNER, ADMIN, STAFF, ANALYST, VIEWER = Role.OWNER, Role.ADMIN, Role.STAFF, Role.ANALYST, Role.VIEWER
+MEMBERS = frozenset(Role.values)
+MANAGERS = frozenset({OWNER, ADMIN})
+
+
+@dataclass(frozen=True)
+class Rule:
+    where: str  # "tenant": a tenant host; "platform": the platform host; "any": either
+    roles: frozenset[str] = frozenset()  # roles allowed on a tenant host
+    anonymous: bool = False  # anyone, signed in or not
+    platform_staff: bool = False  # on the platform host: platform staff only
+
+
+def tenant(*roles: str) -> Rule:
+    return Rule("tenant", roles=frozenset(roles))
+
+
+ANYONE = Rule("any", anonymous=True)
+SIGNED_IN = Rule("any", roles=MEMBERS)
+ALL_MEMBERS = Rule("tenant", roles=MEMBERS)
+PLATFORM_STAFF = Rule("platform", platform_staff=True)
+PLATFORM_ANYONE = Rule("platform", anonymous=True)
+
+RULES: dict[str, Rule] = {
+    # core
+    "Query.node": ALL_MEMBERS,
+    "Query.me": SIGNED_IN,
+    "Subscription.serverTime": ALL_MEMBERS,
+    # auth
+    "Mutation.tokenCreate": ANYONE,
+    "Mutation.tokenRefresh": ANYONE,
+    "Mutation.tokenVerify": ANYONE,
+    "Mutation.tokenRevoke": ANYONE,
+    # the current tenant and its people
+    "Query.tenant": ALL_MEMBERS,
+    "Mutation.tenantUpdate": tenant(OWNER, ADMIN),
+    "Query.members": ALL_MEMBERS,
+    "Mutation.memberAdd": tenant(OWNER, ADMIN),
+    "Mutation.memberUpdateRole": tenant(OWNER, ADMIN),
+    "Mutation.memberRemove": tenant(OWNER, ADMIN),
+    "Mutation.invitationAccept": Rule("tenant", anonymous=True),
+    "Query.apiKeys": tenant(OWNER, ADMIN),
+    "Mutation.apiKeyCreate": tenant(OWNER, ADMIN),
+    "Mutation.apiKeyRevoke": tenant(OWNER, ADMIN),
+    "Query.auditLog": tenant(OWNER, ADMIN),
+    # the platform
+    "Mutation.tenantCreate": PLATFORM_ANYONE,
+    "Query.tenants": PLATFORM_STAFF,
+    "Mutation.platformTenantUpdate": PLATFORM_STAFF,
+    "Mutation.tenantSuspend": PLATFORM_STAFF,
+    "Mutation.tenantResume": PLATFORM_STAFF,
+    # types `node` can return: who may fetch one by id
+    "Tenant": ALL_MEMBERS,
+    "Member": ALL_MEMBERS,
+    "ApiKey": tenant(OWNER, ADMIN),
+    "AuditEntry": tenant(OWNER, ADMIN),
+}
+
+# What an API key's scopes must include for each kind of operation.
+OPERATION_SCOPES = {"query": "read", "subscription": "read", "mutation": "write"}
+
+
+def check(rule: Rule, principal: Principal, name: str) -> ApiError | None:
+    """None when `principal` may use what `rule` guards, else the error to answer with."""
+    on_tenant = principal.tenant is not None
+    if rule.where == "tenant" and not on_tenant:
+        return bad_request(f"{name} needs a tenant: use a tenant host or X-Tenant-ID.")
+    if rule.where == "platform" and on_tenant:
+        return bad_request(f"{name} is only served on the platform host.")
+    if rule.anonymous:
+        return None
+    if not principal.is_authenticated:
+        return unauthenticated()
+    if rule.platform_staff:
+        return None if principal.is_platform_staff else forbidden("Platform staff only.")
+    if on_tenant and principal.role not in rule.roles:
+        return forbidden(f"Your role ({principal.role}) may not use {name}.")
+    return None
+
+
+def check_type(rule: Rule, principal: Principal, name: str) -> ApiError | None:
+    """Types are checked for roles on tenant hosts only: the root field already chose the host."""
+    if principal.tenant is not None and principal.role not in rule.roles and not rule.anonymous:
+        return forbidden(f"Your role ({principal.role}) may not read {name}.")
+    return None
+
+
+def check_operation_scope(principal: Principal, operation: str) -> ApiError | None:
+    scope = OPERATION_SCOPES[operation]
+    if not principal.may(scope):
+        return forbidden(f"This API key lacks the {scope!r} scope.")
+    return None

@@ -1,0 +1,147 @@
+"""The current tenant (tenant hosts) and the platform's tenant administration (platform host)."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+import strawberry
+import strawberry_django
+from strawberry import relay
+from strawberry_django.relay import DjangoListConnection
+from strawberry.scalars import JSON
+from strawberry.types import Info
+
+from schema.context import principal, tenant
+from schema.errors import UserError, payload_or_errors
+from tenants import services
+from tenants.models import Tenant
+
+
+@strawberry.enum(name="TenantStatus")
+class TenantStatusEnum(enum.Enum):
+    ACTIVE = Tenant.Status.ACTIVE.value
+    SUSPENDED = Tenant.Status.SUSPENDED.value
+
+
+@strawberry_django.type(Tenant, name="Tenant")
+class TenantType(relay.Node):
+    name: str
+    slug: str
+    time_zone: str
+    currency: str
+    settings: JSON
+    created: datetime
+
+    @strawberry_django.field(only=["status"])
+    def status(self, root: Tenant) -> TenantStatusEnum:
+        return TenantStatusEnum(root.status)
+
+    @strawberry_django.field(prefetch_related=["domains"])
+    def domains(self, root: Tenant) -> list[str]:
+        return [domain.domain for domain in root.domains.all()]
+
+    @classmethod
+    def get_queryset(cls, queryset, info, **kwargs):
+        queryset = queryset.filter(is_template=False)
+        current = info.context.tenant
+        return queryset if current is None else queryset.filter(pk=current.pk)
+
+
+@strawberry.input
+class TenantUpdateInput:
+    name: str | None = strawberry.UNSET
+    time_zone: str | None = strawberry.UNSET
+    currency: str | None = strawberry.UNSET
+    settings: JSON | None = strawberry.UNSET
+
+
+@strawberry.input
+class TenantCreateInput:
+    name: str
+    slug: str
+    owner_email: str
+    owner_password: str
+    time_zone: str = "UTC"
+    currency: str = "USD"
+
+
+@strawberry.type
+class TenantPayload:
+    tenant: TenantType | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+def _changes(data: TenantUpdateInput) -> dict[str, object]:
+    return {
+        name: value
+        for name, value in vars(data).items()
+        if value is not strawberry.UNSET and value is not None
+    }
+
+
+def _tenant_pk(global_id: relay.GlobalID) -> int:
+    if global_id.type_name != "Tenant" or not global_id.node_id.isdigit():
+        return -1
+    return int(global_id.node_id)
+
+
+def _tenant_payload(make) -> TenantPayload:
+    return payload_or_errors(lambda: TenantPayload(tenant=make()), lambda e: TenantPayload(user_errors=e))
+
+
+@strawberry.type
+class Query:
+    tenants: DjangoListConnection[TenantType] = strawberry_django.connection()
+
+    @strawberry.field(name="tenant")
+    def current_tenant(self, info: Info) -> TenantType:
+        return tenant(info)
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation
+    def tenant_create(self, info: Info, input: TenantCreateInput) -> TenantPayload:
+        """Sign-up: a tenant, its domain and its owner, on the platform host."""
+        return _tenant_payload(
+            lambda: services.provision_tenant(
+                name=input.name,
+                slug=input.slug,
+                owner_email=input.owner_email.strip().lower(),
+                owner_password=input.owner_password,
+                time_zone=input.time_zone,
+                currency=input.currency,
+                actor=principal(info),
+            )
+        )
+
+    @strawberry.mutation
+    def tenant_update(self, info: Info, input: TenantUpdateInput) -> TenantPayload:
+        return _tenant_payload(
+            lambda: services.update_tenant(actor=principal(info), tenant=tenant(info), changes=_changes(input))
+        )
+
+    @strawberry.mutation
+    def platform_tenant_update(self, info: Info, id: relay.GlobalID, input: TenantUpdateInput) -> TenantPayload:
+        return _tenant_payload(
+            lambda: services.update_tenant(
+                actor=principal(info), tenant=services.tenant_by_id(_tenant_pk(id)), changes=_changes(input)
+            )
+        )
+
+    @strawberry.mutation
+    def tenant_suspend(self, info: Info, id: relay.GlobalID) -> TenantPayload:
+        return _tenant_payload(
+            lambda: services.set_tenant_status(
+                actor=principal(info), tenant_id=_tenant_pk(id), status=Tenant.Status.SUSPENDED
+            )
+        )
+
+    @strawberry.mutation
+    def tenant_resume(self, info: Info, id: relay.GlobalID) -> TenantPayload:
+        return _tenant_payload(
+            lambda: services.set_tenant_status(
+                actor=principal(info), tenant_id=_tenant_pk(id), status=Tenant.Status.ACTIVE
+            )
+        )

@@ -1,0 +1,100 @@
+"""GraphQL over HTTP (a Django view) and over WebSocket (a Channels consumer), both giving
+resolvers the same Context: the tenant and the caller found by the middleware."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from channels.db import database_sync_to_async
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.middleware.csrf import CsrfViewMiddleware
+from django.shortcuts import redirect, render
+from django.utils.decorators import method_decorator
+from django.views.decorators.csrf import csrf_exempt
+from strawberry.channels import GraphQLWSConsumer
+from strawberry.django.views import GraphQLView as StrawberryView
+from strawberry.exceptions import ConnectionRejectionError
+from cross_web import HTTPException
+
+from apps.accounts.authentication import Principal, authenticate
+from schema import schema
+from schema.context import Context
+from tenants.errors import RequestRefused
+
+
+def _csrf_failure(request: HttpRequest) -> HttpResponse | None:
+    """Session-authenticated writes need Django's CSRF token; bearer and API-key calls do not."""
+    return CsrfViewMiddleware(lambda r: None).process_view(request, None, (), {})
+
+
+def error_response(status: int, code: str, message: str) -> JsonResponse:
+    return JsonResponse({"errors": [{"message": message, "extensions": {"code": code}}]}, status=status)
+
+
+@method_decorator(csrf_exempt, name="dispatch")
+class GraphQLView(StrawberryView):
+    graphql_ide = "graphiql"
+    allow_queries_via_get = True
+    multipart_uploads_enabled = True
+
+    def get_context(self, request: HttpRequest, response: HttpResponse) -> Context:
+        return Context(principal=request.principal, tenant=request.tenant, request=request, response=response)
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if request.method == "POST" and request.principal.via == "session":
+            failure = _csrf_failure(request)
+            if failure is not None:
+                return error_response(403, "FORBIDDEN", "CSRF token missing or wrong.")
+        try:
+            return self.run(request=request)
+        except HTTPException as exc:
+            return error_response(exc.status_code, "BAD_REQUEST", exc.reason)
+
+    def render_graphql_ide(self, request: HttpRequest) -> HttpResponse:
+        principal: Principal = request.principal
+        if request.tenant is None:
+            return error_response(404, "NOT_FOUND", "GraphiQL is served on tenant hosts.")
+        if principal.via != "session":
+            return redirect(f"/login/?next={request.path}")
+        return render(
+            request,
+            "graphiql.html",
+            {"graphql_url": request.path, "tenant_name": request.tenant.name},
+        )
+
+
+graphql_view = GraphQLView.as_view(schema=schema)
+
+
+def _header(params: dict[str, Any], name: str) -> str | None:
+    for key, value in params.items():
+        if key.lower() == name.lower() and isinstance(value, str):
+            return value
+    return None
+
+
+class GraphQLConsumer(GraphQLWSConsumer):
+    """graphql-transport-ws on /graphql/. The tenant comes from the WebSocket middleware; the
+    caller authenticates in `connection_init` (`Authorization` or `X-API-Key`)."""
+
+    def __init__(self) -> None:
+        super().__init__(schema=schema, subscription_protocols=("graphql-transport-ws",))
+
+    async def get_context(self, request, response) -> Context:
+        tenant = self.scope.get("tenant")
+        return Context(principal=Principal(tenant=tenant), tenant=tenant, request=request, response=response)
+
+    async def on_ws_connect(self, context: Context):
+        params = context.connection_params if isinstance(context.connection_params, dict) else {}
+        try:
+            context.principal = await database_sync_to_async(authenticate)(
+                tenant=context.tenant,
+                authorization=_header(params, "Authorization"),
+                api_key=_header(params, "X-API-Key"),
+                client_ip=(self.scope.get("client") or ("",))[0] or "",
+            )
+        except RequestRefused as refused:
+            raise ConnectionRejectionError({"code": refused.code, "message": refused.message}) from refused
+        if not context.principal.is_authenticated:
+            raise ConnectionRejectionError({"code": "UNAUTHENTICATED", "message": "Sign in first."})
+        return {"tenant": getattr(context.tenant, "slug", None), "role": context.principal.role}

@@ -1,0 +1,26 @@
+from django.contrib import admin
+
+from tenants.models import Domain, Tenant
+
+
+class DomainInline(admin.TabularInline):
+    model = Domain
+    extra = 0
+
+
+@admin.register(Tenant)
+class TenantAdmin(admin.ModelAdmin):
+    list_display = ("slug", "name", "status", "time_zone", "currency", "created")
+    list_filter = ("status",)
+    search_fields = ("slug", "name")
+    readonly_fields = ("schema_name", "created", "is_template")
+    inlines = [DomainInline]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(is_template=False)
+
+
+@admin.register(Domain)
+class DomainAdmin(admin.ModelAdmin):
+    list_display = ("domain", "tenant", "is_primary")
+    search_fields = ("domain", "tenant__slug")

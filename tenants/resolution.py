@@ -1,0 +1,97 @@
+"""Which tenant a request is for: one function for HTTP and WebSocket (DESIGN §3).
+
+Signals, in order: the host (a tenant domain), `X-Tenant-ID` (slug or id), `?tenant_id=`, and, when
+none of those names a tenant, the tenant an `X-API-Key` belongs to. Host, header and query must
+agree (400 otherwise); a named tenant that does not exist is 404; a suspended one is 403. An API key
+of another tenant is a credential mismatch, refused by authentication (403), not a conflict here.
+No signal on a platform host means the public schema.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.utils.module_loading import import_string
+from django_tenants.postgresql_backend.base import FakeTenant
+
+from tenants.errors import bad_request, forbidden, not_found
+from tenants.models import Domain, Tenant
+
+PUBLIC = FakeTenant(schema_name="public")
+
+
+@dataclass(frozen=True)
+class TenantSignals:
+    host: str
+    tenant_header: str | None = None
+    query_tenant: str | None = None
+    api_key: str | None = None
+
+    @classmethod
+    def from_headers(cls, host: str, headers: dict[str, str], query: dict[str, str]) -> TenantSignals:
+        """`headers` with lower-case names, `query` the parsed query string."""
+        return cls(
+            host=host,
+            tenant_header=(headers.get("x-tenant-id") or "").strip() or None,
+            query_tenant=(query.get("tenant_id") or "").strip() or None,
+            api_key=(headers.get("x-api-key") or "").strip() or None,
+        )
+
+
+def normalize_host(host: str) -> str:
+    host = host.strip().lower().rstrip(".")
+    if host.startswith("["):  # IPv6 literal
+        return host.split("]")[0] + "]"
+    return host.rsplit(":", 1)[0] if ":" in host else host
+
+
+def _live_tenants():
+    return Tenant.objects.filter(is_template=False)
+
+
+def _by_host(host: str) -> Tenant | None:
+    if host in settings.PLATFORM_HOSTS:
+        return None
+    domain = Domain.objects.select_related("tenant").filter(domain=host).first()
+    if domain is None or domain.tenant.is_template:
+        raise not_found(f"No tenant is served at {host!r}.")
+    return domain.tenant
+
+
+def _by_reference(reference: str, source: str) -> Tenant:
+    query = _live_tenants()
+    tenant = (
+        query.filter(pk=int(reference)).first()
+        if reference.isdigit()
+        else query.filter(slug=reference.lower()).first()
+    )
+    if tenant is None:
+        raise not_found(f"Unknown tenant {reference!r} in {source}.")
+    return tenant
+
+
+def _by_api_key(raw_key: str) -> Tenant | None:
+    tenant_id = import_string(settings.TENANT_API_KEY_LOOKUP)(raw_key)
+    return _live_tenants().filter(pk=tenant_id).first() if tenant_id else None
+
+
+def resolve_tenant(signals: TenantSignals) -> Tenant | None:
+    """The tenant the signals name, or None for the public schema. Raises RequestRefused."""
+    named: dict[str, Tenant] = {}
+    host_tenant = _by_host(normalize_host(signals.host))
+    if host_tenant is not None:
+        named["host"] = host_tenant
+    if signals.tenant_header:
+        named["X-Tenant-ID header"] = _by_reference(signals.tenant_header, "X-Tenant-ID")
+    if signals.query_tenant:
+        named["tenant_id parameter"] = _by_reference(signals.query_tenant, "tenant_id")
+
+    if len({tenant.pk for tenant in named.values()}) > 1:
+        raise bad_request("The " + ", ".join(named) + " name different tenants.")
+    tenant = next(iter(named.values()), None)
+    if tenant is None and signals.api_key:
+        tenant = _by_api_key(signals.api_key)
+    if tenant is not None and not tenant.is_active:
+        raise forbidden("This tenant is suspended.")
+    return tenant
