@@ -27,9 +27,9 @@ schema = Schema(
     mutation=Mutation,
     subscription=Subscription,
     extensions=[
-        MaxTokensLimiter(max_token_count=settings.GRAPHQL_MAX_TOKENS),
-        QueryDepthLimiter(max_depth=settings.GRAPHQL_MAX_DEPTH),
-        MaxAliasesLimiter(max_alias_count=settings.GRAPHQL_MAX_ALIASES),
+        lambda: MaxTokensLimiter(max_token_count=settings.GRAPHQL_MAX_TOKENS),
+        lambda: QueryDepthLimiter(max_depth=settings.GRAPHQL_MAX_DEPTH),
+        lambda: MaxAliasesLimiter(max_alias_count=settings.GRAPHQL_MAX_ALIASES),
         OperationGuard,
         DjangoOptimizerExtension,
     ],

@@ -1,0 +1,154 @@
+"""Shared fixtures: two tenants with a member of every role (created once per session, committed,
+get-or-create so `--reuse-db` works), and a GraphQL client that goes through the ASGI request
+path (tenant middleware → auth → GraphQL → DB) inside each test's transaction."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import channels.db
+import pytest
+from asgiref.sync import async_to_sync
+from django.test import AsyncClient
+
+from apps.accounts import services as account_services
+from apps.accounts.models import Membership, Role, User
+from tenants.models import Tenant
+from tenants.services import ensure_template, provision_tenant
+
+PASSWORD = "pw-Test-123!"
+PLATFORM_HOST = "localhost"
+
+
+@dataclass(frozen=True)
+class TenantFixture:
+    tenant: Tenant
+    host: str
+
+    @property
+    def slug(self) -> str:
+        return self.tenant.slug
+
+    def email(self, role: str) -> str:
+        return f"{role}@{self.slug}.test"
+
+
+def _tenant(slug: str) -> TenantFixture:
+    tenant = Tenant.objects.filter(slug=slug).first()
+    if tenant is None:
+        tenant = provision_tenant(
+            name=slug.title(), slug=slug, owner_email=f"owner@{slug}.test", owner_password=PASSWORD
+        )
+    for role in Role.values:
+        user = User.objects.filter(email=f"{role}@{slug}.test").first() or User.objects.create_user(
+            email=f"{role}@{slug}.test", password=PASSWORD
+        )
+        Membership.objects.get_or_create(user=user, tenant=tenant, defaults={"role": role})
+    return TenantFixture(tenant=tenant, host=tenant.domains.get(is_primary=True).domain)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _keep_test_connection():
+    """Channels closes 'old' connections around each database_sync_to_async call, which would
+    close the connection holding the test's transaction; Django's test clients do the same."""
+    original = channels.db.close_old_connections
+    channels.db.close_old_connections = lambda: None
+    yield
+    channels.db.close_old_connections = original
+
+
+@pytest.fixture(scope="session")
+def tenants(django_db_setup, django_db_blocker) -> dict[str, TenantFixture]:
+    with django_db_blocker.unblock():
+        ensure_template()
+        made = {slug: _tenant(slug) for slug in ("alpha", "beta")}
+        if not User.objects.filter(email="staff@platform.test").exists():
+            User.objects.create_user(email="staff@platform.test", password=PASSWORD, is_staff=True)
+    return made
+
+
+@pytest.fixture
+def alpha(tenants, db) -> TenantFixture:
+    return tenants["alpha"]
+
+
+@pytest.fixture
+def beta(tenants, db) -> TenantFixture:
+    return tenants["beta"]
+
+
+def token_for(email: str, tenant: Tenant | None) -> str:
+    _, access, _ = account_services.create_tokens(email=email, password=PASSWORD, tenant=tenant)
+    return access
+
+
+@dataclass
+class Response:
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str]
+
+    @property
+    def data(self) -> dict[str, Any] | None:
+        return self.body.get("data")
+
+    @property
+    def errors(self) -> list[dict[str, Any]]:
+        return self.body.get("errors") or []
+
+    @property
+    def codes(self) -> list[str]:
+        return [e.get("extensions", {}).get("code") for e in self.errors]
+
+
+class HostAsyncClient(AsyncClient):
+    """Django's AsyncClient always sends `Host: testserver`; let a given Host replace it."""
+
+    def request(self, **scope):
+        headers = scope["headers"]
+        if sum(1 for name, _ in headers if name == b"host") > 1:
+            scope["headers"] = [h for h in headers if h != (b"host", b"testserver")]
+        return super().request(**scope)
+
+
+class GraphQLClient:
+    """POSTs GraphQL through Django's ASGI request handling with real hosts and headers."""
+
+    def __init__(self) -> None:
+        self.client = HostAsyncClient()
+
+    def post(
+        self,
+        query: str,
+        variables: dict[str, Any] | None = None,
+        *,
+        host: str,
+        token: str | None = None,
+        api_key: str | None = None,
+        headers: dict[str, str] | None = None,
+        path: str = "/graphql/",
+    ) -> Response:
+        extra = dict(headers or {})
+        if token:
+            extra["Authorization"] = f"Bearer {token}"
+        if api_key:
+            extra["X-API-Key"] = api_key
+        body = json.dumps({"query": query, "variables": variables or {}})
+        response = async_to_sync(self.client.post)(
+            path, body, content_type="application/json", headers={"Host": host, **extra}
+        )
+        try:
+            payload = json.loads(response.content or b"{}")
+        except ValueError:
+            payload = {"raw": response.content.decode(errors="replace")}
+        return Response(response.status_code, payload, dict(response.headers))
+
+    def get(self, path: str, *, host: str, headers: dict[str, str] | None = None):
+        return async_to_sync(self.client.get)(path, headers={"Host": host, **(headers or {})})
+
+
+@pytest.fixture
+def gql() -> GraphQLClient:
+    return GraphQLClient()
