@@ -8,6 +8,7 @@ from django.core.asgi import get_asgi_application  # noqa: E402
 
 django_asgi_app = get_asgi_application()
 
+from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.urls import path  # noqa: E402
@@ -19,7 +20,10 @@ application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
         "websocket": AllowedHostsOriginValidator(
-            TenantWebSocketMiddleware(URLRouter([path("graphql/", GraphQLConsumer.as_asgi())]))
+            TenantWebSocketMiddleware(
+                # The session (for GraphiQL in a signed-in browser) is one way to authenticate.
+                AuthMiddlewareStack(URLRouter([path("graphql/", GraphQLConsumer.as_asgi())]))
+            )
         ),
     }
 )

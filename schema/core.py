@@ -14,7 +14,7 @@ from schema.errors import bad_request
 
 @strawberry.type
 class Query:
-    node: relay.Node = relay.node()
+    node: relay.Node | None = relay.node()
 
 
 @strawberry.type

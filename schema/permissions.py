@@ -61,8 +61,9 @@ RULES: dict[str, Rule] = {
     "Mutation.platformTenantUpdate": PLATFORM_STAFF,
     "Mutation.tenantSuspend": PLATFORM_STAFF,
     "Mutation.tenantResume": PLATFORM_STAFF,
-    # types `node` can return: who may fetch one by id
+    # types `node` can return: who may fetch one by global id
     "Tenant": ALL_MEMBERS,
+    "User": ALL_MEMBERS,
     "Member": ALL_MEMBERS,
     "ApiKey": tenant(OWNER, ADMIN),
     "AuditEntry": tenant(OWNER, ADMIN),
@@ -91,7 +92,7 @@ def check(rule: Rule, principal: Principal, name: str) -> ApiError | None:
 
 
 def check_type(rule: Rule, principal: Principal, name: str) -> ApiError | None:
-    """Types are checked for roles on tenant hosts only: the root field already chose the host."""
+    """For objects fetched by global id through `node`: the type's roles, on tenant hosts."""
     if principal.tenant is not None and principal.role not in rule.roles and not rule.anonymous:
         return forbidden(f"Your role ({principal.role}) may not read {name}.")
     return None

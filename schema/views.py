@@ -4,6 +4,7 @@ resolvers the same Context: the tenant and the caller found by the middleware.""
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from channels.db import database_sync_to_async
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -17,6 +18,7 @@ from strawberry.exceptions import ConnectionRejectionError
 from cross_web import HTTPException
 
 from apps.accounts.authentication import Principal, authenticate
+from apps.accounts.middleware import SESSION_TENANT_KEY
 from schema import schema
 from schema.context import Context
 from tenants.errors import RequestRefused
@@ -84,15 +86,29 @@ class GraphQLConsumer(GraphQLWSConsumer):
         tenant = self.scope.get("tenant")
         return Context(principal=Principal(tenant=tenant), tenant=tenant, request=request, response=response)
 
+    def _same_origin(self) -> bool:
+        """A session cookie counts only for pages of this very host (no cross-site hijacking)."""
+        headers = dict(self.scope.get("headers") or [])
+        origin = headers.get(b"origin", b"").decode("latin-1")
+        host = headers.get(b"host", b"").decode("latin-1")
+        return bool(origin) and urlsplit(origin).netloc == host
+
     async def on_ws_connect(self, context: Context):
         params = context.connection_params if isinstance(context.connection_params, dict) else {}
-        try:
-            context.principal = await database_sync_to_async(authenticate)(
+        session = self.scope.get("session") if self._same_origin() else None
+
+        def who() -> Principal:  # in a thread: the lazy session reads the database
+            return authenticate(
                 tenant=context.tenant,
                 authorization=_header(params, "Authorization"),
                 api_key=_header(params, "X-API-Key"),
+                session_user=self.scope.get("user") if session is not None else None,
+                session_tenant=session.get(SESSION_TENANT_KEY) if session is not None else None,
                 client_ip=(self.scope.get("client") or ("",))[0] or "",
             )
+
+        try:
+            context.principal = await database_sync_to_async(who)()
         except RequestRefused as refused:
             raise ConnectionRejectionError({"code": refused.code, "message": refused.message}) from refused
         if not context.principal.is_authenticated:

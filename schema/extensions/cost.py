@@ -27,6 +27,7 @@ from graphql import (
 
 PAGE_MAX = 100
 INTROSPECTION_FIELDS = frozenset({"__schema", "__type"})
+NODE_FIELDS = frozenset({"node", "nodes"})
 
 
 @dataclass
@@ -34,7 +35,7 @@ class Analysis:
     operation: str  # query | mutation | subscription
     cost: int = 0
     root_fields: set[str] = field(default_factory=set)  # "Query.me"
-    types: set[str] = field(default_factory=set)  # object types the operation reaches
+    node_types: set[str] = field(default_factory=set)  # object types fetched through `node`
     introspection: bool = False
 
 
@@ -58,6 +59,7 @@ class _Walker:
         self.fragments = fragments
         self.variables = variables
         self.analysis = analysis
+        self.under_node = False
 
     def walk(self, selection_set: SelectionSetNode | None, parent: GraphQLNamedType, depth: int) -> int:
         if selection_set is None:
@@ -78,8 +80,8 @@ class _Walker:
         return total
 
     def reach(self, target: GraphQLNamedType | None, parent: GraphQLNamedType) -> GraphQLNamedType:
-        if isinstance(target, GraphQLObjectType):
-            self.analysis.types.add(target.name)
+        if self.under_node and isinstance(target, GraphQLObjectType):
+            self.analysis.node_types.add(target.name)
         return target or parent
 
     def field(self, node: FieldNode, parent: GraphQLNamedType, depth: int) -> int:
@@ -94,11 +96,15 @@ class _Walker:
         if depth == 0:
             self.analysis.root_fields.add(f"{parent.name}.{name}")
         named = get_named_type(definition.type)
-        if isinstance(named, GraphQLObjectType):
-            self.analysis.types.add(named.name)
+        if self.under_node and isinstance(named, GraphQLObjectType):
+            self.analysis.node_types.add(named.name)
         if not is_composite_type(named):
             return 0
+        entering_node = depth == 0 and name in NODE_FIELDS
+        self.under_node = self.under_node or entering_node
         child = self.walk(node.selection_set, named, depth + 1)
+        if entering_node:
+            self.under_node = False
         return 1 + _page_size(node, definition, self.variables) * child
 
 

@@ -57,7 +57,7 @@ class OperationGuard(SchemaExtension):
                 return ApiError(f"{name} has no permission rule.", code="FORBIDDEN")
             if (error := permissions.check(rule, principal, name)) is not None:
                 return error
-        for name in sorted(analysis.types):
+        for name in sorted(analysis.node_types):
             rule = permissions.RULES.get(name)
             if rule is not None and (error := permissions.check_type(rule, principal, name)):
                 return error

@@ -1,0 +1,245 @@
+"""python -m config.devserver exec -- CMD [ARG ...]
+python -m config.devserver run
+
+Both start an embedded PostgreSQL and Redis unless DATABASE_URL / REDIS_URL are set (then those
+servers are used as they are), hand the URLs to their children in the environment, and stop the
+servers they started when they end, however they end.
+
+exec  run CMD (`make test`, `make bench`) and exit with its exit code. If another launcher holds
+      .data/ (a `make run` is up), CMD gets throwaway servers in .data/scratch-*/ instead.
+run   migrate and load the demo tenants (manage.py setup_platform, load_demo), then serve: uvicorn,
+      a Celery worker and Celery beat, with DJANGO_DEV_SERVER=1. Ctrl-C (or SIGTERM, or any of
+      them dying) stops everything; the exit code is non-zero if one died on its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from types import FrameType
+
+from config.devserver.services import (
+    DATA_DIR,
+    PROJECT_DIR,
+    ServiceError,
+    port_is_open,
+    running_services,
+    say,
+    spawn,
+    stop_processes,
+)
+
+SETUP_COMMANDS = (("setup_platform",), ("load_demo",))
+DEMO_PASSWORD = "demo-pass-123"
+DEMO_TENANTS = ("acme", "globex")
+# Seconds the app processes get to finish after SIGTERM before they are SIGKILLed.
+CHILD_GRACE = 8.0
+HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class Interrupted(Exception):
+    """SIGINT, SIGTERM or SIGHUP reached the launcher."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _raise_interrupted(signum: int, _frame: FrameType | None) -> None:
+    raise Interrupted(signum)
+
+
+def _handle_signals(handler: Callable[[int, FrameType | None], None]) -> None:
+    for signum in HANDLED_SIGNALS:
+        signal.signal(signum, handler)
+
+
+def _ignore_while_stopping(signum: int, _frame: FrameType | None) -> None:
+    # A second Ctrl-C must not cut the shutdown short and leave a server running.
+    say(f"{signal.Signals(signum).name}: already stopping")
+
+
+def launch_environment() -> dict[str, str]:
+    """The environment this process was started with.
+
+    `python -m config.devserver` imports the `config` package before any of our code runs, and a
+    Celery app module there typically does os.environ.setdefault("DJANGO_SETTINGS_MODULE", ...).
+    Handed on, that would beat pytest's ini setting (pytest-django prefers the environment) and
+    `make test` would run on the wrong settings. /proc/self/environ still holds the environment as
+    it was at exec time.
+    """
+    try:
+        raw = Path("/proc/self/environ").read_bytes()
+    except OSError:
+        return dict(os.environ)
+    pairs = (os.fsdecode(entry).partition("=") for entry in raw.split(b"\0") if b"=" in entry)
+    return {name: value for name, _, value in pairs}
+
+
+def child_environment(urls: Mapping[str, str], *, dev_server: bool) -> dict[str, str]:
+    """The launch environment plus the service URLs, with the venv's bin/ first on PATH so that
+    `python`, `pytest` and `celery` in a command are the venv's even when it is not activated."""
+    env = launch_environment()
+    env.update(urls)
+    if sys.prefix != sys.base_prefix:
+        venv_bin = os.path.dirname(sys.executable)
+        path = env.get("PATH", os.defpath).split(os.pathsep)
+        env["PATH"] = os.pathsep.join([venv_bin, *(entry for entry in path if entry != venv_bin)])
+    if dev_server:
+        env["DJANGO_DEV_SERVER"] = "1"
+    return env
+
+
+def _exit_code(returncode: int) -> int:
+    # A child killed by signal N exits the way a shell reports it: 128 + N.
+    return returncode if returncode >= 0 else 128 - returncode
+
+
+def exec_command(command: Sequence[str]) -> int:
+    """`exec` mode: run `command` with the services, return its exit code."""
+    with running_services(launch_environment(), allow_scratch=True) as urls:
+        env = child_environment(urls, dev_server=False)
+        try:
+            # In the terminal's foreground group: Ctrl-C and --pdb reach it directly.
+            child = spawn(command, env=env, new_session=False)
+        except FileNotFoundError:
+            say(f"command not found: {command[0]}")
+            return 127
+
+        def forward(signum: int, _frame: FrameType | None) -> None:
+            # The terminal already sent Ctrl-C to the child; a shell waits for it the same way.
+            if signum != signal.SIGINT:
+                child.send_signal(signum)
+
+        _handle_signals(forward)
+        returncode = child.wait()
+        _handle_signals(_ignore_while_stopping)
+        return _exit_code(returncode)
+
+
+def _setup(env: Mapping[str, str]) -> bool:
+    for command in SETUP_COMMANDS:
+        returncode = subprocess.run(
+            [sys.executable, "manage.py", *command], cwd=PROJECT_DIR, env=env, check=False
+        ).returncode
+        if returncode:
+            say(
+                f"`manage.py {' '.join(command)}` failed with exit code {returncode} (its output is "
+                "above); not starting the servers"
+            )
+            return False
+    return True
+
+
+def _app_commands(port: int) -> dict[str, list[str]]:
+    uvicorn = [sys.executable, "-m", "uvicorn", "config.asgi:application"]
+    celery = [sys.executable, "-m", "celery", "-A", "config"]
+    schedule = str(DATA_DIR / "celerybeat-schedule")
+    return {
+        "uvicorn": [*uvicorn, "--host", "127.0.0.1", "--port", str(port)],
+        "celery worker": [*celery, "worker", "-l", "info", "--concurrency", "2"],
+        "celery beat": [*celery, "beat", "-l", "info", "--schedule", schedule],
+    }
+
+
+def _banner(port: int, urls: Mapping[str, str]) -> str:
+    tenant_hosts = [f"http://{slug}.localhost:{port}" for slug in DEMO_TENANTS]
+    logins = ", ".join(f"owner@{slug}.test" for slug in DEMO_TENANTS)
+    return "\n".join(
+        [
+            "",
+            "  Shop analytics dev server is up (Ctrl-C stops everything)",
+            f"  platform      http://localhost:{port}/   admin: http://localhost:{port}/admin/",
+            *(
+                f"  tenant        {host}/graphql/   (GraphiQL in a browser)   login: {host}/login/"
+                for host in tenant_hosts
+            ),
+            f"  logins        {logins}   password: {DEMO_PASSWORD}",
+            f"  DATABASE_URL  {urls['DATABASE_URL']}",
+            f"  REDIS_URL     {urls['REDIS_URL']}",
+            "",
+        ]
+    )
+
+
+def _serve(apps: Mapping[str, subprocess.Popen[bytes]], port: int, urls: Mapping[str, str]) -> int:
+    """Wait until interrupted (exit 0) or until an app process dies (exit 1)."""
+    announced = False
+    try:
+        while True:
+            for name, process in apps.items():
+                if process.poll() is not None:
+                    say(f"{name} exited with code {process.returncode}; stopping the rest")
+                    return 1
+            if not announced and port_is_open(port):
+                print(_banner(port, urls), flush=True)
+                announced = True
+            time.sleep(0.2)
+    except Interrupted as interrupted:
+        say(f"{interrupted}: stopping")
+        return 0
+
+
+def run_stack() -> int:
+    """`run` mode: set up the platform and demo data, then serve until stopped."""
+    if not (PROJECT_DIR / "manage.py").exists():
+        say(f"no manage.py in {PROJECT_DIR}")
+        return 1
+    port = int(os.environ.get("PORT", "8000"))
+    if port_is_open(port):
+        say(f"port {port} is already in use; stop what listens there or set PORT")
+        return 1
+    DATA_DIR.mkdir(exist_ok=True)  # beat keeps its schedule there even with both URLs set
+    with running_services(launch_environment()) as urls:
+        env = child_environment(urls, dev_server=True)
+        if not _setup(env):
+            return 1
+        apps: dict[str, subprocess.Popen[bytes]] = {}
+        try:
+            for name, command in _app_commands(port).items():
+                apps[name] = spawn(command, env=env, cwd=PROJECT_DIR)
+            return _serve(apps, port, urls)
+        finally:
+            _handle_signals(_ignore_while_stopping)
+            began = time.monotonic()
+            stop_processes(apps.values(), [(signal.SIGTERM, CHILD_GRACE)])
+            say(f"app processes stopped in {time.monotonic() - began:.2f} s")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m config.devserver",
+        description="Run the project with embedded PostgreSQL and Redis (see the module docstring).",
+    )
+    modes = parser.add_subparsers(dest="mode", required=True)
+    exec_parser = modes.add_parser("exec", help="run a command with the services, e.g. pytest")
+    exec_parser.add_argument("command", nargs=argparse.REMAINDER)
+    modes.add_parser("run", help="migrate, load demo data, serve the app, worker and beat")
+    args = parser.parse_args(argv)
+
+    # Until a mode installs its own handlers, a signal unwinds through every `finally`, so
+    # servers that are already up get stopped (the default SIGTERM action would skip that).
+    _handle_signals(_raise_interrupted)
+    try:
+        if args.mode == "run":
+            return run_stack()
+        command = args.command[1:] if args.command[:1] == ["--"] else args.command
+        if not command:
+            parser.error("exec needs a command: exec -- CMD [ARG ...]")
+        return exec_command(command)
+    except ServiceError as error:
+        say(f"error: {error}")
+        return 1
+    except Interrupted as interrupted:
+        say(f"{interrupted}: stopped")
+        return 128 + interrupted.signum
+
+
+if __name__ == "__main__":
+    sys.exit(main())
