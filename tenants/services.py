@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django_tenants.utils import schema_exists
 
 from apps.common.errors import NotFound, UserError
@@ -78,9 +78,9 @@ def provision_tenant(
         time_zone=time_zone,
         currency=(currency or "").upper(),
     )
-    _validated(tenant)
-    if Tenant.objects.filter(schema_name=tenant.schema_name).exists():
+    if Tenant.objects.filter(models.Q(slug=slug) | models.Q(schema_name=tenant.schema_name)).exists():
         raise UserError("This address is taken.", field="slug", code="DUPLICATE")
+    _validated(tenant)
     try:
         validate_email(owner_email)
     except ValidationError as exc:
@@ -97,14 +97,18 @@ def provision_tenant(
         raise UserError("This domain is taken.", field="slug", code="DUPLICATE")
 
     ensure_template()
-    with transaction.atomic():
-        tenant.save()  # clones the template schema; DDL is transactional in PostgreSQL
-        Domain.objects.create(domain=host, tenant=tenant, is_primary=True)
-        if owner is None:
-            owner = user_model.objects.create_user(email=owner_email, password=owner_password)
-        Membership.objects.create(user=owner, tenant=tenant, role=Role.OWNER)
-        audit.record(actor=actor, action="tenant.create", obj=tenant, changes={"slug": slug})
-    connection.set_schema_to_public()
+    try:
+        with transaction.atomic():
+            tenant.save()  # clones the template schema; DDL is transactional in PostgreSQL
+            Domain.objects.create(domain=host, tenant=tenant, is_primary=True)
+            if owner is None:
+                owner = user_model.objects.create_user(email=owner_email, password=owner_password)
+            Membership.objects.create(user=owner, tenant=tenant, role=Role.OWNER)
+            audit.record(actor=actor, action="tenant.create", obj=tenant, changes={"slug": slug})
+    except IntegrityError as exc:  # a concurrent sign-up took the slug, domain or email first
+        raise UserError("This address is taken.", field="slug", code="DUPLICATE") from exc
+    finally:
+        connection.set_schema_to_public()
     return tenant
 
 

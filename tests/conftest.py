@@ -79,6 +79,19 @@ def beta(tenants, db) -> TenantFixture:
     return tenants["beta"]
 
 
+@dataclass(frozen=True)
+class Principalish:
+    """What services need of an actor: a user and a role (for calling services directly)."""
+
+    user: User | None
+    role: str | None
+    api_key: object | None = None
+
+    @classmethod
+    def owner(cls, fixture: TenantFixture) -> Principalish:
+        return cls(user=User.objects.get(email=fixture.email("owner")), role=Role.OWNER)
+
+
 def token_for(email: str, tenant: Tenant | None) -> str:
     _, access, _ = account_services.create_tokens(email=email, password=PASSWORD, tenant=tenant)
     return access
@@ -146,7 +159,11 @@ class GraphQLClient:
         return Response(response.status_code, payload, dict(response.headers))
 
     def get(self, path: str, *, host: str, headers: dict[str, str] | None = None):
-        return async_to_sync(self.client.get)(path, headers={"Host": host, **(headers or {})})
+        return self.request("get", path, host=host, headers=headers)
+
+    def request(self, method: str, path: str, *, host: str, headers: dict[str, str] | None = None, **extra):
+        call = getattr(self.client, method)
+        return async_to_sync(call)(path, headers={"Host": host, **(headers or {})}, **extra)
 
 
 @pytest.fixture

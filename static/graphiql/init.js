@@ -6,8 +6,8 @@
  * - Queries and mutations: POST JSON to data-endpoint with the session cookie and Django's CSRF
  *   token (X-CSRFToken, from the `csrftoken` cookie, else from data-csrf-token).
  * - Subscriptions: graphql-transport-ws (graphql-ws) on ws(s)://<this host><data-endpoint>.
- *   The WebSocket cannot carry the session, so the headers typed in the headers editor
- *   (e.g. {"Authorization": "Bearer …"} or {"X-API-Key": "…"}) are sent as connectionParams.
+ *   The server accepts the session cookie of a same-origin page there too; headers typed in
+ *   the headers editor (e.g. {"Authorization": "Bearer …"}) are sent as connectionParams.
  * - Sets document.body.dataset.graphiqlReady = "1" once the query editor is on the page.
  */
 (function () {
