@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -14,6 +15,12 @@ from graphql import GraphQLError
 from apps.common.errors import UserError as ServiceUserError
 
 log = logging.getLogger("graphql")
+
+# What strawberry's limiters and graphql-core's parser say when a document is too big or deep.
+TOO_COMPLEX = re.compile(
+    r"exceeds maximum operation depth|aliases found\. Allowed|Document contains more than \d+ tokens"
+    r"|Maximum introspection depth exceeded"
+)
 
 CODES = frozenset(
     {"UNAUTHENTICATED", "FORBIDDEN", "NOT_FOUND", "BAD_REQUEST", "THROTTLED", "QUERY_TOO_COMPLEX", "INTERNAL"}
@@ -48,7 +55,8 @@ def give_codes(errors: list[GraphQLError]) -> None:
         if "code" not in extensions:
             original = error.original_error
             if original is None or isinstance(original, GraphQLError):
-                extensions["code"] = "BAD_REQUEST"  # syntax, validation, variables
+                # syntax, validation, variables; or a limit on size and depth
+                extensions["code"] = "QUERY_TOO_COMPLEX" if TOO_COMPLEX.search(error.message) else "BAD_REQUEST"
             else:
                 log.error("Unexpected error in %s", error.path, exc_info=original)
                 extensions["code"] = "INTERNAL"

@@ -36,3 +36,4 @@ class TenantMiddleware:
             return self.get_response(request)
         finally:
             current_tenant.reset(token)
+            connection.set_schema_to_public()  # the thread's next user starts from public

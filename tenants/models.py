@@ -2,10 +2,13 @@
 
 import zoneinfo
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
-from django.db import models
+from django.db import connection, models
+from django_tenants.clone import CloneSchema
 from django_tenants.models import DomainMixin, TenantMixin
+from django_tenants.utils import schema_exists
 
 SLUG_VALIDATOR = RegexValidator(
     r"^[a-z][a-z0-9-]{1,38}[a-z0-9]$",
@@ -66,6 +69,19 @@ class Tenant(TenantMixin):
 
     def __str__(self) -> str:
         return self.slug
+
+    def create_schema(self, check_if_exists=False, sync_schema=True, verbosity=1):
+        """Clone the template and stop there: its `django_migrations` rows come along, so the
+        clone is exactly as migrated as the template. django-tenants would then run
+        `migrate_schemas --fake` (~0.15 s of loading the migration graph to record nothing)."""
+        base = settings.TENANT_BASE_SCHEMA
+        if not sync_schema or self.schema_name == base or not schema_exists(base):
+            return super().create_schema(check_if_exists, sync_schema, verbosity)
+        if check_if_exists and schema_exists(self.schema_name):
+            return False
+        CloneSchema().clone_schema(base, self.schema_name, self.clone_mode)
+        connection.set_schema_to_public()
+        return True
 
     @property
     def is_active(self) -> bool:

@@ -97,6 +97,7 @@ def provision_tenant(
         raise UserError("This domain is taken.", field="slug", code="DUPLICATE")
 
     ensure_template()
+    connection.set_schema_to_public()  # django-tenants creates tenants from public only
     try:
         with transaction.atomic():
             tenant.save()  # clones the template schema; DDL is transactional in PostgreSQL

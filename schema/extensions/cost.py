@@ -22,8 +22,11 @@ from graphql import (
     SelectionSetNode,
     get_named_type,
     is_composite_type,
+    type_from_ast,
     value_from_ast,
 )
+
+from schema.errors import bad_request
 
 PAGE_MAX = 100
 INTROSPECTION_FIELDS = frozenset({"__schema", "__type"})
@@ -49,6 +52,8 @@ def _page_size(node: FieldNode, definition, variables: dict[str, Any]) -> int:
             arg_type = definition.args[name].type
             given[name] = value_from_ast(argument.value, arg_type, variables)
     sizes = [value for value in given.values() if isinstance(value, int)]
+    if any(size < 0 for size in sizes):
+        raise bad_request("`first` and `last` must not be negative.")
     return max(sizes) if sizes else PAGE_MAX
 
 
@@ -123,6 +128,11 @@ def analyse(schema: GraphQLSchema, document, operation_name: str | None,
     kind = operation.operation.value
     root = schema.get_root_type(operation.operation)
     analysis = Analysis(operation=kind)
-    walker = _Walker(schema, fragments, variables or {}, analysis)
+    given = dict(variables or {})
+    for definition in operation.variable_definitions:
+        name = definition.variable.name.value
+        if name not in given and definition.default_value is not None:
+            given[name] = value_from_ast(definition.default_value, type_from_ast(schema, definition.type))
+    walker = _Walker(schema, fragments, given, analysis)
     analysis.cost = walker.walk(operation.selection_set, root, 0)
     return analysis

@@ -47,6 +47,8 @@ class OperationGuard(SchemaExtension):
         if analysis is None:
             return None
         principal = context.principal
+        schema_name = getattr(context.tenant, "schema_name", "public")
+        self.bucket = throttle.bucket_key(schema_name, principal.credential_id)
         if analysis.introspection and not (
             settings.GRAPHQL_INTROSPECTION_PUBLIC or principal.is_authenticated
         ):
@@ -73,8 +75,6 @@ class OperationGuard(SchemaExtension):
                 cost=analysis.cost,
                 maximumCost=settings.GRAPHQL_MAX_COST,
             )
-        schema_name = getattr(context.tenant, "schema_name", "public")
-        self.bucket = throttle.bucket_key(schema_name, principal.credential_id)
         self.status = throttle.spend(self.bucket, analysis.cost)
         if not self.status.allowed:
             retry = math.ceil(self.status.retry_after(analysis.cost) * 10) / 10
@@ -97,6 +97,8 @@ class OperationGuard(SchemaExtension):
 
     def get_results(self) -> dict[str, object]:
         cost: dict[str, object] = {"requestedQueryCost": self.requested, "actualQueryCost": self.actual}
+        if self.status is None and self.bucket is not None:  # refused before paying: show the bucket
+            self.status = throttle.peek(self.bucket)
         if self.status is not None:
             cost["throttleStatus"] = self.status.as_extension()
         return {"cost": cost}

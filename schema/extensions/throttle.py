@@ -13,7 +13,7 @@ from config import redis as redis_config
 _SPEND = """
 local capacity = tonumber(ARGV[1])
 local rate = tonumber(ARGV[2])
-local cost = tonumber(ARGV[3])
+local cost = math.max(0, tonumber(ARGV[3]))
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local state = redis.call('HMGET', KEYS[1], 'level', 'ts')
@@ -28,6 +28,17 @@ end
 redis.call('HSET', KEYS[1], 'level', tostring(level), 'ts', tostring(now))
 redis.call('EXPIRE', KEYS[1], math.ceil(capacity / rate) + 60)
 return {allowed, tostring(level)}
+"""
+
+_PEEK = """
+local capacity = tonumber(ARGV[1])
+local rate = tonumber(ARGV[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local state = redis.call('HMGET', KEYS[1], 'level', 'ts')
+local level = tonumber(state[1]) or capacity
+local ts = tonumber(state[2]) or now
+return tostring(math.min(capacity, level + math.max(0, now - ts) * rate))
 """
 
 _REFUND = """
@@ -66,6 +77,13 @@ def spend(bucket: str, cost: int) -> BucketStatus:
     capacity, rate = settings.GRAPHQL_BUCKET_SIZE, settings.GRAPHQL_RESTORE_RATE
     allowed, level = redis_config.client().eval(_SPEND, 1, bucket, capacity, rate, cost)
     return BucketStatus(bool(allowed), float(level), capacity, rate)
+
+
+def peek(bucket: str) -> BucketStatus:
+    """The bucket as it stands, charging nothing (for refused operations)."""
+    capacity, rate = settings.GRAPHQL_BUCKET_SIZE, settings.GRAPHQL_RESTORE_RATE
+    level = redis_config.client().eval(_PEEK, 1, bucket, capacity, rate)
+    return BucketStatus(True, float(level), capacity, rate)
 
 
 def refund(bucket: str, points: int) -> float:

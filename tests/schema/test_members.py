@@ -1,6 +1,8 @@
 """Member management: add/invite, change role, remove, the last owner, who may do what."""
 
 from apps.accounts.models import Membership
+from django_tenants.utils import tenant_context
+
 from apps.audit.models import AuditEntry
 from tests.conftest import token_for
 
@@ -35,7 +37,8 @@ def test_invite_a_new_person_who_then_signs_in(gql, alpha):
         host=alpha.host,
     )
     assert signed_in.data["tokenCreate"]["token"]
-    assert AuditEntry.objects.filter(action="member.add", changes__email="new.person@example.com").exists()
+    with tenant_context(alpha.tenant):
+        assert AuditEntry.objects.filter(action="member.add", changes__email="new.person@example.com").exists()
 
 
 def test_an_invitation_is_good_on_its_own_tenant_only(gql, alpha, beta):

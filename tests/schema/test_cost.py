@@ -1,0 +1,321 @@
+"""Unit tests of the static query analysis (DESIGN §4): cost, root fields, types, introspection.
+
+Cost rules: a scalar (or enum) field 0, an object field 1, a field taking `first`/`last` costs
+1 + n * (the cost of its selection), n the page size asked for (absent: the page maximum, 100).
+Every expected number below is worked out by hand in the comment next to it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from graphql import GraphQLError, parse
+
+from schema import schema
+from schema.extensions.cost import PAGE_MAX, analyse
+
+
+def run(query: str, variables: dict[str, Any] | None = None, operation_name: str | None = None):
+    analysis = analyse(schema._schema, parse(query), operation_name, variables)
+    assert analysis is not None
+    return analysis
+
+
+def cost(query: str, variables: dict[str, Any] | None = None) -> int:
+    return run(query, variables).cost
+
+
+# --- scalars and objects -------------------------------------------------------------------------
+
+
+def test_page_maximum_is_one_hundred():
+    assert PAGE_MAX == 100
+
+
+def test_scalar_fields_cost_nothing():
+    # me (object) 1; via, role (String, enum) 0 each
+    assert cost("{ me { via role } }") == 1
+    # tenant 1; name/slug/currency 0; domains is a list of String: still a scalar, 0; JSON 0
+    assert cost("{ tenant { name slug currency domains settings } }") == 1
+
+
+def test_typename_alone_costs_nothing():
+    analysis = run("{ __typename }")
+    assert analysis.cost == 0
+    assert analysis.root_fields == set()
+    assert analysis.introspection is False
+
+
+def test_each_object_field_costs_one():
+    # me 1 + user 1 + apiKey 1 = 3; tenant 1 → 4
+    assert cost("{ me { via user { id email } apiKey { id name } } tenant { id } }") == 4
+
+
+def test_adding_scalars_does_not_change_the_cost():
+    lean = cost("{ me { user { id } } }")
+    fat = cost("{ me { via role user { id email fullName } } }")
+    assert lean == fat == 2
+
+
+# --- connections ---------------------------------------------------------------------------------
+
+
+def test_first_multiplies_the_selection():
+    # node: Member 1 + user 1 = 2; edges 1 + 2 = 3; members 1 + 10 * 3 = 31
+    assert cost("{ members(first: 10) { totalCount edges { node { id user { email } } } } }") == 31
+
+
+def test_last_multiplies_the_selection():
+    # edges 1 + node 1 = 2; members 1 + 5 * 2 = 11
+    assert cost("{ members(last: 5) { edges { node { id } } } }") == 11
+
+
+def test_first_and_last_take_the_larger():
+    # members 1 + 7 * 2 = 15
+    assert cost("{ members(first: 3, last: 7) { edges { node { id } } } }") == 15
+
+
+def test_connection_with_only_scalars_costs_one():
+    # totalCount 0, so members 1 + 10 * 0 = 1
+    assert cost("{ members(first: 10) { totalCount } }") == 1
+
+
+def test_missing_first_counts_the_page_maximum():
+    # members 1 + 100 * (edges 1 + node 1 + user 1 = 3) = 301
+    assert cost("{ members { edges { node { user { email } } } } }") == 301
+
+
+def test_explicit_null_first_counts_the_page_maximum():
+    # members 1 + 100 * 2 = 201
+    assert cost("{ members(first: null) { edges { node { id } } } }") == 201
+
+
+def test_first_from_a_variable():
+    query = "query Page($n: Int) { members(first: $n) { edges { node { id } } } }"
+    assert cost(query, {"n": 7}) == 1 + 7 * 2  # 15
+    assert cost(query, {"n": 50}) == 1 + 50 * 2  # 101
+
+
+def test_first_from_an_unset_variable_counts_the_page_maximum():
+    query = "query Page($n: Int) { members(first: $n) { edges { node { id } } } }"
+    assert cost(query, {}) == 1 + 100 * 2  # 201
+    assert cost(query, None) == 201
+    assert cost(query, {"n": None}) == 201
+
+
+def test_first_from_a_variable_default():
+    """BUG: an operation's own default (`$n: Int = 7`) is what GraphQL executes with, but the
+    analysis only looks at the request's `variables` and charges the page maximum (201)."""
+    query = "query Page($n: Int = 7) { members(first: $n) { edges { node { id } } } }"
+    assert cost(query, {}) == 1 + 7 * 2  # 15
+    assert cost(query, {"n": 2}) == 1 + 2 * 2  # a given value still wins: 5
+
+
+def test_negative_first_never_makes_a_negative_cost():
+    """BUG: `first: -1000` gives 1 + (-1000) * 2 = -1999; a negative cost passes the cost limit
+    and *adds* points to the rate bucket (see test_protections). It must be refused
+    (BAD_REQUEST) or count as zero items, never go below zero."""
+    try:
+        analysis = run("{ members(first: -1000) { edges { node { id } } } }")
+    except GraphQLError as error:
+        assert (error.extensions or {}).get("code") == "BAD_REQUEST"
+    else:
+        assert analysis.cost >= 0
+
+
+def test_sibling_connections_add_up():
+    # members 1 + 10 * (edges 1 + node 1) = 21; apiKeys 1 + 4 * 2 = 9 → 30
+    assert cost(
+        "{ members(first: 10) { edges { node { id } } } apiKeys(first: 4) { edges { node { id } } } }"
+    ) == 30
+
+
+def test_page_info_is_part_of_the_multiplied_selection():
+    # members 1 + 10 * (pageInfo 1 + edges (1 + node 1) = 3) = 31
+    assert cost("{ members(first: 10) { pageInfo { hasNextPage } edges { node { id } } } }") == 31
+
+
+def test_first_zero_costs_just_the_connection():
+    # members 1 + 0 * 3 = 1
+    assert cost("{ members(first: 0) { edges { node { user { email } } } } }") == 1
+
+
+# --- fragments -----------------------------------------------------------------------------------
+
+
+def test_named_fragment_counts_where_spread():
+    inline = "{ members(first: 10) { edges { node { id user { email } } } } }"
+    spread = """
+        query { members(first: 10) { edges { node { ...Bits } } } }
+        fragment Bits on Member { id user { email } }
+    """
+    assert cost(inline) == cost(spread) == 31
+
+
+def test_named_fragment_spread_twice_counts_twice():
+    # members 1 + 10 * (edges 1 + node (1 + user 1)) = 31; node(id) 1 + user 1 = 2 → 33
+    query = """
+        query {
+          members(first: 10) { edges { node { ...Bits } } }
+          node(id: "TWVtYmVyOjE=") { ...Bits }
+        }
+        fragment Bits on Member { user { email } }
+    """
+    assert cost(query) == 33
+
+
+def test_nested_named_fragments():
+    # UserBits: nothing but scalars (0); MemberBits: user 1; members 1 + 4 * (1 + 1 + 1) = 13
+    query = """
+        query { members(first: 4) { edges { node { ...MemberBits } } } }
+        fragment MemberBits on Member { role user { ...UserBits } }
+        fragment UserBits on User { email fullName }
+    """
+    assert cost(query) == 13
+
+
+def test_inline_fragment_with_type_condition():
+    # node (interface) 1 + user 1 = 2
+    analysis = run('{ node(id: "TWVtYmVyOjE=") { id ... on Member { user { email } } } }')
+    assert analysis.cost == 2
+    assert analysis.node_types == {"Member", "User"}
+
+
+def test_inline_fragment_without_type_condition():
+    # me 1 + user 1 = 2
+    assert cost("{ me { ... { via user { email } } } }") == 2
+
+
+def test_fragment_inside_a_connection_is_multiplied():
+    # members 1 + 10 * (edges 1 + node 1 + user 1) = 31
+    assert cost("{ members(first: 10) { edges { ... on MemberEdge { node { user { email } } } } } }") == 31
+
+
+# --- introspection -------------------------------------------------------------------------------
+
+
+def test_schema_marks_introspection():
+    analysis = run("{ __schema { types { name } } }")
+    assert analysis.introspection is True
+    assert analysis.cost == 0
+    assert analysis.root_fields == set()
+
+
+def test_type_marks_introspection():
+    assert run('{ __type(name: "Member") { name fields { name } } }').introspection is True
+
+
+def test_introspection_inside_a_fragment_is_seen():
+    query = "query { ...Q } fragment Q on Query { __schema { queryType { name } } }"
+    assert run(query).introspection is True
+
+
+def test_plain_query_is_not_introspection():
+    assert run("{ me { __typename via } }").introspection is False
+
+
+# --- root fields, operations, types fetched through node ------------------------------------
+
+
+def test_root_fields_are_collected():
+    analysis = run("{ me { via } members { totalCount } }")
+    assert analysis.root_fields == {"Query.me", "Query.members"}
+    assert analysis.operation == "query"
+
+
+def test_aliases_resolve_to_the_field_names():
+    analysis = run("{ a: me { via } b: me { role } t: tenant { name } }")
+    assert analysis.root_fields == {"Query.me", "Query.tenant"}
+
+
+def test_root_fields_behind_fragments_are_collected():
+    """The permission table is checked against these names: a root field hidden in a fragment
+    spread on Query must be found too."""
+    query = """
+        query { me { via } ...Admin ... on Query { apiKeys { totalCount } } }
+        fragment Admin on Query { auditLog(first: 1) { totalCount } }
+    """
+    assert run(query).root_fields == {"Query.me", "Query.auditLog", "Query.apiKeys"}
+
+
+def test_nested_fields_are_not_root_fields():
+    analysis = run("{ me { user { email } apiKey { name } } }")
+    assert analysis.root_fields == {"Query.me"}
+
+
+def test_mutation_root_fields_and_cost():
+    analysis = run('mutation { tokenCreate(email: "a@b.c", password: "x") { token user { email } } }')
+    assert analysis.operation == "mutation"
+    assert analysis.root_fields == {"Mutation.tokenCreate"}
+    # tokenCreate (TokenPayload) 1 + user 1 = 2
+    assert analysis.cost == 2
+
+
+def test_subscription_operation():
+    analysis = run("subscription { serverTime(count: 1) }")
+    assert analysis.operation == "subscription"
+    assert analysis.root_fields == {"Subscription.serverTime"}
+    assert analysis.cost == 0
+
+
+def test_operation_name_selects_the_operation():
+    document = "query A { me { via } } query B { tenant { name } members(first: 2) { totalCount } }"
+    assert run(document, operation_name="A").root_fields == {"Query.me"}
+    b = run(document, operation_name="B")
+    assert b.root_fields == {"Query.tenant", "Query.members"}
+    assert b.cost == 2
+    assert analyse(schema._schema, parse(document), "C", None) is None
+
+
+def test_types_reached_through_node_are_collected():
+    """`node(id:)` can return any Node type: the object types reached under it are collected
+    (the guard checks them against the table's type rules)."""
+    analysis = run('{ node(id: "TWVtYmVyOjE=") { id ... on Member { role user { email } } } }')
+    assert analysis.node_types == {"Member", "User"}
+    assert analysis.root_fields == {"Query.node"}
+
+
+def test_types_reached_through_node_via_named_fragments():
+    query = """
+        query { node(id: "QXBpS2V5OjE=") { id ...K } me { apiKey { name } } }
+        fragment K on ApiKey { name }
+    """
+    analysis = run(query)
+    assert analysis.node_types == {"ApiKey"}  # me.apiKey is not fetched through `node`
+    assert analysis.root_fields == {"Query.node", "Query.me"}
+
+
+def test_node_behind_a_root_fragment_is_seen():
+    query = """
+        query { ...Q }
+        fragment Q on Query { node(id: "QXVkaXRFbnRyeTox") { ... on AuditEntry { action } } }
+    """
+    analysis = run(query)
+    assert analysis.root_fields == {"Query.node"}
+    assert analysis.node_types == {"AuditEntry"}
+
+
+def test_edge_node_fields_are_not_node_fetches():
+    analysis = run("{ members(first: 3) { edges { node { role user { email } } } } }")
+    assert analysis.node_types == set()
+
+
+def test_node_with_only_the_interface_reaches_no_type():
+    # node (interface) 1 + 0 = 1
+    analysis = run('{ node(id: "TWVtYmVyOjE=") { id __typename } }')
+    assert analysis.node_types == set()
+    assert analysis.cost == 1
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("{ me { via } }", 1),
+        ("{ me { user { email } } tenant { name } }", 3),  # me 1 + user 1, tenant 1
+        ("{ apiKeys(first: 20) { edges { node { name role } } } }", 41),  # 1 + 20 * 2
+        ("{ auditLog(first: 25) { edges { cursor node { action } } } }", 51),  # 1 + 25 * 2
+        ("{ tenants(first: 2) { edges { node { name domains } } } }", 5),  # 1 + 2 * 2
+    ],
+)
+def test_costs_by_hand(query, expected):
+    assert cost(query) == expected
