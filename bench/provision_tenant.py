@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-0123456789abcdefghijklmnopqrstuvwxyz")
 
-import django  # noqa: E402
+import django
 
 django.setup()
 
@@ -43,15 +43,15 @@ class _Client(AsyncClient):
 
 def _answers(host: str) -> bool:
     client = _Client()
-    body = json.dumps({"query": 'mutation { tokenCreate(email: "o@%s.test", password: "%s") { token } }'
-                       % (host.split(".")[0], PASSWORD)})
+    slug = host.split(".")[0]
+    body = json.dumps({"query": f'mutation {{ tokenCreate(email: "o@{slug}.test", password: "{PASSWORD}") {{ token }} }}'})
     response = async_to_sync(client.post)("/graphql/", body, content_type="application/json",
                                            headers={"Host": host})
     token = json.loads(response.content)["data"]["tokenCreate"]["token"]
     response = async_to_sync(client.post)("/graphql/", json.dumps({"query": "{ tenant { slug } }"}),
                                           content_type="application/json",
                                           headers={"Host": host, "Authorization": f"Bearer {token}"})
-    return json.loads(response.content)["data"]["tenant"]["slug"] == host.split(".")[0]
+    return json.loads(response.content)["data"]["tenant"]["slug"] == slug
 
 
 def _provision(index: int) -> float:

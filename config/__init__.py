@@ -1,5 +1,1 @@
-"""Project configuration: settings, URL maps, ASGI entry point and the Celery app."""
-
-from config.celery import app as celery_app
-
-__all__ = ["celery_app"]
+"""Project configuration: settings, URL maps, ASGI entry point, the Celery app, dev server."""

@@ -5,7 +5,7 @@ import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
-from tenant_schemas_celery.app import CeleryApp  # noqa: E402
+from tenant_schemas_celery.app import CeleryApp
 
 app = CeleryApp("config")
 app.config_from_object("django.conf:settings", namespace="CELERY")

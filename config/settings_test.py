@@ -7,7 +7,7 @@ os.environ.setdefault("SECRET_KEY", "test-only-secret-key-0123456789abcdefghijkl
 os.environ.setdefault("REDIS_KEY_PREFIX", f"test-{uuid.uuid4().hex[:8]}")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 
-from config.settings import *  # noqa: E402,F403
+from config.settings import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STORAGES = {

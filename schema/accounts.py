@@ -7,15 +7,15 @@ from datetime import datetime
 import strawberry
 import strawberry_django
 from strawberry import relay
-from strawberry_django.relay import DjangoListConnection
 from strawberry.types import Info
+from strawberry_django.relay import DjangoListConnection
 
 from apps.accounts import services
 from apps.accounts.authentication import decode_access_token
 from apps.accounts.models import ApiKey, Membership
 from schema.context import principal, tenant
 from schema.errors import UserError, payload_or_errors
-from schema.types import RoleEnum, TenantScoped, UserType
+from schema.types import RoleEnum, TenantScoped, UserType, pk_of
 from tenants.errors import RequestRefused
 
 
@@ -99,12 +99,6 @@ class InvitationAcceptPayload:
     user_errors: list[UserError] = strawberry.field(default_factory=list)
 
 
-def _pk(global_id: relay.GlobalID, expected: type) -> int:
-    if global_id.type_name != expected.__strawberry_definition__.name or not global_id.node_id.isdigit():
-        return -1  # services answer NOT_FOUND
-    return int(global_id.node_id)
-
-
 @strawberry.type
 class Query:
     members: DjangoListConnection[MemberType] = strawberry_django.connection()
@@ -177,7 +171,7 @@ class Mutation:
     def member_update_role(self, info: Info, id: relay.GlobalID, role: RoleEnum) -> MemberPayload:
         def make() -> MemberPayload:
             member = services.change_member_role(
-                actor=principal(info), tenant=tenant(info), membership_id=_pk(id, MemberType), role=role.value
+                actor=principal(info), tenant=tenant(info), membership_id=pk_of(id, "Member"), role=role.value
             )
             return MemberPayload(member=member)
 
@@ -186,7 +180,7 @@ class Mutation:
     @strawberry.mutation
     def member_remove(self, info: Info, id: relay.GlobalID) -> MemberRemovePayload:
         def make() -> MemberRemovePayload:
-            services.remove_member(actor=principal(info), tenant=tenant(info), membership_id=_pk(id, MemberType))
+            services.remove_member(actor=principal(info), tenant=tenant(info), membership_id=pk_of(id, "Member"))
             return MemberRemovePayload(removed_id=id)
 
         return payload_or_errors(make, lambda errors: MemberRemovePayload(user_errors=errors))
@@ -222,7 +216,7 @@ class Mutation:
     @strawberry.mutation
     def api_key_revoke(self, info: Info, id: relay.GlobalID) -> ApiKeyPayload:
         def make() -> ApiKeyPayload:
-            key = services.revoke_api_key(actor=principal(info), tenant=tenant(info), key_id=_pk(id, ApiKeyType))
+            key = services.revoke_api_key(actor=principal(info), tenant=tenant(info), key_id=pk_of(id, "ApiKey"))
             return ApiKeyPayload(api_key=key)
 
         return payload_or_errors(make, lambda errors: ApiKeyPayload(user_errors=errors))

@@ -7,8 +7,8 @@ from datetime import datetime
 import strawberry
 import strawberry_django
 from strawberry import relay
-from strawberry_django.relay import DjangoListConnection
 from strawberry.scalars import JSON
+from strawberry_django.relay import DjangoListConnection
 
 from apps.audit.models import AuditEntry
 

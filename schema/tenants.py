@@ -8,12 +8,13 @@ from datetime import datetime
 import strawberry
 import strawberry_django
 from strawberry import relay
-from strawberry_django.relay import DjangoListConnection
 from strawberry.scalars import JSON
 from strawberry.types import Info
+from strawberry_django.relay import DjangoListConnection
 
 from schema.context import principal, tenant
 from schema.errors import UserError, payload_or_errors
+from schema.types import pk_of
 from tenants import services
 from tenants.models import Tenant
 
@@ -80,12 +81,6 @@ def _changes(data: TenantUpdateInput) -> dict[str, object]:
     }
 
 
-def _tenant_pk(global_id: relay.GlobalID) -> int:
-    if global_id.type_name != "Tenant" or not global_id.node_id.isdigit():
-        return -1
-    return int(global_id.node_id)
-
-
 def _tenant_payload(make) -> TenantPayload:
     return payload_or_errors(lambda: TenantPayload(tenant=make()), lambda e: TenantPayload(user_errors=e))
 
@@ -126,7 +121,7 @@ class Mutation:
     def platform_tenant_update(self, info: Info, id: relay.GlobalID, input: TenantUpdateInput) -> TenantPayload:
         return _tenant_payload(
             lambda: services.update_tenant(
-                actor=principal(info), tenant=services.tenant_by_id(_tenant_pk(id)), changes=_changes(input)
+                actor=principal(info), tenant=services.tenant_by_id(pk_of(id, "Tenant")), changes=_changes(input)
             )
         )
 
@@ -134,7 +129,7 @@ class Mutation:
     def tenant_suspend(self, info: Info, id: relay.GlobalID) -> TenantPayload:
         return _tenant_payload(
             lambda: services.set_tenant_status(
-                actor=principal(info), tenant_id=_tenant_pk(id), status=Tenant.Status.SUSPENDED
+                actor=principal(info), tenant_id=pk_of(id, "Tenant"), status=Tenant.Status.SUSPENDED
             )
         )
 
@@ -142,6 +137,6 @@ class Mutation:
     def tenant_resume(self, info: Info, id: relay.GlobalID) -> TenantPayload:
         return _tenant_payload(
             lambda: services.set_tenant_status(
-                actor=principal(info), tenant_id=_tenant_pk(id), status=Tenant.Status.ACTIVE
+                actor=principal(info), tenant_id=pk_of(id, "Tenant"), status=Tenant.Status.ACTIVE
             )
         )

@@ -7,6 +7,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from channels.db import database_sync_to_async
+from cross_web import HTTPException
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.shortcuts import redirect, render
@@ -15,7 +16,6 @@ from django.views.decorators.csrf import csrf_exempt
 from strawberry.channels import GraphQLWSConsumer
 from strawberry.django.views import GraphQLView as StrawberryView
 from strawberry.exceptions import ConnectionRejectionError
-from cross_web import HTTPException
 
 from apps.accounts.authentication import Principal, authenticate
 from apps.accounts.middleware import SESSION_TENANT_KEY

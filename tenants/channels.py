@@ -4,7 +4,7 @@ clients can tell why (4400 conflicting signals, 4403 suspended, 4404 unknown ten
 
 from __future__ import annotations
 
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 
@@ -15,7 +15,7 @@ from tenants.resolution import PUBLIC, TenantSignals, resolve_tenant
 
 def signals_from_scope(scope: dict) -> TenantSignals:
     headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]}
-    query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
     return TenantSignals.from_headers(headers.get("host", ""), headers, query)
 
 

@@ -19,10 +19,12 @@ class TenantMiddleware:
         if request.path in UNTENANTED_PATHS:
             tenant = None
         else:
-            signals = TenantSignals.from_headers(
-                request.get_host(), {k.lower(): v for k, v in request.headers.items()}, request.GET
-            )
             try:
+                signals = TenantSignals.from_headers(
+                    request.get_host(),
+                    {k.lower(): v for k, v in request.headers.items()},
+                    dict(request.GET.lists()),
+                )
                 tenant = resolve_tenant(signals)
             except RequestRefused as refused:
                 return refused.as_response()

@@ -15,6 +15,7 @@ from django.conf import settings
 from django.utils.module_loading import import_string
 from django_tenants.postgresql_backend.base import FakeTenant
 
+from apps.common.ids import parse_id
 from tenants.errors import bad_request, forbidden, not_found
 from tenants.models import Domain, Tenant
 
@@ -29,12 +30,17 @@ class TenantSignals:
     api_key: str | None = None
 
     @classmethod
-    def from_headers(cls, host: str, headers: dict[str, str], query: dict[str, str]) -> TenantSignals:
-        """`headers` with lower-case names, `query` the parsed query string."""
+    def from_headers(cls, host: str, headers: dict[str, str], query: dict[str, list[str]]) -> TenantSignals:
+        """`headers` with lower-case names; `query` the query string with every value of each
+        name, so that a repeated `tenant_id` naming two tenants is a conflict, not "the last one
+        wins". Raises RequestRefused."""
+        named = {value.strip() for value in query.get("tenant_id", [])} - {""}
+        if len(named) > 1:
+            raise bad_request("The tenant_id parameter is given more than once, naming different tenants.")
         return cls(
             host=host,
             tenant_header=(headers.get("x-tenant-id") or "").strip() or None,
-            query_tenant=(query.get("tenant_id") or "").strip() or None,
+            query_tenant=next(iter(named), None),
             api_key=(headers.get("x-api-key") or "").strip() or None,
         )
 
@@ -61,11 +67,8 @@ def _by_host(host: str) -> Tenant | None:
 
 def _by_reference(reference: str, source: str) -> Tenant:
     query = _live_tenants()
-    tenant = (
-        query.filter(pk=int(reference)).first()
-        if reference.isdigit()
-        else query.filter(slug=reference.lower()).first()
-    )
+    pk = parse_id(reference)
+    tenant = query.filter(pk=pk).first() if pk is not None else query.filter(slug=reference.lower()).first()
     if tenant is None:
         raise not_found(f"Unknown tenant {reference!r} in {source}.")
     return tenant

@@ -18,6 +18,7 @@ from apps.accounts import selectors
 from apps.accounts.models import ROLE_RANK, ApiKey, Membership, RefreshToken, Role, User
 from apps.audit import services as audit
 from apps.common.errors import NotFound, PermissionDenied, UserError
+from apps.common.ids import parse_id
 
 invitation_tokens = PasswordResetTokenGenerator()
 
@@ -117,7 +118,7 @@ def add_member(*, actor, tenant, email: str, role: str, full_name: str = "") -> 
 @transaction.atomic
 def accept_invitation(*, tenant, token: str, password: str, full_name: str = "") -> User:
     user_id, _, secret = (token or "").partition("-")
-    user = User.objects.filter(pk=int(user_id)).first() if user_id.isdigit() else None
+    user = User.objects.filter(pk=parse_id(user_id) or -1).first()
     if user is None or not invitation_tokens.check_token(user, secret):
         raise UserError("This invitation is not valid or has been used.", field="token", code="INVALID_TOKEN")
     if selectors.membership_for(user=user, tenant=tenant) is None:

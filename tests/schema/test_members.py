@@ -1,8 +1,8 @@
 """Member management: add/invite, change role, remove, the last owner, who may do what."""
 
-from apps.accounts.models import Membership
 from django_tenants.utils import tenant_context
 
+from apps.accounts.models import Membership
 from apps.audit.models import AuditEntry
 from tests.conftest import token_for
 

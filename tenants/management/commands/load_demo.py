@@ -5,7 +5,7 @@ from django.core.management.base import BaseCommand
 from tenants.models import Tenant
 from tenants.services import provision_tenant
 
-DEMO_PASSWORD = "demo-pass-123"  # noqa: S105  (a documented demo login, never used elsewhere)
+DEMO_PASSWORD = "demo-pass-123"
 DEMO_TENANTS = (
     ("acme", "Acme Corp", "America/New_York", "USD"),
     ("globex", "Globex", "Europe/Berlin", "EUR"),
