@@ -9,8 +9,10 @@ from tenants.context import current_request_id, current_schema_name
 
 class ContextFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        record.tenant = current_schema_name()
-        record.request_id = current_request_id.get()
+        if getattr(record, "tenant", None) is None:
+            record.tenant = current_schema_name()
+        if getattr(record, "request_id", None) is None:
+            record.request_id = current_request_id.get()
         return True
 
 

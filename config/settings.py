@@ -33,13 +33,15 @@ ALLOWED_HOSTS = env.list(
 )
 
 SHARED_APPS = [
-    "django_tenants",
     "tenants",
     "django.contrib.contenttypes",
     "django.contrib.auth",
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.admin",
+    # After the admin: its admin/app_list.html override expects `request.tenant` on the platform
+    # host too, where ours is None (the admin lives on the platform host only).
+    "django_tenants",
     "django.contrib.staticfiles",
     "corsheaders",
     "channels",

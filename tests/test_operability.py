@@ -101,3 +101,43 @@ def test_unexpected_errors_are_masked(gql, alpha):
     error = GraphQLError("SELECT secret FROM users", original_error=ValueError("SELECT secret FROM users"))
     give_codes([error])
     assert error.message == "Internal server error." and error.extensions == {"code": "INTERNAL"}
+
+
+def test_every_request_leaves_one_json_access_line(gql, alpha):
+    from config.logging import ContextFilter, JsonFormatter
+
+    lines: list[dict] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record):
+            lines.append(json.loads(JsonFormatter().format(record)))
+
+    handler = Collect()
+    handler.addFilter(ContextFilter())
+    logger = logging.getLogger("shop.access")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        gql.post("{ tenant { slug } }", host=alpha.host, token=token_for(alpha.email("owner"), alpha.tenant),
+                 headers={"X-Request-ID": "req-77"})
+    finally:
+        logger.removeHandler(handler)
+    assert len(lines) == 1
+    assert lines[0]["tenant"] == "alpha" and lines[0]["request_id"] == "req-77"
+    assert lines[0]["message"].startswith("POST /graphql/ 200")
+
+
+def test_settings_refuse_debug_and_a_missing_key_outside_the_dev_server():
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DJANGO_DEV_SERVER", "DEBUG")}
+    env["DJANGO_SETTINGS_MODULE"] = "config.settings"
+    check = [sys.executable, "-c", "import django; django.setup()"]
+    no_key = subprocess.run(check, env=env, capture_output=True, text=True)
+    assert no_key.returncode != 0 and "SECRET_KEY must be set" in no_key.stderr
+    debug = subprocess.run(check, env={**env, "SECRET_KEY": "x" * 50, "DEBUG": "1"}, capture_output=True, text=True)
+    assert debug.returncode != 0 and "DEBUG is for the dev server only" in debug.stderr
+    dev = subprocess.run(check, env={**env, "DJANGO_DEV_SERVER": "1"}, capture_output=True, text=True)
+    assert dev.returncode == 0, dev.stderr

@@ -141,7 +141,8 @@ def _app_commands(port: int) -> dict[str, list[str]]:
     celery = [sys.executable, "-m", "celery", "-A", "config"]
     schedule = str(DATA_DIR / "celerybeat-schedule")
     return {
-        "uvicorn": [*uvicorn, "--host", "127.0.0.1", "--port", str(port)],
+        # Django logs each request as a JSON line with tenant and request id (config.middleware).
+        "uvicorn": [*uvicorn, "--host", "127.0.0.1", "--port", str(port), "--no-access-log"],
         "celery worker": [*celery, "worker", "-l", "info", "--concurrency", "2"],
         "celery beat": [*celery, "beat", "-l", "info", "--schedule", schedule],
     }
