@@ -29,6 +29,19 @@ def _csrf_failure(request: HttpRequest) -> HttpResponse | None:
     return CsrfViewMiddleware(lambda r: None).process_view(request, None, (), {})
 
 
+GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
+# GraphQL-over-HTTP: with application/graphql-response+json, a request that never executed
+# (bad document, variables, credentials, cost) answers with a 4xx and no `data`.
+STATUS_BY_CODE = {"UNAUTHENTICATED": 401, "FORBIDDEN": 403, "THROTTLED": 429, "NOT_FOUND": 404}
+
+
+def _request_error_status(result) -> int | None:
+    if result.data is not None or not result.errors or any(e.path is not None for e in result.errors):
+        return None
+    code = (result.errors[0].extensions or {}).get("code")
+    return STATUS_BY_CODE.get(code, 400)
+
+
 def error_response(status: int, code: str, message: str) -> JsonResponse:
     return JsonResponse({"errors": [{"message": message, "extensions": {"code": code}}]}, status=status)
 
@@ -41,6 +54,20 @@ class GraphQLView(StrawberryView):
 
     def get_context(self, request: HttpRequest, response: HttpResponse) -> Context:
         return Context(principal=request.principal, tenant=request.tenant, request=request, response=response)
+
+    def get_sub_response(self, request: HttpRequest):
+        request.graphql_sub_response = super().get_sub_response(request)
+        return request.graphql_sub_response
+
+    def process_result(self, request: HttpRequest, result):
+        data = super().process_result(request, result)
+        if GRAPHQL_RESPONSE_JSON in request.headers.get("Accept", ""):
+            sub_response = request.graphql_sub_response
+            sub_response["Content-Type"] = f"{GRAPHQL_RESPONSE_JSON}; charset=utf-8"
+            if (status := _request_error_status(result)) is not None:
+                sub_response.status_code = status
+                data.pop("data", None)
+        return data
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if request.method == "POST" and request.principal.via == "session":
