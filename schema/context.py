@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from strawberry.types import Info
@@ -17,9 +17,6 @@ class Context:
     request: Any | None = None
     response: Any | None = None
     connection_params: dict[str, Any] | None = None
-    # Filled by the guard extension: the cost the bucket was charged.
-    requested_cost: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def principal(info: Info) -> Principal:

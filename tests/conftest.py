@@ -34,6 +34,14 @@ class TenantFixture:
     def email(self, role: str) -> str:
         return f"{role}@{self.slug}.test"
 
+    def named_by(self, method: str) -> dict[str, Any]:
+        """`gql.post` keyword arguments that name this tenant by host, header or query."""
+        if method == "host":
+            return {"host": self.host}
+        if method == "header":
+            return {"host": PLATFORM_HOST, "headers": {"X-Tenant-ID": self.slug}}
+        return {"host": PLATFORM_HOST, "path": f"/graphql/?tenant_id={self.slug}"}
+
 
 def _tenant(slug: str) -> TenantFixture:
     tenant = Tenant.objects.filter(slug=slug).first()
@@ -77,19 +85,6 @@ def alpha(tenants, db) -> TenantFixture:
 @pytest.fixture
 def beta(tenants, db) -> TenantFixture:
     return tenants["beta"]
-
-
-@dataclass(frozen=True)
-class Principalish:
-    """What services need of an actor: a user and a role (for calling services directly)."""
-
-    user: User | None
-    role: str | None
-    api_key: object | None = None
-
-    @classmethod
-    def owner(cls, fixture: TenantFixture) -> Principalish:
-        return cls(user=User.objects.get(email=fixture.email("owner")), role=Role.OWNER)
 
 
 def token_for(email: str, tenant: Tenant | None) -> str:

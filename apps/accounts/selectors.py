@@ -5,8 +5,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-from django.db.models import QuerySet
-
 from apps.accounts.models import ApiKey, Membership, User
 
 API_KEY_MARK = "sk"
@@ -46,14 +44,6 @@ def api_key_for(raw_key: str) -> ApiKey | None:
 
 def membership_for(*, user: User, tenant) -> Membership | None:
     return Membership.objects.filter(user=user, tenant=tenant).first()
-
-
-def members_of(tenant) -> QuerySet[Membership]:
-    return Membership.objects.filter(tenant=tenant).select_related("user")
-
-
-def api_keys_of(tenant) -> QuerySet[ApiKey]:
-    return ApiKey.objects.filter(tenant=tenant)
 
 
 def owners_count(tenant) -> int:

@@ -129,12 +129,12 @@ def test_readers_cannot_mutate_anything_that_needs_a_role(gql, alpha, role):
 
 
 def test_a_read_only_api_key_cannot_mutate(gql, alpha):
+    from apps.accounts.authentication import Principal
+    from apps.accounts.models import User
     from apps.accounts.services import create_api_key
-    from tests.conftest import Principalish
 
-    _, secret = create_api_key(
-        actor=Principalish.owner(alpha), tenant=alpha.tenant, name="ro", role=Role.ADMIN, scopes=["read"]
-    )
+    owner = Principal(tenant=alpha.tenant, user=User.objects.get(email=alpha.email("owner")), role=Role.OWNER, via="jwt")
+    _, secret = create_api_key(actor=owner, tenant=alpha.tenant, name="ro", role=Role.ADMIN, scopes=["read"])
     read = gql.post("{ tenant { slug } }", host=alpha.host, api_key=secret)
     assert read.data == {"tenant": {"slug": "alpha"}}
     write = gql.post('mutation { tenantUpdate(input: {name: "Nope"}) { tenant { name } } }', host=alpha.host, api_key=secret)

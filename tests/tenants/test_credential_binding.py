@@ -25,14 +25,6 @@ def api_key_of(fixture, *, name: str = "binding") -> tuple[ApiKey, str]:
     return create_api_key(actor=actor, tenant=fixture.tenant, name=name, role="viewer", scopes=["read"])
 
 
-def naming(fixture, method: str) -> dict:
-    """The keyword arguments of `gql.post` that name `fixture`'s tenant by `method`."""
-    if method == "host":
-        return {"host": fixture.host}
-    if method == "header":
-        return {"host": PLATFORM_HOST, "headers": {"X-Tenant-ID": fixture.slug}}
-    return {"host": PLATFORM_HOST, "path": f"/graphql/?tenant_id={fixture.slug}"}
-
 
 def assert_refused(response, status: int, code: str) -> None:
     assert response.status == status, response.body
@@ -43,7 +35,7 @@ def assert_refused(response, status: int, code: str) -> None:
 @pytest.mark.parametrize("method", METHODS)
 def test_own_jwt_is_accepted_by_every_method(gql, alpha, method):
     token = token_for(alpha.email("owner"), alpha.tenant)
-    response = gql.post(QUERY, token=token, **naming(alpha, method))
+    response = gql.post(QUERY, token=token, **alpha.named_by(method))
     assert response.status == 200, response.body
     assert response.data == {"tenant": {"slug": "alpha"}}
 
@@ -52,7 +44,7 @@ def test_own_jwt_is_accepted_by_every_method(gql, alpha, method):
 @pytest.mark.parametrize("role", ["owner", "viewer"])
 def test_jwt_of_alpha_is_refused_on_beta(gql, alpha, beta, method, role):
     token = token_for(alpha.email(role), alpha.tenant)
-    assert_refused(gql.post(QUERY, token=token, **naming(beta, method)), 403, "FORBIDDEN")
+    assert_refused(gql.post(QUERY, token=token, **beta.named_by(method)), 403, "FORBIDDEN")
 
 
 def test_jwt_of_alpha_is_refused_on_beta_for_a_member_of_both(gql, alpha, beta):
@@ -75,7 +67,7 @@ def test_jwt_of_alpha_is_refused_on_the_platform_host(gql, alpha):
 @pytest.mark.parametrize("method", METHODS)
 def test_own_api_key_is_accepted_by_every_method(gql, alpha, method):
     _, secret = api_key_of(alpha)
-    response = gql.post(QUERY, api_key=secret, **naming(alpha, method))
+    response = gql.post(QUERY, api_key=secret, **alpha.named_by(method))
     assert response.status == 200, response.body
     assert response.data == {"tenant": {"slug": "alpha"}}
 
@@ -83,7 +75,7 @@ def test_own_api_key_is_accepted_by_every_method(gql, alpha, method):
 @pytest.mark.parametrize("method", METHODS)
 def test_api_key_of_alpha_is_refused_on_beta(gql, alpha, beta, method):
     _, secret = api_key_of(alpha)
-    assert_refused(gql.post(QUERY, api_key=secret, **naming(beta, method)), 403, "FORBIDDEN")
+    assert_refused(gql.post(QUERY, api_key=secret, **beta.named_by(method)), 403, "FORBIDDEN")
 
 
 def test_api_key_of_alpha_does_not_write_last_used_on_beta(gql, alpha, beta):
@@ -99,7 +91,7 @@ def test_api_key_of_alpha_does_not_write_last_used_on_beta(gql, alpha, beta):
 @pytest.mark.parametrize("method", ["host", "header"])
 def test_platform_token_is_refused_on_a_tenant(gql, alpha, method):
     token = token_for("staff@platform.test", None)
-    assert_refused(gql.post(QUERY, token=token, **naming(alpha, method)), 403, "FORBIDDEN")
+    assert_refused(gql.post(QUERY, token=token, **alpha.named_by(method)), 403, "FORBIDDEN")
 
 
 def test_revoked_api_key_is_unauthenticated(gql, alpha):

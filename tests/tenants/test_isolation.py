@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from apps.accounts.models import ApiKey, Membership
 from apps.audit.models import AuditEntry
-from tests.conftest import PLATFORM_HOST, token_for
+from tests.conftest import token_for
 
 TENANTS = ("alpha", "beta")
 METHODS = ("host", "header", "query")
@@ -63,13 +63,6 @@ operations = st.lists(
 )
 
 
-def naming(fixture, method: str) -> dict:
-    if method == "host":
-        return {"host": fixture.host}
-    if method == "header":
-        return {"host": PLATFORM_HOST, "headers": {"X-Tenant-ID": fixture.slug}}
-    return {"host": PLATFORM_HOST, "path": f"/graphql/?tenant_id={fixture.slug}"}
-
 
 def ok(response) -> dict:
     assert response.status == 200, response.body
@@ -87,7 +80,7 @@ class World:
 
     def post(self, tenant: str, method: str, query: str, variables: dict | None = None):
         return self.gql.post(
-            query, variables, token=self.tokens[tenant], **naming(self.fixtures[tenant], method)
+            query, variables, token=self.tokens[tenant], **self.fixtures[tenant].named_by(method)
         )
 
     def nodes(self, tenant: str, method: str, global_ids: list[str]) -> list[dict | None]:
