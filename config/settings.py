@@ -4,6 +4,7 @@ DEBUG and a throw-away SECRET_KEY are allowed only under the dev server (`make r
 DJANGO_DEV_SERVER=1) and the test settings; anywhere else a real SECRET_KEY is required.
 """
 
+import warnings
 from datetime import timedelta
 from pathlib import Path
 
@@ -209,8 +210,10 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-# Without collectstatic (dev server, tests) WhiteNoise finds files where Django's finders do.
+# Without collectstatic (dev server, tests) WhiteNoise finds files where Django's finders do,
+# and its warning that STATIC_ROOT does not exist yet says nothing useful.
 WHITENOISE_USE_FINDERS = True
+warnings.filterwarnings("ignore", message="No directory at", category=UserWarning)
 WHITENOISE_AUTOREFRESH = DEBUG
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / ".data" / "media")
 MEDIA_URL = "media/"
