@@ -298,3 +298,31 @@ def test_foreign_origin_is_denied(alpha):
         await ws.disconnect(timeout=0.1)
 
     async_to_sync(scenario)()
+
+
+# --- the operation guard applies over the socket too --------------------------------------------
+
+def test_permission_table_and_cost_apply_over_the_socket(alpha, settings):
+    async def scenario(params, query):
+        ws = communicator(alpha.host)
+        assert (await open_session(ws, params))["type"] == "websocket.send"
+        await ws.send_json_to({"id": "g", "type": "subscribe", "payload": {"query": query}})
+        message = await ws.receive_json_from(timeout=TIMEOUT)
+        await ws.disconnect()
+        return message
+
+    def codes(message):
+        errors = message["payload"] if message["type"] == "error" else message["payload"].get("errors", [])
+        return [error.get("extensions", {}).get("code") for error in errors]
+
+    viewer = bearer(alpha, "viewer")
+    forbidden = async_to_sync(scenario)(viewer, "{ apiKeys(first: 5) { totalCount } }")
+    assert codes(forbidden) == ["FORBIDDEN"], forbidden
+    _, read_only = api_key_of(alpha, role="admin", scopes=["read"])
+    mutation = async_to_sync(scenario)({"X-API-Key": read_only}, 'mutation { tenantUpdate(input: {name: "x"}) { tenant { name } } }')
+    assert codes(mutation) == ["FORBIDDEN"], mutation
+    settings.GRAPHQL_MAX_COST = 5
+    costly = async_to_sync(scenario)(bearer(alpha), "subscription { serverTime(count: 1) } ")
+    assert "errors" not in costly.get("payload", {}), costly  # cost 0: scalars only
+    too_costly = async_to_sync(scenario)(bearer(alpha), "{ members(first: 10) { edges { node { id } } } }")
+    assert codes(too_costly) == ["QUERY_TOO_COMPLEX"], too_costly

@@ -18,6 +18,7 @@ Layout of `<project>/.data/` (the folder is git-ignored):
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import ctypes
 import fcntl
@@ -248,7 +249,7 @@ def _log_tail(log: Path, lines: int = 15) -> str:
         return "(no log)"
 
 
-class _Server:
+class _Server(abc.ABC):
     """A server process of ours on a free port of 127.0.0.1; subclasses say how to launch it."""
 
     name: str
@@ -285,11 +286,13 @@ class _Server:
             )
         stop_processes([process], self.stop_steps)
 
+    @abc.abstractmethod
     def _command(self, port: int) -> list[str | os.PathLike[str]]:
-        raise NotImplementedError
+        """The server's command line for `port`."""
 
+    @abc.abstractmethod
     def _ready(self, process: subprocess.Popen[bytes], port: int) -> bool:
-        raise NotImplementedError
+        """Whether the server started as `process` answers on `port` yet."""
 
     def _start_on_free_port(self, *, user: str | None = None) -> None:
         self.port = None
