@@ -44,6 +44,7 @@ SHARED_APPS = [
     # host too, where ours is None (the admin lives on the platform host only).
     "django_tenants",
     "django.contrib.staticfiles",
+    "django.contrib.postgres",
     "corsheaders",
     "channels",
     "strawberry_django",
@@ -54,6 +55,9 @@ SHARED_APPS = [
 TENANT_APPS = [
     "django.contrib.contenttypes",
     "apps.audit",
+    "apps.catalog",
+    "apps.customers",
+    "apps.orders",
 ]
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
 
@@ -217,6 +221,12 @@ warnings.filterwarnings("ignore", message="No directory at", category=UserWarnin
 WHITENOISE_AUTOREFRESH = DEBUG
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / ".data" / "media")
 MEDIA_URL = "media/"
+# Uploaded files live under MEDIA_ROOT/<tenant schema>/ (django-tenants' storage).
+STORAGES = {
+    "default": {"BACKEND": "django_tenants.files.storage.TenantFileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+MULTITENANT_RELATIVE_MEDIA_ROOT = "%s"
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOGGING = {

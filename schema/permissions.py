@@ -61,6 +61,9 @@ RULES: dict[str, Rule] = {
     "Mutation.platformTenantUpdate": PLATFORM_STAFF,
     "Mutation.tenantSuspend": PLATFORM_STAFF,
     "Mutation.tenantResume": PLATFORM_STAFF,
+    # catalog (schema/catalog.py)
+    # customers (schema/customers.py)
+    # orders (schema/orders.py)
     # types `node` can return: who may fetch one by global id
     "Tenant": ALL_MEMBERS,
     "User": ALL_MEMBERS,
