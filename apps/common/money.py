@@ -9,7 +9,7 @@ CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
 
 
-def MoneyField(**kwargs) -> models.DecimalField:  # noqa: N802  (reads as a field class)
+def MoneyField(**kwargs) -> models.DecimalField:
     return models.DecimalField(max_digits=12, decimal_places=2, **kwargs)
 
 
