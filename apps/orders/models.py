@@ -22,6 +22,9 @@ class OrderCounter(models.Model):
 
     last = models.PositiveBigIntegerField(default=0)
 
+    def __str__(self) -> str:
+        return f"last order number {self.last}"
+
 
 class Order(models.Model):
     Status = OrderStatus
@@ -95,7 +98,7 @@ class OrderLine(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.quantity} × {self.sku}"
+        return f"{self.quantity} x {self.sku}"
 
 
 class OrderEvent(models.Model):
