@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import strawberry
 from django.conf import settings
-from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.extensions import MaxTokensLimiter, ParserCache, ValidationCache
 from strawberry.tools import merge_types
-from strawberry_django.optimizer import DjangoOptimizerExtension
 
 from schema import accounts, audit, core, tenants
 from schema.errors import give_codes
 from schema.extensions.guard import OperationGuard
+from schema.extensions.limits import DocumentLimits
+from schema.extensions.optimizer import QueryOptimizer
 
 Query = merge_types("Query", (core.Query, accounts.Query, tenants.Query, audit.Query))
 Mutation = merge_types("Mutation", (accounts.Mutation, tenants.Mutation))
@@ -28,9 +29,10 @@ schema = Schema(
     subscription=Subscription,
     extensions=[
         lambda: MaxTokensLimiter(max_token_count=settings.GRAPHQL_MAX_TOKENS),
-        lambda: QueryDepthLimiter(max_depth=settings.GRAPHQL_MAX_DEPTH),
-        lambda: MaxAliasesLimiter(max_alias_count=settings.GRAPHQL_MAX_ALIASES),
+        lambda: ParserCache(maxsize=512),
+        DocumentLimits,
+        lambda: ValidationCache(maxsize=512),
         OperationGuard,
-        DjangoOptimizerExtension,
+        QueryOptimizer,
     ],
 )

@@ -5,7 +5,9 @@ path (tenant middleware → auth → GraphQL → DB) inside each test's transact
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import channels.db
@@ -55,6 +57,16 @@ def _tenant(slug: str) -> TenantFixture:
         )
         Membership.objects.get_or_create(user=user, tenant=tenant, defaults={"role": role})
     return TenantFixture(tenant=tenant, host=tenant.domains.get(is_primary=True).domain)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _temporary_media_root():
+    """settings_test points MEDIA_ROOT at a fresh temporary folder: remove it afterwards."""
+    yield
+    from django.conf import settings
+
+    if Path(settings.MEDIA_ROOT).name.startswith("shop-test-media-"):
+        shutil.rmtree(settings.MEDIA_ROOT, ignore_errors=True)
 
 
 @pytest.fixture(scope="session", autouse=True)
