@@ -1,4 +1,4 @@
-"""The audit log of the current tenant."""
+"""The audit log of the current tenant (platform actions on the platform host)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,12 @@ from datetime import datetime
 
 import strawberry
 import strawberry_django
+from django.db.models import QuerySet
 from strawberry import relay
 from strawberry.scalars import JSON
 from strawberry_django.relay import DjangoListConnection
 
+from apps.audit import selectors
 from apps.audit.models import AuditEntry
 
 
@@ -27,4 +29,18 @@ class AuditEntryType(relay.Node):
 
 @strawberry.type
 class Query:
-    audit_log: DjangoListConnection[AuditEntryType] = strawberry_django.connection()
+    @strawberry_django.connection(DjangoListConnection[AuditEntryType])
+    def audit_log(
+        self,
+        action: str | None = None,
+        actor_email: str | None = None,
+        object_type: str | None = None,
+        object_id: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> QuerySet[AuditEntry]:
+        """Newest first. `action` is a whole action (`member.add`) or a prefix ending in `.`."""
+        return selectors.audit_log(
+            action=action, actor_email=actor_email, object_type=object_type,
+            object_id=object_id, since=since, until=until,
+        )
