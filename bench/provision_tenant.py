@@ -31,7 +31,7 @@ from django.test import AsyncClient  # noqa: E402
 
 from apps.accounts.models import User  # noqa: E402
 from tenants.models import Tenant  # noqa: E402
-from tenants.services import ensure_template, provision_tenant  # noqa: E402
+from tenants.services import provision_tenant  # noqa: E402
 
 TENANTS = int(os.environ.get("TENANTS", "200"))
 PASSWORD = "bench-Pass-123"
@@ -73,8 +73,7 @@ def _drop_bench_tenants() -> None:
 
 
 def main() -> None:
-    call_command("migrate_schemas", shared=True, interactive=False, verbosity=0)
-    ensure_template()
+    call_command("setup_platform", verbosity=0)  # the template must be current to be cloned
     _drop_bench_tenants()
     try:
         timings = [_provision(index) for index in range(TENANTS)]

@@ -241,3 +241,9 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
 TENANT_API_KEY_LOOKUP = "apps.accounts.selectors.tenant_id_for_api_key"
+
+# Product images (apps.catalog.images): checked before anything is stored.
+PRODUCT_IMAGE_MAX_BYTES = env.int("PRODUCT_IMAGE_MAX_BYTES", default=10_000_000)
+PRODUCT_IMAGE_MAX_PIXELS = env.int("PRODUCT_IMAGE_MAX_PIXELS", default=40_000_000)  # all frames together
+PRODUCT_IMAGE_MAX_FILES = env.int("PRODUCT_IMAGE_MAX_FILES", default=20)  # per productImagesUpload
+PRODUCT_IMAGE_RENDITIONS = (160, 640, 1280)  # WebP, longest side in px

@@ -62,8 +62,55 @@ RULES: dict[str, Rule] = {
     "Mutation.tenantSuspend": PLATFORM_STAFF,
     "Mutation.tenantResume": PLATFORM_STAFF,
     # catalog (schema/catalog.py)
+    "Query.products": ALL_MEMBERS,
+    "Query.categories": ALL_MEMBERS,
+    "Query.lowStockProducts": ALL_MEMBERS,  # stock levels: readable on every product anyway
+    "Query.topSellingProducts": tenant(OWNER, ADMIN, STAFF, ANALYST),  # also guards Product.analytics
+    "Query.categoriesSummary": tenant(OWNER, ADMIN, STAFF, ANALYST),
+    "Mutation.categoryCreate": tenant(OWNER, ADMIN, STAFF),
+    "Mutation.categoryUpdate": tenant(OWNER, ADMIN, STAFF),
+    "Mutation.categoryDelete": tenant(OWNER, ADMIN, STAFF),
+    "Mutation.productCreate": tenant(OWNER, ADMIN, STAFF),
+    "Mutation.productUpdate": tenant(OWNER, ADMIN, STAFF),
+    "Mutation.productDelete": tenant(OWNER, ADMIN, STAFF),
+    "Mutation.variantCreate": tenant(OWNER, ADMIN, STAFF),
+    "Mutation.variantUpdate": tenant(OWNER, ADMIN, STAFF),
+    "Mutation.variantDelete": tenant(OWNER, ADMIN, STAFF),
+    "Mutation.productImageUpload": tenant(OWNER, ADMIN, STAFF),
+    "Mutation.productImagesUpload": tenant(OWNER, ADMIN, STAFF),
+    "Mutation.productImageUpdate": tenant(OWNER, ADMIN, STAFF),
+    "Mutation.productImageDelete": tenant(OWNER, ADMIN, STAFF),
+    "Mutation.productImagesReorder": tenant(OWNER, ADMIN, STAFF),
+    "Category": ALL_MEMBERS,
+    "Product": ALL_MEMBERS,
+    "Variant": ALL_MEMBERS,
+    "ProductImage": ALL_MEMBERS,
     # customers (schema/customers.py)
+    "Query.customers": ALL_MEMBERS,
+    "Query.vipCustomers": ALL_MEMBERS,
+    "Query.newCustomers": ALL_MEMBERS,
+    "Query.inactiveCustomers": ALL_MEMBERS,
+    "Query.topCustomers": tenant(OWNER, ADMIN, STAFF, ANALYST),
+    "Query.customerAnalyticsSummary": tenant(OWNER, ADMIN, STAFF, ANALYST),
+    "Mutation.customerCreate": tenant(OWNER, ADMIN, STAFF),
+    "Mutation.customerUpdate": tenant(OWNER, ADMIN, STAFF),
+    "Mutation.customerDelete": tenant(OWNER, ADMIN, STAFF),
+    "Mutation.customerNoteAdd": tenant(OWNER, ADMIN, STAFF),
+    "Customer": ALL_MEMBERS,
+    "CustomerNote": tenant(OWNER, ADMIN, STAFF),
     # orders (schema/orders.py)
+    "Query.orders": ALL_MEMBERS,
+    "Query.recentOrders": ALL_MEMBERS,
+    "Query.pendingOrders": ALL_MEMBERS,
+    "Query.highValueOrders": ALL_MEMBERS,
+    "Query.orderAnalytics": tenant(OWNER, ADMIN, STAFF, ANALYST),
+    "Mutation.orderCreate": tenant(OWNER, ADMIN, STAFF),
+    "Mutation.orderUpdateStatus": tenant(OWNER, ADMIN, STAFF),
+    "Mutation.orderCancel": tenant(OWNER, ADMIN, STAFF),
+    "Mutation.refundCreate": tenant(OWNER, ADMIN, STAFF),
+    "Order": ALL_MEMBERS,
+    "OrderLine": ALL_MEMBERS,
+    "Refund": ALL_MEMBERS,
     # types `node` can return: who may fetch one by global id
     "Tenant": ALL_MEMBERS,
     "User": ALL_MEMBERS,
@@ -71,6 +118,13 @@ RULES: dict[str, Rule] = {
     "ApiKey": tenant(OWNER, ADMIN),
     "AuditEntry": tenant(OWNER, ADMIN),
 }
+
+# customers: rules for fields inside the Customer type, which the guard does not see (it checks
+# root fields and node types); the resolvers in schema/customers.py apply them. Contact details
+# (email, phone, street address, notes) are for the roles that work with customers: viewers and
+# analysts see customers with those redacted. Customer analytics are not for viewers.
+CUSTOMER_CONTACTS = tenant(OWNER, ADMIN, STAFF)
+CUSTOMER_ANALYTICS = tenant(OWNER, ADMIN, STAFF, ANALYST)
 
 # What an API key's scopes must include for each kind of operation.
 OPERATION_SCOPES = {"query": "read", "subscription": "read", "mutation": "write"}

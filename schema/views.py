@@ -50,7 +50,6 @@ def error_response(status: int, code: str, message: str) -> JsonResponse:
 class GraphQLView(StrawberryView):
     graphql_ide = "graphiql"
     allow_queries_via_get = True
-    multipart_uploads_enabled = True
 
     def get_context(self, request: HttpRequest, response: HttpResponse) -> Context:
         return Context(principal=request.principal, tenant=request.tenant, request=request, response=response)
@@ -92,7 +91,8 @@ class GraphQLView(StrawberryView):
         )
 
 
-graphql_view = GraphQLView.as_view(schema=schema)
+# An init argument: strawberry's BaseView.__init__ sets it on the instance, hiding a class attribute.
+graphql_view = GraphQLView.as_view(schema=schema, multipart_uploads_enabled=True)
 
 
 def _header(params: dict[str, Any], name: str) -> str | None:

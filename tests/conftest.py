@@ -69,6 +69,22 @@ def _temporary_media_root():
         shutil.rmtree(settings.MEDIA_ROOT, ignore_errors=True)
 
 
+@pytest.fixture(autouse=True)
+def _fresh_buckets():
+    """Rate buckets live in Redis, not in the test's transaction: every test starts and ends with
+    none, so one test's drained bucket never throttles another's."""
+    from config import redis as redis_config
+
+    def flush() -> None:
+        client = redis_config.client()
+        for key in client.scan_iter(match=redis_config.key("throttle", "*")):
+            client.delete(key)
+
+    flush()
+    yield
+    flush()
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _keep_test_connection():
     """Channels closes 'old' connections around each database_sync_to_async call, which would

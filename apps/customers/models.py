@@ -1,6 +1,7 @@
 """The customers of one tenant, their notes, and the order statistics kept current on them."""
 
 from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 
 from apps.common.money import ZERO, MoneyField
@@ -12,7 +13,7 @@ class Customer(models.Model):
     last_name = models.CharField(max_length=100, blank=True)
     phone = models.CharField(max_length=32, blank=True)
     addresses = models.JSONField(default=list, blank=True)
-    tags = ArrayField(models.CharField(max_length=50), default=list, blank=True)
+    tags = ArrayField(models.CharField(max_length=50), default=list, blank=True)  # lower-case
     accepts_marketing = models.BooleanField(default=False)
     marketing_consent_at = models.DateTimeField(null=True, blank=True)
     # Kept current by the order services in the same transaction as the order change.
@@ -28,6 +29,7 @@ class Customer(models.Model):
             models.Index(fields=["-total_spent"], name="customer_total_spent"),
             models.Index(fields=["last_order_at"], name="customer_last_order"),
             models.Index(fields=["-created"], name="customer_created"),
+            GinIndex(fields=["tags"], name="customer_tags_gin"),
         ]
 
     def __str__(self) -> str:

@@ -1,8 +1,9 @@
 """Static analysis of an operation before it runs: its cost (DESIGN §4), the fields and types it
 reaches (for the permission table) and whether it introspects.
 
-Cost: a scalar field 0, an object field 1, and a field with `first`/`last` multiplies the cost of
-what it selects by that number (absent: the page maximum). Fragments count where they are spread.
+Cost: a scalar field 0, an object field 1 (a connection's edge 0: its node counts), and a field
+with `first`/`last` multiplies the cost of what it selects by that number (absent: its default, or
+the page maximum; above the maximum: BAD_REQUEST). Fragments count where they are spread.
 """
 
 from __future__ import annotations
@@ -42,18 +43,29 @@ class Analysis:
     introspection: bool = False
 
 
+def _object_cost(named) -> int:
+    """1 an object; a connection's edge costs nothing of its own (its node is the object), as
+    in Shopify's model: `edges { node { … } }` costs per node, not twice."""
+    fields = getattr(named, "fields", {})
+    return 0 if "node" in fields and "cursor" in fields else 1
+
+
 def _page_size(node: FieldNode, definition, variables: dict[str, Any]) -> int:
     if not ("first" in definition.args or "last" in definition.args):
         return 1
-    given = {}
+    given = {
+        name: definition.args[name].default_value
+        for name in ("first", "last")
+        if name in definition.args and isinstance(definition.args[name].default_value, int)
+    }
     for argument in node.arguments:
         name = argument.name.value
         if name in ("first", "last"):
             arg_type = definition.args[name].type
             given[name] = value_from_ast(argument.value, arg_type, variables)
     sizes = [value for value in given.values() if isinstance(value, int)]
-    if any(size < 0 for size in sizes):
-        raise bad_request("`first` and `last` must not be negative.")
+    if any(size < 0 or size > PAGE_MAX for size in sizes):
+        raise bad_request(f"`first` and `last` must be 0 to {PAGE_MAX}.")
     return max(sizes) if sizes else PAGE_MAX
 
 
@@ -110,7 +122,7 @@ class _Walker:
         child = self.walk(node.selection_set, named, depth + 1)
         if entering_node:
             self.under_node = False
-        return 1 + _page_size(node, definition, self.variables) * child
+        return _object_cost(named) + _page_size(node, definition, self.variables) * child
 
 
 def analyse(schema: GraphQLSchema, document, operation_name: str | None,

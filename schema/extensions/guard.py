@@ -16,13 +16,18 @@ from schema.extensions import throttle
 from schema.extensions.cost import analyse
 
 
+def _object_cost(value: dict) -> int:
+    return 0 if "node" in value and value.keys() <= {"node", "cursor"} else 1  # edges are free
+
+
 def _objects_in(data: object) -> int:
-    """What the operation really returned, counted as the cost counts it: one per object."""
-    if isinstance(data, dict):
-        return sum(1 + _objects_in(v) if isinstance(v, dict) else _objects_in(v) for v in data.values())
-    if isinstance(data, list):
-        return sum(1 + _objects_in(v) if isinstance(v, dict) else _objects_in(v) for v in data)
-    return 0
+    """What the operation really returned, counted as the cost counts it: one per object, none
+    for a connection's edges."""
+    values = data.values() if isinstance(data, dict) else data if isinstance(data, list) else ()
+    return sum(
+        _object_cost(value) + _objects_in(value) if isinstance(value, dict) else _objects_in(value)
+        for value in values
+    )
 
 
 class OperationGuard(SchemaExtension):

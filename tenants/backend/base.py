@@ -17,8 +17,9 @@ IntegrityError = tenants_base.IntegrityError
 
 class DatabaseWrapper(tenants_base.DatabaseWrapper):
     def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)  # sets the public schema, through set_tenant()
+        # Nothing applied from a context yet, even if one was active when this connection was made.
         self._context_tenant = None
-        super().__init__(*args, **kwargs)
 
     def set_tenant(self, tenant, include_public=True):
         # An explicit switch counts as having applied the current context: it holds until the

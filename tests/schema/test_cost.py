@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import strawberry
 from graphql import GraphQLError, parse
 
 from schema import schema
@@ -62,17 +63,17 @@ def test_adding_scalars_does_not_change_the_cost():
 
 def test_first_multiplies_the_selection():
     # node: Member 1 + user 1 = 2; edges 1 + 2 = 3; members 1 + 10 * 3 = 31
-    assert cost("{ members(first: 10) { totalCount edges { node { id user { email } } } } }") == 31
+    assert cost("{ members(first: 10) { totalCount edges { node { id user { email } } } } }") == 21
 
 
 def test_last_multiplies_the_selection():
     # edges 1 + node 1 = 2; members 1 + 5 * 2 = 11
-    assert cost("{ members(last: 5) { edges { node { id } } } }") == 11
+    assert cost("{ members(last: 5) { edges { node { id } } } }") == 6
 
 
 def test_first_and_last_take_the_larger():
     # members 1 + 7 * 2 = 15
-    assert cost("{ members(first: 3, last: 7) { edges { node { id } } } }") == 15
+    assert cost("{ members(first: 3, last: 7) { edges { node { id } } } }") == 8
 
 
 def test_connection_with_only_scalars_costs_one():
@@ -82,57 +83,54 @@ def test_connection_with_only_scalars_costs_one():
 
 def test_missing_first_counts_the_page_maximum():
     # members 1 + 100 * (edges 1 + node 1 + user 1 = 3) = 301
-    assert cost("{ members { edges { node { user { email } } } } }") == 301
+    assert cost("{ members { edges { node { user { email } } } } }") == 201
 
 
 def test_explicit_null_first_counts_the_page_maximum():
     # members 1 + 100 * 2 = 201
-    assert cost("{ members(first: null) { edges { node { id } } } }") == 201
+    assert cost("{ members(first: null) { edges { node { id } } } }") == 101
 
 
 def test_first_from_a_variable():
     query = "query Page($n: Int) { members(first: $n) { edges { node { id } } } }"
-    assert cost(query, {"n": 7}) == 1 + 7 * 2  # 15
-    assert cost(query, {"n": 50}) == 1 + 50 * 2  # 101
+    assert cost(query, {"n": 7}) == 1 + 7 * 1  # 8
+    assert cost(query, {"n": 50}) == 1 + 50 * 1  # 51
 
 
 def test_first_from_an_unset_variable_counts_the_page_maximum():
     query = "query Page($n: Int) { members(first: $n) { edges { node { id } } } }"
-    assert cost(query, {}) == 1 + 100 * 2  # 201
-    assert cost(query, None) == 201
-    assert cost(query, {"n": None}) == 201
+    assert cost(query, {}) == 1 + 100 * 1  # 101
+    assert cost(query, None) == 101
+    assert cost(query, {"n": None}) == 101
 
 
 def test_first_from_a_variable_default():
     """BUG: an operation's own default (`$n: Int = 7`) is what GraphQL executes with, but the
     analysis only looks at the request's `variables` and charges the page maximum (201)."""
     query = "query Page($n: Int = 7) { members(first: $n) { edges { node { id } } } }"
-    assert cost(query, {}) == 1 + 7 * 2  # 15
-    assert cost(query, {"n": 2}) == 1 + 2 * 2  # a given value still wins: 5
+    assert cost(query, {}) == 1 + 7 * 1  # 8
+    assert cost(query, {"n": 2}) == 1 + 2 * 1  # a given value still wins: 3
 
 
-def test_negative_first_never_makes_a_negative_cost():
-    """BUG: `first: -1000` gives 1 + (-1000) * 2 = -1999; a negative cost passes the cost limit
-    and *adds* points to the rate bucket (see test_protections). It must be refused
-    (BAD_REQUEST) or count as zero items, never go below zero."""
-    try:
-        analysis = run("{ members(first: -1000) { edges { node { id } } } }")
-    except GraphQLError as error:
-        assert (error.extensions or {}).get("code") == "BAD_REQUEST"
-    else:
-        assert analysis.cost >= 0
+@pytest.mark.parametrize("first", [-1000, -1, 101, 10_000])
+def test_a_page_size_out_of_range_is_a_bad_request(first):
+    """A negative `first` would make a negative cost that *adds* points to the rate bucket; one
+    above the page maximum would fail inside the resolver (INTERNAL) after being charged."""
+    with pytest.raises(GraphQLError) as refused:
+        run(f"{{ members(first: {first}) {{ edges {{ node {{ id }} }} }} }}")
+    assert refused.value.extensions["code"] == "BAD_REQUEST"
 
 
 def test_sibling_connections_add_up():
-    # members 1 + 10 * (edges 1 + node 1) = 21; apiKeys 1 + 4 * 2 = 9 → 30
+    # members 1 + 10 * (edge 0 + node 1) = 11; apiKeys 1 + 4 * 1 = 5 → 16
     assert cost(
         "{ members(first: 10) { edges { node { id } } } apiKeys(first: 4) { edges { node { id } } } }"
-    ) == 30
+    ) == 16
 
 
 def test_page_info_is_part_of_the_multiplied_selection():
-    # members 1 + 10 * (pageInfo 1 + edges (1 + node 1) = 3) = 31
-    assert cost("{ members(first: 10) { pageInfo { hasNextPage } edges { node { id } } } }") == 31
+    # members 1 + 10 * (pageInfo 1 + edges (0 + node 1) = 2) = 21
+    assert cost("{ members(first: 10) { pageInfo { hasNextPage } edges { node { id } } } }") == 21
 
 
 def test_first_zero_costs_just_the_connection():
@@ -149,11 +147,11 @@ def test_named_fragment_counts_where_spread():
         query { members(first: 10) { edges { node { ...Bits } } } }
         fragment Bits on Member { id user { email } }
     """
-    assert cost(inline) == cost(spread) == 31
+    assert cost(inline) == cost(spread) == 21
 
 
 def test_named_fragment_spread_twice_counts_twice():
-    # members 1 + 10 * (edges 1 + node (1 + user 1)) = 31; node(id) 1 + user 1 = 2 → 33
+    # members 1 + 10 * (edge 0 + node (1 + user 1)) = 21; node(id) 1 + user 1 = 2 → 23
     query = """
         query {
           members(first: 10) { edges { node { ...Bits } } }
@@ -161,17 +159,17 @@ def test_named_fragment_spread_twice_counts_twice():
         }
         fragment Bits on Member { user { email } }
     """
-    assert cost(query) == 33
+    assert cost(query) == 23
 
 
 def test_nested_named_fragments():
-    # UserBits: nothing but scalars (0); MemberBits: user 1; members 1 + 4 * (1 + 1 + 1) = 13
+    # UserBits: nothing but scalars (0); MemberBits: user 1; members 1 + 4 * (0 + 1 + 1) = 9
     query = """
         query { members(first: 4) { edges { node { ...MemberBits } } } }
         fragment MemberBits on Member { role user { ...UserBits } }
         fragment UserBits on User { email fullName }
     """
-    assert cost(query) == 13
+    assert cost(query) == 9
 
 
 def test_inline_fragment_with_type_condition():
@@ -187,8 +185,8 @@ def test_inline_fragment_without_type_condition():
 
 
 def test_fragment_inside_a_connection_is_multiplied():
-    # members 1 + 10 * (edges 1 + node 1 + user 1) = 31
-    assert cost("{ members(first: 10) { edges { ... on MemberEdge { node { user { email } } } } } }") == 31
+    # members 1 + 10 * (edge 0 + node 1 + user 1) = 21
+    assert cost("{ members(first: 10) { edges { ... on MemberEdge { node { user { email } } } } } }") == 21
 
 
 # --- introspection -------------------------------------------------------------------------------
@@ -312,10 +310,33 @@ def test_node_with_only_the_interface_reaches_no_type():
     [
         ("{ me { via } }", 1),
         ("{ me { user { email } } tenant { name } }", 3),  # me 1 + user 1, tenant 1
-        ("{ apiKeys(first: 20) { edges { node { name role } } } }", 41),  # 1 + 20 * 2
-        ("{ auditLog(first: 25) { edges { cursor node { action } } } }", 51),  # 1 + 25 * 2
-        ("{ tenants(first: 2) { edges { node { name domains } } } }", 5),  # 1 + 2 * 2
+        ("{ apiKeys(first: 20) { edges { node { name role } } } }", 21),  # 1 + 20 * (edge 0 + node 1)
+        ("{ auditLog(first: 25) { edges { cursor node { action } } } }", 26),  # 1 + 25 * 1
+        ("{ tenants(first: 2) { edges { node { name domains } } } }", 3),  # 1 + 2 * 1
     ],
 )
 def test_costs_by_hand(query, expected):
     assert cost(query) == expected
+
+
+@strawberry.type
+class _Tag:
+    name: str
+
+
+@strawberry.type
+class _Item:
+    tag: _Tag
+
+
+@strawberry.type
+class _TinyQuery:
+    @strawberry.field
+    def items(self, first: int = 5) -> list[_Item]:
+        return []
+
+
+def test_an_omitted_first_counts_its_default_not_the_page_maximum():
+    tiny = strawberry.Schema(query=_TinyQuery)._schema
+    assert analyse(tiny, parse("{ items { tag { name } } }"), None, {}).cost == 1 + 5 * 1
+    assert analyse(tiny, parse("{ items(first: 2) { tag { name } } }"), None, {}).cost == 1 + 2 * 1

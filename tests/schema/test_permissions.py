@@ -55,6 +55,9 @@ SCALAR_LITERALS = {
     "Boolean": "true",
     "DateTime": '"2099-01-01T00:00:00+00:00"',
     "JSON": "{}",
+    "Decimal": '"1"',
+    "Date": '"2099-01-01"',
+    "Upload": '"x"',  # not a file: the mutation answers with a userError
 }
 
 

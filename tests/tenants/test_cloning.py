@@ -108,3 +108,26 @@ def test_foreign_keys_indexes_and_identities_point_at_the_clone(db):
         cursor.execute("SELECT current_setting('search_path')")
         search_path = cursor.fetchone()[0]
     assert "scratch" not in search_path
+
+
+def test_a_connection_opened_inside_a_tenant_context_uses_that_tenant(alpha):
+    """A new connection starts in public; the tenant of the context it is first used in must
+    still be applied (a worker thread's first query, say)."""
+    import threading
+
+    from django.db import connections
+
+    from tenants.context import tenant_context as context_of
+
+    seen = {}
+
+    def work():
+        with context_of(alpha.tenant), connections["default"].cursor() as cursor:
+            cursor.execute("SELECT current_schema()")
+            seen["schema"] = cursor.fetchone()[0]
+        connections.close_all()
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    thread.join()
+    assert seen["schema"] == "alpha"

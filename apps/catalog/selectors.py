@@ -1,0 +1,312 @@
+"""Reads for the catalog: filtered and sorted product lists, the category tree, and the product
+figures that come from orders (what sold, what was refunded), bucketed in the tenant's time zone."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from django.db.models import (
+    Count,
+    DecimalField,
+    Exists,
+    ExpressionWrapper,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+)
+from django.db.models.functions import Coalesce, TruncDate
+
+from apps.catalog.models import Category, Product, Variant
+from apps.common.errors import UserError
+from apps.common.money import ZERO
+from apps.orders.models import OrderLine, OrderStatus, RefundLine
+
+# Sales are order lines of every order that was not cancelled (refunds are reported apart).
+SOLD = [status for status in OrderStatus.values if status != OrderStatus.CANCELLED]
+MAX_RANGE_DAYS = 731
+DEFAULT_RANGE_DAYS = 30
+
+
+# --- the category tree --------------------------------------------------------------------------
+
+def _parents() -> dict[int, int | None]:
+    return dict(Category.objects.values_list("id", "parent_id"))
+
+
+def category_ancestor_ids(category_id: int, *, include_self: bool = False) -> list[int]:
+    """From the category's parent up to its root (one query for the whole tree)."""
+    parents = _parents()
+    found = [category_id] if include_self else []
+    current = parents.get(category_id)
+    while current is not None and current not in found:
+        found.append(current)
+        current = parents.get(current)
+    return found
+
+
+def category_descendant_ids(category_id: int) -> set[int]:
+    """The category and every category below it."""
+    children: dict[int | None, list[int]] = defaultdict(list)
+    for pk, parent in _parents().items():
+        children[parent].append(pk)
+    found, todo = set(), [category_id]
+    while todo:
+        pk = todo.pop()
+        if pk not in found:
+            found.add(pk)
+            todo.extend(children[pk])
+    return found
+
+
+def categories(*, parent_id: int | None = None, top_level: bool = False, search: str = "") -> QuerySet:
+    queryset = Category.objects.all()
+    if parent_id is not None:
+        queryset = queryset.filter(parent_id=parent_id)
+    if top_level:
+        queryset = queryset.filter(parent__isnull=True)
+    if search.strip():
+        queryset = queryset.filter(Q(name__icontains=search.strip()) | Q(slug__icontains=search.strip()))
+    return queryset
+
+
+# --- products -----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ProductFilter:
+    statuses: list[str] = field(default_factory=list)
+    category_id: int | None = None
+    include_subcategories: bool = True
+    price_min: Decimal | None = None
+    price_max: Decimal | None = None
+    in_stock: bool | None = None
+    search: str = ""
+    tags: list[str] = field(default_factory=list)
+
+
+SORT_KEYS = {"name": "name", "created": "created", "price": "min_price"}
+
+
+def _variants() -> QuerySet:
+    return Variant.objects.filter(product=OuterRef("pk"))
+
+
+def products(*, where: ProductFilter | None = None, sort: str = "created", descending: bool = True) -> QuerySet:
+    """Products matching `where`. Variant conditions are EXISTS subqueries, so a product shows
+    once however many of its variants match; the sort ends on the id, so pages are stable."""
+    where = where or ProductFilter()
+    queryset = Product.objects.all()
+    if where.statuses:
+        queryset = queryset.filter(status__in=where.statuses)
+    if where.category_id is not None:
+        ids = category_descendant_ids(where.category_id) if where.include_subcategories else {where.category_id}
+        queryset = queryset.filter(category_id__in=ids)
+    if where.price_min is not None or where.price_max is not None:
+        priced = _variants()
+        if where.price_min is not None:
+            priced = priced.filter(price__gte=where.price_min)
+        if where.price_max is not None:
+            priced = priced.filter(price__lte=where.price_max)
+        queryset = queryset.filter(Exists(priced))
+    if where.in_stock is not None:
+        stocked = Exists(_variants().filter(stock__gt=0))
+        queryset = queryset.filter(stocked if where.in_stock else ~stocked)
+    if text := where.search.strip():
+        queryset = queryset.filter(
+            Q(name__icontains=text) | Q(description__icontains=text)
+            | Exists(_variants().filter(sku__icontains=text))
+        )
+    if where.tags:
+        queryset = queryset.filter(tags__overlap=where.tags)
+    key = SORT_KEYS[sort]
+    if key == "min_price":
+        queryset = queryset.annotate(min_price=Subquery(_variants().order_by("price").values("price")[:1]))
+    direction = F(key).desc(nulls_last=True) if descending else F(key).asc(nulls_last=True)
+    return queryset.order_by(direction, "-id" if descending else "id")
+
+
+def low_stock_variants() -> QuerySet:
+    """Variants at or below their low-stock threshold, of products not archived; emptiest first."""
+    return (
+        Variant.objects.filter(stock__lte=F("low_stock_threshold"))
+        .exclude(product__status=Product.Status.ARCHIVED)
+        .order_by("stock", "sku", "id")
+    )
+
+
+# --- figures from orders ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Window:
+    """Whole days [first, last] in the tenant's time zone, and the UTC instants that bound them."""
+
+    first: date
+    last: date
+    start: datetime
+    end: datetime  # exclusive
+    zone: ZoneInfo
+
+    def days(self) -> list[date]:
+        return [self.first + timedelta(days=n) for n in range((self.last - self.first).days + 1)]
+
+
+def window(first: date | None, last: date | None, *, time_zone: str, today: date | None = None) -> Window:
+    """A range of days; without bounds, the last 30 days up to today (in the tenant's zone)."""
+    zone = ZoneInfo(time_zone)
+    today = today or datetime.now(zone).date()
+    last = last or (today if first is None else min(today, first + timedelta(days=DEFAULT_RANGE_DAYS - 1)))
+    first = first or last - timedelta(days=DEFAULT_RANGE_DAYS - 1)
+    if first > last:
+        raise UserError("`from` must not be after `to`.", field="from")
+    if (last - first).days + 1 > MAX_RANGE_DAYS:
+        raise UserError(f"A range spans at most {MAX_RANGE_DAYS} days.", field="to")
+    start = datetime.combine(first, time.min, zone)
+    end = datetime.combine(last + timedelta(days=1), time.min, zone)
+    return Window(first=first, last=last, start=start, end=end, zone=zone)
+
+
+def _sold_lines(span: Window) -> QuerySet:
+    return OrderLine.objects.filter(
+        order__placed_at__gte=span.start, order__placed_at__lt=span.end, order__status__in=SOLD
+    )
+
+
+def _refund_lines(span: Window) -> QuerySet:
+    return RefundLine.objects.filter(refund__created__gte=span.start, refund__created__lt=span.end)
+
+
+@dataclass(frozen=True)
+class ProductSales:
+    product: Product
+    units: int
+    revenue: Decimal
+    orders: int
+
+
+def top_selling(*, span: Window, by: str, limit: int) -> list[ProductSales]:
+    """The products that sold most in the window, by "units" or "revenue" (gross, before refunds).
+    Two queries: the ranking, then the products with their category, variants and images."""
+    ranking = (
+        _sold_lines(span).filter(product__isnull=False)
+        .values("product_id")
+        .annotate(units=Sum("quantity"), revenue=Sum("total"), orders=Count("order_id", distinct=True))
+    )
+    order = ("-units", "-revenue") if by == "units" else ("-revenue", "-units")
+    rows = list(ranking.order_by(*order, "product_id")[:limit])
+    found = Product.objects.select_related("category").prefetch_related("variants", "images").in_bulk(
+        [row["product_id"] for row in rows]
+    )
+    return [
+        ProductSales(product=found[row["product_id"]], units=row["units"], revenue=row["revenue"], orders=row["orders"])
+        for row in rows
+        if row["product_id"] in found
+    ]
+
+
+@dataclass(frozen=True)
+class CategorySummary:
+    category: Category | None  # None: products without a category
+    products: int
+    stock: int
+    stock_value: Decimal
+    units: int
+    revenue: Decimal
+
+
+def categories_summary(*, span: Window) -> list[CategorySummary]:
+    """Per category (its own products; parents do not include children): products, stock in
+    units, stock value (stock x cost price, or x price where no cost is set) and the sales of the
+    window. Five queries whatever the number of categories."""
+    stock_value = ExpressionWrapper(
+        F("stock") * Coalesce("cost_price", "price"), output_field=DecimalField(max_digits=20, decimal_places=2)
+    )
+    counts = dict(Product.objects.values_list("category_id").annotate(n=Count("id")).order_by())
+    stock = {
+        row["product__category_id"]: row
+        for row in Variant.objects.values("product__category_id")
+        .annotate(units=Sum("stock"), value=Sum(stock_value)).order_by()
+    }
+    sales = {
+        row["product__category_id"]: row
+        for row in _sold_lines(span).filter(product__isnull=False).values("product__category_id")
+        .annotate(units=Sum("quantity"), revenue=Sum("total")).order_by()
+    }
+    rows = [(c.pk, c) for c in Category.objects.select_related("parent").prefetch_related("children")]
+    if None in counts or None in sales:
+        rows.append((None, None))
+    return [
+        CategorySummary(
+            category=category,
+            products=counts.get(pk, 0),
+            stock=(stock.get(pk) or {}).get("units") or 0,
+            stock_value=(stock.get(pk) or {}).get("value") or ZERO,
+            units=(sales.get(pk) or {}).get("units") or 0,
+            revenue=(sales.get(pk) or {}).get("revenue") or ZERO,
+        )
+        for pk, category in rows
+    ]
+
+
+@dataclass(frozen=True)
+class Day:
+    day: date
+    units: int = 0
+    revenue: Decimal = ZERO
+    refunded_units: int = 0
+    refunds: Decimal = ZERO
+
+
+@dataclass(frozen=True)
+class ProductAnalytics:
+    span: Window
+    units: int
+    revenue: Decimal
+    orders: int
+    refunded_units: int
+    refunds: Decimal
+    days: list[Day]
+
+
+def product_analytics(*, product_id: int, span: Window) -> ProductAnalytics:
+    """Units and revenue by the day the order was placed, refunds by the day they were made,
+    each day of the window present (zeros included). Two queries."""
+    sold = {
+        row["day"]: row
+        for row in _sold_lines(span).filter(product_id=product_id)
+        .annotate(day=TruncDate("order__placed_at", tzinfo=span.zone)).values("day")
+        .annotate(units=Sum("quantity"), revenue=Sum("total"), orders=Count("order_id", distinct=True))
+        .order_by()
+    }
+    refunded = {
+        row["day"]: row
+        for row in _refund_lines(span).filter(order_line__product_id=product_id)
+        .annotate(day=TruncDate("refund__created", tzinfo=span.zone)).values("day")
+        .annotate(units=Sum("quantity"), amount=Sum("amount"))
+        .order_by()
+    }
+    days = [
+        Day(
+            day=day,
+            units=(sold.get(day) or {}).get("units") or 0,
+            revenue=(sold.get(day) or {}).get("revenue") or ZERO,
+            refunded_units=(refunded.get(day) or {}).get("units") or 0,
+            refunds=(refunded.get(day) or {}).get("amount") or ZERO,
+        )
+        for day in span.days()
+    ]
+    return ProductAnalytics(
+        span=span,
+        units=sum(d.units for d in days),
+        revenue=sum((d.revenue for d in days), ZERO),
+        # Each order falls on one day, so the per-day distinct counts add up.
+        orders=sum((row["orders"] for row in sold.values()), 0),
+        refunded_units=sum(d.refunded_units for d in days),
+        refunds=sum((d.refunds for d in days), ZERO),
+        days=days,
+    )

@@ -1,0 +1,27 @@
+"""Media files on tenant hosts: each tenant's own uploads and nothing else (dev and tests; in
+production a web server or CDN serves MEDIA_ROOT with the same rule)."""
+
+from django.conf import settings
+from django.core.files.storage import default_storage
+from django.http import Http404, HttpRequest, HttpResponse
+from django.views.decorators.http import require_safe
+from django.views.static import serve
+
+
+@require_safe
+def media(request: HttpRequest, path: str) -> HttpResponse:
+    tenant = getattr(request, "tenant", None)
+    # Storage URLs are MEDIA_URL/<schema>/<name>; another schema's prefix is simply not found.
+    schema, _, name = path.partition("/")
+    if tenant is None or schema != tenant.schema_name or not name:
+        raise Http404
+    # The tenant's storage root, as the storage itself computes it for this tenant.
+    root = default_storage.path("")
+    if not root.rstrip("/").endswith(f"/{tenant.schema_name}"):
+        raise Http404
+    response = serve(request, name, document_root=root)
+    response["Cache-Control"] = "public, max-age=86400"
+    return response
+
+
+MEDIA_PATTERN = f"{settings.MEDIA_URL.strip('/')}/<path:path>"

@@ -1,0 +1,257 @@
+"""`manage.py seed_demo`: demo data that adds up (to the cent), follows the order status machine,
+keeps customer statistics as the order services do, is the same for the same seed, stays in its
+tenant, and never overwrites data without --reset."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from itertools import pairwise
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import connection
+from django.db.models import Count, F, Max, Min, Q, Sum
+from django_tenants.utils import tenant_context
+
+from apps.catalog.models import Category, Product, Variant
+from apps.common.errors import UserError
+from apps.common.seeding import SeedSize, seed_demo
+from apps.customers.models import Customer
+from apps.orders import status as machine
+from apps.orders.models import Order, OrderCounter, OrderEvent, OrderLine, Refund, RefundLine
+from tenants.models import Tenant
+
+UNTIL = datetime(2025, 6, 30, 12, 0, tzinfo=UTC)
+SMALL = SeedSize(products=10, customers=30, orders=300)
+
+
+def _seed(fixture, size: SeedSize = SMALL, *, seed: int = 5, reset: bool = False) -> dict[str, int]:
+    return seed_demo(tenant=fixture.tenant, size=size, seed=seed, reset=reset, until=UNTIL).rows
+
+
+def _fingerprint(fixture) -> str:
+    """Every order's number, customer email, status and money, every line, in one digest."""
+    with tenant_context(fixture.tenant):
+        orders = Order.objects.order_by("number").values_list(
+            "number", "customer__email", "status", "placed_at", "subtotal", "discount_total", "tax_total",
+            "shipping_total", "total", "refunded_total",
+        )
+        lines = OrderLine.objects.order_by("order__number", "sku").values_list(
+            "order__number", "sku", "unit_price", "quantity", "refunded_quantity"
+        )
+        return hashlib.sha256(repr((list(orders), list(lines))).encode()).hexdigest()
+
+
+def test_seed_writes_the_asked_sizes_and_consistent_money(alpha):
+    written = _seed(alpha)
+    assert written["orders_order"] == 300 and written["catalog_product"] == 10
+    assert written["customers_customer"] == 30
+    with tenant_context(alpha.tenant):
+        assert Order.objects.count() == 300 and Product.objects.count() == 10 and Customer.objects.count() == 30
+        assert written["orders_orderline"] == OrderLine.objects.count()
+        assert Category.objects.filter(parent__isnull=True).exists()
+        assert Category.objects.filter(parent__isnull=False).exists()
+        variants_per_product = Counter(Variant.objects.values_list("product_id", flat=True))
+        assert set(variants_per_product.values()) <= {1, 2, 3, 4}
+        assert len(variants_per_product) == 10
+        for variant in Variant.objects.all():
+            assert variant.price > 0 and variant.cost_price is not None and 0 < variant.cost_price < variant.price
+            assert variant.stock >= 0
+
+        assert sorted(Order.objects.values_list("number", flat=True)) == list(range(1, 301))
+        assert OrderCounter.objects.get().last == 300
+        lines_by_order = {}
+        for line in OrderLine.objects.all():
+            assert line.total == line.unit_price * line.quantity
+            assert 0 <= line.refunded_quantity <= line.quantity
+            lines_by_order.setdefault(line.order_id, []).append(line)
+        for order in Order.objects.all():
+            lines = lines_by_order[order.pk]
+            assert 1 <= len(lines) <= 5
+            assert order.subtotal == sum(line.total for line in lines)
+            assert order.total == order.subtotal - order.discount_total + order.tax_total + order.shipping_total
+            assert 0 <= order.discount_total <= order.subtotal and order.tax_total >= 0
+            assert 0 <= order.refunded_total <= order.total
+            for amount in (order.subtotal, order.total, order.refunded_total, order.tax_total):
+                assert isinstance(amount, Decimal) and amount == amount.quantize(Decimal("0.01"))
+            assert order.currency == alpha.tenant.currency
+            assert order.placed_at.tzinfo is not None
+            assert UNTIL - timedelta(days=731) <= order.placed_at < UNTIL
+
+
+def test_refunds_match_orders_and_lines(alpha):
+    _seed(alpha)
+    with tenant_context(alpha.tenant):
+        refunded = Order.objects.filter(refunded_total__gt=0)
+        assert refunded.exists(), "a seed of 300 orders has refunds"
+        for order in Order.objects.annotate(refunds_sum=Sum("refunds__amount")):
+            assert order.refunded_total == (order.refunds_sum or 0)
+            if order.status == machine.REFUNDED:
+                assert order.refunded_total == order.total
+            elif order.status == machine.PARTIALLY_REFUNDED:
+                assert 0 < order.refunded_total < order.total
+        for refund in Refund.objects.annotate(lines_sum=Sum("lines__amount")):
+            assert refund.amount > 0 and refund.amount == refund.lines_sum
+        for line in OrderLine.objects.annotate(back=Sum("refund_lines__quantity")):
+            assert line.refunded_quantity == (line.back or 0)
+        assert not RefundLine.objects.exclude(order_line__order=F("refund__order")).exists()
+
+
+def test_status_history_follows_the_status_machine(alpha):
+    _seed(alpha)
+    with tenant_context(alpha.tenant):
+        events = {}
+        for event in OrderEvent.objects.order_by("created", "id"):
+            events.setdefault(event.order_id, []).append(event)
+        statuses = Counter()
+        for order in Order.objects.all():
+            history = events[order.pk]
+            assert history[0].type == "placed" and history[0].to_status == machine.PENDING
+            assert history[0].created == order.placed_at
+            for before, after in pairwise(history):
+                assert after.from_status == before.to_status
+                assert (after.from_status, after.to_status) in machine.TRANSITIONS
+                assert after.created >= before.created
+            assert history[-1].to_status == order.status
+            reached = {event.to_status for event in history}
+            for status, stamp in machine.STAMPS.items():
+                assert (getattr(order, stamp) is not None) == (status in reached), (order.number, stamp)
+            statuses[order.status] += 1
+        # Mostly delivered, some still on their way, a few cancelled or refunded.
+        assert statuses[machine.DELIVERED] > 0.7 * 300
+        assert statuses[machine.CANCELLED] > 0
+        assert statuses[machine.REFUNDED] + statuses[machine.PARTIALLY_REFUNDED] > 0
+
+
+def test_customer_statistics_are_the_aggregates_of_their_orders(alpha):
+    _seed(alpha)
+    with tenant_context(alpha.tenant):
+        kept = ~Q(orders__status=machine.CANCELLED)
+        customers = Customer.objects.annotate(
+            n=Count("orders", filter=kept),
+            first=Min("orders__placed_at"),
+            last=Max("orders__placed_at"),
+        )
+        spent = {
+            row["customer_id"]: row["spent"]
+            for row in Order.objects.exclude(status=machine.CANCELLED).values("customer_id")
+            .annotate(spent=Sum("total") - Sum("refunded_total"))
+        }
+        for customer in customers:
+            assert customer.orders_count == customer.n
+            assert customer.total_spent == spent.get(customer.pk, Decimal("0.00"))
+            assert customer.first_order_at == customer.first and customer.last_order_at == customer.last
+            if customer.first is not None:
+                assert customer.created <= customer.first
+        counts = sorted(customer.orders_count for customer in customers)
+        assert counts[0] == 0, "some customers never buy"
+        assert counts[-1] >= 3 * (300 / 30) / 2, "a few buy much more than the average"
+        assert not Order.objects.filter(customer__isnull=True).exists()
+
+
+def test_the_same_seed_gives_the_same_data_in_any_tenant(alpha, beta):
+    _seed(alpha)
+    first = _fingerprint(alpha)
+    _seed(alpha, reset=True)
+    assert _fingerprint(alpha) == first
+    _seed(beta)
+    assert _fingerprint(beta) == first
+    _seed(beta, seed=6, reset=True)
+    assert _fingerprint(beta) != first
+    assert _fingerprint(alpha) == first, "seeding beta leaves alpha alone"
+    with tenant_context(alpha.tenant):
+        assert Order.objects.count() == 300
+
+
+def test_orders_follow_the_tenant_calendar(alpha):
+    """Weekends and December sell more a day; hours follow the tenant's day (few at 3-5 am), in
+    the tenant's time zone (13 hours off UTC here)."""
+    tenant = Tenant.objects.get(pk=alpha.tenant.pk)
+    tenant.time_zone = "Pacific/Auckland"
+    seed_demo(tenant=tenant, size=SeedSize(products=20, customers=200, orders=4000), seed=5, until=UNTIL)
+    zone = ZoneInfo(tenant.time_zone)
+    with tenant_context(tenant):
+        local = [placed.astimezone(zone) for placed in Order.objects.values_list("placed_at", flat=True)]
+    per_day = Counter(moment.date() for moment in local)
+    weekend = [count for day, count in per_day.items() if day.weekday() >= 5]
+    weekday = [count for day, count in per_day.items() if day.weekday() < 5]
+    assert sum(weekend) / len(weekend) > 1.1 * sum(weekday) / len(weekday)
+    december = [count for day, count in per_day.items() if day.month == 12]
+    assert sum(december) / len(december) > 1.2 * len(local) / len(per_day)
+    night = sum(1 for moment in local if 3 <= moment.hour < 5)
+    evening = sum(1 for moment in local if 19 <= moment.hour < 21)
+    assert evening > 5 * night
+
+
+def _keys_and_indexes(fixture) -> set[tuple[str, str]]:
+    with connection.cursor() as cursor:
+        cursor.execute("""
+            SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE connamespace = %s::regnamespace
+            UNION ALL SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = %s
+        """, [fixture.tenant.schema_name] * 2)
+        return set(cursor.fetchall())
+
+
+def test_keys_and_indexes_are_as_before_after_a_seed(alpha):
+    """The seed loads without foreign keys and secondary indexes and puts them back."""
+    before = _keys_and_indexes(alpha)
+    assert any("FOREIGN KEY" in definition for _, definition in before)
+    _seed(alpha)
+    assert _keys_and_indexes(alpha) == before
+    _seed(alpha, reset=True)
+    assert _keys_and_indexes(alpha) == before
+
+
+def test_a_second_seed_is_refused_without_reset(alpha):
+    _seed(alpha)
+    before = _fingerprint(alpha)
+    with pytest.raises(UserError) as refused:
+        _seed(alpha, seed=9)
+    assert refused.value.code == "NOT_EMPTY" and "--reset" in refused.value.message
+    with pytest.raises(CommandError, match="pass --reset"):
+        call_command("seed_demo", tenant=alpha.slug, products=3, customers=3, orders=3)
+    assert _fingerprint(alpha) == before
+
+
+def test_reset_replaces_everything_and_restarts_numbering(alpha):
+    _seed(alpha)
+    with tenant_context(alpha.tenant):
+        Product.objects.create(name="Mine", slug="mine")
+    call_command("seed_demo", "--tenant", alpha.slug, "--products", "4", "--customers", "5", "--orders", "20",
+                 "--seed", "3", "--reset", "--until", UNTIL.isoformat())
+    with tenant_context(alpha.tenant):
+        assert not Product.objects.filter(slug="mine").exists()
+        assert (Product.objects.count(), Customer.objects.count(), Order.objects.count()) == (4, 5, 20)
+        assert sorted(Order.objects.values_list("number", flat=True)) == list(range(1, 21))
+        assert OrderCounter.objects.get().last == 20
+        assert RefundLine.objects.filter(refund__order__number__gt=20).count() == 0
+
+
+def test_existing_data_of_any_kind_is_refused(alpha):
+    with tenant_context(alpha.tenant):
+        Customer.objects.create(email="someone@example.com")
+    with pytest.raises(CommandError, match="1 customers_customer"):
+        call_command("seed_demo", tenant=alpha.slug, products=3, customers=3, orders=3)
+    with tenant_context(alpha.tenant):
+        assert list(Customer.objects.values_list("email", flat=True)) == ["someone@example.com"]
+        assert not Order.objects.exists()
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    ({"--tenant": "nope"}, "No tenant 'nope'"),
+    ({"--orders": "-1"}, "cannot be negative"),
+    ({"--products": "0", "--orders": "5"}, "Orders need products and customers"),
+    ({"--customers": "0", "--orders": "5"}, "Orders need products and customers"),
+    ({"--until": "yesterday"}, "ISO date and time"),
+    ({"--until": "2025-06-30T12:00:00"}, "with an offset"),
+])
+def test_bad_options_are_refused_and_write_nothing(alpha, options, message):
+    arguments = {"--tenant": alpha.slug, "--products": "3", "--customers": "3", "--orders": "3", **options}
+    with pytest.raises(CommandError, match=message):
+        call_command("seed_demo", *[part for pair in arguments.items() for part in pair])
+    with tenant_context(alpha.tenant):
+        assert not Product.objects.exists() and not Order.objects.exists()
