@@ -46,7 +46,8 @@ def create_tokens(*, email: str, password: str, tenant) -> tuple[User, str, str]
     if tenant is None and not user.is_staff:
         raise UserError("Only platform staff sign in on the platform host.", field="email",
                         code="INVALID_CREDENTIALS")
-    access, refresh, _ = _token_pair(user, tenant)
+    access, refresh, token = _token_pair(user, tenant)
+    audit.record(actor=user, action="token.create", obj=token)  # a sign-in
     return user, access, refresh
 
 
@@ -71,12 +72,15 @@ def refresh_tokens(*, refresh_token: str, tenant) -> tuple[str, str]:
         raise UserError("You are no longer a member of this tenant.", field="refreshToken",
                         code="INVALID_TOKEN")
     old.revoke()
-    access, refresh, _ = _token_pair(old.user, tenant)
+    access, refresh, token = _token_pair(old.user, tenant)
+    audit.record(actor=old.user, action="token.refresh", obj=token)
     return access, refresh
 
 
 def revoke_refresh_token(*, refresh_token: str, tenant) -> None:
-    _live_refresh_token(refresh_token, tenant).revoke()
+    token = _live_refresh_token(refresh_token, tenant)
+    token.revoke()
+    audit.record(actor=token.user, action="token.revoke", obj=token)
 
 
 # --- members ------------------------------------------------------------------------------------
