@@ -522,10 +522,11 @@ def reorder_product_images(*, actor, product_id: int, image_ids: list[int]) -> l
         raise UserError("List every image of this product exactly once.", field="images", code="INVALID")
     ordered = [current[pk] for pk in image_ids]
     before = [image.pk for image in sorted(current.values(), key=lambda i: (i.position, i.pk))]
+    moved = [image for position, image in enumerate(ordered) if image.position != position]
     for position, image in enumerate(ordered):
         image.position = position
-    ProductImage.objects.bulk_update(ordered, ["position"])
-    if before != image_ids:
+    if moved:  # only a real change is written, and every written change is audited
+        ProductImage.objects.bulk_update(moved, ["position"])
         audit.record(actor=actor, action="product_image.reorder", obj=product,
                      changes={"images": [before, image_ids]})
     return ordered
