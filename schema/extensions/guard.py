@@ -16,18 +16,22 @@ from schema.extensions import throttle
 from schema.extensions.cost import analyse
 
 
-def _object_cost(value: dict) -> int:
-    return 0 if "node" in value and value.keys() <= {"node", "cursor"} else 1  # edges are free
-
-
 def _objects_in(data: object) -> int:
     """What the operation really returned, counted as the cost counts it: one per object, none
-    for a connection's edges."""
-    values = data.values() if isinstance(data, dict) else data if isinstance(data, list) else ()
-    return sum(
-        _object_cost(value) + _objects_in(value) if isinstance(value, dict) else _objects_in(value)
-        for value in values
-    )
+    for a connection's edges (`{node, cursor}`). Iterative: it runs over every response."""
+    count, stack = 0, [data]
+    while stack:
+        value = stack.pop()
+        if type(value) is dict:
+            stack.extend(value.values())
+            if not ("node" in value and value.keys() <= _EDGE_KEYS):
+                count += 1
+        elif type(value) is list:
+            stack.extend(value)
+    return count - (1 if type(data) is dict else 0)  # the response's `data` is not an object
+
+
+_EDGE_KEYS = frozenset({"node", "cursor"})
 
 
 class OperationGuard(SchemaExtension):
