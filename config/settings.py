@@ -58,6 +58,7 @@ TENANT_APPS = [
     "apps.catalog",
     "apps.customers",
     "apps.orders",
+    "apps.payments",
 ]
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
 
@@ -247,3 +248,11 @@ PRODUCT_IMAGE_MAX_BYTES = env.int("PRODUCT_IMAGE_MAX_BYTES", default=10_000_000)
 PRODUCT_IMAGE_MAX_PIXELS = env.int("PRODUCT_IMAGE_MAX_PIXELS", default=40_000_000)  # all frames together
 PRODUCT_IMAGE_MAX_FILES = env.int("PRODUCT_IMAGE_MAX_FILES", default=20)  # per productImagesUpload
 PRODUCT_IMAGE_RENDITIONS = (160, 640, 1280)  # WebP, longest side in px
+
+# Payments (apps.payments): Stripe secrets are encrypted with FIELD_ENCRYPTION_KEY (Fernet keys,
+# comma-separated to rotate: the first encrypts). No default outside the dev server and tests.
+FIELD_ENCRYPTION_KEY = env.str("FIELD_ENCRYPTION_KEY", default="")
+if not FIELD_ENCRYPTION_KEY and DEV_SERVER:
+    FIELD_ENCRYPTION_KEY = "ZGV2LW9ubHktZmllbGQta2V5LW5vdC1mb3ItcHJvZCE="  # dev only
+STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")  # empty: api.stripe.com
+STRIPE_WEBHOOK_TOLERANCE = env.int("STRIPE_WEBHOOK_TOLERANCE", default=300)  # seconds

@@ -6,6 +6,7 @@ import uuid
 
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-0123456789abcdefghijklmnopqrstuvwxyz")
 os.environ.setdefault("REDIS_KEY_PREFIX", f"test-{uuid.uuid4().hex[:8]}")
+os.environ.setdefault("FIELD_ENCRYPTION_KEY", "dGVzdC1vbmx5LWZpZWxkLWtleS0wMTIzNDU2Nzg5YWI=")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 os.environ.setdefault("MEDIA_ROOT", tempfile.mkdtemp(prefix="shop-test-media-"))
 

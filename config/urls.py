@@ -4,14 +4,18 @@ from django.urls import path
 
 from apps.accounts import views as account_views
 from apps.catalog import views as catalog_views
+from apps.payments import views as payment_views
 from config import health
+from config.openapi import openapi_schema
 from schema.views import graphql_view
 
 urlpatterns = [
     path("graphql/", graphql_view, name="graphql"),
     path("login/", account_views.login_view, name="login"),
     path("logout/", account_views.logout_view, name="logout"),
+    path("webhooks/stripe/", payment_views.stripe_webhook, name="stripe-webhook"),
     path("healthz", health.healthz),
     path("readyz", health.readyz),
+    path("api/schema/", openapi_schema, name="openapi"),
     path(catalog_views.MEDIA_PATTERN, catalog_views.media, name="media"),
 ]

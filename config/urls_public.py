@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.urls import path
 
 from config import health
+from config.openapi import openapi_schema
 from schema.views import graphql_view
 
 urlpatterns = [
@@ -11,4 +12,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", health.healthz),
     path("readyz", health.readyz),
+    path("api/schema/", openapi_schema, name="openapi"),
 ]

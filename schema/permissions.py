@@ -111,6 +111,14 @@ RULES: dict[str, Rule] = {
     "Order": ALL_MEMBERS,
     "OrderLine": ALL_MEMBERS,
     "Refund": ALL_MEMBERS,
+    # payments (schema/payments.py)
+    "Query.paymentSettings": tenant(OWNER, ADMIN),
+    "Mutation.paymentSettingsUpdate": tenant(OWNER),
+    "Query.payments": ALL_MEMBERS,
+    "Mutation.paymentIntentCreate": tenant(OWNER, ADMIN, STAFF),
+    "Mutation.paymentConfirm": tenant(OWNER, ADMIN, STAFF),
+    "Mutation.paymentMarkPaid": tenant(OWNER, ADMIN, STAFF),
+    "Payment": ALL_MEMBERS,
     # types `node` can return: who may fetch one by global id
     "Tenant": ALL_MEMBERS,
     "User": ALL_MEMBERS,

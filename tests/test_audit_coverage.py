@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from asgiref.sync import async_to_sync
+from django.test import override_settings
 from django_tenants.utils import schema_context, tenant_context
 
 from apps.accounts import services as account_services
@@ -22,11 +23,13 @@ from apps.catalog.models import Category, Product, Variant
 from apps.customers.models import Customer
 from apps.orders import services as order_services
 from apps.orders.models import OrderStatus
+from apps.payments import services as payment_services
 from schema import schema
 from tenants.models import Tenant
 from tests.apps.catalog.factories import image_bytes
 from tests.apps.orders import shop
 from tests.apps.orders.shop import gid
+from tests.apps.payments import fixtures as payment_fixtures
 from tests.conftest import (
     PASSWORD,
     PLATFORM_HOST,
@@ -407,6 +410,39 @@ def _refund_create(c: Call):
     return "alpha", "refund.create"
 
 
+def _payment_settings_update(c: Call):
+    c.post(f"mutation {{ paymentSettingsUpdate(input: {{manualEnabled: true}}) {{ paymentSettings {{ manualEnabled }} {PAYLOAD} }} }}",
+           signed_in=OWNER)
+    return "alpha", "payment_settings.update"
+
+
+def _payment_intent_create(c: Call):
+    with override_settings(STRIPE_API_BASE=payment_fixtures.localstripe_url()):
+        payment_fixtures.configure(c.alpha)
+        c.post(f"mutation($o: ID!) {{ paymentIntentCreate(order: $o) {{ clientSecret {PAYLOAD} }} }}",
+               {"o": gid("Order", _order(c).pk)}, signed_in=CLERK)
+    return "alpha", "payment.intent_create"
+
+
+def _payment_confirm(c: Call):
+    with override_settings(STRIPE_API_BASE=payment_fixtures.localstripe_url()):
+        keys = payment_fixtures.configure(c.alpha)
+        order = _order(c)
+        payment, _ = _in_alpha(c, lambda: payment_services.create_intent(actor=shop.actor(c.alpha), order_id=order.pk))
+        method = keys.api().v1.payment_methods.create(params={
+            "type": "card", "card": {"number": "4242424242424242", "exp_month": 12, "exp_year": 2040, "cvc": "123"}})
+        c.post(f"mutation($p: ID!, $m: String!) {{ paymentConfirm(payment: $p, paymentMethod: $m) {{ payment {{ status }} {PAYLOAD} }} }}",
+               {"p": gid("Payment", payment.pk), "m": method.id}, signed_in=CLERK)
+    return "alpha", "payment.confirm"
+
+
+def _payment_mark_paid(c: Call):
+    payment_fixtures.configure(c.alpha, stripe_enabled=False)
+    c.post(f"mutation($o: ID!) {{ paymentMarkPaid(order: $o) {{ payment {{ id }} {PAYLOAD} }} }}",
+           {"o": gid("Order", _order(c).pk)}, signed_in=CLERK)
+    return "alpha", "payment.mark_paid"
+
+
 CALLS: dict[str, Callable[[Call], tuple[str, str]]] = {
     "tokenCreate": _token_create,
     "tokenRefresh": _token_refresh,
@@ -444,6 +480,10 @@ CALLS: dict[str, Callable[[Call], tuple[str, str]]] = {
     "orderUpdateStatus": _order_update_status,
     "orderCancel": _order_cancel,
     "refundCreate": _refund_create,
+    "paymentSettingsUpdate": _payment_settings_update,
+    "paymentIntentCreate": _payment_intent_create,
+    "paymentConfirm": _payment_confirm,
+    "paymentMarkPaid": _payment_mark_paid,
 }
 
 

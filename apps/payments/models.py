@@ -1,0 +1,102 @@
+"""Payments of one tenant: its provider settings (Stripe secrets encrypted at rest), one Payment
+per attempt to collect an order's total, and every Stripe webhook event received (once)."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+
+from apps.common.money import ZERO, MoneyField
+from apps.payments import crypto
+
+
+class PaymentSettings(models.Model):
+    """One row (pk 1): which providers the tenant takes payments with, and its Stripe keys."""
+
+    SINGLETON = 1
+
+    stripe_enabled = models.BooleanField(default=False)
+    manual_enabled = models.BooleanField(default=False)
+    stripe_publishable_key = models.CharField(max_length=255, blank=True)
+    # Fernet tokens (apps.payments.crypto), never the secrets themselves.
+    stripe_secret_key_encrypted = models.TextField(blank=True)
+    stripe_webhook_secret_encrypted = models.TextField(blank=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(pk=1), name="payment_settings_singleton")]
+
+    def __str__(self) -> str:
+        return "payment settings"
+
+    @property
+    def stripe_secret_key(self) -> str:
+        return crypto.decrypt(self.stripe_secret_key_encrypted)
+
+    @property
+    def stripe_webhook_secret(self) -> str:
+        return crypto.decrypt(self.stripe_webhook_secret_encrypted)
+
+
+class Provider(models.TextChoices):
+    STRIPE = "stripe"
+    MANUAL = "manual"
+
+
+class PaymentStatus(models.TextChoices):
+    PENDING = "pending"
+    FAILED = "failed"
+    CANCELED = "canceled"
+    SUCCEEDED = "succeeded"
+
+
+class Payment(models.Model):
+    Status = PaymentStatus
+
+    order = models.ForeignKey("orders.Order", on_delete=models.PROTECT, related_name="payments")
+    provider = models.CharField(max_length=16, choices=Provider.choices)
+    stripe_id = models.CharField(max_length=255, blank=True)  # the PaymentIntent id
+    amount = MoneyField()
+    currency = models.CharField(max_length=3)
+    status = models.CharField(max_length=16, choices=PaymentStatus.choices, default=PaymentStatus.PENDING)
+    failure_code = models.CharField(max_length=100, blank=True)
+    failure_message = models.TextField(blank=True)
+    attempt = models.PositiveIntegerField()
+    amount_refunded = MoneyField(default=ZERO)
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+        indexes = [models.Index(fields=["order", "-created"], name="payment_order_created")]
+        constraints = [
+            models.UniqueConstraint(fields=["order", "attempt"], name="payment_order_attempt_unique"),
+            models.UniqueConstraint(
+                fields=["stripe_id"], condition=~Q(stripe_id=""), name="payment_stripe_id_unique"
+            ),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="payment_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(amount_refunded__gte=0) & Q(amount_refunded__lte=models.F("amount")),
+                name="payment_refunds_within_amount",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider} payment {self.attempt} of order {self.order_id}"
+
+
+class WebhookEvent(models.Model):
+    """A Stripe event, stored once by its id: a replay finds it and changes nothing."""
+
+    event_id = models.CharField(max_length=255, unique=True)
+    type = models.CharField(max_length=100)
+    payload = models.JSONField()
+    outcome = models.CharField(max_length=40)  # applied | stale | unknown_payment | ignored
+    payment = models.ForeignKey(Payment, null=True, blank=True, on_delete=models.SET_NULL, related_name="events")
+    received = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-received", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.event_id}"

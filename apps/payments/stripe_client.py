@@ -1,0 +1,51 @@
+"""The Stripe edge: one StripeClient per call with the tenant's own secret key (never the SDK's
+global `stripe.api_key`, which tenants would share), amounts in integer minor units, and the
+webhook signature check."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import stripe
+from django.conf import settings
+
+from apps.common.errors import UserError
+
+# Stripe's currencies without minor units, and with three decimals (ISO 4217 exponents).
+ZERO_DECIMAL = frozenset(
+    ["BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA", "PYG", "RWF", "UGX", "VND", "VUV", "XAF", "XOF", "XPF"]
+)
+THREE_DECIMAL = frozenset(["BHD", "JOD", "KWD", "OMR", "TND"])
+
+
+def minor_units(amount: Decimal, currency: str) -> int:
+    """`amount` in the currency's smallest unit (12.34 USD → 1234, 500 JPY → 500)."""
+    code = currency.upper()
+    exponent = 0 if code in ZERO_DECIMAL else 3 if code in THREE_DECIMAL else 2
+    units = amount.scaleb(exponent)
+    if units != units.to_integral_value():
+        raise UserError(f"{amount} {code} has more decimals than {code} allows.", field="amount")
+    return int(units)
+
+
+def from_minor_units(units: int, currency: str) -> Decimal:
+    code = currency.upper()
+    exponent = 0 if code in ZERO_DECIMAL else 3 if code in THREE_DECIMAL else 2
+    return Decimal(units).scaleb(-exponent).quantize(Decimal("0.01"))
+
+
+def client(secret_key: str) -> stripe.StripeClient:
+    """A client for one tenant's account; STRIPE_API_BASE points it elsewhere (localstripe)."""
+    base = {"api": settings.STRIPE_API_BASE} if settings.STRIPE_API_BASE else {}
+    return stripe.StripeClient(secret_key, base_addresses=base, max_network_retries=2)
+
+
+def verify_signature(payload: bytes, header: str, secret: str) -> bool:
+    """Stripe's scheme: `t=<unix time>,v1=<hex HMAC-SHA256 of "t.payload">`, within the tolerance."""
+    try:
+        stripe.WebhookSignature.verify_header(
+            payload.decode("utf-8"), header, secret, tolerance=settings.STRIPE_WEBHOOK_TOLERANCE
+        )
+    except (stripe.SignatureVerificationError, UnicodeDecodeError):
+        return False
+    return True
