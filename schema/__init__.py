@@ -7,14 +7,25 @@ from django.conf import settings
 from strawberry.extensions import MaxTokensLimiter, ParserCache, ValidationCache
 from strawberry.tools import merge_types
 
-from schema import accounts, audit, catalog, core, customers, orders, payments, tenants
+from schema import (
+    accounts,
+    audit,
+    catalog,
+    core,
+    customers,
+    orders,
+    payment_analytics,
+    payment_methods,
+    payments,
+    tenants,
+)
 from schema.errors import give_codes
 from schema.extensions.guard import OperationGuard
 from schema.extensions.limits import DocumentLimits
 from schema.extensions.optimizer import QueryOptimizer
 
-Query = merge_types("Query", (core.Query, accounts.Query, tenants.Query, audit.Query, catalog.Query, customers.Query, orders.Query, payments.Query))
-Mutation = merge_types("Mutation", (accounts.Mutation, tenants.Mutation, catalog.Mutation, customers.Mutation, orders.Mutation, payments.Mutation))
+Query = merge_types("Query", (core.Query, accounts.Query, tenants.Query, audit.Query, catalog.Query, customers.Query, orders.Query, payments.Query, payment_methods.Query, payment_analytics.Query))
+Mutation = merge_types("Mutation", (accounts.Mutation, tenants.Mutation, catalog.Mutation, customers.Mutation, orders.Mutation, payments.Mutation, payment_methods.Mutation))
 Subscription = merge_types("Subscription", (core.Subscription,))
 
 

@@ -118,7 +118,15 @@ RULES: dict[str, Rule] = {
     "Mutation.paymentIntentCreate": tenant(OWNER, ADMIN, STAFF),
     "Mutation.paymentConfirm": tenant(OWNER, ADMIN, STAFF),
     "Mutation.paymentMarkPaid": tenant(OWNER, ADMIN, STAFF),
+    "Mutation.paymentRefundCreate": tenant(OWNER, ADMIN, STAFF),
     "Payment": ALL_MEMBERS,
+    # payment methods (schema/payment_methods.py): card details are the customer's, so staff+ only
+    "Query.paymentMethods": tenant(OWNER, ADMIN, STAFF),
+    "Mutation.paymentMethodAttach": tenant(OWNER, ADMIN, STAFF),
+    "Mutation.paymentMethodDetach": tenant(OWNER, ADMIN, STAFF),
+    "Mutation.paymentMethodSetDefault": tenant(OWNER, ADMIN, STAFF),
+    # payment analytics (schema/payment_analytics.py)
+    "Query.paymentAnalytics": tenant(OWNER, ADMIN, STAFF, ANALYST),
     # types `node` can return: who may fetch one by global id
     "Tenant": ALL_MEMBERS,
     "User": ALL_MEMBERS,

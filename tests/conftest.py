@@ -20,6 +20,9 @@ from apps.accounts.models import Membership, Role, User
 from tenants.models import Tenant
 from tenants.services import ensure_template, provision_tenant
 
+# Fixtures of a whole area, shared by its test modules (pytest takes plugins from the root only).
+pytest_plugins = ["tests.apps.payments.fixtures"]
+
 PASSWORD = "pw-Test-123!"
 PLATFORM_HOST = "localhost"
 

@@ -23,6 +23,7 @@ from apps.catalog.models import Category, Product, Variant
 from apps.customers.models import Customer
 from apps.orders import services as order_services
 from apps.orders.models import OrderStatus
+from apps.payments import methods as payment_methods
 from apps.payments import services as payment_services
 from schema import schema
 from tenants.models import Tenant
@@ -443,6 +444,48 @@ def _payment_mark_paid(c: Call):
     return "alpha", "payment.mark_paid"
 
 
+def _payment_method(c: Call, action: str):
+    """paymentMethodAttach / Detach / SetDefault on a customer, with a card made in localstripe
+    (attached first through the service, except for the attach itself)."""
+    with override_settings(STRIPE_API_BASE=payment_fixtures.localstripe_url()):
+        keys = payment_fixtures.configure(c.alpha)
+        customer = _customer(c)
+        method = keys.api().v1.payment_methods.create(params={
+            "type": "card", "card": {"number": "4242424242424242", "exp_month": 12, "exp_year": 2040, "cvc": "123"}}).id
+        if c.name != "paymentMethodAttach":
+            _in_alpha(c, lambda: payment_methods.attach(actor=shop.actor(c.alpha), customer_id=customer.pk,
+                                                        payment_method=method))
+        c.post(f"mutation($c: ID!, $m: String!) {{ {c.name}(customer: $c, paymentMethod: $m) {{ paymentMethod {{ id }} {PAYLOAD} }} }}",
+               {"c": gid("Customer", customer.pk), "m": method}, signed_in=CLERK)
+    return "alpha", action
+
+
+def _payment_method_attach(c: Call):
+    return _payment_method(c, "payment_method.attach")
+
+
+def _payment_method_detach(c: Call):
+    return _payment_method(c, "payment_method.detach")
+
+
+def _payment_method_set_default(c: Call):
+    return _payment_method(c, "payment_method.set_default")
+
+
+def _payment_refund_create(c: Call):
+    with override_settings(STRIPE_API_BASE=payment_fixtures.localstripe_url()):
+        keys = payment_fixtures.configure(c.alpha)
+        order = _order(c)
+        payment, _ = _in_alpha(c, lambda: payment_services.create_intent(actor=shop.actor(c.alpha), order_id=order.pk))
+        method = keys.api().v1.payment_methods.create(params={
+            "type": "card", "card": {"number": "4242424242424242", "exp_month": 12, "exp_year": 2040, "cvc": "123"}})
+        _in_alpha(c, lambda: payment_services.confirm_payment(
+            actor=shop.actor(c.alpha), payment_id=payment.pk, payment_method=method.id))
+        c.post(f'mutation($o: ID!) {{ paymentRefundCreate(input: {{order: $o, amount: "5.00"}}) {{ stripeRefund {{ stripeId }} {PAYLOAD} }} }}',
+               {"o": gid("Order", order.pk)}, signed_in=CLERK)
+    return "alpha", "payment.refund_create"
+
+
 CALLS: dict[str, Callable[[Call], tuple[str, str]]] = {
     "tokenCreate": _token_create,
     "tokenRefresh": _token_refresh,
@@ -484,6 +527,10 @@ CALLS: dict[str, Callable[[Call], tuple[str, str]]] = {
     "paymentIntentCreate": _payment_intent_create,
     "paymentConfirm": _payment_confirm,
     "paymentMarkPaid": _payment_mark_paid,
+    "paymentMethodAttach": _payment_method_attach,
+    "paymentMethodDetach": _payment_method_detach,
+    "paymentMethodSetDefault": _payment_method_set_default,
+    "paymentRefundCreate": _payment_refund_create,
 }
 
 

@@ -63,6 +63,13 @@ class Payment(models.Model):
     failure_message = models.TextField(blank=True)
     attempt = models.PositiveIntegerField()
     amount_refunded = MoneyField(default=ZERO)
+    # The kind of method it was made with ("card", "sepa_debit", …; empty until Stripe says),
+    # for payment analytics by method.
+    method_type = models.CharField(max_length=32, blank=True, default="")
+    # Set by charge.dispute.created (apps.payments.refunds); a dispute never changes `status`.
+    dispute_id = models.CharField(max_length=255, blank=True)
+    dispute_reason = models.CharField(max_length=100, blank=True)
+    disputed_at = models.DateTimeField(null=True, blank=True)
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
 
@@ -85,6 +92,49 @@ class Payment(models.Model):
         return f"{self.provider} payment {self.attempt} of order {self.order_id}"
 
 
+class StripeRefundStatus(models.TextChoices):
+    PENDING = "pending"
+    REQUIRES_ACTION = "requires_action"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+
+class StripeRefund(models.Model):
+    """A Stripe refund of a payment: one made through `paymentRefundCreate` (with the order
+    refund it carries out), or one made in the Stripe dashboard and learnt from a webhook (with
+    the order refund recorded for it then). apps.payments.refunds keeps them."""
+
+    Status = StripeRefundStatus
+
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="stripe_refunds")
+    order_refund = models.OneToOneField(
+        "orders.Refund", null=True, blank=True, on_delete=models.PROTECT, related_name="stripe_refund"
+    )
+    stripe_id = models.CharField(max_length=255, unique=True)  # re_…
+    amount = MoneyField()
+    currency = models.CharField(max_length=3)
+    status = models.CharField(max_length=16, choices=StripeRefundStatus.choices)
+    failure_reason = models.CharField(max_length=100, blank=True)
+    from_dashboard = models.BooleanField(default=False)
+    # The caller's key of a `paymentRefundCreate` request: a retried request finds its refund.
+    request_key = models.CharField(max_length=255, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["created", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="stripe_refund_amount_positive"),
+            models.UniqueConstraint(
+                fields=["request_key"], condition=~Q(request_key=""), name="stripe_refund_request_key_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"stripe refund {self.stripe_id} of payment {self.payment_id}"
+
+
 class WebhookEvent(models.Model):
     """A Stripe event, stored once by its id: a replay finds it and changes nothing."""
 
@@ -100,3 +150,16 @@ class WebhookEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.type} {self.event_id}"
+
+
+class StripeCustomer(models.Model):
+    """The Stripe Customer that holds a shop customer's saved payment methods (created on first
+    need by apps.payments.methods); the methods themselves stay at Stripe."""
+
+    customer = models.OneToOneField("customers.Customer", on_delete=models.CASCADE, related_name="stripe_customer")
+    stripe_customer_id = models.CharField(max_length=255, unique=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.stripe_customer_id
+

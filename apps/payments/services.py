@@ -291,6 +291,10 @@ def receive_event(*, event: dict[str, Any]) -> tuple[WebhookEvent, bool]:
 
 
 def _apply_event(event: dict[str, Any]) -> tuple[str, Payment | None]:
+    from apps.payments import methods, refunds  # both build on this module
+
+    if event["type"] in refunds.EVENTS:  # charge.refunded, refund.updated, charge.dispute.created
+        return refunds.apply_event(event)
     target = INTENT_EVENTS.get(event["type"])
     if target is None:
         return "ignored", None
@@ -302,5 +306,6 @@ def _apply_event(event: dict[str, Any]) -> tuple[str, Payment | None]:
     if payment is None:
         return "unknown_payment", None
     code, message = _failure(intent)
+    methods.record_method_type(payment, intent)
     changed = _apply_state(payment, target, actor=STRIPE_WEBHOOK, failure_code=code, failure_message=message)
     return ("applied" if changed else "stale"), payment

@@ -35,7 +35,6 @@ MARK_PAID = f"""mutation($order: ID!) {{ paymentMarkPaid(order: $order) {{
 PAYMENTS = f"""query($first: Int, $filter: PaymentFilter) {{ payments(first: $first, filter: $filter) {{
   totalCount edges {{ node {{ {PAYMENT} }} }} }} }}"""
 
-pytest_plugins = ["tests.apps.payments.fixtures"]
 
 
 def owner(fixture) -> str:

@@ -18,8 +18,6 @@ from apps.payments.models import Payment, WebhookEvent
 from tests.apps.orders import shop
 from tests.apps.payments.fixtures import configure, event, post_webhook, sign
 
-pytest_plugins = ["tests.apps.payments.fixtures"]
-
 
 @pytest.fixture
 def keys(alpha, stripe_api):

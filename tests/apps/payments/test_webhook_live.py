@@ -22,7 +22,6 @@ SLUG = "payments-live"
 SECRET = "whsec_live_delivery_0123456789"
 HOOK = "shop-analytics-e2e"
 
-pytest_plugins = ["tests.apps.payments.fixtures"]
 # The suite's real server (uvicorn), shared with tests/live rather than copied.
 asgi_server = live.asgi_server
 

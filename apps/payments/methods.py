@@ -1,0 +1,195 @@
+"""Saved payment methods: one Stripe Customer per shop customer (created on first need, with the
+tenant's own key), whose payment methods are listed, attached, detached and made the default at
+Stripe. Stripe keeps the methods; only the Stripe Customer's id is stored here.
+
+Stripe lets anyone holding a method's id attach it, so a method already attached to another
+Stripe customer is refused here (otherwise it would silently move between shoppers), and detach
+and set-default check that the method is this customer's first. Locks: the customer row, so two
+concurrent first uses create one Stripe Customer."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import wraps
+from typing import Any
+
+import stripe
+from django.db import connection, transaction
+
+from apps.audit import services as audit
+from apps.common.errors import NotFound, UserError
+from apps.customers.models import Customer
+from apps.payments import selectors, services
+from apps.payments.models import Payment, StripeCustomer
+
+MAX_ID = 255
+
+
+@dataclass(frozen=True)
+class SavedMethod:
+    """A payment method as Stripe reports it (card details only for cards)."""
+
+    id: str
+    type: str
+    is_default: bool
+    brand: str | None = None
+    last4: str | None = None
+    exp_month: int | None = None
+    exp_year: int | None = None
+
+
+def _saved(method: dict[str, Any], default_id: str | None) -> SavedMethod:
+    card = method.get("card") or {}
+    return SavedMethod(
+        id=method["id"], type=method.get("type") or "", is_default=method["id"] == default_id,
+        brand=card.get("brand"), last4=card.get("last4"), exp_month=card.get("exp_month"),
+        exp_year=card.get("exp_year"),
+    )
+
+
+def _method_id(value: str) -> str:
+    value = (value or "").strip()
+    if not value.startswith("pm_") or len(value) > MAX_ID or any(c.isspace() for c in value):
+        raise UserError("Give a Stripe payment method id (pm_…).", field="paymentMethod")
+    return value
+
+
+def _call(call: Callable[..., Any], *args: Any, missing: str = "paymentMethod", **kwargs: Any) -> Any:
+    """A Stripe call as services makes them, where what Stripe does not know (`missing`: the
+    payment method, or the customer) is NOT_FOUND."""
+
+    @wraps(call)
+    def missing_is_not_found(*a: Any, **kw: Any) -> Any:
+        try:
+            return call(*a, **kw)
+        except stripe.InvalidRequestError as exc:
+            if exc.http_status == 404:
+                what = "payment method" if missing == "paymentMethod" else "customer"
+                raise NotFound(f"Stripe knows no such {what}.", field=missing) from exc
+            raise
+
+    return services._stripe(missing_is_not_found, *args, **kwargs)
+
+
+def _api() -> stripe.StripeClient:
+    return services._stripe_api(selectors.payment_settings(), "customer")
+
+
+def _customer(customer_id: int) -> Customer:
+    customer = Customer.objects.select_for_update().filter(pk=customer_id).first()
+    if customer is None:
+        raise NotFound("No such customer.", field="customer")
+    return customer
+
+
+def _stripe_customer(customer: Customer, api: stripe.StripeClient, *, actor: Any) -> StripeCustomer:
+    """A Stripe Customer for a (locked) customer that has none yet, created and stored."""
+    schema = connection.schema_name
+    created = _call(
+        api.v1.customers.create,
+        params={"email": customer.email, "metadata": {"tenant": schema, "customer_id": str(customer.pk)}},
+        # A retry after a rolled-back first use gets the same Stripe Customer, not a second one.
+        options={"idempotency_key": f"{schema}:customer-{customer.pk}"},
+    )
+    row = StripeCustomer.objects.create(customer=customer, stripe_customer_id=created.id)
+    audit.record(actor=actor, action="stripe_customer.create", obj=row, changes={"stripeCustomerId": created.id})
+    return row
+
+
+def _default_id(api: stripe.StripeClient, stripe_customer_id: str) -> str | None:
+    found = _call(api.v1.customers.retrieve, stripe_customer_id, missing="customer").to_dict()
+    return (found.get("invoice_settings") or {}).get("default_payment_method")
+
+
+def _owned(api: stripe.StripeClient, row: StripeCustomer | None, method_id: str) -> dict[str, Any]:
+    """The method, when it is attached to this customer."""
+    method = _call(api.v1.payment_methods.retrieve, method_id).to_dict()
+    if row is None or method.get("customer") != row.stripe_customer_id:
+        raise UserError("This payment method is not one of this customer's.", field="paymentMethod",
+                        code="NOT_ATTACHED")
+    return method
+
+
+def list_methods(*, customer_id: int) -> list[SavedMethod]:
+    """The customer's card payment methods at Stripe, the default marked; none before the first
+    attach (a read creates no Stripe Customer)."""
+    if not Customer.objects.filter(pk=customer_id).exists():
+        raise NotFound("No such customer.", field="customer")
+    row = StripeCustomer.objects.filter(customer_id=customer_id).first()
+    if row is None:
+        return []
+    api = _api()
+    default_id = _default_id(api, row.stripe_customer_id)
+    # type=card: the one type localstripe lists (Stripe needs a type per list call too).
+    found = _call(api.v1.payment_methods.list,
+                  params={"customer": row.stripe_customer_id, "type": "card", "limit": 100})
+    return [_saved(method.to_dict(), default_id) for method in found.data]
+
+
+@transaction.atomic
+def attach(*, actor: Any, customer_id: int, payment_method: str) -> SavedMethod:
+    """Attach a method to the customer's Stripe Customer (made now if there is none). Attaching
+    one that is already the customer's changes nothing."""
+    method_id = _method_id(payment_method)
+    customer = _customer(customer_id)
+    api = _api()
+    method = _call(api.v1.payment_methods.retrieve, method_id).to_dict()
+    existing = StripeCustomer.objects.filter(customer=customer).first()
+    if existing is not None and method.get("customer") == existing.stripe_customer_id:
+        return _saved(method, _default_id(api, existing.stripe_customer_id))
+    if method.get("customer"):
+        raise UserError("This payment method belongs to someone else.", field="paymentMethod",
+                        code="ATTACHED_ELSEWHERE")
+    row = existing or _stripe_customer(customer, api, actor=actor)
+    attached = _call(api.v1.payment_methods.attach, method_id, params={"customer": row.stripe_customer_id})
+    audit.record(actor=actor, action="payment_method.attach", obj=row,
+                 changes={"paymentMethod": method_id, "type": method.get("type")})
+    return _saved(attached.to_dict(), _default_id(api, row.stripe_customer_id))
+
+
+@transaction.atomic
+def detach(*, actor: Any, customer_id: int, payment_method: str) -> SavedMethod:
+    """Detach one of the customer's methods; if it was the default, there is no default after."""
+    method_id = _method_id(payment_method)
+    customer = _customer(customer_id)
+    api = _api()
+    row = StripeCustomer.objects.filter(customer=customer).first()
+    _owned(api, row, method_id)
+    was_default = _default_id(api, row.stripe_customer_id) == method_id
+    if was_default:
+        _call(api.v1.customers.update, row.stripe_customer_id,
+              params={"invoice_settings": {"default_payment_method": ""}}, missing="customer")
+    detached = _call(api.v1.payment_methods.detach, method_id)
+    audit.record(actor=actor, action="payment_method.detach", obj=row,
+                 changes={"paymentMethod": method_id, "wasDefault": was_default})
+    return _saved(detached.to_dict(), None)
+
+
+@transaction.atomic
+def set_default(*, actor: Any, customer_id: int, payment_method: str) -> SavedMethod:
+    """Make one of the customer's methods its default (invoice_settings.default_payment_method)."""
+    method_id = _method_id(payment_method)
+    customer = _customer(customer_id)
+    api = _api()
+    row = StripeCustomer.objects.filter(customer=customer).first()
+    method = _owned(api, row, method_id)
+    before = _default_id(api, row.stripe_customer_id)
+    if before != method_id:
+        _call(api.v1.customers.update, row.stripe_customer_id,
+              params={"invoice_settings": {"default_payment_method": method_id}}, missing="customer")
+        audit.record(actor=actor, action="payment_method.set_default", obj=row,
+                     changes={"defaultPaymentMethod": [before, method_id]})
+    return _saved(method, method_id)
+
+
+def record_method_type(payment: Payment, intent: dict[str, Any]) -> None:
+    """Note on a payment the kind of method its PaymentIntent used, from what Stripe's event
+    says: the failed method, the (expanded) method, or the one type the intent allows."""
+    failed = (intent.get("last_payment_error") or {}).get("payment_method") or {}
+    used = intent.get("payment_method") if isinstance(intent.get("payment_method"), dict) else {}
+    allowed = intent.get("payment_method_types") or []
+    found = failed.get("type") or used.get("type") or (allowed[0] if len(allowed) == 1 else "")
+    if isinstance(found, str) and found and found[:32] != payment.method_type:
+        payment.method_type = found[:32]
+        Payment.objects.filter(pk=payment.pk).update(method_type=payment.method_type)
