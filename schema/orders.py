@@ -20,6 +20,7 @@ from strawberry_django.relay import DjangoListConnection
 
 from apps.orders import selectors, services
 from apps.orders.models import Order, OrderEvent, OrderLine, OrderStatus, Refund, RefundLine
+from apps.payments import refunds as payment_refunds
 from schema.catalog import ProductType, VariantType
 from schema.context import principal, tenant
 from schema.customers import CustomerType, FromDate, ToDate, contact_email, sees_contacts
@@ -327,7 +328,7 @@ class Mutation:
     @strawberry.mutation(description="Cancel a pending or paid order (a paid one is refunded in full).")
     def order_cancel(self, info: Info, id: relay.GlobalID, restock: bool = True, reason: str = "") -> OrderPayload:
         return _order_payload(
-            lambda: services.cancel_order(
+            lambda: payment_refunds.cancel_order(
                 actor=principal(info), order_id=pk_of(id, "Order"), restock=restock, reason=reason
             )
         )
@@ -335,7 +336,7 @@ class Mutation:
     @strawberry.mutation
     def refund_create(self, info: Info, input: RefundCreateInput) -> RefundPayload:
         def make() -> RefundPayload:
-            refund = services.create_refund(
+            refund = payment_refunds.refund_order(  # through Stripe when Stripe took the money
                 actor=principal(info),
                 order_id=pk_of(input.order, "Order"),
                 lines=[services.RefundLineRequest(pk_of(line.line, "OrderLine"), line.quantity) for line in input.lines or []],

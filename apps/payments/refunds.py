@@ -10,8 +10,10 @@ idempotency key `<schema>:order-refund-<order refund id>`. Stripe refusing rolls
 back, so one request is one order refund and at most one Stripe refund; the SDK's network
 retries reuse the key, so they create no second Stripe refund. A caller may give its own
 `request_key`: a retried request with the same key finds the refund made the first time and
-changes nothing. The orders' `refundCreate` stays what it was, the record of money returned
-outside any provider (manual payments, cash); orders sit below payments and call nothing here.
+changes nothing. The orders' `refundCreate` and `orderCancel` come through here
+(`refund_order`, `cancel_order`): an order paid through Stripe is refunded through Stripe, and is
+not cancelled while Stripe still holds its money; other orders are refunded as money returned
+outside any provider (manual payments, cash). Orders sit below payments and call nothing here.
 
 The order refund is recorded when Stripe accepts the refund (pending or succeeded): the order
 shows it at once, and the webhooks (`charge.refunded`, `refund.updated`) move the StripeRefund's
@@ -43,6 +45,7 @@ from apps.audit import services as audit
 from apps.common.errors import NotFound, UserError
 from apps.orders import services as orders
 from apps.orders.models import Order, OrderEvent
+from apps.orders.models import Refund as OrderRefund
 from apps.payments import selectors, services
 from apps.payments import stripe_client as edge
 from apps.payments.models import Payment, PaymentStatus, Provider, StripeRefund, StripeRefundStatus
@@ -138,6 +141,38 @@ def create_refund(
                  changes={"order": order.number, "payment": payment.pk, "amount": str(refund.amount),
                           "stripeId": made.id, "status": status, "orderRefund": order_refund.pk})
     return refund
+
+
+def stripe_payment_of(order_id: int) -> Payment | None:
+    return Payment.objects.filter(order_id=order_id, provider=Provider.STRIPE, status=PaymentStatus.SUCCEEDED).first()
+
+
+def refund_order(
+    *,
+    actor,
+    order_id: int,
+    lines: Sequence[orders.RefundLineRequest] = (),
+    amount: Decimal | None = None,
+    reason: str = "",
+    restock: bool = False,
+) -> OrderRefund:
+    """The orders' `refundCreate`: an order paid through Stripe is refunded through Stripe (money
+    really goes back); any other order's refund is recorded as made outside a provider."""
+    if stripe_payment_of(order_id) is not None:
+        return create_refund(actor=actor, order_id=order_id, lines=lines, amount=amount, reason=reason,
+                             restock=restock).order_refund
+    return orders.create_refund(actor=actor, order_id=order_id, lines=lines, amount=amount, reason=reason,
+                                restock=restock)
+
+
+def cancel_order(*, actor, order_id: int, restock: bool = True, reason: str = "") -> Order:
+    """The orders' `orderCancel`, refused for an order paid through Stripe: cancelling it would
+    record a full refund that moves no money. Refund it first (refundCreate), then cancel."""
+    payment = stripe_payment_of(order_id)
+    if payment is not None and payment.amount_refunded < payment.amount:
+        raise UserError("This order was paid through Stripe: refund it (refundCreate) before cancelling.",
+                        field="id", code="REFUND_THROUGH_STRIPE")
+    return orders.cancel_order(actor=actor, order_id=order_id, restock=restock, reason=reason)
 
 
 # --- webhooks ----------------------------------------------------------------------------------

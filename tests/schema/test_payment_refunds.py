@@ -205,3 +205,28 @@ def test_the_payments_list_with_refunds_takes_constant_queries(gql, alpha, strip
         counts.append(len(queries))
     assert len(edges) == 5 and counts[0] == counts[1], counts
     print("payments list with refunds: queries", counts)
+
+
+ORDER_REFUND = """mutation($input: RefundCreateInput!) { refundCreate(input: $input) {
+  refund { amount { amount } } order { status } userErrors { code } } }"""
+ORDER_CANCEL = "mutation($id: ID!) { orderCancel(id: $id) { order { status } userErrors { field code } } }"
+
+
+def test_the_orders_refund_create_refunds_a_stripe_paid_order_through_stripe(gql, alpha, keys, payment):
+    response = gql.post(ORDER_REFUND, {"input": {"order": gid("Order", payment.order_id), "amount": "5.00"}},
+                        host=alpha.host, token=staff(alpha))
+    assert response.data["refundCreate"]["userErrors"] == []
+    assert response.data["refundCreate"]["order"]["status"] == "PARTIALLY_REFUNDED"
+    (in_stripe,) = stripe_refunds(keys, payment)
+    assert in_stripe.amount == 500
+    with tenant_context(alpha.tenant):
+        assert StripeRefund.objects.get().stripe_id == in_stripe.id
+        assert Payment.objects.get(pk=payment.pk).amount_refunded == Decimal("5.00")
+
+
+def test_a_stripe_paid_order_is_not_cancelled_while_stripe_holds_the_money(gql, alpha, keys, payment):
+    response = gql.post(ORDER_CANCEL, {"id": gid("Order", payment.order_id)}, host=alpha.host, token=staff(alpha))
+    assert response.data["orderCancel"] == {"order": None, "userErrors": [{"field": "id", "code": "REFUND_THROUGH_STRIPE"}]}
+    with tenant_context(alpha.tenant):
+        assert Refund.objects.count() == 0
+        assert Payment.objects.get(pk=payment.pk).order.status == "paid"
