@@ -11,7 +11,8 @@ one `payment_intent.succeeded` event per payment and, for every third payment, a
 `payment_intent.payment_failed` that Stripe created before the success (so when it lands after
 it, it is out of order and must change nothing). Every event is delivered 2 or 3 times, each
 delivery signed with Stripe's scheme (`t=<ts>,v1=<hex HMAC-SHA256(secret, "t.body")>`), and the
-deliveries are shuffled with a fixed seed.
+deliveries are shuffled with a fixed seed, those of one event in five kept back to back (a retry
+racing the first delivery).
 
 Deliveries go through `config.asgi.application`, the object uvicorn serves, in-process with
 httpx's ASGITransport, at most CONCURRENCY in flight: Django runs each request's sync view in a
@@ -22,8 +23,10 @@ one event do race each other in PostgreSQL. The baseline is the same number of r
 Afterwards the database must say: every payment succeeded and its order is paid, each event id
 is stored once, and no event's effect was applied twice (`applied_twice_count`: events with more
 than one stored row, more than one first-delivery answer, more than one `paid` order event for
-their order or more than one audited status change of their payment to their target). The tenant
-is dropped at the end. Last line: one JSON object.
+their order or more than one audited status change of their payment to their target). It also
+counts the succeeded payments whose method type is not the one that paid (`method_type_wrong_count`:
+the failed try used a bank debit, the success a card; a late failure must not relabel the
+payment). The tenant is dropped at the end. Last line: one JSON object.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import asyncio
 import collections
 import hashlib
 import hmac
+import itertools
 import json
 import os
 import random
@@ -80,18 +84,28 @@ WEBHOOK_SECRET = "whsec_bench_" + "0123456789abcdef" * 2
 ORDERS = int(os.environ.get("ORDERS", "300"))
 CONCURRENCY = int(os.environ.get("CONCURRENCY", "16"))
 FAILURE_EVERY = 3  # one payment in three also gets a (late) payment_failed
+BURST_EVERY = 5  # one event in five has its deliveries sent back to back
 SEED = 42
+# The failed try used a bank debit, the success a card: a late failure must not relabel the payment.
+FAILED_METHOD, PAID_METHOD = "sepa_debit", "card"
 WARMUP = 32
 
 
 class ConnectionCounter:
-    """Counts the database connections opened, whichever thread opens them."""
+    """Counts the database connections opened and the SQL statements run on them, whichever
+    thread opens them."""
 
     def __init__(self) -> None:
         self.count = 0
+        self.statements = 0
 
     def __call__(self, sender, connection, **kwargs) -> None:
         self.count += 1
+        connection.execute_wrappers.append(self.execute)
+
+    def execute(self, execute, sql, params, many, context):
+        self.statements += 1
+        return execute(sql, params, many, context)
 
 
 def _drop() -> None:
@@ -146,23 +160,29 @@ def _events(payments: list[Payment], schema: str) -> tuple[dict[str, dict], list
                 "type": "payment_intent.payment_failed", "created": now - 60,
                 "object": {**intent, "status": "requires_payment_method", "last_payment_error": {
                     "code": "card_declined", "decline_code": "insufficient_funds",
-                    "message": "Your card has insufficient funds."}},
+                    "message": "Your card has insufficient funds.",
+                    "payment_method": {"id": f"pm_bench_debit_{payment.pk}", "type": FAILED_METHOD}}},
             }
         events[f"evt_bench_succeeded_{payment.pk:06d}"] = {
-            "type": "payment_intent.succeeded", "created": now - 30, "object": {**intent, "status": "succeeded"},
+            "type": "payment_intent.succeeded", "created": now - 30, "object": {
+                **intent, "status": "succeeded", "payment_method": {"id": f"pm_bench_card_{payment.pk}", "type": PAID_METHOD}},
         }
-    deliveries = []
-    for event_id, event in events.items():
+    units: list[list[tuple[str, bytes, str]]] = []  # shuffled as units: a burst stays together
+    for index, (event_id, event) in enumerate(events.items()):
         body = json.dumps({"id": event_id, "object": "event", "api_version": "2024-06-20", "type": event["type"],
                            "created": event["created"], "livemode": False, "data": {"object": event["object"]}},
                           separators=(",", ":")).encode()
-        for attempt in range(rng.choice((2, 3))):  # each delivery signed afresh, as Stripe does
-            deliveries.append((event_id, body, _sign(body, now - attempt)))
-    rng.shuffle(deliveries)
-    return events, deliveries
+        # Each delivery signed afresh, as Stripe does.
+        copies = [(event_id, body, _sign(body, now - attempt)) for attempt in range(rng.choice((2, 3)))]
+        if index % BURST_EVERY == 0:  # a retry while the first delivery is still running: in flight together
+            units.append(copies)
+        else:
+            units.extend([copy] for copy in copies)
+    rng.shuffle(units)
+    return events, [delivery for unit in units for delivery in unit]
 
 
-async def _deliver(host: str, deliveries: list[tuple[str, bytes, str]]) -> dict[str, object]:
+async def _deliver(host: str, deliveries: list[tuple[str, bytes, str]], counter: ConnectionCounter) -> dict[str, object]:
     from config.asgi import application
 
     transport = httpx.ASGITransport(app=application)
@@ -197,9 +217,11 @@ async def _deliver(host: str, deliveries: list[tuple[str, bytes, str]]) -> dict[
 
         baseline_s, answers = await run([healthz] * len(deliveries))
         baseline_statuses = collections.Counter(response.status_code for response in answers)
+        before = (counter.count, counter.statements)
         webhooks_s, results = await run([webhook(*delivery) for delivery in deliveries])
     return {"baseline_s": baseline_s, "baseline_statuses": baseline_statuses,
-            "webhooks_s": webhooks_s, "results": results}
+            "webhooks_s": webhooks_s, "results": results,
+            "webhook_connections": counter.count - before[0], "webhook_statements": counter.statements - before[1]}
 
 
 def _verify(tenant: Tenant, events: dict[str, dict], results: list[tuple[str, int, str]]) -> dict[str, object]:
@@ -216,6 +238,7 @@ def _verify(tenant: Tenant, events: dict[str, dict], results: list[tuple[str, in
         payments = {p.stripe_id: p for p in Payment.objects.select_related("order")}
         not_succeeded = sum(p.status != PaymentStatus.SUCCEEDED for p in payments.values())
         not_paid = sum(p.order.status != OrderStatus.PAID for p in payments.values())
+        wrong_method = sum(p.method_type != PAID_METHOD for p in payments.values())
         unpaid_orders = Order.objects.exclude(status=OrderStatus.PAID).count()
         stored = dict(WebhookEvent.objects.values_list("event_id").annotate(n=Count("id")))
         outcomes = collections.Counter(WebhookEvent.objects.values_list("type", "outcome"))
@@ -240,6 +263,7 @@ def _verify(tenant: Tenant, events: dict[str, dict], results: list[tuple[str, in
         "twice": twice,
         "not_succeeded": not_succeeded,
         "not_paid": max(not_paid, unpaid_orders),
+        "wrong_method": wrong_method,
         "missing": sorted(set(events) - set(stored)),
         "unexpected": sorted(set(stored) - set(events)),
         "outcomes": outcomes,
@@ -261,7 +285,7 @@ def main() -> None:
         connection.close()  # the requests open their own connections, in asgiref's threads
         connection_created.connect(counter, weak=False)
         try:
-            figures = asyncio.run(_deliver(host, deliveries))
+            figures = asyncio.run(_deliver(host, deliveries, counter))
         finally:
             connection_created.disconnect(counter)
         check = _verify(tenant, events, figures["results"])
@@ -282,21 +306,30 @@ def main() -> None:
     deliveries_per_s = len(deliveries) / figures["webhooks_s"]
     baseline_per_s = len(deliveries) / figures["baseline_s"]
     failures = sum(1 for event_id in events if event_id.startswith("evt_bench_failed_"))
+    spots = collections.defaultdict(list)
+    for index, (event_id, _, _) in enumerate(deliveries):
+        spots[event_id].append(index)
+    # Deliveries of one event less than CONCURRENCY apart may be in flight together.
+    racing = sum(1 for indexes in spots.values() if min(b - a for a, b in itertools.pairwise(indexes)) < CONCURRENCY)
 
     print(f"seeded {len(payments)} orders with a pending Stripe payment in {seed_s:.1f} s")
     print(f"{len(events)} events ({len(payments)} succeeded, {failures} payment_failed, {late_failures} of them "
           f"first delivered after their success), {len(deliveries)} signed deliveries, shuffled (seed {SEED}), "
-          f"{CONCURRENCY} in flight")
+          f"{CONCURRENCY} in flight; {racing} events have two deliveries less than {CONCURRENCY} apart")
     print(f"webhooks: {figures['webhooks_s']:.2f} s, {events_per_s:.1f} events/s, {deliveries_per_s:.1f} deliveries/s,"
           f" answers {dict(statuses)}")
     print(f"baseline: {len(deliveries)} GET /healthz in {figures['baseline_s']:.2f} s, {baseline_per_s:.1f} requests/s,"
           f" answers {dict(figures['baseline_statuses'])}; webhooks deliver at "
           f"{deliveries_per_s / baseline_per_s:.2f} of the baseline's rate")
-    print(f"database connections opened during the two runs: {counter.count}")
+    print(f"webhook deliveries opened {figures['webhook_connections']} database connections and ran "
+          f"{figures['webhook_statements']} SQL statements ({figures['webhook_statements'] / len(deliveries):.1f} "
+          f"a delivery); the warm-up and the baseline opened {counter.count - figures['webhook_connections']}")
     print(f"stored outcomes: {dict(sorted(check['outcomes'].items()))}")
     print(f"payments not succeeded: {check['not_succeeded']}, orders not paid: {check['not_paid']}, "
           f"events not stored: {len(check['missing'])}, unexpected events stored: {len(check['unexpected'])}, "
           f"events no delivery answered as first: {len(check['unanswered_first'])}")
+    print(f"succeeded payments whose method type is not the method that paid ({PAID_METHOD}): {check['wrong_method']}"
+          + (f" (relabelled {FAILED_METHOD} by a payment_failed applied after the success)" if check["wrong_method"] else ""))
     for event_id, status, text in failed_answers[:10]:
         print(f"    {status} for {event_id}: {text}")
     for event_id, reason in list(check["twice"].items())[:10]:
@@ -306,6 +339,7 @@ def main() -> None:
             ("non-200 answers", failed_answers), ("effects applied twice", check["twice"]),
             ("payments not succeeded", check["not_succeeded"]), ("orders not paid", check["not_paid"]),
             ("events not stored", check["missing"]), ("unexpected events", check["unexpected"]),
+            ("events no delivery answered as first", check["unanswered_first"]),
             ("baseline not 200", set(figures["baseline_statuses"]) - {200}),
         ) if bad
     ]
@@ -319,6 +353,7 @@ def main() -> None:
         "baseline_requests_per_s": round(baseline_per_s, 1),
         "deliveries_to_baseline_ratio": round(deliveries_per_s / baseline_per_s, 3),
         "non_200_count": len(failed_answers),
+        "method_type_wrong_count": check["wrong_method"],
         "concurrency": CONCURRENCY,
     }))
     if problems:

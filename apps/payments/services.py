@@ -21,7 +21,7 @@ from django.db.models import Max
 from apps.audit import services as audit
 from apps.common.errors import NotFound, UserError
 from apps.orders import services as orders
-from apps.orders.models import Order, OrderStatus
+from apps.orders.models import Order, OrderEvent, OrderStatus
 from apps.payments import crypto, selectors
 from apps.payments import stripe_client as edge
 from apps.payments.models import Payment, PaymentSettings, PaymentStatus, Provider, WebhookEvent
@@ -173,6 +173,14 @@ def _apply_state(payment: Payment, target: str, *, actor: Any, failure_code: str
                  changes={"status": [before, target], **({"failureCode": failure_code} if failure_code else {})})
     if target == PaymentStatus.SUCCEEDED and payment.order.status == OrderStatus.PENDING:
         payment.order = orders.update_status(actor=actor, order_id=payment.order_id, status=OrderStatus.PAID)
+    elif target == PaymentStatus.SUCCEEDED:
+        # Money taken for an order that is no longer waiting for it (cancelled, or paid another
+        # way): say so on the order and in the log, for staff to refund.
+        OrderEvent.objects.create(order_id=payment.order_id, type="payment_unexpected",
+                                  data={"payment": payment.pk, "orderStatus": payment.order.status},
+                                  actor_email=getattr(actor, "email", ""))
+        log.warning("Payment %s succeeded for order %s, which is %s", payment.pk, payment.order_id,
+                    payment.order.status)
     return True
 
 
@@ -306,6 +314,7 @@ def _apply_event(event: dict[str, Any]) -> tuple[str, Payment | None]:
     if payment is None:
         return "unknown_payment", None
     code, message = _failure(intent)
-    methods.record_method_type(payment, intent)
     changed = _apply_state(payment, target, actor=STRIPE_WEBHOOK, failure_code=code, failure_message=message)
+    if changed:  # a stale event (a late failure after the success) must not relabel the method
+        methods.record_method_type(payment, intent)
     return ("applied" if changed else "stale"), payment

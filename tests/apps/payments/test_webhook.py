@@ -217,3 +217,28 @@ def test_an_internal_failure_answers_500_and_writes_nothing(gql, alpha, keys, pa
     retried = post_webhook(gql, alpha, body, sign(body, keys.webhook_secret))
     assert retried.status_code == 200
     assert state(alpha, payment) == ("succeeded", "paid", 1, 1)
+
+
+def test_a_success_for_a_cancelled_order_is_flagged_on_the_order(gql, alpha, keys, payment):
+    """Money taken for an order that no longer waits for it: recorded, and said on the order."""
+    from apps.orders import services as order_services
+
+    with tenant_context(alpha.tenant):
+        order_services.cancel_order(actor=None, order_id=payment.order_id, restock=True, reason="test")
+    body = event("payment_intent.succeeded", intent(payment, alpha.tenant), event_id="evt_late_paid")
+    assert post_webhook(gql, alpha, body, sign(body, keys.webhook_secret)).status_code == 200
+    assert state(alpha, payment)[:2] == ("succeeded", "cancelled")
+    with tenant_context(alpha.tenant):
+        assert OrderEvent.objects.filter(order_id=payment.order_id, type="payment_unexpected").count() == 1
+
+
+def test_a_late_failure_does_not_relabel_the_method_of_a_success(gql, alpha, keys, payment):
+    paid = event("payment_intent.succeeded", intent(payment, alpha.tenant, payment_method_types=["card"]),
+                 event_id="evt_m_1")
+    late = event("payment_intent.payment_failed",
+                 intent(payment, alpha.tenant, status="requires_payment_method",
+                        payment_method_types=["sepa_debit"], **DECLINED), event_id="evt_m_2")
+    for body in (paid, late):
+        assert post_webhook(gql, alpha, body, sign(body, keys.webhook_secret)).status_code == 200
+    with tenant_context(alpha.tenant):
+        assert Payment.objects.get(pk=payment.pk).method_type == "card"
