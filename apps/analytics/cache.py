@@ -1,0 +1,72 @@
+"""Analytics answers cached in Redis under the tenant and its data version (DESIGN §7).
+
+Every write that changes what analytics show calls `bump_on_commit()` inside its transaction;
+when it commits, the tenant's version goes up, so every answer cached before is never read
+again (it expires on its own): a cached answer is never stale and nothing needs a sweep. An
+answer computed while a write commits is stored under the version read before it started, which
+the bump has already left behind.
+
+Answers hold figures and ids only (names and objects are resolved fresh by the API), so edits
+that change no figure need no bump. Hits and misses are counted per tenant."""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+from collections.abc import Callable
+from typing import TypeVar
+
+from django.db import connection, transaction
+
+from config import redis
+from tenants.context import current_tenant
+
+T = TypeVar("T")
+TTL_SECONDS = 24 * 3600
+
+
+def _schema() -> str:
+    """The schema the next query would run in (tenants.backend applies a changed context first)."""
+    tenant = current_tenant.get()
+    if tenant is not None and tenant is not getattr(connection, "_context_tenant", None):
+        return tenant.schema_name
+    return connection.schema_name
+
+
+def version(schema: str | None = None) -> int:
+    raw = redis.client().get(redis.key("analytics", schema or _schema(), "version"))
+    return int(raw or 0)
+
+
+def bump(schema: str | None = None) -> int:
+    return int(redis.client().incr(redis.key("analytics", schema or _schema(), "version")))
+
+
+def bump_on_commit() -> None:
+    """Call inside the transaction of a write that changes analytics figures."""
+    schema = _schema()
+    transaction.on_commit(lambda: bump(schema))
+
+
+def cached(name: str, key: str, compute: Callable[[], T], *, schema: str | None = None) -> T:
+    """`compute()`'s answer for (`name`, `key`) in the current tenant at its current data
+    version, from Redis when there."""
+    schema = schema or _schema()
+    digest = hashlib.sha256(key.encode()).hexdigest()[:32]
+    store = redis.client()
+    slot = redis.key("analytics", schema, "v", version(schema), name, digest)
+    raw = store.get(slot)
+    if raw is not None:
+        store.hincrby(redis.key("analytics", schema, "stats"), "hits", 1)
+        return pickle.loads(raw)  # only this module writes these keys
+    answer = compute()
+    pipe = store.pipeline(transaction=False)
+    pipe.set(slot, pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL), ex=TTL_SECONDS)
+    pipe.hincrby(redis.key("analytics", schema, "stats"), "misses", 1)
+    pipe.execute()
+    return answer
+
+
+def stats(schema: str | None = None) -> dict[str, int]:
+    raw = redis.client().hgetall(redis.key("analytics", schema or _schema(), "stats"))
+    return {"hits": int(raw.get(b"hits", 0)), "misses": int(raw.get(b"misses", 0))}
