@@ -7,7 +7,7 @@ import enum
 from collections.abc import Callable, Iterable
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 from zoneinfo import ZoneInfo
 
 import strawberry
@@ -27,6 +27,9 @@ from schema.customers import CustomerType, FromDate, ToDate, contact_email, sees
 from schema.errors import UserError, bad_request, payload_or_errors
 from schema.scalars import Money, money
 from schema.types import pk_of
+
+if TYPE_CHECKING:
+    from schema.payments import StripeRefundType
 
 
 @strawberry.enum(name="OrderStatus")
@@ -114,6 +117,14 @@ class RefundType(relay.Node):
     amount: Money = _money_field("amount", lambda refund: refund.order.currency)
     lines: list[RefundLineType]
     order: OrderType
+
+    @strawberry_django.field(
+        select_related=["stripe_refund"], description="The Stripe refund carrying it out, when Stripe took the money."
+    )
+    def stripe_refund(
+        self, root: Refund
+    ) -> Annotated[StripeRefundType, strawberry.lazy("schema.payments")] | None:
+        return getattr(root, "stripe_refund", None)  # a reverse one-to-one: absent raises
 
 
 @strawberry_django.type(Order, name="Order")
@@ -223,6 +234,9 @@ class RefundCreateInput:
     )
     reason: str = ""
     restock: bool = False
+    request_key: str = strawberry.field(
+        default="", description="Your key for this request: a retry with the same key refunds nothing twice."
+    )
 
 
 @strawberry.type
@@ -333,7 +347,9 @@ class Mutation:
             )
         )
 
-    @strawberry.mutation
+    @strawberry.mutation(description="Refund a paid order by lines, an amount, or both, never more than is left. "
+                         "An order paid through Stripe is refunded through Stripe (`refund.stripeRefund`); any "
+                         "other refund is recorded as money returned outside a provider.")
     def refund_create(self, info: Info, input: RefundCreateInput) -> RefundPayload:
         def make() -> RefundPayload:
             refund = payment_refunds.refund_order(  # through Stripe when Stripe took the money
@@ -343,6 +359,7 @@ class Mutation:
                 amount=input.amount,
                 reason=input.reason,
                 restock=input.restock,
+                request_key=input.request_key,
             )
             return RefundPayload(refund=refund, order=refund.order)
 

@@ -1,7 +1,6 @@
 """Payments: the shop's payment settings (Stripe keys; secrets write-only), Stripe payment
 intents and back-office confirmation, manual payments marked paid by staff, and the payments
-list; refunds through Stripe (`paymentRefundCreate`, see apps.payments.refunds for how it
-relates to the orders' `refundCreate`). Stripe's webhook is a plain Django view
+list, and the Stripe refunds behind the orders' `refundCreate` (apps.payments.refunds). Stripe's webhook is a plain Django view
 (apps.payments.views), not GraphQL."""
 
 from __future__ import annotations
@@ -9,7 +8,6 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable
 from datetime import datetime
-from decimal import Decimal
 
 import strawberry
 import strawberry_django
@@ -17,8 +15,7 @@ from strawberry import relay
 from strawberry.types import Info
 from strawberry_django.relay import DjangoListConnection
 
-from apps.orders import services as order_services
-from apps.payments import refunds, selectors, services
+from apps.payments import selectors, services
 from apps.payments.models import (
     Payment,
     PaymentSettings,
@@ -29,7 +26,7 @@ from apps.payments.models import (
 )
 from schema.context import principal
 from schema.errors import UserError, payload_or_errors
-from schema.orders import OrderType, RefundLineInput, RefundType
+from schema.orders import OrderType, RefundType
 from schema.scalars import Money, money
 from schema.types import pk_of
 
@@ -147,31 +144,6 @@ class PaymentFilter:
     status: list[PaymentStatusEnum] | None = None
 
 
-@strawberry.input
-class PaymentRefundCreateInput:
-    order: relay.GlobalID
-    lines: list[RefundLineInput] | None = strawberry.field(
-        default=None, description="Units to refund, worth their share of the total (discount and tax included)."
-    )
-    amount: Decimal | None = strawberry.field(
-        default=None, description="An amount to refund, or what the given lines are refunded for."
-    )
-    reason: str = ""
-    restock: bool = False
-    request_key: str = strawberry.field(
-        default="", description="Your key for this request: a retry with the same key refunds nothing twice."
-    )
-
-
-@strawberry.type
-class PaymentRefundPayload:
-    stripe_refund: StripeRefundType | None = None
-    refund: RefundType | None = None
-    payment: PaymentType | None = None
-    order: OrderType | None = None
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
-
-
 @strawberry.type
 class PaymentSettingsPayload:
     payment_settings: PaymentSettingsType | None = None
@@ -247,25 +219,6 @@ class Mutation:
         return _payment_payload(lambda: services.confirm_payment(
             actor=principal(info), payment_id=pk_of(payment, "Payment"), payment_method=payment_method
         ))
-
-    @strawberry.mutation(description="Refund a paid order through its Stripe payment: the order refund (by lines "
-                         "or amount) and the Stripe refund of its amount, together, never more than is left.")
-    def payment_refund_create(self, info: Info, input: PaymentRefundCreateInput) -> PaymentRefundPayload:
-        def make() -> PaymentRefundPayload:
-            refund = refunds.create_refund(
-                actor=principal(info),
-                order_id=pk_of(input.order, "Order"),
-                lines=[order_services.RefundLineRequest(pk_of(line.line, "OrderLine"), line.quantity)
-                       for line in input.lines or []],
-                amount=input.amount,
-                reason=input.reason,
-                restock=input.restock,
-                request_key=input.request_key,
-            )
-            return PaymentRefundPayload(stripe_refund=refund, refund=refund.order_refund, payment=refund.payment,
-                                        order=refund.payment.order)
-
-        return payload_or_errors(make, lambda errors: PaymentRefundPayload(user_errors=errors))
 
     @strawberry.mutation(description="Record a manual payment (cash, bank transfer) of a pending order: it is paid.")
     def payment_mark_paid(self, info: Info, order: relay.GlobalID) -> PaymentPayload:

@@ -118,7 +118,6 @@ RULES: dict[str, Rule] = {
     "Mutation.paymentIntentCreate": tenant(OWNER, ADMIN, STAFF),
     "Mutation.paymentConfirm": tenant(OWNER, ADMIN, STAFF),
     "Mutation.paymentMarkPaid": tenant(OWNER, ADMIN, STAFF),
-    "Mutation.paymentRefundCreate": tenant(OWNER, ADMIN, STAFF),
     "Payment": ALL_MEMBERS,
     # payment methods (schema/payment_methods.py): card details are the customer's, so staff+ only
     "Query.paymentMethods": tenant(OWNER, ADMIN, STAFF),

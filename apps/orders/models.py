@@ -123,11 +123,17 @@ class Refund(models.Model):
     reason = models.CharField(max_length=200, blank=True)
     restock = models.BooleanField(default=False)
     actor_email = models.CharField(max_length=254, blank=True)
+    # The caller's key for the `refundCreate` request: a retried request finds this refund.
+    request_key = models.CharField(max_length=255, blank=True)
     created = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["created", "id"]
-        constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="refund_amount_positive")]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="refund_amount_positive"),
+            models.UniqueConstraint(fields=["request_key"], condition=~Q(request_key=""),
+                                    name="refund_request_key_unique"),
+        ]
 
     def __str__(self) -> str:
         return f"refund {self.amount} on {self.order_id}"

@@ -38,6 +38,7 @@ MAX_QUANTITY = 10_000
 MAX_MONEY = Decimal("9999999999.99")  # what a MoneyField (12 digits, 2 places) holds
 MAX_NOTE = 5_000
 MAX_REASON = 200  # Refund.reason
+MAX_REQUEST_KEY = 255  # Refund.request_key
 HUNDRED = Decimal(100)
 
 
@@ -340,12 +341,14 @@ def _refund(
     amount: Decimal,
     reason: str,
     restock: bool,
+    request_key: str = "",
 ) -> Refund:
     """Record a refund of `amount` (and of `units` of the order's `lines`) on the locked order
     and take it off the customer's spend. The caller has checked the figures and moves the
     status."""
     refund = Refund.objects.create(
-        order=order, amount=amount, reason=reason, restock=restock, actor_email=_actor_label(actor)
+        order=order, amount=amount, reason=reason, restock=restock, actor_email=_actor_label(actor),
+        request_key=request_key,
     )
     if units:
         parts = allocate(amount, _values(order, lines, units))
@@ -394,6 +397,26 @@ def cancel_order(*, actor: Any, order_id: int, restock: bool = True, reason: str
     return order
 
 
+def checked_request_key(value: str | None) -> str:
+    """A caller's key for a refund request, checked (empty: none)."""
+    value = (value or "").strip()
+    if len(value) > MAX_REQUEST_KEY:
+        raise UserError(f"Keep the request key under {MAX_REQUEST_KEY} characters.", field="requestKey")
+    return value
+
+
+def refund_for_key(order: Order, key: str) -> Refund | None:
+    """The refund a request with `key` made on the (locked) order already: a retried request.
+    Call it after locking the order, so a concurrent first request has committed or not."""
+    if not key:
+        return None
+    done = Refund.objects.filter(request_key=key).first()
+    if done is not None and done.order_id != order.pk:
+        raise UserError("This request key was used for another order's refund.", field="requestKey",
+                        code="KEY_REUSED")
+    return done
+
+
 @transaction.atomic
 def create_refund(
     *,
@@ -403,11 +426,14 @@ def create_refund(
     amount: Decimal | None = None,
     reason: str = "",
     restock: bool = False,
+    request_key: str = "",
 ) -> Refund:
     """Refund units of lines (worth their share of the order's total, discount and tax
     included), or an amount (shipping, goodwill), or units for a given amount. Never more than
     is left of what was paid; the order becomes partially refunded, or refunded when nothing is
-    left. `restock` puts the refunded units back on stock."""
+    left. `restock` puts the refunded units back on stock. A retried request with the same
+    `request_key` gets the refund the first one made and changes nothing."""
+    key = checked_request_key(request_key)
     if not lines and amount is None:
         raise UserError("Give the lines to refund, an amount, or both.", field="lines")
     wanted = _quantities(lines, "line_id", "lines", "line") if lines else {}
@@ -419,6 +445,8 @@ def create_refund(
         raise UserError(f"Keep the reason under {MAX_REASON} characters.", field="reason")
 
     order = _locked(order_id, field="order")
+    if (done := refund_for_key(order, key)) is not None:
+        return done
     if order.status not in machine.REFUNDABLE:
         raise UserError(f"A {order.status} order cannot be refunded.", field="order", code="NOT_REFUNDABLE")
     order_lines = {line.pk: line for line in order.lines.all()}
@@ -445,7 +473,8 @@ def create_refund(
         )
 
     refund = _refund(
-        order, actor, lines=list(order_lines.values()), units=units, amount=amount, reason=reason, restock=restock
+        order, actor, lines=list(order_lines.values()), units=units, amount=amount, reason=reason, restock=restock,
+        request_key=key,
     )
     before = _move(order, machine.after_refund(total=order.total, refunded_total=order.refunded_total),
                    machine.Cause.REFUND)

@@ -2,6 +2,10 @@
 tenant's own key), whose payment methods are listed, attached, detached and made the default at
 Stripe. Stripe keeps the methods; only the Stripe Customer's id is stored here.
 
+A stored Stripe Customer that Stripe no longer knows (the tenant switched to another Stripe
+account, or it was deleted in the dashboard) reads as having no methods, and the next attach
+replaces it with a new one.
+
 Stripe lets anyone holding a method's id attach it, so a method already attached to another
 Stripe customer is refused here (otherwise it would silently move between shoppers), and detach
 and set-default check that the method is this customer's first. Locks: the customer row, so two
@@ -83,18 +87,37 @@ def _customer(customer_id: int) -> Customer:
     return customer
 
 
-def _stripe_customer(customer: Customer, api: stripe.StripeClient, *, actor: Any) -> StripeCustomer:
-    """A Stripe Customer for a (locked) customer that has none yet, created and stored."""
+def _stripe_customer(customer: Customer, api: stripe.StripeClient, *, actor: Any,
+                     replacing: StripeCustomer | None = None) -> StripeCustomer:
+    """A Stripe Customer for a (locked) customer that has none yet, or whose stored one Stripe no
+    longer knows (`replacing`: the tenant switched Stripe accounts, or it was deleted there)."""
     schema = connection.schema_name
+    # A retry after a rolled-back first use gets the same Stripe Customer, not a second one; a
+    # replacement has a key of its own, or Stripe would hand back the customer it replaces.
+    key = f"{schema}:customer-{customer.pk}" + (f":after-{replacing.stripe_customer_id}" if replacing else "")
     created = _call(
         api.v1.customers.create,
         params={"email": customer.email, "metadata": {"tenant": schema, "customer_id": str(customer.pk)}},
-        # A retry after a rolled-back first use gets the same Stripe Customer, not a second one.
-        options={"idempotency_key": f"{schema}:customer-{customer.pk}"},
+        options={"idempotency_key": key},
     )
+    if replacing is not None:
+        replacing.delete()
+        audit.record(actor=actor, action="stripe_customer.replace", obj=customer,
+                     changes={"stripeCustomerId": [replacing.stripe_customer_id, created.id]})
     row = StripeCustomer.objects.create(customer=customer, stripe_customer_id=created.id)
     audit.record(actor=actor, action="stripe_customer.create", obj=row, changes={"stripeCustomerId": created.id})
     return row
+
+
+def _known(api: stripe.StripeClient, row: StripeCustomer | None) -> bool:
+    """Whether Stripe (the tenant's current account) knows the stored Stripe Customer."""
+    if row is None:
+        return False
+    try:
+        _default_id(api, row.stripe_customer_id)
+    except NotFound:
+        return False
+    return True
 
 
 def _default_id(api: stripe.StripeClient, stripe_customer_id: str) -> str | None:
@@ -120,7 +143,10 @@ def list_methods(*, customer_id: int) -> list[SavedMethod]:
     if row is None:
         return []
     api = _api()
-    default_id = _default_id(api, row.stripe_customer_id)
+    try:
+        default_id = _default_id(api, row.stripe_customer_id)
+    except NotFound:  # another Stripe account, or deleted there: nothing saved here any more
+        return []
     # type=card: the one type localstripe lists (Stripe needs a type per list call too).
     found = _call(api.v1.payment_methods.list,
                   params={"customer": row.stripe_customer_id, "type": "card", "limit": 100})
@@ -141,7 +167,10 @@ def attach(*, actor: Any, customer_id: int, payment_method: str) -> SavedMethod:
     if method.get("customer"):
         raise UserError("This payment method belongs to someone else.", field="paymentMethod",
                         code="ATTACHED_ELSEWHERE")
-    row = existing or _stripe_customer(customer, api, actor=actor)
+    if _known(api, existing):
+        row = existing
+    else:
+        row = _stripe_customer(customer, api, actor=actor, replacing=existing)
     attached = _call(api.v1.payment_methods.attach, method_id, params={"customer": row.stripe_customer_id})
     audit.record(actor=actor, action="payment_method.attach", obj=row,
                  changes={"paymentMethod": method_id, "type": method.get("type")})

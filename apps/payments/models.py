@@ -101,9 +101,10 @@ class StripeRefundStatus(models.TextChoices):
 
 
 class StripeRefund(models.Model):
-    """A Stripe refund of a payment: one made through `paymentRefundCreate` (with the order
-    refund it carries out), or one made in the Stripe dashboard and learnt from a webhook (with
-    the order refund recorded for it then). apps.payments.refunds keeps them."""
+    """A Stripe refund of a payment: one made through `refundCreate` (with the order refund it
+    carries out), one made in the Stripe dashboard and learnt from a webhook (with the order
+    refund recorded for it then), or the return of money taken for an order that no longer
+    waited for it (no order refund). apps.payments.refunds keeps them."""
 
     Status = StripeRefundStatus
 
@@ -117,19 +118,12 @@ class StripeRefund(models.Model):
     status = models.CharField(max_length=16, choices=StripeRefundStatus.choices)
     failure_reason = models.CharField(max_length=100, blank=True)
     from_dashboard = models.BooleanField(default=False)
-    # The caller's key of a `paymentRefundCreate` request: a retried request finds its refund.
-    request_key = models.CharField(max_length=255, blank=True)
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["created", "id"]
-        constraints = [
-            models.CheckConstraint(condition=Q(amount__gt=0), name="stripe_refund_amount_positive"),
-            models.UniqueConstraint(
-                fields=["request_key"], condition=~Q(request_key=""), name="stripe_refund_request_key_unique"
-            ),
-        ]
+        constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="stripe_refund_amount_positive")]
 
     def __str__(self) -> str:
         return f"stripe refund {self.stripe_id} of payment {self.payment_id}"

@@ -1,7 +1,7 @@
 """Stripe refunds of order payments, and the webhooks that report refunds and disputes.
 
-How this fits the orders' `refundCreate`: it does not hook into it. `paymentRefundCreate` is the
-one mutation that gives money back through Stripe: in ONE transaction it locks the order, records
+`refundCreate` (through `refund_order`) gives money back through Stripe when Stripe took it: in
+ONE transaction it locks the order, records
 the order refund through `apps.orders.services.create_refund` (lines or an amount, with all its
 checks: never more than is left of the order's total, the status machine, restocking, the
 customer's spend), checks the amount against what is left of the order's succeeded Stripe
@@ -9,9 +9,9 @@ payment (captured minus refunded), and asks Stripe to refund exactly the recorde
 idempotency key `<schema>:order-refund-<order refund id>`. Stripe refusing rolls the order refund
 back, so one request is one order refund and at most one Stripe refund; the SDK's network
 retries reuse the key, so they create no second Stripe refund. A caller may give its own
-`request_key`: a retried request with the same key finds the refund made the first time and
-changes nothing. The orders' `refundCreate` and `orderCancel` come through here
-(`refund_order`, `cancel_order`): an order paid through Stripe is refunded through Stripe, and is
+`request_key` (kept on the order refund, for every kind of refund): a retried request with the
+same key finds the refund made the first time and changes nothing. The orders' `refundCreate`
+and `orderCancel` come through here (`refund_order`, `cancel_order`): an order paid through Stripe is refunded through Stripe, and is
 not cancelled while Stripe still holds its money; other orders are refunded as money returned
 outside any provider (manual payments, cash). Orders sit below payments and call nothing here.
 
@@ -50,7 +50,6 @@ from apps.payments import selectors, services
 from apps.payments import stripe_client as edge
 from apps.payments.models import Payment, PaymentStatus, Provider, StripeRefund, StripeRefundStatus
 
-MAX_KEY = 255
 RANK = {
     StripeRefundStatus.PENDING: 0,
     StripeRefundStatus.REQUIRES_ACTION: 1,
@@ -89,20 +88,14 @@ def create_refund(
     request_key: str = "",
 ) -> StripeRefund:
     """Refund a paid order through its succeeded Stripe payment (see the module docstring): the
-    order refund (by lines, an amount, or both) and the Stripe refund of its amount, together."""
-    request_key = (request_key or "").strip()
-    if len(request_key) > MAX_KEY:
-        raise UserError(f"Keep the request key under {MAX_KEY} characters.", field="requestKey")
+    order refund (by lines, an amount, or both) and the Stripe refund of its amount, together.
+    A retried request with the same `request_key` gets the first one's refund."""
+    key = orders.checked_request_key(request_key)
     order = Order.objects.select_for_update().filter(pk=order_id).first()
     if order is None:
         raise NotFound("No such order.", field="order")
-    if request_key:
-        done = StripeRefund.objects.select_related("payment", "order_refund").filter(request_key=request_key).first()
-        if done is not None:
-            if done.payment.order_id != order.pk:
-                raise UserError("This request key was used for another order's refund.", field="requestKey",
-                                code="KEY_REUSED")
-            return done  # a retried request: the refund was made the first time
+    if (done := orders.refund_for_key(order, key)) is not None:
+        return StripeRefund.objects.select_related("payment", "order_refund").get(order_refund=done)
     payment = (
         Payment.objects.select_for_update()
         .filter(order=order, provider=Provider.STRIPE, status=PaymentStatus.SUCCEEDED)
@@ -113,7 +106,7 @@ def create_refund(
                         "made some other way).", field="order", code="NO_STRIPE_PAYMENT")
     api = services._stripe_api(selectors.payment_settings(), "order")
     order_refund = orders.create_refund(
-        actor=actor, order_id=order.pk, lines=lines, amount=amount, reason=reason, restock=restock
+        actor=actor, order_id=order.pk, lines=lines, amount=amount, reason=reason, restock=restock, request_key=key
     )
     left = payment.amount - payment.amount_refunded
     if order_refund.amount > left:
@@ -132,7 +125,7 @@ def create_refund(
     status = _status(made.status)
     refund = StripeRefund.objects.create(
         payment=payment, order_refund=order_refund, stripe_id=made.id, amount=order_refund.amount,
-        currency=payment.currency, status=status, request_key=request_key,
+        currency=payment.currency, status=status,
     )
     if status not in NOT_COUNTED:
         payment.amount_refunded += refund.amount
@@ -155,14 +148,15 @@ def refund_order(
     amount: Decimal | None = None,
     reason: str = "",
     restock: bool = False,
+    request_key: str = "",
 ) -> OrderRefund:
-    """The orders' `refundCreate`: an order paid through Stripe is refunded through Stripe (money
-    really goes back); any other order's refund is recorded as made outside a provider."""
+    """`refundCreate`: an order paid through Stripe is refunded through Stripe (money really
+    goes back); any other order's refund is recorded as made outside a provider."""
     if stripe_payment_of(order_id) is not None:
         return create_refund(actor=actor, order_id=order_id, lines=lines, amount=amount, reason=reason,
-                             restock=restock).order_refund
+                             restock=restock, request_key=request_key).order_refund
     return orders.create_refund(actor=actor, order_id=order_id, lines=lines, amount=amount, reason=reason,
-                                restock=restock)
+                                restock=restock, request_key=request_key)
 
 
 def cancel_order(*, actor, order_id: int, restock: bool = True, reason: str = "") -> Order:
@@ -172,7 +166,12 @@ def cancel_order(*, actor, order_id: int, restock: bool = True, reason: str = ""
     if payment is not None and payment.amount_refunded < payment.amount:
         raise UserError("This order was paid through Stripe: refund it (refundCreate) before cancelling.",
                         field="id", code="REFUND_THROUGH_STRIPE")
-    return orders.cancel_order(actor=actor, order_id=order_id, restock=restock, reason=reason)
+    from apps.payments import cleanup
+
+    with transaction.atomic():
+        order = orders.cancel_order(actor=actor, order_id=order_id, restock=restock, reason=reason)
+        cleanup.queue_intent_cancellation(order.pk)  # the buyer can no longer pay an open intent
+    return order
 
 
 # --- webhooks ----------------------------------------------------------------------------------

@@ -10,18 +10,19 @@ same transaction. Locks: the order row, then its payment (as apps.orders.service
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from typing import Any
 
 import stripe
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 from django.db.models import Max
 
 from apps.audit import services as audit
 from apps.common.errors import NotFound, UserError
 from apps.orders import services as orders
-from apps.orders.models import Order, OrderEvent, OrderStatus
+from apps.orders.models import Order, OrderStatus
 from apps.payments import crypto, selectors
 from apps.payments import stripe_client as edge
 from apps.payments.models import Payment, PaymentSettings, PaymentStatus, Provider, WebhookEvent
@@ -175,12 +176,10 @@ def _apply_state(payment: Payment, target: str, *, actor: Any, failure_code: str
         payment.order = orders.update_status(actor=actor, order_id=payment.order_id, status=OrderStatus.PAID)
     elif target == PaymentStatus.SUCCEEDED:
         # Money taken for an order that is no longer waiting for it (cancelled, or paid another
-        # way): say so on the order and in the log, for staff to refund.
-        OrderEvent.objects.create(order_id=payment.order_id, type="payment_unexpected",
-                                  data={"payment": payment.pk, "orderStatus": payment.order.status},
-                                  actor_email=getattr(actor, "email", ""))
-        log.warning("Payment %s succeeded for order %s, which is %s", payment.pk, payment.order_id,
-                    payment.order.status)
+        # way): it goes back (apps.payments.cleanup).
+        from apps.payments import cleanup
+
+        cleanup.queue_return(payment)
     return True
 
 
@@ -277,22 +276,36 @@ def mark_paid(*, actor: Any, order_id: int) -> Payment:
     audit.record(actor=actor, action="payment.mark_paid", obj=payment,
                  changes={"order": order.pk, "amount": str(order.total)})
     payment.order = orders.update_status(actor=actor, order_id=order.pk, status=OrderStatus.PAID)
+    from apps.payments import cleanup
+
+    cleanup.queue_intent_cancellation(order.pk)  # the buyer can no longer pay an open intent too
     return payment
 
 
 # --- webhook ----------------------------------------------------------------------------------
 
+_STORE_ONCE = """
+    INSERT INTO payments_webhookevent (event_id, type, payload, outcome, received)
+    VALUES (%s, %s, %s, 'received', now())
+    ON CONFLICT (event_id) DO NOTHING
+    RETURNING id
+"""
+
+
 @transaction.atomic
 def receive_event(*, event: dict[str, Any]) -> tuple[WebhookEvent, bool]:
     """Store a verified Stripe event once and apply it, all in one transaction; (event, False)
-    for one stored already (a replay, or a concurrent delivery that committed first)."""
-    try:
-        with transaction.atomic():
-            stored = WebhookEvent.objects.create(
-                event_id=event["id"], type=event["type"], payload=event, outcome="received"
-            )
-    except IntegrityError:  # the unique event id: waited for the other delivery, which won
+    for one stored already (a replay, or a concurrent delivery that committed first).
+
+    ON CONFLICT DO NOTHING waits for a concurrent delivery of the same id to end: if it commits,
+    this one inserts nothing and is a duplicate; if it rolls back, this one inserts and applies.
+    No unique-violation error is raised (or logged by PostgreSQL) for a duplicate."""
+    with connection.cursor() as cursor:
+        cursor.execute(_STORE_ONCE, [event["id"], event["type"], json.dumps(event)])
+        row = cursor.fetchone()
+    if row is None:
         return WebhookEvent.objects.get(event_id=event["id"]), False
+    stored = WebhookEvent(pk=row[0], event_id=event["id"], type=event["type"], payload=event)
     stored.outcome, stored.payment = _apply_event(event)
     stored.save(update_fields=["outcome", "payment"])
     return stored, True

@@ -1,6 +1,7 @@
-"""`paymentRefundCreate` through the API against localstripe: the order refund and the Stripe
-refund together (amounts in minor units there), a retried request refunds nothing twice, never
-more than is left, role checks, audit entries, and the payment's refunds on the Payment node."""
+"""`refundCreate` of an order paid through Stripe, through the API against localstripe: the order
+refund and the Stripe refund together (amounts in minor units there), a retried request refunds
+nothing twice, never more than is left, role checks, audit entries, and the payment's refunds on
+the Payment node."""
 
 from __future__ import annotations
 
@@ -20,10 +21,9 @@ from tests.apps.payments.test_refunds import paid_order, stripe_refunds
 from tests.conftest import token_for
 
 ERRORS = "userErrors { field message code }"
-REFUND = f"""mutation($input: PaymentRefundCreateInput!) {{ paymentRefundCreate(input: $input) {{
-  stripeRefund {{ stripeId status fromDashboard amount {{ amount currency }} orderRefund {{ id }} }}
-  refund {{ id amount {{ amount }} lines {{ quantity }} }}
-  payment {{ id amountRefunded {{ amount }} }}
+REFUND = f"""mutation($input: RefundCreateInput!) {{ refundCreate(input: $input) {{
+  refund {{ id amount {{ amount }} lines {{ quantity }}
+    stripeRefund {{ stripeId status fromDashboard amount {{ amount currency }} orderRefund {{ id }} }} }}
   order {{ status refundedTotal {{ amount }} }}
   {ERRORS} }} }}"""
 PAYMENT = """query($id: ID!) { node(id: $id) { ... on Payment { disputeId disputedAt amountRefunded { amount }
@@ -41,9 +41,17 @@ def payment(alpha, keys) -> Payment:
 
 
 def refund(gql, fixture, payment: Payment, token: str | None = None, **given):
+    """refundCreate's payload, with its Stripe refund and what the payment now has refunded."""
     response = gql.post(REFUND, {"input": {"order": gid("Order", payment.order_id), **given}}, host=fixture.host,
                         token=token or staff(fixture))
-    return response.data["paymentRefundCreate"] if response.data else response
+    if not response.data:
+        return response
+    result = dict(response.data["refundCreate"])
+    result["stripeRefund"] = (result["refund"] or {}).get("stripeRefund")
+    with tenant_context(fixture.tenant):
+        refunded = Payment.objects.get(pk=payment.pk).amount_refunded
+    result["payment"] = {"amountRefunded": {"amount": str(refunded)}}
+    return result
 
 
 def written(fixture) -> tuple[int, int, int]:
@@ -123,19 +131,22 @@ def test_never_more_than_is_left_of_the_stripe_payment(gql, alpha, keys, payment
     assert written(alpha) == (0, 0, 0)
 
 
-def test_only_an_order_paid_through_stripe_is_refunded_here(gql, alpha, keys):
+def test_an_order_paid_otherwise_is_refunded_outside_stripe(gql, alpha, keys):
     with tenant_context(alpha.tenant):
         pending = shop.place(alpha, [(shop.variant("9.00"), 1)])
         manual = shop.place(alpha, [(shop.variant("9.00"), 1)])
         services.mark_paid(actor=shop.actor(alpha), order_id=manual.pk)
-    for order in (pending, manual):
-        response = gql.post(REFUND, {"input": {"order": gid("Order", order.pk), "amount": "1.00"}}, host=alpha.host,
-                            token=staff(alpha)).data["paymentRefundCreate"]
-        assert [(e["field"], e["code"]) for e in response["userErrors"]] == [("order", "NO_STRIPE_PAYMENT")]
-    missing = gql.post(REFUND, {"input": {"order": gid("Order", 999_999), "amount": "1.00"}}, host=alpha.host,
-                       token=staff(alpha)).data["paymentRefundCreate"]
-    assert [e["field"] for e in missing["userErrors"]] == ["order"]
-    assert written(alpha) == (0, 0, 0)
+
+    def refund_of(order_id: int) -> dict:
+        return gql.post(REFUND, {"input": {"order": gid("Order", order_id), "amount": "1.00", "requestKey": "m-1"}},
+                        host=alpha.host, token=staff(alpha)).data["refundCreate"]
+
+    assert [(e["field"], e["code"]) for e in refund_of(pending.pk)["userErrors"]] == [("order", "NOT_REFUNDABLE")]
+    assert [e["field"] for e in refund_of(999_999)["userErrors"]] == ["order"]
+    done = refund_of(manual.pk)
+    assert done["userErrors"] == [] and done["refund"]["stripeRefund"] is None
+    assert refund_of(manual.pk)["refund"]["id"] == done["refund"]["id"]  # the key holds outside Stripe too
+    assert written(alpha) == (1, 0, 1)
 
 
 def test_bad_input_is_refused_before_stripe_is_asked(gql, alpha, keys, payment):
@@ -161,7 +172,7 @@ def test_staff_and_up_refund_viewers_and_analysts_cannot_nor_another_tenant(gql,
         assert response.codes == ["FORBIDDEN"], role
     foreign = gql.post(REFUND, {"input": {"order": gid("Order", payment.order_id), "amount": "1.00"}},
                        host=beta.host, token=staff(beta))
-    assert foreign.data["paymentRefundCreate"]["userErrors"][0]["field"] == "order"
+    assert foreign.data["refundCreate"]["userErrors"][0]["field"] == "order"
     assert written(alpha) == (0, 0, 0)
     for role in ("owner", "admin"):
         done = refund(gql, alpha, payment, token=token_for(alpha.email(role), alpha.tenant), amount="1.00")

@@ -44,6 +44,25 @@ def test_the_stripe_customer_is_made_on_first_attach_only(alpha, alpha_stripe, b
     assert (first.type, first.exp_year) == ("card", 2040)
 
 
+def test_a_stripe_customer_stripe_no_longer_knows_is_replaced(alpha, alpha_stripe, buyers):
+    """After the shop switches Stripe accounts (or the customer is deleted in the dashboard) the
+    stored id names nothing: the list is empty, and the next attach makes a new Stripe Customer."""
+    ann, _ = buyers
+    actor = shop.actor(alpha)
+    with tenant_context(alpha.tenant):
+        methods.attach(actor=actor, customer_id=ann.pk, payment_method=card(alpha_stripe))
+        old = StripeCustomer.objects.get().stripe_customer_id
+    alpha_stripe.api().v1.customers.delete(old)
+    with tenant_context(alpha.tenant):
+        assert methods.list_methods(customer_id=ann.pk) == []
+        again = methods.attach(actor=actor, customer_id=ann.pk, payment_method=card(alpha_stripe, "5555555555554444"))
+        row = StripeCustomer.objects.get()
+        (replaced,) = AuditEntry.objects.filter(action="stripe_customer.replace")
+        listed = methods.list_methods(customer_id=ann.pk)
+    assert row.stripe_customer_id != old and replaced.changes == {"stripeCustomerId": [old, row.stripe_customer_id]}
+    assert [m.id for m in listed] == [again.id]
+
+
 def test_attaching_again_changes_nothing(alpha, alpha_stripe, buyers):
     ann, _ = buyers
     method = card(alpha_stripe)
