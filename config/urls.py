@@ -3,6 +3,7 @@
 from django.urls import path
 
 from apps.accounts import views as account_views
+from apps.analytics import views as analytics_views
 from apps.catalog import views as catalog_views
 from apps.payments import views as payment_views
 from config import health
@@ -17,5 +18,6 @@ urlpatterns = [
     path("healthz", health.healthz),
     path("readyz", health.readyz),
     path("api/schema/", openapi_schema, name="openapi"),
+    path("api/events", analytics_views.track_events, name="events"),
     path(catalog_views.MEDIA_PATTERN, catalog_views.media, name="media"),
 ]

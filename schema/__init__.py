@@ -9,14 +9,19 @@ from strawberry.tools import merge_types
 
 from schema import (
     accounts,
+    analytics,
     audit,
     catalog,
     core,
+    customer_segments,
     customers,
+    dashboards,
+    events,
     orders,
     payment_analytics,
     payment_methods,
     payments,
+    reports,
     tenants,
 )
 from schema.errors import give_codes
@@ -24,8 +29,8 @@ from schema.extensions.guard import OperationGuard
 from schema.extensions.limits import DocumentLimits
 from schema.extensions.optimizer import QueryOptimizer
 
-Query = merge_types("Query", (core.Query, accounts.Query, tenants.Query, audit.Query, catalog.Query, customers.Query, orders.Query, payments.Query, payment_methods.Query, payment_analytics.Query))
-Mutation = merge_types("Mutation", (accounts.Mutation, tenants.Mutation, catalog.Mutation, customers.Mutation, orders.Mutation, payments.Mutation, payment_methods.Mutation))
+Query = merge_types("Query", (core.Query, accounts.Query, tenants.Query, audit.Query, catalog.Query, customers.Query, customer_segments.Query, orders.Query, payments.Query, payment_methods.Query, payment_analytics.Query, events.Query, analytics.Query, dashboards.Query, reports.Query))
+Mutation = merge_types("Mutation", (accounts.Mutation, tenants.Mutation, catalog.Mutation, customers.Mutation, orders.Mutation, payments.Mutation, payment_methods.Mutation, events.Mutation, dashboards.Mutation, reports.Mutation))
 Subscription = merge_types("Subscription", (core.Subscription,))
 
 

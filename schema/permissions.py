@@ -4,6 +4,7 @@ anything runs; a test walks the schema and fails on a field without a rule."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from apps.accounts.authentication import Principal
@@ -126,6 +127,31 @@ RULES: dict[str, Rule] = {
     "Mutation.paymentMethodSetDefault": tenant(OWNER, ADMIN, STAFF),
     # payment analytics (schema/payment_analytics.py)
     "Query.paymentAnalytics": tenant(OWNER, ADMIN, STAFF, ANALYST),
+    # customer segments, cohorts, lifetime value (schema/customer_segments.py)
+    "Query.customerSegments": tenant(OWNER, ADMIN, STAFF, ANALYST),
+    "Query.cohortRetention": tenant(OWNER, ADMIN, STAFF, ANALYST),
+    "Query.customerLifetimeValue": tenant(OWNER, ADMIN, STAFF, ANALYST),
+    # events and funnels (schema/events.py); API keys call eventsTrack with the `events` scope (FIELD_SCOPES)
+    "Mutation.eventsTrack": tenant(OWNER, ADMIN, STAFF),
+    "Query.funnel": tenant(OWNER, ADMIN, STAFF, ANALYST),
+    # the metrics engine (schema/analytics.py)
+    "Query.analytics": tenant(OWNER, ADMIN, STAFF, ANALYST),
+    "Query.analyticsCacheStats": tenant(OWNER, ADMIN),
+    # dashboard widgets and custom reports (schema/dashboards.py, schema/reports.py): the services
+    # decide whose dashboard or report a caller may change (shared widgets: owner, admin, analyst)
+    "Query.widgets": tenant(OWNER, ADMIN, STAFF, ANALYST),
+    "Mutation.widgetCreate": tenant(OWNER, ADMIN, STAFF, ANALYST),
+    "Mutation.widgetUpdate": tenant(OWNER, ADMIN, STAFF, ANALYST),
+    "Mutation.widgetDelete": tenant(OWNER, ADMIN, STAFF, ANALYST),
+    "Mutation.widgetsReorder": tenant(OWNER, ADMIN, STAFF, ANALYST),
+    "Widget": tenant(OWNER, ADMIN, STAFF, ANALYST),
+    "Query.reports": tenant(OWNER, ADMIN, STAFF, ANALYST),
+    "Query.report": tenant(OWNER, ADMIN, STAFF, ANALYST),
+    "Query.reportRun": tenant(OWNER, ADMIN, STAFF, ANALYST),
+    "Mutation.reportCreate": tenant(OWNER, ADMIN, STAFF, ANALYST),
+    "Mutation.reportUpdate": tenant(OWNER, ADMIN, STAFF, ANALYST),
+    "Mutation.reportDelete": tenant(OWNER, ADMIN, STAFF, ANALYST),
+    "Report": tenant(OWNER, ADMIN, STAFF, ANALYST),
     # types `node` can return: who may fetch one by global id
     "Tenant": ALL_MEMBERS,
     "User": ALL_MEMBERS,
@@ -143,6 +169,8 @@ CUSTOMER_ANALYTICS = tenant(OWNER, ADMIN, STAFF, ANALYST)
 
 # What an API key's scopes must include for each kind of operation.
 OPERATION_SCOPES = {"query": "read", "subscription": "read", "mutation": "write"}
+# Root fields that take a scope of their own instead of their operation's.
+FIELD_SCOPES = {"Mutation.eventsTrack": "events"}
 
 
 def check(rule: Rule, principal: Principal, name: str) -> ApiError | None:
@@ -170,8 +198,10 @@ def check_type(rule: Rule, principal: Principal, name: str) -> ApiError | None:
     return None
 
 
-def check_operation_scope(principal: Principal, operation: str) -> ApiError | None:
-    scope = OPERATION_SCOPES[operation]
-    if not principal.may(scope):
-        return forbidden(f"This API key lacks the {scope!r} scope.")
+def check_operation_scope(principal: Principal, operation: str, fields: Iterable[str] = ()) -> ApiError | None:
+    """The scopes the operation's root `fields` need (FIELD_SCOPES, else the operation's)."""
+    scopes = {FIELD_SCOPES.get(name, OPERATION_SCOPES[operation]) for name in fields} or {OPERATION_SCOPES[operation]}
+    for scope in sorted(scopes):
+        if not principal.may(scope):
+            return forbidden(f"This API key lacks the {scope!r} scope.")
     return None

@@ -129,7 +129,20 @@ def update_tenant(*, actor: Any, tenant: Tenant, changes: dict[str, Any]) -> Ten
     tenant.save(update_fields=list(changes))
     audit.record(actor=actor, action="tenant.update", obj=tenant,
                  changes={field: [before[field], getattr(tenant, field)] for field in changes})
+    if "time_zone" in changes and before["time_zone"] != tenant.time_zone:
+        _rebuild_rollups(tenant)
     return tenant
+
+
+def _rebuild_rollups(tenant: Tenant) -> None:
+    """Analytics' daily rollups are local days of the tenant's zone: a new zone moves every
+    order to its new day, in this transaction (so no figure is ever in two zones)."""
+    from django_tenants.utils import tenant_context
+
+    from apps.analytics import rollups
+
+    with tenant_context(tenant):
+        rollups.rebuild(time_zone=tenant.time_zone)
 
 
 def tenant_by_id(tenant_id: int, *, lock: bool = False) -> Tenant:

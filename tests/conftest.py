@@ -82,6 +82,14 @@ def _fresh_buckets():
         client = redis_config.client()
         for key in client.scan_iter(match=redis_config.key("throttle", "*")):
             client.delete(key)
+        # Analytics answers are cached under each tenant's data version, bumped when a write
+        # commits; a test's writes are rolled back, never committed: start every test on a new
+        # version, so no answer cached by another test is read.
+        prefix = redis_config.key("analytics", "")
+        schemas = {key.decode()[len(prefix):].split(":")[0]
+                   for key in client.scan_iter(match=redis_config.key("analytics", "*"))}
+        for schema_name in schemas:
+            client.incr(redis_config.key("analytics", schema_name, "version"))
 
     flush()
     yield

@@ -14,10 +14,14 @@ from typing import Any
 import pytest
 from asgiref.sync import async_to_sync
 from django.test import override_settings
+from django.utils import timezone
 from django_tenants.utils import schema_context, tenant_context
 
 from apps.accounts import services as account_services
 from apps.accounts.models import Membership, Role, User
+from apps.analytics import dashboards
+from apps.analytics import reports as analytics_reports
+from apps.analytics.models import Report, Widget
 from apps.audit.models import AuditEntry
 from apps.catalog.models import Category, Product, Variant
 from apps.customers.models import Customer
@@ -487,6 +491,74 @@ def _refund_through_stripe(c: Call):
     return "alpha", "payment.refund_create"
 
 
+
+def _events_track(c: Call):
+    # One entry per call, with the counts: the events themselves are data, not audited changes.
+    now = timezone.now().isoformat()
+    payload = c.post(f"mutation($e: [EventInput!]!) {{ eventsTrack(events: $e) {{ accepted rejected {PAYLOAD} }} }}",
+                     {"e": [{"type": "page_viewed", "time": now, "sessionId": "s-1"},
+                            {"type": "Bad Type", "time": now, "sessionId": "s-1"}]}, signed_in=CLERK)
+    assert (payload["accepted"], payload["rejected"]) == (1, 1), payload
+    return "alpha", "events.track"
+
+ANALYST = "analyst@alpha.test"
+SALES_DEFINITION = {"metrics": ["gross_sales"], "dimension": "time", "range": "last_7_days"}
+
+
+def _widget(c: Call, title: str = "Sales") -> Widget:
+    return _in_alpha(c, lambda: dashboards.create_widget(
+        actor=shop.actor(c.alpha, "analyst"), tenant=c.alpha.tenant, title=title, kind="line",
+        definition=SALES_DEFINITION, shared=True))
+
+
+def _report(c: Call) -> Report:
+    return _in_alpha(c, lambda: analytics_reports.create_report(
+        actor=shop.actor(c.alpha, "analyst"), tenant=c.alpha.tenant, name="Week", definition=SALES_DEFINITION))
+
+
+def _widget_create(c: Call):
+    c.post(f"mutation($d: JSON!) {{ widgetCreate(input: {{title: \"Sales\", kind: LINE, definition: $d}}) "
+           f"{{ widget {{ id }} {PAYLOAD} }} }}", {"d": SALES_DEFINITION}, signed_in=ANALYST)
+    return "alpha", "widget.create"
+
+
+def _widget_update(c: Call):
+    c.post(f'mutation($id: ID!) {{ widgetUpdate(id: $id, input: {{title: "Revenue"}}) {{ widget {{ id }} {PAYLOAD} }} }}',
+           {"id": gid("Widget", _widget(c).pk)}, signed_in=ANALYST)
+    return "alpha", "widget.update"
+
+
+def _widget_delete(c: Call):
+    c.post(f"mutation($id: ID!) {{ widgetDelete(id: $id) {{ deletedId {PAYLOAD} }} }}",
+           {"id": gid("Widget", _widget(c).pk)}, signed_in=ANALYST)
+    return "alpha", "widget.delete"
+
+
+def _widgets_reorder(c: Call):
+    widgets = [gid("Widget", _widget(c, title).pk) for title in ("A", "B")]
+    c.post(f"mutation($w: [ID!]!) {{ widgetsReorder(widgets: $w, shared: true) {{ widgets {{ id }} {PAYLOAD} }} }}",
+           {"w": widgets[::-1]}, signed_in=ANALYST)
+    return "alpha", "widget.reorder"
+
+
+def _report_create(c: Call):
+    c.post(f'mutation($d: JSON!) {{ reportCreate(input: {{name: "Week", definition: $d}}) {{ report {{ id }} {PAYLOAD} }} }}',
+           {"d": SALES_DEFINITION}, signed_in=ANALYST)
+    return "alpha", "report.create"
+
+
+def _report_update(c: Call):
+    c.post(f'mutation($id: ID!) {{ reportUpdate(id: $id, input: {{name: "Month"}}) {{ report {{ id }} {PAYLOAD} }} }}',
+           {"id": gid("Report", _report(c).pk)}, signed_in=ANALYST)
+    return "alpha", "report.update"
+
+
+def _report_delete(c: Call):
+    c.post(f"mutation($id: ID!) {{ reportDelete(id: $id) {{ deletedId {PAYLOAD} }} }}",
+           {"id": gid("Report", _report(c).pk)}, signed_in=ANALYST)
+    return "alpha", "report.delete"
+
+
 CALLS: dict[str, Callable[[Call], tuple[str, str]]] = {
     "tokenCreate": _token_create,
     "tokenRefresh": _token_refresh,
@@ -531,6 +603,14 @@ CALLS: dict[str, Callable[[Call], tuple[str, str]]] = {
     "paymentMethodAttach": _payment_method_attach,
     "paymentMethodDetach": _payment_method_detach,
     "paymentMethodSetDefault": _payment_method_set_default,
+    "widgetCreate": _widget_create,
+    "widgetUpdate": _widget_update,
+    "widgetDelete": _widget_delete,
+    "widgetsReorder": _widgets_reorder,
+    "reportCreate": _report_create,
+    "reportUpdate": _report_update,
+    "reportDelete": _report_delete,
+    "eventsTrack": _events_track,
 }
 
 

@@ -123,6 +123,8 @@ def authenticate(
     """The caller of a request to `tenant` (None: the platform host). Raises RequestRefused."""
     token = bearer_token(authorization)
     if token is not None:
+        if selectors.split_api_key(token) is not None:  # `Bearer sk_…`: an API key, as X-API-Key
+            return _from_api_key(token, tenant, client_ip)
         return _from_jwt(token, tenant, client_ip)
     if api_key:
         return _from_api_key(api_key, tenant, client_ip)

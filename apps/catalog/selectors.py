@@ -1,5 +1,6 @@
 """Reads for the catalog: filtered and sorted product lists, the category tree, and the product
-figures that come from orders (what sold, what was refunded), bucketed in the tenant's time zone."""
+figures that come from orders (what sold, what was refunded), by local day in the tenant's time
+zone: read from the analytics rollup ProductDay, the one definition of a product's sales."""
 
 from __future__ import annotations
 
@@ -21,15 +22,13 @@ from django.db.models import (
     Subquery,
     Sum,
 )
-from django.db.models.functions import Coalesce, TruncDate
+from django.db.models.functions import Coalesce
 
+from apps.analytics.models import ProductDay
 from apps.catalog.models import Category, Product, Variant
 from apps.common.errors import UserError
 from apps.common.money import ZERO
-from apps.orders.models import OrderLine, OrderStatus, RefundLine
 
-# Sales are order lines of every order that was not cancelled (refunds are reported apart).
-SOLD = [status for status in OrderStatus.values if status != OrderStatus.CANCELLED]
 MAX_RANGE_DAYS = 731
 DEFAULT_RANGE_DAYS = 30
 
@@ -171,14 +170,10 @@ def window(first: date | None, last: date | None, *, time_zone: str, today: date
     return Window(first=first, last=last, start=start, end=end, zone=zone)
 
 
-def _sold_lines(span: Window) -> QuerySet:
-    return OrderLine.objects.filter(
-        order__placed_at__gte=span.start, order__placed_at__lt=span.end, order__status__in=SOLD
-    )
-
-
-def _refund_lines(span: Window) -> QuerySet:
-    return RefundLine.objects.filter(refund__created__gte=span.start, refund__created__lt=span.end)
+def _days(span: Window) -> QuerySet:
+    """The products' rollup rows of the window's days (order lines of the orders placed those
+    days, cancelled ones left out; refunded lines by the day of the refund)."""
+    return ProductDay.objects.filter(day__gte=span.first, day__lte=span.last)
 
 
 @dataclass(frozen=True)
@@ -193,9 +188,10 @@ def top_selling(*, span: Window, by: str, limit: int) -> list[ProductSales]:
     """The products that sold most in the window, by "units" or "revenue" (gross, before refunds).
     Two queries: the ranking, then the products with their category, variants and images."""
     ranking = (
-        _sold_lines(span).filter(product__isnull=False)
-        .values("product_id")
-        .annotate(units=Sum("quantity"), revenue=Sum("total"), orders=Count("order_id", distinct=True))
+        _days(span).values("product_id")
+        # Each order falls on one day, so the per-day order counts add up.
+        .annotate(units=Sum("units"), revenue=Sum("revenue"), orders=Sum("orders"))
+        .filter(units__gt=0)
     )
     order = ("-units", "-revenue") if by == "units" else ("-revenue", "-units")
     rows = list(ranking.order_by(*order, "product_id")[:limit])
@@ -234,8 +230,8 @@ def categories_summary(*, span: Window) -> list[CategorySummary]:
     }
     sales = {
         row["product__category_id"]: row
-        for row in _sold_lines(span).filter(product__isnull=False).values("product__category_id")
-        .annotate(units=Sum("quantity"), revenue=Sum("total")).order_by()
+        for row in _days(span).values("product__category_id")
+        .annotate(units=Sum("units"), revenue=Sum("revenue")).order_by()
     }
     rows = [(c.pk, c) for c in Category.objects.select_related("parent").prefetch_related("children")]
     if None in counts or None in sales:
@@ -275,37 +271,19 @@ class ProductAnalytics:
 
 def product_analytics(*, product_id: int, span: Window) -> ProductAnalytics:
     """Units and revenue by the day the order was placed, refunds by the day they were made,
-    each day of the window present (zeros included). Two queries."""
-    sold = {
-        row["day"]: row
-        for row in _sold_lines(span).filter(product_id=product_id)
-        .annotate(day=TruncDate("order__placed_at", tzinfo=span.zone)).values("day")
-        .annotate(units=Sum("quantity"), revenue=Sum("total"), orders=Count("order_id", distinct=True))
-        .order_by()
-    }
-    refunded = {
-        row["day"]: row
-        for row in _refund_lines(span).filter(order_line__product_id=product_id)
-        .annotate(day=TruncDate("refund__created", tzinfo=span.zone)).values("day")
-        .annotate(units=Sum("quantity"), amount=Sum("amount"))
-        .order_by()
-    }
+    each day of the window present (zeros included). One query."""
+    rows = {row.day: row for row in _days(span).filter(product_id=product_id)}
     days = [
-        Day(
-            day=day,
-            units=(sold.get(day) or {}).get("units") or 0,
-            revenue=(sold.get(day) or {}).get("revenue") or ZERO,
-            refunded_units=(refunded.get(day) or {}).get("units") or 0,
-            refunds=(refunded.get(day) or {}).get("amount") or ZERO,
-        )
+        Day(day=day, units=row.units, revenue=row.revenue, refunded_units=row.refunded_units, refunds=row.refunds)
+        if (row := rows.get(day)) else Day(day=day)
         for day in span.days()
     ]
     return ProductAnalytics(
         span=span,
         units=sum(d.units for d in days),
         revenue=sum((d.revenue for d in days), ZERO),
-        # Each order falls on one day, so the per-day distinct counts add up.
-        orders=sum((row["orders"] for row in sold.values()), 0),
+        # Each order falls on one day, so the per-day order counts add up.
+        orders=sum((row.orders for row in rows.values()), 0),
         refunded_units=sum(d.refunded_units for d in days),
         refunds=sum((d.refunds for d in days), ZERO),
         days=days,

@@ -22,9 +22,10 @@ from django.utils import timezone
 from apps.common.errors import UserError
 from apps.common.money import ZERO, quantize
 from apps.customers.models import Customer
-from apps.orders.models import Order, OrderLine, OrderStatus
+from apps.orders.models import Order, OrderLine
+from apps.orders.status import COUNTED
 
-COUNTED_STATUSES = tuple(status for status in OrderStatus.values if status != OrderStatus.CANCELLED)
+COUNTED_STATUSES = COUNTED
 DEFAULT_VIP_THRESHOLD = Decimal("1000.00")
 DEFAULT_RANGE_DAYS = 30
 MAX_DAYS = 3660

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
@@ -24,6 +25,7 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from apps.analytics import rollups
 from apps.audit import services as audit
 from apps.catalog.models import Product, Variant
 from apps.common.errors import NotFound, UserError
@@ -217,10 +219,14 @@ def create_order(
     shipping: Decimal | None = None,
     tax_rate: Decimal | None = None,
     note: str = "",
+    placed_at: datetime | None = None,
 ) -> Order:
     """Place an order in the tenant's currency: reserve the stock, snapshot what is sold, number
     the order. `tax_rate` is a percentage of the subtotal after the discount; shipping is not
-    taxed. Anything wrong raises a UserError and nothing is kept."""
+    taxed. `placed_at` (default now) is for orders imported from an earlier system. Anything
+    wrong raises a UserError and nothing is kept."""
+    if placed_at is not None and (timezone.is_naive(placed_at) or placed_at > timezone.now()):
+        raise UserError("An order's time is a past, timezone-aware time.", field="placedAt")
     quantities = _quantities(lines, "variant_id", "lines", "line")
     discount, shipping, rate = _money(discount, "discount"), _money(shipping, "shipping"), _tax_rate(tax_rate)
     if len(note) > MAX_NOTE:
@@ -270,6 +276,7 @@ def create_order(
         shipping_total=shipping,
         total=total,
         note=note,
+        placed_at=placed_at or timezone.now(),
     )
     for line in snapshot:
         line.order = order
@@ -286,6 +293,7 @@ def create_order(
         },
     )
     customers.record_order(customer_id=customer.pk, counted=1, spent=total, placed_at=order.placed_at)
+    rollups.touch(order)
     return order
 
 
@@ -394,6 +402,7 @@ def cancel_order(*, actor: Any, order_id: int, restock: bool = True, reason: str
         customers.record_order(
             customer_id=order.customer_id, counted=-1, spent=-(order.total - order.refunded_total), placed_at=None
         )
+    rollups.touch(order)
     return order
 
 
@@ -486,4 +495,5 @@ def create_refund(
         changes={"order": order.number, "amount": str(amount), "restock": restock,
                  "lines": {line.sku: n for line, n in units.items()}, "status": [before, order.status]},
     )
+    rollups.touch(order)
     return refund

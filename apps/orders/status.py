@@ -24,6 +24,11 @@ CANCELLED, PARTIALLY_REFUNDED, REFUNDED = (
 )
 
 
+# The orders that count in every figure (sales, customers' statistics, analytics): all but the
+# cancelled ones; a pending order counts as placed.
+COUNTED = tuple(status for status in OrderStatus.values if status != CANCELLED)
+
+
 class Cause(Enum):
     UPDATE = "orderUpdateStatus"
     CANCEL = "orderCancel"

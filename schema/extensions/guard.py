@@ -73,7 +73,7 @@ class OperationGuard(SchemaExtension):
             if rule is not None and (error := permissions.check_type(rule, principal, name)):
                 return error
         if analysis.root_fields and (
-            error := permissions.check_operation_scope(principal, analysis.operation)
+            error := permissions.check_operation_scope(principal, analysis.operation, analysis.root_fields)
         ):
             return error
         self.requested = analysis.cost

@@ -30,6 +30,7 @@ from django.db import connection, models, transaction
 from django.utils import timezone
 from django_tenants.utils import tenant_context
 
+from apps.analytics import rollups
 from apps.audit import services as audit
 from apps.catalog.models import Category, Product, ProductImage, Variant
 from apps.common.errors import UserError
@@ -82,6 +83,7 @@ def seed_demo(*, tenant: Any, size: SeedSize, seed: int = 42, reset: bool = Fals
                 lap("load")
             lap("keys")
             _derive(cursor)
+            rollups.rebuild(time_zone=tenant.time_zone)
             audit.record(actor=None, action="demo.seed", changes={"seed": seed, "reset": reset, "rows": rows})
             lap("derive")
         lap("commit")
