@@ -51,6 +51,7 @@ SHARED_APPS = [
     "graphql_jwt.refresh_token",
     "apps.accounts",
     "apps.audit",
+    "apps.live",
 ]
 TENANT_APPS = [
     "django.contrib.contenttypes",
