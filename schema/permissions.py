@@ -45,7 +45,8 @@ RULES: dict[str, Rule] = {
     "Mutation.tokenVerify": ANYONE,
     "Mutation.tokenRevoke": ANYONE,
     # the current tenant and its people
-    "Query.tenant": ALL_MEMBERS,
+    # members: their own tenant; platform staff on the platform host: any tenant, by id
+    "Query.tenant": Rule("any", roles=MEMBERS, platform_staff=True),
     "Mutation.tenantUpdate": tenant(OWNER, ADMIN),
     "Query.members": ALL_MEMBERS,
     "Mutation.memberAdd": tenant(OWNER, ADMIN),
@@ -137,6 +138,8 @@ RULES: dict[str, Rule] = {
     # the metrics engine (schema/analytics.py)
     "Query.analytics": tenant(OWNER, ADMIN, STAFF, ANALYST),
     "Query.analyticsCacheStats": tenant(OWNER, ADMIN),
+    # the dashboard's first paint (schema/analytics_overview.py); Tenant.analyticsSummary checks itself
+    "Query.analyticsOverview": tenant(OWNER, ADMIN, STAFF, ANALYST),
     # dashboard widgets and custom reports (schema/dashboards.py, schema/reports.py): the services
     # decide whose dashboard or report a caller may change (shared widgets: owner, admin, analyst)
     "Query.widgets": tenant(OWNER, ADMIN, STAFF, ANALYST),
@@ -152,6 +155,21 @@ RULES: dict[str, Rule] = {
     "Mutation.reportUpdate": tenant(OWNER, ADMIN, STAFF, ANALYST),
     "Mutation.reportDelete": tenant(OWNER, ADMIN, STAFF, ANALYST),
     "Report": tenant(OWNER, ADMIN, STAFF, ANALYST),
+    # alerts and notifications (schema/alerts.py): rules are managed by owners, admins and analysts;
+    # read, and notifications marked read (for the whole tenant), by every role that sees analytics
+    "Query.alertRules": tenant(OWNER, ADMIN, STAFF, ANALYST),
+    "Mutation.alertRuleCreate": tenant(OWNER, ADMIN, ANALYST),
+    "Mutation.alertRuleUpdate": tenant(OWNER, ADMIN, ANALYST),
+    "Mutation.alertRuleDelete": tenant(OWNER, ADMIN, ANALYST),
+    "Query.notifications": tenant(OWNER, ADMIN, STAFF, ANALYST),
+    "Mutation.notificationMarkRead": tenant(OWNER, ADMIN, STAFF, ANALYST),
+    "Subscription.notifications": tenant(OWNER, ADMIN, STAFF, ANALYST),
+    "AlertRule": tenant(OWNER, ADMIN, STAFF, ANALYST),
+    "Notification": tenant(OWNER, ADMIN, STAFF, ANALYST),
+    # live data (schema/live.py): order events for whoever may read orders, metrics for analytics roles
+    "Subscription.orderEvents": ALL_MEMBERS,
+    "Subscription.liveMetrics": tenant(OWNER, ADMIN, STAFF, ANALYST),
+    "Query.realTimeMetrics": tenant(OWNER, ADMIN, STAFF, ANALYST),
     # types `node` can return: who may fetch one by global id
     "Tenant": ALL_MEMBERS,
     "User": ALL_MEMBERS,
@@ -184,7 +202,7 @@ def check(rule: Rule, principal: Principal, name: str) -> ApiError | None:
         return None
     if not principal.is_authenticated:
         return unauthenticated()
-    if rule.platform_staff:
+    if rule.platform_staff and not on_tenant:
         return None if principal.is_platform_staff else forbidden("Platform staff only.")
     if on_tenant and principal.role not in rule.roles:
         return forbidden(f"Your role ({principal.role}) may not use {name}.")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 import strawberry_django
@@ -13,10 +14,14 @@ from strawberry.types import Info
 from strawberry_django.relay import DjangoListConnection
 
 from schema.context import principal, tenant
-from schema.errors import UserError, payload_or_errors
+from schema.customers import FromDate, ToDate
+from schema.errors import ApiError, UserError, bad_request, payload_or_errors
 from schema.types import pk_of
 from tenants import services
 from tenants.models import Tenant
+
+if TYPE_CHECKING:
+    from schema.analytics_overview import TenantAnalyticsSummary
 
 
 @strawberry.enum(name="TenantStatus")
@@ -41,6 +46,16 @@ class TenantType(relay.Node):
     @strawberry_django.field(prefetch_related=["domains"])
     def domains(self, root: Tenant) -> list[str]:
         return [domain.domain for domain in root.domains.all()]
+
+    @strawberry_django.field(only=["time_zone", "currency", "schema_name"],
+                             description="KPIs over a range of the tenant's days (default the last 30): for its members "
+                      "who may read analytics, and for platform staff on the platform host.")
+    def analytics_summary(
+        self, root: Tenant, info: Info, from_: FromDate = None, to: ToDate = None
+    ) -> Annotated[TenantAnalyticsSummary, strawberry.lazy("schema.analytics_overview")]:
+        from schema.analytics_overview import analytics_summary
+
+        return analytics_summary(info, root, from_, to)
 
     @classmethod
     def get_queryset(cls, queryset, info, **kwargs):
@@ -89,9 +104,21 @@ def _tenant_payload(make) -> TenantPayload:
 class Query:
     tenants: DjangoListConnection[TenantType] = strawberry_django.connection()
 
-    @strawberry.field(name="tenant")
-    def current_tenant(self, info: Info) -> TenantType:
-        return tenant(info)
+    @strawberry.field(name="tenant", description="On a tenant host, the current tenant (`id`, if given, must name "
+                      "it). On the platform host, for platform staff, the tenant `id` names.")
+    def current_tenant(self, info: Info, id: relay.GlobalID | None = None) -> TenantType:
+        current = tenant(info)
+        wanted = pk_of(id, "Tenant") if id is not None else None
+        if current is not None:
+            if wanted not in (None, current.pk):
+                raise ApiError("No such tenant.", code="NOT_FOUND")
+            return current
+        if wanted is None:
+            raise bad_request("On the platform host, `id` names the tenant.")
+        found = Tenant.objects.filter(pk=wanted, is_template=False).first()
+        if found is None:
+            raise ApiError("No such tenant.", code="NOT_FOUND")
+        return found
 
 
 @strawberry.type

@@ -13,7 +13,9 @@ class TenantAdmin(admin.ModelAdmin):
     list_display = ("slug", "name", "status", "time_zone", "currency", "created")
     list_filter = ("status",)
     search_fields = ("slug", "name")
-    readonly_fields = ("schema_name", "created", "is_template")
+    # The time zone changes through tenantUpdate / platformTenantUpdate, which rebuild the
+    # tenant's analytics rollups (days are local days) in the same transaction.
+    readonly_fields = ("schema_name", "created", "is_template", "time_zone")
     inlines = [DomainInline]
 
     def get_queryset(self, request):

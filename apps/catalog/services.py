@@ -17,6 +17,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Max
 from django.utils.text import slugify
 
+from apps.analytics import cache as analytics_cache
 from apps.audit import services as audit
 from apps.catalog import images, selectors
 from apps.catalog.models import Category, Product, ProductImage, Variant
@@ -221,6 +222,7 @@ def delete_category(*, actor, category_id: int) -> None:
     audit.record(actor=actor, action="category.delete", obj=category,
                  changes={"name": category.name, "slug": category.slug})
     category.delete()
+    analytics_cache.bump_on_commit()  # its products' sales are uncategorised in analytics now
 
 
 # --- products -----------------------------------------------------------------------------------
@@ -297,6 +299,8 @@ def update_product(*, actor, product_id: int, changes: Mapping[str, Any]) -> Pro
     if diff:
         _saved(product, "slug", message="This slug is taken.")
         audit.record(actor=actor, action="product.update", obj=product, changes=diff)
+    if "category" in diff:  # its sales move to another category in analytics
+        analytics_cache.bump_on_commit()
     return product
 
 
@@ -326,7 +330,8 @@ def delete_product(*, actor, product_id: int) -> None:
     files = [name for image in product.images.all() for name in _files_of(image)]
     audit.record(actor=actor, action="product.delete", obj=product,
                  changes={"name": product.name, "slug": product.slug})
-    product.delete()
+    product.delete()  # its daily analytics rollups with it
+    analytics_cache.bump_on_commit()
     _delete_files_on_commit(files)
 
 

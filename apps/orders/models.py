@@ -134,6 +134,8 @@ class Refund(models.Model):
             models.UniqueConstraint(fields=["request_key"], condition=~Q(request_key=""),
                                     name="refund_request_key_unique"),
         ]
+        # Analytics rollups find the refunds of a day (apps.analytics.rollups).
+        indexes = [models.Index(fields=["created"], name="refund_created")]
 
     def __str__(self) -> str:
         return f"refund {self.amount} on {self.order_id}"
