@@ -5,6 +5,7 @@ from django.urls import path
 from apps.accounts import views as account_views
 from apps.analytics import views as analytics_views
 from apps.catalog import views as catalog_views
+from apps.live import views as live_views
 from apps.payments import views as payment_views
 from config import health
 from config.openapi import openapi_schema
@@ -13,6 +14,7 @@ from schema.views import graphql_view
 urlpatterns = [
     path("graphql/", graphql_view, name="graphql"),
     path("login/", account_views.login_view, name="login"),
+    path("dashboard/", live_views.dashboard, name="dashboard"),
     path("logout/", account_views.logout_view, name="logout"),
     path("webhooks/stripe/", payment_views.stripe_webhook, name="stripe-webhook"),
     path("healthz", health.healthz),

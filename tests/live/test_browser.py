@@ -1,12 +1,7 @@
 """GraphiQL in Debian's Chromium: sign in on the tenant's login page, run a query, and receive a
 subscription over the session-authenticated WebSocket; all assets from our own static files."""
 
-import shutil
-import tempfile
-
 import pytest
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
@@ -14,25 +9,6 @@ from selenium.webdriver.support.ui import WebDriverWait
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
-
-
-@pytest.fixture
-def browser():
-    profile = tempfile.mkdtemp(prefix="chromium-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage", f"--user-data-dir={profile}", "--window-size=1280,900"):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    yield driver
-    driver.quit()
-    shutil.rmtree(profile, ignore_errors=True)
-
 
 def _sign_in(browser, asgi_server, host="alpha.localhost", email="owner@alpha.test"):
     browser.get(asgi_server.url(host, "/graphql/"))
