@@ -9,7 +9,6 @@ from strawberry.tools import merge_types
 
 from schema import (
     accounts,
-    alerts,
     analytics,
     analytics_overview,
     audit,
@@ -19,7 +18,6 @@ from schema import (
     customers,
     dashboards,
     events,
-    live,
     orders,
     payment_analytics,
     payment_methods,
@@ -32,9 +30,9 @@ from schema.extensions.guard import OperationGuard
 from schema.extensions.limits import DocumentLimits
 from schema.extensions.optimizer import QueryOptimizer
 
-Query = merge_types("Query", (core.Query, accounts.Query, tenants.Query, audit.Query, catalog.Query, customers.Query, customer_segments.Query, orders.Query, payments.Query, payment_methods.Query, payment_analytics.Query, events.Query, analytics.Query, analytics_overview.Query, dashboards.Query, reports.Query, alerts.Query, live.Query))
-Mutation = merge_types("Mutation", (accounts.Mutation, tenants.Mutation, catalog.Mutation, customers.Mutation, orders.Mutation, payments.Mutation, payment_methods.Mutation, events.Mutation, dashboards.Mutation, reports.Mutation, alerts.Mutation))
-Subscription = merge_types("Subscription", (core.Subscription, alerts.Subscription, live.Subscription,))
+Query = merge_types("Query", (core.Query, accounts.Query, tenants.Query, audit.Query, catalog.Query, customers.Query, customer_segments.Query, orders.Query, payments.Query, payment_methods.Query, payment_analytics.Query, events.Query, analytics.Query, analytics_overview.Query, dashboards.Query, reports.Query))
+Mutation = merge_types("Mutation", (accounts.Mutation, tenants.Mutation, catalog.Mutation, customers.Mutation, orders.Mutation, payments.Mutation, payment_methods.Mutation, events.Mutation, dashboards.Mutation, reports.Mutation))
+Subscription = merge_types("Subscription", (core.Subscription,))
 
 
 class Schema(strawberry.Schema):
