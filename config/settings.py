@@ -61,6 +61,8 @@ TENANT_APPS = [
     "apps.orders",
     "apps.payments",
     "apps.analytics",
+    "apps.alerts",
+    "apps.exports",
 ]
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
 
@@ -132,7 +134,9 @@ CACHES = {
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "prefix": f"{REDIS_KEY_PREFIX}:asgi"},
+        # A read timeout above channels-redis' 5 s BZPOPMIN: redis-py 8's default (5 s) lets an idle
+        # consumer's blocking receive time out and crash its socket.
+        "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 15}], "prefix": f"{REDIS_KEY_PREFIX}:asgi"},
     }
 }
 
@@ -162,6 +166,9 @@ GRAPHQL_MAX_COST = env.int("GRAPHQL_MAX_COST", default=1000)
 GRAPHQL_BUCKET_SIZE = env.int("GRAPHQL_BUCKET_SIZE", default=2000)
 GRAPHQL_RESTORE_RATE = env.float("GRAPHQL_RESTORE_RATE", default=100.0)
 GRAPHQL_INTROSPECTION_PUBLIC = env.bool("GRAPHQL_INTROSPECTION_PUBLIC", default=DEBUG)
+# Live subscriptions (apps.live.limits): per WebSocket connection, and per tenant across the deployment.
+LIVE_SUBSCRIPTIONS_PER_CONNECTION = env.int("LIVE_SUBSCRIPTIONS_PER_CONNECTION", default=10)
+LIVE_SUBSCRIPTIONS_PER_TENANT = env.int("LIVE_SUBSCRIPTIONS_PER_TENANT", default=1000)
 
 # Security headers. HSTS only outside DEBUG (a dev server on http must stay reachable).
 SECURE_CONTENT_TYPE_NOSNIFF = True
@@ -207,7 +214,12 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": f"{REDIS_KEY_PREFIX}:celery:"}
 CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"global_keyprefix": f"{REDIS_KEY_PREFIX}:celery:"}
 CELERY_TIMEZONE = "UTC"
-CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
+CELERY_BEAT_SCHEDULE: dict[str, dict] = {
+    # apps.alerts: queues each active tenant's rule evaluation
+    "alerts.evaluate": {"task": "apps.alerts.tasks.evaluate_all_tenants", "schedule": 60.0},
+    # apps.exports: queues each tenant's clean-up of expired export files
+    "exports.expire": {"task": "apps.exports.tasks.expire_all_tenants", "schedule": 3600.0},
+}
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -228,6 +240,10 @@ MEDIA_URL = "media/"
 STORAGES = {
     "default": {"BACKEND": "django_tenants.files.storage.TenantFileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    # Data exports (apps.exports): outside MEDIA_ROOT, which is served publicly; files are named
+    # <schema>/<random>.<ext> and downloaded only through a signed URL on the tenant's host.
+    "exports": {"BACKEND": "django.core.files.storage.FileSystemStorage",
+                "OPTIONS": {"location": env.path("EXPORT_ROOT", default=BASE_DIR / ".data" / "exports")}},
 }
 MULTITENANT_RELATIVE_MEDIA_ROOT = "%s"
 
@@ -258,3 +274,14 @@ if not FIELD_ENCRYPTION_KEY and DEV_SERVER:
     FIELD_ENCRYPTION_KEY = "ZGV2LW9ubHktZmllbGQta2V5LW5vdC1mb3ItcHJvZCE="  # dev only
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")  # empty: api.stripe.com
 STRIPE_WEBHOOK_TOLERANCE = env.int("STRIPE_WEBHOOK_TOLERANCE", default=300)  # seconds
+
+# Alerts (apps.alerts): email through Django's backend (EMAIL_URL, e.g. smtp+tls://user:pass@host:587;
+# the default prints mails to the log), webhooks signed per rule. Webhooks to private, loopback and
+# reserved addresses are refused unless ALERT_WEBHOOK_ALLOW_PRIVATE (tests post to 127.0.0.1).
+vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="alerts@localhost")
+ALERT_WEBHOOK_ALLOW_PRIVATE = env.bool("ALERT_WEBHOOK_ALLOW_PRIVATE", default=False)
+
+# Exports (apps.exports): how long a signed download URL stays valid, and a file is kept (seconds).
+EXPORT_URL_MAX_AGE = env.int("EXPORT_URL_MAX_AGE", default=3600)
+EXPORT_TTL = env.int("EXPORT_TTL", default=7 * 24 * 3600)

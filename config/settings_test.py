@@ -9,7 +9,9 @@ os.environ.setdefault("REDIS_KEY_PREFIX", f"test-{uuid.uuid4().hex[:8]}")
 os.environ.setdefault("FIELD_ENCRYPTION_KEY", "dGVzdC1vbmx5LWZpZWxkLWtleS0wMTIzNDU2Nzg5YWI=")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 os.environ.setdefault("MEDIA_ROOT", tempfile.mkdtemp(prefix="shop-test-media-"))
+os.environ.setdefault("EXPORT_ROOT", tempfile.mkdtemp(prefix="shop-test-exports-"))
 
 from config.settings import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+ALERT_WEBHOOK_ALLOW_PRIVATE = True  # tests run webhook receivers on 127.0.0.1

@@ -5,6 +5,7 @@ from django.urls import path
 from apps.accounts import views as account_views
 from apps.analytics import views as analytics_views
 from apps.catalog import views as catalog_views
+from apps.exports import views as export_views
 from apps.live import views as live_views
 from apps.payments import views as payment_views
 from config import health
@@ -21,5 +22,6 @@ urlpatterns = [
     path("readyz", health.readyz),
     path("api/schema/", openapi_schema, name="openapi"),
     path("api/events", analytics_views.track_events, name="events"),
+    path("exports/<int:export_id>/download", export_views.download, name="export-download"),
     path(catalog_views.MEDIA_PATTERN, catalog_views.media, name="media"),
 ]

@@ -9,6 +9,7 @@ from strawberry.tools import merge_types
 
 from schema import (
     accounts,
+    alerts,
     analytics,
     analytics_overview,
     audit,
@@ -18,6 +19,8 @@ from schema import (
     customers,
     dashboards,
     events,
+    exports,
+    live,
     orders,
     payment_analytics,
     payment_methods,
@@ -30,9 +33,9 @@ from schema.extensions.guard import OperationGuard
 from schema.extensions.limits import DocumentLimits
 from schema.extensions.optimizer import QueryOptimizer
 
-Query = merge_types("Query", (core.Query, accounts.Query, tenants.Query, audit.Query, catalog.Query, customers.Query, customer_segments.Query, orders.Query, payments.Query, payment_methods.Query, payment_analytics.Query, events.Query, analytics.Query, analytics_overview.Query, dashboards.Query, reports.Query))
-Mutation = merge_types("Mutation", (accounts.Mutation, tenants.Mutation, catalog.Mutation, customers.Mutation, orders.Mutation, payments.Mutation, payment_methods.Mutation, events.Mutation, dashboards.Mutation, reports.Mutation))
-Subscription = merge_types("Subscription", (core.Subscription,))
+Query = merge_types("Query", (core.Query, accounts.Query, tenants.Query, audit.Query, catalog.Query, customers.Query, customer_segments.Query, orders.Query, payments.Query, payment_methods.Query, payment_analytics.Query, events.Query, analytics.Query, analytics_overview.Query, dashboards.Query, reports.Query, alerts.Query, live.Query, exports.Query))
+Mutation = merge_types("Mutation", (accounts.Mutation, tenants.Mutation, catalog.Mutation, customers.Mutation, orders.Mutation, payments.Mutation, payment_methods.Mutation, events.Mutation, dashboards.Mutation, reports.Mutation, alerts.Mutation, exports.Mutation))
+Subscription = merge_types("Subscription", (core.Subscription, alerts.Subscription, live.Subscription, exports.Subscription))
 
 
 class Schema(strawberry.Schema):

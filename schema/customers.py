@@ -21,6 +21,7 @@ from strawberry_django.relay import DjangoListConnection
 from apps.common.errors import UserError as ServiceUserError
 from apps.customers import selectors, services
 from apps.customers.models import Customer, CustomerNote
+from apps.customers.privacy import masked_email, masked_phone
 from schema import permissions
 from schema.context import principal, tenant
 from schema.customer_analytics import CustomerAnalytics, CustomerAnalyticsSummary
@@ -38,7 +39,7 @@ def sees_contacts(info: Info) -> bool:
 
 def contact_email(info: Info, email: str) -> str:
     """A customer's email as the caller may see it (for other types that show one, e.g. Order)."""
-    return email if sees_contacts(info) else _masked_email(email)
+    return email if sees_contacts(info) else masked_email(email)
 
 
 def _analytics_refused(info: Info):
@@ -55,15 +56,6 @@ def _read(make: Callable[[], T]) -> T:
         return make()
     except ServiceUserError as exc:
         raise bad_request(exc.message) from exc
-
-
-def _masked_email(email: str) -> str:
-    local, _, domain = email.partition("@")
-    return f"{local[:1]}***@{domain}"
-
-
-def _masked_phone(phone: str) -> str:
-    return phone and "+" + "*" * (len(phone) - 3) + phone[-2:]
 
 
 # --- types ---------------------------------------------------------------------------------------
@@ -116,7 +108,7 @@ class CustomerType(relay.Node):
 
     @strawberry_django.field(only=["phone"], description="E.164; redacted for viewers and analysts.")
     def phone(self, root: Customer, info: Info) -> str:
-        return root.phone if sees_contacts(info) else _masked_phone(root.phone)
+        return root.phone if sees_contacts(info) else masked_phone(root.phone)
 
     @strawberry_django.field(only=["addresses"])
     def addresses(self, root: Customer, info: Info) -> list[Address]:

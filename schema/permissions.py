@@ -155,6 +155,27 @@ RULES: dict[str, Rule] = {
     "Mutation.reportUpdate": tenant(OWNER, ADMIN, STAFF, ANALYST),
     "Mutation.reportDelete": tenant(OWNER, ADMIN, STAFF, ANALYST),
     "Report": tenant(OWNER, ADMIN, STAFF, ANALYST),
+    # alerts and notifications (schema/alerts.py): rules are managed by owners, admins and analysts;
+    # read, and notifications marked read (for the whole tenant), by every role that sees analytics
+    "Query.alertRules": tenant(OWNER, ADMIN, STAFF, ANALYST),
+    "Mutation.alertRuleCreate": tenant(OWNER, ADMIN, ANALYST),
+    "Mutation.alertRuleUpdate": tenant(OWNER, ADMIN, ANALYST),
+    "Mutation.alertRuleDelete": tenant(OWNER, ADMIN, ANALYST),
+    "Query.notifications": tenant(OWNER, ADMIN, STAFF, ANALYST),
+    "Mutation.notificationMarkRead": tenant(OWNER, ADMIN, STAFF, ANALYST),
+    "Subscription.notifications": tenant(OWNER, ADMIN, STAFF, ANALYST),
+    "AlertRule": tenant(OWNER, ADMIN, STAFF, ANALYST),
+    "Notification": tenant(OWNER, ADMIN, STAFF, ANALYST),
+    # live data (schema/live.py): order events for whoever may read orders, metrics for analytics roles
+    "Subscription.orderEvents": ALL_MEMBERS,
+    "Subscription.liveMetrics": tenant(OWNER, ADMIN, STAFF, ANALYST),
+    "Query.realTimeMetrics": tenant(OWNER, ADMIN, STAFF, ANALYST),
+    # exports (schema/exports.py): members who see analytics; each sees their own exports (owners and
+    # admins all), as apps.exports.selectors.visible decides
+    "Query.exports": tenant(OWNER, ADMIN, STAFF, ANALYST),
+    "Mutation.exportCreate": tenant(OWNER, ADMIN, STAFF, ANALYST),
+    "Subscription.exportProgress": tenant(OWNER, ADMIN, STAFF, ANALYST),
+    "Export": tenant(OWNER, ADMIN, STAFF, ANALYST),
     # types `node` can return: who may fetch one by global id
     "Tenant": ALL_MEMBERS,
     "User": ALL_MEMBERS,

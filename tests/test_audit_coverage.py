@@ -19,6 +19,8 @@ from django_tenants.utils import schema_context, tenant_context
 
 from apps.accounts import services as account_services
 from apps.accounts.models import Membership, Role, User
+from apps.alerts import services as alert_services
+from apps.alerts import tasks as alert_tasks
 from apps.analytics import dashboards
 from apps.analytics import reports as analytics_reports
 from apps.analytics.models import Report, Widget
@@ -559,7 +561,52 @@ def _report_delete(c: Call):
     return "alpha", "report.delete"
 
 
+# alerts (schema/alerts.py)
+ALERT_RULE = {"name": "Quiet", "metric": "orders", "comparison": "BELOW", "threshold": "1", "channels": ["IN_APP"]}
+
+
+def _alert_rule(c: Call):
+    return _in_alpha(c, lambda: alert_services.create_rule(actor=shop.actor(c.alpha, "analyst"), values={
+        "name": "Quiet", "metric": "orders", "comparison": "below", "window_days": 1, "threshold": "1000000",
+        "channels": ["in_app"]})[0])
+
+
+def _alert_rule_create(c: Call):
+    c.post(f"mutation($i: AlertRuleInput!) {{ alertRuleCreate(input: $i) {{ alertRule {{ id }} {PAYLOAD} }} }}",
+           {"i": ALERT_RULE}, signed_in=ANALYST)
+    return "alpha", "alert_rule.create"
+
+
+def _alert_rule_update(c: Call):
+    c.post(f'mutation($id: ID!) {{ alertRuleUpdate(id: $id, input: {{name: "Slow"}}) {{ alertRule {{ id }} {PAYLOAD} }} }}',
+           {"id": gid("AlertRule", _alert_rule(c).pk)}, signed_in=ANALYST)
+    return "alpha", "alert_rule.update"
+
+
+def _alert_rule_delete(c: Call):
+    c.post(f"mutation($id: ID!) {{ alertRuleDelete(id: $id) {{ deletedId {PAYLOAD} }} }}",
+           {"id": gid("AlertRule", _alert_rule(c).pk)}, signed_in=ANALYST)
+    return "alpha", "alert_rule.delete"
+
+
+def _notification_mark_read(c: Call):
+    _alert_rule(c)
+    assert _in_alpha(c, alert_tasks.evaluate) == 1
+    c.post(f"mutation {{ notificationMarkRead(all: true) {{ marked {PAYLOAD} }} }}", signed_in=ANALYST)
+    return "alpha", "notification.mark_read"
+
+
+def _export_create(c: Call):
+    c.post(f'mutation {{ exportCreate(kind: ORDERS, format: CSV, filters: {{statuses: ["paid"]}}) '
+           f'{{ export {{ id }} {PAYLOAD} }} }}', signed_in=ANALYST)
+    return "alpha", "export.create"
+
+
 CALLS: dict[str, Callable[[Call], tuple[str, str]]] = {
+    "alertRuleCreate": _alert_rule_create,
+    "alertRuleUpdate": _alert_rule_update,
+    "alertRuleDelete": _alert_rule_delete,
+    "notificationMarkRead": _notification_mark_read,
     "tokenCreate": _token_create,
     "tokenRefresh": _token_refresh,
     "tokenRevoke": _token_revoke,
@@ -611,6 +658,7 @@ CALLS: dict[str, Callable[[Call], tuple[str, str]]] = {
     "reportUpdate": _report_update,
     "reportDelete": _report_delete,
     "eventsTrack": _events_track,
+    "exportCreate": _export_create,
 }
 
 

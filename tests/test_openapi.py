@@ -1,6 +1,8 @@
 """The REST side endpoints are documented in a valid OpenAPI document, served at /api/schema/,
 and every documented path exists on the tenant hosts."""
 
+import re
+
 import pytest
 from django.urls import Resolver404, resolve
 from openapi_spec_validator import validate
@@ -16,7 +18,7 @@ def test_the_document_is_valid_openapi():
 @pytest.mark.parametrize("path", sorted(document()["paths"]))
 def test_every_documented_path_is_served_on_tenant_hosts(path):
     try:
-        resolve(path, urlconf="config.urls")
+        resolve(re.sub(r"\{[^}]+\}", "1", path), urlconf="config.urls")  # a value in each {parameter}
     except Resolver404:
         pytest.fail(f"{path} is documented but not served")
 

@@ -18,6 +18,7 @@ from typing import TypeVar
 
 from django.db import connection, transaction
 
+from apps.live import bus
 from config import redis
 from tenants.context import current_tenant
 
@@ -43,9 +44,10 @@ def bump(schema: str | None = None) -> int:
 
 
 def bump_on_commit() -> None:
-    """Call inside the transaction of a write that changes analytics figures."""
+    """Call inside the transaction of a write that changes analytics figures. After the bump,
+    live metrics subscribers hear of the new version (apps.live.hub coalesces)."""
     schema = _schema()
-    transaction.on_commit(lambda: bump(schema))
+    transaction.on_commit(lambda: bus.publish(schema, "metrics", {"version": bump(schema)}))
 
 
 def cached(name: str, key: str, compute: Callable[[], T], *, schema: str | None = None) -> T:

@@ -43,6 +43,7 @@ from apps.audit.services import record
 from apps.catalog.models import Product
 from apps.common.errors import UserError
 from apps.customers.models import Customer
+from apps.live import visitors
 from apps.orders.models import Order
 
 STANDARD_TYPES = ("page_viewed", "product_viewed", "added_to_cart", "checkout_started", "purchased")
@@ -122,7 +123,7 @@ def _properties(value: object) -> tuple[str | None, str]:
 
 def _validate(items: Iterable[tuple[int, object]], now: datetime):
     """One pass over the batch: the rows that pass the rules that need no database (index, type,
-    ISO time, session, customer, product, order, properties JSON, quarter hour), the
+    ISO time, session, customer, product, order, properties JSON, Unix second), the
     rejections, and the ids to look up."""
     earliest, latest = now - MAX_AGE, now + FUTURE_SKEW
     fromisoformat = datetime.fromisoformat
@@ -192,8 +193,8 @@ def _validate(items: Iterable[tuple[int, object]], now: datetime):
                 if text is None:
                     reject(Rejection(index, "INVALID_PROPERTIES", why))
                     continue
-            rows.append((index, kind, moment.isoformat(), _escape(session), ids[0], ids[1], ids[2], text,
-                         int(moment.timestamp()) // QUARTER))
+            rows.append((index, kind, moment.isoformat(), session, ids[0], ids[1], ids[2], text,
+                         int(moment.timestamp())))
     return rows, rejections, wanted
 
 
@@ -219,7 +220,8 @@ def ingest(*, tenant, events: Iterable[tuple[int, object]], now: datetime | None
     received = now.isoformat()
     lines: list[str] = []
     quarters: Counter[tuple[int, str, int | None]] = Counter()
-    for index, kind, moment, session, customer, product, order, properties, quarter in rows:
+    recent_from, visits = visitors.since(tenant, now), []
+    for index, kind, moment, session, customer, product, order, properties, second in rows:
         if customer is not None and customer not in customers:
             rejections.append(_unknown(index, "customer", customer))
             continue
@@ -229,10 +231,13 @@ def ingest(*, tenant, events: Iterable[tuple[int, object]], now: datetime | None
         if order is not None and order not in orders:
             rejections.append(_unknown(index, "order", order))
             continue
-        lines.append(f"{kind}\t{moment}\t{session}\t{_cell(customer)}\t{_cell(product)}\t{_cell(order)}\t"
+        lines.append(f"{kind}\t{moment}\t{_escape(session)}\t{_cell(customer)}\t{_cell(product)}\t{_cell(order)}\t"
                      f"{properties}\t{received}\n")
-        quarters[(quarter, kind, product)] += 1
+        quarters[(second // QUARTER, kind, product)] += 1
+        if second >= recent_from:
+            visits.append((second, session, customer))
     if lines:
+        visitors.add_on_commit(tenant, visits, now)  # before _write's bump, which the snapshot follows
         _write(lines, quarters, tenant.time_zone)
     rejections.sort(key=lambda rejection: rejection.index)
     return Outcome(accepted=len(lines), rejections=rejections)

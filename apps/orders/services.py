@@ -32,6 +32,7 @@ from apps.common.errors import NotFound, UserError
 from apps.common.money import CENT, ZERO, quantize
 from apps.customers import services as customers
 from apps.customers.models import Customer
+from apps.live import bus
 from apps.orders import status as machine
 from apps.orders.models import Order, OrderCounter, OrderEvent, OrderLine, Refund, RefundLine
 
@@ -282,6 +283,7 @@ def create_order(
         line.order = order
     OrderLine.objects.bulk_create(snapshot)
     _event(order, actor, "placed", to_status=order.status, total=str(total), lines=len(snapshot))
+    _announce(order, "created")
     audit.record(
         actor=actor,
         action="order.create",
@@ -313,6 +315,13 @@ def _event(order: Order, actor: Any, kind: str, *, from_status: str = "", to_sta
     )
 
 
+def _announce(order: Order, event: str) -> None:
+    """Tell the tenant's live subscribers (topic `orders`) once the write commits."""
+    payload = {"event": event, "order": order.pk, "number": order.number, "status": order.status,
+               "total": str(order.total)}
+    bus.publish_on_commit("orders", lambda: {**payload, "at": timezone.now().isoformat()})
+
+
 def _move(order: Order, target: str, cause: machine.Cause, *, field: str = "status") -> str:
     """Check and apply a transition (with its timestamp) on the locked order; returns the
     status it left. The caller saves the order."""
@@ -330,6 +339,7 @@ def update_status(*, actor: Any, order_id: int, status: str) -> Order:
     before = _move(order, status, machine.Cause.UPDATE)
     order.save()
     _event(order, actor, "status_changed", from_status=before, to_status=status)
+    _announce(order, "paid" if status == machine.PAID else "status_changed")
     audit.record(actor=actor, action="order.update_status", obj=order, changes={"status": [before, status]})
     return order
 
@@ -394,6 +404,7 @@ def cancel_order(*, actor: Any, order_id: int, restock: bool = True, reason: str
     order.save()
     _event(order, actor, "cancelled", from_status=before, to_status=order.status,
            restock=restock, refunded=str(order.refunded_total), reason=reason)
+    _announce(order, "cancelled")
     audit.record(
         actor=actor, action="order.cancel", obj=order,
         changes={"status": [before, order.status], "restock": restock, "refunded": str(order.refunded_total)},
@@ -490,6 +501,7 @@ def create_refund(
     order.save()
     _event(order, actor, "refunded", from_status=before, to_status=order.status, refund=refund.pk,
            amount=str(amount), restock=restock, lines={str(line.pk): n for line, n in units.items()})
+    _announce(order, "refunded")
     audit.record(
         actor=actor, action="refund.create", obj=refund,
         changes={"order": order.number, "amount": str(amount), "restock": restock,

@@ -124,7 +124,11 @@ def test_each_root_field_answers_each_role_as_the_table_says(gql, alpha, field_n
 READER_MUTATIONS = {
     Role.VIEWER: set(),
     Role.ANALYST: {"widgetCreate", "widgetUpdate", "widgetDelete", "widgetsReorder",
-                   "reportCreate", "reportUpdate", "reportDelete"},
+                   "reportCreate", "reportUpdate", "reportDelete",
+                   # alerts (schema/alerts.py): analysts manage rules, every analytics role marks read
+                   "alertRuleCreate", "alertRuleUpdate", "alertRuleDelete", "notificationMarkRead",
+                   # exports (schema/exports.py): the rule, analyst role and above
+                   "exportCreate"},
 }
 
 

@@ -1,0 +1,51 @@
+"""Alert work for Celery. Beat runs `evaluate_all_tenants` every minute (in the public schema);
+it queues `evaluate` in the schema of each active tenant (tenant-schemas-celery), which evaluates
+that tenant's rules. Deliveries run as tasks of their own, retried with backoff; every task takes
+ids and may run twice (apps.alerts.delivery)."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.db import OperationalError, connection
+
+from apps.alerts import delivery, evaluation
+from apps.alerts.models import WebhookDelivery
+from tenants.models import Tenant
+
+EVALUATE_EXPIRES_SECONDS = 55  # a minute's evaluation not started within the minute is dropped
+
+
+class WebhookFailed(Exception):
+    """An attempt failed and more are left: Celery retries with backoff."""
+
+
+@shared_task
+def evaluate_all_tenants() -> int:
+    """Queues `evaluate` for every active tenant (not the template); how many."""
+    schemas = list(Tenant.objects.filter(status=Tenant.Status.ACTIVE, is_template=False)
+                   .exclude(schema_name="public").values_list("schema_name", flat=True))
+    for schema in schemas:
+        evaluate.apply_async(headers={"_schema_name": schema}, expires=EVALUATE_EXPIRES_SECONDS)
+    return len(schemas)
+
+
+@shared_task(autoretry_for=(OperationalError,), retry_backoff=5, max_retries=2)
+def evaluate() -> int:
+    """Evaluates the rules of the tenant the task runs in; how many fired."""
+    return evaluation.evaluate_all(tenant=connection.tenant)
+
+
+@shared_task(autoretry_for=(OSError, OperationalError), retry_backoff=30, retry_backoff_max=1800,
+             retry_jitter=True, max_retries=6)
+def send_email(notification_id: int) -> bool:
+    return delivery.send_email(notification_id)
+
+
+@shared_task(autoretry_for=(WebhookFailed, OperationalError), retry_backoff=10, retry_backoff_max=3600,
+             retry_jitter=True, max_retries=delivery.WEBHOOK_MAX_RETRIES)
+def deliver_webhook(delivery_id: int) -> str | None:
+    """One attempt; a failure with attempts left raises for Celery's retry. The final status."""
+    sent = delivery.attempt_webhook(delivery_id)
+    if sent is not None and sent.status == WebhookDelivery.Status.PENDING:
+        raise WebhookFailed(f"{sent.url}: {sent.last_error}")
+    return None if sent is None else sent.status

@@ -1,0 +1,190 @@
+"""Exports: asked for by members who see analytics (`create_export`, audited), written by a Celery
+task in the tenant's schema (`run_export`: rows from a server-side cursor straight into a file,
+progress in the row and on the live bus topic `exports`), removed when they expire
+(`expire_exports`, run per tenant by beat)."""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
+from django.utils import timezone
+
+from apps.accounts.models import Role
+from apps.audit import services as audit
+from apps.common.errors import PermissionDenied, UserError
+from apps.exports import files, sources, writers
+from apps.exports import filters as export_filters
+from apps.exports.models import Export, ExportFormat, ExportKind, ExportStatus, JsonLayout
+from apps.live import bus
+
+log = logging.getLogger(__name__)
+
+EXPORTERS = frozenset({Role.OWNER, Role.ADMIN, Role.STAFF, Role.ANALYST})
+# Who sees customers' contact details in full; the others get them masked, as the API shows them
+# (schema.permissions.CUSTOMER_CONTACTS).
+SEES_CONTACTS = frozenset({Role.OWNER, Role.ADMIN, Role.STAFF})
+PROGRESS_EVERY = 10_000  # rows between progress reports
+EXTENSIONS = {(ExportFormat.CSV, JsonLayout.ARRAY): "csv", (ExportFormat.XLSX, JsonLayout.ARRAY): "xlsx",
+              (ExportFormat.JSON, JsonLayout.ARRAY): "json", (ExportFormat.JSON, JsonLayout.NDJSON): "ndjson"}
+CONTENT_TYPES = {"csv": "text/csv; charset=utf-8", "json": "application/json",
+                 "ndjson": "application/x-ndjson",
+                 "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+
+
+def _choice(value: str, choices: type, field: str) -> str:
+    if value not in choices.values:
+        raise UserError(f"`{field}` must be one of: {', '.join(choices.values)}.", field=field)
+    return value
+
+
+@transaction.atomic
+def create_export(*, actor: Any, tenant: Any, kind: str, format: str, filters: Any = None,
+                  layout: str = JsonLayout.ARRAY) -> Export:
+    role = getattr(actor, "role", None)
+    if role not in EXPORTERS:
+        raise PermissionDenied("Exporting needs the analyst role or above.")
+    kind, format = _choice(kind, ExportKind, "kind"), _choice(format, ExportFormat, "format")
+    layout = _choice(layout, JsonLayout, "layout")
+    if format != ExportFormat.JSON and layout != JsonLayout.ARRAY:
+        raise UserError("`layout` applies to JSON exports only.", field="layout")
+    stored = export_filters.normalise(kind, filters, tenant=tenant)
+    user = getattr(actor, "user", None)
+    export = Export.objects.create(kind=kind, format=format, layout=layout, filters=stored,
+                                   redact_contacts=role not in SEES_CONTACTS, requested_by_id=getattr(user, "pk", None))
+    audit.record(actor=actor, action="export.create", obj=export,
+                 changes={"kind": kind, "format": format, "layout": layout, "filters": stored})
+    _queue_on_commit(export.pk)
+    return export
+
+
+def _queue_on_commit(export_id: int) -> None:
+    from apps.exports.tasks import run_export
+
+    schema = connection.schema_name
+
+    def send() -> None:
+        # The schema goes with the task: tenant-schemas-celery runs it there.
+        run_export.apply_async((export_id,), headers={"_schema_name": schema})
+
+    transaction.on_commit(send)
+
+
+def extension(export: Export) -> str:
+    return EXTENSIONS[(export.format, export.layout)]
+
+
+def content_type(export: Export) -> str:
+    return CONTENT_TYPES[extension(export)]
+
+
+# --- the task's work -------------------------------------------------------------------------------
+
+class _Progress:
+    """Rows written so far: every PROGRESS_EVERY rows an UPDATE of the export row on a connection of
+    its own (the rows are read in a transaction on the main one, and the count must be visible
+    before it ends), then a message on the live bus."""
+
+    def __init__(self, export: Export, tenant: Any):
+        self.export, self.schema, self.total = export, tenant.schema_name, None
+        self.side = connections.create_connection(DEFAULT_DB_ALIAS)
+        self.side.set_tenant(tenant)
+
+    def start(self, total: int) -> None:
+        self.total = total
+        self._report(0, rows_total=total)
+
+    def __call__(self, rows: int) -> None:
+        if rows % PROGRESS_EVERY == 0:
+            self._report(rows)
+
+    def _report(self, rows: int, **more: Any) -> None:
+        columns = {"rows_done": rows, **more}
+        assignments = ", ".join(f"{name} = %s" for name in columns)
+        with self.side.cursor() as cursor:
+            cursor.execute(f"UPDATE {Export._meta.db_table} SET {assignments} WHERE id = %s",
+                           [*columns.values(), self.export.pk])
+        publish(self.schema, self.export.pk, ExportStatus.RUNNING, rows, self.total)
+
+    def close(self) -> None:
+        self.side.close()
+
+
+def publish(schema: str, export_id: int, status: str, rows: int, total: int | None) -> None:
+    bus.publish(schema, "exports", {"export": export_id, "status": status, "rows": rows, "total": total})
+
+
+def _write(export: Export, source: sources.Source, out: Any, progress: Callable[[int], None]) -> None:
+    rows = source.rows()
+    if export.format == ExportFormat.XLSX:
+        writers.write_xlsx(out, source.columns, rows, progress, chart=source.chart)
+        return
+    text = io.TextIOWrapper(out, encoding="utf-8", newline="")
+    if export.format == ExportFormat.CSV:
+        writers.write_csv(text, source.columns, rows, progress)
+    else:
+        writers.write_json(text, source.columns, rows, progress, ndjson=export.layout == JsonLayout.NDJSON)
+    text.flush()
+    text.detach()  # the file stays open for the storage to take
+
+
+def _finish(export: Export, schema: str, **fields: Any) -> None:
+    fields["finished"] = timezone.now()
+    Export.objects.filter(pk=export.pk).update(**fields)
+    export.refresh_from_db()
+    publish(schema, export.pk, export.status, export.rows_done, export.rows_total)
+
+
+def run_export(*, export_id: int) -> str:
+    """Write the file of one export; its final status. Runs again safely: a finished export is
+    left alone, and one interrupted while running starts over with a new file."""
+    export = Export.objects.filter(pk=export_id).first()
+    if export is None or export.status in (ExportStatus.DONE, ExportStatus.FAILED, ExportStatus.EXPIRED):
+        return export.status if export else "missing"
+    tenant, schema = connection.tenant, connection.schema_name
+    Export.objects.filter(pk=export.pk).update(status=ExportStatus.RUNNING)
+    name = files.new_name(schema, extension(export))
+    progress = _Progress(export, tenant)
+    written = {"rows": 0}
+
+    def count(rows: int) -> None:
+        written["rows"] = rows
+        progress(rows)
+
+    try:
+        # The server-side cursor lives as long as this transaction.
+        with transaction.atomic(), files.writing(name) as out:
+            source = sources.source(export, tenant)
+            progress.start(source.count())
+            _write(export, source, out, count)
+    except UserError as exc:  # a report's definition the engine no longer takes
+        _finish(export, schema, status=ExportStatus.FAILED, error=exc.message)
+        return ExportStatus.FAILED
+    except Exception:
+        log.exception("export %s failed", export.pk)
+        _finish(export, schema, status=ExportStatus.FAILED, error="The export could not be written.")
+        files.delete(name)
+        raise
+    finally:
+        progress.close()
+    now = timezone.now()
+    _finish(export, schema, status=ExportStatus.DONE, rows_done=written["rows"], rows_total=written["rows"], file=name,
+            size=files.storage().size(name), expires_at=now + timedelta(seconds=settings.EXPORT_TTL),
+            file_name=f"{export.kind}-{export.created:%Y%m%d-%H%M%S}.{extension(export)}")
+    return ExportStatus.DONE
+
+
+def expire_exports(*, now: Any = None) -> int:
+    """Delete the files of the exports past their time and mark them expired; how many."""
+    now = now or timezone.now()
+    expired = 0
+    for export in Export.objects.filter(status=ExportStatus.DONE, expires_at__lte=now).only("pk", "file"):
+        files.delete(export.file)
+        expired += Export.objects.filter(pk=export.pk, status=ExportStatus.DONE).update(
+            status=ExportStatus.EXPIRED, file="", size=None)
+    return expired

@@ -1,0 +1,124 @@
+"""How many subscriptions a connection and a tenant may hold. Subscription resolvers use it
+through schema.live.subscription_slot, which turns TooManySubscriptions into a GraphQL error.
+
+- Per connection (LIVE_SUBSCRIPTIONS_PER_CONNECTION): counted on the consumer, in its process.
+- Per tenant, across the deployment (LIVE_SUBSCRIPTIONS_PER_TENANT): a Redis sorted set per
+  tenant of the slots held, each scored with its expiry. Taking a slot drops the expired ones
+  and counts the rest in one Lua script (atomic across processes); each process renews the
+  expiry of its slots every HEARTBEAT seconds, so the slots of a process that died without
+  releasing them lapse after SLOT_TTL instead of counting forever (what a plain counter with a
+  TTL would do under steady traffic).
+
+Over a limit, `slot()` raises TooManySubscriptions before the subscription starts; the socket
+stays up."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+from weakref import WeakKeyDictionary
+
+import redis.asyncio
+from django.conf import settings
+
+from config import redis as redis_config
+
+SLOT_TTL = 120  # seconds a slot lives without being renewed
+HEARTBEAT = 30
+
+_PROCESS = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+_serial = itertools.count(1)
+_clients: WeakKeyDictionary[asyncio.AbstractEventLoop, redis.asyncio.Redis] = WeakKeyDictionary()
+_held: dict[str, set[str]] = {}  # this process's slots: tenant key -> members
+_background: set[asyncio.Task] = set()
+_heartbeats: WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task] = WeakKeyDictionary()
+
+# KEYS[1] the tenant's slots; ARGV: now, limit, expiry, member, key ttl
+_TAKE = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
+redis.call('ZADD', KEYS[1], ARGV[3], ARGV[4])
+redis.call('EXPIRE', KEYS[1], ARGV[5])
+return 1
+"""
+
+
+def _client() -> redis.asyncio.Redis:
+    loop = asyncio.get_running_loop()
+    client = _clients.get(loop)
+    if client is None:
+        # Blocking: a burst of subscribes waits for a connection instead of failing.
+        pool = redis.asyncio.BlockingConnectionPool.from_url(settings.REDIS_URL, max_connections=32, timeout=10)
+        client = _clients[loop] = redis.asyncio.Redis(connection_pool=pool)
+    return client
+
+
+def _key(schema: str) -> str:
+    return redis_config.key("live", schema, "subscriptions")
+
+
+class TooManySubscriptions(Exception):
+    def __init__(self, limit: int, scope: str) -> None:
+        super().__init__(f"At most {limit} subscriptions per {scope}; end one first.")
+        self.limit, self.scope = limit, scope
+
+
+def _in_background(coroutine) -> None:
+    task = asyncio.ensure_future(coroutine)
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+
+
+async def _renew() -> None:
+    """Push the expiry of this process's slots forward while it holds any."""
+    while _held:
+        await asyncio.sleep(HEARTBEAT)
+        expiry = time.time() + SLOT_TTL
+        pipe = _client().pipeline(transaction=False)
+        for key, members in list(_held.items()):
+            pipe.zadd(key, dict.fromkeys(members, expiry), xx=True)
+            pipe.expire(key, SLOT_TTL)
+        await pipe.execute()
+
+
+async def _release(key: str, member: str) -> None:
+    await _client().zrem(key, member)
+
+
+@asynccontextmanager
+async def slot(consumer: Any, schema: str) -> AsyncIterator[None]:
+    """Hold one subscription slot of the connection (`consumer`) and of the tenant while the
+    block runs; TooManySubscriptions when either is full."""
+    per_connection, per_tenant = settings.LIVE_SUBSCRIPTIONS_PER_CONNECTION, settings.LIVE_SUBSCRIPTIONS_PER_TENANT
+    held = getattr(consumer, "live_subscriptions", 0)
+    if held >= per_connection:
+        raise TooManySubscriptions(per_connection, "connection")
+    consumer.live_subscriptions = held + 1  # before any await: a concurrent subscribe sees it
+    key, member, now = _key(schema), f"{_PROCESS}:{next(_serial)}", time.time()
+    try:
+        if not await _client().eval(_TAKE, 1, key, now, per_tenant, now + SLOT_TTL, member, SLOT_TTL):
+            raise TooManySubscriptions(per_tenant, "tenant")
+    except BaseException:
+        consumer.live_subscriptions -= 1
+        raise
+    _held.setdefault(key, set()).add(member)
+    loop = asyncio.get_running_loop()
+    if (beat := _heartbeats.get(loop)) is None or beat.done():
+        _heartbeats[loop] = asyncio.ensure_future(_renew())
+    try:
+        yield
+    finally:
+        consumer.live_subscriptions -= 1
+        members = _held.get(key, set())
+        members.discard(member)
+        if not members:
+            _held.pop(key, None)
+        # Not awaited: this runs while the subscription is being cancelled (a lost release
+        # lapses after SLOT_TTL).
+        _in_background(_release(key, member))
