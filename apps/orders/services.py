@@ -127,21 +127,26 @@ def allocate(amount: Decimal, weights: Sequence[Decimal]) -> list[Decimal]:
     return shares
 
 
-def _line_shares(order: Order, lines: Sequence[OrderLine]) -> dict[int, Decimal]:
-    """What each line's goods came to in the order's total: the total without shipping, split
+def line_shares(*, total: Decimal, shipping: Decimal, line_totals: Sequence[Decimal]) -> list[Decimal]:
+    """What each line's goods came to in an order's total: the total without shipping, split
     over the lines by their value (discount and tax fall on lines in proportion)."""
-    goods = order.total - order.shipping_total
-    return dict(zip([line.pk for line in lines], allocate(goods, [line.total for line in lines]), strict=True))
+    return allocate(total - shipping, list(line_totals))
 
 
-def _refund_value(share: Decimal, line: OrderLine, quantity: int) -> Decimal:
-    """What `quantity` more units of `line` are worth, given what was refunded already: the
-    difference of two points on the line's share, so that refunding every unit, in any
-    steps, comes to the share exactly."""
-    def worth(units: int) -> Decimal:
-        return share if units == line.quantity else quantize(share * units / line.quantity)
+def units_worth(share: Decimal, *, quantity: int, refunded: int, units: int) -> Decimal:
+    """What refunding `units` more units of a line is worth, given the line's `share` of the
+    order's total, its `quantity` and the units `refunded` already: the difference of two points
+    on the share, so that refunding every unit, in any steps, comes to the share exactly. The
+    one rule for refunds (here) and for the demo data (apps.common.seeding)."""
+    def worth(count: int) -> Decimal:
+        return share if count == quantity else quantize(share * count / quantity)
 
-    return worth(line.refunded_quantity + quantity) - worth(line.refunded_quantity)
+    return worth(refunded + units) - worth(refunded)
+
+
+def _line_shares(order: Order, lines: Sequence[OrderLine]) -> dict[int, Decimal]:
+    shares = line_shares(total=order.total, shipping=order.shipping_total, line_totals=[line.total for line in lines])
+    return dict(zip([line.pk for line in lines], shares, strict=True))
 
 
 # --- stock ----------------------------------------------------------------------------------------
@@ -347,7 +352,8 @@ def update_status(*, actor: Any, order_id: int, status: str) -> Order:
 def _values(order: Order, lines: Sequence[OrderLine], units: dict[OrderLine, int]) -> list[Decimal]:
     """What refunding `units` of the order's `lines` is worth, line by line."""
     shares = _line_shares(order, lines)
-    return [_refund_value(shares[line.pk], line, quantity) for line, quantity in units.items()]
+    return [units_worth(shares[line.pk], quantity=line.quantity, refunded=line.refunded_quantity, units=quantity)
+            for line, quantity in units.items()]
 
 
 def _refund(

@@ -2,7 +2,7 @@
 
 Every part draws from its own `random.Random` seeded with (seed, part), so the same seed and
 sizes give the same rows. Money is integer cents (exact) where the generators add and take
-percentages, and Decimal where the order services' own rules (`allocate`) split refunds.
+percentages, and Decimal where the order services' own rules (`allocate`, `line_shares`, `units_worth`) value refunds.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from django.db import models
 from django.utils.text import slugify
 
 from apps.catalog.models import Category, Product, Variant
-from apps.common.money import ZERO, quantize
+from apps.common.money import ZERO
 from apps.common.seeding.vocabulary import (
     ADJECTIVES,
     BRANDS,
@@ -51,7 +51,7 @@ from apps.customers.models import Customer
 from apps.customers.services import ADDRESS_KEYS
 from apps.orders import status as order_status
 from apps.orders.models import Order, OrderEvent, OrderLine, Refund, RefundLine
-from apps.orders.services import allocate
+from apps.orders.services import allocate, line_shares, units_worth
 
 WINDOW_DAYS = 730
 PERIOD_DAYS = 30  # customers and products appear period by period; orders pick among those present
@@ -507,12 +507,13 @@ def _refund(refund_id: int, when: datetime, lines: list[_Line], total: int, ship
     or, without one, what those units are worth. As in orders.services: each line's share is
     the order's total without shipping split over the lines by value; units are worth their
     part of the share; `amount` is split over the units by their worth."""
-    shares = dict(zip((line.id for line in lines), allocate(_Money(total - shipping).decimal,
-                                                            [_Money(line.total).decimal for line in lines]),
+    shares = dict(zip((line.id for line in lines),
+                      line_shares(total=_Money(total).decimal, shipping=_Money(shipping).decimal,
+                                  line_totals=[_Money(line.total).decimal for line in lines]),
                       strict=True))
     by_id = {line.id: line for line in lines}
-    worth = [shares[part.id] if part.quantity == by_id[part.id].quantity
-             else quantize(shares[part.id] * part.quantity / by_id[part.id].quantity) for part in returned]
+    worth = [units_worth(shares[part.id], quantity=by_id[part.id].quantity, refunded=by_id[part.id].refunded,
+                         units=part.quantity) for part in returned]
     value = _Money(amount).decimal if amount is not None else sum(worth, ZERO)
     for part in returned:
         by_id[part.id].refunded += part.quantity
