@@ -21,6 +21,7 @@ from apps.alerts.models import AlertRule, Channel, Comparison, Notification
 from apps.analytics.metrics import METRICS
 from apps.audit import services as audit
 from apps.common.errors import NotFound, UserError
+from apps.common.text import required_text
 from apps.payments import crypto
 
 NAME_MAX = 120
@@ -38,12 +39,7 @@ FIELDS = {"name": "name", "metric": "metric", "comparison": "comparison", "windo
 
 
 def _name(value: Any) -> str:
-    name = value.strip() if isinstance(value, str) else ""
-    if not name:
-        raise UserError("Give the rule a name.", field="name", code="REQUIRED")
-    if len(name) > NAME_MAX:
-        raise UserError(f"At most {NAME_MAX} characters.", field="name", code="INVALID")
-    return name
+    return required_text(value, field="name", max_length=NAME_MAX, missing="Give the rule a name.")
 
 
 def _metric(value: Any) -> str:

@@ -19,6 +19,7 @@ from apps.analytics.models import Widget
 from apps.analytics.query import Dimension, Result
 from apps.audit import services as audit
 from apps.common.errors import NotFound, PermissionDenied, UserError
+from apps.common.text import required_text
 
 SHARED_EDITORS = frozenset({Role.OWNER, Role.ADMIN, Role.ANALYST})
 MAX_WIDGETS = 50  # per dashboard: the shared one, and each member's own
@@ -68,12 +69,7 @@ def widget_result(widget: Widget, *, tenant: Any) -> Result:
 # --- writes -------------------------------------------------------------------------------------
 
 def _title(value: Any) -> str:
-    title = value.strip() if isinstance(value, str) else ""
-    if not title:
-        raise UserError("Give the widget a title.", field="title", code="REQUIRED")
-    if len(title) > TITLE_MAX:
-        raise UserError(f"At most {TITLE_MAX} characters.", field="title", code="INVALID")
-    return title
+    return required_text(value, field="title", max_length=TITLE_MAX, missing="Give the widget a title.")
 
 
 def _kind(value: Any) -> str:

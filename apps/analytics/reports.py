@@ -16,6 +16,7 @@ from apps.analytics.models import Report
 from apps.analytics.query import Result
 from apps.audit import services as audit
 from apps.common.errors import NotFound, PermissionDenied, UserError
+from apps.common.text import required_text
 
 NAME_MAX = 120
 KEEPERS = frozenset({Role.OWNER, Role.ADMIN})  # may change anyone's report
@@ -44,12 +45,7 @@ def run_unsaved(*, tenant: Any, definition: Any, range: Any = None) -> Result:
 
 
 def _name(value: Any) -> str:
-    name = value.strip() if isinstance(value, str) else ""
-    if not name:
-        raise UserError("Give the report a name.", field="name", code="REQUIRED")
-    if len(name) > NAME_MAX:
-        raise UserError(f"At most {NAME_MAX} characters.", field="name", code="INVALID")
-    return name
+    return required_text(value, field="name", max_length=NAME_MAX, missing="Give the report a name.")
 
 
 def _editable(actor: Any, report_id: int) -> Report:
