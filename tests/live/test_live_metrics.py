@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 import websockets
-from django.db import connection
 
 from apps.accounts.authentication import Principal
 from apps.accounts.models import User
@@ -29,7 +28,7 @@ from apps.live import hub
 from apps.orders import services
 from apps.orders.models import Order
 from apps.orders.status import PAID
-from tenants.context import tenant_context
+from tests.committed import run_committed
 from tests.conftest import _tenant, token_for
 
 TIMEOUT = 20
@@ -52,27 +51,6 @@ class Shop:
                          via="jwt")
 
 
-def committed(shop: Shop, work: Callable[[], Any]) -> Any:
-    """`work()` in the shop's schema on a connection of its own, committed."""
-    result: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            with tenant_context(shop.tenant):
-                result["value"] = work()
-        except BaseException as error:  # handed to the test thread
-            result["error"] = error
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    thread.join()
-    if "error" in result:
-        raise result["error"]
-    return result.get("value")
-
-
 def place(shop: Shop, count: int = 1, *, variant: int = 0, email: str = "buyer@example.com") -> list[int]:
     """`count` orders of one unit at 12.50, committed one by one; their ids."""
     def work() -> list[int]:
@@ -81,7 +59,7 @@ def place(shop: Shop, count: int = 1, *, variant: int = 0, email: str = "buyer@e
                                       lines=[services.LineRequest(shop.variants[variant], 1)]).pk
                 for _ in range(count)]
 
-    return committed(shop, work)
+    return run_committed(shop.tenant, work)
 
 
 def place_in_bulk(shop: Shop, count: int, threads: int = 4) -> None:
@@ -108,7 +86,7 @@ def engine_today(shop: Shop) -> dict[str, Any]:
         return engine.run(shop.tenant, AnalyticsQuery(metrics=("gross_sales", "orders"),
                                                       range=DateRange(today, today))).totals
 
-    return committed(shop, work)
+    return run_committed(shop.tenant, work)
 
 
 def committed_day(shop: Shop) -> str:
@@ -129,7 +107,7 @@ def shops(tenants, django_db_blocker):
                 return [Variant.objects.create(product=product, sku=f"LIVE-{n}", name=f"V{n}", price=Decimal("12.50"),
                                                stock=100_000).pk for n in range(4)]
 
-            shop.variants = committed(shop, stock)
+            shop.variants = run_committed(shop.tenant, stock)
     yield made
     with django_db_blocker.unblock():
         for shop in made.values():
@@ -197,7 +175,8 @@ def test_a_subscriber_gets_its_own_tenants_change_and_nothing_of_another(asgi_se
         await on_a.nothing()
 
         order_id, = await in_thread(place, a)
-        await in_thread(committed, a, lambda: services.update_status(actor=a.actor(), order_id=order_id, status=PAID))
+        await in_thread(run_committed, a.tenant,
+                        lambda: services.update_status(actor=a.actor(), order_id=order_id, status=PAID))
         after_a = await on_a.data()
         assert after_a["orders"] == first_a["orders"] + 1
         assert Decimal(after_a["revenue"]["amount"]) == Decimal(first_a["revenue"]["amount"]) + Decimal("12.50")
@@ -302,7 +281,7 @@ def test_order_events_deliver_created_paid_refunded_of_the_own_tenant_only(asgi_
         await asyncio.sleep(0.3)  # the subscriptions have joined their groups
         await in_thread(place, b, email="someone@example.com")
         order_id, = await in_thread(place, a, email="someone@example.com")
-        number = await in_thread(committed, a, lambda: paid_and_refunded(order_id))
+        number = await in_thread(run_committed, a.tenant, lambda: paid_and_refunded(order_id))
         seen_a = [await on_a.data() for _ in range(3)]
         seen_b = [await on_b.data()]
         await on_a.nothing()

@@ -22,6 +22,7 @@ from config.celery import app
 from tenants.models import Tenant
 from tests.apps.alerts.helpers import evaluate, make_rule, sell, today
 from tests.apps.orders import shop
+from tests.committed import throwaway_tenant
 
 
 def _rule(fixture, rule: AlertRule) -> AlertRule:
@@ -151,24 +152,12 @@ EVALUATORS = 8
 def race(tenants, django_db_blocker):
     """A committed tenant with a rule already met. Set up before `db` opens the test's
     transaction (the test asks for `db` after this), so that other connections see it."""
-    with django_db_blocker.unblock():
-        assert not connection.in_atomic_block
-        connection.set_schema_to_public()
-        stale = Tenant.objects.filter(slug=SLUG).first()
-        if stale is not None:  # left over by an interrupted run
-            stale.delete(force_drop=True)
-        tenant = Tenant(schema_name=SLUG.replace("-", "_"), slug=SLUG, name="Alerts race")
-        tenant.save()
+    with throwaway_tenant(django_db_blocker, SLUG, "Alerts race") as tenant:
         with tenant_context(tenant):
             rule, _ = services.create_rule(actor=None, values={
                 "name": "Any sale", "metric": "orders", "comparison": "below", "window_days": 1,
                 "threshold": Decimal("1"), "channels": ["in_app"]})
-        connection.set_schema_to_public()
-        try:
-            yield tenant, rule
-        finally:
-            connection.set_schema_to_public()
-            Tenant.objects.filter(pk=tenant.pk).first().delete(force_drop=True)
+        yield tenant, rule
 
 
 def test_evaluations_at_once_fire_once(race, db):

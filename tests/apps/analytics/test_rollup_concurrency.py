@@ -17,7 +17,7 @@ from apps.analytics.models import SalesDay
 from apps.catalog.models import Product, Variant
 from apps.orders import services
 from apps.orders.models import Order, Refund
-from tenants.models import Tenant
+from tests.committed import throwaway_tenant
 
 SLUG = "rollups-race"
 WHEN = datetime(2025, 6, 1, 12, tzinfo=UTC)
@@ -27,13 +27,7 @@ WRITERS = 8
 @pytest.fixture
 def race(tenants, django_db_blocker):
     """A committed tenant with paid orders placed on one day (set up before `db`)."""
-    with django_db_blocker.unblock():
-        connection.set_schema_to_public()
-        stale = Tenant.objects.filter(slug=SLUG).first()
-        if stale is not None:
-            stale.delete(force_drop=True)
-        tenant = Tenant(schema_name=SLUG.replace("-", "_"), slug=SLUG, name="Rollups race")
-        tenant.save()
+    with throwaway_tenant(django_db_blocker, SLUG, "Rollups race") as tenant:
         with tenant_context(tenant):
             product = Product.objects.create(name="Tee", slug="tee", status=Product.Status.ACTIVE)
             variant = Variant.objects.create(product=product, sku="TEE", price="12.50", stock=1000)
@@ -42,12 +36,7 @@ def race(tenants, django_db_blocker):
                 order = services.create_order(actor=None, tenant=tenant, email=f"old{n}@example.com", placed_at=WHEN,
                                               lines=[services.LineRequest(variant.pk, 2)])
                 paid.append(services.update_status(actor=None, order_id=order.pk, status="paid"))
-        connection.set_schema_to_public()
-        try:
-            yield tenant, variant, paid
-        finally:
-            connection.set_schema_to_public()
-            Tenant.objects.filter(pk=tenant.pk).first().delete(force_drop=True)
+        yield tenant, variant, paid
 
 
 def test_concurrent_writers_of_one_day_leave_it_exact(race, db):

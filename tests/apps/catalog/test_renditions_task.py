@@ -6,7 +6,6 @@ thread of its own (autocommit, outside the test's transaction) and the rows are 
 
 from __future__ import annotations
 
-import threading
 import time
 from io import BytesIO
 from pathlib import Path
@@ -14,8 +13,6 @@ from pathlib import Path
 import pytest
 from celery.contrib.testing.worker import start_worker
 from django.conf import settings
-from django.db import connection
-from django_tenants.utils import tenant_context
 
 from apps.accounts.authentication import Principal
 from apps.audit.models import AuditEntry
@@ -23,33 +20,13 @@ from apps.catalog import services
 from apps.catalog.models import Product, ProductImage
 from config.celery import app
 from tests.apps.catalog.factories import image_bytes
+from tests.committed import run_committed
 
 
 @pytest.fixture(scope="module")
 def worker():
     with start_worker(app, pool="threads", concurrency=2, perform_ping_check=False, shutdown_timeout=10):
         yield
-
-
-def _committed(fixture, work):
-    """Run `work()` in `fixture`'s schema on a connection of its own, committing as it goes."""
-    result: dict[str, object] = {}
-
-    def run() -> None:
-        try:
-            with tenant_context(fixture.tenant):
-                result["value"] = work()
-        except BaseException as exc:  # handed to the test thread
-            result["error"] = exc
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    thread.join()
-    if "error" in result:
-        raise result["error"]
-    return result["value"]
 
 
 def _upload(fixture, slug: str) -> tuple[int, int]:
@@ -59,13 +36,13 @@ def _upload(fixture, slug: str) -> tuple[int, int]:
         image, = services.add_product_images(actor=Principal(), product_id=product.pk, uploads=[file])
         return product.pk, image.pk
 
-    return _committed(fixture, work)
+    return run_committed(fixture.tenant, work)
 
 
 def _renditions(fixture, image_id: int, *, timeout: float = 20) -> dict[str, str]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        found = _committed(fixture, lambda: ProductImage.objects.get(pk=image_id).renditions)
+        found = run_committed(fixture.tenant, lambda: ProductImage.objects.get(pk=image_id).renditions)
         if found:
             return found
         time.sleep(0.1)
@@ -80,7 +57,7 @@ def _remove(fixture, product_id: int) -> None:
         Product.objects.filter(pk=product_id).delete()
         AuditEntry.objects.filter(action="product_image.create", changes__product=product_id).delete()
 
-    _committed(fixture, work)
+    run_committed(fixture.tenant, work)
 
 
 def test_a_worker_writes_the_renditions_in_the_uploading_tenants_schema(worker, alpha, beta):

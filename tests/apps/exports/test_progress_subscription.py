@@ -7,45 +7,23 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 
 import pytest
 from asgiref.sync import async_to_sync
-from django.db import connection
-from django_tenants.utils import tenant_context
 
 from apps.exports import files, services
 from apps.exports.models import Export
 from tests.apps.orders import shop
+from tests.committed import run_committed
 from tests.test_websocket import bearer, communicator, open_session
 
 TIMEOUT = 10
 PROGRESS = "subscription($id: ID!) { exportProgress(id: $id) { exportId status rowsDone rowsTotal } }"
 
 
-def _committed(fixture, work):
-    result: dict = {}
-
-    def run() -> None:
-        try:
-            with tenant_context(fixture.tenant):
-                result["value"] = work()
-        except BaseException as exc:
-            result["error"] = exc
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    thread.join()
-    if "error" in result:
-        raise result["error"]
-    return result.get("value")
-
-
 @pytest.fixture
 def queued(alpha):
-    export_id = _committed(alpha, lambda: Export.objects.create(kind="products", format="csv").pk)
+    export_id = run_committed(alpha.tenant, lambda: Export.objects.create(kind="products", format="csv").pk)
     yield export_id
 
     def remove() -> None:
@@ -53,7 +31,7 @@ def queued(alpha):
         files.delete(export.file)
         export.delete()
 
-    _committed(alpha, remove)
+    run_committed(alpha.tenant, remove)
 
 
 async def _subscribe(ws, export_id: int, params: dict) -> None:
@@ -71,7 +49,7 @@ def test_progress_streams_from_the_current_state_to_done(alpha, queued):
         await _subscribe(ws, queued, params)
         first = await ws.receive_json_from(timeout=TIMEOUT)
         # The task's work, committed as a worker's would be, while the socket listens.
-        await asyncio.to_thread(_committed, alpha, lambda: services.run_export(export_id=queued))
+        await asyncio.to_thread(run_committed, alpha.tenant, lambda: services.run_export(export_id=queued))
         seen = [first]
         while (message := await ws.receive_json_from(timeout=TIMEOUT))["type"] == "next":
             seen.append(message)

@@ -16,7 +16,7 @@ from apps.common.errors import UserError
 from apps.customers.models import Customer
 from apps.orders import services
 from apps.orders.models import Order, OrderCounter
-from tenants.models import Tenant
+from tests.committed import throwaway_tenant
 
 BUYERS = 20
 UNITS = 5
@@ -27,23 +27,11 @@ SLUG = "orders-race"
 def race(tenants, django_db_blocker):
     """A committed tenant with one variant that has UNITS left. Set up before `db` opens the
     test's transaction (the test asks for `db` after this), so that other connections see it."""
-    with django_db_blocker.unblock():
-        assert not connection.in_atomic_block
-        connection.set_schema_to_public()
-        stale = Tenant.objects.filter(slug=SLUG).first()
-        if stale is not None:  # left over by an interrupted run
-            stale.delete(force_drop=True)
-        tenant = Tenant(schema_name=SLUG.replace("-", "_"), slug=SLUG, name="Orders race")
-        tenant.save()  # clones the template schema
+    with throwaway_tenant(django_db_blocker, SLUG, "Orders race") as tenant:
         with tenant_context(tenant):
             product = Product.objects.create(name="Last ones", slug="last-ones", status=Product.Status.ACTIVE)
             variant = Variant.objects.create(product=product, sku="LAST", price="25.00", stock=UNITS)
-        connection.set_schema_to_public()
-        try:
-            yield tenant, variant
-        finally:
-            connection.set_schema_to_public()
-            Tenant.objects.filter(pk=tenant.pk).first().delete(force_drop=True)
+        yield tenant, variant
 
 
 def test_twenty_buyers_for_the_last_five_units(race, db, django_db_blocker):

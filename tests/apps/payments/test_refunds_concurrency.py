@@ -19,9 +19,9 @@ from apps.orders import services as orders
 from apps.orders.models import OrderStatus, Refund
 from apps.payments import services
 from apps.payments.models import Payment, PaymentStatus, Provider, StripeRefund, WebhookEvent
-from tenants.models import Domain, Tenant
 from tests.apps.orders import shop
 from tests.apps.payments.fixtures import event, sign
+from tests.committed import throwaway_tenant
 
 SLUG = "refunds-race"
 HOST = f"{SLUG}.localhost"
@@ -33,15 +33,7 @@ EACH = 4
 def race(tenants, django_db_blocker):
     """A committed tenant with a webhook secret and a paid order (40.00) with its succeeded
     Stripe payment. Set up before `db` opens the test's transaction, so other connections see it."""
-    with django_db_blocker.unblock():
-        assert not connection.in_atomic_block
-        connection.set_schema_to_public()
-        stale = Tenant.objects.filter(slug=SLUG).first()
-        if stale is not None:  # left over by an interrupted run
-            stale.delete(force_drop=True)
-        tenant = Tenant(schema_name=SLUG.replace("-", "_"), slug=SLUG, name="Refunds race")
-        tenant.save()
-        Domain.objects.create(domain=HOST, tenant=tenant, is_primary=True)
+    with throwaway_tenant(django_db_blocker, SLUG, "Refunds race", domain=HOST) as tenant:
         with tenant_context(tenant):
             services.update_settings(actor=None, stripe_webhook_secret=SECRET)
             order = orders.create_order(
@@ -52,12 +44,7 @@ def race(tenants, django_db_blocker):
             payment = Payment.objects.create(order=order, provider=Provider.STRIPE, stripe_id="pi_refund_race",
                                              amount=order.total, currency=order.currency, attempt=1,
                                              status=PaymentStatus.SUCCEEDED)
-        connection.set_schema_to_public()
-        try:
-            yield tenant, payment
-        finally:
-            connection.set_schema_to_public()
-            Tenant.objects.filter(pk=tenant.pk).first().delete(force_drop=True)
+        yield tenant, payment
 
 
 def _deliver(bodies: list[bytes]) -> list[int]:

@@ -17,9 +17,9 @@ from apps.audit.models import AuditEntry
 from apps.orders.models import OrderEvent
 from apps.payments import services
 from apps.payments.models import Payment, Provider, WebhookEvent
-from tenants.models import Domain, Tenant
 from tests.apps.orders import shop
 from tests.apps.payments.fixtures import event, sign
+from tests.committed import throwaway_tenant
 
 SLUG = "payments-race"
 HOST = f"{SLUG}.localhost"
@@ -32,15 +32,7 @@ LATE_FAILURES = 4
 def race(tenants, django_db_blocker):
     """A committed tenant with a webhook secret and a pending Stripe payment of a pending order.
     Set up before `db` opens the test's transaction, so that other connections see it."""
-    with django_db_blocker.unblock():
-        assert not connection.in_atomic_block
-        connection.set_schema_to_public()
-        stale = Tenant.objects.filter(slug=SLUG).first()
-        if stale is not None:  # left over by an interrupted run
-            stale.delete(force_drop=True)
-        tenant = Tenant(schema_name=SLUG.replace("-", "_"), slug=SLUG, name="Payments race")
-        tenant.save()  # clones the template schema
-        Domain.objects.create(domain=HOST, tenant=tenant, is_primary=True)
+    with throwaway_tenant(django_db_blocker, SLUG, "Payments race", domain=HOST) as tenant:
         with tenant_context(tenant):
             services.update_settings(actor=None, stripe_webhook_secret=SECRET)
             order = shop.services.create_order(
@@ -49,12 +41,7 @@ def race(tenants, django_db_blocker):
             )
             payment = Payment.objects.create(order=order, provider=Provider.STRIPE, stripe_id="pi_race",
                                              amount=order.total, currency=order.currency, attempt=1)
-        connection.set_schema_to_public()
-        try:
-            yield tenant, payment
-        finally:
-            connection.set_schema_to_public()
-            Tenant.objects.filter(pk=tenant.pk).first().delete(force_drop=True)
+        yield tenant, payment
 
 
 def _deliver(bodies: list[bytes]) -> list[tuple[int, dict]]:

@@ -9,13 +9,12 @@ import time
 import httpx
 import pytest
 import stripe
-from django.db import connection
 from django_tenants.utils import tenant_context
 
 from apps.payments import services
 from apps.payments.models import Payment, WebhookEvent
-from tenants.models import Tenant
 from tests.apps.orders import shop
+from tests.committed import throwaway_tenant
 from tests.live import conftest as live
 
 SLUG = "payments-live"
@@ -29,14 +28,7 @@ asgi_server = live.asgi_server
 @pytest.fixture
 def live_shop(tenants, django_db_blocker, stripe_api):
     """A committed tenant with Stripe on and a pending Stripe payment (a localstripe intent)."""
-    with django_db_blocker.unblock():
-        assert not connection.in_atomic_block
-        connection.set_schema_to_public()
-        stale = Tenant.objects.filter(slug=SLUG).first()
-        if stale is not None:  # left over by an interrupted run
-            stale.delete(force_drop=True)
-        tenant = Tenant(schema_name=SLUG.replace("-", "_"), slug=SLUG, name="Payments live")
-        tenant.save()  # clones the template schema
+    with throwaway_tenant(django_db_blocker, SLUG, "Payments live") as tenant:
         with tenant_context(tenant):
             services.update_settings(actor=None, stripe_enabled=True, stripe_publishable_key="pk_test_live",
                                      stripe_secret_key="sk_test_live_e2e", stripe_webhook_secret=SECRET)
@@ -45,12 +37,7 @@ def live_shop(tenants, django_db_blocker, stripe_api):
                 lines=[shop.services.LineRequest(shop.variant("19.99", stock=1).pk, 1)],
             )
             payment, _ = services.create_intent(actor=None, order_id=order.pk)
-        connection.set_schema_to_public()
-        try:
-            yield tenant, payment
-        finally:
-            connection.set_schema_to_public()
-            Tenant.objects.filter(pk=tenant.pk).first().delete(force_drop=True)
+        yield tenant, payment
 
 
 def _register(base: str, url: str, events: list[str]) -> None:
