@@ -22,8 +22,6 @@ import io
 import json
 import os
 import random
-import socket
-import subprocess
 import sys
 import time
 from datetime import timedelta
@@ -53,6 +51,7 @@ from apps.analytics.models import Event, EventDay  # noqa: E402
 from apps.catalog.models import Product  # noqa: E402
 from apps.common.seeding import SeedSize, seed_demo  # noqa: E402
 from apps.customers.models import Customer  # noqa: E402
+from bench.server import uvicorn  # noqa: E402
 from tenants.models import Tenant  # noqa: E402
 from tenants.services import provision_tenant  # noqa: E402
 
@@ -72,12 +71,6 @@ def _drop() -> None:
     for tenant in Tenant.objects.filter(slug=SLUG):
         tenant.delete(force_drop=True)
     User.objects.filter(email=OWNER).delete()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _events(products: list[int], customers: list[int]) -> list[dict]:
@@ -104,25 +97,6 @@ def _copy_text(batch: list[dict], received: str) -> str:
         f"{null}\t{json.dumps(e['properties'], separators=(',', ':'))}\t{received}\n"
         for e in batch
     )
-
-
-def _serve(port: int) -> subprocess.Popen:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1", "--port", str(port),
-         "--workers", str(WORKERS), "--log-level", "warning", "--no-access-log"],
-        cwd=ROOT, env=os.environ.copy(),
-    )
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return process
-        except httpx.HTTPError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise SystemExit("uvicorn did not start")
-        time.sleep(0.2)
 
 
 async def _post_all(port: int, host: str, key: str, bodies: list[bytes]) -> tuple[float, list[tuple[int, dict]]]:
@@ -179,13 +153,8 @@ def main() -> None:
         host = tenant.domains.get().domain
         connection.close()
 
-        port = _free_port()
-        server = _serve(port)
-        try:
+        with uvicorn("--workers", str(WORKERS), "--no-access-log") as port:
             elapsed, answers = asyncio.run(_post_all(port, host, key, bodies))
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
 
         with tenant_context(tenant):
             stored = Event.objects.count()

@@ -25,9 +25,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -42,7 +40,6 @@ import django  # noqa: E402
 
 django.setup()
 
-import httpx  # noqa: E402
 import websockets  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.utils import timezone  # noqa: E402
@@ -51,6 +48,7 @@ from apps.accounts import services as accounts  # noqa: E402
 from apps.accounts.models import User  # noqa: E402
 from apps.analytics import cache  # noqa: E402
 from apps.live import bus, visitors  # noqa: E402
+from bench.server import uvicorn  # noqa: E402
 from config import redis  # noqa: E402
 from tenants.models import Tenant  # noqa: E402
 from tenants.services import provision_tenant  # noqa: E402
@@ -76,31 +74,6 @@ def _tenants() -> list[tuple[Tenant, str, str]]:
         redis.client().set(redis.key("analytics", tenant.schema_name, "version"), index * SPAN)
         made.append((tenant, tenant.domains.get(is_primary=True).domain, token))
     return made
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _serve(port: int) -> subprocess.Popen:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1", "--port", str(port),
-         "--log-level", "warning", "--ws-max-queue", "64"],
-        cwd=ROOT, env={**os.environ, "SESSION_COOKIE_SECURE": "false"},
-    )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return process
-        except httpx.HTTPError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise SystemExit("uvicorn did not start")
-        time.sleep(0.1)
 
 
 class Subscriber:
@@ -181,13 +154,10 @@ async def _measure(tenants: list[tuple[Tenant, str, str]], port: int) -> dict:
 
 def main() -> None:
     tenants = _tenants()
-    port = _free_port()
-    server = _serve(port)
     try:
-        figures = asyncio.run(_measure(tenants, port))
+        with uvicorn("--ws-max-queue", "64", env={"SESSION_COOKIE_SECURE": "false"}) as port:
+            figures = asyncio.run(_measure(tenants, port))
     finally:
-        server.terminate()
-        server.wait(timeout=10)
         if os.environ.get("DROP") == "1":
             for tenant, _, _ in tenants:
                 tenant.delete(force_drop=True)
