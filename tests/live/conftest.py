@@ -106,3 +106,13 @@ def browser():
     yield driver
     driver.quit()
     shutil.rmtree(profile, ignore_errors=True)
+
+
+def pytest_collection_modifyitems(items):
+    """pytest-django creates the test database only for a run with tests that ask for `db`; the
+    live tests reach it through the session `tenants` fixture and their own committed tenants.
+    Give each of them `db` last (after its own fixtures have committed what the server must see),
+    so `pytest tests/live` works on its own too."""
+    for item in items:
+        if item.nodeid.startswith("tests/live/") and "db" not in item.fixturenames:
+            item.fixturenames.append("db")
