@@ -59,6 +59,9 @@ class Mailbox:
 
 
 def _compute(tenant: Any) -> Snapshot:
+    # The hub outlives requests: read the zone and currency again, so a time zone changed while
+    # subscribers listen moves "today" at once (the change bumps the data version, so it comes here).
+    tenant.refresh_from_db(fields=["time_zone", "currency"])
     with tenant_context(tenant):
         return snapshot(tenant)
 
