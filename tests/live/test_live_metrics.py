@@ -30,6 +30,7 @@ from apps.orders.models import Order
 from apps.orders.status import PAID
 from tests.committed import run_committed
 from tests.conftest import _tenant, token_for
+from tests.subscribers import joining
 
 TIMEOUT = 20
 METRICS = "subscription { liveMetrics { day orders revenue { amount currency } averageOrderValue { amount } " \
@@ -276,9 +277,9 @@ def test_order_events_deliver_created_paid_refunded_of_the_own_tenant_only(asgi_
 
     async def scenario():
         on_a, on_b = await connect(asgi_server, a, "viewer"), await connect(asgi_server, b, "owner")
-        await on_a.subscribe(ORDER_EVENTS)
-        await on_b.subscribe(ORDER_EVENTS)
-        await asyncio.sleep(0.3)  # the subscriptions have joined their groups
+        async with joining(a.tenant.schema_name, "orders"), joining(b.tenant.schema_name, "orders"):
+            await on_a.subscribe(ORDER_EVENTS)
+            await on_b.subscribe(ORDER_EVENTS)
         await in_thread(place, b, email="someone@example.com")
         order_id, = await in_thread(place, a, email="someone@example.com")
         number = await in_thread(run_committed, a.tenant, lambda: paid_and_refunded(order_id))

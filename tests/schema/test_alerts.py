@@ -4,7 +4,6 @@ real WebSocket, each tenant seeing its own only."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from decimal import Decimal
 
@@ -20,6 +19,7 @@ from apps.live import bus
 from tests.apps.alerts.helpers import evaluate, make_rule, today
 from tests.apps.orders.shop import gid
 from tests.conftest import token_for
+from tests.subscribers import joining
 from tests.test_websocket import TIMEOUT, bearer, communicator, open_session
 
 PAYLOAD = "userErrors { field message code }"
@@ -214,8 +214,8 @@ def test_a_subscriber_receives_its_tenant_notifications_only(alpha, beta):
         ws = communicator(alpha.host)
         ack = await open_session(ws, params)
         assert json.loads(ack["text"])["type"] == "connection_ack", ack
-        await ws.send_json_to({"id": "n", "type": "subscribe", "payload": {"query": SUBSCRIBE}})
-        await asyncio.sleep(0.3)  # the subscription joins its group
+        async with joining(alpha.tenant.schema_name, "notifications"):
+            await ws.send_json_to({"id": "n", "type": "subscribe", "payload": {"query": SUBSCRIBE}})
         await bus.publish_async(beta.tenant.schema_name, "notifications", {"notification": theirs.pk})
         mine = await database_sync_to_async(fire_and_commit)()
         try:
