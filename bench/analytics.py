@@ -34,7 +34,9 @@ from django_tenants.utils import tenant_context  # noqa: E402
 
 from apps.analytics import cache, engine, rollups  # noqa: E402
 from apps.analytics.query import AnalyticsQuery, DateRange, Dimension, Granularity  # noqa: E402
+from apps.catalog.models import Product, Variant  # noqa: E402
 from apps.common.seeding import SeedSize, seed_demo  # noqa: E402
+from apps.orders import services  # noqa: E402
 from apps.orders.models import Order  # noqa: E402
 from tenants.models import Tenant  # noqa: E402
 from tenants.services import provision_tenant  # noqa: E402
@@ -46,6 +48,7 @@ SIZE = SeedSize(
     orders=int(os.environ.get("ORDERS", "1000000")),
 )
 RUNS = 5
+WRITES = 20
 
 
 def _tenant() -> tuple[Tenant, float | None]:
@@ -88,6 +91,22 @@ def _ms(work) -> tuple[float, object]:
     return (time.perf_counter() - started) * 1000, answer
 
 
+def _writes(tenant: Tenant) -> tuple[float, float]:
+    """(placing an order, with its rollup addition; recomputing that order's day) in ms, median
+    of WRITES tries on the busy tenant, each rolled back."""
+    variant = Variant.objects.filter(product__status=Product.Status.ACTIVE, stock__gt=WRITES).first()
+    placed, recomputed = [], []
+    for n in range(WRITES):
+        with transaction.atomic():
+            elapsed, order = _ms(lambda n=n: services.create_order(
+                actor=None, tenant=tenant, email=f"bench-write-{n}@example.com",
+                lines=[services.LineRequest(variant.pk, 1)]))
+            placed.append(elapsed)
+            recomputed.append(_ms(lambda order=order: rollups.touch(order))[0])
+            transaction.set_rollback(True)
+    return statistics.median(placed), statistics.median(recomputed)
+
+
 def main() -> None:
     call_command("setup_platform", verbosity=0)
     tenant, seed_s = _tenant()
@@ -107,6 +126,7 @@ def main() -> None:
         served = {row.key: (row.values["gross_sales"], row.values["net_sales"]) for row in result.rows
                   if row.values["gross_sales"] or row.values["net_sales"]}
         assert served == direct, "the engine and the orders disagree"
+        order_write_ms, day_recompute_ms = _writes(tenant)
         rebuild_s = None
         if os.environ.get("REBUILD", "1") != "0":
             started = time.perf_counter()
@@ -117,6 +137,9 @@ def main() -> None:
         "bench": "analytics", "orders": SIZE.orders, "days": span.days,
         "cold_ms": round(statistics.median(cold), 1), "warm_ms": round(statistics.median(warm), 2),
         "direct_ms": round(direct_ms, 1), "rebuild_s": rebuild_s,
+        # an order write keeps the rollups exact by adding to its day (O(1)); recomputing the
+        # day instead (what a cancellation does) is the comparison
+        "order_write_ms": round(order_write_ms, 1), "day_recompute_ms": round(day_recompute_ms, 1),
         "seed_s": round(seed_s, 1) if seed_s is not None else None,
     }
     print(f"365-day daily series on {SIZE.orders} orders: cold {figures['cold_ms']} ms, warm {figures['warm_ms']} ms, "

@@ -12,10 +12,19 @@ new/returning split of its customer, which only moves for the first two counted 
 customer among (counted orders + this one) — the first order before and after the change are
 both in that pair.
 
-Concurrency: the days are locked (`pg_advisory_xact_lock`, in sorted order, so two writers never
-deadlock) before they are recomputed; a second writer of a day waits for the first to commit,
-and under READ COMMITTED its recompute (a new statement, a new snapshot) sees the first one's
-rows. `rebuild()` locks the rollup tables instead.
+The two writes a shop makes most, placing an order and refunding one, take a fast path that
+adds the write's own figures to its day's rows (`order_placed`, `refund_made`): O(1) whatever
+the day holds, and the same figures the recompute would give (the property test in
+tests/apps/analytics/test_rollups.py holds both to the raw rows). An order placed before
+another counted order of its customer (an import of history) changes that one's new/returning
+label on another day, so it goes the recompute way, as do cancellations.
+
+Concurrency: a write first takes its customer's lock, then its days' locks
+(`pg_advisory_xact_lock`, days in sorted order, so two writers never deadlock), and only then
+reads what it decides on. A second writer of a day or of a customer waits for the first to
+commit; under READ COMMITTED its statements (new snapshots) see the first one's rows, so a
+recompute includes them and an addition comes on top of them. `rebuild()` locks the rollup
+tables instead.
 
 The days are local days of the zone recorded in the Rollup row (the tenant's zone when first
 built); changing the tenant's zone rebuilds in the new zone (tenants.services.update_tenant)."""
@@ -131,12 +140,7 @@ def recompute(days: Iterable[date], *, zone: str | None = None) -> None:
     for i, (start, end) in enumerate(windows):
         params[f"s{i}"], params[f"e{i}"] = start, end
     with connection.cursor() as cursor:
-        # Sorted, so that writers of overlapping days queue instead of deadlocking.
-        cursor.execute(
-            "SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.sales_day'), d)"
-            " FROM unnest(%s::int[]) AS d ORDER BY d",
-            [[(day - EPOCH).days for day in days]],
-        )
+        _lock_days(cursor, days)
         for sql in _statements(windows):
             cursor.execute(sql, params)
     cache.bump_on_commit()
@@ -159,11 +163,113 @@ def touched_days(order_id: int, *, zone: str) -> list[date]:
         return [row[0] for row in cursor.fetchall()]
 
 
+def _lock_days(cursor, days: list[date]) -> None:
+    # Sorted, so that writers of overlapping days queue instead of deadlocking.
+    cursor.execute(
+        "SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.sales_day'), d)"
+        " FROM unnest(%s::int[]) AS d ORDER BY d",
+        [sorted({(day - EPOCH).days for day in days})],
+    )
+
+
+def _lock_customer(cursor, customer_id: int | None) -> None:
+    """Writes on one customer's orders queue: which of its orders is its first depends on all."""
+    if customer_id is not None:
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.sales_customer.' || %s))",
+                       [str(customer_id)])
+
+
 def touch(order: Order) -> None:
-    """Keep the rollups exact after a write on `order` (its creation, a status change, a
-    cancellation, a refund): call it last in the write's transaction."""
+    """Keep the rollups exact after any write on `order` (a cancellation; anything the fast paths
+    hand over): call it last in the write's transaction."""
     zone = _zone()
+    with connection.cursor() as cursor:
+        _lock_customer(cursor, order.customer_id)
     recompute(touched_days(order.pk, zone=zone), zone=zone)
+
+
+_SALES_ADD = """
+    INSERT INTO {sales} AS s (day, orders, gross, discounts, tax, shipping, units, refunds, refund_count,
+                              refunded_units, new_customer_orders, returning_customer_orders)
+    VALUES (%(day)s, %(orders)s, %(gross)s, %(discounts)s, %(tax)s, %(shipping)s, %(units)s, %(refunds)s,
+            %(refund_count)s, %(refunded_units)s, %(new)s, %(returning)s)
+    ON CONFLICT (day) DO UPDATE SET
+        orders = s.orders + excluded.orders, gross = s.gross + excluded.gross,
+        discounts = s.discounts + excluded.discounts, tax = s.tax + excluded.tax,
+        shipping = s.shipping + excluded.shipping, units = s.units + excluded.units,
+        refunds = s.refunds + excluded.refunds, refund_count = s.refund_count + excluded.refund_count,
+        refunded_units = s.refunded_units + excluded.refunded_units,
+        new_customer_orders = s.new_customer_orders + excluded.new_customer_orders,
+        returning_customer_orders = s.returning_customer_orders + excluded.returning_customer_orders"""
+_PRODUCTS_ADD = """
+    INSERT INTO {products} AS p (day, product_id, units, revenue, orders, refunded_units, refunds)
+    {rows}
+    ON CONFLICT (day, product_id) DO UPDATE SET
+        units = p.units + excluded.units, revenue = p.revenue + excluded.revenue,
+        orders = p.orders + excluded.orders, refunded_units = p.refunded_units + excluded.refunded_units,
+        refunds = p.refunds + excluded.refunds"""
+
+
+def order_placed(order: Order) -> None:
+    """After placing `order` (last in its transaction): add it to its day's rows, or recompute
+    when it is not its customer's newest counted order."""
+    zone = _zone()
+    table = _t(Order)
+    with connection.cursor() as cursor:
+        _lock_customer(cursor, order.customer_id)
+        cursor.execute(
+            f"""SELECT (o.placed_at AT TIME ZONE %(tz)s)::date, o.status <> %(cancelled)s,
+                       EXISTS (SELECT 1 FROM {table} e WHERE e.customer_id = o.customer_id
+                                  AND e.status <> %(cancelled)s AND (e.placed_at, e.id) < (o.placed_at, o.id)),
+                       EXISTS (SELECT 1 FROM {table} e WHERE e.customer_id = o.customer_id
+                                  AND e.status <> %(cancelled)s AND (e.placed_at, e.id) > (o.placed_at, o.id))
+                  FROM {table} o WHERE o.id = %(id)s""",
+            {"tz": zone, "cancelled": CANCELLED, "id": order.pk},
+        )
+        day, counted, earlier, later = cursor.fetchone()
+        if not counted or later:
+            return touch(order)
+        _lock_days(cursor, [day])
+        cursor.execute(
+            f"SELECT coalesce(sum(quantity), 0) FROM {_t(OrderLine)} WHERE order_id = %s", [order.pk])
+        units = cursor.fetchone()[0]
+        has_customer = order.customer_id is not None
+        cursor.execute(_SALES_ADD.format(sales=_t(SalesDay)), {
+            "day": day, "orders": 1, "gross": order.total, "discounts": order.discount_total, "tax": order.tax_total,
+            "shipping": order.shipping_total, "units": units, "refunds": 0, "refund_count": 0, "refunded_units": 0,
+            "new": int(has_customer and not earlier), "returning": int(has_customer and earlier),
+        })
+        cursor.execute(_PRODUCTS_ADD.format(products=_t(ProductDay), rows=f"""
+            SELECT %(day)s, product_id, sum(quantity), sum(total), 1, 0, 0 FROM {_t(OrderLine)}
+             WHERE order_id = %(id)s AND product_id IS NOT NULL GROUP BY product_id"""), {"day": day, "id": order.pk})
+    cache.bump_on_commit()
+
+
+def refund_made(refund: Refund) -> None:
+    """After recording `refund` on an order that counts (last in its transaction): add it to its
+    day's rows."""
+    zone = _zone()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""SELECT (r.created AT TIME ZONE %(tz)s)::date, o.status <> %(cancelled)s,
+                       (SELECT coalesce(sum(quantity), 0) FROM {_t(RefundLine)} WHERE refund_id = r.id)
+                  FROM {_t(Refund)} r JOIN {_t(Order)} o ON o.id = r.order_id WHERE r.id = %(id)s""",
+            {"tz": zone, "cancelled": CANCELLED, "id": refund.pk},
+        )
+        day, counted, units = cursor.fetchone()
+        if not counted:
+            return touch(refund.order)
+        _lock_days(cursor, [day])
+        cursor.execute(_SALES_ADD.format(sales=_t(SalesDay)), {
+            "day": day, "orders": 0, "gross": 0, "discounts": 0, "tax": 0, "shipping": 0, "units": 0,
+            "refunds": refund.amount, "refund_count": 1, "refunded_units": units, "new": 0, "returning": 0,
+        })
+        cursor.execute(_PRODUCTS_ADD.format(products=_t(ProductDay), rows=f"""
+            SELECT %(day)s, l.product_id, 0, 0, 0, sum(rl.quantity), sum(rl.amount)
+              FROM {_t(RefundLine)} rl JOIN {_t(OrderLine)} l ON l.id = rl.order_line_id
+             WHERE rl.refund_id = %(id)s AND l.product_id IS NOT NULL GROUP BY l.product_id"""),
+            {"day": day, "id": refund.pk})
+    cache.bump_on_commit()
 
 
 def rebuild(*, time_zone: str | None = None) -> None:

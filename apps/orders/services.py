@@ -300,7 +300,7 @@ def create_order(
         },
     )
     customers.record_order(customer_id=customer.pk, counted=1, spent=total, placed_at=order.placed_at)
-    rollups.touch(order)
+    rollups.order_placed(order)
     return order
 
 
@@ -513,5 +513,5 @@ def create_refund(
         changes={"order": order.number, "amount": str(amount), "restock": restock,
                  "lines": {line.sku: n for line, n in units.items()}, "status": [before, order.status]},
     )
-    rollups.touch(order)
+    rollups.refund_made(refund)
     return refund
