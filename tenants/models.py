@@ -73,6 +73,16 @@ class Tenant(TenantMixin):
         return self.slug
 
     def create_schema(self, check_if_exists=False, sync_schema=True, verbosity=1):
+        created = self._create_schema(check_if_exists, sync_schema, verbosity)
+        if created is not False:
+            # A schema of this name may have lived before (a tenant dropped and made again):
+            # none of its cached analytics answers may be read (apps.analytics.cache).
+            from apps.analytics import cache
+
+            cache.bump(self.schema_name)
+        return created
+
+    def _create_schema(self, check_if_exists: bool, sync_schema: bool, verbosity: int) -> bool:
         """Clone the template (tenants.cloning) and stop there: its `django_migrations` rows come
         along, so the clone is exactly as migrated as the template. django-tenants would then
         run `migrate_schemas --fake`, ~0.15 s of loading the migration graph to record nothing."""
