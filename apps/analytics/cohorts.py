@@ -23,10 +23,11 @@ from django.db import connection
 
 from apps.analytics.cache import cached
 from apps.analytics.rfm import MIN_AS_OF, ratio
+from apps.common.days import day_start, local_today
 from apps.common.errors import UserError
 from apps.common.money import ZERO, quantize
-from apps.customers.selectors import COUNTED_STATUSES, day_start, local_today
 from apps.orders.models import Order
+from apps.orders.status import COUNTED
 
 DEFAULT_MONTHS = 12
 MAX_MONTHS = 36
@@ -102,7 +103,7 @@ def _compute(tenant, first: date, last: date) -> list[Cohort]:
     with connection.cursor() as cursor:
         cursor.execute(
             _COHORTS_SQL.format(orders=connection.ops.quote_name(Order._meta.db_table)),
-            {"zone": tenant.time_zone, "counted": list(COUNTED_STATUSES), "first": first,
+            {"zone": tenant.time_zone, "counted": list(COUNTED), "first": first,
              "end": day_start(tenant, add_months(last, 1))},
         )
         cells = {(cohort, month): (customers, spent) for cohort, month, customers, spent in cursor.fetchall()}

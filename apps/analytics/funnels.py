@@ -26,8 +26,8 @@ from apps.analytics.events import TYPE_PATTERN
 from apps.analytics.metrics import ratio
 from apps.analytics.models import Event
 from apps.analytics.query import DateRange, Granularity
+from apps.common.days import day_start
 from apps.common.errors import UserError
-from apps.customers.selectors import day_start
 
 DEFAULT_STEPS = ("product_viewed", "added_to_cart", "checkout_started", "purchased")
 DEFAULT_WINDOW_HOURS = 24

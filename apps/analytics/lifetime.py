@@ -30,9 +30,10 @@ from django.db import connection
 
 from apps.analytics.cache import cached
 from apps.analytics.rfm import TWO_PLACES, check_as_of, ratio
+from apps.common.days import day_start
 from apps.common.money import quantize
-from apps.customers.selectors import COUNTED_STATUSES, day_start
 from apps.orders.models import Order
+from apps.orders.status import COUNTED
 
 MAX_LIFESPAN_YEARS = Decimal(10)
 YEAR_DAYS = 365
@@ -81,7 +82,7 @@ def _compute(tenant, as_of: date) -> LifetimeValue:
     with connection.cursor() as cursor:
         cursor.execute(
             _LIFETIME_SQL.format(orders=connection.ops.quote_name(Order._meta.db_table)),
-            {"counted": list(COUNTED_STATUSES), "end": day_start(tenant, as_of + timedelta(days=1)),
+            {"counted": list(COUNTED), "end": day_start(tenant, as_of + timedelta(days=1)),
              "year": day_start(tenant, year_first), "prior": day_start(tenant, year_first - timedelta(days=YEAR_DAYS))},
         )
         customers, revenue, year_customers, year_orders, year_revenue, prior, retained = cursor.fetchone()

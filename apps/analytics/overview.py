@@ -17,7 +17,8 @@ from typing import Any
 from apps.analytics import engine, rfm
 from apps.analytics.cache import cached
 from apps.analytics.query import AnalyticsQuery, DateRange, Dimension, Granularity, Result
-from apps.customers.selectors import day_start, local_today, top_customers
+from apps.common.days import day_start, local_today
+from apps.customers.selectors import top_customers
 from tenants.context import tenant_context
 
 DEFAULT_DAYS = 30

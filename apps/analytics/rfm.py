@@ -35,10 +35,11 @@ import pandas as pd
 from django.db import connection
 
 from apps.analytics.cache import cached
+from apps.common.days import day_start, local_today
 from apps.common.errors import UserError
 from apps.common.money import ZERO, quantize
-from apps.customers.selectors import COUNTED_STATUSES, day_start, local_today
 from apps.orders.models import Order
+from apps.orders.status import COUNTED
 
 MIN_AS_OF = date(2000, 1, 1)
 RATIO = Decimal("0.0001")
@@ -212,7 +213,7 @@ def _compute(tenant, as_of: date) -> RfmTable:
     with connection.cursor() as cursor:
         cursor.execute(
             _RFM_SQL.format(orders=connection.ops.quote_name(Order._meta.db_table)),
-            {"as_of": as_of, "zone": tenant.time_zone, "counted": list(COUNTED_STATUSES),
+            {"as_of": as_of, "zone": tenant.time_zone, "counted": list(COUNTED),
              "end": day_start(tenant, as_of + timedelta(days=1))},
         )
         rows = cursor.fetchall()

@@ -10,22 +10,21 @@ Definitions used throughout:
 from __future__ import annotations
 
 import enum
-import zoneinfo
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
 from django.db import connection
 from django.db.models import Count, F, Prefetch, Q, QuerySet, Sum
 from django.utils import timezone
 
+from apps.common.days import day_bounds, day_start, local_today
 from apps.common.errors import UserError
 from apps.common.money import ZERO, quantize
 from apps.customers.models import Customer
 from apps.orders.models import Order, OrderLine
 from apps.orders.status import COUNTED
 
-COUNTED_STATUSES = COUNTED
 DEFAULT_VIP_THRESHOLD = Decimal("1000.00")
 DEFAULT_RANGE_DAYS = 30
 MAX_DAYS = 3660
@@ -41,10 +40,6 @@ def check_days(days: int, name: str = "days") -> int:
     return days
 
 
-def local_today(tenant) -> date:
-    return timezone.localdate(timezone.now(), zoneinfo.ZoneInfo(tenant.time_zone))
-
-
 def day_range(tenant, first: date | None, last: date | None) -> tuple[date, date, datetime, datetime]:
     """(first, last, start, end) for the days first..last (inclusive) in the tenant's time zone:
     start is midnight of `first` there, end midnight after `last` (exclusive), both aware.
@@ -55,18 +50,13 @@ def day_range(tenant, first: date | None, last: date | None) -> tuple[date, date
         raise UserError("`from` must not be after `to`.", field="from")
     if (last - first).days >= MAX_DAYS:
         raise UserError(f"A range has at most {MAX_DAYS} days.", field="to")
-    return first, last, day_start(tenant, first), day_start(tenant, last + timedelta(days=1))
+    return first, last, *day_bounds(tenant, first, last)
 
 
 def check_day(day: date, name: str) -> date:
     if not MIN_DAY <= day <= MAX_DAY:
         raise UserError(f"{name} must be within {MIN_DAY} and {MAX_DAY}.", field=name)
     return day
-
-
-def day_start(tenant, day: date) -> datetime:
-    """Midnight at the start of `day` in the tenant's time zone (aware)."""
-    return datetime.combine(day, time.min, tzinfo=zoneinfo.ZoneInfo(tenant.time_zone))
 
 
 def vip_threshold(tenant) -> Decimal:
@@ -161,7 +151,7 @@ def top_customers(*, start: datetime, end: datetime) -> QuerySet[Customer]:
     each is annotated with `period_spent` and `period_orders`. Only customers with such orders."""
     # One filter() call, so the annotations below aggregate over exactly these joined orders.
     queryset = Customer.objects.filter(
-        orders__placed_at__gte=start, orders__placed_at__lt=end, orders__status__in=COUNTED_STATUSES
+        orders__placed_at__gte=start, orders__placed_at__lt=end, orders__status__in=COUNTED
     ).annotate(
         period_spent=Sum(F("orders__total") - F("orders__refunded_total")),
         period_orders=Count("orders"),
@@ -183,7 +173,7 @@ def analytics_orders() -> QuerySet[Order]:
         "product__id", "product__category__id", "product__category__name", "product__category__slug",
     )
     return (
-        Order.objects.filter(status__in=COUNTED_STATUSES)
+        Order.objects.filter(status__in=COUNTED)
         .only("id", "customer_id", "total", "refunded_total", "placed_at")
         .prefetch_related(Prefetch("lines", queryset=lines, to_attr=ANALYTICS_LINES))
     )
@@ -318,7 +308,7 @@ def analytics_summary(*, start: datetime, end: datetime) -> AnalyticsSummary:
     with connection.cursor() as cursor:
         cursor.execute(
             _BUYERS_SQL.format(orders=connection.ops.quote_name(Order._meta.db_table)),
-            {"start": start, "end": end, "counted": list(COUNTED_STATUSES)},
+            {"start": start, "end": end, "counted": list(COUNTED)},
         )
         with_orders, new_buyers, revenue, buyers, lifetime = cursor.fetchone()
     return AnalyticsSummary(

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from enum import Enum
 from functools import reduce
 from operator import or_
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from django.db.models import Avg, Count, DurationField, ExpressionWrapper, F, Q, QuerySet
 
+from apps.common.days import day_bounds
 from apps.common.money import quantize
 from apps.orders.models import Order, OrderStatus
 
@@ -107,19 +107,10 @@ class OrderFigures:
     average_time_to_fulfil: timedelta | None  # placed → fulfilled, over the orders fulfilled
 
 
-def day_range(tenant: Any, start: date, end: date) -> tuple[datetime, datetime]:
-    """The instants that bound the days `start` to `end` (both included) in the tenant's time zone."""
-    zone = ZoneInfo(tenant.time_zone)
-    return (
-        datetime.combine(start, time.min, tzinfo=zone),
-        datetime.combine(end + timedelta(days=1), time.min, tzinfo=zone),
-    )
-
-
 def order_figures(*, tenant: Any, start: date, end: date) -> OrderFigures:
     """Figures for the orders placed from `start` to `end` (days in the tenant's time zone), in
     one aggregate query."""
-    since, until = day_range(tenant, start, end)
+    since, until = day_bounds(tenant, start, end)
     to_fulfil = ExpressionWrapper(F("fulfilled_at") - F("placed_at"), output_field=DurationField())
     fulfilled = Q(fulfilled_at__isnull=False)
     figures = Order.objects.filter(placed_at__gte=since, placed_at__lt=until).aggregate(

@@ -10,8 +10,8 @@ import pytest
 from django_tenants.utils import tenant_context
 
 from apps.analytics import cohorts
+from apps.common.days import local_today
 from apps.common.errors import UserError
-from apps.customers.selectors import local_today
 from tests.apps.analytics import rfm_shop
 
 

@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 
 from apps.analytics import cache, rfm
 from apps.analytics.rfm import Segment
+from apps.common.days import local_today
 from apps.common.errors import UserError
-from apps.customers.selectors import local_today
 from tests.apps.analytics import rfm_shop
 from tests.apps.customers import factories as make
 
