@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.db.models import (
@@ -26,6 +27,7 @@ from django.db.models.functions import Coalesce
 
 from apps.analytics.models import ProductDay
 from apps.catalog.models import Category, Product, Variant
+from apps.common.days import day_bounds, local_today
 from apps.common.errors import UserError
 from apps.common.money import ZERO
 
@@ -155,19 +157,17 @@ class Window:
         return [self.first + timedelta(days=n) for n in range((self.last - self.first).days + 1)]
 
 
-def window(first: date | None, last: date | None, *, time_zone: str, today: date | None = None) -> Window:
+def window(first: date | None, last: date | None, *, tenant: Any) -> Window:
     """A range of days; without bounds, the last 30 days up to today (in the tenant's zone)."""
-    zone = ZoneInfo(time_zone)
-    today = today or datetime.now(zone).date()
+    today = local_today(tenant)
     last = last or (today if first is None else min(today, first + timedelta(days=DEFAULT_RANGE_DAYS - 1)))
     first = first or last - timedelta(days=DEFAULT_RANGE_DAYS - 1)
     if first > last:
         raise UserError("`from` must not be after `to`.", field="from")
     if (last - first).days + 1 > MAX_RANGE_DAYS:
         raise UserError(f"A range spans at most {MAX_RANGE_DAYS} days.", field="to")
-    start = datetime.combine(first, time.min, zone)
-    end = datetime.combine(last + timedelta(days=1), time.min, zone)
-    return Window(first=first, last=last, start=start, end=end, zone=zone)
+    start, end = day_bounds(tenant, first, last)
+    return Window(first=first, last=last, start=start, end=end, zone=ZoneInfo(tenant.time_zone))
 
 
 def _days(span: Window) -> QuerySet:

@@ -151,7 +151,7 @@ def _analytics(figures: selectors.ProductAnalytics, currency: str) -> ProductAna
 
 
 def window_of(info: Info, first: date | None, last: date | None) -> selectors.Window:
-    return _checked(lambda: selectors.window(first, last, time_zone=tenant(info).time_zone))
+    return _checked(lambda: selectors.window(first, last, tenant=tenant(info)))
 
 
 def _require_analytics(info: Info, name: str) -> None:
