@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from strawberry.types import Info
@@ -17,6 +18,13 @@ class Context:
     request: Any | None = None
     response: Any | None = None
     connection_params: dict[str, Any] | None = None
+    # What one operation reads once for many objects (e.g. the RFM table for a page of customers).
+    memo: dict[str, Any] = field(default_factory=dict)
+
+    def once(self, key: str, make: Callable[[], Any]) -> Any:
+        if key not in self.memo:
+            self.memo[key] = make()
+        return self.memo[key]
 
 
 def principal(info: Info) -> Principal:

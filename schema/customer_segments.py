@@ -95,6 +95,29 @@ class CustomerSegment:
         )
 
 
+@strawberry.type(description="A customer's RFM scores (1 to 5) and segment as of today (apps/analytics/rfm.py).")
+class CustomerRfm:
+    recency_days: int = strawberry.field(description="Days since the last order (0: today).")
+    frequency: int = strawberry.field(description="Orders, cancelled ones left out.")
+    monetary: Money = strawberry.field(description="What they spent on them, less refunds.")
+    r: int
+    f: int
+    m: int
+    segment: RfmSegment
+
+
+def customer_rfm(info: Info, customer_id: int) -> CustomerRfm | None:
+    """`Customer.rfm`: the tenant's RFM table is read once per operation, whatever the page."""
+    current = tenant(info)
+    table = info.context.once("rfm", lambda: rfm.rfm_table(current, None))
+    scores = table.scores(customer_id)
+    if scores is None:
+        return None
+    return CustomerRfm(recency_days=scores.recency_days, frequency=scores.frequency,
+                       monetary=money(scores.monetary, current.currency), r=scores.r, f=scores.f, m=scores.m,
+                       segment=RfmSegment[scores.segment.name])
+
+
 @strawberry.type(description="Customers with at least one order (not cancelled), scored and segmented by RFM.")
 class CustomerSegments:
     as_of: date

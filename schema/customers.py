@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Iterable
 from datetime import date, datetime
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import strawberry
 import strawberry_django
@@ -28,6 +28,9 @@ from schema.customer_analytics import CustomerAnalytics, CustomerAnalyticsSummar
 from schema.errors import UserError, bad_request, payload_or_errors
 from schema.scalars import Money, money
 from schema.types import pk_of
+
+if TYPE_CHECKING:
+    from schema.customer_segments import CustomerRfm
 
 T = TypeVar("T")
 
@@ -136,6 +139,15 @@ class CustomerType(relay.Node):
         if (refused := _analytics_refused(info)) is not None:
             raise refused
         return CustomerAnalytics.of(selectors.customer_analytics(root), _currency(info))
+
+    @strawberry_django.field(only=["id"], description="RFM scores and segment as of today; null without an order. "
+                             "Not for viewers (null with a FORBIDDEN error).")
+    def rfm(self, root: Customer, info: Info) -> Annotated[CustomerRfm, strawberry.lazy("schema.customer_segments")] | None:
+        if (refused := _analytics_refused(info)) is not None:
+            raise refused
+        from schema.customer_segments import customer_rfm
+
+        return customer_rfm(info, root.pk)
 
 
 @strawberry.type(name="TopCustomerEdge", description="A customer and what they spent in the range.")

@@ -194,3 +194,48 @@ def test_analysts_and_above_only(gql, alpha, role, codes, query):
 def test_bad_input_is_a_bad_request(gql, alpha, query, variables):
     response = gql.post(query, variables, host=alpha.host, token=token(alpha))
     assert response.codes == ["BAD_REQUEST"], response.body
+
+
+RFM = """query($n: Int) { customers(first: $n) { edges { node { id rfm { recencyDays frequency monetary { amount }
+  r f m segment } } } } }"""
+TODAY_SEGMENTS = """{ customerSegments { segments { segment customers(first: 100) { edges { node { id } } } } } }"""
+
+
+def test_each_customers_rfm_is_its_segment_today(gql, alpha, shop):
+    _, ids = shop
+    analyst = token(alpha)
+    listed = gql.post(RFM, {"n": 100}, host=alpha.host, token=analyst)
+    assert listed.errors == [], listed.body
+    by_id = {edge["node"]["id"]: edge["node"]["rfm"] for edge in listed.data["customers"]["edges"]}
+    members = {edge["node"]["id"]: segment["segment"]
+               for segment in gql.post(TODAY_SEGMENTS, host=alpha.host, token=analyst).data["customerSegments"]["segments"]
+               for edge in segment["customers"]["edges"]}
+    assert len(members) == 10 and all(by_id[node]["segment"] == segment for node, segment in members.items())
+    unscored = [node for node, scores in by_id.items() if scores is None]
+    assert len(unscored) == 2  # c11 (only a cancelled order) and c12 (no order)
+    c4 = by_id[order_shop.gid("Customer", ids["c4"])]
+    assert (c4["frequency"], c4["monetary"]["amount"], c4["f"], c4["m"]) == (5, "1500.00", 5, 5)
+
+
+def _cache_reads(fixture) -> int:
+    with tenant_context(fixture.tenant):
+        stats = cache.stats()
+    return stats["hits"] + stats["misses"]
+
+
+def test_rfm_reads_the_table_once_per_page(gql, alpha, shop):
+    gql.post(RFM, {"n": 1}, host=alpha.host, token=token(alpha))  # the table is computed and cached
+    counts = []
+    for n in (2, 12):
+        before = _cache_reads(alpha)
+        with CaptureQueriesContext(connection) as queries:
+            response = gql.post(RFM, {"n": n}, host=alpha.host, token=token(alpha))
+        assert response.errors == [] and len(response.data["customers"]["edges"]) == n
+        assert _cache_reads(alpha) - before == 1  # one read of the table for the whole page
+        counts.append(len(queries))
+    assert counts[0] == counts[1], counts
+
+
+def test_viewers_get_no_rfm(gql, alpha, shop):
+    response = gql.post(RFM, {"n": 1}, host=alpha.host, token=token(alpha, "viewer"))
+    assert response.codes == ["FORBIDDEN"] and response.data["customers"]["edges"][0]["node"]["rfm"] is None
