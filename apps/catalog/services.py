@@ -23,6 +23,7 @@ from apps.catalog import images, selectors
 from apps.catalog.models import Category, Product, ProductImage, Variant
 from apps.common.errors import NotFound, UserError
 from apps.common.money import quantize
+from apps.common.text import required_text
 
 log = logging.getLogger(__name__)
 
@@ -34,12 +35,7 @@ MAX_TAGS = 50
 # --- checks -------------------------------------------------------------------------------------
 
 def _name(value: str, field: str, max_length: int) -> str:
-    value = (value or "").strip()
-    if not value:
-        raise UserError("Give it a name.", field=field, code="REQUIRED")
-    if len(value) > max_length:
-        raise UserError(f"At most {max_length} characters.", field=field, code="TOO_LONG")
-    return value
+    return required_text(value, field=field, max_length=max_length, missing="Give it a name.")
 
 
 def _text(value: str, field: str, max_length: int) -> str:
