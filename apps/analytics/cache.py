@@ -20,18 +20,13 @@ from django.db import connection, transaction
 
 from apps.live import bus
 from config import redis
-from tenants.context import current_tenant
 
 T = TypeVar("T")
 TTL_SECONDS = 24 * 3600
 
 
 def _schema() -> str:
-    """The schema the next query would run in (tenants.backend applies a changed context first)."""
-    tenant = current_tenant.get()
-    if tenant is not None and tenant is not getattr(connection, "_context_tenant", None):
-        return tenant.schema_name
-    return connection.schema_name
+    return connection.active_tenant().schema_name
 
 
 def version(schema: str | None = None) -> int:

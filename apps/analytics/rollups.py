@@ -111,9 +111,8 @@ def _statements(windows: list[tuple[datetime, datetime]] | None) -> list[str]:
 
 def _zone() -> str:
     """The zone the rollups are in (the tenant's, recorded when they were first made)."""
-    with connection.cursor():  # applies the tenant context, so connection.tenant is this tenant
-        pass
-    return Rollup.objects.get_or_create(name=SALES, defaults={"time_zone": connection.tenant.time_zone})[0].time_zone
+    zone = connection.active_tenant().time_zone
+    return Rollup.objects.get_or_create(name=SALES, defaults={"time_zone": zone})[0].time_zone
 
 
 def _windows(days: list[date]) -> list[tuple[datetime, datetime]]:

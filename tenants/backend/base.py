@@ -27,6 +27,14 @@ class DatabaseWrapper(tenants_base.DatabaseWrapper):
         self._context_tenant = current_tenant.get()
         super().set_tenant(tenant, include_public)
 
+    def active_tenant(self):
+        """The tenant the next query runs for: the context's, when it changed since this
+        connection last applied it (the next cursor applies it), else the connection's own."""
+        tenant = current_tenant.get()
+        if tenant is not None and tenant is not self._context_tenant:
+            return tenant
+        return self.tenant
+
     def _cursor(self, name=None):
         tenant = current_tenant.get()
         if tenant is not None and tenant is not self._context_tenant:
