@@ -13,6 +13,7 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 from strawberry_django.relay import DjangoListConnection
 
+from apps.common.errors import UserError as ServiceUserError
 from schema.context import principal, tenant
 from schema.customers import FromDate, ToDate
 from schema.errors import ApiError, UserError, bad_request, payload_or_errors
@@ -115,10 +116,10 @@ class Query:
             return current
         if wanted is None:
             raise bad_request("On the platform host, `id` names the tenant.")
-        found = Tenant.objects.filter(pk=wanted, is_template=False).first()
-        if found is None:
-            raise ApiError("No such tenant.", code="NOT_FOUND")
-        return found
+        try:
+            return services.tenant_by_id(wanted)
+        except ServiceUserError as missing:
+            raise ApiError(missing.message, code="NOT_FOUND") from missing
 
 
 @strawberry.type
