@@ -3,7 +3,10 @@ write-only mode) and JSON (an array written piece by piece, or NDJSON).
 
 Values: money and other decimals as plain decimals ("1234.50"; numbers with a money format in
 XLSX; strings in JSON, exact as the API writes them); times in UTC, ISO 8601 with the offset
-("2026-03-01T14:05:00+00:00"; in XLSX, where a cell has no zone, the UTC time as a date cell);
+("2026-03-01T14:05:00+00:00"; in XLSX, where a cell has no zone, the UTC time rounded to the
+millisecond as a date cell: a date cell is a floating-point day count that spreadsheets read to
+the millisecond at best, so a time written with its microseconds could read back a hair early
+and show the previous second);
 days as YYYY-MM-DD (date cells in XLSX); JSON values (event properties) as JSON text in CSV/XLSX."""
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Callable, Iterable, Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import IO, Any
 
@@ -88,9 +91,13 @@ def write_json(out: IO[str], columns: list[Column], rows: Rows, progress: Progre
 
 # --- XLSX ------------------------------------------------------------------------------------------
 
-def _naive_utc(value: datetime | None) -> datetime | None:
-    # Excel cells have no time zone; openpyxl refuses aware datetimes.
-    return value if value is None else value.astimezone(UTC).replace(tzinfo=None)
+def xlsx_time(value: datetime | None) -> datetime | None:
+    """What an XLSX date cell holds for an aware time: the UTC time (cells have no zone) rounded
+    half up to the millisecond, which reads back exactly."""
+    if value is None:
+        return None
+    utc = value.astimezone(UTC).replace(tzinfo=None)
+    return utc.replace(microsecond=0) + timedelta(milliseconds=(utc.microsecond + 500) // 1000)
 
 
 def _cells(sheet: Any, columns: list[Column]) -> list[Callable[[Any], Any]]:
@@ -102,7 +109,7 @@ def _cells(sheet: Any, columns: list[Column]) -> list[Callable[[Any], Any]]:
             cell = WriteOnlyCell(sheet)
             cell.number_format = {Type.MONEY: MONEY_FORMAT, Type.DATETIME: DATETIME_FORMAT,
                                   Type.DATE: DATE_FORMAT}[column.type]
-            convert = _naive_utc if column.type == Type.DATETIME else (lambda value: value)
+            convert = xlsx_time if column.type == Type.DATETIME else (lambda value: value)
 
             def make(value: Any, cell=cell, convert=convert) -> Any:
                 cell.value = convert(value)

@@ -77,17 +77,26 @@ def expected(kind: str, tenant) -> dict:
     if kind == "products":
         return {v.sku: (v.price, v.stock) for v in Variant.objects.all()}
     if kind == "events":
-        return {e.time.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="seconds"): (e.type, e.properties)
-                for e in Event.objects.all()}
+        return {_to_millisecond(e.time): (e.type, e.properties) for e in Event.objects.all()}
     result = engine.run(tenant, query(analytics_reports.definitions.normalise(DEFINITION, tenant=tenant),
                                       tenant=tenant))
     return {row.key: (row.values["gross_sales"], row.values["orders"]) for row in result.rows}
 
 
+def _to_millisecond(value: datetime) -> str:
+    """What every format promises of a time, to the millisecond: XLSX rounds half up to it when it
+    writes; CSV and JSON keep the microseconds, and are rounded the same way here."""
+    utc = value.astimezone(UTC).replace(tzinfo=None)
+    milliseconds, rest = divmod(utc.microsecond, 1000)
+    rounded = utc.replace(microsecond=0) + timedelta(milliseconds=milliseconds + (rest >= 500))
+    return rounded.isoformat(timespec="milliseconds")
+
+
 def _time_key(value) -> str:
-    if isinstance(value, datetime):  # XLSX: a date cell (UTC)
-        return value.isoformat(timespec="seconds")
-    return datetime.fromisoformat(value).astimezone(UTC).replace(tzinfo=None).isoformat(timespec="seconds")
+    if isinstance(value, datetime):  # XLSX: a date cell, in UTC, already to the millisecond
+        assert value.microsecond % 1000 == 0
+        return value.isoformat(timespec="milliseconds")
+    return _to_millisecond(datetime.fromisoformat(value))
 
 
 def found(kind: str, rows: list[dict]) -> dict:
