@@ -19,6 +19,7 @@ from strawberry.exceptions import ConnectionRejectionError
 
 from apps.accounts.authentication import Principal, authenticate
 from apps.accounts.middleware import SESSION_TENANT_KEY
+from apps.live import limits
 from schema import schema
 from schema.context import Context
 from tenants.errors import RequestRefused
@@ -112,6 +113,10 @@ class GraphQLConsumer(GraphQLWSConsumer):
     async def get_context(self, request, response) -> Context:
         tenant = self.scope.get("tenant")
         return Context(principal=Principal(tenant=tenant), tenant=tenant, request=request, response=response)
+
+    async def disconnect(self, code: int) -> None:
+        await super().disconnect(code)  # ends the connection's operations
+        await limits.release_connection(self)  # its subscription slots are free before it is closed
 
     def _same_origin(self) -> bool:
         """A session cookie counts only for pages of this very host (no cross-site hijacking)."""

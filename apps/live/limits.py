@@ -10,7 +10,8 @@ through schema.live.subscription_slot, which turns TooManySubscriptions into a G
   TTL would do under steady traffic).
 
 Over a limit, `slot()` raises TooManySubscriptions before the subscription starts; the socket
-stays up."""
+stays up. A connection's slots are free again by the time the server has closed it
+(release_connection, called on disconnect), so a client that reconnects at once is not refused."""
 
 from __future__ import annotations
 
@@ -69,10 +70,11 @@ class TooManySubscriptions(Exception):
         self.limit, self.scope = limit, scope
 
 
-def _in_background(coroutine) -> None:
+def _in_background(coroutine) -> asyncio.Task:
     task = asyncio.ensure_future(coroutine)
     _background.add(task)
     task.add_done_callback(_background.discard)
+    return task
 
 
 async def _renew() -> None:
@@ -91,6 +93,28 @@ async def _release(key: str, member: str) -> None:
     await _client().zrem(key, member)
 
 
+def _connection_slots(consumer: Any) -> dict[str, str]:
+    """The tenant slots a connection holds and has not yet seen released: member -> key."""
+    slots = getattr(consumer, "live_slots", None)
+    if slots is None:
+        slots = consumer.live_slots = {}
+    return slots
+
+
+async def release_connection(consumer: Any) -> None:
+    """Free every tenant slot a closing connection still holds. Called by the consumer when it
+    disconnects: a subscription's own clean-up runs in a task graphql-core does not wait for, so
+    without this a client that reconnects at once could find its old slots still counted."""
+    slots = _connection_slots(consumer)
+    if not slots:
+        return
+    pipe = _client().pipeline(transaction=False)
+    for member, key in list(slots.items()):
+        pipe.zrem(key, member)
+    await pipe.execute()
+    slots.clear()
+
+
 @asynccontextmanager
 async def slot(consumer: Any, schema: str) -> AsyncIterator[None]:
     """Hold one subscription slot of the connection (`consumer`) and of the tenant while the
@@ -101,11 +125,14 @@ async def slot(consumer: Any, schema: str) -> AsyncIterator[None]:
         raise TooManySubscriptions(per_connection, "connection")
     consumer.live_subscriptions = held + 1  # before any await: a concurrent subscribe sees it
     key, member, now = _key(schema), f"{_PROCESS}:{next(_serial)}", time.time()
+    slots = _connection_slots(consumer)
+    slots[member] = key  # before the take: a disconnect during it frees the slot too
     try:
         if not await _client().eval(_TAKE, 1, key, now, per_tenant, now + SLOT_TTL, member, SLOT_TTL):
             raise TooManySubscriptions(per_tenant, "tenant")
     except BaseException:
         consumer.live_subscriptions -= 1
+        slots.pop(member, None)
         raise
     _held.setdefault(key, set()).add(member)
     loop = asyncio.get_running_loop()
@@ -119,6 +146,13 @@ async def slot(consumer: Any, schema: str) -> AsyncIterator[None]:
         members.discard(member)
         if not members:
             _held.pop(key, None)
-        # Not awaited: this runs while the subscription is being cancelled (a lost release
-        # lapses after SLOT_TTL).
-        _in_background(_release(key, member))
+        # Not awaited: this runs while the subscription is being cancelled. A release still
+        # pending when the connection closes is done by release_connection; one lost in a crash
+        # lapses after SLOT_TTL.
+        release = _in_background(_release(key, member))
+
+        def released(done: asyncio.Task) -> None:
+            if not done.cancelled() and done.exception() is None:
+                slots.pop(member, None)
+
+        release.add_done_callback(released)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from datetime import timedelta
 
 from asgiref.sync import async_to_sync
@@ -37,6 +39,15 @@ async def _subscribe(ws, id: str, query: str = ORDER_EVENTS) -> dict | None:
     return answer
 
 
+async def _until_held(fixture, count: int, deadline: float = 30.0) -> None:
+    """Wait (bounded) until the tenant's slots in Redis number `count`."""
+    key, client = limits._key(fixture.tenant.schema_name), redis.client()
+    give_up = time.monotonic() + deadline
+    while client.zcard(key) != count:
+        assert time.monotonic() < give_up, f"the tenant still holds {client.zcard(key)} slots"
+        await asyncio.sleep(0.01)
+
+
 def _limit_error(message: dict) -> dict:
     errors = message["payload"] if message["type"] == "error" else message["payload"]["errors"]
     error, = errors
@@ -54,7 +65,7 @@ def test_a_connection_holds_at_most_its_limit_and_stays_up(alpha):
         assert await _subscribe(ws, "2") is None
         refused = await _subscribe(ws, "3")
         await ws.send_json_to({"id": "1", "type": "complete"})  # frees a slot once its task has ended
-        assert await ws.receive_nothing(timeout=0.3)
+        await _until_held(alpha, 1)
         again = await _subscribe(ws, "4")
         still_up = await _subscribe(ws, "5", "subscription { serverTime(interval: 0.1, count: 1) }")
         await ws.disconnect()
@@ -82,17 +93,23 @@ def test_a_tenant_holds_at_most_its_limit_across_connections_and_other_tenants_d
         assert await _subscribe(second, "1") is None
         refused = await _subscribe(second, "2")
         beta_runs = await _subscribe(other, "1")
-        await first.disconnect()  # its slot is released
+        # Redis holds writes for a moment (as under load), so a release left to run after the
+        # connection has closed would still be pending when the next line reads.
+        redis.client().execute_command("CLIENT", "PAUSE", 300, "WRITE")
+        await first.disconnect(timeout=30)  # a deadline, not a pause: returns once the app has ended
+        # Read with a blocking client, so nothing else on this loop runs first: the slot must be
+        # free by the time the server has closed the connection, not a moment later.
+        held_after_close = redis.client().zcard(limits._key(alpha.tenant.schema_name))
         again = await _subscribe(second, "3")
         await second.disconnect()
         await other.disconnect()
-        return refused, beta_runs, again
+        return refused, beta_runs, held_after_close, again
 
     with override_settings(LIVE_SUBSCRIPTIONS_PER_TENANT=2):
-        refused, beta_runs, again = async_to_sync(scenario)()
+        refused, beta_runs, held_after_close, again = async_to_sync(scenario)()
     assert _limit_error(refused) == {"code": "THROTTLED", "reason": "TOO_MANY_SUBSCRIPTIONS", "limit": 2,
                                      "scope": "tenant"}
-    assert beta_runs is None and again is None
+    assert beta_runs is None and held_after_close == 1 and again is None
 
 
 def test_visitors_are_distinct_sessions_or_customers_of_the_last_minutes(alpha, django_capture_on_commit_callbacks):
