@@ -17,6 +17,10 @@ in the live visitor counts, a version bump, and `metrics {version}` published wi
 noting the time; a subscriber's latency is from that publish to its first snapshot carrying that
 version or a newer one. Every tenant's versions start at <its index> x 10^6, so a version tells
 whose snapshot it is: `cross_tenant_count` counts messages whose version is another tenant's.
+Then a burst (BURST publishes on tenant 0, as fast as the bench can send them, as a flash sale's
+orders would): `burst_s` from its first publish until every subscriber of tenant 0 has the last
+version, and `burst_messages_per_subscriber`, what coalescing let through (at most one a
+hub.INTERVAL; the unit suite proves that bound on the server's clock, this measures the speed).
 Last line: one JSON object.
 """
 
@@ -57,6 +61,7 @@ TENANTS = int(os.environ.get("TENANTS", "100"))
 PER_TENANT = int(os.environ.get("PER_TENANT", "10"))
 ROUNDS = int(os.environ.get("ROUNDS", "10"))
 ROUND_S = float(os.environ.get("ROUND_S", "1.0"))
+BURST = int(os.environ.get("BURST", "1000"))
 PASSWORD = "bench-Pass-123"
 SPAN = 10**6  # versions of tenant i: i * SPAN onwards
 QUERY = "subscription { liveMetrics { orders version } }"
@@ -126,6 +131,7 @@ async def _measure(tenants: list[tuple[Tenant, str, str]], port: int) -> dict:
             await bus.publish_async(tenant.schema_name, "metrics", {"version": version})
             await asyncio.sleep(gap)
     await asyncio.sleep(2)  # the last deliveries
+    burst = await _burst(tenants[0][0], [s for s in subscribers if s.index == 0])
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
@@ -149,6 +155,26 @@ async def _measure(tenants: list[tuple[Tenant, str, str]], port: int) -> dict:
         "publishes_count": ROUNDS * len(tenants),
         "subscribers_count": len(subscribers),
         "tenants_count": len(tenants),
+        **burst,
+    }
+
+
+async def _burst(tenant: Tenant, listening: list[Subscriber]) -> dict:
+    before = [len(s.received) for s in listening]
+    started = time.monotonic()
+    for serial in range(BURST):
+        # a new visitor each time, as in the rounds: a bump that changes no figure sends nothing
+        visitors.add(tenant, [(int(time.time()), f"burst-{started}-{serial}", None)], timezone.now())
+        version = cache.bump(tenant.schema_name)
+        await bus.publish_async(tenant.schema_name, "metrics", {"version": version})
+    while not all(s.received and s.received[-1][1] >= version for s in listening):
+        assert time.monotonic() - started < 120, "the burst's last version never arrived"
+        await asyncio.sleep(0.01)
+    return {
+        "burst_publishes_count": BURST,
+        "burst_s": round(time.monotonic() - started, 3),
+        "burst_messages_per_subscriber": round(statistics.mean(
+            len(s.received) - seen for s, seen in zip(listening, before, strict=True)), 1),
     }
 
 
