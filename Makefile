@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test bench schema lint fmt clean
+.PHONY: run test test-stress bench schema lint fmt clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
@@ -26,6 +26,17 @@ test: $(STAMP)
 		echo "NOTE: $(CHROMIUM) or chromedriver not found: browser tests are LEFT OUT of this run (apt-get install chromium chromium-driver)."; \
 		$(PY) -m config.devserver exec -- $(PY) -m pytest -m "not browser" --cov --cov-report=term:skip-covered $(ARGS); \
 	fi
+
+# The suite while two CPU-bound processes keep both cores busy, in a random order (modules shuffled,
+# and the tests within each); the seed is printed first: `make test-stress SEED=<n>` replays it.
+test-stress: $(STAMP)
+	@seed=$${SEED:-$$(od -An -N2 -tu2 /dev/urandom | tr -d ' ')}; \
+	echo "test-stress: random order seed $$seed, both cores kept busy (replay: make test-stress SEED=$$seed)"; \
+	$(PYTHON) -c 'while True: pass' & hog1=$$!; $(PYTHON) -c 'while True: pass' & hog2=$$!; \
+	trap 'kill $$hog1 $$hog2 2>/dev/null' EXIT; \
+	start=$$(date +%s); \
+	$(MAKE) --no-print-directory test ARGS="--random-order --random-order-bucket=module --random-order-seed=$$seed $(ARGS)"; \
+	status=$$?; echo "test-stress: seed $$seed, exit $$status, $$(( $$(date +%s) - start )) s"; exit $$status
 
 bench: $(STAMP)
 	@test -n "$(NAME)" || { echo "usage: make bench NAME=provision_tenant"; exit 2; }

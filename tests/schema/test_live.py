@@ -19,6 +19,7 @@ from tenants.context import tenant_context
 from tests.test_websocket import bearer, communicator, open_session
 
 ORDER_EVENTS = "subscription { orderEvents { event } }"
+DEADLINE = 30  # seconds an answer may take on a busy machine (waited for, never slept)
 
 
 async def _session(fixture, credentials: dict):
@@ -28,21 +29,41 @@ async def _session(fixture, credentials: dict):
     return ws
 
 
-async def _subscribe(ws, id: str, query: str = ORDER_EVENTS) -> dict | None:
-    """The error the subscription answers with at once, or None when it runs."""
+async def _subscribe(ws, id: str, query: str = ORDER_EVENTS) -> None:
     await ws.send_json_to({"id": id, "type": "subscribe", "payload": {"query": query}})
-    if await ws.receive_nothing(timeout=0.5):
-        return None
-    answer = await ws.receive_json_from()
+
+
+async def _answer(ws, id: str) -> dict:
+    """The next message, waited for up to a deadline (an error comes as `error`, or as `next` with
+    errors followed by `complete`)."""
+    answer = await ws.receive_json_from(timeout=DEADLINE)
     if answer["type"] == "next" and "errors" in answer["payload"]:
-        assert await ws.receive_json_from() == {"id": id, "type": "complete"}
+        assert await ws.receive_json_from(timeout=DEADLINE) == {"id": id, "type": "complete"}
     return answer
 
 
-async def _until_held(fixture, count: int, deadline: float = 30.0) -> None:
+async def _runs(ws, id: str, fixture, held: int, query: str = ORDER_EVENTS) -> dict | None:
+    """Subscribe; None once it runs (the tenant then holds `held` slots, its own included: a
+    subscription takes its slot only after every check), else the error it answered."""
+    await _subscribe(ws, id, query)
+    key, client = limits._key(fixture.tenant.schema_name), redis.client()
+    give_up = time.monotonic() + DEADLINE
+    while client.zcard(key) != held:
+        if not await ws.receive_nothing(timeout=0.01):
+            return await _answer(ws, id)
+        assert time.monotonic() < give_up, f"neither running nor refused: {client.zcard(key)} slots held"
+    return None
+
+
+async def _refused(ws, id: str, query: str = ORDER_EVENTS) -> dict:
+    await _subscribe(ws, id, query)
+    return await _answer(ws, id)
+
+
+async def _until_held(fixture, count: int) -> None:
     """Wait (bounded) until the tenant's slots in Redis number `count`."""
     key, client = limits._key(fixture.tenant.schema_name), redis.client()
-    give_up = time.monotonic() + deadline
+    give_up = time.monotonic() + DEADLINE
     while client.zcard(key) != count:
         assert time.monotonic() < give_up, f"the tenant still holds {client.zcard(key)} slots"
         await asyncio.sleep(0.01)
@@ -61,14 +82,15 @@ def test_a_connection_holds_at_most_its_limit_and_stays_up(alpha):
 
     async def scenario():
         ws = await _session(alpha, credentials)
-        assert await _subscribe(ws, "1") is None
-        assert await _subscribe(ws, "2") is None
-        refused = await _subscribe(ws, "3")
+        assert await _runs(ws, "1", alpha, 1) is None
+        assert await _runs(ws, "2", alpha, 2) is None
+        refused = await _refused(ws, "3")
         await ws.send_json_to({"id": "1", "type": "complete"})  # frees a slot once its task has ended
         await _until_held(alpha, 1)
-        again = await _subscribe(ws, "4")
-        still_up = await _subscribe(ws, "5", "subscription { serverTime(interval: 0.1, count: 1) }")
-        await ws.disconnect()
+        again = await _runs(ws, "4", alpha, 2)
+        await _subscribe(ws, "5", "subscription { serverTime(interval: 0.1, count: 1) }")
+        still_up = await ws.receive_json_from(timeout=DEADLINE)
+        await ws.disconnect(timeout=DEADLINE)
         return refused, again, still_up
 
     with override_settings(LIVE_SUBSCRIPTIONS_PER_CONNECTION=2):
@@ -89,18 +111,18 @@ def test_a_tenant_holds_at_most_its_limit_across_connections_and_other_tenants_d
     async def scenario():
         first, second = await _session(alpha, on_alpha), await _session(alpha, on_alpha)
         other = await _session(beta, on_beta)
-        assert await _subscribe(first, "1") is None
-        assert await _subscribe(second, "1") is None
-        refused = await _subscribe(second, "2")
-        beta_runs = await _subscribe(other, "1")
+        assert await _runs(first, "1", alpha, 1) is None
+        assert await _runs(second, "1", alpha, 2) is None
+        refused = await _refused(second, "2")
+        beta_runs = await _runs(other, "1", beta, 1)
         # Redis holds writes for a moment (as under load), so a release left to run after the
         # connection has closed would still be pending when the next line reads.
         redis.client().execute_command("CLIENT", "PAUSE", 300, "WRITE")
-        await first.disconnect(timeout=30)  # a deadline, not a pause: returns once the app has ended
+        await first.disconnect(timeout=DEADLINE)  # a deadline, not a pause: returns once the app has ended
         # Read with a blocking client, so nothing else on this loop runs first: the slot must be
         # free by the time the server has closed the connection, not a moment later.
         held_after_close = redis.client().zcard(limits._key(alpha.tenant.schema_name))
-        again = await _subscribe(second, "3")
+        again = await _runs(second, "3", alpha, 2)
         await second.disconnect()
         await other.disconnect()
         return refused, beta_runs, held_after_close, again
