@@ -2,52 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
-import httpx
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from config.devserver.asgi_server import uvicorn_server
 
 
 @contextmanager
 def uvicorn(*options: str, env: dict[str, str] | None = None, start_timeout: float = 60) -> Iterator[int]:
-    """A server on a free loopback port (yielded) with uvicorn's `options`, answering /healthz
-    before the block runs, stopped after it."""
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1", "--port", str(port),
-         "--log-level", "warning", *options],
-        cwd=ROOT, env={**os.environ, **(env or {})},
-    )
-    deadline = time.monotonic() + start_timeout
-    while True:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise SystemExit("uvicorn did not start")
-        time.sleep(0.1)
-    try:
-        yield port
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
+    """A server on a loopback port of its own (yielded) with uvicorn's `options`, answering
+    /healthz before the block runs, stopped after it."""
+    with uvicorn_server(*options, env=env, start_timeout=start_timeout) as server:
+        yield server.port

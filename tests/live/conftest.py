@@ -4,13 +4,8 @@ tests use the session tenants and make their own tokens once."""
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
-import subprocess
-import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,16 +15,11 @@ from django.conf import settings
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 
+from config.devserver.asgi_server import ServerDidNotStart, uvicorn_server
 from tests.conftest import token_for
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _database_url() -> str:
@@ -59,36 +49,16 @@ def asgi_server(tenants, django_db_blocker):
             "alpha-viewer": token_for("viewer@alpha.test", tenants["alpha"].tenant),
             "beta-owner": token_for("owner@beta.test", tenants["beta"].tenant),
         }
-    port = _free_port()
     env = {
-        **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings_test",
         "DATABASE_URL": _database_url(),
         "SESSION_COOKIE_SECURE": "false",  # plain http on loopback
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1",
-         "--port", str(port), "--log-level", "warning"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            output = process.stdout.read().decode(errors="replace") if process.stdout else ""
-            pytest.fail(f"uvicorn did not start:\n{output[-3000:]}")
-        time.sleep(0.1)
-    yield LiveServer(port=port, tokens=tokens)
-    process.terminate()
     try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
+        with uvicorn_server(env=env, start_timeout=30, capture_output=True) as server:
+            yield LiveServer(port=server.port, tokens=tokens)
+    except ServerDidNotStart as failed:
+        pytest.fail(str(failed))
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import pytest
 import stripe
 from django_tenants.utils import tenant_context
@@ -48,27 +49,48 @@ _server: dict[str, tuple[subprocess.Popen, str]] = {}
 
 def localstripe_url() -> str:
     """The base address of a fresh localstripe (no state from earlier runs), started on first
-    use; `stop_localstripe` (at the end of the session, or at exit) stops it."""
+    use; `stop_localstripe` (at the end of the session, or at exit) stops it.
+
+    localstripe binds the port itself, so another process can take it between our pick and its
+    bind: then it exits at once and another port is tried. It counts as up once our process holds
+    the listening socket and answers (an answer from somebody else's server does not count)."""
     if "localstripe" in _server:
         return _server["localstripe"][1]
-    port = _free_port()
-    process = subprocess.Popen(
-        [_localstripe_command(), "--port", str(port), "--from-scratch"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    _server["localstripe"] = (process, base)
-    atexit.register(stop_localstripe)
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            httpx.get(f"{base}/v1/customers", auth=("sk_test_probe", ""), timeout=1)
+    for _ in range(5):
+        port = _free_port()
+        process = subprocess.Popen(
+            [_localstripe_command(), "--port", str(port), "--from-scratch"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        base = f"http://127.0.0.1:{port}"
+        _server["localstripe"] = (process, base)
+        atexit.register(stop_localstripe)
+        if _answers(base, port, process):
             return base
-        except httpx.HTTPError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                stop_localstripe()
-                pytest.fail("localstripe did not start")
-            time.sleep(0.1)
+        stop_localstripe()
+    pytest.fail("localstripe did not start")
+
+
+def _answers(base: str, port: int, process: subprocess.Popen, timeout: float = 20) -> bool:
+    deadline = time.monotonic() + timeout
+    while process.poll() is None and time.monotonic() < deadline:
+        if _listens(process, port):
+            try:
+                httpx.get(f"{base}/v1/customers", auth=("sk_test_probe", ""), timeout=1)
+                return True
+            except httpx.HTTPError:
+                pass
+        time.sleep(0.1)
+    return False
+
+
+def _listens(process: subprocess.Popen, port: int) -> bool:
+    """Whether this very process holds the listening socket on `port`."""
+    try:
+        return any(c.status == psutil.CONN_LISTEN and c.laddr.port == port
+                   for c in psutil.Process(process.pid).net_connections(kind="tcp"))
+    except psutil.NoSuchProcess:
+        return False
 
 
 def stop_localstripe() -> None:
