@@ -5,12 +5,14 @@ path (tenant middleware → auth → GraphQL → DB) inside each test's transact
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import channels.db
+import hypothesis
 import pytest
 from asgiref.sync import async_to_sync
 from django.test import AsyncClient
@@ -22,6 +24,18 @@ from tenants.services import ensure_template, provision_tenant
 
 # Fixtures of a whole area, shared by its test modules (pytest takes plugins from the root only).
 pytest_plugins = ["tests.apps.payments.fixtures"]
+
+# Property tests: the same examples on every run (a red CI is a bug, not a draw), and no time
+# limits, which a busy machine breaks (an example over hypothesis' 200 ms deadline, or data made
+# "too slowly"). HYPOTHESIS_PROFILE=explore draws new examples each run, for hunting.
+hypothesis.settings.register_profile(
+    "suite", derandomize=True, deadline=None, database=None,
+    suppress_health_check=[hypothesis.HealthCheck.too_slow],
+)
+hypothesis.settings.register_profile(
+    "explore", deadline=None, suppress_health_check=[hypothesis.HealthCheck.too_slow],
+)
+hypothesis.settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "suite"))
 
 PASSWORD = "pw-Test-123!"
 PLATFORM_HOST = "localhost"
