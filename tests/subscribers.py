@@ -14,7 +14,7 @@ from apps.live import bus
 
 
 @asynccontextmanager
-async def joining(schema: str, topic: str, *, timeout: float = 10.0) -> AsyncIterator[None]:
+async def joining(schema: str, topic: str, *, timeout: float = 30.0) -> AsyncIterator[None]:
     """`async with joining(schema, topic): <subscribe>` ends once one more listener than before
     has joined the group of the tenant's topic."""
     layer = get_channel_layer()

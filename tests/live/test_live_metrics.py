@@ -32,7 +32,7 @@ from tests.committed import run_committed
 from tests.conftest import _tenant, token_for
 from tests.subscribers import joining
 
-TIMEOUT = 20
+TIMEOUT = 30  # a deadline, never slept
 METRICS = "subscription { liveMetrics { day orders revenue { amount currency } averageOrderValue { amount } " \
           "visitors conversion version } }"
 TIMED_METRICS = METRICS.replace("liveMetrics { ", "liveMetrics { at ")

@@ -17,7 +17,7 @@ from tests.apps.orders import shop
 from tests.committed import run_committed
 from tests.test_websocket import bearer, communicator, open_session
 
-TIMEOUT = 10
+TIMEOUT = 30  # a deadline, never slept
 PROGRESS = "subscription($id: ID!) { exportProgress(id: $id) { exportId status rowsDone rowsTotal } }"
 
 
