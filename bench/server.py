@@ -26,6 +26,15 @@ def free_port() -> int:
 def uvicorn(*options: str, env: dict[str, str] | None = None, start_timeout: float = 60) -> Iterator[int]:
     """A server on a free loopback port (yielded) with uvicorn's `options`, answering /healthz
     before the block runs, stopped after it."""
+    with uvicorn_process(*options, env=env, start_timeout=start_timeout) as (port, _):
+        yield port
+
+
+@contextmanager
+def uvicorn_process(*options: str, env: dict[str, str] | None = None,
+                    start_timeout: float = 60) -> Iterator[tuple[int, subprocess.Popen]]:
+    """`uvicorn`, yielding the port and the server's process (whose memory a bench samples;
+    without --workers it is the one that serves)."""
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1", "--port", str(port),
@@ -44,7 +53,7 @@ def uvicorn(*options: str, env: dict[str, str] | None = None, start_timeout: flo
             raise SystemExit("uvicorn did not start")
         time.sleep(0.1)
     try:
-        yield port
+        yield port, process
     finally:
         process.terminate()
         try:
