@@ -6,6 +6,12 @@ resource.getrusage(RUSAGE_CHILDREN) without this process's memory in it; `idle_r
 peak of a child that only starts Django, and `copy_s` the floor of reading the same rows: one
 COPY (SELECT …) TO STDOUT into a file by PostgreSQL's own CSV writer (no Python per row).
 
+Then the CSV file is downloaded over HTTP through its signed link from a uvicorn process
+(bench/server.py) while the server's resident memory is sampled: `download_s`, and
+`download_rss_growth_mb`, the peak during the download minus the server's idle RSS just before it
+(`download_idle_rss_mb`; target: growth < 50 MB whatever the file's size, as the file is streamed),
+and that growth as a share of the file's size (`download_growth_to_file_ratio`).
+
     make bench NAME=export            (ORDERS=1000000 by default; XLSX=0 skips the XLSX run)
 
 The tenant is bench/analytics.py's bench-analytics (seeded once, kept between runs). The export
@@ -20,6 +26,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -32,12 +39,14 @@ import django
 
 django.setup()
 
+import httpx  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 from django_tenants.utils import tenant_context  # noqa: E402
 
-from apps.exports import files, services  # noqa: E402
+from apps.exports import files, links, services  # noqa: E402
 from apps.exports.models import Export  # noqa: E402
+from bench.server import uvicorn_process  # noqa: E402
 from tenants.models import Tenant  # noqa: E402
 
 # bench/analytics.py (beside this script) seeds or finds the tenant with a million orders: one
@@ -77,6 +86,45 @@ def _copy_floor(tenant: Tenant) -> float:
         return time.perf_counter() - started
 
 
+def _rss_mb(pid: int) -> float:
+    """The resident set of process `pid` now (Linux: VmRSS in /proc/<pid>/status, in kB)."""
+    with open(f"/proc/{pid}/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:")) / 1024
+
+
+def _download(tenant: Tenant, export: Export) -> tuple[float, float, float]:
+    """The export's file over HTTP from a uvicorn process: (seconds, the server's idle RSS in MB,
+    its peak RSS during the download minus that idle figure)."""
+    host = tenant.domains.get(is_primary=True).domain
+    with (uvicorn_process("--no-access-log") as (port, server),
+          httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"Host": host}, timeout=600) as client):
+        # Warm the path a download takes (tenant, middleware, the view): a refused link (logged as
+        # "Forbidden") sends no file.
+        assert client.get(f"/exports/{export.pk}/download?sig=x").status_code == 403
+        idle = peak = _rss_mb(server.pid)
+        done = threading.Event()
+
+        def sample() -> None:
+            nonlocal peak
+            while not done.wait(0.005):
+                peak = max(peak, _rss_mb(server.pid))
+
+        sampler = threading.Thread(target=sample)
+        sampler.start()
+        started, received = time.perf_counter(), 0
+        try:
+            with client.stream("GET", links.path(tenant.schema_name, export.pk)) as response:
+                assert response.status_code == 200, response.status_code
+                for chunk in response.iter_raw():
+                    received += len(chunk)
+        finally:
+            done.set()
+            sampler.join()
+        elapsed = time.perf_counter() - started
+    assert received == export.size, (received, export.size)
+    return elapsed, idle, peak - idle
+
+
 def run_child(schema: str, export_id: str) -> None:
     """In the child: the task's work for one export, and what it wrote."""
     if export_id == "idle":
@@ -104,6 +152,9 @@ def main() -> None:
         _, answer = _child(tenant.schema_name, str(csv.pk))
         assert answer["status"] == "done" and answer["rows"] == SIZE.orders, answer
         csv_s, csv_peak, csv_mb = answer["s"], _peak_mb(), answer["size"] / 1e6
+        with tenant_context(tenant):
+            csv.refresh_from_db()
+        download_s, server_idle, download_growth = _download(tenant, csv)
         copy_s = _copy_floor(tenant)
         xlsx_s = xlsx_peak = None
         if os.environ.get("XLSX", "1") != "0":
@@ -119,12 +170,17 @@ def main() -> None:
                 files.delete(export.file)
                 export.delete()
     print(f"{SIZE.orders} orders as CSV ({csv_mb:.0f} MB) in {csv_s:.1f} s, peak RSS {csv_peak} MB "
-          f"(idle Django {idle} MB); COPY floor {copy_s:.1f} s; XLSX {xlsx_s and round(xlsx_s, 1)} s")
+          f"(idle Django {idle} MB); COPY floor {copy_s:.1f} s; XLSX {xlsx_s and round(xlsx_s, 1)} s; "
+          f"downloaded over HTTP in {download_s:.1f} s, server RSS +{download_growth:.1f} MB over {server_idle:.0f} MB")
     print(json.dumps({
         "bench": "export", "orders": SIZE.orders,
         "csv_s": round(csv_s, 2), "csv_peak_rss_mb": csv_peak, "csv_size_mb": round(csv_mb, 1),
         "copy_s": round(copy_s, 2), "csv_to_copy_ratio": round(csv_s / copy_s, 1), "idle_rss_mb": idle,
         "xlsx_s": xlsx_s and round(xlsx_s, 2), "xlsx_peak_rss_mb": xlsx_peak,
+        "download_s": round(download_s, 2), "download_rss_growth_mb": round(download_growth, 1),
+        "download_idle_rss_mb": round(server_idle, 1),
+        # what the server held at most, as a share of the file: ~1 when it reads the file whole
+        "download_growth_to_file_ratio": round(download_growth * 2**20 / csv.size, 3),
     }))
 
 

@@ -212,6 +212,18 @@ class GraphQLClient:
         return async_to_sync(call)(path, headers={"Host": host, **(headers or {})}, **extra)
 
 
+def body_of(response) -> bytes:
+    """A test client response's body; a download's arrives through an asynchronous iterator
+    (apps.common.streaming), as a server reads it."""
+    if not response.streaming:
+        return response.content
+
+    async def read() -> bytes:
+        return b"".join([part async for part in response.streaming_content])
+
+    return async_to_sync(read)()
+
+
 @pytest.fixture
 def gql() -> GraphQLClient:
     return GraphQLClient()

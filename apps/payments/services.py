@@ -42,6 +42,9 @@ KEY_PREFIXES = {
     "stripe_webhook_secret": ("whsec_",),
 }
 MAX_KEY = 255
+# What callers read when Stripe cannot be reached or fails (the details are in the log).
+PROVIDER_UNREACHABLE = "The payment provider could not be reached; try again."
+PROVIDER_FAILED = "The payment provider could not complete the request."
 
 
 @dataclass(frozen=True)
@@ -116,16 +119,26 @@ def update_settings(
 # --- payments ---------------------------------------------------------------------------------
 
 def _stripe(call, *args, **kwargs):
-    """A Stripe API call; what Stripe refuses becomes a userError (its own words, no secrets)."""
+    """A Stripe API call. What Stripe answers about the payment (a declined card, a request it
+    refuses) becomes a userError in Stripe's own words, which are written for people and carry no
+    secrets. A failure to reach Stripe, or one on its side, becomes one stable message: the SDK's
+    text names hosts, ports and library internals, so it goes to the log only, where the request
+    id (config.logging) finds it."""
     try:
         return call(*args, **kwargs)
     except stripe.AuthenticationError as exc:
         log.warning("Stripe refused the tenant's secret key (%s)", exc.http_status)
         raise UserError("Stripe refused this shop's secret key.", field=None, code="PROVIDER_AUTH") from exc
-    except stripe.StripeError as exc:
-        log.warning("Stripe request failed: %s %s", exc.http_status, exc.code)
+    except (stripe.CardError, stripe.InvalidRequestError) as exc:
+        log.warning("Stripe refused the request: %s %s", exc.http_status, exc.code)
         message = exc.user_message or "the request failed"
         raise UserError(f"Stripe: {message}", field=None, code="PROVIDER_ERROR") from exc
+    except (stripe.APIConnectionError, stripe.APIError, stripe.RateLimitError) as exc:
+        log.warning("Stripe could not be reached (%s): %s", type(exc).__name__, exc)
+        raise UserError(PROVIDER_UNREACHABLE, field=None, code="PROVIDER_ERROR") from exc
+    except stripe.StripeError as exc:  # permissions of a restricted key, idempotency conflicts
+        log.warning("Stripe failed the request (%s, %s): %s", type(exc).__name__, exc.http_status, exc)
+        raise UserError(PROVIDER_FAILED, field=None, code="PROVIDER_ERROR") from exc
 
 
 def _stripe_api(config: PaymentSettings, field: str) -> stripe.StripeClient:

@@ -18,7 +18,7 @@ from apps.catalog import services
 from apps.catalog.models import ProductImage
 from tests.apps.catalog import factories
 from tests.apps.catalog.factories import gid, image_bytes, upload
-from tests.conftest import token_for
+from tests.conftest import body_of, token_for
 
 ONE = """mutation($product: ID!, $file: Upload!, $alt: String!) {
   productImageUpload(product: $product, file: $file, altText: $alt) {
@@ -237,7 +237,7 @@ def test_files_of_two_tenants_never_mix_and_media_is_served_per_tenant(gql, alph
     beta_path = "/" + beta_url.split("/", 3)[3]
     served = gql.get(alpha_path, host=alpha.host)
     assert served.status_code == 200 and served["Content-Type"] == "image/png"
-    with Image.open(BytesIO(b"".join(served.streaming_content))) as picture:
+    with Image.open(BytesIO(body_of(served))) as picture:
         assert picture.getpixel((0, 0))[:3] == (255, 0, 0)
     assert gql.get(beta_path, host=alpha.host).status_code == 404  # beta's file on alpha's host
     assert gql.get(alpha_path, host=beta.host).status_code == 404

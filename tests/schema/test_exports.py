@@ -14,7 +14,7 @@ from apps.exports.models import Export
 from tests.apps.exports.files import rows_of
 from tests.apps.orders import shop
 from tests.apps.payments import test_cleanup
-from tests.conftest import token_for
+from tests.conftest import body_of, token_for
 
 run_on_commit = test_cleanup.tasks_on_commit  # the fixture, under this module's name for it
 
@@ -26,10 +26,6 @@ LIST = "{ exports(first: 10) { totalCount edges { node { id kind status rowsDone
 
 def _create(gql, fixture, role: str, variables: dict):
     return gql.post(CREATE, variables, host=fixture.host, token=token_for(fixture.email(role), fixture.tenant))
-
-
-def _body(response) -> bytes:
-    return b"".join(response.streaming_content) if response.streaming else response.content
 
 
 @pytest.fixture
@@ -57,7 +53,7 @@ def test_an_analyst_exports_and_downloads_through_the_signed_link(gql, alpha, or
     assert response.status_code == 200
     assert response["Content-Type"] == "text/csv; charset=utf-8"
     assert response["Content-Disposition"] == f'attachment; filename="{node["fileName"]}"'
-    body = _body(response)
+    body = body_of(response)
     assert len(body) == node["size"]
     rows = rows_of(body, "csv")
     assert sorted(row["email"] for row in rows) == ["b***@example.com", "b***@example.com"]  # masked for analysts
@@ -67,7 +63,7 @@ def test_xlsx_and_ndjson_downloads_say_what_they_are(gql, alpha, orders, run_on_
     node = _done(gql, alpha, run_on_commit, "owner", "XLSX")
     response = gql.get(node["downloadUrl"].removeprefix(f"http://{alpha.host}"), host=alpha.host)
     assert response["Content-Type"] == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-    assert len(rows_of(_body(response), "xlsx")) == 2
+    assert len(rows_of(body_of(response), "xlsx")) == 2
     made = _create(gql, alpha, "owner", {"k": "EVENTS", "f": "JSON", "l": "NDJSON"}).data["exportCreate"]["export"]
     assert made["layout"] == "NDJSON"
 

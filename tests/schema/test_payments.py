@@ -5,6 +5,7 @@ payments list."""
 from __future__ import annotations
 
 import logging
+import socket
 from decimal import Decimal
 
 import pytest
@@ -15,6 +16,7 @@ from django_tenants.utils import tenant_context
 from apps.audit.models import AuditEntry
 from apps.orders.models import Order, OrderEvent
 from apps.payments.models import Payment, PaymentSettings
+from config.logging import ContextFilter
 from tests.apps.orders import shop
 from tests.apps.orders.shop import gid, staff
 from tests.apps.payments.fixtures import configure
@@ -208,6 +210,29 @@ def test_intents_need_stripe_on_a_pending_order(gql, alpha, stripe_api, order):
     viewer = gql.post(INTENT, {"order": gid("Order", order.pk)}, host=alpha.host,
                       token=token_for(alpha.email("viewer"), alpha.tenant))
     assert viewer.codes == ["FORBIDDEN"]
+    with tenant_context(alpha.tenant):
+        assert not Payment.objects.exists()
+
+
+def test_an_unreachable_stripe_answers_a_stable_message_and_logs_the_raw_error(gql, alpha, order, settings, caplog):
+    with socket.socket() as closed:  # a port nothing listens on once this block ends
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    settings.STRIPE_API_BASE = f"http://127.0.0.1:{port}"
+    configure(alpha)
+    # The log's context filter (config.logging) on the capturing handler, as on the console's.
+    caplog.handler.addFilter(ContextFilter())
+    caplog.set_level(logging.WARNING, logger="apps.payments")
+    response = gql.post(INTENT, {"order": gid("Order", order.pk)}, host=alpha.host, token=staff(alpha),
+                        headers={"X-Request-ID": "pay-req-42"})
+    assert response.data["paymentIntentCreate"]["userErrors"] == [{
+        "field": None, "code": "PROVIDER_ERROR", "message": "The payment provider could not be reached; try again.",
+    }]
+    raw = [r for r in caplog.records if r.name.startswith("apps.payments") and str(port) in r.getMessage()]
+    assert raw and "error communicating with Stripe" in raw[0].getMessage()
+    assert raw[0].request_id == "pay-req-42" and raw[0].tenant == alpha.tenant.schema_name
+    for internal in ("Stripe", "127.0.0.1", str(port), "Network error", "support@stripe.com"):
+        assert internal not in repr(response.body)
     with tenant_context(alpha.tenant):
         assert not Payment.objects.exists()
 
