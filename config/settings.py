@@ -1,7 +1,8 @@
 """Settings, all from the environment (django-environ).
 
-DEBUG and a throw-away SECRET_KEY are allowed only under the dev server (`make run` sets
-DJANGO_DEV_SERVER=1) and the test settings; anywhere else a real SECRET_KEY is required.
+DEBUG and a throw-away SECRET_KEY are allowed only under the dev launcher (`config.devserver run`
+and `exec`, so `make run` and `make test`, set DJANGO_DEV_SERVER=1) and the test settings; anywhere
+else a real SECRET_KEY is required.
 """
 
 import warnings

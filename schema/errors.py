@@ -67,7 +67,10 @@ def give_codes(errors: list[GraphQLError]) -> None:
 
 @strawberry.type
 class UserError:
-    field: str | None
+    field: str | None = strawberry.field(description=(
+        "The value at fault, as a dotted path: names as the schema spells them, list indexes as numbers "
+        "(`lines.0.quantity`), from the fields of the mutation's `input` argument when it has one, else from "
+        "its arguments (`id`, `filters.placed.from`). Null when no one value is at fault."))
     message: str
     code: str
 

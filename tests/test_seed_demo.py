@@ -8,6 +8,7 @@ import hashlib
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from io import StringIO
 from itertools import pairwise
 from zoneinfo import ZoneInfo
 
@@ -18,6 +19,7 @@ from django.db.models import Count, F, Max, Min, Q, Sum
 from django_tenants.utils import tenant_context
 
 from apps.catalog.models import Category, Product, Variant
+from apps.common.days import day_start, local_today
 from apps.common.errors import UserError
 from apps.common.seeding import SeedSize, seed_demo
 from apps.customers.models import Customer
@@ -165,6 +167,38 @@ def test_the_same_seed_gives_the_same_data_in_any_tenant(alpha, beta):
     assert _fingerprint(alpha) == first, "seeding beta leaves alpha alone"
     with tenant_context(alpha.tenant):
         assert Order.objects.count() == 300
+
+
+def _order_events(fixture) -> list[tuple]:
+    """Every order event: its order's number, type, statuses, payload (refund and line ids
+    included) and time."""
+    with tenant_context(fixture.tenant):
+        return list(OrderEvent.objects.order_by("id").values_list(
+            "order__number", "type", "from_status", "to_status", "data", "created"))
+
+
+def _seed_with_the_command(fixture, seed: int, *options: str) -> list[tuple]:
+    """`manage.py seed_demo` (--reset restarts the ids), then its order events."""
+    call_command("seed_demo", "--tenant", fixture.slug, "--products", "10", "--customers", "30", "--orders", "300",
+                 "--seed", str(seed), "--reset", *options, stdout=StringIO())
+    return _order_events(fixture)
+
+
+def test_the_same_seed_gives_the_same_order_events_all_day(alpha):
+    """Without --until the window ends at the start of the tenant's day, not at the clock's
+    second: two runs on one day write the same order events, row for row, as a run told that
+    midnight does (a clock reading moved the last day's orders, and every draw after them)."""
+    tenant = Tenant.objects.get(pk=alpha.tenant.pk)
+    for _ in range(2):  # runs that straddle midnight seed two days: take them again
+        today = local_today(tenant)
+        first, second = _seed_with_the_command(alpha, 5), _seed_with_the_command(alpha, 5)
+        if local_today(tenant) == today:
+            break
+    assert len(first) > 300 and {event[1] for event in first} >= {"placed", "status_changed", "refunded"}
+    assert second == first
+    midnight = day_start(tenant, today).isoformat()
+    assert _seed_with_the_command(alpha, 5, "--until", midnight) == first
+    assert _seed_with_the_command(alpha, 6, "--until", midnight) != first
 
 
 def test_orders_follow_the_tenant_calendar(alpha):

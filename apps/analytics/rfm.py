@@ -8,13 +8,18 @@ customer spent on it is `total - refunded_total`, days are the tenant's local da
 - frequency: counted orders;
 - monetary: what the customer spent on them (exact, in cents while ranking).
 
-Scores 1..5 are quintiles of each measure's rank, with pandas: the customers are sorted by id,
-each measure is ranked with `rank(method="first")` (so ties take consecutive ranks, the lower
-customer id the lower rank, and every rank is distinct), and `qcut(ranks, 5)` cuts the ranks
-1..n into five equal-width bins (edges at the 0, 20, …, 100th percentile of the ranks). Higher
-frequency and monetary score higher; recency is reversed: the most recent buyers score 5. With
-n ≥ 5 each score holds n/5 customers (±1); with 2 ≤ n < 5 the lowest rank scores 1 and the
-highest 5; a single customer scores 3 everywhere (no one to compare with).
+Scores 1..5 are quintiles of each measure's rank, with pandas: rank the n customers 1..n on the
+measure, cut the ranks into five equal-width bins (edges at 1 + (n - 1)·k/5, k = 0..5, each bin
+holding its upper edge, the first its lower one too: what `qcut` does to the ranks 1..n), and
+score each customer by the bin of its rank. Higher frequency and monetary score higher; recency
+is reversed: the most recent buyers score 5. Customers with equal values share one rank, the
+mean of the ranks they span (half the sum of `rank(method="min")` and `"max"`), so equal values
+always score alike and a lower customer id never decides a score: a tie that straddles a bin
+edge scores where its middle falls. Without ties each score holds n/5 customers (±1) when n ≥ 5,
+and with 2 ≤ n < 5 the lowest rank scores 1 and the highest 5. Customers all equal on a measure
+(a single customer among them) score 3 on it: the middle, as there is no one to rank them
+against. So two customers who both ordered today, once each, are R3 F3 (need attention), neither
+champion nor lost; what they spent still ranks them on M.
 
 Segments depend on R and F only, by the widely used R-by-F grid (`GRID` below, R rows, F columns):
 Putler's RFM segments, with "about to sleep" (R3, F1-2) folded into need attention and the low
@@ -189,10 +194,16 @@ def check_as_of(tenant, as_of: date | None) -> date:
 
 
 def _score(values: pd.Series, *, ascending: bool) -> pd.Series:
-    if len(values) == 1:
+    """The quintile score of each value's mean rank (see the module). In integers, so a rank on
+    a bin edge never lands in the next bin by a rounding error: with the mean rank a = t/2, the
+    score is the least k ≥ 1 with a - 1 ≤ k(n - 1)/5, that is ceil(5(t - 2) / (2(n - 1)))."""
+    n = len(values)
+    if n == 1:
         return pd.Series([3], index=values.index)
-    ranks = values.rank(method="first", ascending=ascending)
-    return pd.qcut(ranks, 5, labels=SCORES).astype(int)
+    twice_rank = (values.rank(method="min", ascending=ascending)
+                  + values.rank(method="max", ascending=ascending)).astype("int64")
+    scores = -(-5 * (twice_rank - 2) // (2 * (n - 1)))
+    return scores.clip(lower=1).astype(int)
 
 
 def score(frame: pd.DataFrame) -> pd.DataFrame:

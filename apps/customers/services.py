@@ -81,7 +81,7 @@ def clean_addresses(value: Any) -> list[dict[str, str]]:
         raise UserError(f"At most {MAX_ADDRESSES} addresses.", field="addresses")
     cleaned = []
     for index, address in enumerate(value):
-        where = f"addresses[{index}]"
+        where = f"addresses.{index}"  # the path style of every userErrors.field: dotted, indexes too
         if not isinstance(address, Mapping):
             raise UserError("An address must be an object.", field=where)
         unknown = sorted(set(address) - set(ADDRESS_KEYS))

@@ -78,15 +78,22 @@ def _json_value(value: Any) -> Any:
 
 
 def write_json(out: IO[str], columns: list[Column], rows: Rows, progress: Progress, *, ndjson: bool) -> None:
+    """NDJSON: every object on a line that ends in a newline, so zero rows is an empty file (a
+    lone newline would read as one blank record). Array: `[`, the objects one a line, `]` and a
+    newline; zero rows is `[]` and a newline."""
     names = [column.name for column in columns]
     if not ndjson:
         out.write("[")
     separator = ""
     for row in _counted(rows, progress):
-        out.write(separator)
-        out.write(json.dumps(dict(zip(names, map(_json_value, row), strict=True)), separators=(",", ":")))
-        separator = "\n" if ndjson else ",\n"
-    out.write("\n" if ndjson else "]\n")
+        text = json.dumps(dict(zip(names, map(_json_value, row), strict=True)), separators=(",", ":"))
+        if ndjson:
+            out.write(text + "\n")
+        else:
+            out.write(separator + text)
+            separator = ",\n"
+    if not ndjson:
+        out.write("]\n")
 
 
 # --- XLSX ------------------------------------------------------------------------------------------

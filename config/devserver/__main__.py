@@ -5,17 +5,25 @@ Both start an embedded PostgreSQL and Redis unless DATABASE_URL / REDIS_URL are 
 servers are used as they are), hand the URLs to their children in the environment, and stop the
 servers they started when they end, however they end.
 
-exec  run CMD (`make test`, `make bench`) and exit with its exit code. If another launcher holds
-      .data/ (a `make run` is up), CMD gets throwaway servers in .data/scratch-*/ instead.
+Both give their children the dev environment: DJANGO_DEV_SERVER=1, which lets the settings fall
+back to the dev-only SECRET_KEY and FIELD_ENCRYPTION_KEY when none is set, so a `manage.py`
+command run through `exec` signs and decrypts as the `run` server does.
+
+exec  run CMD (`make test`, `make bench`, `python manage.py createsuperuser`) and exit with its
+      exit code. DEBUG stays off unless the caller sets it: tests and benches measure the
+      settings a deployment has. If another launcher holds .data/ (a `make run` is up), CMD gets
+      throwaway servers in .data/scratch-*/ instead; to reach that server's data, give CMD its
+      DATABASE_URL and REDIS_URL (the `run` banner prints the whole command).
 run   migrate and load the demo tenants (manage.py setup_platform, load_demo), then serve: uvicorn,
-      a Celery worker and Celery beat, with DJANGO_DEV_SERVER=1. Ctrl-C (or SIGTERM, or any of
-      them dying) stops everything; the exit code is non-zero if one died on its own.
+      a Celery worker and Celery beat, with DEBUG on. Ctrl-C (or SIGTERM, or any of them dying)
+      stops everything; the exit code is non-zero if one died on its own.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -89,17 +97,19 @@ class StopRequests:
             self._foreground = None
 
 
-def child_environment(urls: Mapping[str, str], *, dev_server: bool) -> dict[str, str]:
-    """Our environment plus the service URLs, with the venv's bin/ first on PATH so that
-    `python`, `pytest` and `celery` in a command are the venv's even when it is not activated."""
+def child_environment(urls: Mapping[str, str], *, debug: bool) -> dict[str, str]:
+    """Our environment plus the service URLs and DJANGO_DEV_SERVER=1 (the dev-only keys when
+    none is set), with the venv's bin/ first on PATH so that `python`, `pytest` and `celery` in
+    a command are the venv's even when it is not activated. DEBUG follows `debug` unless our
+    environment sets it."""
     env = dict(os.environ)
     env.update(urls)
     if sys.prefix != sys.base_prefix:
         venv_bin = os.path.dirname(sys.executable)
         path = env.get("PATH", os.defpath).split(os.pathsep)
         env["PATH"] = os.pathsep.join([venv_bin, *(entry for entry in path if entry != venv_bin)])
-    if dev_server:
-        env["DJANGO_DEV_SERVER"] = "1"
+    env["DJANGO_DEV_SERVER"] = "1"
+    env.setdefault("DEBUG", "1" if debug else "0")
     return env
 
 
@@ -112,7 +122,7 @@ def exec_command(command: Sequence[str]) -> int:
     """`exec` mode: run `command` with the services, return its exit code."""
     with running_services(dict(os.environ), allow_scratch=True) as urls:
         stops = StopRequests()
-        env = child_environment(urls, dev_server=False)
+        env = child_environment(urls, debug=False)
         try:
             return _exit_code(stops.run_in_foreground(command, env=env))
         except FileNotFoundError:
@@ -148,6 +158,13 @@ def _app_commands(port: int) -> dict[str, list[str]]:
     }
 
 
+def admin_command(urls: Mapping[str, str]) -> str:
+    """The shell command that makes a platform admin in the database of the servers at `urls`
+    (an `exec` next to a running `run` would otherwise get throwaway servers)."""
+    return (f"DATABASE_URL={shlex.quote(urls['DATABASE_URL'])} REDIS_URL={shlex.quote(urls['REDIS_URL'])} "
+            ".venv/bin/python -m config.devserver exec -- python manage.py createsuperuser")
+
+
 def _banner(port: int, urls: Mapping[str, str]) -> str:
     tenant_hosts = [f"http://{slug}.localhost:{port}" for slug in DEMO_TENANTS]
     logins = ", ".join(f"owner@{slug}.test" for slug in DEMO_TENANTS)
@@ -163,6 +180,7 @@ def _banner(port: int, urls: Mapping[str, str]) -> str:
             f"  logins        {logins}   password: {DEMO_PASSWORD}",
             f"  DATABASE_URL  {urls['DATABASE_URL']}",
             f"  REDIS_URL     {urls['REDIS_URL']}",
+            f"  admin user    {admin_command(urls)}",
             "",
         ]
     )
@@ -200,7 +218,7 @@ def run_stack() -> int:
     DATA_DIR.mkdir(exist_ok=True)  # beat keeps its schedule there even with both URLs set
     with running_services(dict(os.environ)) as urls:
         stops = StopRequests()
-        env = child_environment(urls, dev_server=True)
+        env = child_environment(urls, debug=True)
         if not _set_up(stops, env):
             return 1 if stops.signum is None else 128 + stops.signum
         apps: dict[str, subprocess.Popen[bytes]] = {}

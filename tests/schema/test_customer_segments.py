@@ -76,6 +76,26 @@ def test_segments_by_hand(gql, alpha, shop):
     assert segments["PROMISING"]["averageMonetary"] is None and segments["LOST"]["revenueShare"] == "0.0000"
 
 
+def test_two_customers_who_both_ordered_today_are_segmented_alike_and_not_lost(gql, alpha):
+    """A new shop: two customers, one order each today for the same amount. Nothing tells them
+    apart, so they are scored alike, in the middle (need attention), not one a champion and the
+    other lost by their ids."""
+    rfm_shop.fresh_cache(alpha)
+    with tenant_context(alpha.tenant):
+        for name in ("ann", "bob"):
+            make.order(make.customer(f"{name}@today.test", first_name=name), "25.00", timezone.now())
+    response = gql.post(SEGMENTS, {"n": 5}, host=alpha.host, token=token(alpha))
+    segments = _segments(response)
+    members = {name: sorted(e["node"]["firstName"] for e in s["customers"]["edges"])
+               for name, s in segments.items() if s["customersCount"]}
+    assert members == {"NEED_ATTENTION": ["ann", "bob"]}
+    overview = gql.post("{ analyticsOverview { segments { segment customersCount } } }",
+                        host=alpha.host, token=token(alpha))
+    assert overview.errors == [], overview.body
+    mix = {s["segment"]: s["customersCount"] for s in overview.data["analyticsOverview"]["segments"]}
+    assert mix["NEED_ATTENTION"] == 2 and mix["LOST"] == mix["CHAMPIONS"] == 0
+
+
 def test_staff_see_the_members_contacts(gql, alpha, shop):
     response = gql.post(SEGMENTS, {**AS_OF, "n": 1}, host=alpha.host, token=token(alpha, "staff"))
     assert _segments(response)["CHAMPIONS"]["customers"]["edges"][0]["node"]["email"] == "c1@rfm.test"

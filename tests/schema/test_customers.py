@@ -80,12 +80,12 @@ BAD_INPUT = [
     ({"email": "ok@example.com", "tags": ["t" * 51]}, "tags", "INVALID"),
     ({"email": "ok@example.com", "tags": [f"t{i}" for i in range(51)]}, "tags", "INVALID"),
     ({"email": "ok@example.com", "addresses": [{"line1": "1 A St", "city": "X", "country": "XX"}]},
-     "addresses[0].country", "INVALID"),
+     "addresses.0.country", "INVALID"),
     ({"email": "ok@example.com", "addresses": [{"line1": "1 A St", "city": "X", "country": "DEU"}]},
-     "addresses[0].country", "INVALID"),
+     "addresses.0.country", "INVALID"),
     ({"email": "ok@example.com", "addresses": [{"line1": "1 A St", "city": "X", "country": "DE"},
                                                {"line1": "  ", "city": "Y", "country": "FR"}]},
-     "addresses[1].line1", "INVALID"),
+     "addresses.1.line1", "INVALID"),
 ]
 
 
@@ -154,7 +154,7 @@ def test_bad_updates_write_nothing(gql, alpha):
         ({"email": "Second@Example.com"}, ("email", "DUPLICATE")),
         ({"firstName": "Changed", "email": "broken"}, ("email", "INVALID")),
         ({"firstName": "Changed", "acceptsMarketing": None}, ("acceptsMarketing", "INVALID")),
-        ({"addresses": [{"line1": "1", "city": "", "country": "DE"}]}, ("addresses[0].city", "INVALID")),
+        ({"addresses": [{"line1": "1", "city": "", "country": "DE"}]}, ("addresses.0.city", "INVALID")),
     ]
     for data, error in cases:
         payload = gql.post(UPDATE, {"id": first["id"], "input": data}, host=alpha.host, token=token).data[

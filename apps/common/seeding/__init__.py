@@ -4,9 +4,14 @@ orders with their lines, status history and refunds (`manage.py seed_demo`, `mak
 Realistic: orders grow over the two years, peak on weekends, around Black Friday and in December,
 follow the hours of the tenant's day; a few customers buy often, most now and then, some never;
 lines, discounts, tax, shipping and refunds add up to the cent. Deterministic: each part draws from
-its own `random.Random` seeded with (seed, part), so the same seed and sizes give the same rows in
-any tenant of the same currency (tax, addresses) and time zone (local hours); times count back
-from `until` (default: now).
+its own `random.Random` seeded with (seed, part), so the same seed, sizes and `until` give the
+same rows, order events and refunds included, in any tenant of the same currency (tax,
+addresses) and time zone (local hours); ids, and the ids events name, are the same too when the
+tables' id sequences start alike (a fresh tenant, or --reset, which restarts them). Times count
+back from `until`, by default the start of today in the tenant's time zone, not now: a clock
+reading moves the orders at the end of the window, and every draw after them, from one run to
+the next; so the same seed gives the same rows all day (the demo's orders end at the tenant's
+last midnight).
 
 Fast: the rows are generated as COPY text (`generate`) and loaded with PostgreSQL COPY in one
 transaction, foreign keys and secondary indexes set aside meanwhile; what follows from the orders
@@ -27,12 +32,12 @@ from zoneinfo import ZoneInfo
 
 from django.contrib.postgres.fields import ArrayField
 from django.db import connection, models, transaction
-from django.utils import timezone
 from django_tenants.utils import tenant_context
 
 from apps.analytics import rollups
 from apps.audit import services as audit
 from apps.catalog.models import Category, Product, ProductImage, Variant
+from apps.common.days import day_start, local_today
 from apps.common.errors import UserError
 from apps.common.seeding.generate import COLUMNS, Plan, SeedSize, cell, generate, pg_array
 from apps.customers.models import Customer, CustomerNote
@@ -55,6 +60,7 @@ def commerce_rows() -> dict[str, int]:
 
 @dataclass(frozen=True)
 class SeedResult:
+    until: datetime  # the end of the orders' window (UTC): what the seed's times count back from
     rows: dict[str, int]  # by table
     seconds: dict[str, float]  # by phase: prepare, generate, load (COPY), keys, derive, commit
 
@@ -69,7 +75,7 @@ def seed_demo(*, tenant: Any, size: SeedSize, seed: int = 42, reset: bool = Fals
     if size.orders and not (size.products and size.customers):
         raise UserError("Orders need products and customers: give --products and --customers.",
                         field="orders")
-    until = (until or timezone.now()).astimezone(UTC).replace(microsecond=0)
+    until = (until or day_start(tenant, local_today(tenant))).astimezone(UTC).replace(microsecond=0)
     seconds: dict[str, float] = {}
     lap = _stopwatch(seconds)
     with tenant_context(tenant):
@@ -84,10 +90,11 @@ def seed_demo(*, tenant: Any, size: SeedSize, seed: int = 42, reset: bool = Fals
             lap("keys")
             _derive(cursor)
             rollups.rebuild(time_zone=tenant.time_zone)
-            audit.record(actor=None, action="demo.seed", changes={"seed": seed, "reset": reset, "rows": rows})
+            audit.record(actor=None, action="demo.seed",
+                         changes={"seed": seed, "reset": reset, "until": until.isoformat(), "rows": rows})
             lap("derive")
         lap("commit")
-    return SeedResult(rows=rows, seconds=seconds)
+    return SeedResult(until=until, rows=rows, seconds=seconds)
 
 
 def _stopwatch(seconds: dict[str, float]) -> Callable[[str], None]:

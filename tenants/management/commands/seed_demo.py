@@ -32,7 +32,8 @@ class Command(BaseCommand):
         parser.add_argument("--reset", action="store_true",
                             help="delete the tenant's catalog, customers and orders first")
         parser.add_argument("--until", type=_moment, default=None,
-                            help="the end of the two years of orders (default: now), e.g. 2025-06-30T12:00:00+00:00")
+                            help="the end of the two years of orders, e.g. 2025-06-30T12:00:00+00:00 (default: "
+                                 "the start of today in the tenant's time zone, so a seed gives the same data all day)")
 
     def handle(self, *args, **options):
         tenant = Tenant.objects.filter(slug=options["tenant"], is_template=False).first()
@@ -47,5 +48,6 @@ class Command(BaseCommand):
         rows = ", ".join(f"{count} {table}" for table, count in result.rows.items())
         phases = ", ".join(f"{phase} {seconds:.1f}" for phase, seconds in result.seconds.items())
         self.stdout.write(self.style.SUCCESS(
-            f"Seeded {tenant.slug} in {sum(result.seconds.values()):.1f} s ({phases}): {rows}."
+            f"Seeded {tenant.slug} in {sum(result.seconds.values()):.1f} s ({phases}): {rows}; "
+            f"orders until {result.until.isoformat()}."
         ))

@@ -54,10 +54,10 @@ def test_tags_come_out_lower_case_trimmed_and_unique_in_order(raw):
 
 @pytest.mark.parametrize(("addresses", "field"), [
     ("1 Main St", "addresses"),
-    (["1 Main St"], "addresses[0]"),
-    ([{"line1": "1 Main St", "city": "X", "country": "US", "street": "?"}], "addresses[0].street"),
-    ([{"line1": "1 Main St", "city": 7, "country": "US"}], "addresses[0].city"),
-    ([{"line1": "1 Main St", "city": "X", "country": "US", "postal_code": "9" * 201}], "addresses[0].postalCode"),
+    (["1 Main St"], "addresses.0"),
+    ([{"line1": "1 Main St", "city": "X", "country": "US", "street": "?"}], "addresses.0.street"),
+    ([{"line1": "1 Main St", "city": 7, "country": "US"}], "addresses.0.city"),
+    ([{"line1": "1 Main St", "city": "X", "country": "US", "postal_code": "9" * 201}], "addresses.0.postalCode"),
     ([{"line1": "1 Main St", "city": "X", "country": "US"}] * 21, "addresses"),
 ])
 def test_addresses_must_be_a_list_of_known_objects(addresses, field):

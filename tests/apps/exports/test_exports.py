@@ -27,6 +27,7 @@ from apps.common.errors import UserError
 from apps.customers.models import Customer
 from apps.exports import files, services, tasks
 from apps.exports.models import Export
+from apps.exports.sources import ORDER_COLUMNS
 from apps.live import bus
 from apps.orders import services as order_services
 from apps.orders.models import Order
@@ -182,6 +183,27 @@ def test_filters_narrow_the_rows(alpha, data, tasks_on_commit):
                                                filters={"types": ["product_viewed"]}))} == {"product_viewed"}
     assert [row["email"] for row in read(export(alpha, tasks_on_commit, "customers",
                                                 filters={"tags": ["VIP"]}))] == ["cid@example.com"]
+
+
+@pytest.mark.parametrize(("format", "layout"), FORMATS, ids=["csv", "xlsx", "json", "ndjson"])
+def test_an_export_that_matches_nothing_is_an_empty_file_of_its_format(alpha, data, tasks_on_commit, format,
+                                                                         layout):
+    """Zero rows: NDJSON is zero lines (0 bytes), a JSON array `[]`, CSV and XLSX just the header."""
+    made = export(alpha, tasks_on_commit, "orders", format, layout, filters={"statuses": ["refunded"]})
+    assert (made.status, made.error, made.rows_done, made.rows_total) == ("done", "", 0, 0)
+    data = content(made)
+    assert made.size == len(data)
+    if layout == "ndjson":
+        assert data == b""
+    elif format == "json":
+        assert data == b"[]\n" and json.loads(data) == []
+    elif format == "csv":
+        assert data.decode() == ",".join(column.name for column in ORDER_COLUMNS) + "\r\n"
+    else:
+        sheet = load_workbook(BytesIO(data))["Data"]
+        assert [[cell.value for cell in row] for row in sheet.iter_rows()] == [
+            [column.name for column in ORDER_COLUMNS]]
+    assert read(made) == []
 
 
 def test_analysts_get_contacts_masked_as_the_api_shows_them(alpha, data, tasks_on_commit):
