@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test test-stress bench schema lint fmt clean
+.PHONY: run test test-stress fuzz bench schema lint fmt clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
@@ -37,6 +37,12 @@ test-stress: $(STAMP)
 	start=$$(date +%s); \
 	$(MAKE) --no-print-directory test ARGS="--random-order --random-order-bucket=module --random-order-seed=$$seed $(ARGS)"; \
 	status=$$?; echo "test-stress: seed $$seed, exit $$status, $$(( $$(date +%s) - start )) s"; exit $$status
+
+# The schema fuzzer at length: FUZZ_EXAMPLES operations per root field (make test runs a few),
+# new examples each run; the summary line says how many operations ran and what came back.
+fuzz: $(STAMP)
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-60} HYPOTHESIS_PROFILE=explore $(PY) -m config.devserver exec -- \
+		$(PY) -m pytest tests/fuzz $(ARGS)
 
 bench: $(STAMP)
 	@test -n "$(NAME)" || { echo "usage: make bench NAME=provision_tenant"; exit 2; }
