@@ -16,6 +16,7 @@ from django.views.decorators.csrf import csrf_exempt
 from strawberry.channels import GraphQLWSConsumer
 from strawberry.django.views import GraphQLView as StrawberryView
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http.parse_content_type import parse_content_type
 
 from apps.accounts.authentication import Principal, authenticate
 from apps.accounts.middleware import SESSION_TENANT_KEY
@@ -43,6 +44,16 @@ def _request_error_status(result) -> int | None:
     return STATUS_BY_CODE.get(code, 400)
 
 
+def _require_object(text: str | bytes, what: str) -> None:
+    """A JSON text is an object exactly when its first non-blank character is `{`: checked before
+    strawberry parses it, which takes any JSON value for an object (`'str' object has no attribute
+    'get'`, a 500). Invalid JSON that starts with `{` is strawberry's 400. There is no batching,
+    so an array is refused too."""
+    start = text.lstrip()[:1]
+    if start not in ("{", b"{"):
+        raise HTTPException(400, f"{what} must be a JSON object (batches, arrays of operations, are not supported).")
+
+
 def error_response(status: int, code: str, message: str) -> JsonResponse:
     return JsonResponse({"errors": [{"message": message, "extensions": {"code": code}}]}, status=status)
 
@@ -51,6 +62,16 @@ def error_response(status: int, code: str, message: str) -> JsonResponse:
 class GraphQLView(StrawberryView):
     graphql_ide = "graphiql"
     allow_queries_via_get = True
+
+    def parse_http_body(self, request):
+        if request.method == "POST":
+            media_type, _ = parse_content_type(request.content_type or "")  # as strawberry reads it
+            if "application/json" in media_type:
+                _require_object(request.body, "The body")
+            elif media_type == "multipart/form-data":
+                _require_object(request.post_data.get("operations", "{}"), "The operations field")
+                _require_object(request.post_data.get("map", "{}"), "The map field")
+        return super().parse_http_body(request)
 
     def get_context(self, request: HttpRequest, response: HttpResponse) -> Context:
         return Context(principal=request.principal, tenant=request.tenant, request=request, response=response)
