@@ -31,6 +31,7 @@ from schema import (
 from schema.errors import give_codes
 from schema.extensions.guard import OperationGuard
 from schema.extensions.limits import DocumentLimits
+from schema.extensions.operation import OperationNameRequired
 from schema.extensions.optimizer import QueryOptimizer
 from schema.extensions.strings import NulFreeVariables
 
@@ -53,6 +54,7 @@ schema = Schema(
         lambda: ParserCache(maxsize=512),
         DocumentLimits,
         lambda: ValidationCache(maxsize=512),
+        OperationNameRequired,  # after ValidationCache, which sets the validation errors
         NulFreeVariables,  # before the guard: a refused operation costs nothing
         OperationGuard,
         QueryOptimizer,

@@ -23,6 +23,7 @@ from apps.accounts.middleware import SESSION_TENANT_KEY
 from apps.live import limits
 from schema import schema
 from schema.context import Context
+from schema.extensions.operation import OperationNotChosen
 from tenants.errors import RequestRefused
 
 
@@ -82,12 +83,17 @@ class GraphQLView(StrawberryView):
 
     def process_result(self, request: HttpRequest, result):
         data = super().process_result(request, result)
+        sub_response = request.graphql_sub_response
         if GRAPHQL_RESPONSE_JSON in request.headers.get("Accept", ""):
-            sub_response = request.graphql_sub_response
             sub_response["Content-Type"] = f"{GRAPHQL_RESPONSE_JSON}; charset=utf-8"
             if (status := _request_error_status(result)) is not None:
                 sub_response.status_code = status
                 data.pop("data", None)
+        elif any(isinstance(error, OperationNotChosen) for error in result.errors or ()):
+            # Not a request that ran and failed: one that never said what to run (as an unknown
+            # operationName, which strawberry answers 400 whatever the Accept).
+            sub_response.status_code = 400
+            data.pop("data", None)
         return data
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
