@@ -146,7 +146,10 @@ class GraphQLConsumer(GraphQLWSConsumer):
         await limits.release_connection(self)  # its subscription slots are free before it is closed
 
     def _same_origin(self) -> bool:
-        """A session cookie counts only for pages of this very host (no cross-site hijacking)."""
+        """A session cookie counts only for pages of this very host: a browser sends the cookie
+        with a socket any page opens, and sends that page's Origin, so a cross-site page never
+        rides a signed-in session. A client without Origin is no browser page: no session either.
+        Tokens and API keys need no Origin, from any page: a page has them only if given them."""
         headers = dict(self.scope.get("headers") or [])
         origin = headers.get(b"origin", b"").decode("latin-1")
         host = headers.get(b"host", b"").decode("latin-1")
