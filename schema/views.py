@@ -4,7 +4,7 @@ resolvers the same Context: the tenant and the caller found by the middleware.""
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from channels.db import database_sync_to_async
 from cross_web import HTTPException
@@ -45,6 +45,12 @@ def _request_error_status(result) -> int | None:
     return STATUS_BY_CODE.get(code, 400)
 
 
+# What a GET with `?query=` may answer, in the order that breaks ties: an API client that accepts
+# anything (`*/*`, or no Accept at all) gets JSON; a browser, which asks for text/html first,
+# gets GraphiQL with the query filled in (how GraphiQL links are shared).
+GET_MEDIA_TYPES = ["application/json", GRAPHQL_RESPONSE_JSON, "text/html"]
+
+
 def _require_object(text: str | bytes, what: str) -> None:
     """A JSON text is an object exactly when its first non-blank character is `{`: checked before
     strawberry parses it, which takes any JSON value for an object (`'str' object has no attribute
@@ -73,6 +79,11 @@ class GraphQLView(StrawberryView):
                 _require_object(request.post_data.get("operations", "{}"), "The operations field")
                 _require_object(request.post_data.get("map", "{}"), "The map field")
         return super().parse_http_body(request)
+
+    def should_render_graphql_ide(self, request) -> bool:
+        if request.method == "GET" and request.query_params.get("query") is not None:
+            return request.request.get_preferred_type(GET_MEDIA_TYPES) == "text/html"
+        return super().should_render_graphql_ide(request)
 
     def get_context(self, request: HttpRequest, response: HttpResponse) -> Context:
         return Context(principal=request.principal, tenant=request.tenant, request=request, response=response)
@@ -111,11 +122,19 @@ class GraphQLView(StrawberryView):
         if request.tenant is None:
             return error_response(404, "NOT_FOUND", "GraphiQL is served on tenant hosts.")
         if principal.via != "session":
-            return redirect(f"/login/?next={request.path}")
+            # The whole link, so that signing in lands on the shared query.
+            return redirect(f"/login/?{urlencode({'next': request.get_full_path()})}")
         return render(
             request,
             "graphiql.html",
-            {"graphql_url": request.path, "tenant_name": request.tenant.name},
+            {
+                "graphql_url": request.path,
+                "tenant_name": request.tenant.name,
+                # A shared link's operation, for init.js to put in the editors (escaped by the template).
+                "query": request.GET.get("query"),
+                "variables": request.GET.get("variables"),
+                "operation_name": request.GET.get("operationName"),
+            },
         )
 
 
