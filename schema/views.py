@@ -75,10 +75,18 @@ class GraphQLView(StrawberryView):
             media_type, _ = parse_content_type(request.content_type or "")  # as strawberry reads it
             if "application/json" in media_type:
                 _require_object(request.body, "The body")
-            elif media_type == "multipart/form-data":
-                _require_object(request.post_data.get("operations", "{}"), "The operations field")
-                _require_object(request.post_data.get("map", "{}"), "The map field")
         return super().parse_http_body(request)
+
+    def parse_multipart(self, request):
+        _require_object(request.post_data.get("operations", "{}"), "The operations field")
+        _require_object(request.post_data.get("map", "{}"), "The map field")
+        try:
+            return super().parse_multipart(request)
+        except (TypeError, AttributeError, IndexError, ValueError) as exc:
+            # strawberry walks `map`'s paths into `operations` trusting both: a path that is not a
+            # list of strings, or leads nowhere a file can go, raised from inside its walk (a 500).
+            raise HTTPException(400, "The map field does not fit the operations field (a path that "
+                                     "is not a string or names no variable).") from exc
 
     def should_render_graphql_ide(self, request) -> bool:
         if request.method == "GET" and request.query_params.get("query") is not None:

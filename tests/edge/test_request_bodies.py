@@ -10,6 +10,7 @@ import json
 
 import pytest
 from asgiref.sync import async_to_sync
+from django.core.files.uploadedfile import SimpleUploadedFile
 
 from tests.conftest import PASSWORD
 from tests.edge.responses import assert_bad_request, json_of, post
@@ -27,6 +28,22 @@ def test_multipart_operations_that_are_not_an_object_are_400(gql, alpha, operati
         "/graphql/", {"operations": operations, "map": "{}"}, headers={"Host": alpha.host}
     )
     assert_bad_request(response)
+
+
+MAPS_THAT_DO_NOT_FIT = [
+    ({"query": "{ __typename }", "variables": "x"}, {"0": ["variables.f"]}),
+    ({"query": "{ __typename }", "variables": {"f": None}}, {"0": [5]}),
+    ({"query": "{ __typename }", "variables": {"f": None}}, {"0": ["variables.f.x.y"]}),
+    ({"query": "{ __typename }", "variables": {"f": []}}, {"0": ["variables.f.7"]}),
+]
+
+
+@pytest.mark.parametrize(("operations", "file_map"), MAPS_THAT_DO_NOT_FIT)
+def test_multipart_map_that_does_not_fit_the_operations_is_400(gql, alpha, operations, file_map):
+    """GraphQL multipart uploads: strawberry follows `map`'s paths into `operations` unchecked."""
+    form = {"operations": json.dumps(operations), "map": json.dumps(file_map),
+            "0": SimpleUploadedFile("a.txt", b"x")}
+    assert_bad_request(async_to_sync(gql.client.post)("/graphql/", form, headers={"Host": alpha.host}))
 
 
 @pytest.mark.parametrize("variables", ['"str"', "42", "[1]", "true"])
