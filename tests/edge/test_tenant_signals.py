@@ -54,6 +54,12 @@ def test_nul_in_a_tenant_header_on_the_websocket_handshake_closes_4400(alpha, he
     refused_at_handshake(4400, PLATFORM_HOST, headers=[(header, "alpha\x00")])
 
 
+@pytest.mark.parametrize("host", ["alpha.localhost\x00", "alpha\x01.localhost", "a" * 400 + ".localhost"])
+def test_bad_host_on_the_websocket_handshake_closes_4400(alpha, host):
+    """Django validates an HTTP Host (ALLOWED_HOSTS); nothing does on the WebSocket but this."""
+    refused_at_handshake(4400, host)
+
+
 @pytest.mark.parametrize("params", [{"X-API-Key": "sk_ab\x00_cd"}, {"Authorization": "Bearer sk_ab\x00_cd"},
                                     {"Authorization": "Bearer \x00"}])
 def test_nul_in_websocket_credentials_is_refused_at_init(alpha, params):
