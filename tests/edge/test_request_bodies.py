@@ -17,6 +17,8 @@ from tests.edge.responses import assert_bad_request, json_of, post
 from tests.test_websocket import bearer, communicator, open_session
 
 NOT_OBJECTS = ['"str"', "null", "42", "true", "[]", '[{"query": "{ __typename }"}]']
+
+
 @pytest.mark.parametrize("body", NOT_OBJECTS)
 def test_graphql_body_that_is_not_an_object_is_400(gql, alpha, body):
     assert_bad_request(post(gql, "/graphql/", body, host=alpha.host))
