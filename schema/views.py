@@ -90,7 +90,9 @@ class GraphQLView(StrawberryView):
 
     def should_render_graphql_ide(self, request) -> bool:
         if request.method == "GET" and request.query_params.get("query") is not None:
-            return request.request.get_preferred_type(GET_MEDIA_TYPES) == "text/html"
+            # No GraphiQL on the platform host: a link there still answers its result.
+            return (request.request.tenant is not None
+                    and request.request.get_preferred_type(GET_MEDIA_TYPES) == "text/html")
         return super().should_render_graphql_ide(request)
 
     def get_context(self, request: HttpRequest, response: HttpResponse) -> Context:

@@ -14,7 +14,7 @@ from asgiref.sync import async_to_sync
 
 from apps.accounts.middleware import SESSION_TENANT_KEY
 from apps.accounts.models import User
-from tests.conftest import HostAsyncClient
+from tests.conftest import PLATFORM_HOST, HostAsyncClient
 
 BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,*/*;q=0.8"
 QUERY = 'query A { tenant { slug } }\nquery B($n: Int!) { members(first: $n) { totalCount } } # "<&>"'
@@ -73,6 +73,13 @@ def test_a_client_that_asks_for_json_gets_the_result(browser_session, alpha, acc
     assert response.status_code == 200, response.content[:300]
     assert response["Content-Type"].startswith(("application/json", "application/graphql-response+json"))
     assert json.loads(response.content)["data"] == {"members": {"totalCount": 5}}
+
+
+def test_a_link_on_the_platform_host_answers_its_result(alpha):
+    """GraphiQL is served on tenant hosts only: there, a browser gets the result as before."""
+    response = _get(HostAsyncClient(), PLATFORM_HOST, BROWSER_ACCEPT, {"query": "{ __typename }"})
+    assert response.status_code == 200
+    assert json.loads(response.content)["data"] == {"__typename": "Query"}
 
 
 def test_a_signed_out_browser_signs_in_and_comes_back_to_the_link(alpha):
