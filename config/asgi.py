@@ -11,7 +11,6 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.urls import path  # noqa: E402
 
 from schema.views import GraphQLConsumer  # noqa: E402
@@ -20,11 +19,13 @@ from tenants.channels import TenantWebSocketMiddleware  # noqa: E402
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(
-            TenantWebSocketMiddleware(
-                # The session (for GraphiQL in a signed-in browser) is one way to authenticate.
-                AuthMiddlewareStack(URLRouter([path("graphql/", GraphQLConsumer.as_asgi())]))
-            )
+        # No Origin check in front: clients that are not browsers send no Origin and authenticate
+        # with a token or an API key, which no other page can ride. The check guards the one
+        # ambient credential, the session cookie: GraphQLConsumer counts it only for a page of
+        # this very host (DESIGN §12).
+        "websocket": TenantWebSocketMiddleware(
+            # The session (for GraphiQL in a signed-in browser) is one way to authenticate.
+            AuthMiddlewareStack(URLRouter([path("graphql/", GraphQLConsumer.as_asgi())]))
         ),
     }
 )

@@ -31,7 +31,9 @@ from schema import (
 from schema.errors import give_codes
 from schema.extensions.guard import OperationGuard
 from schema.extensions.limits import DocumentLimits
+from schema.extensions.operation import OperationNameRequired
 from schema.extensions.optimizer import QueryOptimizer
+from schema.extensions.strings import NulFreeVariables
 
 Query = merge_types("Query", (core.Query, accounts.Query, tenants.Query, audit.Query, catalog.Query, customers.Query, customer_segments.Query, orders.Query, payments.Query, payment_methods.Query, payment_analytics.Query, events.Query, analytics.Query, analytics_overview.Query, dashboards.Query, reports.Query, alerts.Query, live.Query, exports.Query))
 Mutation = merge_types("Mutation", (accounts.Mutation, tenants.Mutation, catalog.Mutation, customers.Mutation, orders.Mutation, payments.Mutation, payment_methods.Mutation, events.Mutation, dashboards.Mutation, reports.Mutation, alerts.Mutation, exports.Mutation))
@@ -52,6 +54,8 @@ schema = Schema(
         lambda: ParserCache(maxsize=512),
         DocumentLimits,
         lambda: ValidationCache(maxsize=512),
+        OperationNameRequired,  # after ValidationCache, which sets the validation errors
+        NulFreeVariables,  # before the guard: a refused operation costs nothing
         OperationGuard,
         QueryOptimizer,
     ],

@@ -4,7 +4,7 @@ resolvers the same Context: the tenant and the caller found by the middleware.""
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from channels.db import database_sync_to_async
 from cross_web import HTTPException
@@ -16,12 +16,14 @@ from django.views.decorators.csrf import csrf_exempt
 from strawberry.channels import GraphQLWSConsumer
 from strawberry.django.views import GraphQLView as StrawberryView
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http.parse_content_type import parse_content_type
 
 from apps.accounts.authentication import Principal, authenticate
 from apps.accounts.middleware import SESSION_TENANT_KEY
 from apps.live import limits
 from schema import schema
 from schema.context import Context
+from schema.extensions.operation import OperationNotChosen
 from tenants.errors import RequestRefused
 
 
@@ -43,6 +45,22 @@ def _request_error_status(result) -> int | None:
     return STATUS_BY_CODE.get(code, 400)
 
 
+# What a GET with `?query=` may answer, in the order that breaks ties: an API client that accepts
+# anything (`*/*`, or no Accept at all) gets JSON; a browser, which asks for text/html first,
+# gets GraphiQL with the query filled in (how GraphiQL links are shared).
+GET_MEDIA_TYPES = ["application/json", GRAPHQL_RESPONSE_JSON, "text/html"]
+
+
+def _require_object(text: str | bytes, what: str) -> None:
+    """A JSON text is an object exactly when its first non-blank character is `{`: checked before
+    strawberry parses it, which takes any JSON value for an object (`'str' object has no attribute
+    'get'`, a 500). Invalid JSON that starts with `{` is strawberry's 400. There is no batching,
+    so an array is refused too."""
+    start = text.lstrip()[:1]
+    if start not in ("{", b"{"):
+        raise HTTPException(400, f"{what} must be a JSON object (batches, arrays of operations, are not supported).")
+
+
 def error_response(status: int, code: str, message: str) -> JsonResponse:
     return JsonResponse({"errors": [{"message": message, "extensions": {"code": code}}]}, status=status)
 
@@ -51,6 +69,31 @@ def error_response(status: int, code: str, message: str) -> JsonResponse:
 class GraphQLView(StrawberryView):
     graphql_ide = "graphiql"
     allow_queries_via_get = True
+
+    def parse_http_body(self, request):
+        if request.method == "POST":
+            media_type, _ = parse_content_type(request.content_type or "")  # as strawberry reads it
+            if "application/json" in media_type:
+                _require_object(request.body, "The body")
+        return super().parse_http_body(request)
+
+    def parse_multipart(self, request):
+        _require_object(request.post_data.get("operations", "{}"), "The operations field")
+        _require_object(request.post_data.get("map", "{}"), "The map field")
+        try:
+            return super().parse_multipart(request)
+        except (TypeError, AttributeError, IndexError, ValueError) as exc:
+            # strawberry walks `map`'s paths into `operations` trusting both: a path that is not a
+            # list of strings, or leads nowhere a file can go, raised from inside its walk (a 500).
+            raise HTTPException(400, "The map field does not fit the operations field (a path that "
+                                     "is not a string or names no variable).") from exc
+
+    def should_render_graphql_ide(self, request) -> bool:
+        if request.method == "GET" and request.query_params.get("query") is not None:
+            # No GraphiQL on the platform host: a link there still answers its result.
+            return (request.request.tenant is not None
+                    and request.request.get_preferred_type(GET_MEDIA_TYPES) == "text/html")
+        return super().should_render_graphql_ide(request)
 
     def get_context(self, request: HttpRequest, response: HttpResponse) -> Context:
         return Context(principal=request.principal, tenant=request.tenant, request=request, response=response)
@@ -61,12 +104,17 @@ class GraphQLView(StrawberryView):
 
     def process_result(self, request: HttpRequest, result):
         data = super().process_result(request, result)
+        sub_response = request.graphql_sub_response
         if GRAPHQL_RESPONSE_JSON in request.headers.get("Accept", ""):
-            sub_response = request.graphql_sub_response
             sub_response["Content-Type"] = f"{GRAPHQL_RESPONSE_JSON}; charset=utf-8"
             if (status := _request_error_status(result)) is not None:
                 sub_response.status_code = status
                 data.pop("data", None)
+        elif any(isinstance(error, OperationNotChosen) for error in result.errors or ()):
+            # Not a request that ran and failed: one that never said what to run (as an unknown
+            # operationName, which strawberry answers 400 whatever the Accept).
+            sub_response.status_code = 400
+            data.pop("data", None)
         return data
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
@@ -84,11 +132,19 @@ class GraphQLView(StrawberryView):
         if request.tenant is None:
             return error_response(404, "NOT_FOUND", "GraphiQL is served on tenant hosts.")
         if principal.via != "session":
-            return redirect(f"/login/?next={request.path}")
+            # The whole link, so that signing in lands on the shared query.
+            return redirect(f"/login/?{urlencode({'next': request.get_full_path()})}")
         return render(
             request,
             "graphiql.html",
-            {"graphql_url": request.path, "tenant_name": request.tenant.name},
+            {
+                "graphql_url": request.path,
+                "tenant_name": request.tenant.name,
+                # A shared link's operation, for init.js to put in the editors (escaped by the template).
+                "query": request.GET.get("query"),
+                "variables": request.GET.get("variables"),
+                "operation_name": request.GET.get("operationName"),
+            },
         )
 
 
@@ -119,7 +175,10 @@ class GraphQLConsumer(GraphQLWSConsumer):
         await limits.release_connection(self)  # its subscription slots are free before it is closed
 
     def _same_origin(self) -> bool:
-        """A session cookie counts only for pages of this very host (no cross-site hijacking)."""
+        """A session cookie counts only for pages of this very host: a browser sends the cookie
+        with a socket any page opens, and sends that page's Origin, so a cross-site page never
+        rides a signed-in session. A client without Origin is no browser page: no session either.
+        Tokens and API keys need no Origin, from any page: a page has them only if given them."""
         headers = dict(self.scope.get("headers") or [])
         origin = headers.get(b"origin", b"").decode("latin-1")
         host = headers.get(b"host", b"").decode("latin-1")

@@ -30,7 +30,9 @@ class TenantWebSocketMiddleware:
             await receive()  # websocket.connect
             protocols = scope.get("subprotocols") or []
             await send({"type": "websocket.accept", "subprotocol": protocols[0] if protocols else None})
-            await send({"type": "websocket.close", "code": refused.close_code, "reason": refused.message[:120]})
+            # A close frame's reason holds at most 123 bytes: cut the UTF-8, not the characters.
+            reason = refused.message.encode()[:120].decode(errors="ignore")
+            await send({"type": "websocket.close", "code": refused.close_code, "reason": reason})
             return
         token = current_tenant.set(tenant or PUBLIC)
         try:

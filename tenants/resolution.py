@@ -5,10 +5,15 @@ none of those names a tenant, the tenant an `X-API-Key` belongs to. Host, header
 agree (400 otherwise); a named tenant that does not exist is 404; a suspended one is 403. An API key
 of another tenant is a credential mismatch, refused by authentication (403), not a conflict here.
 No signal on a platform host means the public schema.
+
+Every signal is bounded text before anything looks it up: a control character (a NUL would reach
+PostgreSQL, which cannot hold one) or an over-long value never names a tenant, so it is a 400 here
+rather than a 500 or a 404 from a query.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -20,6 +25,23 @@ from tenants.errors import bad_request, forbidden, not_found
 from tenants.models import Domain, Tenant
 
 PUBLIC = FakeTenant(schema_name="public")
+
+# Longest value each signal may hold: a host name (253) with a port; a slug (40) or an id; an API
+# key (`sk_` + 12 + `_` + 43 characters), with room to spare.
+MAX_LENGTH = {"Host header": 300, "X-Tenant-ID header": 100, "tenant_id parameter": 100, "X-API-Key header": 200}
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _bounded(value: str | None, source: str) -> str | None:
+    """The signal stripped (None when empty); RequestRefused when it is not plain bounded text.
+    Checked before stripping: str.strip() takes some control characters (\\x1c-\\x1f) away."""
+    if value is None:
+        return None
+    if _CONTROL.search(value):
+        raise bad_request(f"The {source} contains a control character.")
+    if len(value) > MAX_LENGTH[source]:
+        raise bad_request(f"The {source} is longer than {MAX_LENGTH[source]} characters.")
+    return value.strip() or None
 
 
 @dataclass(frozen=True)
@@ -34,14 +56,14 @@ class TenantSignals:
         """`headers` with lower-case names; `query` the query string with every value of each
         name, so that a repeated `tenant_id` naming two tenants is a conflict, not "the last one
         wins". Raises RequestRefused."""
-        named = {value.strip() for value in query.get("tenant_id", [])} - {""}
+        named = {_bounded(value, "tenant_id parameter") for value in query.get("tenant_id", [])} - {None}
         if len(named) > 1:
             raise bad_request("The tenant_id parameter is given more than once, naming different tenants.")
         return cls(
-            host=host,
-            tenant_header=(headers.get("x-tenant-id") or "").strip() or None,
+            host=_bounded(host, "Host header") or "",
+            tenant_header=_bounded(headers.get("x-tenant-id"), "X-Tenant-ID header"),
             query_tenant=next(iter(named), None),
-            api_key=(headers.get("x-api-key") or "").strip() or None,
+            api_key=_bounded(headers.get("x-api-key"), "X-API-Key header"),
         )
 
 

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 
 from apps.accounts.models import ApiKey, Membership, User
 
 API_KEY_MARK = "sk"
+# What services.create_api_key makes (a hex prefix, a URL-safe secret), with some slack. Anything
+# else is no key, and never reaches a query (a NUL in it would be a 500 from PostgreSQL).
+_API_KEY = re.compile(rf"{API_KEY_MARK}_([A-Za-z0-9]{{1,16}})_([A-Za-z0-9_-]{{1,128}})")
 
 
 def split_api_key(raw_key: str) -> tuple[str, str] | None:
     """`sk_<prefix>_<secret>` → (prefix, secret), or None when it is not of that form."""
-    parts = raw_key.split("_", 2)
-    if len(parts) != 3 or parts[0] != API_KEY_MARK or not parts[1] or not parts[2]:
-        return None
-    return parts[1], parts[2]
+    match = _API_KEY.fullmatch(raw_key)
+    return (match[1], match[2]) if match else None
 
 
 def hash_secret(secret: str) -> str:

@@ -1,5 +1,6 @@
 """Session login on a tenant host, for GraphiQL. Only members of that tenant get in."""
 
+from django import forms
 from django.contrib.auth import authenticate, login, logout
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -7,6 +8,13 @@ from django.views.decorators.http import require_http_methods
 
 from apps.accounts import selectors
 from apps.accounts.middleware import SESSION_TENANT_KEY
+
+
+class LoginForm(forms.Form):
+    # Django's fields refuse NUL characters and bound the length, so nothing unstorable reaches
+    # the user query (PostgreSQL cannot hold a NUL: that was a 500).
+    email = forms.EmailField(max_length=254)
+    password = forms.CharField(max_length=4096, strip=False)
 
 
 def _safe_next(request) -> str:
@@ -20,8 +28,12 @@ def login_view(request):
     tenant = request.tenant
     context = {"tenant_name": tenant.name, "next": _safe_next(request), "error": ""}
     if request.method == "POST":
-        email = request.POST.get("email", "").strip().lower()
-        user = authenticate(request, username=email, password=request.POST.get("password", ""))
+        form = LoginForm(request.POST)
+        if not form.is_valid():
+            context["error"] = "Enter an email address and a password."
+            return render(request, "accounts/login.html", context, status=400)
+        email = form.cleaned_data["email"].lower()
+        user = authenticate(request, username=email, password=form.cleaned_data["password"])
         if user is None or selectors.membership_for(user=user, tenant=tenant) is None:
             context["error"] = "Wrong email or password."
             return render(request, "accounts/login.html", context, status=401)

@@ -8,6 +8,10 @@
  * - Subscriptions: graphql-transport-ws (graphql-ws) on ws(s)://<this host><data-endpoint>.
  *   The server accepts the session cookie of a same-origin page there too; headers typed in
  *   the headers editor (e.g. {"Authorization": "Bearer …"}) are sent as connectionParams.
+ * - A shared link (GET /graphql/?query=…&variables=…&operationName=…) opens with that operation:
+ *   the server copies the link's parameters to data-query, data-variables and
+ *   data-operation-name, and they become GraphiQL's query, variables and operation name (a new
+ *   tab when the query differs from the stored ones).
  * - Sets document.body.dataset.graphiqlReady = "1" once the query editor is on the page.
  */
 (function () {
@@ -173,16 +177,26 @@
       return null;
     }
 
+    var props = {
+      fetcher: fetcher,
+      defaultQuery: DEFAULT_QUERY,
+      isHeadersEditorEnabled: true,
+      shouldPersistHeaders: false,
+      defaultEditorToolsVisibility: 'headers',
+    };
+    var link = container.dataset;
+    if (link.query !== undefined) props.query = link.query;
+    if (link.variables !== undefined) {
+      props.variables = link.variables;
+      props.defaultEditorToolsVisibility = 'variables';
+    }
+    // The operation the link names runs, not the one under the cursor.
+    if (link.operationName !== undefined) props.operationName = link.operationName;
+
     var app = React.createElement(
       React.Fragment,
       null,
-      React.createElement(GraphiQL, {
-        fetcher: fetcher,
-        defaultQuery: DEFAULT_QUERY,
-        isHeadersEditorEnabled: true,
-        shouldPersistHeaders: false,
-        defaultEditorToolsVisibility: 'headers',
-      }),
+      React.createElement(GraphiQL, props),
       React.createElement(Ready)
     );
 
