@@ -23,7 +23,7 @@ from tenants.models import Tenant
 from tenants.services import ensure_template, provision_tenant
 
 # Fixtures of a whole area, shared by its test modules (pytest takes plugins from the root only).
-pytest_plugins = ["tests.apps.payments.fixtures"]
+pytest_plugins = ["tests.apps.payments.fixtures", "tests.servers"]
 
 # Property tests: the same examples on every run (a red CI is a bug, not a draw), and no time
 # limits, which a busy machine breaks (an example over hypothesis' 200 ms deadline, or data made

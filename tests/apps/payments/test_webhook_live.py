@@ -15,14 +15,12 @@ from apps.payments import services
 from apps.payments.models import Payment, WebhookEvent
 from tests.apps.orders import shop
 from tests.committed import throwaway_tenant
-from tests.live import conftest as live
 
 SLUG = "payments-live"
 SECRET = "whsec_live_delivery_0123456789"
 HOOK = "shop-analytics-e2e"
 
-# The suite's real server (uvicorn), shared with tests/live rather than copied.
-asgi_server = live.asgi_server
+# The suite's real server (uvicorn, tests/servers.py) serves these tests too.
 
 
 @pytest.fixture

@@ -1,6 +1,9 @@
 """A real server: uvicorn serving config.asgi over TCP against the test database, for clients we
-did not write (httpx, the websockets library, Chromium). It sees only committed data, so these
-tests use the session tenants and make their own tokens once."""
+did not write (httpx, the websockets library, Chromium), and Debian's Chromium. It sees only
+committed data, so these tests use the session tenants and make their own tokens once.
+
+A plugin of the root conftest, so every folder shares one server per session (fixtures imported
+into several conftests are separate fixtures, each starting its own uvicorn)."""
 
 from __future__ import annotations
 
@@ -80,9 +83,10 @@ def browser():
 
 def pytest_collection_modifyitems(items):
     """pytest-django creates the test database only for a run with tests that ask for `db`; the
-    live tests reach it through the session `tenants` fixture and their own committed tenants.
-    Give each of them `db` last (after its own fixtures have committed what the server must see),
-    so `pytest tests/live` works on its own too."""
+    tests of the real server reach it through the session `tenants` fixture and their own
+    committed tenants. Give each of them `db` last (after its own fixtures have committed what the
+    server must see), so `pytest tests/live` works on its own too."""
     for item in items:
-        if item.nodeid.startswith("tests/live/") and "db" not in item.fixturenames:
+        if (item.nodeid.startswith("tests/live/") or "asgi_server" in item.fixturenames) \
+                and "db" not in item.fixturenames:
             item.fixturenames.append("db")
