@@ -357,6 +357,16 @@ def test_every_altered_character_is_an_id_of_nothing(gql, alpha, rows):
         assert (response.errors, response.data) == ([], {"node": None}), at
 
 
+def test_only_what_graphql_refuses_as_an_id_is_a_bad_request(gql, alpha):
+    token = shop.staff(alpha)
+    for value in ({"id": 1}, ["x"], True, 1.5, None):
+        response = gql.post(NODE, {"id": value}, host=alpha.host, token=token)
+        assert (response.codes, response.data) == (["BAD_REQUEST"], None), value
+    for literal in ("7", '"7"'):  # an integer is an ID too (as text): one that names nothing
+        response = gql.post(f"{{ node(id: {literal}) {{ id }} }}", host=alpha.host, token=token)
+        assert (response.errors, response.data) == ([], {"node": None}), literal
+
+
 def test_node_of_nothing_costs_what_it_returned(gql, alpha, rows):
     token = shop.staff(alpha)
     for value, actual in [("abc", 0), ("", 0), (gid(alpha, "Product", MISSING), 0),
