@@ -6,7 +6,6 @@ from datetime import datetime
 
 import strawberry
 import strawberry_django
-from strawberry import relay
 from strawberry.types import Info
 from strawberry_django.relay import DjangoListConnection
 
@@ -15,12 +14,13 @@ from apps.accounts.authentication import decode_access_token
 from apps.accounts.models import ApiKey, Membership
 from schema.context import principal, tenant
 from schema.errors import UserError, payload_or_errors
-from schema.types import RoleEnum, TenantScoped, UserType, pk_of
+from schema.ids import TenantNode, pk_of
+from schema.types import RoleEnum, TenantScoped, UserType
 from tenants.errors import RequestRefused
 
 
 @strawberry_django.type(Membership, name="Member")
-class MemberType(TenantScoped, relay.Node):
+class MemberType(TenantScoped, TenantNode):
     user: UserType
     created: datetime
 
@@ -30,7 +30,7 @@ class MemberType(TenantScoped, relay.Node):
 
 
 @strawberry_django.type(ApiKey, name="ApiKey")
-class ApiKeyType(TenantScoped, relay.Node):
+class ApiKeyType(TenantScoped, TenantNode):
     name: str
     prefix: str
     scopes: list[str]
@@ -82,7 +82,7 @@ class MemberPayload:
 
 @strawberry.type
 class MemberRemovePayload:
-    removed_id: relay.GlobalID | None = None
+    removed_id: strawberry.ID | None = None
     user_errors: list[UserError] = strawberry.field(default_factory=list)
 
 
@@ -168,19 +168,19 @@ class Mutation:
         return payload_or_errors(make, lambda errors: MemberPayload(user_errors=errors))
 
     @strawberry.mutation
-    def member_update_role(self, info: Info, id: relay.GlobalID, role: RoleEnum) -> MemberPayload:
+    def member_update_role(self, info: Info, id: strawberry.ID, role: RoleEnum) -> MemberPayload:
         def make() -> MemberPayload:
             member = services.change_member_role(
-                actor=principal(info), tenant=tenant(info), membership_id=pk_of(id, "Member"), role=role.value
+                actor=principal(info), tenant=tenant(info), membership_id=pk_of(id, "Member", info), role=role.value
             )
             return MemberPayload(member=member)
 
         return payload_or_errors(make, lambda errors: MemberPayload(user_errors=errors))
 
     @strawberry.mutation
-    def member_remove(self, info: Info, id: relay.GlobalID) -> MemberRemovePayload:
+    def member_remove(self, info: Info, id: strawberry.ID) -> MemberRemovePayload:
         def make() -> MemberRemovePayload:
-            services.remove_member(actor=principal(info), tenant=tenant(info), membership_id=pk_of(id, "Member"))
+            services.remove_member(actor=principal(info), tenant=tenant(info), membership_id=pk_of(id, "Member", info))
             return MemberRemovePayload(removed_id=id)
 
         return payload_or_errors(make, lambda errors: MemberRemovePayload(user_errors=errors))
@@ -214,9 +214,9 @@ class Mutation:
         return payload_or_errors(make, lambda errors: ApiKeyPayload(user_errors=errors))
 
     @strawberry.mutation
-    def api_key_revoke(self, info: Info, id: relay.GlobalID) -> ApiKeyPayload:
+    def api_key_revoke(self, info: Info, id: strawberry.ID) -> ApiKeyPayload:
         def make() -> ApiKeyPayload:
-            key = services.revoke_api_key(actor=principal(info), tenant=tenant(info), key_id=pk_of(id, "ApiKey"))
+            key = services.revoke_api_key(actor=principal(info), tenant=tenant(info), key_id=pk_of(id, "ApiKey", info))
             return ApiKeyPayload(api_key=key)
 
         return payload_or_errors(make, lambda errors: ApiKeyPayload(user_errors=errors))

@@ -14,7 +14,6 @@ from typing import Any
 import strawberry
 import strawberry_django
 from channels.db import database_sync_to_async
-from strawberry import relay
 from strawberry.scalars import JSON
 from strawberry.types import Info
 from strawberry_django.relay import DjangoListConnection
@@ -25,8 +24,8 @@ from apps.common.errors import UserError as ServiceUserError
 from apps.live import bus
 from schema.context import principal, tenant
 from schema.errors import UserError, payload_or_errors
+from schema.ids import TenantNode, pk_of
 from schema.live import subscription_slot
-from schema.types import pk_of
 
 
 @strawberry.enum(name="AlertComparison", description="ABOVE: value > threshold; BELOW: value < threshold; "
@@ -52,7 +51,7 @@ class StateEnum(enum.Enum):
 
 
 @strawberry_django.type(AlertRule, name="AlertRule")
-class AlertRuleType(relay.Node):
+class AlertRuleType(TenantNode):
     name: str
     metric: str = strawberry_django.field(description="A metric of `analytics`, in total.")
     window_days: int = strawberry_django.field(description="Whole days in the tenant's time zone ending today "
@@ -84,7 +83,7 @@ class AlertRuleType(relay.Node):
 
 
 @strawberry_django.type(Notification, name="Notification")
-class NotificationType(relay.Node):
+class NotificationType(TenantNode):
     title: str
     body: str
     data: JSON = strawberry_django.field(description="rule, metric, comparison, value, threshold, windowDays, "
@@ -148,7 +147,7 @@ class AlertRulePayload:
 
 @strawberry.type
 class AlertRuleDeletePayload:
-    deleted_id: relay.GlobalID | None = None
+    deleted_id: strawberry.ID | None = None
     user_errors: list[UserError] = strawberry.field(default_factory=list)
 
 
@@ -185,23 +184,23 @@ class Mutation:
         return _payload(make)
 
     @strawberry.mutation
-    def alert_rule_update(self, info: Info, id: relay.GlobalID, input: AlertRuleUpdateInput) -> AlertRulePayload:
+    def alert_rule_update(self, info: Info, id: strawberry.ID, input: AlertRuleUpdateInput) -> AlertRulePayload:
         return _payload(lambda: AlertRulePayload(alert_rule=services.update_rule(
-            actor=principal(info), rule_id=pk_of(id, "AlertRule"), values=_values(input))))
+            actor=principal(info), rule_id=pk_of(id, "AlertRule", info), values=_values(input))))
 
     @strawberry.mutation(description="Its notifications stay.")
-    def alert_rule_delete(self, info: Info, id: relay.GlobalID) -> AlertRuleDeletePayload:
+    def alert_rule_delete(self, info: Info, id: strawberry.ID) -> AlertRuleDeletePayload:
         def make() -> AlertRuleDeletePayload:
-            services.delete_rule(actor=principal(info), rule_id=pk_of(id, "AlertRule"))
+            services.delete_rule(actor=principal(info), rule_id=pk_of(id, "AlertRule", info))
             return AlertRuleDeletePayload(deleted_id=id)
 
         return payload_or_errors(make, lambda errors: AlertRuleDeletePayload(user_errors=errors))
 
     @strawberry.mutation(description=f"Marks notifications read for the whole tenant: `ids` (at most "
                          f"{services.MARK_READ_MAX}) or `all: true`.")
-    def notification_mark_read(self, info: Info, ids: list[relay.GlobalID] | None = None,
+    def notification_mark_read(self, info: Info, ids: list[strawberry.ID] | None = None,
                                all: bool = False) -> NotificationMarkReadPayload:
-        pks = None if ids is None else [pk_of(each, "Notification") for each in ids]
+        pks = None if ids is None else [pk_of(each, "Notification", info) for each in ids]
         return payload_or_errors(
             lambda: NotificationMarkReadPayload(marked=services.mark_read(actor=principal(info), ids=pks,
                                                                           everything=all)),

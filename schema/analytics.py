@@ -9,7 +9,6 @@ from datetime import date
 from decimal import Decimal
 
 import strawberry
-from strawberry import relay
 from strawberry.types import Info
 
 from apps.analytics import cache, engine
@@ -28,7 +27,7 @@ from apps.common.errors import UserError
 from schema.catalog.types import CategoryType, ProductType
 from schema.context import tenant
 from schema.errors import ApiError
-from schema.types import pk_of
+from schema.ids import pk_of
 
 AnalyticsMetric = strawberry.enum(
     enum.Enum("AnalyticsMetric", {name.upper(): name for name in METRICS}),
@@ -46,8 +45,8 @@ MetricKind = strawberry.enum(Kind, name="MetricKind",
 
 @strawberry.input
 class AnalyticsFiltersInput:
-    product_ids: list[relay.GlobalID] = strawberry.field(default_factory=list)
-    category_ids: list[relay.GlobalID] = strawberry.field(default_factory=list,
+    product_ids: list[strawberry.ID] = strawberry.field(default_factory=list)
+    category_ids: list[strawberry.ID] = strawberry.field(default_factory=list,
                                                           description="A category includes its subcategories.")
 
 
@@ -118,15 +117,15 @@ def _values(values: dict, *, kind: Kind | None = None) -> list[MetricValue]:
                         value=None if value is None else Decimal(value)) for name, value in values.items()]
 
 
-def _query(given: AnalyticsQueryInput) -> AnalyticsQuery:
+def _query(given: AnalyticsQueryInput, info: Info) -> AnalyticsQuery:
     filters = given.filters or AnalyticsFiltersInput()
     return AnalyticsQuery(
         metrics=tuple(metric.value for metric in given.metrics),
         range=DateRange(given.from_, given.to),
         dimension=Dimension(given.dimension.value) if given.dimension else None,
         granularity=Granularity(given.granularity.value),
-        filters=Filters(product_ids=tuple(pk_of(g, "Product") for g in filters.product_ids),
-                        category_ids=tuple(pk_of(g, "Category") for g in filters.category_ids)),
+        filters=Filters(product_ids=tuple(pk_of(g, "Product", info) for g in filters.product_ids),
+                        category_ids=tuple(pk_of(g, "Category", info) for g in filters.category_ids)),
         compare=given.compare,
         limit=given.limit,
     )
@@ -165,7 +164,7 @@ class Query:
     def analytics(self, info: Info, query: AnalyticsQueryInput) -> AnalyticsResult:
         current = tenant(info)
         try:
-            result = engine.run(current, _query(query))
+            result = engine.run(current, _query(query, info))
         except UserError as exc:
             raise ApiError(exc.message, code="BAD_REQUEST", reason=exc.code, field=exc.field) from exc
         return result_of(result)

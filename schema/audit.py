@@ -7,16 +7,16 @@ from datetime import datetime
 import strawberry
 import strawberry_django
 from django.db.models import QuerySet
-from strawberry import relay
 from strawberry.scalars import JSON
 from strawberry_django.relay import DjangoListConnection
 
 from apps.audit import selectors
 from apps.audit.models import AuditEntry
+from schema.ids import TenantNode
 
 
 @strawberry_django.type(AuditEntry, name="AuditEntry")
-class AuditEntryType(relay.Node):
+class AuditEntryType(TenantNode):
     actor_email: str
     api_key_prefix: str
     action: str

@@ -5,16 +5,24 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncGenerator
 from datetime import UTC, datetime
+from typing import Annotated
 
 import strawberry
 from strawberry import relay
+from strawberry.types import Info
 
+from schema import ids
 from schema.errors import bad_request
 
 
 @strawberry.type
 class Query:
-    node: relay.Node | None = relay.node()
+    @strawberry.field(description="The object an id names, if this tenant has it and you may see it: null for "
+                      "anything else (another tenant's id, a malformed one, a deleted object).")
+    def node(
+        self, info: Info, id: Annotated[strawberry.ID, strawberry.argument(description="The ID of the object.")]
+    ) -> relay.Node | None:
+        return ids.node(info, id)
 
 
 @strawberry.type

@@ -9,10 +9,11 @@ from datetime import date, datetime
 from decimal import Decimal
 
 import strawberry
-from strawberry import relay
+from strawberry.types import Info
 
 from apps.customers import selectors
 from schema.errors import bad_request
+from schema.ids import global_id
 from schema.scalars import Money, money
 
 
@@ -24,7 +25,7 @@ class CategoryRankEnum(enum.Enum):
 
 @strawberry.type
 class CategoryShare:
-    category_id: relay.GlobalID
+    category_id: strawberry.ID
     name: str
     slug: str
     units: int = strawberry.field(description="Units bought, less units refunded.")
@@ -49,14 +50,14 @@ class CustomerAnalytics:
 
     @strawberry.field(description="Categories of what the customer bought (units kept), best first.")
     def favourite_categories(
-        self, by: CategoryRankEnum = CategoryRankEnum.REVENUE, first: int = 5
+        self, info: Info, by: CategoryRankEnum = CategoryRankEnum.REVENUE, first: int = 5
     ) -> list[CategoryShare]:
         if not 1 <= first <= 100:
             raise bad_request("first must be 1 to 100.")
         shares = self.analytics.favourite_categories(by=selectors.CategoryRank(by.value), first=first)
         return [
             CategoryShare(
-                category_id=relay.GlobalID("Category", str(share.category_id)),
+                category_id=global_id(info, "Category", share.category_id),
                 name=share.name,
                 slug=share.slug,
                 units=share.units,

@@ -26,8 +26,8 @@ from schema import permissions
 from schema.context import principal, tenant
 from schema.customer_analytics import CustomerAnalytics, CustomerAnalyticsSummary
 from schema.errors import UserError, bad_request, payload_or_errors
+from schema.ids import TenantNode, pk_of
 from schema.scalars import Money, money
-from schema.types import pk_of
 
 if TYPE_CHECKING:
     from schema.customer_segments import CustomerRfm
@@ -85,14 +85,14 @@ class Address:
 
 
 @strawberry_django.type(CustomerNote, name="CustomerNote")
-class CustomerNoteType(relay.Node):
+class CustomerNoteType(TenantNode):
     body: str
     author_email: str = strawberry_django.field(description="The member (or API key) who wrote it.")
     created: datetime
 
 
 @strawberry_django.type(Customer, name="Customer")
-class CustomerType(relay.Node):
+class CustomerType(TenantNode):
     first_name: str
     last_name: str
     tags: list[str]
@@ -242,7 +242,7 @@ class CustomerPayload:
 
 @strawberry.type
 class CustomerDeletePayload:
-    deleted_id: relay.GlobalID | None = None
+    deleted_id: strawberry.ID | None = None
     user_errors: list[UserError] = strawberry.field(default_factory=list)
 
 
@@ -334,26 +334,27 @@ class Mutation:
         return _customer_payload(lambda: services.create_customer(actor=principal(info), **_fields(input)))
 
     @strawberry.mutation
-    def customer_update(self, info: Info, id: relay.GlobalID, input: CustomerUpdateInput) -> CustomerPayload:
+    def customer_update(self, info: Info, id: strawberry.ID, input: CustomerUpdateInput) -> CustomerPayload:
         return _customer_payload(
             lambda: services.update_customer(
-                actor=principal(info), customer_id=pk_of(id, "Customer"), changes=_fields(input)
+                actor=principal(info), customer_id=pk_of(id, "Customer", info), changes=_fields(input)
             )
         )
 
     @strawberry.mutation(description="Refused (HAS_ORDERS) while the customer has orders.")
-    def customer_delete(self, info: Info, id: relay.GlobalID) -> CustomerDeletePayload:
+    def customer_delete(self, info: Info, id: strawberry.ID) -> CustomerDeletePayload:
         def make() -> CustomerDeletePayload:
-            services.delete_customer(actor=principal(info), customer_id=pk_of(id, "Customer"))
+            services.delete_customer(actor=principal(info), customer_id=pk_of(id, "Customer", info))
             return CustomerDeletePayload(deleted_id=id)
 
         return payload_or_errors(make, lambda errors: CustomerDeletePayload(user_errors=errors))
 
     @strawberry.mutation
-    def customer_note_add(self, info: Info, customer_id: relay.GlobalID, body: str) -> CustomerNotePayload:
+    def customer_note_add(self, info: Info, customer_id: strawberry.ID, body: str) -> CustomerNotePayload:
         return payload_or_errors(
             lambda: CustomerNotePayload(
-                note=services.add_note(actor=principal(info), customer_id=pk_of(customer_id, "Customer"), body=body)
+                note=services.add_note(actor=principal(info), customer_id=pk_of(customer_id, "Customer", info),
+                                       body=body)
             ),
             lambda errors: CustomerNotePayload(user_errors=errors),
         )

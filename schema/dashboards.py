@@ -15,7 +15,6 @@ from typing import Any
 
 import strawberry
 import strawberry_django
-from strawberry import relay
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
@@ -27,7 +26,7 @@ from schema.analytics import AnalyticsResult, result_of
 from schema.charts import ChartFormatEnum, ChartImage, ChartKindEnum, Height, Width, chart_image
 from schema.context import principal, tenant
 from schema.errors import ApiError, UserError, payload_or_errors
-from schema.types import pk_of
+from schema.ids import TenantNode, minted_in, pk_of
 
 DEFINITION = ('JSON with only these keys: metrics (names of AnalyticsMetric, lower case; one for a widget), '
               'dimension ("time", "product", "category" or null), granularity ("day", "week", "month"), range '
@@ -55,7 +54,7 @@ class WidgetKindEnum(enum.Enum):
 
 
 @strawberry_django.type(Widget, name="Widget")
-class WidgetType(relay.Node):
+class WidgetType(TenantNode):
     title: str
     position: int = strawberry_django.field(description="Order on its dashboard, from 0.")
     created: datetime
@@ -74,8 +73,8 @@ class WidgetType(relay.Node):
         return root.user_id is None
 
     @strawberry_django.field(only=["definition"], description="Normalised: every key, ids as global ids.")
-    def definition(self, root: Widget) -> JSON:
-        return definitions.public(root.definition)
+    def definition(self, root: Widget, info: Info) -> JSON:
+        return definitions.public(root.definition, schema=minted_in(info))
 
     @strawberry_django.field(only=["definition"], description="The figures, through the metrics engine (cached "
                              "there): relative ranges end today in the tenant's time zone.")
@@ -120,7 +119,7 @@ class WidgetPayload:
 
 @strawberry.type
 class WidgetDeletePayload:
-    deleted_id: relay.GlobalID | None = None
+    deleted_id: strawberry.ID | None = None
     user_errors: list[UserError] = strawberry.field(default_factory=list)
 
 
@@ -159,23 +158,23 @@ class Mutation:
             definition=input.definition, shared=input.shared))
 
     @strawberry.mutation
-    def widget_update(self, info: Info, id: relay.GlobalID, input: WidgetUpdateInput) -> WidgetPayload:
+    def widget_update(self, info: Info, id: strawberry.ID, input: WidgetUpdateInput) -> WidgetPayload:
         return _widget_payload(lambda: dashboards.update_widget(
-            actor=principal(info), tenant=tenant(info), widget_id=pk_of(id, "Widget"), changes=_changes(input)))
+            actor=principal(info), tenant=tenant(info), widget_id=pk_of(id, "Widget", info), changes=_changes(input)))
 
     @strawberry.mutation
-    def widget_delete(self, info: Info, id: relay.GlobalID) -> WidgetDeletePayload:
+    def widget_delete(self, info: Info, id: strawberry.ID) -> WidgetDeletePayload:
         def make() -> WidgetDeletePayload:
-            dashboards.delete_widget(actor=principal(info), widget_id=pk_of(id, "Widget"))
+            dashboards.delete_widget(actor=principal(info), widget_id=pk_of(id, "Widget", info))
             return WidgetDeletePayload(deleted_id=id)
 
         return payload_or_errors(make, lambda errors: WidgetDeletePayload(user_errors=errors))
 
     @strawberry.mutation(description="Puts a dashboard's widgets in the order given (every one of them, once).")
-    def widgets_reorder(self, info: Info, widgets: list[relay.GlobalID], shared: bool = False) -> WidgetsReorderPayload:
+    def widgets_reorder(self, info: Info, widgets: list[strawberry.ID], shared: bool = False) -> WidgetsReorderPayload:
         return payload_or_errors(
             lambda: WidgetsReorderPayload(widgets=dashboards.reorder_widgets(
-                actor=principal(info), shared=shared, widget_ids=[pk_of(w, "Widget") for w in widgets])),
+                actor=principal(info), shared=shared, widget_ids=[pk_of(w, "Widget", info) for w in widgets])),
             lambda errors: WidgetsReorderPayload(user_errors=errors),
         )
 

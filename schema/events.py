@@ -11,7 +11,6 @@ from zoneinfo import ZoneInfo
 
 import strawberry
 from django.utils import timezone
-from strawberry import relay
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
@@ -22,7 +21,7 @@ from apps.common.errors import UserError as ServiceUserError
 from schema.context import principal, tenant
 from schema.customers import FromDate, ToDate
 from schema.errors import ApiError, UserError, payload_or_errors
-from schema.types import pk_of
+from schema.ids import pk_or_none
 
 T = TypeVar("T")
 DEFAULT_RANGE_DAYS = 30
@@ -37,18 +36,18 @@ class EventInput:
     time: datetime = strawberry.field(description="With an offset; at most 5 minutes ahead, at most 400 days old.")
     session_id: str | None = strawberry.field(default=None, description="The visitor's session (1 to 128 printable "
                                               "characters); required without `customer`.")
-    customer: relay.GlobalID | None = None
-    product: relay.GlobalID | None = None
-    order: relay.GlobalID | None = None
+    customer: strawberry.ID | None = None
+    product: strawberry.ID | None = None
+    order: strawberry.ID | None = None
     properties: JSON | None = strawberry.field(default=None, description="A JSON object: at most 50 keys, 4 KB, "
                                                "two levels deep.")
 
-    def as_event(self) -> dict[str, object]:
+    def as_event(self, info: Info) -> dict[str, object]:
         return {
             "type": self.type, "time": self.time, "sessionId": self.session_id,
-            "customerId": None if self.customer is None else pk_of(self.customer, "Customer"),
-            "productId": None if self.product is None else pk_of(self.product, "Product"),
-            "orderId": None if self.order is None else pk_of(self.order, "Order"),
+            "customerId": pk_or_none(self.customer, "Customer", info),
+            "productId": pk_or_none(self.product, "Product", info),
+            "orderId": pk_or_none(self.order, "Order", info),
             "properties": self.properties,
         }
 
@@ -128,7 +127,7 @@ class Mutation:
     def events_track(self, info: Info, events: list[EventInput]) -> EventsTrackPayload:
         def make() -> EventsTrackPayload:
             outcome = ingestion.track(actor=principal(info), tenant=tenant(info),
-                                           events=[event.as_event() for event in events])
+                                           events=[event.as_event(info) for event in events])
             return EventsTrackPayload(
                 accepted=outcome.accepted, rejected=outcome.rejected,
                 errors=[EventError(index=r.index, code=r.code, message=r.message) for r in outcome.rejections],

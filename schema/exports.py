@@ -16,7 +16,6 @@ from typing import Any
 import strawberry
 import strawberry_django
 from channels.db import database_sync_to_async
-from strawberry import relay
 from strawberry.scalars import JSON
 from strawberry.types import Info
 from strawberry_django.relay import DjangoListConnection
@@ -26,8 +25,8 @@ from apps.exports.models import FINISHED, Export, ExportFormat, ExportKind, Expo
 from apps.live import bus
 from schema.context import principal, tenant
 from schema.errors import ApiError, UserError, payload_or_errors
+from schema.ids import TenantNode, pk_of
 from schema.live import subscription_slot
-from schema.types import pk_of
 
 ExportKindEnum = strawberry.enum(enum.Enum("ExportKind", {kind.name: kind.value for kind in ExportKind}),
                                  name="ExportKind")
@@ -46,7 +45,7 @@ def _visible(info: Info, queryset: Any = None) -> Any:
 
 
 @strawberry_django.type(Export, name="Export")
-class ExportType(relay.Node):
+class ExportType(TenantNode):
     rows_done: int = strawberry_django.field(description="Rows written so far.")
     rows_total: int | None = strawberry_django.field(description="Rows the export holds, once counted.")
     size: int | None = strawberry_django.field(description="Bytes, once written.")
@@ -107,14 +106,14 @@ class ExportPayload:
 
 @strawberry.type(description="How far an export has got.")
 class ExportProgress:
-    export_id: relay.GlobalID
+    export_id: strawberry.ID
     status: ExportStatusEnum
     rows_done: int
     rows_total: int | None
 
     @classmethod
-    def of(cls, export_id: int, status: str, rows: int, total: int | None) -> ExportProgress:
-        return cls(export_id=relay.GlobalID("Export", str(export_id)), status=ExportStatusEnum(status),
+    def of(cls, export_id: str, status: str, rows: int, total: int | None) -> ExportProgress:
+        return cls(export_id=strawberry.ID(export_id), status=ExportStatusEnum(status),
                    rows_done=rows, rows_total=total)
 
 
@@ -146,21 +145,21 @@ class Mutation:
 class Subscription:
     @strawberry.subscription(description="The export's state now, then each change (every 10,000 rows, and the "
                              "end); the stream ends when the export is done or has failed.")
-    async def export_progress(self, info: Info, id: relay.GlobalID) -> AsyncGenerator[ExportProgress, None]:
-        pk = pk_of(id, "Export")
+    async def export_progress(self, info: Info, id: strawberry.ID) -> AsyncGenerator[ExportProgress, None]:
+        pk = pk_of(id, "Export", info)
         # Listening before the state is read: nothing published in between is missed.
         async with subscription_slot(info), bus.listen(info.context.request, tenant(info).schema_name,
                                                        "exports") as messages:
             current = await database_sync_to_async(lambda: _visible(info).filter(pk=pk).first())()
             if current is None:
                 raise ApiError("No such export.", code="NOT_FOUND")
-            yield ExportProgress.of(current.pk, current.status, current.rows_done, current.rows_total)
+            yield ExportProgress.of(id, current.status, current.rows_done, current.rows_total)
             if current.status in FINISHED:
                 return
             async for payload in messages:
                 if payload["export"] != pk:
                     continue
-                yield ExportProgress.of(pk, payload["status"], payload["rows"], payload["total"])
+                yield ExportProgress.of(id, payload["status"], payload["rows"], payload["total"])
                 if payload["status"] in FINISHED:
                     return
 

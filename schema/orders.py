@@ -13,7 +13,6 @@ from zoneinfo import ZoneInfo
 import strawberry
 import strawberry_django
 from django.utils import timezone
-from strawberry import relay
 from strawberry.scalars import JSON
 from strawberry.types import Info
 from strawberry_django.relay import DjangoListConnection
@@ -25,8 +24,8 @@ from schema.catalog import ProductType, VariantType
 from schema.context import principal, tenant
 from schema.customers import CustomerType, FromDate, ToDate, contact_email, sees_contacts
 from schema.errors import UserError, bad_request, payload_or_errors
+from schema.ids import TenantNode, pk_of, pk_or_none
 from schema.scalars import Money, money
-from schema.types import pk_of
 
 if TYPE_CHECKING:
     from schema.payments import StripeRefundType
@@ -67,7 +66,7 @@ def _money_field(name: str, currency_of: Callable[[Any], str] | None = None, *, 
 
 
 @strawberry_django.type(OrderLine, name="OrderLine")
-class OrderLineType(relay.Node):
+class OrderLineType(TenantNode):
     """What was sold, as it was when the order was placed; `variant` and `product` are the
     catalog rows as they are now (null once deleted)."""
 
@@ -109,7 +108,7 @@ class RefundLineType:
 
 
 @strawberry_django.type(Refund, name="Refund")
-class RefundType(relay.Node):
+class RefundType(TenantNode):
     reason: str
     restock: bool
     actor_email: str
@@ -128,7 +127,7 @@ class RefundType(relay.Node):
 
 
 @strawberry_django.type(Order, name="Order")
-class OrderType(relay.Node):
+class OrderType(TenantNode):
     number: int
     currency: str
     note: str
@@ -180,7 +179,7 @@ class OrderAnalytics:
 @strawberry.input
 class OrderFilter:
     status: list[OrderStatusEnum] | None = None
-    customer: relay.GlobalID | None = None
+    customer: strawberry.ID | None = None
     placed_from: datetime | None = strawberry.field(default=None, description="Inclusive.")
     placed_to: datetime | None = strawberry.field(default=None, description="Exclusive.")
     total_min: Decimal | None = None
@@ -198,14 +197,14 @@ class OrderSort:
 
 @strawberry.input
 class OrderLineInput:
-    variant: relay.GlobalID
+    variant: strawberry.ID
     quantity: int
 
 
 @strawberry.input
 class OrderCreateInput:
     lines: list[OrderLineInput]
-    customer: relay.GlobalID | None = strawberry.field(default=None, description="An existing customer (or give `email`).")
+    customer: strawberry.ID | None = strawberry.field(default=None, description="An existing customer (or give `email`).")
     email: str | None = strawberry.field(
         default=None, description="The buyer's email; a customer is created for an email never seen before."
     )
@@ -219,13 +218,13 @@ class OrderCreateInput:
 
 @strawberry.input
 class RefundLineInput:
-    line: relay.GlobalID
+    line: strawberry.ID
     quantity: int
 
 
 @strawberry.input
 class RefundCreateInput:
-    order: relay.GlobalID
+    order: strawberry.ID
     lines: list[RefundLineInput] | None = strawberry.field(
         default=None, description="Units to refund, worth their share of the total (discount and tax included)."
     )
@@ -265,7 +264,7 @@ class Query:
             raise bad_request("totalMin and totalMax must be finite numbers.")
         return selectors.orders(
             statuses=[status.value for status in given.status or []],
-            customer_id=pk_of(given.customer, "Customer") if given.customer else None,
+            customer_id=pk_or_none(given.customer, "Customer", info),
             placed_from=given.placed_from,
             placed_to=given.placed_to,
             total_min=given.total_min,
@@ -323,8 +322,9 @@ class Mutation:
             lambda: services.create_order(
                 actor=principal(info),
                 tenant=tenant(info),
-                lines=[services.LineRequest(pk_of(line.variant, "Variant"), line.quantity) for line in input.lines],
-                customer_id=pk_of(input.customer, "Customer") if input.customer else None,
+                lines=[services.LineRequest(pk_of(line.variant, "Variant", info), line.quantity)
+                       for line in input.lines],
+                customer_id=pk_or_none(input.customer, "Customer", info),
                 email=input.email,
                 discount=input.discount,
                 shipping=input.shipping,
@@ -334,16 +334,17 @@ class Mutation:
         )
 
     @strawberry.mutation
-    def order_update_status(self, info: Info, id: relay.GlobalID, status: OrderStatusEnum) -> OrderPayload:
+    def order_update_status(self, info: Info, id: strawberry.ID, status: OrderStatusEnum) -> OrderPayload:
         return _order_payload(
-            lambda: services.update_status(actor=principal(info), order_id=pk_of(id, "Order"), status=status.value)
+            lambda: services.update_status(actor=principal(info), order_id=pk_of(id, "Order", info),
+                                           status=status.value)
         )
 
     @strawberry.mutation(description="Cancel a pending or paid order (a paid one is refunded in full).")
-    def order_cancel(self, info: Info, id: relay.GlobalID, restock: bool = True, reason: str = "") -> OrderPayload:
+    def order_cancel(self, info: Info, id: strawberry.ID, restock: bool = True, reason: str = "") -> OrderPayload:
         return _order_payload(
             lambda: payment_refunds.cancel_order(
-                actor=principal(info), order_id=pk_of(id, "Order"), restock=restock, reason=reason
+                actor=principal(info), order_id=pk_of(id, "Order", info), restock=restock, reason=reason
             )
         )
 
@@ -354,8 +355,9 @@ class Mutation:
         def make() -> RefundPayload:
             refund = payment_refunds.refund_order(  # through Stripe when Stripe took the money
                 actor=principal(info),
-                order_id=pk_of(input.order, "Order"),
-                lines=[services.RefundLineRequest(pk_of(line.line, "OrderLine"), line.quantity) for line in input.lines or []],
+                order_id=pk_of(input.order, "Order", info),
+                lines=[services.RefundLineRequest(pk_of(line.line, "OrderLine", info), line.quantity)
+                       for line in input.lines or []],
                 amount=input.amount,
                 reason=input.reason,
                 restock=input.restock,

@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import strawberry
-from strawberry import relay
 from strawberry.types import Info
 
 from apps.common.errors import NotFound
@@ -14,7 +13,7 @@ from apps.common.errors import UserError as ServiceError
 from apps.payments import methods
 from schema.context import principal
 from schema.errors import ApiError, UserError, payload_or_errors
-from schema.types import pk_of
+from schema.ids import pk_of
 
 
 @strawberry.type(name="PaymentMethod", description="A payment method saved at Stripe (card details for cards).")
@@ -39,10 +38,10 @@ class PaymentMethodPayload:
     user_errors: list[UserError] = strawberry.field(default_factory=list)
 
 
-def _payload(change: Callable[..., methods.SavedMethod], info: Info, customer: relay.GlobalID, payment_method: str) -> PaymentMethodPayload:
+def _payload(change: Callable[..., methods.SavedMethod], info: Info, customer: strawberry.ID, payment_method: str) -> PaymentMethodPayload:
     return payload_or_errors(
         lambda: PaymentMethodPayload(payment_method=PaymentMethodType.of(change(
-            actor=principal(info), customer_id=pk_of(customer, "Customer"), payment_method=payment_method
+            actor=principal(info), customer_id=pk_of(customer, "Customer", info), payment_method=payment_method
         ))),
         lambda errors: PaymentMethodPayload(user_errors=errors),
     )
@@ -51,9 +50,9 @@ def _payload(change: Callable[..., methods.SavedMethod], info: Info, customer: r
 @strawberry.type
 class Query:
     @strawberry.field(description="The customer's saved card payment methods at Stripe, the default marked.")
-    def payment_methods(self, customer: relay.GlobalID) -> list[PaymentMethodType]:
+    def payment_methods(self, info: Info, customer: strawberry.ID) -> list[PaymentMethodType]:
         try:
-            saved = methods.list_methods(customer_id=pk_of(customer, "Customer"))
+            saved = methods.list_methods(customer_id=pk_of(customer, "Customer", info))
         except NotFound as exc:
             raise ApiError(exc.message, code="NOT_FOUND") from exc
         except ServiceError as exc:
@@ -65,16 +64,16 @@ class Query:
 class Mutation:
     @strawberry.mutation(description="Attach a payment method (pm_…) to the customer; its Stripe Customer is "
                          "created on first use. A method of another customer is refused.")
-    def payment_method_attach(self, info: Info, customer: relay.GlobalID, payment_method: str) -> PaymentMethodPayload:
+    def payment_method_attach(self, info: Info, customer: strawberry.ID, payment_method: str) -> PaymentMethodPayload:
         return _payload(methods.attach, info, customer, payment_method)
 
     @strawberry.mutation(description="Detach one of the customer's payment methods.")
-    def payment_method_detach(self, info: Info, customer: relay.GlobalID, payment_method: str) -> PaymentMethodPayload:
+    def payment_method_detach(self, info: Info, customer: strawberry.ID, payment_method: str) -> PaymentMethodPayload:
         return _payload(methods.detach, info, customer, payment_method)
 
     @strawberry.mutation(description="Make one of the customer's payment methods its default.")
     def payment_method_set_default(
-        self, info: Info, customer: relay.GlobalID, payment_method: str
+        self, info: Info, customer: strawberry.ID, payment_method: str
     ) -> PaymentMethodPayload:
         return _payload(methods.set_default, info, customer, payment_method)
 

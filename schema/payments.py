@@ -11,7 +11,6 @@ from datetime import datetime
 
 import strawberry
 import strawberry_django
-from strawberry import relay
 from strawberry.types import Info
 from strawberry_django.relay import DjangoListConnection
 
@@ -26,9 +25,9 @@ from apps.payments.models import (
 )
 from schema.context import principal
 from schema.errors import UserError, payload_or_errors
+from schema.ids import TenantNode, pk_of, pk_or_none
 from schema.orders import OrderType, RefundType
 from schema.scalars import Money, money
-from schema.types import pk_of
 
 
 @strawberry.enum(name="PaymentProvider")
@@ -99,7 +98,7 @@ class PaymentSettingsType:
 
 
 @strawberry_django.type(Payment, name="Payment")
-class PaymentType(relay.Node):
+class PaymentType(TenantNode):
     order: OrderType
     stripe_id: str = strawberry_django.field(description="The Stripe PaymentIntent id (empty for manual payments).")
     failure_code: str
@@ -140,7 +139,7 @@ class PaymentSettingsInput:
 
 @strawberry.input
 class PaymentFilter:
-    order: relay.GlobalID | None = None
+    order: strawberry.ID | None = None
     status: list[PaymentStatusEnum] | None = None
 
 
@@ -181,10 +180,10 @@ class Query:
         return PaymentSettingsType.of(selectors.payment_settings())
 
     @strawberry_django.connection(DjangoListConnection[PaymentType], description="Newest first.")
-    def payments(self, filter: PaymentFilter | None = None) -> Iterable[Payment]:
+    def payments(self, info: Info, filter: PaymentFilter | None = None) -> Iterable[Payment]:
         given = filter or PaymentFilter()
         return selectors.payments(
-            order_id=pk_of(given.order, "Order") if given.order else None,
+            order_id=pk_or_none(given.order, "Order", info),
             statuses=[status.value for status in given.status or []],
         )
 
@@ -207,22 +206,22 @@ class Mutation:
 
     @strawberry.mutation(description="A Stripe PaymentIntent for a pending order's total; an open attempt is "
                          "handed out again.")
-    def payment_intent_create(self, info: Info, order: relay.GlobalID) -> PaymentIntentPayload:
+    def payment_intent_create(self, info: Info, order: strawberry.ID) -> PaymentIntentPayload:
         def make() -> PaymentIntentPayload:
-            payment, client_secret = services.create_intent(actor=principal(info), order_id=pk_of(order, "Order"))
+            payment, client_secret = services.create_intent(actor=principal(info), order_id=pk_of(order, "Order", info))
             return PaymentIntentPayload(payment=payment, client_secret=client_secret)
 
         return payload_or_errors(make, lambda errors: PaymentIntentPayload(user_errors=errors))
 
     @strawberry.mutation(description="Confirm a pending Stripe payment with a payment method (pm_…).")
-    def payment_confirm(self, info: Info, payment: relay.GlobalID, payment_method: str) -> PaymentPayload:
+    def payment_confirm(self, info: Info, payment: strawberry.ID, payment_method: str) -> PaymentPayload:
         return _payment_payload(lambda: services.confirm_payment(
-            actor=principal(info), payment_id=pk_of(payment, "Payment"), payment_method=payment_method
+            actor=principal(info), payment_id=pk_of(payment, "Payment", info), payment_method=payment_method
         ))
 
     @strawberry.mutation(description="Record a manual payment (cash, bank transfer) of a pending order: it is paid.")
-    def payment_mark_paid(self, info: Info, order: relay.GlobalID) -> PaymentPayload:
-        return _payment_payload(lambda: services.mark_paid(actor=principal(info), order_id=pk_of(order, "Order")))
+    def payment_mark_paid(self, info: Info, order: strawberry.ID) -> PaymentPayload:
+        return _payment_payload(lambda: services.mark_paid(actor=principal(info), order_id=pk_of(order, "Order", info)))
 
 
 __all__ = ["Mutation", "PaymentType", "Query"]

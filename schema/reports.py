@@ -11,7 +11,6 @@ from typing import Annotated, Any
 
 import strawberry
 import strawberry_django
-from strawberry import relay
 from strawberry.scalars import JSON
 from strawberry.types import Info
 from strawberry_django.relay import DjangoListConnection
@@ -25,7 +24,7 @@ from schema.analytics import AnalyticsResult, result_of
 from schema.charts import ChartFormatEnum, ChartImage, ChartKindEnum, Height, Width, chart_image
 from schema.context import principal, tenant
 from schema.errors import UserError, payload_or_errors
-from schema.types import pk_of
+from schema.ids import TenantNode, minted_in, pk_of
 
 DEFINITION = dashboards.DEFINITION.replace("one for a widget", "one to ten")
 RangeOverride = Annotated[JSON | None, strawberry.argument(
@@ -34,14 +33,14 @@ RangeOverride = Annotated[JSON | None, strawberry.argument(
 
 
 @strawberry_django.type(Report, name="Report")
-class ReportType(relay.Node):
+class ReportType(TenantNode):
     name: str
     created: datetime
     updated: datetime
 
     @strawberry_django.field(only=["definition"], description="Normalised: every key, ids as global ids.")
-    def definition(self, root: Report) -> JSON:
-        return definitions.public(root.definition)
+    def definition(self, root: Report, info: Info) -> JSON:
+        return definitions.public(root.definition, schema=minted_in(info))
 
     @strawberry_django.field(only=["user_id"], description="Saved by the caller.")
     def mine(self, root: Report, info: Info) -> bool:
@@ -78,7 +77,7 @@ class ReportPayload:
 
 @strawberry.type
 class ReportDeletePayload:
-    deleted_id: relay.GlobalID | None = None
+    deleted_id: strawberry.ID | None = None
     user_errors: list[UserError] = strawberry.field(default_factory=list)
 
 
@@ -105,12 +104,12 @@ class Query:
         return reports.reports()
 
     @strawberry.field
-    def report(self, id: relay.GlobalID) -> ReportType | None:
-        return reports.reports().filter(pk=pk_of(id, "Report")).first()
+    def report(self, info: Info, id: strawberry.ID) -> ReportType | None:
+        return reports.reports().filter(pk=pk_of(id, "Report", info)).first()
 
     @strawberry.field(description="Runs a saved report (`id`) or a definition not saved yet (`definition`), "
                       "optionally over another `range`.")
-    def report_run(self, info: Info, id: relay.GlobalID | None = None, definition: JSON | None = None,
+    def report_run(self, info: Info, id: strawberry.ID | None = None, definition: JSON | None = None,
                    range: RangeOverride = None) -> ReportRun:
         current = tenant(info)
 
@@ -120,7 +119,7 @@ class Query:
             if id is None:
                 return ReportRun(report=None, answer=reports.run_unsaved(tenant=current, definition=definition,
                                                                          range=range))
-            saved = reports.report(pk_of(id, "Report"))
+            saved = reports.report(pk_of(id, "Report", info))
             return ReportRun(report=saved, title=saved.name,
                              answer=reports.run(tenant=current, definition=saved.definition, range=range))
 
@@ -139,14 +138,14 @@ class Mutation:
                                                       definition=input.definition))
 
     @strawberry.mutation(description="By whoever saved the report, an owner or an admin.")
-    def report_update(self, info: Info, id: relay.GlobalID, input: ReportUpdateInput) -> ReportPayload:
+    def report_update(self, info: Info, id: strawberry.ID, input: ReportUpdateInput) -> ReportPayload:
         return _payload(lambda: reports.update_report(actor=principal(info), tenant=tenant(info),
-                                                      report_id=pk_of(id, "Report"), changes=_changes(input)))
+                                                      report_id=pk_of(id, "Report", info), changes=_changes(input)))
 
     @strawberry.mutation(description="By whoever saved the report, an owner or an admin.")
-    def report_delete(self, info: Info, id: relay.GlobalID) -> ReportDeletePayload:
+    def report_delete(self, info: Info, id: strawberry.ID) -> ReportDeletePayload:
         def make() -> ReportDeletePayload:
-            reports.delete_report(actor=principal(info), report_id=pk_of(id, "Report"))
+            reports.delete_report(actor=principal(info), report_id=pk_of(id, "Report", info))
             return ReportDeletePayload(deleted_id=id)
 
         return payload_or_errors(make, lambda errors: ReportDeletePayload(user_errors=errors))

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 import strawberry_django
-from strawberry import relay
 from strawberry.scalars import JSON
 from strawberry.types import Info
 from strawberry_django.relay import DjangoListConnection
@@ -17,7 +16,7 @@ from apps.common.errors import UserError as ServiceUserError
 from schema.context import principal, tenant
 from schema.customers import FromDate, ToDate
 from schema.errors import ApiError, UserError, bad_request, payload_or_errors
-from schema.types import pk_of
+from schema.ids import TenantNode, pk_of, pk_or_none
 from tenants import services
 from tenants.models import Tenant
 
@@ -32,7 +31,7 @@ class TenantStatusEnum(enum.Enum):
 
 
 @strawberry_django.type(Tenant, name="Tenant")
-class TenantType(relay.Node):
+class TenantType(TenantNode):
     name: str
     slug: str
     time_zone: str
@@ -107,9 +106,9 @@ class Query:
 
     @strawberry.field(name="tenant", description="On a tenant host, the current tenant (`id`, if given, must name "
                       "it). On the platform host, for platform staff, the tenant `id` names.")
-    def current_tenant(self, info: Info, id: relay.GlobalID | None = None) -> TenantType:
+    def current_tenant(self, info: Info, id: strawberry.ID | None = None) -> TenantType:
         current = tenant(info)
-        wanted = pk_of(id, "Tenant") if id is not None else None
+        wanted = pk_or_none(id, "Tenant", info)
         if current is not None:
             if wanted not in (None, current.pk):
                 raise ApiError("No such tenant.", code="NOT_FOUND")
@@ -146,25 +145,25 @@ class Mutation:
         )
 
     @strawberry.mutation
-    def platform_tenant_update(self, info: Info, id: relay.GlobalID, input: TenantUpdateInput) -> TenantPayload:
+    def platform_tenant_update(self, info: Info, id: strawberry.ID, input: TenantUpdateInput) -> TenantPayload:
         return _tenant_payload(
             lambda: services.update_tenant(
-                actor=principal(info), tenant=services.tenant_by_id(pk_of(id, "Tenant")), changes=_changes(input)
+                actor=principal(info), tenant=services.tenant_by_id(pk_of(id, "Tenant", info)), changes=_changes(input)
             )
         )
 
     @strawberry.mutation
-    def tenant_suspend(self, info: Info, id: relay.GlobalID) -> TenantPayload:
+    def tenant_suspend(self, info: Info, id: strawberry.ID) -> TenantPayload:
         return _tenant_payload(
             lambda: services.set_tenant_status(
-                actor=principal(info), tenant_id=pk_of(id, "Tenant"), status=Tenant.Status.SUSPENDED
+                actor=principal(info), tenant_id=pk_of(id, "Tenant", info), status=Tenant.Status.SUSPENDED
             )
         )
 
     @strawberry.mutation
-    def tenant_resume(self, info: Info, id: relay.GlobalID) -> TenantPayload:
+    def tenant_resume(self, info: Info, id: strawberry.ID) -> TenantPayload:
         return _tenant_payload(
             lambda: services.set_tenant_status(
-                actor=principal(info), tenant_id=pk_of(id, "Tenant"), status=Tenant.Status.ACTIVE
+                actor=principal(info), tenant_id=pk_of(id, "Tenant", info), status=Tenant.Status.ACTIVE
             )
         )

@@ -6,10 +6,9 @@ import enum
 
 import strawberry
 import strawberry_django
-from strawberry import relay
 
 from apps.accounts.models import Role, User
-from apps.common.ids import parse_id
+from schema.ids import TenantNode
 
 
 @strawberry.enum(name="Role")
@@ -19,12 +18,6 @@ class RoleEnum(enum.Enum):
     STAFF = Role.STAFF.value
     ANALYST = Role.ANALYST.value
     VIEWER = Role.VIEWER.value
-
-
-def pk_of(global_id: relay.GlobalID, type_name: str) -> int:
-    """The database id in a global id of `type_name`; -1 (found nowhere) for anything else."""
-    pk = parse_id(global_id.node_id) if global_id.type_name == type_name else None
-    return -1 if pk is None else pk
 
 
 class TenantScoped:
@@ -37,7 +30,7 @@ class TenantScoped:
 
 
 @strawberry_django.type(User, name="User")
-class UserType(relay.Node):
+class UserType(TenantNode):
     email: str
     full_name: str
 

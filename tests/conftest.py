@@ -19,6 +19,7 @@ from django.test import AsyncClient
 
 from apps.accounts import services as account_services
 from apps.accounts.models import Membership, Role, User
+from apps.common import global_ids
 from tenants.models import Tenant
 from tenants.services import ensure_template, provision_tenant
 
@@ -136,6 +137,13 @@ def alpha(tenants, db) -> TenantFixture:
 @pytest.fixture
 def beta(tenants, db) -> TenantFixture:
     return tenants["beta"]
+
+
+def gid(where: TenantFixture | Tenant | None, type_name: str, pk: int) -> str:
+    """The global id the API gives a `type_name` row of tenant `where` (None: the platform host),
+    minted with the API's own codec: ids name their tenant, so a test says whose row it names."""
+    schema = "public" if where is None else getattr(where, "tenant", where).schema_name
+    return global_ids.encode(type_name, pk, schema)
 
 
 def token_for(email: str, tenant: Tenant | None) -> str:

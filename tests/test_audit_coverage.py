@@ -35,7 +35,6 @@ from schema import schema
 from tenants.models import Tenant
 from tests.apps.catalog.factories import image_bytes
 from tests.apps.orders import shop
-from tests.apps.orders.shop import gid
 from tests.apps.payments import fixtures as payment_fixtures
 from tests.conftest import (
     PASSWORD,
@@ -43,6 +42,7 @@ from tests.conftest import (
     GraphQLClient,
     Response,
     TenantFixture,
+    gid,
     token_for,
 )
 
@@ -171,7 +171,7 @@ def _images(c: Call, count: int) -> tuple[Product, list[str]]:
     query = "mutation($p: ID!, $f: [Upload!]!) { productImagesUpload(product: $p, files: $f) { images { id } } }"
     files = {f"f.{i}": (f"{i}.png", image_bytes("PNG", (32, 32))) for i in range(count)}
     response = _multipart(c.gql, c.alpha.host, c.token(CLERK), query,
-                          {"p": gid("Product", product.pk), "f": [None] * count}, files, {})
+                          {"p": gid(c.alpha, "Product", product.pk), "f": [None] * count}, files, {})
     images = [image["id"] for image in response.data["productImagesUpload"]["images"]]
     assert len(images) == count, response.body
     return product, images
@@ -213,14 +213,14 @@ def _member_add(c: Call):
 def _member_update_role(c: Call):
     member = _membership(c, "promoted@example.com")
     c.post(f"mutation($id: ID!) {{ memberUpdateRole(id: $id, role: STAFF) {{ member {{ role }} {PAYLOAD} }} }}",
-           {"id": gid("Member", member.pk)}, signed_in=OWNER)
+           {"id": gid(c.alpha, "Member", member.pk)}, signed_in=OWNER)
     return "alpha", "member.change_role"
 
 
 def _member_remove(c: Call):
     member = _membership(c, "leaving@example.com")
     c.post(f"mutation($id: ID!) {{ memberRemove(id: $id) {{ removedId {PAYLOAD} }} }}",
-           {"id": gid("Member", member.pk)}, signed_in=OWNER)
+           {"id": gid(c.alpha, "Member", member.pk)}, signed_in=OWNER)
     return "alpha", "member.remove"
 
 
@@ -245,7 +245,7 @@ def _api_key_revoke(c: Call):
     key, _ = _in_alpha(c, lambda: account_services.create_api_key(
         actor=shop.actor(c.alpha, "owner"), tenant=c.alpha.tenant, name="old", role=Role.VIEWER, scopes=["read"]))
     c.post(f"mutation($id: ID!) {{ apiKeyRevoke(id: $id) {{ apiKey {{ id }} {PAYLOAD} }} }}",
-           {"id": gid("ApiKey", key.pk)}, signed_in=OWNER)
+           {"id": gid(c.alpha, "ApiKey", key.pk)}, signed_in=OWNER)
     return "alpha", "api_key.revoke"
 
 
@@ -264,20 +264,20 @@ def _tenant_update(c: Call):
 
 def _platform_tenant_update(c: Call):
     c.post(f'mutation($id: ID!) {{ platformTenantUpdate(id: $id, input: {{name: "Alpha P"}}) {{ tenant {{ name }} {PAYLOAD} }} }}',
-           {"id": gid("Tenant", c.alpha.tenant.pk)}, signed_in=STAFF, platform=True)
+           {"id": gid(None, "Tenant", c.alpha.tenant.pk)}, signed_in=STAFF, platform=True)
     return PUBLIC, "tenant.update"
 
 
 def _tenant_suspend(c: Call):
     c.post(f"mutation($id: ID!) {{ tenantSuspend(id: $id) {{ tenant {{ status }} {PAYLOAD} }} }}",
-           {"id": gid("Tenant", c.alpha.tenant.pk)}, signed_in=STAFF, platform=True)
+           {"id": gid(None, "Tenant", c.alpha.tenant.pk)}, signed_in=STAFF, platform=True)
     return PUBLIC, "tenant.suspended"
 
 
 def _tenant_resume(c: Call):
     Tenant.objects.filter(pk=c.alpha.tenant.pk).update(status=Tenant.Status.SUSPENDED)
     c.post(f"mutation($id: ID!) {{ tenantResume(id: $id) {{ tenant {{ status }} {PAYLOAD} }} }}",
-           {"id": gid("Tenant", c.alpha.tenant.pk)}, signed_in=STAFF, platform=True)
+           {"id": gid(None, "Tenant", c.alpha.tenant.pk)}, signed_in=STAFF, platform=True)
     return PUBLIC, "tenant.active"
 
 
@@ -288,13 +288,13 @@ def _category_create(c: Call):
 
 def _category_update(c: Call):
     c.post(f'mutation($id: ID!) {{ categoryUpdate(id: $id, input: {{name: "Caps"}}) {{ category {{ name }} {PAYLOAD} }} }}',
-           {"id": gid("Category", _category(c).pk)}, signed_in=CLERK)
+           {"id": gid(c.alpha, "Category", _category(c).pk)}, signed_in=CLERK)
     return "alpha", "category.update"
 
 
 def _category_delete(c: Call):
     c.post(f"mutation($id: ID!) {{ categoryDelete(id: $id) {{ deletedId {PAYLOAD} }} }}",
-           {"id": gid("Category", _category(c).pk)}, signed_in=CLERK)
+           {"id": gid(c.alpha, "Category", _category(c).pk)}, signed_in=CLERK)
     return "alpha", "category.delete"
 
 
@@ -305,44 +305,44 @@ def _product_create(c: Call):
 
 def _product_update(c: Call):
     c.post(f'mutation($id: ID!) {{ productUpdate(id: $id, input: {{name: "Renamed"}}) {{ product {{ name }} {PAYLOAD} }} }}',
-           {"id": gid("Product", _product(c).pk)}, signed_in=CLERK)
+           {"id": gid(c.alpha, "Product", _product(c).pk)}, signed_in=CLERK)
     return "alpha", "product.update"
 
 
 def _product_delete(c: Call):
     c.post(f"mutation($id: ID!) {{ productDelete(id: $id) {{ deletedId {PAYLOAD} }} }}",
-           {"id": gid("Product", _product(c).pk)}, signed_in=CLERK)
+           {"id": gid(c.alpha, "Product", _product(c).pk)}, signed_in=CLERK)
     return "alpha", "product.delete"
 
 
 def _variant_create(c: Call):
     c.post(f'mutation($p: ID!) {{ variantCreate(product: $p, input: {{sku: "AUDIT-1", price: "9.50"}}) {{ variant {{ id }} {PAYLOAD} }} }}',
-           {"p": gid("Product", _product(c).pk)}, signed_in=CLERK)
+           {"p": gid(c.alpha, "Product", _product(c).pk)}, signed_in=CLERK)
     return "alpha", "variant.create"
 
 
 def _variant_update(c: Call):
     c.post(f"mutation($id: ID!) {{ variantUpdate(id: $id, input: {{stock: 42}}) {{ variant {{ stock }} {PAYLOAD} }} }}",
-           {"id": gid("Variant", _variant(c).pk)}, signed_in=CLERK)
+           {"id": gid(c.alpha, "Variant", _variant(c).pk)}, signed_in=CLERK)
     return "alpha", "variant.update"
 
 
 def _variant_delete(c: Call):
     c.post(f"mutation($id: ID!) {{ variantDelete(id: $id) {{ deletedId {PAYLOAD} }} }}",
-           {"id": gid("Variant", _variant(c).pk)}, signed_in=CLERK)
+           {"id": gid(c.alpha, "Variant", _variant(c).pk)}, signed_in=CLERK)
     return "alpha", "variant.delete"
 
 
 def _product_image_upload(c: Call):
     c.post(f"mutation($p: ID!, $f: Upload!) {{ productImageUpload(product: $p, file: $f) {{ image {{ id }} {PAYLOAD} }} }}",
-           {"p": gid("Product", _product(c).pk), "f": None}, signed_in=CLERK,
+           {"p": gid(c.alpha, "Product", _product(c).pk), "f": None}, signed_in=CLERK,
            files={"f": ("photo.png", image_bytes("PNG", (32, 32)))})
     return "alpha", "product_image.create"
 
 
 def _product_images_upload(c: Call):
     c.post(f"mutation($p: ID!, $f: [Upload!]!) {{ productImagesUpload(product: $p, files: $f) {{ images {{ id }} {PAYLOAD} }} }}",
-           {"p": gid("Product", _product(c).pk), "f": [None, None]}, signed_in=CLERK,
+           {"p": gid(c.alpha, "Product", _product(c).pk), "f": [None, None]}, signed_in=CLERK,
            files={"f.0": ("a.png", image_bytes("PNG", (32, 32))), "f.1": ("b.png", image_bytes("PNG", (40, 30)))})
     return "alpha", "product_image.create"
 
@@ -364,7 +364,7 @@ def _product_image_delete(c: Call):
 def _product_images_reorder(c: Call):
     product, images = _images(c, 2)
     c.post(f"mutation($p: ID!, $i: [ID!]!) {{ productImagesReorder(product: $p, images: $i) {{ images {{ id }} {PAYLOAD} }} }}",
-           {"p": gid("Product", product.pk), "i": images[::-1]}, signed_in=CLERK)
+           {"p": gid(c.alpha, "Product", product.pk), "i": images[::-1]}, signed_in=CLERK)
     return "alpha", "product_image.reorder"
 
 
@@ -376,24 +376,24 @@ def _customer_create(c: Call):
 
 def _customer_update(c: Call):
     c.post(f'mutation($id: ID!) {{ customerUpdate(id: $id, input: {{firstName: "Kimberly"}}) {{ customer {{ id }} {PAYLOAD} }} }}',
-           {"id": gid("Customer", _customer(c).pk)}, signed_in=CLERK)
+           {"id": gid(c.alpha, "Customer", _customer(c).pk)}, signed_in=CLERK)
     return "alpha", "customer.update"
 
 
 def _customer_delete(c: Call):
     c.post(f"mutation($id: ID!) {{ customerDelete(id: $id) {{ deletedId {PAYLOAD} }} }}",
-           {"id": gid("Customer", _customer(c).pk)}, signed_in=CLERK)
+           {"id": gid(c.alpha, "Customer", _customer(c).pk)}, signed_in=CLERK)
     return "alpha", "customer.delete"
 
 
 def _customer_note_add(c: Call):
     c.post(f'mutation($id: ID!) {{ customerNoteAdd(customerId: $id, body: "Called back") {{ note {{ id }} {PAYLOAD} }} }}',
-           {"id": gid("Customer", _customer(c).pk)}, signed_in=CLERK)
+           {"id": gid(c.alpha, "Customer", _customer(c).pk)}, signed_in=CLERK)
     return "alpha", "customer.note_add"
 
 
 def _order_create(c: Call):
-    lines = [{"variant": gid("Variant", _variant(c).pk), "quantity": 1}]
+    lines = [{"variant": gid(c.alpha, "Variant", _variant(c).pk), "quantity": 1}]
     c.post(f"mutation($input: OrderCreateInput!) {{ orderCreate(input: $input) {{ order {{ id }} {PAYLOAD} }} }}",
            {"input": {"email": "buyer@example.com", "lines": lines}}, signed_in=CLERK)
     return "alpha", "order.create"
@@ -401,19 +401,19 @@ def _order_create(c: Call):
 
 def _order_update_status(c: Call):
     c.post(f"mutation($id: ID!) {{ orderUpdateStatus(id: $id, status: PAID) {{ order {{ status }} {PAYLOAD} }} }}",
-           {"id": gid("Order", _order(c).pk)}, signed_in=CLERK)
+           {"id": gid(c.alpha, "Order", _order(c).pk)}, signed_in=CLERK)
     return "alpha", "order.update_status"
 
 
 def _order_cancel(c: Call):
     c.post(f"mutation($id: ID!) {{ orderCancel(id: $id) {{ order {{ status }} {PAYLOAD} }} }}",
-           {"id": gid("Order", _order(c, paid=True).pk)}, signed_in=CLERK)
+           {"id": gid(c.alpha, "Order", _order(c, paid=True).pk)}, signed_in=CLERK)
     return "alpha", "order.cancel"
 
 
 def _refund_create(c: Call):
     c.post(f'mutation($o: ID!) {{ refundCreate(input: {{order: $o, amount: "5.00", reason: "late"}}) {{ refund {{ id }} {PAYLOAD} }} }}',
-           {"o": gid("Order", _order(c, paid=True).pk)}, signed_in=CLERK)
+           {"o": gid(c.alpha, "Order", _order(c, paid=True).pk)}, signed_in=CLERK)
     return "alpha", "refund.create"
 
 
@@ -427,7 +427,7 @@ def _payment_intent_create(c: Call):
     with override_settings(STRIPE_API_BASE=payment_fixtures.localstripe_url()):
         payment_fixtures.configure(c.alpha)
         c.post(f"mutation($o: ID!) {{ paymentIntentCreate(order: $o) {{ clientSecret {PAYLOAD} }} }}",
-               {"o": gid("Order", _order(c).pk)}, signed_in=CLERK)
+               {"o": gid(c.alpha, "Order", _order(c).pk)}, signed_in=CLERK)
     return "alpha", "payment.intent_create"
 
 
@@ -439,14 +439,14 @@ def _payment_confirm(c: Call):
         method = keys.api().v1.payment_methods.create(params={
             "type": "card", "card": {"number": "4242424242424242", "exp_month": 12, "exp_year": 2040, "cvc": "123"}})
         c.post(f"mutation($p: ID!, $m: String!) {{ paymentConfirm(payment: $p, paymentMethod: $m) {{ payment {{ status }} {PAYLOAD} }} }}",
-               {"p": gid("Payment", payment.pk), "m": method.id}, signed_in=CLERK)
+               {"p": gid(c.alpha, "Payment", payment.pk), "m": method.id}, signed_in=CLERK)
     return "alpha", "payment.confirm"
 
 
 def _payment_mark_paid(c: Call):
     payment_fixtures.configure(c.alpha, stripe_enabled=False)
     c.post(f"mutation($o: ID!) {{ paymentMarkPaid(order: $o) {{ payment {{ id }} {PAYLOAD} }} }}",
-           {"o": gid("Order", _order(c).pk)}, signed_in=CLERK)
+           {"o": gid(c.alpha, "Order", _order(c).pk)}, signed_in=CLERK)
     return "alpha", "payment.mark_paid"
 
 
@@ -462,7 +462,7 @@ def _payment_method(c: Call, action: str):
             _in_alpha(c, lambda: payment_methods.attach(actor=shop.actor(c.alpha), customer_id=customer.pk,
                                                         payment_method=method))
         c.post(f"mutation($c: ID!, $m: String!) {{ {c.name}(customer: $c, paymentMethod: $m) {{ paymentMethod {{ id }} {PAYLOAD} }} }}",
-               {"c": gid("Customer", customer.pk), "m": method}, signed_in=CLERK)
+               {"c": gid(c.alpha, "Customer", customer.pk), "m": method}, signed_in=CLERK)
     return "alpha", action
 
 
@@ -489,7 +489,7 @@ def _refund_through_stripe(c: Call):
             actor=shop.actor(c.alpha), payment_id=payment.pk, payment_method=method.id))
         c.post(f'mutation($o: ID!) {{ refundCreate(input: {{order: $o, amount: "5.00"}}) '
                f'{{ refund {{ stripeRefund {{ stripeId }} }} {PAYLOAD} }} }}',
-               {"o": gid("Order", order.pk)}, signed_in=CLERK)
+               {"o": gid(c.alpha, "Order", order.pk)}, signed_in=CLERK)
     return "alpha", "payment.refund_create"
 
 
@@ -526,18 +526,18 @@ def _widget_create(c: Call):
 
 def _widget_update(c: Call):
     c.post(f'mutation($id: ID!) {{ widgetUpdate(id: $id, input: {{title: "Revenue"}}) {{ widget {{ id }} {PAYLOAD} }} }}',
-           {"id": gid("Widget", _widget(c).pk)}, signed_in=ANALYST)
+           {"id": gid(c.alpha, "Widget", _widget(c).pk)}, signed_in=ANALYST)
     return "alpha", "widget.update"
 
 
 def _widget_delete(c: Call):
     c.post(f"mutation($id: ID!) {{ widgetDelete(id: $id) {{ deletedId {PAYLOAD} }} }}",
-           {"id": gid("Widget", _widget(c).pk)}, signed_in=ANALYST)
+           {"id": gid(c.alpha, "Widget", _widget(c).pk)}, signed_in=ANALYST)
     return "alpha", "widget.delete"
 
 
 def _widgets_reorder(c: Call):
-    widgets = [gid("Widget", _widget(c, title).pk) for title in ("A", "B")]
+    widgets = [gid(c.alpha, "Widget", _widget(c, title).pk) for title in ("A", "B")]
     c.post(f"mutation($w: [ID!]!) {{ widgetsReorder(widgets: $w, shared: true) {{ widgets {{ id }} {PAYLOAD} }} }}",
            {"w": widgets[::-1]}, signed_in=ANALYST)
     return "alpha", "widget.reorder"
@@ -551,13 +551,13 @@ def _report_create(c: Call):
 
 def _report_update(c: Call):
     c.post(f'mutation($id: ID!) {{ reportUpdate(id: $id, input: {{name: "Month"}}) {{ report {{ id }} {PAYLOAD} }} }}',
-           {"id": gid("Report", _report(c).pk)}, signed_in=ANALYST)
+           {"id": gid(c.alpha, "Report", _report(c).pk)}, signed_in=ANALYST)
     return "alpha", "report.update"
 
 
 def _report_delete(c: Call):
     c.post(f"mutation($id: ID!) {{ reportDelete(id: $id) {{ deletedId {PAYLOAD} }} }}",
-           {"id": gid("Report", _report(c).pk)}, signed_in=ANALYST)
+           {"id": gid(c.alpha, "Report", _report(c).pk)}, signed_in=ANALYST)
     return "alpha", "report.delete"
 
 
@@ -579,13 +579,13 @@ def _alert_rule_create(c: Call):
 
 def _alert_rule_update(c: Call):
     c.post(f'mutation($id: ID!) {{ alertRuleUpdate(id: $id, input: {{name: "Slow"}}) {{ alertRule {{ id }} {PAYLOAD} }} }}',
-           {"id": gid("AlertRule", _alert_rule(c).pk)}, signed_in=ANALYST)
+           {"id": gid(c.alpha, "AlertRule", _alert_rule(c).pk)}, signed_in=ANALYST)
     return "alpha", "alert_rule.update"
 
 
 def _alert_rule_delete(c: Call):
     c.post(f"mutation($id: ID!) {{ alertRuleDelete(id: $id) {{ deletedId {PAYLOAD} }} }}",
-           {"id": gid("AlertRule", _alert_rule(c).pk)}, signed_in=ANALYST)
+           {"id": gid(c.alpha, "AlertRule", _alert_rule(c).pk)}, signed_in=ANALYST)
     return "alpha", "alert_rule.delete"
 
 
@@ -734,7 +734,7 @@ REFUSED = [
 def test_a_refused_mutation_writes_no_audit_entry(gql, alpha, name, who, query, variables, code):
     call = Call(gql, alpha, name)
     if variables is None:
-        variables = {"id": gid("Order", _order(call).pk)}
+        variables = {"id": gid(alpha, "Order", _order(call).pk)}
     token = call.token(who) if who else None
     before = {schema_name: _count(schema_name) for schema_name in SCHEMAS}
     response = gql.post(query, variables, host=PLATFORM_HOST if name == "tenantCreate" else alpha.host,

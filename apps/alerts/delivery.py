@@ -14,12 +14,12 @@ from django.conf import settings
 from django.core.mail import send_mail
 from django.db import connection, transaction
 from django.utils import timezone
-from strawberry.relay import to_base64
 
 from apps.alerts import webhooks
 from apps.alerts.models import AlertRule, Channel, Comparison, Notification, WebhookDelivery
 from apps.analytics.metrics import METRICS
 from apps.analytics.query import DateRange
+from apps.common import global_ids
 from apps.live import bus
 from apps.payments import crypto
 
@@ -66,10 +66,11 @@ def fire(rule: AlertRule, *, value: Decimal | None, range: DateRange, now: datet
     if Channel.EMAIL in rule.channels and rule.emails:
         _queue(tasks.send_email, notification.pk)
     if Channel.WEBHOOK in rule.channels and rule.webhook_url:
+        schema = connection.schema_name  # the ids the tenant's API gives for these rows
         body = json.dumps({
-            "rule": to_base64("AlertRule", rule.pk), "metric": rule.metric, "value": _text(value),
+            "rule": global_ids.encode("AlertRule", rule.pk, schema), "metric": rule.metric, "value": _text(value),
             "threshold": _text(rule.threshold), "firedAt": now.isoformat(),
-            "notification": to_base64("Notification", notification.pk),
+            "notification": global_ids.encode("Notification", notification.pk, schema),
         }, separators=(",", ":"))
         sent = WebhookDelivery.objects.create(notification=notification, rule=rule, url=rule.webhook_url, body=body)
         _queue(tasks.deliver_webhook, sent.pk)

@@ -151,7 +151,7 @@ def update_widget(*, actor: Any, tenant: Any, widget_id: int, changes: Mapping[s
     if "kind" in changes:
         widget.kind = _kind(changes["kind"])
     if "definition" in changes or "kind" in changes:
-        given = changes.get("definition", definitions.public(widget.definition))
+        given = changes.get("definition", definitions.public(widget.definition, schema=tenant.schema_name))
         widget.definition = _definition(widget.kind, given, tenant=tenant)
     after = _audited(widget)
     changed = {name: [before[name], after[name]] for name in after if before[name] != after[name]}

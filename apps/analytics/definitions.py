@@ -5,12 +5,13 @@ AnalyticsQuery each time it runs.
     {"metrics": ["gross_sales"], "dimension": "time", "granularity": "week",
      "range": "last_30_days",                      # or {"from": "2026-01-01", "to": "2026-03-31"}
                                                    # or {"lastDays": 45}
-     "filters": {"productIds": ["UHJvZHVjdDox"], "categoryIds": []},
+     "filters": {"productIds": ["<a product's global id>"], "categoryIds": []},
      "compare": true, "limit": 10}
 
 A relative range is resolved when the definition runs, in the tenant's time zone, so a widget
 of the last 7 days moves with the calendar; "last N days" end with today. Product and category
-filters are global ids on the way in and database ids once stored."""
+filters are global ids (apps.common.global_ids, of the tenant) on the way in and database ids once
+stored."""
 
 from __future__ import annotations
 
@@ -20,13 +21,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.utils import timezone
-from strawberry.relay import GlobalID
 
 from apps.analytics import metrics
 from apps.analytics.query import AnalyticsQuery, DateRange, Dimension, Filters, Granularity
 from apps.catalog.models import Category, Product
+from apps.common import global_ids
 from apps.common.errors import UserError
-from apps.common.ids import parse_id
 
 KEYS = frozenset({"metrics", "dimension", "granularity", "range", "filters", "compare", "limit"})
 FILTER_KEYS = {"productIds": "product_ids", "categoryIds": "category_ids"}
@@ -97,29 +97,24 @@ def _range(value: Any) -> str | dict[str, Any]:
                "range", "BAD_RANGE")
 
 
-def _ids(value: Any, field: str, model: type) -> list[int]:
-    """Global ids of `model` (its GraphQL type has the model's name) as database ids, each one
-    found; sorted, without repeats."""
+def _ids(value: Any, field: str, model: type, schema: str) -> list[int]:
+    """Global ids of `model` (its GraphQL type has the model's name) minted in `schema` as
+    database ids, each one found; sorted, without repeats."""
     if not isinstance(value, list) or len(value) > MAX_FILTER_IDS:
         raise _bad(f"`{field}` is a list of at most {MAX_FILTER_IDS} ids.", f"filters.{field}")
-    ids = set()
+    given: dict[int, str] = {}
     for item in value:
-        try:
-            global_id = GlobalID.from_id(item) if isinstance(item, str) else None
-        except ValueError:
-            global_id = None
-        pk = parse_id(global_id.node_id) if global_id and global_id.type_name == model.__name__ else None
+        pk = global_ids.pk_in(item, model.__name__, schema)
         if pk is None:
             raise _bad(f"{item!r} is not the id of a {model.__name__.lower()}.", f"filters.{field}", "NOT_FOUND")
-        ids.add(pk)
-    found = set(model.objects.filter(pk__in=ids).values_list("pk", flat=True)) if ids else set()
-    if missing := ids - found:
-        raise _bad(f"No {model.__name__.lower()} with id {GlobalID(model.__name__, str(min(missing)))}.",
-                   f"filters.{field}", "NOT_FOUND")
-    return sorted(ids)
+        given.setdefault(pk, item)
+    found = set(model.objects.filter(pk__in=given).values_list("pk", flat=True)) if given else set()
+    if missing := given.keys() - found:
+        raise _bad(f"No {model.__name__.lower()} with id {given[min(missing)]}.", f"filters.{field}", "NOT_FOUND")
+    return sorted(given)
 
 
-def _filters(value: Any) -> dict[str, list[int]]:
+def _filters(value: Any, schema: str) -> dict[str, list[int]]:
     if value is None:
         return {"productIds": [], "categoryIds": []}
     if not isinstance(value, Mapping):
@@ -127,8 +122,8 @@ def _filters(value: Any) -> dict[str, list[int]]:
     if unknown := sorted(set(value) - set(FILTER_KEYS)):
         raise _bad(f"Unknown filter {unknown[0]!r}; filters are productIds and categoryIds.",
                    f"filters.{unknown[0]}", "UNKNOWN_KEY")
-    return {"productIds": _ids(value.get("productIds", []), "productIds", Product),
-            "categoryIds": _ids(value.get("categoryIds", []), "categoryIds", Category)}
+    return {"productIds": _ids(value.get("productIds", []), "productIds", Product, schema),
+            "categoryIds": _ids(value.get("categoryIds", []), "categoryIds", Category, schema)}
 
 
 def normalise(definition: Any, *, tenant: Any, max_metrics: int = metrics.MAX_METRICS) -> dict[str, Any]:
@@ -161,7 +156,7 @@ def normalise(definition: Any, *, tenant: Any, max_metrics: int = metrics.MAX_ME
         "granularity": _choice(definition.get("granularity", Granularity.DAY.value), "granularity",
                                tuple(Granularity)),
         "range": _range(definition["range"]),
-        "filters": _filters(definition.get("filters")),
+        "filters": _filters(definition.get("filters"), tenant.schema_name),
         "compare": compare,
         "limit": limit,
     }
@@ -193,10 +188,11 @@ def check_range(value: Any) -> str | dict[str, Any]:
     return _range(value)
 
 
-def public(stored: Mapping[str, Any]) -> dict[str, Any]:
-    """A stored definition as the API shows it: what `normalise` takes back unchanged."""
+def public(stored: Mapping[str, Any], *, schema: str) -> dict[str, Any]:
+    """A stored definition as the API of tenant `schema` shows it: what `normalise` takes back
+    unchanged."""
     filters = stored["filters"]
     return {**stored, "filters": {
-        "productIds": [str(GlobalID("Product", str(pk))) for pk in filters["productIds"]],
-        "categoryIds": [str(GlobalID("Category", str(pk))) for pk in filters["categoryIds"]],
+        "productIds": [global_ids.encode("Product", pk, schema) for pk in filters["productIds"]],
+        "categoryIds": [global_ids.encode("Category", pk, schema) for pk in filters["categoryIds"]],
     }}

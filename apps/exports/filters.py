@@ -17,12 +17,10 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from strawberry.relay import GlobalID
-
 from apps.analytics import definitions, reports
 from apps.catalog.models import Product
+from apps.common import global_ids
 from apps.common.errors import UserError
-from apps.common.ids import parse_id
 from apps.exports.models import ExportKind
 from apps.orders.models import OrderStatus
 
@@ -79,11 +77,7 @@ def _report(value: Mapping[str, Any], tenant: Any) -> dict[str, Any]:
     if ("report" in value) == ("definition" in value):
         raise _bad("Give either `report` (a report's id) or `definition`.", "report", "REQUIRED")
     if "report" in value:
-        try:
-            global_id = GlobalID.from_id(value["report"]) if isinstance(value["report"], str) else None
-        except ValueError:
-            global_id = None
-        pk = parse_id(global_id.node_id) if global_id and global_id.type_name == "Report" else None
+        pk = global_ids.pk_in(value["report"], "Report", tenant.schema_name)
         if pk is None:
             raise _bad(f"{value['report']!r} is not the id of a report.", "report", "NOT_FOUND")
         saved = reports.reports().filter(pk=pk).first()

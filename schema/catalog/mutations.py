@@ -9,7 +9,6 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 import strawberry
-from strawberry import relay
 from strawberry.file_uploads import Upload
 from strawberry.scalars import JSON
 from strawberry.types import Info
@@ -24,7 +23,7 @@ from schema.catalog.types import (
 )
 from schema.context import principal
 from schema.errors import UserError, payload_or_errors
-from schema.types import pk_of
+from schema.ids import pk_of, pk_or_none
 
 T = TypeVar("T")
 
@@ -34,7 +33,7 @@ T = TypeVar("T")
 class CategoryCreateInput:
     name: str
     slug: str | None = strawberry.field(default=None, description="Made from the name when left out.")
-    parent: relay.GlobalID | None = None
+    parent: strawberry.ID | None = None
     position: int = 0
 
 
@@ -42,7 +41,7 @@ class CategoryCreateInput:
 class CategoryUpdateInput:
     name: str | None = strawberry.UNSET
     slug: str | None = strawberry.UNSET
-    parent: relay.GlobalID | None = strawberry.field(default=strawberry.UNSET, description="null: top level.")
+    parent: strawberry.ID | None = strawberry.field(default=strawberry.UNSET, description="null: top level.")
     position: int | None = strawberry.UNSET
 
 
@@ -78,7 +77,7 @@ class ProductCreateInput:
     slug: str | None = strawberry.field(default=None, description="Made from the name when left out.")
     description: str = ""
     status: ProductStatusEnum = ProductStatusEnum.DRAFT
-    category: relay.GlobalID | None = None
+    category: strawberry.ID | None = None
     tags: list[str] = strawberry.field(default_factory=list)
     attributes: JSON | None = None
     variants: list[VariantInput] = strawberry.field(default_factory=list)
@@ -90,7 +89,7 @@ class ProductUpdateInput:
     slug: str | None = strawberry.UNSET
     description: str | None = strawberry.UNSET
     status: ProductStatusEnum | None = strawberry.UNSET
-    category: relay.GlobalID | None = strawberry.field(default=strawberry.UNSET, description="null: none.")
+    category: strawberry.ID | None = strawberry.field(default=strawberry.UNSET, description="null: none.")
     tags: list[str] | None = strawberry.UNSET
     attributes: JSON | None = strawberry.UNSET
 
@@ -105,11 +104,11 @@ def _given(data: Any, *, nullable: frozenset[str] = frozenset()) -> dict[str, An
     }
 
 
-def _with_id(values: dict[str, Any], name: str, type_name: str) -> dict[str, Any]:
+def _with_id(values: dict[str, Any], name: str, type_name: str, info: Info) -> dict[str, Any]:
     """Replace a global id field by the `<name>_id` the services take (None stays None)."""
     if name in values:
         gid = values.pop(name)
-        values[f"{name}_id"] = None if gid is None else pk_of(gid, type_name)
+        values[f"{name}_id"] = pk_or_none(gid, type_name, info)
     return values
 
 
@@ -145,11 +144,11 @@ class ProductImagesPayload:
 
 @strawberry.type
 class CatalogDeletePayload:
-    deleted_id: relay.GlobalID | None = None
+    deleted_id: strawberry.ID | None = None
     user_errors: list[UserError] = strawberry.field(default_factory=list)
 
 
-def _deleted(delete: Callable[[], None], gid: relay.GlobalID) -> CatalogDeletePayload:
+def _deleted(delete: Callable[[], None], gid: strawberry.ID) -> CatalogDeletePayload:
     def make() -> CatalogDeletePayload:
         delete()
         return CatalogDeletePayload(deleted_id=gid)
@@ -169,88 +168,91 @@ class Mutation:
     def category_create(self, info: Info, input: CategoryCreateInput) -> CategoryPayload:
         return _payload(CategoryPayload, "category", lambda: services.create_category(
             actor=principal(info), name=input.name, slug=input.slug,
-            parent_id=pk_of(input.parent, "Category") if input.parent else None, position=input.position,
+            parent_id=pk_or_none(input.parent, "Category", info), position=input.position,
         ))
 
     @strawberry.mutation
-    def category_update(self, info: Info, id: relay.GlobalID, input: CategoryUpdateInput) -> CategoryPayload:
-        changes = _with_id(_given(input, nullable=frozenset({"parent"})), "parent", "Category")
+    def category_update(self, info: Info, id: strawberry.ID, input: CategoryUpdateInput) -> CategoryPayload:
+        changes = _with_id(_given(input, nullable=frozenset({"parent"})), "parent", "Category", info)
         return _payload(CategoryPayload, "category", lambda: services.update_category(
-            actor=principal(info), category_id=pk_of(id, "Category"), changes=changes,
+            actor=principal(info), category_id=pk_of(id, "Category", info), changes=changes,
         ))
 
     @strawberry.mutation
-    def category_delete(self, info: Info, id: relay.GlobalID) -> CatalogDeletePayload:
-        return _deleted(lambda: services.delete_category(actor=principal(info), category_id=pk_of(id, "Category")), id)
+    def category_delete(self, info: Info, id: strawberry.ID) -> CatalogDeletePayload:
+        return _deleted(lambda: services.delete_category(
+            actor=principal(info), category_id=pk_of(id, "Category", info)), id)
 
     @strawberry.mutation
     def product_create(self, info: Info, input: ProductCreateInput) -> ProductPayload:
         return _payload(ProductPayload, "product", lambda: services.create_product(
             actor=principal(info), name=input.name, slug=input.slug, description=input.description,
-            status=input.status.value, category_id=pk_of(input.category, "Category") if input.category else None,
+            status=input.status.value, category_id=pk_or_none(input.category, "Category", info),
             tags=input.tags, attributes=input.attributes,
             variants=[_given(variant) for variant in input.variants],
         ))
 
     @strawberry.mutation
-    def product_update(self, info: Info, id: relay.GlobalID, input: ProductUpdateInput) -> ProductPayload:
-        changes = _with_id(_given(input, nullable=frozenset({"category"})), "category", "Category")
+    def product_update(self, info: Info, id: strawberry.ID, input: ProductUpdateInput) -> ProductPayload:
+        changes = _with_id(_given(input, nullable=frozenset({"category"})), "category", "Category", info)
         return _payload(ProductPayload, "product", lambda: services.update_product(
-            actor=principal(info), product_id=pk_of(id, "Product"), changes=changes,
+            actor=principal(info), product_id=pk_of(id, "Product", info), changes=changes,
         ))
 
     @strawberry.mutation
-    def product_delete(self, info: Info, id: relay.GlobalID) -> CatalogDeletePayload:
-        return _deleted(lambda: services.delete_product(actor=principal(info), product_id=pk_of(id, "Product")), id)
+    def product_delete(self, info: Info, id: strawberry.ID) -> CatalogDeletePayload:
+        return _deleted(lambda: services.delete_product(
+            actor=principal(info), product_id=pk_of(id, "Product", info)), id)
 
     @strawberry.mutation
-    def variant_create(self, info: Info, product: relay.GlobalID, input: VariantInput) -> VariantPayload:
+    def variant_create(self, info: Info, product: strawberry.ID, input: VariantInput) -> VariantPayload:
         return _payload(VariantPayload, "variant", lambda: services.create_variant(
-            actor=principal(info), product_id=pk_of(product, "Product"), **_given(input),
+            actor=principal(info), product_id=pk_of(product, "Product", info), **_given(input),
         ))
 
     @strawberry.mutation
-    def variant_update(self, info: Info, id: relay.GlobalID, input: VariantUpdateInput) -> VariantPayload:
+    def variant_update(self, info: Info, id: strawberry.ID, input: VariantUpdateInput) -> VariantPayload:
         changes = _given(input, nullable=frozenset({"compare_at_price", "cost_price"}))
         return _payload(VariantPayload, "variant", lambda: services.update_variant(
-            actor=principal(info), variant_id=pk_of(id, "Variant"), changes=changes,
+            actor=principal(info), variant_id=pk_of(id, "Variant", info), changes=changes,
         ))
 
     @strawberry.mutation
-    def variant_delete(self, info: Info, id: relay.GlobalID) -> CatalogDeletePayload:
-        return _deleted(lambda: services.delete_variant(actor=principal(info), variant_id=pk_of(id, "Variant")), id)
+    def variant_delete(self, info: Info, id: strawberry.ID) -> CatalogDeletePayload:
+        return _deleted(lambda: services.delete_variant(
+            actor=principal(info), variant_id=pk_of(id, "Variant", info)), id)
 
     @strawberry.mutation(description="Upload one image (GraphQL multipart request); renditions follow.")
     def product_image_upload(
-        self, info: Info, product: relay.GlobalID, file: Upload, alt_text: str = ""
+        self, info: Info, product: strawberry.ID, file: Upload, alt_text: str = ""
     ) -> ProductImagePayload:
         return _payload(ProductImagePayload, "image", lambda: services.add_product_image(
-            actor=principal(info), product_id=pk_of(product, "Product"), upload=file, alt_text=alt_text,
+            actor=principal(info), product_id=pk_of(product, "Product", info), upload=file, alt_text=alt_text,
         ))
 
     @strawberry.mutation(description="Upload several images at once: one bad file and none is stored.")
-    def product_images_upload(self, info: Info, product: relay.GlobalID, files: list[Upload]) -> ProductImagesPayload:
+    def product_images_upload(self, info: Info, product: strawberry.ID, files: list[Upload]) -> ProductImagesPayload:
         return _payload(ProductImagesPayload, "images", lambda: services.add_product_images(
-            actor=principal(info), product_id=pk_of(product, "Product"), uploads=files,
+            actor=principal(info), product_id=pk_of(product, "Product", info), uploads=files,
         ))
 
     @strawberry.mutation
-    def product_image_update(self, info: Info, id: relay.GlobalID, alt_text: str) -> ProductImagePayload:
+    def product_image_update(self, info: Info, id: strawberry.ID, alt_text: str) -> ProductImagePayload:
         return _payload(ProductImagePayload, "image", lambda: services.update_product_image(
-            actor=principal(info), image_id=pk_of(id, "ProductImage"), alt_text=alt_text,
+            actor=principal(info), image_id=pk_of(id, "ProductImage", info), alt_text=alt_text,
         ))
 
     @strawberry.mutation
-    def product_image_delete(self, info: Info, id: relay.GlobalID) -> CatalogDeletePayload:
+    def product_image_delete(self, info: Info, id: strawberry.ID) -> CatalogDeletePayload:
         return _deleted(
-            lambda: services.delete_product_image(actor=principal(info), image_id=pk_of(id, "ProductImage")), id
+            lambda: services.delete_product_image(actor=principal(info), image_id=pk_of(id, "ProductImage", info)), id
         )
 
     @strawberry.mutation(description="`images` lists every image of the product once, in the new order.")
     def product_images_reorder(
-        self, info: Info, product: relay.GlobalID, images: list[relay.GlobalID]
+        self, info: Info, product: strawberry.ID, images: list[strawberry.ID]
     ) -> ProductImagesPayload:
         return _payload(ProductImagesPayload, "images", lambda: services.reorder_product_images(
-            actor=principal(info), product_id=pk_of(product, "Product"),
-            image_ids=[pk_of(gid, "ProductImage") for gid in images],
+            actor=principal(info), product_id=pk_of(product, "Product", info),
+            image_ids=[pk_of(gid, "ProductImage", info) for gid in images],
         ))

@@ -10,7 +10,6 @@ from decimal import Decimal
 
 import strawberry
 import strawberry_django
-from strawberry import relay
 from strawberry.types import Info
 from strawberry_django.relay import DjangoListConnection
 
@@ -28,15 +27,15 @@ from schema.catalog.types import (
     window_of,
 )
 from schema.errors import bad_request
+from schema.ids import pk_or_none
 from schema.scalars import money
-from schema.types import pk_of
 
 # --- list inputs --------------------------------------------------------------------------------
 
 @strawberry.input
 class ProductFilter:
     status: list[ProductStatusEnum] | None = None
-    category: relay.GlobalID | None = None
+    category: strawberry.ID | None = None
     include_subcategories: bool = True
     price_min: Decimal | None = strawberry.field(default=None, description="Some variant costs at least this.")
     price_max: Decimal | None = strawberry.field(default=None, description="Some variant costs at most this.")
@@ -60,7 +59,7 @@ class ProductSort:
 
 @strawberry.input
 class CategoryFilter:
-    parent: relay.GlobalID | None = None
+    parent: strawberry.ID | None = None
     top_level: bool = False
     search: str | None = None
 
@@ -71,7 +70,7 @@ class SalesRanking(enum.Enum):
     REVENUE = "revenue"
 
 
-def _product_filter(given: ProductFilter | None) -> selectors.ProductFilter:
+def _product_filter(given: ProductFilter | None, info: Info) -> selectors.ProductFilter:
     if given is None:
         return selectors.ProductFilter()
     for bound in (given.price_min, given.price_max):
@@ -81,7 +80,7 @@ def _product_filter(given: ProductFilter | None) -> selectors.ProductFilter:
         raise bad_request("priceMin must not be above priceMax.")
     return selectors.ProductFilter(
         statuses=[status.value for status in given.status or []],
-        category_id=pk_of(given.category, "Category") if given.category else None,
+        category_id=pk_or_none(given.category, "Category", info),
         include_subcategories=given.include_subcategories,
         price_min=given.price_min,
         price_max=given.price_max,
@@ -101,13 +100,14 @@ class Query:
     ) -> Iterable[Product]:
         """Newest first unless `sort` says otherwise; by price: a product's cheapest variant."""
         sort = sort or ProductSort()
-        return selectors.products(where=_product_filter(filter), sort=sort.field.value, descending=sort.descending)
+        return selectors.products(where=_product_filter(filter, info), sort=sort.field.value,
+                                  descending=sort.descending)
 
     @strawberry_django.connection(DjangoListConnection[CategoryType])
     def categories(self, info: Info, filter: CategoryFilter | None = None) -> Iterable[Category]:
         given = filter or CategoryFilter()
         return selectors.categories(
-            parent_id=pk_of(given.parent, "Category") if given.parent else None,
+            parent_id=pk_or_none(given.parent, "Category", info),
             top_level=given.top_level,
             search=given.search or "",
         )

@@ -10,7 +10,6 @@ from typing import Annotated, TypeVar
 
 import strawberry
 import strawberry_django
-from strawberry import relay
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
@@ -21,6 +20,7 @@ from apps.common.errors import UserError as ServiceUserError
 from schema import permissions
 from schema.context import principal, tenant
 from schema.errors import bad_request
+from schema.ids import TenantNode
 from schema.scalars import Money, money
 
 T = TypeVar("T")
@@ -46,7 +46,7 @@ class ProductStatusEnum(enum.Enum):
 
 
 @strawberry_django.type(Category, name="Category")
-class CategoryType(relay.Node):
+class CategoryType(TenantNode):
     name: str
     slug: str
     position: int
@@ -56,7 +56,7 @@ class CategoryType(relay.Node):
 
 
 @strawberry_django.type(ProductImage, name="ProductImage")
-class ProductImageType(relay.Node):
+class ProductImageType(TenantNode):
     alt_text: str
     position: int
     width: int
@@ -78,7 +78,7 @@ class ProductImageType(relay.Node):
 
 
 @strawberry_django.type(Variant, name="Variant")
-class VariantType(relay.Node):
+class VariantType(TenantNode):
     sku: str
     name: str
     options: JSON
@@ -162,7 +162,7 @@ def _require_analytics(info: Info, name: str) -> None:
 
 
 @strawberry_django.type(Product, name="Product")
-class ProductType(relay.Node):
+class ProductType(TenantNode):
     name: str
     slug: str
     description: str

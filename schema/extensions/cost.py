@@ -4,10 +4,14 @@ reaches (for the permission table) and whether it introspects.
 Cost: a scalar field 0, an object field 1 (a connection's edge 0: its node counts), and a field
 with `first`/`last` multiplies the cost of what it selects by that number (absent: its default, or
 the page maximum; above the maximum: BAD_REQUEST). Fragments count where they are spread.
+
+Cursors (`after`, `before`) are checked here too, before anything runs: one that is not exactly a
+cursor a connection gives out is BAD_REQUEST (strawberry would raise on it mid-query: INTERNAL).
 """
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,12 +30,16 @@ from graphql import (
     type_from_ast,
     value_from_ast,
 )
+from strawberry.relay import to_base64
+from strawberry.relay.types import PREFIX
 
 from schema.errors import bad_request
 
 PAGE_MAX = 100
 INTROSPECTION_FIELDS = frozenset({"__schema", "__type"})
 NODE_FIELDS = frozenset({"node", "nodes"})
+CURSOR_ARGS = ("after", "before")
+MAX_OFFSET = 10**9  # deeper than any list here; keeps `offset + 1` inside PostgreSQL's bigint
 
 
 @dataclass
@@ -48,6 +56,30 @@ def _object_cost(named) -> int:
     in Shopify's model: `edges { node { … } }` costs per node, not twice."""
     fields = getattr(named, "fields", {})
     return 0 if "node" in fields and "cursor" in fields else 1
+
+
+def cursor_offset(cursor: str) -> int | None:
+    """The offset in a cursor as connections mint it (base64 of `arrayconnection:<n>`); None for
+    any other text, including other spellings of the same bytes."""
+    if len(cursor) > 64:
+        return None
+    try:
+        prefix, _, offset = base64.b64decode(cursor, validate=True).decode("ascii").partition(":")
+    except ValueError:  # not ASCII, not base64 (binascii.Error), not text (UnicodeDecodeError)
+        return None
+    if prefix != PREFIX or not offset.isascii() or not offset.isdigit() or int(offset) > MAX_OFFSET:
+        return None
+    return int(offset) if to_base64(PREFIX, int(offset)) == cursor else None
+
+
+def _check_cursors(node: FieldNode, definition, variables: dict[str, Any]) -> None:
+    for argument in node.arguments:
+        name = argument.name.value
+        if name in CURSOR_ARGS and name in definition.args:
+            value = value_from_ast(argument.value, definition.args[name].type, variables)
+            # not a string: GraphQL's own coercion refuses it (BAD_REQUEST) once execution starts
+            if isinstance(value, str) and cursor_offset(value) is None:
+                raise bad_request(f"`{name}` is not a cursor of this list: give one a page returned, or null.")
 
 
 def _page_size(node: FieldNode, definition, variables: dict[str, Any]) -> int:
@@ -112,6 +144,7 @@ class _Walker:
             return 0
         if depth == 0:
             self.analysis.root_fields.add(f"{parent.name}.{name}")
+        _check_cursors(node, definition, self.variables)
         named = get_named_type(definition.type)
         if self.under_node and isinstance(named, GraphQLObjectType):
             self.analysis.node_types.add(named.name)

@@ -18,8 +18,10 @@ from schema.extensions.cost import analyse
 
 def _objects_in(data: object) -> int:
     """What the operation really returned, counted as the cost counts it: one per object, none
-    for a connection's edges (`{node, cursor}`). Iterative: it runs over every response."""
-    count, stack = 0, [data]
+    for a connection's edges (`{node, cursor}`). Iterative: it runs over every response. The
+    response's `data` is not an object, nor an edge: `{"node": null}` (the `node` field finding
+    nothing) is no object and none less."""
+    count, stack = 0, list(data.values()) if type(data) is dict else []
     while stack:
         value = stack.pop()
         if type(value) is dict:
@@ -28,7 +30,7 @@ def _objects_in(data: object) -> int:
                 count += 1
         elif type(value) is list:
             stack.extend(value)
-    return count - (1 if type(data) is dict else 0)  # the response's `data` is not an object
+    return count
 
 
 _EDGE_KEYS = frozenset({"node", "cursor"})

@@ -17,7 +17,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 from apps.catalog.models import Product, Variant
 from tenants import services as tenant_services
 from tenants.models import Tenant
-from tests.conftest import PASSWORD, token_for
+from tests.conftest import PASSWORD, gid, token_for
 
 pytestmark = pytest.mark.browser
 
@@ -29,7 +29,8 @@ PLACE = """mutation($v: ID!) { orderCreate(input: {lines: [{variant: $v, quantit
 
 @pytest.fixture
 def shop(tenants, django_db_blocker):
-    """A committed tenant with its owner and one product at 12.50, and the owner's API token."""
+    """A committed tenant with its owner and one product at 12.50: the variant's id and the owner's API
+    token."""
     with django_db_blocker.unblock():
         connection.set_schema_to_public()
         if (stale := Tenant.objects.filter(slug=SLUG).first()) is not None:
@@ -42,18 +43,16 @@ def shop(tenants, django_db_blocker):
         token = token_for(OWNER, tenant)
         connection.set_schema_to_public()
     try:
-        yield variant, token
+        yield gid(tenant, "Variant", variant.pk), token
     finally:
         with django_db_blocker.unblock():
             connection.set_schema_to_public()
             Tenant.objects.get(pk=tenant.pk).delete(force_drop=True)
 
 
-def _place_order(asgi_server, host: str, token: str, variant_id: int) -> int:
-    from tests.apps.orders.shop import gid
-
+def _place_order(asgi_server, host: str, token: str, variant_id: str) -> int:
     with asgi_server.http(host) as client:
-        response = client.post("/graphql/", json={"query": PLACE, "variables": {"v": gid("Variant", variant_id)}},
+        response = client.post("/graphql/", json={"query": PLACE, "variables": {"v": variant_id}},
                                headers={"Authorization": f"Bearer {token}"})
     payload = response.json()["data"]["orderCreate"]
     assert payload["userErrors"] == [], payload
@@ -65,7 +64,7 @@ def _text(browser, element_id: str) -> str:
 
 
 def test_the_dashboard_follows_orders_live(browser, asgi_server, shop):
-    variant, token = shop
+    variant_id, token = shop
     host = f"{SLUG}.localhost"
     browser.get(asgi_server.url(host, "/dashboard/"))
     WebDriverWait(browser, 15).until(EC.presence_of_element_located((By.ID, "login-submit")))
@@ -79,7 +78,7 @@ def test_the_dashboard_follows_orders_live(browser, asgi_server, shop):
     assert _text(browser, "live-revenue") == "$0.00"
     browser.execute_script("window.samePage = true")  # gone if the page reloads
 
-    first = _place_order(asgi_server, host, token, variant.pk)
+    first = _place_order(asgi_server, host, token, variant_id)
     WebDriverWait(browser, 15).until(lambda d: _text(d, "live-revenue") == "$25.00")
     WebDriverWait(browser, 10).until(lambda d: f"#{first}" in d.find_element(By.ID, "latest-orders").text)
     assert _text(browser, "live-orders") == "1"
@@ -88,7 +87,7 @@ def test_the_dashboard_follows_orders_live(browser, asgi_server, shop):
     browser.execute_script("window.dashboardSocket.terminate()")
     WebDriverWait(browser, 20).until(
         lambda d: d.find_element(By.ID, "live-status").get_attribute("data-state") == "live")
-    second = _place_order(asgi_server, host, token, variant.pk)
+    second = _place_order(asgi_server, host, token, variant_id)
     WebDriverWait(browser, 15).until(lambda d: _text(d, "live-revenue") == "$50.00")
     WebDriverWait(browser, 10).until(lambda d: f"#{second}" in d.find_element(By.ID, "latest-orders").text)
     assert browser.execute_script("return window.samePage") is True

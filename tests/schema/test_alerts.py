@@ -17,8 +17,7 @@ from apps.alerts.models import AlertRule, Notification
 from apps.audit.models import AuditEntry
 from apps.live import bus
 from tests.apps.alerts.helpers import evaluate, make_rule, today
-from tests.apps.orders.shop import gid
-from tests.conftest import token_for
+from tests.conftest import gid, token_for
 from tests.subscribers import joining
 from tests.test_websocket import TIMEOUT, bearer, communicator, open_session
 
@@ -92,7 +91,7 @@ def test_rules_are_updated_and_deleted_their_notifications_stay(gql, alpha, beta
     assert response.data["alertRuleDelete"]["userErrors"][0]["code"] == "NOT_FOUND"
 
     (notification,) = fired(alpha)
-    response = gql.post(DELETE, {"id": gid("AlertRule", notification.rule_id)}, host=alpha.host,
+    response = gql.post(DELETE, {"id": gid(alpha, "AlertRule", notification.rule_id)}, host=alpha.host,
                         token=token(alpha, "analyst"))
     assert response.data["alertRuleDelete"]["userErrors"] == [], response.body
     with tenant_context(alpha.tenant):
@@ -145,11 +144,11 @@ def test_notifications_are_listed_newest_first_and_marked_read(gql, alpha, beta,
     with django_assert_max_num_queries(12):  # the list and its rules in a fixed number of queries
         response = gql.post(NOTIFICATIONS, host=alpha.host, token=analyst)
     nodes = [edge["node"] for edge in response.data["notifications"]["edges"]]
-    assert [node["id"] for node in nodes] == [gid("Notification", n.pk) for n in (third, second, first)], response.body
+    assert [node["id"] for node in nodes] == [gid(alpha, "Notification", n.pk) for n in (third, second, first)], response.body
     assert nodes[0]["rule"]["name"] == "Quiet 2" and nodes[0]["data"]["metric"] == "orders"
     assert all(node["readAt"] is None for node in nodes)
 
-    response = gql.post(MARK, {"ids": [gid("Notification", first.pk), gid("Notification", first.pk)]},
+    response = gql.post(MARK, {"ids": [gid(alpha, "Notification", first.pk), gid(alpha, "Notification", first.pk)]},
                         host=alpha.host, token=token(alpha, "staff"))
     assert response.data["notificationMarkRead"] == {"marked": 1, "userErrors": []}, response.body
     unread = gql.post(NOTIFICATIONS, {"unread": True}, host=alpha.host, token=analyst).data["notifications"]
@@ -159,7 +158,7 @@ def test_notifications_are_listed_newest_first_and_marked_read(gql, alpha, beta,
 
     # beta sees none of alpha's, and cannot mark them read
     assert gql.post(NOTIFICATIONS, host=beta.host, token=token(beta, "owner")).data["notifications"]["totalCount"] == 0
-    response = gql.post(MARK, {"ids": [gid("Notification", second.pk)]}, host=beta.host, token=token(beta, "owner"))
+    response = gql.post(MARK, {"ids": [gid(alpha, "Notification", second.pk)]}, host=beta.host, token=token(beta, "owner"))
     assert response.data["notificationMarkRead"]["marked"] == 0
     response = gql.post(MARK, {"all": True}, host=beta.host, token=token(beta, "owner"))
     assert response.data["notificationMarkRead"]["marked"] == 0
@@ -179,7 +178,7 @@ def test_mark_read_takes_ids_or_all(gql, alpha):
     for variables in ({}, {"ids": [], "all": True}):
         response = gql.post(MARK, variables, host=alpha.host, token=token(alpha, "analyst"))
         assert response.data["notificationMarkRead"]["userErrors"][0]["code"] == "REQUIRED", response.body
-    ids = [gid("Notification", pk) for pk in range(1, 102)]
+    ids = [gid(alpha, "Notification", pk) for pk in range(1, 102)]
     response = gql.post(MARK, {"ids": ids}, host=alpha.host, token=token(alpha, "analyst"))
     assert response.data["notificationMarkRead"]["userErrors"][0]["code"] == "INVALID"
 
@@ -228,7 +227,7 @@ def test_a_subscriber_receives_its_tenant_notifications_only(alpha, beta):
     message = outcome["message"]
     assert message["type"] == "next" and "errors" not in message["payload"], message
     node = message["payload"]["data"]["notifications"]
-    assert node["id"] == gid("Notification", outcome["mine"])
+    assert node["id"] == gid(alpha, "Notification", outcome["mine"])
     assert node["rule"] == {"name": "Quiet"} and node["data"]["metric"] == "orders"
 
 

@@ -15,8 +15,7 @@ from django_tenants.utils import tenant_context
 from apps.analytics import cache
 from apps.orders import services
 from tests.apps.orders import shop
-from tests.apps.orders.shop import gid
-from tests.conftest import PLATFORM_HOST, token_for
+from tests.conftest import PLATFORM_HOST, gid, token_for
 
 OVERVIEW = """query($from: Date, $to: Date) { analyticsOverview(from: $from, to: $to, top: 3) {
   from to granularity currency timeZone
@@ -133,19 +132,19 @@ def test_bad_ranges_are_refused_with_a_reason(gql, alpha, analyst):
 
 def test_platform_staff_read_a_tenants_summary_by_id(gql, alpha, beta, june):
     staff = token_for("staff@platform.test", None)
-    response = gql.post(SUMMARY, {"id": gid("Tenant", alpha.tenant.pk)}, host=PLATFORM_HOST, token=staff)
+    response = gql.post(SUMMARY, {"id": gid(None, "Tenant", alpha.tenant.pk)}, host=PLATFORM_HOST, token=staff)
     assert response.errors == [], response.body
     summary = response.data["tenant"]["analyticsSummary"]
     kpis = {k["metric"]: (k["value"], k["previous"]) for k in summary["kpis"]}
     assert kpis["GROSS_SALES"] == ("65.00", "20.00") and kpis["ORDERS"] == ("3", "1")
     assert (response.data["tenant"]["slug"], summary["currency"]) == ("alpha", alpha.tenant.currency)
-    other = gql.post(SUMMARY, {"id": gid("Tenant", beta.tenant.pk)}, host=PLATFORM_HOST, token=staff)
+    other = gql.post(SUMMARY, {"id": gid(None, "Tenant", beta.tenant.pk)}, host=PLATFORM_HOST, token=staff)
     assert {k["metric"]: k["value"] for k in other.data["tenant"]["analyticsSummary"]["kpis"]}["ORDERS"] == "0"
-    missing = gql.post(SUMMARY, {"id": gid("Tenant", 999_999)}, host=PLATFORM_HOST, token=staff)
+    missing = gql.post(SUMMARY, {"id": gid(None, "Tenant", 999_999)}, host=PLATFORM_HOST, token=staff)
     assert missing.codes == ["NOT_FOUND"]
     no_id = gql.post(SUMMARY, {}, host=PLATFORM_HOST, token=staff)
     assert no_id.codes == ["BAD_REQUEST"]
-    anonymous = gql.post(SUMMARY, {"id": gid("Tenant", alpha.tenant.pk)}, host=PLATFORM_HOST)
+    anonymous = gql.post(SUMMARY, {"id": gid(None, "Tenant", alpha.tenant.pk)}, host=PLATFORM_HOST)
     assert anonymous.codes == ["UNAUTHENTICATED"]  # members cannot sign in on the platform host at all
 
 
@@ -154,6 +153,6 @@ def test_members_read_their_own_summary_by_role(gql, alpha, beta, june):
     assert mine.errors == [] and mine.data["tenant"]["analyticsSummary"]["kpis"][0]["value"] == "65.00"
     viewer = gql.post(SUMMARY, {}, host=alpha.host, token=token_for(alpha.email("viewer"), alpha.tenant))
     assert viewer.codes == ["FORBIDDEN"]
-    other = gql.post(SUMMARY, {"id": gid("Tenant", beta.tenant.pk)}, host=alpha.host,
+    other = gql.post(SUMMARY, {"id": gid(beta, "Tenant", beta.tenant.pk)}, host=alpha.host,
                      token=token_for(alpha.email("owner"), alpha.tenant))
     assert other.codes == ["NOT_FOUND"]

@@ -11,8 +11,7 @@ from django_tenants.utils import tenant_context
 from apps.audit.models import AuditEntry
 from apps.catalog.models import Category, Product, ProductImage, Variant
 from tests.apps.catalog import factories
-from tests.apps.catalog.factories import gid
-from tests.conftest import token_for
+from tests.conftest import gid, token_for
 
 ERRORS = "userErrors { field code message }"
 CATEGORY_CREATE = f"""mutation($input: CategoryCreateInput!) {{
@@ -82,7 +81,7 @@ def test_a_category_cannot_sit_under_itself_or_its_descendants(gql, alpha, staff
     middle = factories.category(alpha, "Middle", parent=top)
     bottom = factories.category(alpha, "Bottom", parent=middle)
     for parent in (top, bottom):
-        response = gql.post(CATEGORY_UPDATE, {"id": gid("Category", top.pk), "input": {"parent": gid("Category", parent.pk)}},
+        response = gql.post(CATEGORY_UPDATE, {"id": gid(alpha, "Category", top.pk), "input": {"parent": gid(alpha, "Category", parent.pk)}},
                             host=alpha.host, token=staff)
         assert _errors(response, "categoryUpdate") == [("parent", "CYCLE")]
     with tenant_context(alpha.tenant):
@@ -96,8 +95,8 @@ def test_category_bad_input_writes_nothing(gql, alpha, staff):
         ({"name": "  "}, ("name", "REQUIRED")),
         ({"name": "X", "slug": "Not A Slug"}, ("slug", "INVALID")),
         ({"name": "X", "slug": "taken"}, ("slug", "DUPLICATE")),
-        ({"name": "X", "parent": gid("Category", 999999)}, ("parent", "NOT_FOUND")),
-        ({"name": "X", "parent": gid("Product", 1)}, ("parent", "NOT_FOUND")),
+        ({"name": "X", "parent": gid(alpha, "Category", 999999)}, ("parent", "NOT_FOUND")),
+        ({"name": "X", "parent": gid(alpha, "Product", 1)}, ("parent", "NOT_FOUND")),
         ({"name": "X", "position": -1}, ("position", "NEGATIVE")),
     ]
     for given, expected in cases:
@@ -110,9 +109,9 @@ def test_a_category_with_subcategories_is_kept_and_its_products_survive_its_dele
     parent = factories.category(alpha, "Parent")
     child = factories.category(alpha, "Child", parent=parent)
     item = factories.product(alpha, "Sock", category=child)
-    refused = gql.post(CATEGORY_DELETE, {"id": gid("Category", parent.pk)}, host=alpha.host, token=staff)
+    refused = gql.post(CATEGORY_DELETE, {"id": gid(alpha, "Category", parent.pk)}, host=alpha.host, token=staff)
     assert _errors(refused, "categoryDelete") == [("id", "IN_USE")]
-    gql.post(CATEGORY_DELETE, {"id": gid("Category", child.pk)}, host=alpha.host, token=staff)
+    gql.post(CATEGORY_DELETE, {"id": gid(alpha, "Category", child.pk)}, host=alpha.host, token=staff)
     with tenant_context(alpha.tenant):
         assert Product.objects.get(pk=item.pk).category_id is None
 
@@ -122,7 +121,7 @@ def test_a_category_with_subcategories_is_kept_and_its_products_survive_its_dele
 def test_product_with_variants_in_one_mutation(gql, alpha, staff):
     shoes = factories.category(alpha, "Shoes")
     response = gql.post(PRODUCT_CREATE, {"input": {
-        "name": "Trail Runner", "status": "ACTIVE", "category": gid("Category", shoes.pk),
+        "name": "Trail Runner", "status": "ACTIVE", "category": gid(alpha, "Category", shoes.pk),
         "tags": ["running", " trail ", "running"], "attributes": {"material": "mesh"},
         "variants": [
             {"sku": "TR-42", "price": "89.90", "compareAtPrice": "99.00", "costPrice": "40", "stock": 3,
@@ -154,7 +153,7 @@ def test_product_with_variants_in_one_mutation(gql, alpha, staff):
         ({"name": "X", "slug": "taken-slug"}, ("slug", "DUPLICATE")),
         ({"name": "X", "attributes": [1, 2]}, ("attributes", "INVALID")),
         ({"name": "X", "tags": [""]}, ("tags", "INVALID")),
-        ({"name": "X", "category": gid("Category", 999999)}, ("category", "NOT_FOUND")),
+        ({"name": "X", "category": "UNKNOWN"}, ("category", "NOT_FOUND")),
         ({"name": "X", "variants": [{"sku": "TAKEN-1", "price": "1"}]}, ("variants.0.sku", "DUPLICATE")),
         ({"name": "X", "variants": [{"sku": "NEW-1", "price": "1"}, {"sku": "new-1", "price": "1"}]},
          ("variants.1.sku", "DUPLICATE")),
@@ -173,6 +172,8 @@ def test_product_with_variants_in_one_mutation(gql, alpha, staff):
 )
 def test_product_bad_input_writes_nothing(gql, alpha, staff, given, expected):
     factories.product(alpha, "Taken slug", variants=[{"sku": "TAKEN-1", "price": 5}])
+    if given.get("category") == "UNKNOWN":
+        given = {**given, "category": gid(alpha, "Category", 999999)}
     before = _counts(alpha)
     response = gql.post(PRODUCT_CREATE, {"input": given}, host=alpha.host, token=staff)
     assert _errors(response, "productCreate") == [expected]
@@ -183,7 +184,7 @@ def test_product_bad_input_writes_nothing(gql, alpha, staff, given, expected):
 def test_product_update_and_delete(gql, alpha, staff):
     shoes = factories.category(alpha, "Shoes")
     item = factories.product(alpha, "Old name", variants=[{"sku": "OLD-1", "price": 5}], category=shoes)
-    product_id = gid("Product", item.pk)
+    product_id = gid(alpha, "Product", item.pk)
     updated = gql.post(PRODUCT_UPDATE, {"id": product_id, "input": {
         "name": "New name", "slug": "new-name", "status": "ARCHIVED", "tags": ["sale"], "category": None,
         "description": None}}, host=alpha.host, token=staff)
@@ -203,14 +204,14 @@ def test_product_update_and_delete(gql, alpha, staff):
 
 def test_variant_create_update_delete_and_their_checks(gql, alpha, staff):
     item = factories.product(alpha, "Tee", variants=[{"sku": "TEE-S", "price": 10}, {"sku": "TEE-M", "price": 10}])
-    created = gql.post(VARIANT_CREATE, {"product": gid("Product", item.pk), "input": {"sku": "TEE-L", "price": "12.50"}},
+    created = gql.post(VARIANT_CREATE, {"product": gid(alpha, "Product", item.pk), "input": {"sku": "TEE-L", "price": "12.50"}},
                        host=alpha.host, token=staff)
     assert created.data["variantCreate"] == {
         "variant": {"sku": "TEE-L", "price": {"amount": "12.50"}, "product": {"name": "Tee"}}, "userErrors": []}
     with tenant_context(alpha.tenant):
         small = Variant.objects.get(sku="TEE-S")
         assert Variant.objects.get(sku="TEE-L").position == 2
-    variant_id = gid("Variant", small.pk)
+    variant_id = gid(alpha, "Variant", small.pk)
     updated = gql.post(VARIANT_UPDATE, {"id": variant_id, "input": {"stock": 7, "compareAtPrice": "15"}},
                        host=alpha.host, token=staff)
     assert updated.data["variantUpdate"]["variant"] == {
@@ -229,7 +230,7 @@ def test_variant_create_update_delete_and_their_checks(gql, alpha, staff):
         assert (small.sku, small.stock, small.price, small.cost_price) == ("TEE-S", 7, Decimal("10.00"), None)
     cleared = gql.post(VARIANT_UPDATE, {"id": variant_id, "input": {"compareAtPrice": None}}, host=alpha.host, token=staff)
     assert cleared.data["variantUpdate"]["variant"]["compareAtPrice"] is None
-    missing = gql.post(VARIANT_CREATE, {"product": gid("Product", 999999), "input": {"sku": "Z", "price": "1"}},
+    missing = gql.post(VARIANT_CREATE, {"product": gid(alpha, "Product", 999999), "input": {"sku": "Z", "price": "1"}},
                        host=alpha.host, token=staff)
     assert _errors(missing, "variantCreate") == [("product", "NOT_FOUND")]
     deleted = gql.post(VARIANT_DELETE, {"id": variant_id}, host=alpha.host, token=staff)
@@ -254,16 +255,16 @@ def test_readers_read_the_catalog_but_cannot_change_it(gql, alpha, role):
     read = gql.post("{ products(first: 5) { edges { node { name variants { sku } } } } categories(first: 5) { totalCount } }",
                     host=alpha.host, token=token)
     assert read.errors == [] and read.data["products"]["edges"][0]["node"] == {"name": "Readable", "variants": [{"sku": "R-1"}]}
-    node = gql.post("query($id: ID!) { node(id: $id) { ... on Product { name } } }", {"id": gid("Product", item.pk)},
+    node = gql.post("query($id: ID!) { node(id: $id) { ... on Product { name } } }", {"id": gid(alpha, "Product", item.pk)},
                     host=alpha.host, token=token)
     assert node.data == {"node": {"name": "Readable"}}
     before = _counts(alpha)
     for query, variables in [
         (PRODUCT_CREATE, {"input": {"name": "Nope"}}),
-        (PRODUCT_UPDATE, {"id": gid("Product", item.pk), "input": {"name": "Nope"}}),
-        (PRODUCT_DELETE, {"id": gid("Product", item.pk)}),
+        (PRODUCT_UPDATE, {"id": gid(alpha, "Product", item.pk), "input": {"name": "Nope"}}),
+        (PRODUCT_DELETE, {"id": gid(alpha, "Product", item.pk)}),
         (CATEGORY_CREATE, {"input": {"name": "Nope"}}),
-        (VARIANT_UPDATE, {"id": gid("Variant", 1), "input": {"stock": 1}}),
+        (VARIANT_UPDATE, {"id": gid(alpha, "Variant", 1), "input": {"stock": 1}}),
     ]:
         response = gql.post(query, variables, host=alpha.host, token=token)
         assert response.codes == ["FORBIDDEN"] and response.data is None
@@ -275,9 +276,9 @@ def test_a_tenant_never_sees_or_changes_another_tenants_catalog(gql, alpha, beta
     beta_staff = token_for(beta.email("staff"), beta.tenant)
     listed = gql.post("{ products(first: 10) { totalCount } }", host=beta.host, token=beta_staff)
     assert listed.data["products"]["totalCount"] == 0
-    node = gql.post("query($id: ID!) { node(id: $id) { id } }", {"id": gid("Product", item.pk)}, host=beta.host, token=beta_staff)
+    node = gql.post("query($id: ID!) { node(id: $id) { id } }", {"id": gid(alpha, "Product", item.pk)}, host=beta.host, token=beta_staff)
     assert node.data == {"node": None}
-    changed = gql.post(PRODUCT_UPDATE, {"id": gid("Product", item.pk), "input": {"name": "Hacked"}}, host=beta.host, token=beta_staff)
+    changed = gql.post(PRODUCT_UPDATE, {"id": gid(alpha, "Product", item.pk), "input": {"name": "Hacked"}}, host=beta.host, token=beta_staff)
     assert _errors(changed, "productUpdate") == [("id", "NOT_FOUND")]
     with tenant_context(alpha.tenant):
         assert Product.objects.get(pk=item.pk).name == "Alpha only"
@@ -316,7 +317,7 @@ def test_products_filters(gql, alpha, staff, shelf):
 
     assert names(status=["ACTIVE"]) == ["Blue shirt", "Gift card", "Red scarf"]
     assert names(status=["DRAFT", "ARCHIVED"]) == ["Archived kite", "Yo-yo"]
-    clothes = gid("Category", shelf["clothes"].pk)
+    clothes = gid(alpha, "Category", shelf["clothes"].pk)
     assert names(category=clothes) == ["Blue shirt", "Red scarf"]  # with its subcategories
     assert names(category=clothes, includeSubcategories=False) == ["Red scarf"]
     assert names(priceMin="20", priceMax="25") == ["Blue shirt"]
@@ -366,7 +367,7 @@ def test_categories_connection_filters(gql, alpha, staff, shelf):
 
     assert names() == ["Clothes", "Shirts", "Toys"]
     assert names(topLevel=True) == ["Clothes", "Toys"]
-    assert names(parent=gid("Category", shelf["clothes"].pk)) == ["Shirts"]
+    assert names(parent=gid(alpha, "Category", shelf["clothes"].pk)) == ["Shirts"]
     assert names(search="toy") == ["Toys"]
 
 

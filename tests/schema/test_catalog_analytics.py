@@ -14,8 +14,7 @@ from apps.catalog.models import Variant
 from apps.orders.models import Order, OrderLine, Refund, RefundLine
 from tenants.models import Tenant
 from tests.apps.catalog import factories
-from tests.apps.catalog.factories import gid
-from tests.conftest import token_for
+from tests.conftest import gid, token_for
 
 RANGE = {"from": "2026-03-10", "to": "2026-03-12"}
 TOP = """query($by: ProductSalesRanking!, $from: Date, $to: Date, $first: Int!) {
@@ -140,7 +139,7 @@ def test_categories_summary(gql, alpha, analyst, shop):
 
 
 def test_product_analytics_in_the_tenants_time_zone(gql, alpha, analyst, shop):
-    data = _data(gql.post(ANALYTICS, {"id": gid("Product", shop.boot.pk), **RANGE}, host=alpha.host, token=analyst))
+    data = _data(gql.post(ANALYTICS, {"id": gid(alpha, "Product", shop.boot.pk), **RANGE}, host=alpha.host, token=analyst))
     figures = data["node"]["analytics"]
     assert (figures["from"], figures["to"]) == ("2026-03-10", "2026-03-12")
     assert (figures["unitsSold"], figures["revenue"]["amount"], figures["ordersCount"]) == (3, "150.00", 2)
@@ -154,7 +153,7 @@ def test_product_analytics_in_the_tenants_time_zone(gql, alpha, analyst, shop):
 
 
 def test_product_analytics_defaults_to_the_last_30_days(gql, alpha, analyst, shop):
-    data = _data(gql.post(ANALYTICS, {"id": gid("Product", shop.boot.pk)}, host=alpha.host, token=analyst))
+    data = _data(gql.post(ANALYTICS, {"id": gid(alpha, "Product", shop.boot.pk)}, host=alpha.host, token=analyst))
     assert len(data["node"]["analytics"]["days"]) == 30
 
 
@@ -175,9 +174,9 @@ def test_viewers_see_no_sales_figures(gql, alpha, shop, role):
     for query, variables in [(TOP, {"by": "UNITS", "first": 5}), (SUMMARY, {})]:
         response = gql.post(query, variables, host=alpha.host, token=token)
         assert response.codes == ["FORBIDDEN"] and response.data is None
-    nested = gql.post(ANALYTICS, {"id": gid("Product", shop.boot.pk)}, host=alpha.host, token=token)
+    nested = gql.post(ANALYTICS, {"id": gid(alpha, "Product", shop.boot.pk)}, host=alpha.host, token=token)
     assert nested.codes == ["FORBIDDEN"] and nested.data == {"node": None}
-    plain = gql.post("query($id: ID!) { node(id: $id) { ... on Product { name } } }", {"id": gid("Product", shop.boot.pk)},
+    plain = gql.post("query($id: ID!) { node(id: $id) { ... on Product { name } } }", {"id": gid(alpha, "Product", shop.boot.pk)},
                      host=alpha.host, token=token)
     assert plain.data == {"node": {"name": "Boot"}}
 
@@ -186,7 +185,7 @@ def test_viewers_see_no_sales_figures(gql, alpha, shop, role):
 def test_analysts_and_above_read_sales_figures(gql, alpha, shop, role):
     token = token_for(alpha.email(role), alpha.tenant)
     assert _data(gql.post(SUMMARY, RANGE, host=alpha.host, token=token))["categoriesSummary"]
-    assert _data(gql.post(ANALYTICS, {"id": gid("Product", shop.boot.pk), **RANGE}, host=alpha.host, token=token))
+    assert _data(gql.post(ANALYTICS, {"id": gid(alpha, "Product", shop.boot.pk), **RANGE}, host=alpha.host, token=token))
 
 
 @pytest.mark.parametrize(

@@ -17,8 +17,8 @@ from apps.audit.models import AuditEntry
 from apps.catalog import services
 from apps.catalog.models import ProductImage
 from tests.apps.catalog import factories
-from tests.apps.catalog.factories import gid, image_bytes, upload
-from tests.conftest import body_of, token_for
+from tests.apps.catalog.factories import image_bytes, upload
+from tests.conftest import body_of, gid, token_for
 
 ONE = """mutation($product: ID!, $file: Upload!, $alt: String!) {
   productImageUpload(product: $product, file: $file, altText: $alt) {
@@ -46,7 +46,7 @@ def _stored(fixture) -> set[str]:
 
 
 def _upload_one(gql, fixture, token, product, content, *, name="photo.png", alt=""):
-    return upload(gql, fixture, token, ONE, {"product": gid("Product", product.pk), "file": None, "alt": alt},
+    return upload(gql, fixture, token, ONE, {"product": gid(fixture, "Product", product.pk), "file": None, "alt": alt},
                   {"file": (name, content)})
 
 
@@ -152,7 +152,7 @@ def test_decompression_bombs_are_refused_before_decoding(gql, alpha, staff, shir
 
 
 def test_many_files_at_once_all_or_nothing(gql, alpha, staff, shirt):
-    variables = {"product": gid("Product", shirt.pk), "files": [None, None, None]}
+    variables = {"product": gid(alpha, "Product", shirt.pk), "files": [None, None, None]}
     good = {f"files.{n}": (f"{n}.png", image_bytes("PNG", (20 + n, 20))) for n in range(3)}
     before = _stored(alpha)
     bad = {**good, "files.1": ("1.png", b"GIF89a but not really")}
@@ -163,7 +163,7 @@ def test_many_files_at_once_all_or_nothing(gql, alpha, staff, shirt):
     made = upload(gql, alpha, staff, MANY, variables, good)
     images = made.data["productImagesUpload"]["images"]
     assert [(i["position"], i["width"]) for i in images] == [(0, 20), (1, 21), (2, 22)]
-    more = upload(gql, alpha, staff, MANY, {"product": gid("Product", shirt.pk), "files": [None]},
+    more = upload(gql, alpha, staff, MANY, {"product": gid(alpha, "Product", shirt.pk), "files": [None]},
                   {"files.0": ("x.gif", image_bytes("GIF"))})
     assert more.data["productImagesUpload"]["images"][0]["position"] == 3  # after the last one
 
@@ -171,7 +171,7 @@ def test_many_files_at_once_all_or_nothing(gql, alpha, staff, shirt):
 def test_too_many_files_at_once(gql, alpha, staff, shirt, settings):
     settings.PRODUCT_IMAGE_MAX_FILES = 2
     files = {f"files.{n}": (f"{n}.png", image_bytes()) for n in range(3)}
-    response = upload(gql, alpha, staff, MANY, {"product": gid("Product", shirt.pk), "files": [None] * 3}, files)
+    response = upload(gql, alpha, staff, MANY, {"product": gid(alpha, "Product", shirt.pk), "files": [None] * 3}, files)
     assert response.data["productImagesUpload"]["userErrors"] == [{"field": "files", "code": "TOO_MANY_FILES"}]
 
 
@@ -212,7 +212,7 @@ def test_renditions_are_written_never_upscaled_and_resolved_by_url_size(gql, alp
         with Image.open(Path(settings.MEDIA_ROOT) / "alpha" / names[str(size)]) as rendition:
             assert rendition.format == "WEBP" and max(rendition.size) == size
             assert rendition.width == size and abs(rendition.height - size * 2 / 3) < 1
-    urls = gql.post(IMAGES, {"id": gid("Product", shirt.pk)}, host=alpha.host, token=staff).data["node"]["images"][0]
+    urls = gql.post(IMAGES, {"id": gid(alpha, "Product", shirt.pk)}, host=alpha.host, token=staff).data["node"]["images"][0]
     assert urls["small"].endswith(f"{stem}-160.webp") and urls["medium"].endswith(f"{stem}-640.webp")
     assert urls["large"].endswith(f"{stem}.jpg") and urls["url"].endswith(f"{stem}.jpg")
 
@@ -251,7 +251,7 @@ def test_files_of_two_tenants_never_mix_and_media_is_served_per_tenant(gql, alph
 
 
 def test_alt_text_reorder_and_delete(gql, alpha, staff, shirt):
-    variables = {"product": gid("Product", shirt.pk), "files": [None, None, None]}
+    variables = {"product": gid(alpha, "Product", shirt.pk), "files": [None, None, None]}
     files = {f"files.{n}": (f"{n}.png", image_bytes("PNG", (10 + n, 10))) for n in range(3)}
     ids = [i["id"] for i in upload(gql, alpha, staff, MANY, variables, files).data["productImagesUpload"]["images"]]
     alt = gql.post("mutation($id: ID!) { productImageUpdate(id: $id, altText: \"Side view\") { image { altText } userErrors { code } } }",
@@ -262,7 +262,7 @@ def test_alt_text_reorder_and_delete(gql, alpha, staff, shirt):
     new_order = [ids[2], ids[0], ids[1]]
     done = gql.post(reorder, {"product": variables["product"], "images": new_order}, host=alpha.host, token=staff)
     assert done.data["productImagesReorder"]["images"] == [{"id": i, "position": n} for n, i in enumerate(new_order)]
-    for bad in ([ids[0], ids[1]], [ids[0], ids[0], ids[1], ids[2]], [*ids, gid("ProductImage", 999999)]):
+    for bad in ([ids[0], ids[1]], [ids[0], ids[0], ids[1], ids[2]], [*ids, gid(alpha, "ProductImage", 999999)]):
         refused = gql.post(reorder, {"product": variables["product"], "images": bad}, host=alpha.host, token=staff)
         assert refused.data["productImagesReorder"]["userErrors"] == [{"field": "images", "code": "INVALID"}]
     listed = gql.post(IMAGES, {"id": variables["product"]}, host=alpha.host, token=staff).data["node"]["images"]
@@ -298,7 +298,7 @@ def test_viewers_cannot_upload(gql, alpha, shirt):
 
 
 def test_a_value_that_is_not_a_file_is_a_user_error(gql, alpha, staff, shirt):
-    response = gql.post(ONE, {"product": gid("Product", shirt.pk), "file": "not a file", "alt": ""},
+    response = gql.post(ONE, {"product": gid(alpha, "Product", shirt.pk), "file": "not a file", "alt": ""},
                         host=alpha.host, token=staff)
     assert [(e["field"], e["code"]) for e in response.data["productImageUpload"]["userErrors"]] == [
         ("file", "INVALID_IMAGE")]
@@ -306,7 +306,7 @@ def test_a_value_that_is_not_a_file_is_a_user_error(gql, alpha, staff, shirt):
 
 def test_an_upload_to_a_missing_product_stores_nothing(gql, alpha, staff):
     before = _stored(alpha)
-    response = upload(gql, alpha, staff, ONE, {"product": gid("Product", 999999), "file": None, "alt": ""},
+    response = upload(gql, alpha, staff, ONE, {"product": gid(alpha, "Product", 999999), "file": None, "alt": ""},
                       {"file": ("a.png", image_bytes())})
     assert [(e["field"], e["code"]) for e in response.data["productImageUpload"]["userErrors"]] == [("product", "NOT_FOUND")]
     assert _stored(alpha) == before

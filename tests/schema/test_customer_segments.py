@@ -20,7 +20,7 @@ from apps.orders.models import Order
 from tests.apps.analytics import rfm_shop
 from tests.apps.customers import factories as make
 from tests.apps.orders import shop as order_shop
-from tests.conftest import token_for
+from tests.conftest import gid, token_for
 
 SEGMENTS = """query($asOf: Date, $n: Int, $after: String) { customerSegments(asOf: $asOf) {
   asOf customersCount
@@ -233,7 +233,7 @@ def test_each_customers_rfm_is_its_segment_today(gql, alpha, shop):
     assert len(members) == 10 and all(by_id[node]["segment"] == segment for node, segment in members.items())
     unscored = [node for node, scores in by_id.items() if scores is None]
     assert len(unscored) == 2  # c11 (only a cancelled order) and c12 (no order)
-    c4 = by_id[order_shop.gid("Customer", ids["c4"])]
+    c4 = by_id[gid(alpha, "Customer", ids["c4"])]
     assert (c4["frequency"], c4["monetary"]["amount"], c4["f"], c4["m"]) == (5, "1500.00", 5, 5)
 
 

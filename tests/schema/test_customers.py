@@ -11,7 +11,7 @@ from django_tenants.utils import tenant_context
 from apps.audit.models import AuditEntry
 from apps.customers.models import Customer, CustomerNote
 from tests.apps.customers import factories as make
-from tests.conftest import token_for
+from tests.conftest import gid, token_for
 
 FIELDS = """id email firstName lastName phone tags acceptsMarketing marketingConsentAt
   addresses { line1 line2 city region postalCode country }"""
@@ -168,13 +168,14 @@ def test_bad_updates_write_nothing(gql, alpha):
 def test_unknown_or_foreign_ids_are_not_found(gql, alpha, beta):
     beta_customer = _create(gql, beta, email="beta-only@example.com").data["customerCreate"]["customer"]["id"]
     token = _token(alpha, "owner")
-    for customer_id in (beta_customer, "Q3VzdG9tZXI6OTk5OTk5", "TWVtYmVyOjE="):  # beta's, Customer:999999, Member:1
+    member = gid(alpha, "Member", 1)
+    for customer_id in (beta_customer, gid(alpha, "Customer", 999999), member):
         update = gql.post(UPDATE, {"id": customer_id, "input": {"firstName": "X"}}, host=alpha.host, token=token)
         assert update.data["customerUpdate"]["userErrors"] == [{"field": "id", "message": "No such customer.",
                                                                   "code": "NOT_FOUND"}]
         note = gql.post(NOTE, {"id": customer_id, "body": "hi"}, host=alpha.host, token=token)
         assert note.data["customerNoteAdd"]["userErrors"] == [{"field": "id", "code": "NOT_FOUND"}]
-        if customer_id != "TWVtYmVyOjE=":
+        if customer_id != member:
             assert gql.post(READ, {"id": customer_id}, host=alpha.host, token=token).data == {"node": None}
     with tenant_context(beta.tenant):
         assert Customer.objects.get(email="beta-only@example.com").first_name == ""

@@ -12,7 +12,7 @@ from django_tenants.utils import tenant_context
 
 from tenants.models import Tenant
 from tests.apps.customers import factories as make
-from tests.conftest import token_for
+from tests.conftest import gid, token_for
 
 ANALYTICS = """query($id: ID!) { node(id: $id) { ... on Customer {
   analytics {
@@ -22,12 +22,6 @@ ANALYTICS = """query($id: ID!) { node(id: $id) { ... on Customer {
     byUnits: favouriteCategories(by: UNITS, first: 1) { name units }
   }
 } } }"""
-
-
-def _gid(type_name: str, pk: int) -> str:
-    from strawberry.relay import to_base64
-
-    return to_base64(type_name, pk)
 
 
 @pytest.fixture
@@ -50,7 +44,7 @@ def ann(alpha):
 
 def test_customer_analytics_to_the_cent(gql, alpha, ann):
     token = token_for(alpha.email("analyst"), alpha.tenant)
-    response = gql.post(ANALYTICS, {"id": _gid("Customer", ann.pk)}, host=alpha.host, token=token)
+    response = gql.post(ANALYTICS, {"id": gid(alpha, "Customer", ann.pk)}, host=alpha.host, token=token)
     assert response.errors == [], response.body
     figures = response.data["node"]["analytics"]
     assert figures["ordersCount"] == 3  # the cancelled order is left out
@@ -64,9 +58,9 @@ def test_customer_analytics_to_the_cent(gql, alpha, ann):
     expected = (3 / max(months, Decimal(1))).quantize(Decimal("0.01"), ROUND_HALF_UP)
     assert abs(Decimal(figures["ordersPerMonth"]) - expected) <= Decimal("0.01")
     assert figures["byRevenue"] == [
-        {"categoryId": _gid("Category", ann.category_ids["Shoes"]), "name": "Shoes", "slug": "shoes", "units": 2,
+        {"categoryId": gid(alpha, "Category", ann.category_ids["Shoes"]), "name": "Shoes", "slug": "shoes", "units": 2,
          "revenue": {"amount": "100.00"}},
-        {"categoryId": _gid("Category", ann.category_ids["Hats"]), "name": "Hats", "slug": "hats", "units": 3,
+        {"categoryId": gid(alpha, "Category", ann.category_ids["Hats"]), "name": "Hats", "slug": "hats", "units": 3,
          "revenue": {"amount": "42.22"}},  # 20.00 + 22.22
     ]
     assert figures["byUnits"] == [{"name": "Hats", "units": 3}]
@@ -78,13 +72,13 @@ def test_analytics_of_customers_with_none_or_one_order(gql, alpha):
         once = make.customer("once@x.test")
         make.order(once, "19.99", timezone.now())
     token = token_for(alpha.email("staff"), alpha.tenant)
-    empty = gql.post(ANALYTICS, {"id": _gid("Customer", nobody.pk)}, host=alpha.host, token=token).data
+    empty = gql.post(ANALYTICS, {"id": gid(alpha, "Customer", nobody.pk)}, host=alpha.host, token=token).data
     assert empty["node"]["analytics"] == {
         "ordersCount": 0, "lifetimeValue": {"amount": "0.00", "currency": "USD"}, "averageOrderValue": None,
         "firstOrderAt": None, "lastOrderAt": None, "meanDaysBetweenOrders": None, "ordersPerMonth": None,
         "byRevenue": [], "byUnits": [],
     }
-    single = gql.post(ANALYTICS, {"id": _gid("Customer", once.pk)}, host=alpha.host, token=token).data
+    single = gql.post(ANALYTICS, {"id": gid(alpha, "Customer", once.pk)}, host=alpha.host, token=token).data
     figures = single["node"]["analytics"]
     assert figures["averageOrderValue"] == {"amount": "19.99"}
     assert figures["meanDaysBetweenOrders"] is None
@@ -94,7 +88,7 @@ def test_analytics_of_customers_with_none_or_one_order(gql, alpha):
 def test_viewers_do_not_get_customer_analytics(gql, alpha, ann):
     query = "query($id: ID!) { node(id: $id) { ... on Customer { ordersCount analytics { ordersCount } } } }"
     token = token_for(alpha.email("viewer"), alpha.tenant)
-    response = gql.post(query, {"id": _gid("Customer", ann.pk)}, host=alpha.host, token=token)
+    response = gql.post(query, {"id": gid(alpha, "Customer", ann.pk)}, host=alpha.host, token=token)
     assert response.codes == ["FORBIDDEN"]
     assert response.data == {"node": {"ordersCount": 3, "analytics": None}}
 

@@ -16,8 +16,7 @@ from apps.audit.models import AuditEntry
 from apps.customers.models import Customer
 from tests.apps.analytics.test_events import _key
 from tests.apps.orders import shop
-from tests.apps.orders.shop import gid
-from tests.conftest import token_for
+from tests.conftest import gid, token_for
 
 TRACK = """mutation($e: [EventInput!]!) { eventsTrack(events: $e) { accepted rejected
   errors { index code message } userErrors { field code message } } }"""
@@ -35,9 +34,9 @@ def test_events_track_with_global_ids(gql, alpha):
         product = shop.variant("5.00").product
         customer = Customer.objects.create(email="gql-events@example.com")
     batch = [
-        {"type": "product_viewed", "time": _now(), "sessionId": "s", "product": gid("Product", product.pk)},
-        {"type": "product_viewed", "time": _now(), "sessionId": "s", "product": gid("Customer", customer.pk)},
-        {"type": "added_to_cart", "time": _now(), "customer": gid("Customer", customer.pk),
+        {"type": "product_viewed", "time": _now(), "sessionId": "s", "product": gid(alpha, "Product", product.pk)},
+        {"type": "product_viewed", "time": _now(), "sessionId": "s", "product": gid(alpha, "Customer", customer.pk)},
+        {"type": "added_to_cart", "time": _now(), "customer": gid(alpha, "Customer", customer.pk),
          "properties": {"qty": 2}},
         {"type": "page_viewed", "time": "2026-03-01T10:00:00", "sessionId": "s"},
         {"type": "page_viewed", "time": _now(), "sessionId": "s", "properties": "text"},

@@ -11,8 +11,8 @@ from apps.catalog.models import Product, Variant
 from apps.customers.models import Customer
 from apps.orders.models import Order, OrderCounter, OrderLine
 from tests.apps.orders import shop
-from tests.apps.orders.shop import gid, staff
-from tests.conftest import token_for
+from tests.apps.orders.shop import staff
+from tests.conftest import gid, token_for
 
 CREATE = """mutation($input: OrderCreateInput!) { orderCreate(input: $input) {
   order { id number status email currency
@@ -52,8 +52,8 @@ def test_an_order_reserves_stock_snapshots_lines_and_counts_for_its_customer(gql
     a, b = stock
     before = _counts(alpha)[4]
     payload = create(
-        gql, alpha, email="Ann@Example.com", lines=[{"variant": gid("Variant", a.pk), "quantity": 2},
-                                                    {"variant": gid("Variant", b.pk), "quantity": 3}],
+        gql, alpha, email="Ann@Example.com", lines=[{"variant": gid(alpha, "Variant", a.pk), "quantity": 2},
+                                                    {"variant": gid(alpha, "Variant", b.pk), "quantity": 3}],
         discount="4.98", shipping="5", taxRate="20", note="gift wrap",
     )
     assert payload["userErrors"] == []
@@ -89,11 +89,11 @@ def test_an_existing_customer_by_id_and_a_known_email_reuse_the_customer(gql, al
     a, _ = stock
     with tenant_context(alpha.tenant):
         known = Customer.objects.create(email="known@example.com")
-    line = [{"variant": gid("Variant", a.pk), "quantity": 1}]
-    by_id = create(gql, alpha, customer=gid("Customer", known.pk), lines=line)
+    line = [{"variant": gid(alpha, "Variant", a.pk), "quantity": 1}]
+    by_id = create(gql, alpha, customer=gid(alpha, "Customer", known.pk), lines=line)
     by_email = create(gql, alpha, email=" KNOWN@example.com ", lines=line)
     assert by_id["userErrors"] == by_email["userErrors"] == []
-    assert by_id["order"]["customer"]["id"] == by_email["order"]["customer"]["id"] == gid("Customer", known.pk)
+    assert by_id["order"]["customer"]["id"] == by_email["order"]["customer"]["id"] == gid(alpha, "Customer", known.pk)
     assert by_email["order"]["customer"]["ordersCount"] == 2
     assert by_email["order"]["customer"]["totalSpent"]["amount"] == "39.98"
     assert by_email["order"]["number"] == by_id["order"]["number"] + 1
@@ -101,14 +101,14 @@ def test_an_existing_customer_by_id_and_a_known_email_reuse_the_customer(gql, al
 
 def test_repeated_variants_are_one_line(gql, alpha, stock):
     a, _ = stock
-    payload = create(gql, alpha, email="x@example.com", lines=[{"variant": gid("Variant", a.pk), "quantity": 1},
-                                                               {"variant": gid("Variant", a.pk), "quantity": 2}])
+    payload = create(gql, alpha, email="x@example.com", lines=[{"variant": gid(alpha, "Variant", a.pk), "quantity": 1},
+                                                               {"variant": gid(alpha, "Variant", a.pk), "quantity": 2}])
     assert [(line["sku"], line["quantity"]) for line in payload["order"]["lines"]] == [(a.sku, 3)]
 
 
 BAD = {
-    "unknown variant": ({"lines": [{"variant": gid("Variant", 999999), "quantity": 1}]}, "lines.0.variant", "NOT_FOUND"),
-    "wrong id type": ({"lines": [{"variant": gid("Product", "A"), "quantity": 1}]}, "lines.0.variant", "NOT_FOUND"),
+    "unknown variant": ({"lines": [{"variant": "UNKNOWN", "quantity": 1}]}, "lines.0.variant", "NOT_FOUND"),
+    "wrong id type": ({"lines": [{"variant": "PRODUCT", "quantity": 1}]}, "lines.0.variant", "NOT_FOUND"),
     "zero quantity": ({"lines": [{"variant": "A", "quantity": 0}]}, "lines.0.quantity", "INVALID"),
     "negative quantity": ({"lines": [{"variant": "B", "quantity": 1}, {"variant": "A", "quantity": -2}]},
                           "lines.1.quantity", "INVALID"),
@@ -123,8 +123,8 @@ BAD = {
     "too large": ({"shipping": "10000000000"}, "shipping", "INVALID"),
     "tax rate above 100": ({"taxRate": "150"}, "taxRate", "INVALID"),
     "no customer or email": ({"email": None}, "customer", "INVALID"),
-    "customer and email": ({"customer": gid("Customer", 1)}, "customer", "INVALID"),
-    "unknown customer": ({"email": None, "customer": gid("Customer", 999999)}, "customer", "NOT_FOUND"),
+    "customer and email": ({"customer": "CUSTOMER"}, "customer", "INVALID"),
+    "unknown customer": ({"email": None, "customer": "UNKNOWN_CUSTOMER"}, "customer", "NOT_FOUND"),
     "bad email": ({"email": "not-an-email"}, "email", "INVALID"),
     "draft product": ({"lines": [{"variant": "DRAFT", "quantity": 1}]}, "lines.0.variant", "NOT_FOR_SALE"),
 }
@@ -136,10 +136,14 @@ def test_bad_input_is_a_user_error_and_writes_nothing(gql, alpha, stock, case):
     with tenant_context(alpha.tenant):
         draft = shop.variant("1.00", stock=5)
         Product.objects.filter(pk=draft.product_id).update(status=Product.Status.DRAFT)
-    names = {"A": gid("Variant", a.pk), "B": gid("Variant", b.pk), "DRAFT": gid("Variant", draft.pk)}
+    names = {"A": gid(alpha, "Variant", a.pk), "B": gid(alpha, "Variant", b.pk), "DRAFT": gid(alpha, "Variant", draft.pk),
+             "UNKNOWN": gid(alpha, "Variant", 999999), "PRODUCT": gid(alpha, "Product", a.product_id),
+             "CUSTOMER": gid(alpha, "Customer", 1), "UNKNOWN_CUSTOMER": gid(alpha, "Customer", 999999)}
     changes, field, code = BAD[case]
     data = {"email": "buyer@example.com", "lines": [{"variant": "A", "quantity": 1}], **changes}
     data["lines"] = [{**line, "variant": names.get(line["variant"], line["variant"])} for line in data["lines"]]
+    if data.get("customer") is not None:
+        data["customer"] = names[data["customer"]]
     before = _counts(alpha)
     payload = create(gql, alpha, **data)
     assert payload["order"] is None
@@ -149,12 +153,12 @@ def test_bad_input_is_a_user_error_and_writes_nothing(gql, alpha, stock, case):
 
 def test_a_failed_order_gives_its_number_back(gql, alpha, stock):
     a, b = stock
-    first = create(gql, alpha, email="n@example.com", lines=[{"variant": gid("Variant", a.pk), "quantity": 1}])
-    failed = create(gql, alpha, email="n@example.com", lines=[{"variant": gid("Variant", a.pk), "quantity": 1},
-                                                              {"variant": gid("Variant", b.pk), "quantity": 9}])
+    first = create(gql, alpha, email="n@example.com", lines=[{"variant": gid(alpha, "Variant", a.pk), "quantity": 1}])
+    failed = create(gql, alpha, email="n@example.com", lines=[{"variant": gid(alpha, "Variant", a.pk), "quantity": 1},
+                                                              {"variant": gid(alpha, "Variant", b.pk), "quantity": 9}])
     assert failed["userErrors"][0]["code"] == "INSUFFICIENT_STOCK"
     assert "9 wanted, 3 left" in failed["userErrors"][0]["message"]
-    second = create(gql, alpha, email="n@example.com", lines=[{"variant": gid("Variant", a.pk), "quantity": 1}])
+    second = create(gql, alpha, email="n@example.com", lines=[{"variant": gid(alpha, "Variant", a.pk), "quantity": 1}])
     assert second["order"]["number"] == first["order"]["number"] + 1
     with tenant_context(alpha.tenant):
         assert Variant.objects.get(pk=a.pk).stock == 8 and Variant.objects.get(pk=b.pk).stock == 3
@@ -164,7 +168,7 @@ def test_a_failed_order_gives_its_number_back(gql, alpha, stock):
 def test_readers_cannot_place_orders(gql, alpha, stock, role):
     a, _ = stock
     before = _counts(alpha)
-    response = gql.post(CREATE, {"input": {"email": "r@example.com", "lines": [{"variant": gid("Variant", a.pk), "quantity": 1}]}},
+    response = gql.post(CREATE, {"input": {"email": "r@example.com", "lines": [{"variant": gid(alpha, "Variant", a.pk), "quantity": 1}]}},
                         host=alpha.host, token=token_for(alpha.email(role), alpha.tenant))
     assert response.codes == ["FORBIDDEN"] and response.data is None
     assert _counts(alpha) == before
@@ -174,7 +178,7 @@ def test_readers_cannot_place_orders(gql, alpha, stock, role):
 def test_staff_and_above_place_orders(gql, alpha, stock, role):
     a, _ = stock
     payload = create(gql, alpha, token_for(alpha.email(role), alpha.tenant), email="s@example.com",
-                     lines=[{"variant": gid("Variant", a.pk), "quantity": 1}])
+                     lines=[{"variant": gid(alpha, "Variant", a.pk), "quantity": 1}])
     assert payload["userErrors"] == [] and payload["order"]["events"][0]["actorEmail"] == alpha.email(role)
 
 
@@ -183,7 +187,7 @@ def test_another_tenants_variant_is_not_found(gql, alpha, beta):
         elsewhere = shop.variant("1.00", stock=5)
     with tenant_context(alpha.tenant):
         Variant.objects.filter(pk=elsewhere.pk).delete()  # the same id may exist in alpha: make sure it does not
-    payload = create(gql, alpha, email="x@example.com", lines=[{"variant": gid("Variant", elsewhere.pk), "quantity": 1}])
+    payload = create(gql, alpha, email="x@example.com", lines=[{"variant": gid(alpha, "Variant", elsewhere.pk), "quantity": 1}])
     assert payload["userErrors"][0]["code"] == "NOT_FOUND"
     with tenant_context(beta.tenant):
         assert Variant.objects.get(pk=elsewhere.pk).stock == 5

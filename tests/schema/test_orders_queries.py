@@ -10,8 +10,7 @@ from django_tenants.utils import tenant_context
 from apps.orders import services
 from apps.orders.models import Order
 from tests.apps.orders import shop
-from tests.apps.orders.shop import gid
-from tests.conftest import token_for
+from tests.conftest import gid, token_for
 
 LIST = """query($filter: OrderFilter, $sort: OrderSort, $first: Int) {
   orders(filter: $filter, sort: $sort, first: $first) { totalCount edges { node { number } } } }"""
@@ -52,7 +51,7 @@ def test_orders_are_filtered_and_sorted(gql, alpha, orders):
     assert _numbers(gql, alpha, sort={"field": "TOTAL", "descending": False}, first=2) == [n[0], n[1]]
     assert _numbers(gql, alpha, filter={"status": ["PAID", "CANCELLED"]}) == [n[3], n[2]]
     ann = orders[2].customer_id
-    assert _numbers(gql, alpha, filter={"customer": gid("Customer", ann)}) == [n[2]]
+    assert _numbers(gql, alpha, filter={"customer": gid(alpha, "Customer", ann)}) == [n[2]]
     assert _numbers(gql, alpha, filter={"placedFrom": "2026-03-02T10:00:00+00:00",
                                         "placedTo": "2026-03-04T10:00:00+00:00"}) == [n[2], n[1]]
     assert _numbers(gql, alpha, filter={"totalMin": "20", "totalMax": "50.00"}) == [n[4], n[3], n[1]]
@@ -69,7 +68,7 @@ def test_searching_by_email_is_for_roles_that_see_contacts(gql, alpha, orders):
 
 def test_order_emails_are_redacted_for_viewers_and_analysts(gql, alpha, orders):
     query = "query($id: ID!) { node(id: $id) { ... on Order { email customer { email } } } }"
-    variables = {"id": gid("Order", orders[2].pk)}
+    variables = {"id": gid(alpha, "Order", orders[2].pk)}
     for role, email in [("staff", "ann@example.com"), ("viewer", "a***@example.com"), ("analyst", "a***@example.com")]:
         response = gql.post(query, variables, host=alpha.host, token=token_for(alpha.email(role), alpha.tenant))
         assert response.data["node"] == {"email": email, "customer": {"email": email}}, role
@@ -165,7 +164,7 @@ def test_orders_lines_and_refunds_are_nodes_of_their_tenant_only(gql, alpha, bet
       ... on Refund { amount { amount } order { number } }"""
     query = f"query($a: ID!, $b: ID!, $c: ID!) {{ a: node(id: $a) {{ {fields} }} b: node(id: $b) {{ {fields} }} " \
             f"c: node(id: $c) {{ {fields} }} }}"
-    ids = [gid("Order", orders[2].pk), gid("OrderLine", line.pk), gid("Refund", refund.pk)]
+    ids = [gid(alpha, "Order", orders[2].pk), gid(alpha, "OrderLine", line.pk), gid(alpha, "Refund", refund.pk)]
     variables = dict(zip("abc", ids, strict=True))
     mine = gql.post(query, variables, host=alpha.host, token=token_for(alpha.email("viewer"), alpha.tenant))
     assert mine.errors == [], mine.body

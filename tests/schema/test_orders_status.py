@@ -12,8 +12,8 @@ from apps.catalog.models import Variant
 from apps.customers.models import Customer
 from apps.orders.models import Order, OrderEvent, OrderLine, Refund
 from tests.apps.orders import shop
-from tests.apps.orders.shop import gid, staff
-from tests.conftest import token_for
+from tests.apps.orders.shop import staff
+from tests.conftest import gid, token_for
 
 STATUSES = ["pending", "paid", "fulfilled", "delivered", "cancelled", "partially_refunded", "refunded"]
 # The specification, written out independently of apps.orders.status.
@@ -67,7 +67,7 @@ def _lines(fixture, order) -> list[OrderLine]:
 
 
 def _refund(gql, fixture, refunded, token=None, **data):
-    data = {"order": gid("Order", refunded.pk), **data}
+    data = {"order": gid(fixture, "Order", refunded.pk), **data}
     response = gql.post(REFUND, {"input": data}, host=fixture.host, token=token or staff(fixture))
     assert response.errors == [], response.body
     return response.data["refundCreate"]
@@ -76,7 +76,7 @@ def _refund(gql, fixture, refunded, token=None, **data):
 @pytest.mark.parametrize(("source", "target"), list(itertools.product(STATUSES, STATUSES)))
 def test_every_status_change_by_update_is_allowed_or_refused_as_specified(gql, alpha, order, source, target):
     _status(alpha, order, source)
-    response = gql.post(UPDATE, {"id": gid("Order", order.pk), "status": target.upper()},
+    response = gql.post(UPDATE, {"id": gid(alpha, "Order", order.pk), "status": target.upper()},
                         host=alpha.host, token=staff(alpha))
     payload = response.data["orderUpdateStatus"]
     with tenant_context(alpha.tenant):
@@ -97,17 +97,17 @@ def test_every_status_change_by_update_is_allowed_or_refused_as_specified(gql, a
 
 
 def test_status_moves_one_step_at_a_time_and_names_the_right_mutation(gql, alpha, order):
-    jump = gql.post(UPDATE, {"id": gid("Order", order.pk), "status": "DELIVERED"}, host=alpha.host, token=staff(alpha))
+    jump = gql.post(UPDATE, {"id": gid(alpha, "Order", order.pk), "status": "DELIVERED"}, host=alpha.host, token=staff(alpha))
     assert jump.data["orderUpdateStatus"]["userErrors"][0]["code"] == "ILLEGAL_TRANSITION"
-    cancel = gql.post(UPDATE, {"id": gid("Order", order.pk), "status": "CANCELLED"}, host=alpha.host, token=staff(alpha))
+    cancel = gql.post(UPDATE, {"id": gid(alpha, "Order", order.pk), "status": "CANCELLED"}, host=alpha.host, token=staff(alpha))
     assert "Use orderCancel" in cancel.data["orderUpdateStatus"]["userErrors"][0]["message"]
     _status(alpha, order, "paid")
-    refund = gql.post(UPDATE, {"id": gid("Order", order.pk), "status": "REFUNDED"}, host=alpha.host, token=staff(alpha))
+    refund = gql.post(UPDATE, {"id": gid(alpha, "Order", order.pk), "status": "REFUNDED"}, host=alpha.host, token=staff(alpha))
     assert "Use refundCreate" in refund.data["orderUpdateStatus"]["userErrors"][0]["message"]
 
 
 def test_an_unknown_order_is_not_found(gql, alpha):
-    response = gql.post(UPDATE, {"id": gid("Order", 999999), "status": "PAID"}, host=alpha.host, token=staff(alpha))
+    response = gql.post(UPDATE, {"id": gid(alpha, "Order", 999999), "status": "PAID"}, host=alpha.host, token=staff(alpha))
     assert response.data["orderUpdateStatus"]["userErrors"] == [
         {"field": "id", "message": "No such order.", "code": "NOT_FOUND"}]
 
@@ -117,7 +117,7 @@ def test_an_unknown_order_is_not_found(gql, alpha):
 @pytest.mark.parametrize("source", STATUSES)
 def test_only_pending_and_paid_orders_can_be_cancelled(gql, alpha, order, source):
     _status(alpha, order, source)
-    response = gql.post(CANCEL, {"id": gid("Order", order.pk)}, host=alpha.host, token=staff(alpha))
+    response = gql.post(CANCEL, {"id": gid(alpha, "Order", order.pk)}, host=alpha.host, token=staff(alpha))
     payload = response.data["orderCancel"]
     if source in CANCELLABLE:
         assert payload["userErrors"] == [] and payload["order"]["status"] == "CANCELLED"
@@ -131,21 +131,21 @@ def test_only_pending_and_paid_orders_can_be_cancelled(gql, alpha, order, source
 def test_cancelling_a_pending_order_releases_its_stock_and_uncounts_it(gql, alpha, order):
     skus = [line.sku for line in _lines(alpha, order)]
     assert _stock(alpha, *skus) == [3, 4] and _customer(alpha) == (1, "56.50")
-    payload = gql.post(CANCEL, {"id": gid("Order", order.pk)}, host=alpha.host, token=staff(alpha)).data["orderCancel"]
+    payload = gql.post(CANCEL, {"id": gid(alpha, "Order", order.pk)}, host=alpha.host, token=staff(alpha)).data["orderCancel"]
     assert payload["order"]["refunds"] == [] and payload["order"]["refundedTotal"]["amount"] == "0.00"
     assert _stock(alpha, *skus) == [5, 5]
     assert _customer(alpha) == (0, "0.00")
     with tenant_context(alpha.tenant):
         assert OrderEvent.objects.filter(order_id=order.pk, type="cancelled", to_status="cancelled").exists()
         assert AuditEntry.objects.filter(action="order.cancel", object_id=str(order.pk)).exists()
-    again = gql.post(CANCEL, {"id": gid("Order", order.pk)}, host=alpha.host, token=staff(alpha)).data["orderCancel"]
+    again = gql.post(CANCEL, {"id": gid(alpha, "Order", order.pk)}, host=alpha.host, token=staff(alpha)).data["orderCancel"]
     assert again["userErrors"][0]["code"] == "ILLEGAL_TRANSITION" and _stock(alpha, *skus) == [5, 5]
 
 
 def test_cancelling_a_paid_order_refunds_it_in_full_and_may_keep_the_stock(gql, alpha, order):
     skus = [line.sku for line in _lines(alpha, order)]
     _status(alpha, order, "paid")
-    payload = gql.post(CANCEL, {"id": gid("Order", order.pk), "restock": False}, host=alpha.host,
+    payload = gql.post(CANCEL, {"id": gid(alpha, "Order", order.pk), "restock": False}, host=alpha.host,
                        token=staff(alpha)).data["orderCancel"]
     assert payload["userErrors"] == []
     assert payload["order"]["refundedTotal"]["amount"] == "56.50"
@@ -173,7 +173,7 @@ def test_refunds_by_lines_then_amount_until_nothing_is_left(gql, alpha, order):
     first, second = _lines(alpha, order)
     _status(alpha, order, "delivered")
     # one of the two units of the first line: half its share of 19.80
-    one = _refund(gql, alpha, order, lines=[{"line": gid("OrderLine", first.pk), "quantity": 1}],
+    one = _refund(gql, alpha, order, lines=[{"line": gid(alpha, "OrderLine", first.pk), "quantity": 1}],
                   reason="too small", restock=True)
     assert one["userErrors"] == []
     assert one["refund"]["amount"] == {"amount": "9.90", "currency": "USD"}
@@ -183,12 +183,12 @@ def test_refunds_by_lines_then_amount_until_nothing_is_left(gql, alpha, order):
     assert _stock(alpha, first.sku, second.sku) == [4, 4]
     assert _customer(alpha) == (1, "46.60")
     # the rest of the goods: 9.90 + 29.70, without restocking
-    rest = _refund(gql, alpha, order, lines=[{"line": gid("OrderLine", first.pk), "quantity": 1},
-                                             {"line": gid("OrderLine", second.pk), "quantity": 1}])
+    rest = _refund(gql, alpha, order, lines=[{"line": gid(alpha, "OrderLine", first.pk), "quantity": 1},
+                                             {"line": gid(alpha, "OrderLine", second.pk), "quantity": 1}])
     assert rest["refund"]["amount"]["amount"] == "39.60" and rest["order"]["status"] == "PARTIALLY_REFUNDED"
     assert _stock(alpha, first.sku, second.sku) == [4, 4]
     # every unit is back: more units are refused; the shipping is left, as an amount
-    more = _refund(gql, alpha, order, lines=[{"line": gid("OrderLine", first.pk), "quantity": 1}])
+    more = _refund(gql, alpha, order, lines=[{"line": gid(alpha, "OrderLine", first.pk), "quantity": 1}])
     assert [(e["field"], e["code"]) for e in more["userErrors"]] == [("lines.0.quantity", "OVER_REFUND")]
     too_much = _refund(gql, alpha, order, amount="7.01")
     assert [(e["field"], e["code"]) for e in too_much["userErrors"]] == [("amount", "OVER_REFUND")]
@@ -208,7 +208,7 @@ def test_lines_refunded_for_a_given_amount(gql, alpha, order):
     first, second = _lines(alpha, order)
     _status(alpha, order, "paid")
     payload = _refund(gql, alpha, order, amount="20.00", restock=True,
-                      lines=[{"line": gid("OrderLine", first.pk), "quantity": 2}, {"line": gid("OrderLine", second.pk), "quantity": 1}])
+                      lines=[{"line": gid(alpha, "OrderLine", first.pk), "quantity": 2}, {"line": gid(alpha, "OrderLine", second.pk), "quantity": 1}])
     assert payload["refund"]["amount"]["amount"] == "20.00"
     # the amount is split over the lines by their worth (19.80 : 29.70)
     assert [line["amount"]["amount"] for line in payload["refund"]["lines"]] == ["8.00", "12.00"]
@@ -225,7 +225,7 @@ REFUND_ERRORS = {
     "negative amount": ({"amount": "-5"}, "amount", "INVALID"),
     "three decimals": ({"amount": "1.001"}, "amount", "INVALID"),
     "line of another order": ({"lines": [{"line": "OTHER", "quantity": 1}]}, "lines.0.line", "NOT_FOUND"),
-    "unknown order": ({"order": gid("Order", 999999), "amount": "1.00"}, "order", "NOT_FOUND"),
+    "unknown order": ({"order": "UNKNOWN", "amount": "1.00"}, "order", "NOT_FOUND"),
     "long reason": ({"amount": "1.00", "reason": "x" * 201}, "reason", "INVALID"),
 }
 
@@ -238,7 +238,9 @@ def test_bad_refunds_are_user_errors_and_write_nothing(gql, alpha, order, case):
         other_line = other.lines.get()
     _status(alpha, order, "paid")
     changes, field, code = REFUND_ERRORS[case]
-    names = {"FIRST": gid("OrderLine", first.pk), "OTHER": gid("OrderLine", other_line.pk)}
+    names = {"FIRST": gid(alpha, "OrderLine", first.pk), "OTHER": gid(alpha, "OrderLine", other_line.pk)}
+    if "order" in changes:
+        changes = {**changes, "order": gid(alpha, "Order", 999999)}
     if "lines" in changes:
         changes = {**changes, "lines": [{**line, "line": names[line["line"]]} for line in changes["lines"]]}
     stock_before, customer_before = _stock(alpha, first.sku), _customer(alpha)
@@ -258,9 +260,9 @@ def test_readers_cannot_change_orders(gql, alpha, order, role):
     token = token_for(alpha.email(role), alpha.tenant)
     _status(alpha, order, "paid")
     for query, variables in [
-        (UPDATE, {"id": gid("Order", order.pk), "status": "FULFILLED"}),
-        (CANCEL, {"id": gid("Order", order.pk)}),
-        (REFUND, {"input": {"order": gid("Order", order.pk), "amount": "1.00"}}),
+        (UPDATE, {"id": gid(alpha, "Order", order.pk), "status": "FULFILLED"}),
+        (CANCEL, {"id": gid(alpha, "Order", order.pk)}),
+        (REFUND, {"input": {"order": gid(alpha, "Order", order.pk), "amount": "1.00"}}),
     ]:
         response = gql.post(query, variables, host=alpha.host, token=token)
         assert response.codes == ["FORBIDDEN"] and response.data is None
@@ -271,7 +273,7 @@ def test_readers_cannot_change_orders(gql, alpha, order, role):
 
 def test_staff_move_cancel_and_refund(gql, alpha, order):
     token = token_for(alpha.email("staff"), alpha.tenant)
-    paid = gql.post(UPDATE, {"id": gid("Order", order.pk), "status": "PAID"}, host=alpha.host, token=token)
+    paid = gql.post(UPDATE, {"id": gid(alpha, "Order", order.pk), "status": "PAID"}, host=alpha.host, token=token)
     assert paid.data["orderUpdateStatus"]["order"]["status"] == "PAID"
     refunded = _refund(gql, alpha, order, token=token, amount="6.50")
     assert refunded["order"]["refundedTotal"]["amount"] == "6.50"

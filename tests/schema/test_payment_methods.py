@@ -11,9 +11,9 @@ from django_tenants.utils import tenant_context
 from apps.audit.models import AuditEntry
 from apps.customers.models import Customer
 from apps.payments.models import StripeCustomer
-from tests.apps.orders.shop import gid, staff
+from tests.apps.orders.shop import staff
 from tests.apps.payments.test_methods import card
-from tests.conftest import token_for
+from tests.conftest import gid, token_for
 
 METHOD = "id type isDefault brand last4 expMonth expYear"
 LIST = f"query($c: ID!) {{ paymentMethods(customer: $c) {{ {METHOD} }} }}"
@@ -31,7 +31,7 @@ def ann(alpha):
 
 
 def _post(gql, alpha, name, customer, method, role="staff"):
-    response = gql.post(change(name), {"c": gid("Customer", customer.pk), "m": method}, host=alpha.host,
+    response = gql.post(change(name), {"c": gid(alpha, "Customer", customer.pk), "m": method}, host=alpha.host,
                         token=token_for(alpha.email(role), alpha.tenant))
     assert response.errors == [], response.body
     return response.data[name]
@@ -47,13 +47,13 @@ def test_attach_set_default_list_and_detach(gql, alpha, alpha_stripe, ann):
     made_default = _post(gql, alpha, "paymentMethodSetDefault", ann, mastercard)
     assert made_default["paymentMethod"]["isDefault"] is True
     with CaptureQueriesContext(connection) as queries:
-        listed = gql.post(LIST, {"c": gid("Customer", ann.pk)}, host=alpha.host, token=staff(alpha))
+        listed = gql.post(LIST, {"c": gid(alpha, "Customer", ann.pk)}, host=alpha.host, token=staff(alpha))
     assert sorted((m["last4"], m["isDefault"]) for m in listed.data["paymentMethods"]) == [
         ("4242", False), ("4444", True)]
     assert len([q for q in queries.captured_queries if "payments_" in q["sql"] or "customers_" in q["sql"]]) == 3
     detached = _post(gql, alpha, "paymentMethodDetach", ann, mastercard)
     assert detached["paymentMethod"] == {**made_default["paymentMethod"], "isDefault": False}
-    again = gql.post(LIST, {"c": gid("Customer", ann.pk)}, host=alpha.host, token=staff(alpha))
+    again = gql.post(LIST, {"c": gid(alpha, "Customer", ann.pk)}, host=alpha.host, token=staff(alpha))
     assert [(m["id"], m["isDefault"]) for m in again.data["paymentMethods"]] == [(visa, False)]
     with tenant_context(alpha.tenant):
         row = StripeCustomer.objects.get(customer=ann)
@@ -93,7 +93,7 @@ def test_stripe_refusals_are_user_errors_and_write_nothing(gql, alpha, alpha_str
 def test_an_unknown_customer_is_not_found(gql, alpha, alpha_stripe):
     payload = _post(gql, alpha, "paymentMethodAttach", type("Gone", (), {"pk": 987654})(), "pm_card_visa")
     assert [(e["field"], e["code"]) for e in payload["userErrors"]] == [("customer", "NOT_FOUND")]
-    listed = gql.post(LIST, {"c": gid("Customer", 987654)}, host=alpha.host, token=staff(alpha))
+    listed = gql.post(LIST, {"c": gid(alpha, "Customer", 987654)}, host=alpha.host, token=staff(alpha))
     assert listed.codes == ["NOT_FOUND"]
 
 
@@ -103,16 +103,16 @@ def test_without_stripe_the_list_is_refused_clearly(gql, alpha, stripe_api, ann)
     keys = configure(alpha)
     _post(gql, alpha, "paymentMethodAttach", ann, card(keys))
     configure(alpha, stripe_enabled=False)
-    listed = gql.post(LIST, {"c": gid("Customer", ann.pk)}, host=alpha.host, token=staff(alpha))
+    listed = gql.post(LIST, {"c": gid(alpha, "Customer", ann.pk)}, host=alpha.host, token=staff(alpha))
     assert listed.codes == ["BAD_REQUEST"] and "not enabled" in listed.errors[0]["message"]
 
 
 @pytest.mark.parametrize("role", ["analyst", "viewer"])
 def test_only_staff_and_above_see_or_change_methods(gql, alpha, alpha_stripe, ann, role):
     token = token_for(alpha.email(role), alpha.tenant)
-    assert gql.post(LIST, {"c": gid("Customer", ann.pk)}, host=alpha.host, token=token).codes == ["FORBIDDEN"]
+    assert gql.post(LIST, {"c": gid(alpha, "Customer", ann.pk)}, host=alpha.host, token=token).codes == ["FORBIDDEN"]
     for name in ("paymentMethodAttach", "paymentMethodDetach", "paymentMethodSetDefault"):
-        response = gql.post(change(name), {"c": gid("Customer", ann.pk), "m": "pm_card_visa"}, host=alpha.host,
+        response = gql.post(change(name), {"c": gid(alpha, "Customer", ann.pk), "m": "pm_card_visa"}, host=alpha.host,
                             token=token)
         assert response.codes == ["FORBIDDEN"], name
     with tenant_context(alpha.tenant):

@@ -15,10 +15,10 @@ from apps.orders.models import Refund
 from apps.payments import services
 from apps.payments.models import Payment, StripeRefund
 from tests.apps.orders import shop
-from tests.apps.orders.shop import gid, staff
+from tests.apps.orders.shop import staff
 from tests.apps.payments.fixtures import configure
 from tests.apps.payments.test_refunds import paid_order, stripe_refunds
-from tests.conftest import token_for
+from tests.conftest import gid, token_for
 
 ERRORS = "userErrors { field message code }"
 REFUND = f"""mutation($input: RefundCreateInput!) {{ refundCreate(input: $input) {{
@@ -42,7 +42,7 @@ def payment(alpha, keys) -> Payment:
 
 def refund(gql, fixture, payment: Payment, token: str | None = None, **given):
     """refundCreate's payload, with its Stripe refund and what the payment now has refunded."""
-    response = gql.post(REFUND, {"input": {"order": gid("Order", payment.order_id), **given}}, host=fixture.host,
+    response = gql.post(REFUND, {"input": {"order": gid(fixture, "Order", payment.order_id), **given}}, host=fixture.host,
                         token=token or staff(fixture))
     if not response.data:
         return response
@@ -84,14 +84,14 @@ def test_a_partial_refund_by_amount_refunds_in_stripe_in_minor_units(gql, alpha,
 def test_refunding_every_line_and_then_shipping_refunds_the_whole_payment(gql, alpha, keys, payment):
     with tenant_context(alpha.tenant):
         (line,) = Payment.objects.get(pk=payment.pk).order.lines.all()
-    by_lines = refund(gql, alpha, payment, lines=[{"line": gid("OrderLine", line.pk), "quantity": 2}], restock=True)
+    by_lines = refund(gql, alpha, payment, lines=[{"line": gid(alpha, "OrderLine", line.pk), "quantity": 2}], restock=True)
     assert by_lines["userErrors"] == [] and by_lines["refund"]["amount"]["amount"] == "40.00"
     assert by_lines["refund"]["lines"] == [{"quantity": 2}]
     rest = refund(gql, alpha, payment, amount="5.00", reason="shipping")
     assert rest["order"] == {"status": "REFUNDED", "refundedTotal": {"amount": "45.00"}}
     assert rest["payment"]["amountRefunded"]["amount"] == "45.00"
     assert sorted(r.amount for r in stripe_refunds(keys, payment)) == [500, 4000]
-    node = gql.post(PAYMENT, {"id": gid("Payment", payment.pk)}, host=alpha.host, token=staff(alpha)).data["node"]
+    node = gql.post(PAYMENT, {"id": gid(alpha, "Payment", payment.pk)}, host=alpha.host, token=staff(alpha)).data["node"]
     assert [(r["amount"]["amount"], r["orderRefund"]["amount"]["amount"]) for r in node["stripeRefunds"]] == [
         ("40.00", "40.00"), ("5.00", "5.00")]
     assert node["disputeId"] == "" and node["disputedAt"] is None
@@ -138,7 +138,7 @@ def test_an_order_paid_otherwise_is_refunded_outside_stripe(gql, alpha, keys):
         services.mark_paid(actor=shop.actor(alpha), order_id=manual.pk)
 
     def refund_of(order_id: int) -> dict:
-        return gql.post(REFUND, {"input": {"order": gid("Order", order_id), "amount": "1.00", "requestKey": "m-1"}},
+        return gql.post(REFUND, {"input": {"order": gid(alpha, "Order", order_id), "amount": "1.00", "requestKey": "m-1"}},
                         host=alpha.host, token=staff(alpha)).data["refundCreate"]
 
     assert [(e["field"], e["code"]) for e in refund_of(pending.pk)["userErrors"]] == [("order", "NOT_REFUNDABLE")]
@@ -170,7 +170,7 @@ def test_staff_and_up_refund_viewers_and_analysts_cannot_nor_another_tenant(gql,
     for role in ("viewer", "analyst"):
         response = refund(gql, alpha, payment, token=token_for(alpha.email(role), alpha.tenant), amount="1.00")
         assert response.codes == ["FORBIDDEN"], role
-    foreign = gql.post(REFUND, {"input": {"order": gid("Order", payment.order_id), "amount": "1.00"}},
+    foreign = gql.post(REFUND, {"input": {"order": gid(alpha, "Order", payment.order_id), "amount": "1.00"}},
                        host=beta.host, token=staff(beta))
     assert foreign.data["refundCreate"]["userErrors"][0]["field"] == "order"
     assert written(alpha) == (0, 0, 0)
@@ -224,7 +224,7 @@ ORDER_CANCEL = "mutation($id: ID!) { orderCancel(id: $id) { order { status } use
 
 
 def test_the_orders_refund_create_refunds_a_stripe_paid_order_through_stripe(gql, alpha, keys, payment):
-    response = gql.post(ORDER_REFUND, {"input": {"order": gid("Order", payment.order_id), "amount": "5.00"}},
+    response = gql.post(ORDER_REFUND, {"input": {"order": gid(alpha, "Order", payment.order_id), "amount": "5.00"}},
                         host=alpha.host, token=staff(alpha))
     assert response.data["refundCreate"]["userErrors"] == []
     assert response.data["refundCreate"]["order"]["status"] == "PARTIALLY_REFUNDED"
@@ -236,7 +236,7 @@ def test_the_orders_refund_create_refunds_a_stripe_paid_order_through_stripe(gql
 
 
 def test_a_stripe_paid_order_is_not_cancelled_while_stripe_holds_the_money(gql, alpha, keys, payment):
-    response = gql.post(ORDER_CANCEL, {"id": gid("Order", payment.order_id)}, host=alpha.host, token=staff(alpha))
+    response = gql.post(ORDER_CANCEL, {"id": gid(alpha, "Order", payment.order_id)}, host=alpha.host, token=staff(alpha))
     assert response.data["orderCancel"] == {"order": None, "userErrors": [{"field": "id", "code": "REFUND_THROUGH_STRIPE"}]}
     with tenant_context(alpha.tenant):
         assert Refund.objects.count() == 0

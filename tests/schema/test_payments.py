@@ -18,9 +18,9 @@ from apps.orders.models import Order, OrderEvent
 from apps.payments.models import Payment, PaymentSettings
 from config.logging import ContextFilter
 from tests.apps.orders import shop
-from tests.apps.orders.shop import gid, staff
+from tests.apps.orders.shop import staff
 from tests.apps.payments.fixtures import configure
-from tests.conftest import token_for
+from tests.conftest import gid, token_for
 
 SETTINGS = """{ stripeEnabled manualEnabled providers stripePublishableKey stripeSecretKeySet
   stripeWebhookSecretSet }"""
@@ -135,7 +135,7 @@ def test_stripe_is_on_only_with_all_three_keys_and_empty_clears_a_key(gql, alpha
 # --- Stripe payment intents -------------------------------------------------------------------
 
 def test_intent_for_a_pending_order_in_minor_units_with_metadata(gql, alpha, alpha_stripe, order):
-    response = gql.post(INTENT, {"order": gid("Order", order.pk)}, host=alpha.host, token=staff(alpha))
+    response = gql.post(INTENT, {"order": gid(alpha, "Order", order.pk)}, host=alpha.host, token=staff(alpha))
     result = response.data["paymentIntentCreate"]
     assert result["userErrors"] == []
     payment = result["payment"]
@@ -146,7 +146,7 @@ def test_intent_for_a_pending_order_in_minor_units_with_metadata(gql, alpha, alp
     assert intent.amount == 5650 and intent.currency == "usd"
     assert intent.metadata.to_dict() == {"tenant": alpha.tenant.schema_name, "order_id": str(order.pk),
                                      "order_number": str(order.number), "attempt": "1"}
-    again = gql.post(INTENT, {"order": gid("Order", order.pk)}, host=alpha.host, token=staff(alpha))
+    again = gql.post(INTENT, {"order": gid(alpha, "Order", order.pk)}, host=alpha.host, token=staff(alpha))
     assert again.data["paymentIntentCreate"]["payment"]["id"] == payment["id"]  # the open attempt
     assert again.data["paymentIntentCreate"]["clientSecret"] == result["clientSecret"]
     with tenant_context(alpha.tenant):
@@ -157,7 +157,7 @@ def test_intent_for_a_pending_order_in_minor_units_with_metadata(gql, alpha, alp
 
 
 def test_confirm_with_a_card_pays_the_order(gql, alpha, alpha_stripe, order):
-    payment = gql.post(INTENT, {"order": gid("Order", order.pk)}, host=alpha.host,
+    payment = gql.post(INTENT, {"order": gid(alpha, "Order", order.pk)}, host=alpha.host,
                        token=staff(alpha)).data["paymentIntentCreate"]["payment"]
     method = alpha_stripe.api().v1.payment_methods.create(params={
         "type": "card", "card": {"number": "4242424242424242", "exp_month": 12, "exp_year": 2040, "cvc": "123"}})
@@ -170,12 +170,12 @@ def test_confirm_with_a_card_pays_the_order(gql, alpha, alpha_stripe, order):
     with tenant_context(alpha.tenant):
         assert OrderEvent.objects.filter(order=order, type="status_changed", to_status="paid").count() == 1
         assert AuditEntry.objects.filter(action="payment.update_status").count() == 1
-    refused = gql.post(INTENT, {"order": gid("Order", order.pk)}, host=alpha.host, token=staff(alpha))
+    refused = gql.post(INTENT, {"order": gid(alpha, "Order", order.pk)}, host=alpha.host, token=staff(alpha))
     assert refused.data["paymentIntentCreate"]["userErrors"][0]["code"] == "NOT_PAYABLE"
 
 
 def test_a_declined_card_fails_the_attempt_and_the_next_intent_is_attempt_two(gql, alpha, alpha_stripe, order):
-    payment = gql.post(INTENT, {"order": gid("Order", order.pk)}, host=alpha.host,
+    payment = gql.post(INTENT, {"order": gid(alpha, "Order", order.pk)}, host=alpha.host,
                        token=staff(alpha)).data["paymentIntentCreate"]["payment"]
     declined = alpha_stripe.api().v1.payment_methods.create(params={
         "type": "card", "card": {"number": "4000000000000341", "exp_month": 12, "exp_year": 2040, "cvc": "123"}})
@@ -183,14 +183,14 @@ def test_a_declined_card_fails_the_attempt_and_the_next_intent_is_attempt_two(gq
     result = response.data["paymentConfirm"]
     assert result["payment"]["status"] == "FAILED" and result["payment"]["failureCode"]
     assert result["order"]["status"] == "PENDING"
-    again = gql.post(INTENT, {"order": gid("Order", order.pk)}, host=alpha.host, token=staff(alpha))
+    again = gql.post(INTENT, {"order": gid(alpha, "Order", order.pk)}, host=alpha.host, token=staff(alpha))
     second = again.data["paymentIntentCreate"]["payment"]
     assert second["attempt"] == 2 and second["stripeId"] != payment["stripeId"]
 
 
 @pytest.mark.parametrize(("method", "code"), [("card_4242", "INVALID"), ("", "INVALID")])
 def test_confirm_needs_a_payment_method_id(gql, alpha, alpha_stripe, order, method, code):
-    payment = gql.post(INTENT, {"order": gid("Order", order.pk)}, host=alpha.host,
+    payment = gql.post(INTENT, {"order": gid(alpha, "Order", order.pk)}, host=alpha.host,
                        token=staff(alpha)).data["paymentIntentCreate"]["payment"]
     response = gql.post(CONFIRM, {"payment": payment["id"], "method": method}, host=alpha.host, token=staff(alpha))
     assert [(e["field"], e["code"]) for e in response.data["paymentConfirm"]["userErrors"]] == [("paymentMethod", code)]
@@ -198,16 +198,16 @@ def test_confirm_needs_a_payment_method_id(gql, alpha, alpha_stripe, order, meth
 
 def test_intents_need_stripe_on_a_pending_order(gql, alpha, stripe_api, order):
     configure(alpha, stripe_enabled=False)
-    off = gql.post(INTENT, {"order": gid("Order", order.pk)}, host=alpha.host, token=staff(alpha))
+    off = gql.post(INTENT, {"order": gid(alpha, "Order", order.pk)}, host=alpha.host, token=staff(alpha))
     assert off.data["paymentIntentCreate"]["userErrors"][0]["code"] == "PROVIDER_DISABLED"
     configure(alpha)
-    missing = gql.post(INTENT, {"order": gid("Order", 999_999)}, host=alpha.host, token=staff(alpha))
+    missing = gql.post(INTENT, {"order": gid(alpha, "Order", 999_999)}, host=alpha.host, token=staff(alpha))
     assert missing.data["paymentIntentCreate"]["userErrors"][0]["code"] == "NOT_FOUND"
     with tenant_context(alpha.tenant):
         Order.objects.filter(pk=order.pk).update(status="cancelled")
-    cancelled = gql.post(INTENT, {"order": gid("Order", order.pk)}, host=alpha.host, token=staff(alpha))
+    cancelled = gql.post(INTENT, {"order": gid(alpha, "Order", order.pk)}, host=alpha.host, token=staff(alpha))
     assert cancelled.data["paymentIntentCreate"]["userErrors"][0]["code"] == "NOT_PAYABLE"
-    viewer = gql.post(INTENT, {"order": gid("Order", order.pk)}, host=alpha.host,
+    viewer = gql.post(INTENT, {"order": gid(alpha, "Order", order.pk)}, host=alpha.host,
                       token=token_for(alpha.email("viewer"), alpha.tenant))
     assert viewer.codes == ["FORBIDDEN"]
     with tenant_context(alpha.tenant):
@@ -241,7 +241,7 @@ def test_an_unreachable_stripe_answers_a_stable_message_and_logs_the_raw_error(g
 
 def test_staff_marks_an_order_paid_by_hand(gql, alpha, stripe_api, order):
     configure(alpha, stripe_enabled=False, manual_enabled=True)
-    response = gql.post(MARK_PAID, {"order": gid("Order", order.pk)}, host=alpha.host, token=staff(alpha))
+    response = gql.post(MARK_PAID, {"order": gid(alpha, "Order", order.pk)}, host=alpha.host, token=staff(alpha))
     result = response.data["paymentMarkPaid"]
     assert result["userErrors"] == []
     assert result["payment"]["provider"] == "MANUAL" and result["payment"]["status"] == "SUCCEEDED"
@@ -250,15 +250,15 @@ def test_staff_marks_an_order_paid_by_hand(gql, alpha, stripe_api, order):
     with tenant_context(alpha.tenant):
         assert AuditEntry.objects.filter(action="payment.mark_paid").count() == 1
         assert OrderEvent.objects.filter(order=order, to_status="paid", actor_email=alpha.email("staff")).count() == 1
-    twice = gql.post(MARK_PAID, {"order": gid("Order", order.pk)}, host=alpha.host, token=staff(alpha))
+    twice = gql.post(MARK_PAID, {"order": gid(alpha, "Order", order.pk)}, host=alpha.host, token=staff(alpha))
     assert twice.data["paymentMarkPaid"]["userErrors"][0]["code"] == "NOT_PAYABLE"
 
 
 def test_manual_payments_need_the_manual_provider(gql, alpha, stripe_api, order):
     configure(alpha, stripe_enabled=True, manual_enabled=False)
-    response = gql.post(MARK_PAID, {"order": gid("Order", order.pk)}, host=alpha.host, token=staff(alpha))
+    response = gql.post(MARK_PAID, {"order": gid(alpha, "Order", order.pk)}, host=alpha.host, token=staff(alpha))
     assert response.data["paymentMarkPaid"]["userErrors"][0]["code"] == "PROVIDER_DISABLED"
-    analyst = gql.post(MARK_PAID, {"order": gid("Order", order.pk)}, host=alpha.host,
+    analyst = gql.post(MARK_PAID, {"order": gid(alpha, "Order", order.pk)}, host=alpha.host,
                        token=token_for(alpha.email("analyst"), alpha.tenant))
     assert analyst.codes == ["FORBIDDEN"]
     with tenant_context(alpha.tenant):
@@ -293,10 +293,10 @@ def test_payments_list_node_and_filters_with_constant_queries(gql, alpha, beta, 
         assert response.data["payments"]["totalCount"] == 2 + extra
         counts.append(len(queries))
     assert counts[0] == counts[1]
-    one = gql.post(PAYMENTS, {"filter": {"order": gid("Order", orders[0].pk), "status": ["SUCCEEDED"]}},
+    one = gql.post(PAYMENTS, {"filter": {"order": gid(alpha, "Order", orders[0].pk), "status": ["SUCCEEDED"]}},
                    host=alpha.host, token=viewer)
     edges = one.data["payments"]["edges"]
-    assert [e["node"]["order"]["id"] for e in edges] == [gid("Order", orders[0].pk)]
+    assert [e["node"]["order"]["id"] for e in edges] == [gid(alpha, "Order", orders[0].pk)]
     node = gql.post("query($id: ID!) { node(id: $id) { ... on Payment { attempt order { status } } } }",
                     {"id": edges[0]["node"]["id"]}, host=alpha.host, token=viewer)
     assert node.data["node"] == {"attempt": 1, "order": {"status": "PAID"}}

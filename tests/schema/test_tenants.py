@@ -5,7 +5,7 @@ from django_tenants.utils import schema_exists
 
 from apps.accounts.models import Membership
 from tenants.models import Domain, Tenant
-from tests.conftest import PLATFORM_HOST, token_for
+from tests.conftest import PLATFORM_HOST, gid, token_for
 
 UPDATE = "mutation($input: TenantUpdateInput!) { tenantUpdate(input: $input) { tenant { name timeZone currency settings } userErrors { field code } } }"
 SIGN_UP = """mutation($input: TenantCreateInput!) {
@@ -109,5 +109,5 @@ def test_platform_staff_suspend_and_resume_a_tenant(gql, alpha):
 
 def test_platform_update_of_an_unknown_tenant_is_not_found(gql, tenants, db):
     staff = token_for("staff@platform.test", None)
-    response = gql.post(SUSPEND, {"id": "VGVuYW50Ojk5OTk5"}, host=PLATFORM_HOST, token=staff)
+    response = gql.post(SUSPEND, {"id": gid(None, "Tenant", 99999)}, host=PLATFORM_HOST, token=staff)
     assert response.data["tenantSuspend"]["userErrors"] == [{"code": "NOT_FOUND"}]

@@ -15,13 +15,13 @@ from decimal import Decimal
 from django.core import mail
 from django.test import override_settings
 from django_tenants.utils import tenant_context
-from strawberry.relay import to_base64
 
 from apps.alerts import delivery, tasks, webhooks
 from apps.alerts.models import Notification, WebhookDelivery
 from apps.payments import crypto
 from config.celery import app
 from tests.apps.alerts.helpers import evaluate, make_rule, receiver, today
+from tests.conftest import gid
 
 
 @contextmanager
@@ -66,8 +66,8 @@ def test_a_webhook_carries_a_verifiable_signature(alpha, django_capture_on_commi
     assert hmac.compare_digest(fields["v1"], expected)
     assert abs(int(fields["t"]) - time.time()) < 300
     payload = json.loads(body)
-    assert payload["notification"] == to_base64("Notification", notification.pk)
-    assert payload["rule"] == to_base64("AlertRule", notification.rule_id)
+    assert payload["notification"] == gid(alpha, "Notification", notification.pk)
+    assert payload["rule"] == gid(alpha, "AlertRule", notification.rule_id)
     assert payload["metric"] == "gross_sales" and Decimal(payload["threshold"]) == today(alpha) + 1
     assert set(payload) == {"rule", "metric", "value", "threshold", "firedAt", "notification"}
 

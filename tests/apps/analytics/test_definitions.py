@@ -20,8 +20,9 @@ from apps.analytics.query import DateRange, Dimension, Granularity
 from apps.catalog.models import Category
 from apps.common.errors import UserError
 from tests.apps.orders import shop
+from tests.conftest import gid
 
-UTC_TENANT = SimpleNamespace(time_zone="UTC", currency="USD")
+UTC_TENANT = SimpleNamespace(time_zone="UTC", currency="USD", schema_name="utc_shop")
 BASE = {"metrics": ["gross_sales"], "dimension": "time", "granularity": "day", "range": "last_30_days"}
 
 
@@ -37,7 +38,7 @@ def test_a_definition_is_stored_with_every_key():
     assert stored == {"metrics": ["orders"], "dimension": None, "granularity": "day",
                       "range": {"from": "2026-01-01", "to": "2026-01-31"},
                       "filters": {"productIds": [], "categoryIds": []}, "compare": False, "limit": None}
-    assert definitions.normalise(definitions.public(stored), tenant=UTC_TENANT) == stored
+    assert definitions.normalise(definitions.public(stored, schema="utc_shop"), tenant=UTC_TENANT) == stored
 
 
 @pytest.mark.parametrize(("definition", "field", "code"), [
@@ -78,15 +79,15 @@ def test_filters_take_global_ids_of_rows_that_exist(alpha):
         product = shop.variant().product
         category = Category.objects.create(name="Hats", slug="hats-defs")
         definition = {**BASE, "metrics": ["product_revenue"],
-                      "filters": {"productIds": [shop.gid("Product", product.pk)] * 2,
-                                  "categoryIds": [shop.gid("Category", category.pk)]}}
+                      "filters": {"productIds": [gid(alpha, "Product", product.pk)] * 2,
+                                  "categoryIds": [gid(alpha, "Category", category.pk)]}}
         stored = definitions.normalise(definition, tenant=alpha.tenant)
         assert stored["filters"] == {"productIds": [product.pk], "categoryIds": [category.pk]}
         query = definitions.query(stored, tenant=alpha.tenant)
         assert (query.filters.product_ids, query.filters.category_ids) == ((product.pk,), (category.pk,))
 
-        for ids, message in [([shop.gid("Category", product.pk)], "not the id"),  # a product's id, wrong type
-                             ([shop.gid("Product", product.pk + 1000)], "No product"),
+        for ids, message in [([gid(alpha, "Category", product.pk)], "not the id"),  # a product's id, wrong type
+                             ([gid(alpha, "Product", product.pk + 1000)], "No product"),
                              (["1 OR 1=1"], "not the id"), ([product.pk], "not the id")]:
             error = _error({**definition, "filters": {"productIds": ids}}, tenant=alpha.tenant)
             assert (error.field, error.code) == ("definition.filters.productIds", "NOT_FOUND")
@@ -127,7 +128,7 @@ def test_relative_ranges_end_by_today_and_never_invert(today, preset):
 def test_relative_ranges_resolve_in_the_tenants_time_zone():
     """Kiritimati (UTC+14) and Pago Pago (UTC-11) are 25 hours apart: never the same day."""
     stored = definitions.normalise({**BASE, "range": "today"}, tenant=UTC_TENANT)
-    east, west = (SimpleNamespace(time_zone=zone, currency="USD") for zone in ("Pacific/Kiritimati", "Pacific/Pago_Pago"))
+    east, west = (SimpleNamespace(time_zone=zone, currency="USD", schema_name="tz_shop") for zone in ("Pacific/Kiritimati", "Pacific/Pago_Pago"))
     east_day, west_day = (definitions.query(stored, tenant=t).range.last for t in (east, west))
     assert east_day == timezone.localdate(timezone=ZoneInfo("Pacific/Kiritimati"))
     assert west_day == timezone.localdate(timezone=ZoneInfo("Pacific/Pago_Pago"))

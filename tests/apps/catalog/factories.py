@@ -11,14 +11,9 @@ from typing import Any
 from asgiref.sync import async_to_sync
 from django_tenants.utils import tenant_context
 from PIL import Image
-from strawberry.relay import to_base64
 
 from apps.catalog.models import Category, Product, Variant
 from tests.conftest import Response
-
-
-def gid(type_name: str, pk: int) -> str:
-    return to_base64(type_name, pk)
 
 
 def category(fixture, name: str, *, parent: Category | None = None) -> Category:

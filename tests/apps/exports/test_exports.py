@@ -33,6 +33,7 @@ from apps.orders import services as order_services
 from apps.orders.models import Order
 from tests.apps.exports.files import content, read
 from tests.apps.orders import shop
+from tests.conftest import gid
 
 FORMATS = [("csv", "array"), ("xlsx", "array"), ("json", "array"), ("json", "ndjson")]
 KINDS = ["orders", "customers", "products", "events", "report"]
@@ -162,7 +163,7 @@ def test_report_xlsx_has_a_native_chart_sheet_over_the_data(alpha, data, tasks_o
     with tenant_context(alpha.tenant):
         report = analytics_reports.create_report(actor=shop.actor(alpha, "analyst"), tenant=alpha.tenant,
                                                  name="Week", definition=DEFINITION)
-    made = export(alpha, tasks_on_commit, "report", "xlsx", filters={"report": shop.gid("Report", report.pk)})
+    made = export(alpha, tasks_on_commit, "report", "xlsx", filters={"report": gid(alpha, "Report", report.pk)})
     book = load_workbook(BytesIO(content(made)))
     assert book.sheetnames == ["Data", "Chart"]
     (chart,) = book["Chart"]._charts
@@ -224,12 +225,14 @@ def test_analysts_get_contacts_masked_as_the_api_shows_them(alpha, data, tasks_o
     ("customers", "csv", {"acceptsMarketing": "yes"}, "filters.acceptsMarketing", "INVALID"),
     ("events", "csv", "all", "filters", "INVALID"),
     ("report", "xlsx", {}, "filters.report", "REQUIRED"),
-    ("report", "xlsx", {"report": "UmVwb3J0Ojk5OTk5"}, "filters.report", "NOT_FOUND"),
+    ("report", "xlsx", {"report": "UNKNOWN"}, "filters.report", "NOT_FOUND"),
     ("report", "xlsx", {"definition": {"metrics": ["nope"], "range": "today"}}, "filters.definition.metrics",
      "UNKNOWN_METRIC"),
     ("orders", "pdf", None, "format", "INVALID"),
 ])
 def test_bad_input_is_refused_with_a_code_and_nothing_is_made(alpha, kind, format, filters, field, code):
+    if filters == {"report": "UNKNOWN"}:
+        filters = {"report": gid(alpha, "Report", 99999)}
     with tenant_context(alpha.tenant), pytest.raises(UserError) as refused:
         services.create_export(actor=shop.actor(alpha, "owner"), tenant=alpha.tenant, kind=kind, format=format,
                                filters=filters)

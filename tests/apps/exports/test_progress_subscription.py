@@ -13,8 +13,8 @@ from asgiref.sync import async_to_sync
 
 from apps.exports import files, services
 from apps.exports.models import Export
-from tests.apps.orders import shop
 from tests.committed import run_committed
+from tests.conftest import gid
 from tests.test_websocket import bearer, communicator, open_session
 
 TIMEOUT = 30  # a deadline, never slept
@@ -34,10 +34,10 @@ def queued(alpha):
     run_committed(alpha.tenant, remove)
 
 
-async def _subscribe(ws, export_id: int, params: dict) -> None:
+async def _subscribe(ws, export_id: str, params: dict) -> None:
     assert json.loads((await open_session(ws, params))["text"])["type"] == "connection_ack"
     await ws.send_json_to({"id": "1", "type": "subscribe",
-                           "payload": {"query": PROGRESS, "variables": {"id": shop.gid("Export", export_id)}}})
+                           "payload": {"query": PROGRESS, "variables": {"id": export_id}}})
 
 
 def test_progress_streams_from_the_current_state_to_done(alpha, queued):
@@ -46,7 +46,7 @@ def test_progress_streams_from_the_current_state_to_done(alpha, queued):
     @async_to_sync
     async def run():
         ws = communicator(alpha.host)
-        await _subscribe(ws, queued, params)
+        await _subscribe(ws, gid(alpha, "Export", queued), params)
         first = await ws.receive_json_from(timeout=TIMEOUT)
         # The task's work, committed as a worker's would be, while the socket listens.
         await asyncio.to_thread(run_committed, alpha.tenant, lambda: services.run_export(export_id=queued))
@@ -64,17 +64,20 @@ def test_progress_streams_from_the_current_state_to_done(alpha, queued):
     assert last["type"] == "complete"
 
 
-def test_viewers_are_refused_and_an_unknown_export_is_not_found(alpha, queued):
+def test_viewers_are_refused_and_an_unknown_export_is_not_found(alpha, beta, queued):
     @async_to_sync
-    async def run(params: dict, export_id: int):
+    async def run(params: dict, export_id: str):
         ws = communicator(alpha.host)
         await _subscribe(ws, export_id, params)
         message = await ws.receive_json_from(timeout=TIMEOUT)
         await ws.disconnect()
         return message
 
-    assert _codes(run(bearer(alpha, "viewer"), queued)) == ["FORBIDDEN"]
-    assert _codes(run(bearer(alpha, "owner"), queued + 1000)) == ["NOT_FOUND"]
+    assert _codes(run(bearer(alpha, "viewer"), gid(alpha, "Export", queued))) == ["FORBIDDEN"]
+    assert _codes(run(bearer(alpha, "owner"), gid(alpha, "Export", queued + 1000))) == ["NOT_FOUND"]
+    # ids name their tenant: beta's id with this export's number, and text that is no id, find nothing
+    for other in (gid(beta, "Export", queued), "!!!", ""):
+        assert _codes(run(bearer(alpha, "owner"), other)) == ["NOT_FOUND"], other
 
 
 def _codes(message: dict) -> list[str]:

@@ -6,8 +6,6 @@ from __future__ import annotations
 import itertools
 from decimal import Decimal
 
-from strawberry.relay import to_base64
-
 from apps.accounts.authentication import Principal
 from apps.accounts.models import User
 from apps.catalog.models import Product, Variant
@@ -44,11 +42,6 @@ def place(fixture, lines: list[tuple[Variant, int]], *, email: str = "buyer@exam
         email=email,
         **{name: Decimal(value) for name, value in money.items()},
     )
-
-
-def gid(type_name: str, pk) -> str:
-    """The global id of a `type_name` row."""
-    return to_base64(type_name, pk)
 
 
 def staff(fixture) -> str:
