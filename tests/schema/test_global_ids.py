@@ -262,7 +262,10 @@ def test_an_id_from_elsewhere_is_an_id_of_nothing(gql, alpha, beta, rows, slot):
              "another type": gid(home, "Tenant" if type_name != "Tenant" else "Product", pk),
              **{f"malformed {text[:8]!r}": text for text in MALFORMED}}
     for what, value in given.items():
-        assert answer(value) == nothing, (what, value[:40])
+        # A NUL is refused at the edge before any id is read, wherever it is (PostgreSQL cannot
+        # store one): BAD_REQUEST, the one rule for NULs, not this one.
+        expected = (["BAD_REQUEST"], None) if "\x00" in value else nothing
+        assert answer(value) == expected, (what, value[:40])
 
 
 # --- what the reported attacks did, row by row ---------------------------------------------------
@@ -393,7 +396,7 @@ def test_ids_inside_definitions_and_filters_name_their_tenant(gql, alpha, beta, 
 
     export = """mutation($f: JSON) { exportCreate(kind: REPORT, format: CSV, filters: $f) { export { id }
       userErrors { field code } } }"""
-    for report_id in (gid(beta, "Report", rows["Report"]), old_style("Report", rows["Report"]), "\x00"):
+    for report_id in (gid(beta, "Report", rows["Report"]), old_style("Report", rows["Report"]), "!!!"):
         refused = gql.post(export, {"f": {"report": report_id}}, host=alpha.host, token=token)
         assert refused.data["exportCreate"]["userErrors"] == [{"field": "filters.report", "code": "NOT_FOUND"}]
 

@@ -223,7 +223,7 @@ def test_an_unreachable_stripe_answers_a_stable_message_and_logs_the_raw_error(g
     # The log's context filter (config.logging) on the capturing handler, as on the console's.
     caplog.handler.addFilter(ContextFilter())
     caplog.set_level(logging.WARNING, logger="apps.payments")
-    response = gql.post(INTENT, {"order": gid("Order", order.pk)}, host=alpha.host, token=staff(alpha),
+    response = gql.post(INTENT, {"order": gid(alpha, "Order", order.pk)}, host=alpha.host, token=staff(alpha),
                         headers={"X-Request-ID": "pay-req-42"})
     assert response.data["paymentIntentCreate"]["userErrors"] == [{
         "field": None, "code": "PROVIDER_ERROR", "message": "The payment provider could not be reached; try again.",
