@@ -24,10 +24,9 @@ from apps.analytics.query import (
     Result,
 )
 from apps.catalog.models import Category, Product
-from apps.common.errors import UserError
 from schema.catalog.types import CategoryType, ProductType
 from schema.context import tenant
-from schema.errors import ApiError
+from schema.errors import read_or_bad_request
 from schema.types import pk_of
 
 AnalyticsMetric = strawberry.enum(
@@ -164,10 +163,7 @@ class Query:
     @strawberry.field(description="Metrics by time, product or category over a range of days (tenant's time zone).")
     def analytics(self, info: Info, query: AnalyticsQueryInput) -> AnalyticsResult:
         current = tenant(info)
-        try:
-            result = engine.run(current, _query(query))
-        except UserError as exc:
-            raise ApiError(exc.message, code="BAD_REQUEST", reason=exc.code, field=exc.field) from exc
+        result = read_or_bad_request(lambda: engine.run(current, _query(query)))
         return result_of(result)
 
     @strawberry.field(description="How often analytics answers came from the cache, in this tenant.")

@@ -24,7 +24,7 @@ from apps.payments import refunds as payment_refunds
 from schema.catalog import ProductType, VariantType
 from schema.context import principal, tenant
 from schema.customers import CustomerType, FromDate, ToDate, contact_email, sees_contacts
-from schema.errors import UserError, bad_request, payload_or_errors
+from schema.errors import OrderError, bad_request, payload_or_errors, read_or_bad_request
 from schema.scalars import Money, money
 from schema.types import pk_of
 
@@ -242,18 +242,18 @@ class RefundCreateInput:
 @strawberry.type
 class OrderPayload:
     order: OrderType | None = None
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
+    user_errors: list[OrderError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
 class RefundPayload:
     refund: RefundType | None = None
     order: OrderType | None = None
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
+    user_errors: list[OrderError] = strawberry.field(default_factory=list)
 
 
 def _order_payload(make) -> OrderPayload:
-    return payload_or_errors(lambda: OrderPayload(order=make()), lambda errors: OrderPayload(user_errors=errors))
+    return payload_or_errors(lambda: OrderPayload(order=make()), lambda errors: OrderPayload(user_errors=errors), OrderError)
 
 
 @strawberry.type
@@ -300,9 +300,7 @@ class Query:
         current = tenant(info)
         to = to or timezone.localdate(timezone=ZoneInfo(current.time_zone))
         from_ = from_ or to - timedelta(days=29)
-        if from_ > to:
-            raise bad_request("`from` must not be after `to`.")
-        figures = selectors.order_figures(tenant=current, start=from_, end=to)
+        figures = read_or_bad_request(lambda: selectors.order_figures(tenant=current, start=from_, end=to))
         fulfil = figures.average_time_to_fulfil
         return OrderAnalytics(
             from_=figures.start,
@@ -363,7 +361,7 @@ class Mutation:
             )
             return RefundPayload(refund=refund, order=refund.order)
 
-        return payload_or_errors(make, lambda errors: RefundPayload(user_errors=errors))
+        return payload_or_errors(make, lambda errors: RefundPayload(user_errors=errors), OrderError)
 
 
 __all__ = ["Mutation", "OrderLineType", "OrderType", "Query", "RefundType"]
