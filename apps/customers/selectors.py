@@ -22,7 +22,6 @@ from apps.common import rules
 from apps.common.days import day_bounds, day_start, local_today
 from apps.common.errors import UserError
 from apps.common.money import ZERO, quantize
-from apps.common.rules import check_range
 from apps.customers.errors import CustomerErrorCode
 from apps.customers.models import Customer
 from apps.orders.models import Order, OrderLine
@@ -48,7 +47,7 @@ def day_range(tenant, first: date | None, last: date | None) -> tuple[date, date
     Without `last`: today; without `first`: DEFAULT_RANGE_DAYS days up to `last`."""
     last = local_today(tenant) if last is None else check_day(last, "to")
     first = last - timedelta(days=DEFAULT_RANGE_DAYS - 1) if first is None else check_day(first, "from")
-    check_range(first, last, longest=MAX_DAYS)
+    rules.check_range(first, last, longest=MAX_DAYS)
     return first, last, *day_bounds(tenant, first, last)
 
 

@@ -12,7 +12,11 @@ import pytest
 from graphql import GraphQLEnumType, GraphQLList, GraphQLNonNull, get_named_type, get_nullable_type
 
 import schema.errors as schema_errors
-from apps.common.errors import COMMON, registered
+from apps.catalog.errors import ProductErrorCode
+from apps.common.errors import COMMON, CommonErrorCode, registered
+from apps.common.errors import UserError as ServiceUserError
+from apps.orders.errors import OrderErrorCode
+from apps.payments.errors import PaymentErrorCode
 from schema import schema
 
 GRAPHQL = schema._schema
@@ -147,3 +151,25 @@ def test_each_exception_is_still_needed(stale):
     module, code = stale
     error = _payload_error_modules()[module]
     assert code in _codes_named(_reachable(ROOT / module)) and code not in error.codes.__members__
+
+
+def _refuse(code):
+    raise ServiceUserError("No.", field="x", code=code)
+
+
+def test_the_payload_error_keeps_field_message_and_code_of_its_domain():
+    def failed(errors):
+        return errors
+
+    [error] = schema_errors.payload_or_errors(lambda: _refuse(PaymentErrorCode.INSUFFICIENT_STOCK), failed,
+                                              schema_errors.OrderError)
+    assert (error.field, error.message, error.code) == ("x", "No.", OrderErrorCode.INSUFFICIENT_STOCK)
+    [common] = schema_errors.payload_or_errors(lambda: _refuse(CommonErrorCode.BAD_RANGE), failed,
+                                               schema_errors.ProductError)
+    assert common.code is ProductErrorCode.BAD_RANGE
+
+
+def test_a_code_foreign_to_the_payloads_domain_fails_loudly():
+    """Never a userError with a code its enum cannot show: our bug, an INTERNAL error."""
+    with pytest.raises(ValueError):
+        schema_errors.payload_or_errors(lambda: _refuse(PaymentErrorCode.NOT_PAYABLE), list, schema_errors.ProductError)
