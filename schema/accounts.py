@@ -11,9 +11,10 @@ from strawberry_django.relay import DjangoListConnection
 
 from apps.accounts import services
 from apps.accounts.authentication import decode_access_token
+from apps.accounts.errors import AccountErrorCode
 from apps.accounts.models import ApiKey, Membership
 from schema.context import principal, tenant
-from schema.errors import UserError, payload_or_errors
+from schema.errors import AccountError, payload_or_errors
 from schema.ids import TenantNode, pk_of
 from schema.types import RoleEnum, TenantScoped, UserType
 from tenants.errors import RequestRefused
@@ -57,46 +58,46 @@ class TokenPayload:
     token: str | None = None
     refresh_token: str | None = None
     user: UserType | None = None
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
+    user_errors: list[AccountError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
 class TokenVerifyPayload:
     valid: bool
     payload: strawberry.scalars.JSON | None = None
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
+    user_errors: list[AccountError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
 class TokenRevokePayload:
     revoked: bool
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
+    user_errors: list[AccountError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
 class MemberPayload:
     member: MemberType | None = None
     invitation_token: str | None = None
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
+    user_errors: list[AccountError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
 class MemberRemovePayload:
     removed_id: strawberry.ID | None = None
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
+    user_errors: list[AccountError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
 class ApiKeyPayload:
     api_key: ApiKeyType | None = None
     secret: str | None = strawberry.field(default=None, description="Shown once; only a hash is kept.")
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
+    user_errors: list[AccountError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
 class InvitationAcceptPayload:
     user: UserType | None = None
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
+    user_errors: list[AccountError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
@@ -123,7 +124,7 @@ class Mutation:
             user, access, refresh = services.create_tokens(email=email, password=password, tenant=tenant(info))
             return TokenPayload(token=access, refresh_token=refresh, user=user)
 
-        return payload_or_errors(make, lambda errors: TokenPayload(user_errors=errors))
+        return payload_or_errors(make, lambda errors: TokenPayload(user_errors=errors), AccountError)
 
     @strawberry.mutation
     def token_refresh(self, info: Info, refresh_token: str) -> TokenPayload:
@@ -131,7 +132,7 @@ class Mutation:
             access, refresh = services.refresh_tokens(refresh_token=refresh_token, tenant=tenant(info))
             return TokenPayload(token=access, refresh_token=refresh)
 
-        return payload_or_errors(make, lambda errors: TokenPayload(user_errors=errors))
+        return payload_or_errors(make, lambda errors: TokenPayload(user_errors=errors), AccountError)
 
     @strawberry.mutation
     def token_verify(self, info: Info, token: str) -> TokenVerifyPayload:
@@ -139,12 +140,12 @@ class Mutation:
             payload = decode_access_token(token)
         except RequestRefused as refused:
             return TokenVerifyPayload(
-                valid=False, user_errors=[UserError(field="token", message=refused.message, code="INVALID_TOKEN")]
+                valid=False, user_errors=[AccountError(field="token", message=refused.message, code=AccountErrorCode.INVALID_TOKEN)]
             )
         if payload.get("tenant") != getattr(tenant(info), "slug", None):
             return TokenVerifyPayload(
                 valid=False,
-                user_errors=[UserError(field="token", message="Issued for another tenant.", code="INVALID_TOKEN")],
+                user_errors=[AccountError(field="token", message="Issued for another tenant.", code=AccountErrorCode.INVALID_TOKEN)],
             )
         return TokenVerifyPayload(valid=True, payload=payload)
 
@@ -154,7 +155,7 @@ class Mutation:
             services.revoke_refresh_token(refresh_token=refresh_token, tenant=tenant(info))
             return TokenRevokePayload(revoked=True)
 
-        return payload_or_errors(make, lambda errors: TokenRevokePayload(revoked=False, user_errors=errors))
+        return payload_or_errors(make, lambda errors: TokenRevokePayload(revoked=False, user_errors=errors), AccountError)
 
     @strawberry.mutation
     def member_add(self, info: Info, email: str, role: RoleEnum, full_name: str = "") -> MemberPayload:
@@ -165,7 +166,7 @@ class Mutation:
             )
             return MemberPayload(member=member, invitation_token=invitation)
 
-        return payload_or_errors(make, lambda errors: MemberPayload(user_errors=errors))
+        return payload_or_errors(make, lambda errors: MemberPayload(user_errors=errors), AccountError)
 
     @strawberry.mutation
     def member_update_role(self, info: Info, id: strawberry.ID, role: RoleEnum) -> MemberPayload:
@@ -175,7 +176,7 @@ class Mutation:
             )
             return MemberPayload(member=member)
 
-        return payload_or_errors(make, lambda errors: MemberPayload(user_errors=errors))
+        return payload_or_errors(make, lambda errors: MemberPayload(user_errors=errors), AccountError)
 
     @strawberry.mutation
     def member_remove(self, info: Info, id: strawberry.ID) -> MemberRemovePayload:
@@ -183,7 +184,7 @@ class Mutation:
             services.remove_member(actor=principal(info), tenant=tenant(info), membership_id=pk_of(id, "Member", info))
             return MemberRemovePayload(removed_id=id)
 
-        return payload_or_errors(make, lambda errors: MemberRemovePayload(user_errors=errors))
+        return payload_or_errors(make, lambda errors: MemberRemovePayload(user_errors=errors), AccountError)
 
     @strawberry.mutation
     def invitation_accept(
@@ -193,7 +194,7 @@ class Mutation:
             user = services.accept_invitation(tenant=tenant(info), token=token, password=password, full_name=full_name)
             return InvitationAcceptPayload(user=user)
 
-        return payload_or_errors(make, lambda errors: InvitationAcceptPayload(user_errors=errors))
+        return payload_or_errors(make, lambda errors: InvitationAcceptPayload(user_errors=errors), AccountError)
 
     @strawberry.mutation
     def api_key_create(
@@ -211,7 +212,7 @@ class Mutation:
             )
             return ApiKeyPayload(api_key=key, secret=secret)
 
-        return payload_or_errors(make, lambda errors: ApiKeyPayload(user_errors=errors))
+        return payload_or_errors(make, lambda errors: ApiKeyPayload(user_errors=errors), AccountError)
 
     @strawberry.mutation
     def api_key_revoke(self, info: Info, id: strawberry.ID) -> ApiKeyPayload:
@@ -219,7 +220,7 @@ class Mutation:
             key = services.revoke_api_key(actor=principal(info), tenant=tenant(info), key_id=pk_of(id, "ApiKey", info))
             return ApiKeyPayload(api_key=key)
 
-        return payload_or_errors(make, lambda errors: ApiKeyPayload(user_errors=errors))
+        return payload_or_errors(make, lambda errors: ApiKeyPayload(user_errors=errors), AccountError)
 
 
 __all__ = ["ApiKeyType", "MemberType", "Mutation", "Query"]

@@ -19,11 +19,12 @@ from strawberry.types import Info
 from strawberry_django.relay import DjangoListConnection
 
 from apps.alerts import selectors, services
+from apps.alerts.errors import AlertErrorCode
 from apps.alerts.models import AlertRule, Channel, Comparison, Notification
 from apps.common.errors import UserError as ServiceUserError
 from apps.live import bus
 from schema.context import principal, tenant
-from schema.errors import UserError, payload_or_errors
+from schema.errors import AlertError, payload_or_errors
 from schema.ids import TenantNode, pk_of
 from schema.live import subscription_slot
 
@@ -133,7 +134,7 @@ def _values(data: Any) -> dict[str, Any]:
             value = [item.value if isinstance(item, enum.Enum) else item for item in value]
         values[name] = value
     if unset := [name for name, value in values.items() if value is None]:
-        raise ServiceUserError(f"{unset[0]} cannot be null.", field=services.FIELDS[unset[0]], code="REQUIRED")
+        raise ServiceUserError(f"{unset[0]} cannot be null.", field=services.FIELDS[unset[0]], code=AlertErrorCode.REQUIRED)
     return values
 
 
@@ -142,23 +143,23 @@ class AlertRulePayload:
     alert_rule: AlertRuleType | None = None
     webhook_secret: str | None = strawberry.field(default=None, description="On creation only: the secret that "
                                                   "signs this rule's webhooks, shown once.")
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
+    user_errors: list[AlertError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
 class AlertRuleDeletePayload:
     deleted_id: strawberry.ID | None = None
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
+    user_errors: list[AlertError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
 class NotificationMarkReadPayload:
     marked: int = strawberry.field(default=0, description="How many were unread.")
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
+    user_errors: list[AlertError] = strawberry.field(default_factory=list)
 
 
 def _payload(make: Callable[[], AlertRulePayload]) -> AlertRulePayload:
-    return payload_or_errors(make, lambda errors: AlertRulePayload(user_errors=errors))
+    return payload_or_errors(make, lambda errors: AlertRulePayload(user_errors=errors), AlertError)
 
 
 @strawberry.type
@@ -194,7 +195,7 @@ class Mutation:
             services.delete_rule(actor=principal(info), rule_id=pk_of(id, "AlertRule", info))
             return AlertRuleDeletePayload(deleted_id=id)
 
-        return payload_or_errors(make, lambda errors: AlertRuleDeletePayload(user_errors=errors))
+        return payload_or_errors(make, lambda errors: AlertRuleDeletePayload(user_errors=errors), AlertError)
 
     @strawberry.mutation(description=f"Marks notifications read for the whole tenant: `ids` (at most "
                          f"{services.MARK_READ_MAX}) or `all: true`.")
@@ -204,7 +205,7 @@ class Mutation:
         return payload_or_errors(
             lambda: NotificationMarkReadPayload(marked=services.mark_read(actor=principal(info), ids=pks,
                                                                           everything=all)),
-            lambda errors: NotificationMarkReadPayload(user_errors=errors))
+            lambda errors: NotificationMarkReadPayload(user_errors=errors), AlertError)
 
 
 @strawberry.type

@@ -23,10 +23,9 @@ from apps.analytics.query import (
     Result,
 )
 from apps.catalog.models import Category, Product
-from apps.common.errors import UserError
 from schema.catalog.types import CategoryType, ProductType
 from schema.context import tenant
-from schema.errors import ApiError
+from schema.errors import read_or_bad_request
 from schema.ids import pk_of
 
 AnalyticsMetric = strawberry.enum(
@@ -163,10 +162,7 @@ class Query:
     @strawberry.field(description="Metrics by time, product or category over a range of days (tenant's time zone).")
     def analytics(self, info: Info, query: AnalyticsQueryInput) -> AnalyticsResult:
         current = tenant(info)
-        try:
-            result = engine.run(current, _query(query, info))
-        except UserError as exc:
-            raise ApiError(exc.message, code="BAD_REQUEST", reason=exc.code, field=exc.field) from exc
+        result = read_or_bad_request(lambda: engine.run(current, _query(query, info)))
         return result_of(result)
 
     @strawberry.field(description="How often analytics answers came from the cache, in this tenant.")

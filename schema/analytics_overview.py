@@ -15,7 +15,6 @@ from apps.accounts.models import Role
 from apps.analytics import overview as overviews
 from apps.analytics.metrics import METRICS
 from apps.analytics.query import Granularity, Result
-from apps.common.errors import UserError as ServiceUserError
 from apps.customers.models import Customer
 from apps.orders import selectors as order_selectors
 from schema.analytics import (
@@ -29,7 +28,7 @@ from schema.analytics import (
 from schema.context import principal, tenant
 from schema.customer_segments import CustomerSegment
 from schema.customers import CustomerType, FromDate, ToDate
-from schema.errors import ApiError, bad_request, forbidden
+from schema.errors import bad_request, forbidden, read_or_bad_request
 from schema.orders import OrderType
 from schema.scalars import Money, money
 
@@ -99,13 +98,6 @@ class TenantAnalyticsSummary:
     kpis: list[Kpi]
 
 
-def _service(make):
-    try:
-        return make()
-    except ServiceUserError as exc:
-        raise ApiError(exc.message, code="BAD_REQUEST", reason=exc.code, field=exc.field) from exc
-
-
 def analytics_summary(info: Info, of_tenant, first: date | None, last: date | None) -> TenantAnalyticsSummary:
     """`Tenant.analyticsSummary`: members with analytics roles on their own host; platform staff
     on the platform host (the root fields that reach a Tenant there are staff-only)."""
@@ -114,7 +106,7 @@ def analytics_summary(info: Info, of_tenant, first: date | None, last: date | No
         raise forbidden("Platform staff only.")
     if caller.tenant is not None and (caller.role not in ANALYTICS_ROLES or caller.tenant.pk != of_tenant.pk):
         raise forbidden(f"Your role ({caller.role}) may not read analytics.")
-    result = _service(lambda: overviews.tenant_summary(of_tenant, first=first, last=last))
+    result = read_or_bad_request(lambda: overviews.tenant_summary(of_tenant, first=first, last=last))
     return TenantAnalyticsSummary(from_=result.query.range.first, to=result.query.range.last,
                                   currency=result.currency, time_zone=result.time_zone, kpis=_kpis(result))
 
@@ -129,7 +121,7 @@ class Query:
         current = tenant(info)
         if not 1 <= top <= overviews.MAX_TOP:
             raise bad_request(f"`top` must be 1 to {overviews.MAX_TOP}.")
-        found = _service(lambda: overviews.overview(current, first=from_, last=to,
+        found = read_or_bad_request(lambda: overviews.overview(current, first=from_, last=to,
                                                     granularity=Granularity(granularity.value), top=top))
         # At most MAX_TOP customers, in one query; their nested fields are read as asked.
         customers = Customer.objects.in_bulk([row.customer_id for row in found.top_customers])

@@ -11,8 +11,7 @@ import strawberry
 
 from apps.analytics import charts
 from apps.analytics.query import Result
-from apps.common.errors import UserError as ServiceUserError
-from schema.errors import ApiError
+from schema.errors import read_or_bad_request
 
 
 @strawberry.enum(name="ChartFormat")
@@ -49,11 +48,9 @@ Height = Annotated[int | None, strawberry.argument(
 
 def chart_image(result: Result, *, kind: ChartKindEnum, format: ChartFormatEnum, title: str, width: int | None,
                 height: int | None) -> ChartImage:
-    try:
-        chart = charts.render(result, kind=charts.ChartKind(kind.value), format=charts.ChartFormat(format.value),
-                              title=title, width=width, height=height)
-    except ServiceUserError as exc:
-        raise ApiError(exc.message, code="BAD_REQUEST", field=exc.field, reason=exc.code) from exc
+    chart = read_or_bad_request(lambda: charts.render(
+        result, kind=charts.ChartKind(kind.value), format=charts.ChartFormat(format.value), title=title,
+        width=width, height=height))
     encoded = base64.b64encode(chart.content).decode()
     svg = chart.content.decode() if format is ChartFormatEnum.SVG else None
     return ChartImage(media_type=chart.media_type, width=chart.width, height=chart.height, svg=svg,

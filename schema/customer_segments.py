@@ -5,33 +5,24 @@ Customer type of schema/customers.py (contact details redacted as there), one qu
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import date
 from decimal import Decimal
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 import strawberry
 from strawberry.types import Info
 from strawberry_django.optimizer import optimize
 
 from apps.analytics import cohorts, lifetime, rfm
-from apps.common.errors import UserError as ServiceUserError
 from apps.customers.models import Customer
 from schema.context import tenant
 from schema.customers import CustomerConnection
-from schema.errors import bad_request
+from schema.errors import bad_request, read_or_bad_request
 from schema.extensions.cost import PAGE_MAX
 from schema.scalars import Money, money
 
-T = TypeVar("T")
 DEFAULT_PAGE = 10
-
-
-def _read(make: Callable[[], T]) -> T:
-    try:
-        return make()
-    except ServiceUserError as exc:
-        raise bad_request(exc.message) from exc
 
 
 RfmSegment = strawberry.enum(
@@ -182,7 +173,7 @@ class Query:
     @strawberry.field(description="RFM segments of the customers with orders, as of a day (default today).")
     def customer_segments(self, info: Info, as_of: AsOf = None) -> CustomerSegments:
         current = tenant(info)
-        table = _read(lambda: rfm.rfm_table(current, as_of))
+        table = read_or_bad_request(lambda: rfm.rfm_table(current, as_of))
         return CustomerSegments(
             as_of=table.as_of,
             customers_count=table.customers,
@@ -194,7 +185,7 @@ class Query:
                       "months, default the last 12), with their retention and revenue month by month.")
     def cohort_retention(self, info: Info, from_: FromMonth = None, to: ToMonth = None) -> CohortRetention:
         current = tenant(info)
-        first, last = _read(lambda: cohorts.month_range(current, from_, to))
+        first, last = read_or_bad_request(lambda: cohorts.month_range(current, from_, to))
         currency = current.currency
         return CohortRetention(from_=first, to=last, cohorts=[
             CustomerCohort(
@@ -210,7 +201,7 @@ class Query:
     @strawberry.field(description="Historical and predictive customer lifetime value as of a day (default today).")
     def customer_lifetime_value(self, info: Info, as_of: AsOf = None) -> CustomerLifetimeValue:
         current = tenant(info)
-        figures = _read(lambda: lifetime.lifetime_value(current, as_of))
+        figures = read_or_bad_request(lambda: lifetime.lifetime_value(current, as_of))
         currency = current.currency
         return CustomerLifetimeValue(
             as_of=figures.as_of, customers_count=figures.customers, revenue=money(figures.revenue, currency),

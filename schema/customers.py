@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Iterable
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 import strawberry_django
@@ -18,21 +18,19 @@ from strawberry import relay
 from strawberry.types import Info
 from strawberry_django.relay import DjangoListConnection
 
-from apps.common.errors import UserError as ServiceUserError
 from apps.customers import selectors, services
 from apps.customers.models import Customer, CustomerNote
 from apps.customers.privacy import masked_email, masked_phone
 from schema import permissions
 from schema.context import principal, tenant
 from schema.customer_analytics import CustomerAnalytics, CustomerAnalyticsSummary
-from schema.errors import UserError, bad_request, payload_or_errors
+from schema.errors import CustomerError, payload_or_errors, read_or_bad_request
 from schema.ids import TenantNode, pk_of
 from schema.scalars import Money, money
 
 if TYPE_CHECKING:
     from schema.customer_segments import CustomerRfm
 
-T = TypeVar("T")
 
 
 def sees_contacts(info: Info) -> bool:
@@ -51,14 +49,6 @@ def _analytics_refused(info: Info):
 
 def _currency(info: Info) -> str:
     return tenant(info).currency
-
-
-def _read(make: Callable[[], T]) -> T:
-    """Run a selector; bad arguments (a service UserError) are a BAD_REQUEST."""
-    try:
-        return make()
-    except ServiceUserError as exc:
-        raise bad_request(exc.message) from exc
 
 
 # --- types ---------------------------------------------------------------------------------------
@@ -237,23 +227,23 @@ def _fields(data: Any) -> dict[str, Any]:
 @strawberry.type
 class CustomerPayload:
     customer: CustomerType | None = None
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
+    user_errors: list[CustomerError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
 class CustomerDeletePayload:
     deleted_id: strawberry.ID | None = None
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
+    user_errors: list[CustomerError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
 class CustomerNotePayload:
     note: CustomerNoteType | None = None
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
+    user_errors: list[CustomerError] = strawberry.field(default_factory=list)
 
 
 def _customer_payload(make: Callable[[], Customer]) -> CustomerPayload:
-    return payload_or_errors(lambda: CustomerPayload(customer=make()), lambda e: CustomerPayload(user_errors=e))
+    return payload_or_errors(lambda: CustomerPayload(customer=make()), lambda e: CustomerPayload(user_errors=e), CustomerError)
 
 
 CustomerConnection = DjangoListConnection[CustomerType]
@@ -269,7 +259,7 @@ class Query:
     ) -> Iterable[CustomerType]:
         filter = filter or CustomerFilter()
         sort = sort or CustomerSort()
-        return _read(
+        return read_or_bad_request(
             lambda: selectors.customers(
                 tenant=tenant(info),
                 search=filter.search,
@@ -296,7 +286,7 @@ class Query:
         description="Customers created in the last `days` days (periods of 24 hours up to now), newest first.",
     )
     def new_customers(self, days: int = 30) -> Iterable[CustomerType]:
-        return _read(lambda: selectors.new_customers(days=days))
+        return read_or_bad_request(lambda: selectors.new_customers(days=days))
 
     @strawberry_django.connection(
         CustomerConnection,
@@ -304,7 +294,7 @@ class Query:
         "lapsed first; with includeNeverOrdered, after them the customers older than that who never ordered.",
     )
     def inactive_customers(self, days: int = 90, include_never_ordered: bool = False) -> Iterable[CustomerType]:
-        return _read(lambda: selectors.inactive_customers(days=days, include_never_ordered=include_never_ordered))
+        return read_or_bad_request(lambda: selectors.inactive_customers(days=days, include_never_ordered=include_never_ordered))
 
     @strawberry_django.connection(
         TopCustomerConnection,
@@ -316,13 +306,13 @@ class Query:
             _, _, start, end = selectors.day_range(tenant(info), from_, to)
             return selectors.top_customers(start=start, end=end)
 
-        return _read(make)
+        return read_or_bad_request(make)
 
     @strawberry.field(description="Customer figures for the days `from` to `to` (default the last 30 days).")
     def customer_analytics_summary(
         self, info: Info, from_: FromDate = None, to: ToDate = None
     ) -> CustomerAnalyticsSummary:
-        first, last, start, end = _read(lambda: selectors.day_range(tenant(info), from_, to))
+        first, last, start, end = read_or_bad_request(lambda: selectors.day_range(tenant(info), from_, to))
         figures = selectors.analytics_summary(start=start, end=end)
         return CustomerAnalyticsSummary.of(figures, first=first, last=last, currency=_currency(info))
 
@@ -347,7 +337,7 @@ class Mutation:
             services.delete_customer(actor=principal(info), customer_id=pk_of(id, "Customer", info))
             return CustomerDeletePayload(deleted_id=id)
 
-        return payload_or_errors(make, lambda errors: CustomerDeletePayload(user_errors=errors))
+        return payload_or_errors(make, lambda errors: CustomerDeletePayload(user_errors=errors), CustomerError)
 
     @strawberry.mutation
     def customer_note_add(self, info: Info, customer_id: strawberry.ID, body: str) -> CustomerNotePayload:
@@ -357,6 +347,7 @@ class Mutation:
                                        body=body)
             ),
             lambda errors: CustomerNotePayload(user_errors=errors),
+            CustomerError,
         )
 
 

@@ -21,11 +21,10 @@ from strawberry.types import Info
 from apps.analytics import dashboards, definitions
 from apps.analytics.models import Widget
 from apps.analytics.query import Result
-from apps.common.errors import UserError as ServiceUserError
 from schema.analytics import AnalyticsResult, result_of
 from schema.charts import ChartFormatEnum, ChartImage, ChartKindEnum, Height, Width, chart_image
 from schema.context import principal, tenant
-from schema.errors import ApiError, UserError, payload_or_errors
+from schema.errors import AnalyticsError, payload_or_errors, read_or_bad_request
 from schema.ids import TenantNode, minted_in, pk_of
 
 DEFINITION = ('JSON with only these keys: metrics (names of AnalyticsMetric, lower case; one for a widget), '
@@ -34,14 +33,6 @@ DEFINITION = ('JSON with only these keys: metrics (names of AnalyticsMetric, low
               'year_to_date, last_month; or {"lastDays": n}; or {"from": "YYYY-MM-DD", "to": "YYYY-MM-DD"}; presets '
               'end today in the tenant\'s time zone), filters ({"productIds": [ID], "categoryIds": [ID]}), compare '
               '(bool), limit (1 to 100).')
-
-
-def read(make: Callable[[], Any]) -> Any:
-    """Run a read; what the caller can fix is a BAD_REQUEST naming the field and the reason."""
-    try:
-        return make()
-    except ServiceUserError as exc:
-        raise ApiError(exc.message, code="BAD_REQUEST", field=exc.field, reason=exc.code) from exc
 
 
 @strawberry.enum(name="WidgetKind")
@@ -91,7 +82,7 @@ class WidgetType(TenantNode):
 def _result(widget: Widget, info: Info) -> Result:
     """The widget's answer, asked once per request however many fields show it."""
     if not hasattr(widget, "_result"):
-        widget._result = read(lambda: dashboards.widget_result(widget, tenant=tenant(info)))
+        widget._result = read_or_bad_request(lambda: dashboards.widget_result(widget, tenant=tenant(info)))
     return widget._result
 
 
@@ -114,23 +105,23 @@ class WidgetUpdateInput:
 @strawberry.type
 class WidgetPayload:
     widget: WidgetType | None = None
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
+    user_errors: list[AnalyticsError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
 class WidgetDeletePayload:
     deleted_id: strawberry.ID | None = None
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
+    user_errors: list[AnalyticsError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
 class WidgetsReorderPayload:
     widgets: list[WidgetType] = strawberry.field(default_factory=list)
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
+    user_errors: list[AnalyticsError] = strawberry.field(default_factory=list)
 
 
 def _widget_payload(make: Callable[[], Widget]) -> WidgetPayload:
-    return payload_or_errors(lambda: WidgetPayload(widget=make()), lambda errors: WidgetPayload(user_errors=errors))
+    return payload_or_errors(lambda: WidgetPayload(widget=make()), lambda errors: WidgetPayload(user_errors=errors), AnalyticsError)
 
 
 def _changes(data: WidgetUpdateInput) -> dict[str, Any]:
@@ -168,7 +159,7 @@ class Mutation:
             dashboards.delete_widget(actor=principal(info), widget_id=pk_of(id, "Widget", info))
             return WidgetDeletePayload(deleted_id=id)
 
-        return payload_or_errors(make, lambda errors: WidgetDeletePayload(user_errors=errors))
+        return payload_or_errors(make, lambda errors: WidgetDeletePayload(user_errors=errors), AnalyticsError)
 
     @strawberry.mutation(description="Puts a dashboard's widgets in the order given (every one of them, once).")
     def widgets_reorder(self, info: Info, widgets: list[strawberry.ID], shared: bool = False) -> WidgetsReorderPayload:
@@ -176,7 +167,8 @@ class Mutation:
             lambda: WidgetsReorderPayload(widgets=dashboards.reorder_widgets(
                 actor=principal(info), shared=shared, widget_ids=[pk_of(w, "Widget", info) for w in widgets])),
             lambda errors: WidgetsReorderPayload(user_errors=errors),
+            AnalyticsError,
         )
 
 
-__all__ = ["Mutation", "Query", "WidgetType", "read"]
+__all__ = ["Mutation", "Query", "WidgetType"]

@@ -1,18 +1,48 @@
 """Errors: top-level GraphQL errors carry `extensions.code`; anything the user can fix is a
-`userErrors` entry in the mutation's payload instead."""
+`userErrors` entry in the mutation's payload instead.
+
+userErrors are typed per domain (Saleor's discipline): `OrderError { field message code:
+OrderErrorCode }`, where the GraphQL enum is the service layer's StrEnum of that domain
+(apps/common/errors.py holds the registry; each app declares its codes in its errors.py). The
+rules that keep a code from reaching a payload whose enum lacks it:
+
+- Every domain's enum holds the common codes, so the shared rules (apps/common/rules.py: ranges,
+  money, text) and NotFound / PermissionDenied fit any payload.
+- A mutation's payload uses the error type of the domain its schema module serves, and a domain
+  whose services call another domain's services declares that domain's codes too (`include=`,
+  or by name for the orders' refund and cancel, which go through payments).
+- `payload_or_errors` is the one place a service UserError becomes a payload's error; a code its
+  enum lacks is our bug and fails loudly there (INTERNAL, logged), and
+  tests/schema/test_error_codes.py checks statically that every code the services a schema module
+  calls can raise is in the enum of that module's payloads.
+
+Queries have no userErrors: a service UserError raised by a query (a bad range, say) is a
+top-level `BAD_REQUEST` whose `extensions.reason` is the same code and `extensions.field` the
+same path (`read_or_bad_request`).
+"""
 
 from __future__ import annotations
 
 import logging
 import re
 from collections.abc import Callable
+from enum import StrEnum
 from typing import TypeVar
 
 import strawberry
 from django.conf import settings
 from graphql import GraphQLError
 
+from apps.accounts.errors import AccountErrorCode
+from apps.alerts.errors import AlertErrorCode
+from apps.analytics.errors import AnalyticsErrorCode
+from apps.catalog.errors import ProductErrorCode
 from apps.common.errors import UserError as ServiceUserError
+from apps.customers.errors import CustomerErrorCode
+from apps.exports.errors import ExportErrorCode
+from apps.orders.errors import OrderErrorCode
+from apps.payments.errors import PaymentErrorCode
+from tenants.errors import TenantErrorCode
 
 log = logging.getLogger("graphql")
 
@@ -65,22 +95,55 @@ def give_codes(errors: list[GraphQLError]) -> None:
         error.extensions = extensions
 
 
-@strawberry.type
-class UserError:
-    field: str | None = strawberry.field(description=(
-        "The value at fault, as a dotted path: names as the schema spells them, list indexes as numbers "
-        "(`lines.0.quantity`), from the fields of the mutation's `input` argument when it has one, else from "
-        "its arguments (`id`, `filters.placed.from`). Null when no one value is at fault."))
-    message: str
-    code: str
+FIELD_DESCRIPTION = (
+    "The value at fault, as a dotted path: names as the schema spells them, list indexes as numbers "
+    "(`lines.0.quantity`), from the fields of the mutation's `input` argument when it has one, else from "
+    "its arguments (`id`, `filters.placed.from`). Null when no one value is at fault.")
 
+
+def error_type(codes: type[StrEnum]) -> type:
+    """`<Domain>Error { field message code: <Domain>ErrorCode }` over a registered domain's codes."""
+    domain = codes.__name__.removesuffix("ErrorCode")
+    enum = strawberry.enum(codes, name=codes.__name__, description=(
+        f"The codes of `{domain}Error`: the common codes (INVALID, REQUIRED, NOT_FOUND, BAD_RANGE, …) and "
+        "the domain's own, declared in the service layer (apps/*/errors.py)."))
+    namespace = {
+        "__annotations__": {"field": str | None, "message": str, "code": enum},
+        "field": strawberry.field(description=FIELD_DESCRIPTION),
+        "codes": codes,
+    }
+    return strawberry.type(type(f"{domain}Error", (), namespace),
+                           description=f"Something the user can fix, in a mutation of the {domain} domain.")
+
+
+AccountError = error_type(AccountErrorCode)
+AlertError = error_type(AlertErrorCode)
+AnalyticsError = error_type(AnalyticsErrorCode)
+CustomerError = error_type(CustomerErrorCode)
+ExportError = error_type(ExportErrorCode)
+OrderError = error_type(OrderErrorCode)
+PaymentError = error_type(PaymentErrorCode)
+ProductError = error_type(ProductErrorCode)
+TenantError = error_type(TenantErrorCode)
 
 T = TypeVar("T")
+E = TypeVar("E")
 
 
-def payload_or_errors(make: Callable[[], T], failed: Callable[[list[UserError]], T]) -> T:
-    """Run a service call; a service UserError becomes the payload's `userErrors`."""
+def payload_or_errors(make: Callable[[], T], failed: Callable[[list[E]], T], error: type[E]) -> T:
+    """Run a service call; a service UserError becomes the payload's `userErrors`, of type
+    `error`. Its code is looked up by value in the domain's enum: one it lacks raises (our bug)."""
     try:
         return make()
     except ServiceUserError as exc:
-        return failed([UserError(field=exc.field, message=exc.message, code=exc.code)])
+        code = error.codes(exc.code.value)
+        return failed([error(field=exc.field, message=exc.message, code=code)])
+
+
+def read_or_bad_request(read: Callable[[], T]) -> T:
+    """Run a selector for a query; a service UserError is a top-level BAD_REQUEST whose
+    `extensions.reason` is its code and `extensions.field` its field."""
+    try:
+        return read()
+    except ServiceUserError as exc:
+        raise ApiError(exc.message, code="BAD_REQUEST", reason=exc.code.value, field=exc.field) from exc

@@ -3,10 +3,8 @@ apps.analytics.events) and `funnel` (apps.analytics.funnels)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 import strawberry
@@ -17,13 +15,11 @@ from strawberry.types import Info
 from apps.analytics import events as ingestion
 from apps.analytics import funnels
 from apps.analytics.query import DateRange
-from apps.common.errors import UserError as ServiceUserError
 from schema.context import principal, tenant
 from schema.customers import FromDate, ToDate
-from schema.errors import ApiError, UserError, payload_or_errors
+from schema.errors import AnalyticsError, payload_or_errors, read_or_bad_request
 from schema.ids import pk_or_none
 
-T = TypeVar("T")
 DEFAULT_RANGE_DAYS = 30
 DEFAULT_STEPS = list(funnels.DEFAULT_STEPS)  # the argument's default (never changed)
 
@@ -66,7 +62,7 @@ class EventsTrackPayload:
     accepted: int = strawberry.field(default=0, description="Events stored.")
     rejected: int = strawberry.field(default=0, description="Events refused (see `errors`).")
     errors: list[EventError] = strawberry.field(default_factory=list)
-    user_errors: list[UserError] = strawberry.field(default_factory=list,
+    user_errors: list[AnalyticsError] = strawberry.field(default_factory=list,
                                                     description="TOO_MANY_EVENTS: nothing was stored.")
 
 
@@ -89,14 +85,6 @@ class Funnel:
     steps: list[FunnelStep]
 
 
-def _read(make: Callable[[], T]) -> T:
-    """Bad arguments (a service UserError) are a BAD_REQUEST; `reason` carries the service's code."""
-    try:
-        return make()
-    except ServiceUserError as exc:
-        raise ApiError(exc.message, code="BAD_REQUEST", reason=exc.code, field=exc.field) from exc
-
-
 @strawberry.type
 class Query:
     @strawberry.field(description="Visitors through `steps` (event types, in order; 2 to 8), each reached within "
@@ -110,7 +98,7 @@ class Query:
         current = tenant(info)
         to = to or timezone.localdate(timezone=ZoneInfo(current.time_zone))
         from_ = from_ or to - timedelta(days=DEFAULT_RANGE_DAYS - 1)
-        result = _read(lambda: funnels.funnel(tenant=current, steps=DEFAULT_STEPS if steps is None else steps,
+        result = read_or_bad_request(lambda: funnels.funnel(tenant=current, steps=DEFAULT_STEPS if steps is None else steps,
                                               window_hours=window_hours, days=DateRange(from_, to)))
         return Funnel(
             from_=result.range.first, to=result.range.last, window_hours=result.window_hours,
@@ -133,7 +121,7 @@ class Mutation:
                 errors=[EventError(index=r.index, code=r.code, message=r.message) for r in outcome.rejections],
             )
 
-        return payload_or_errors(make, lambda errors: EventsTrackPayload(user_errors=errors))
+        return payload_or_errors(make, lambda errors: EventsTrackPayload(user_errors=errors), AnalyticsError)
 
 
 __all__ = ["Mutation", "Query"]

@@ -24,7 +24,7 @@ from apps.exports import filters, links, selectors, services
 from apps.exports.models import FINISHED, Export, ExportFormat, ExportKind, ExportStatus, JsonLayout
 from apps.live import bus
 from schema.context import principal, tenant
-from schema.errors import ApiError, UserError, payload_or_errors
+from schema.errors import ApiError, ExportError, payload_or_errors
 from schema.ids import TenantNode, pk_of
 from schema.live import subscription_slot
 
@@ -101,7 +101,7 @@ class ExportType(TenantNode):
 @strawberry.type
 class ExportPayload:
     export: ExportType | None = None
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
+    user_errors: list[ExportError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type(description="How far an export has got.")
@@ -138,7 +138,7 @@ class Mutation:
             lambda: ExportPayload(export=services.create_export(
                 actor=principal(info), tenant=tenant(info), kind=kind.value, format=format.value, filters=filters,
                 layout=layout.value)),
-            lambda errors: ExportPayload(user_errors=errors))
+            lambda errors: ExportPayload(user_errors=errors), ExportError)
 
 
 @strawberry.type

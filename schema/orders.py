@@ -23,7 +23,7 @@ from apps.payments import refunds as payment_refunds
 from schema.catalog import ProductType, VariantType
 from schema.context import principal, tenant
 from schema.customers import CustomerType, FromDate, ToDate, contact_email, sees_contacts
-from schema.errors import UserError, bad_request, payload_or_errors
+from schema.errors import OrderError, bad_request, payload_or_errors, read_or_bad_request
 from schema.ids import TenantNode, pk_of, pk_or_none
 from schema.scalars import Money, money
 
@@ -241,18 +241,18 @@ class RefundCreateInput:
 @strawberry.type
 class OrderPayload:
     order: OrderType | None = None
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
+    user_errors: list[OrderError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
 class RefundPayload:
     refund: RefundType | None = None
     order: OrderType | None = None
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
+    user_errors: list[OrderError] = strawberry.field(default_factory=list)
 
 
 def _order_payload(make) -> OrderPayload:
-    return payload_or_errors(lambda: OrderPayload(order=make()), lambda errors: OrderPayload(user_errors=errors))
+    return payload_or_errors(lambda: OrderPayload(order=make()), lambda errors: OrderPayload(user_errors=errors), OrderError)
 
 
 @strawberry.type
@@ -299,9 +299,7 @@ class Query:
         current = tenant(info)
         to = to or timezone.localdate(timezone=ZoneInfo(current.time_zone))
         from_ = from_ or to - timedelta(days=29)
-        if from_ > to:
-            raise bad_request("`from` must not be after `to`.")
-        figures = selectors.order_figures(tenant=current, start=from_, end=to)
+        figures = read_or_bad_request(lambda: selectors.order_figures(tenant=current, start=from_, end=to))
         fulfil = figures.average_time_to_fulfil
         return OrderAnalytics(
             from_=figures.start,
@@ -365,7 +363,7 @@ class Mutation:
             )
             return RefundPayload(refund=refund, order=refund.order)
 
-        return payload_or_errors(make, lambda errors: RefundPayload(user_errors=errors))
+        return payload_or_errors(make, lambda errors: RefundPayload(user_errors=errors), OrderError)
 
 
 __all__ = ["Mutation", "OrderLineType", "OrderType", "Query", "RefundType"]

@@ -14,7 +14,7 @@ from strawberry.types import Info
 from apps.payments import analytics
 from schema.context import tenant
 from schema.customers import FromDate, ToDate
-from schema.errors import bad_request
+from schema.errors import read_or_bad_request
 from schema.payments import ProviderEnum
 from schema.scalars import Money, money
 
@@ -83,9 +83,7 @@ class Query:
         current = tenant(info)
         to = to or timezone.localdate(timezone=ZoneInfo(current.time_zone))
         from_ = from_ or to - timedelta(days=29)
-        if from_ > to:
-            raise bad_request("`from` must not be after `to`.")
-        figures = analytics.payment_figures(tenant=current, start=from_, end=to)
+        figures = read_or_bad_request(lambda: analytics.payment_figures(tenant=current, start=from_, end=to))
         currency = current.currency
         return PaymentAnalytics(
             from_=figures.start,

@@ -12,7 +12,7 @@ from apps.common.errors import NotFound
 from apps.common.errors import UserError as ServiceError
 from apps.payments import methods
 from schema.context import principal
-from schema.errors import ApiError, UserError, payload_or_errors
+from schema.errors import ApiError, PaymentError, payload_or_errors
 from schema.ids import pk_of
 
 
@@ -35,7 +35,7 @@ class PaymentMethodType:
 @strawberry.type
 class PaymentMethodPayload:
     payment_method: PaymentMethodType | None = None
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
+    user_errors: list[PaymentError] = strawberry.field(default_factory=list)
 
 
 def _payload(change: Callable[..., methods.SavedMethod], info: Info, customer: strawberry.ID, payment_method: str) -> PaymentMethodPayload:
@@ -44,6 +44,7 @@ def _payload(change: Callable[..., methods.SavedMethod], info: Info, customer: s
             actor=principal(info), customer_id=pk_of(customer, "Customer", info), payment_method=payment_method
         ))),
         lambda errors: PaymentMethodPayload(user_errors=errors),
+        PaymentError,
     )
 
 

@@ -24,7 +24,7 @@ from apps.payments.models import (
     StripeRefundStatus,
 )
 from schema.context import principal
-from schema.errors import UserError, payload_or_errors
+from schema.errors import PaymentError, payload_or_errors
 from schema.ids import TenantNode, pk_of, pk_or_none
 from schema.orders import OrderType, RefundType
 from schema.scalars import Money, money
@@ -146,14 +146,14 @@ class PaymentFilter:
 @strawberry.type
 class PaymentSettingsPayload:
     payment_settings: PaymentSettingsType | None = None
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
+    user_errors: list[PaymentError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
 class PaymentPayload:
     payment: PaymentType | None = None
     order: OrderType | None = None
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
+    user_errors: list[PaymentError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
@@ -162,7 +162,7 @@ class PaymentIntentPayload:
     client_secret: str | None = strawberry.field(
         default=None, description="For Stripe.js on the buyer's side; not stored here."
     )
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
+    user_errors: list[PaymentError] = strawberry.field(default_factory=list)
 
 
 def _payment_payload(make) -> PaymentPayload:
@@ -170,7 +170,7 @@ def _payment_payload(make) -> PaymentPayload:
         payment = make()
         return PaymentPayload(payment=payment, order=payment.order)
 
-    return payload_or_errors(done, lambda errors: PaymentPayload(user_errors=errors))
+    return payload_or_errors(done, lambda errors: PaymentPayload(user_errors=errors), PaymentError)
 
 
 @strawberry.type
@@ -202,6 +202,7 @@ class Mutation:
                 stripe_webhook_secret=input.stripe_webhook_secret,
             ))),
             lambda errors: PaymentSettingsPayload(user_errors=errors),
+            PaymentError,
         )
 
     @strawberry.mutation(description="A Stripe PaymentIntent for a pending order's total; an open attempt is "
@@ -211,7 +212,7 @@ class Mutation:
             payment, client_secret = services.create_intent(actor=principal(info), order_id=pk_of(order, "Order", info))
             return PaymentIntentPayload(payment=payment, client_secret=client_secret)
 
-        return payload_or_errors(make, lambda errors: PaymentIntentPayload(user_errors=errors))
+        return payload_or_errors(make, lambda errors: PaymentIntentPayload(user_errors=errors), PaymentError)
 
     @strawberry.mutation(description="Confirm a pending Stripe payment with a payment method (pm_…).")
     def payment_confirm(self, info: Info, payment: strawberry.ID, payment_method: str) -> PaymentPayload:

@@ -16,6 +16,7 @@ from strawberry.types import Info
 from strawberry_django.relay import DjangoListConnection
 
 from apps.analytics import definitions, reports
+from apps.analytics.errors import AnalyticsErrorCode
 from apps.analytics.models import Report
 from apps.analytics.query import Result
 from apps.common.errors import UserError as ServiceUserError
@@ -23,7 +24,7 @@ from schema import dashboards
 from schema.analytics import AnalyticsResult, result_of
 from schema.charts import ChartFormatEnum, ChartImage, ChartKindEnum, Height, Width, chart_image
 from schema.context import principal, tenant
-from schema.errors import UserError, payload_or_errors
+from schema.errors import AnalyticsError, payload_or_errors
 from schema.ids import TenantNode, minted_in, pk_of
 
 DEFINITION = dashboards.DEFINITION.replace("one for a widget", "one to ten")
@@ -54,7 +55,7 @@ class ReportRun:
     report: ReportType | None = strawberry.field(description="Null for a definition not saved.")
     title: str = ""
     answer: strawberry.Private[Result | None] = None
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
+    user_errors: list[AnalyticsError] = strawberry.field(default_factory=list)
 
     @strawberry.field(description="Rows (one per bucket or item: label and a value per metric), totals, the "
                       "previous period when asked, and chart-ready series.")
@@ -72,17 +73,17 @@ class ReportRun:
 @strawberry.type
 class ReportPayload:
     report: ReportType | None = None
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
+    user_errors: list[AnalyticsError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
 class ReportDeletePayload:
     deleted_id: strawberry.ID | None = None
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
+    user_errors: list[AnalyticsError] = strawberry.field(default_factory=list)
 
 
 def _payload(make: Callable[[], Report]) -> ReportPayload:
-    return payload_or_errors(lambda: ReportPayload(report=make()), lambda errors: ReportPayload(user_errors=errors))
+    return payload_or_errors(lambda: ReportPayload(report=make()), lambda errors: ReportPayload(user_errors=errors), AnalyticsError)
 
 
 @strawberry.input
@@ -115,7 +116,7 @@ class Query:
 
         def make() -> ReportRun:
             if (id is None) == (definition is None):
-                raise ServiceUserError("Give either `id` or `definition`.", field="id", code="REQUIRED")
+                raise ServiceUserError("Give either `id` or `definition`.", field="id", code=AnalyticsErrorCode.REQUIRED)
             if id is None:
                 return ReportRun(report=None, answer=reports.run_unsaved(tenant=current, definition=definition,
                                                                          range=range))
@@ -123,7 +124,7 @@ class Query:
             return ReportRun(report=saved, title=saved.name,
                              answer=reports.run(tenant=current, definition=saved.definition, range=range))
 
-        return payload_or_errors(make, lambda errors: ReportRun(report=None, user_errors=errors))
+        return payload_or_errors(make, lambda errors: ReportRun(report=None, user_errors=errors), AnalyticsError)
 
 
 def _changes(data: ReportUpdateInput) -> dict[str, Any]:
@@ -148,7 +149,7 @@ class Mutation:
             reports.delete_report(actor=principal(info), report_id=pk_of(id, "Report", info))
             return ReportDeletePayload(deleted_id=id)
 
-        return payload_or_errors(make, lambda errors: ReportDeletePayload(user_errors=errors))
+        return payload_or_errors(make, lambda errors: ReportDeletePayload(user_errors=errors), AnalyticsError)
 
 
 __all__ = ["Mutation", "Query", "ReportType"]

@@ -15,7 +15,7 @@ from strawberry_django.relay import DjangoListConnection
 from apps.common.errors import UserError as ServiceUserError
 from schema.context import principal, tenant
 from schema.customers import FromDate, ToDate
-from schema.errors import ApiError, UserError, bad_request, payload_or_errors
+from schema.errors import ApiError, TenantError, bad_request, payload_or_errors
 from schema.ids import TenantNode, pk_of, pk_or_none
 from tenants import services
 from tenants.models import Tenant
@@ -85,7 +85,7 @@ class TenantCreateInput:
 @strawberry.type
 class TenantPayload:
     tenant: TenantType | None = None
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
+    user_errors: list[TenantError] = strawberry.field(default_factory=list)
 
 
 def _changes(data: TenantUpdateInput) -> dict[str, object]:
@@ -97,7 +97,7 @@ def _changes(data: TenantUpdateInput) -> dict[str, object]:
 
 
 def _tenant_payload(make) -> TenantPayload:
-    return payload_or_errors(lambda: TenantPayload(tenant=make()), lambda e: TenantPayload(user_errors=e))
+    return payload_or_errors(lambda: TenantPayload(tenant=make()), lambda e: TenantPayload(user_errors=e), TenantError)
 
 
 @strawberry.type

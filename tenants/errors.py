@@ -3,6 +3,8 @@ they answer with, and the one JSON shape both HTTP and WebSocket refusals use.""
 
 from django.http import JsonResponse
 
+from apps.common.errors import error_codes
+
 
 class RequestRefused(Exception):
     status = 400
@@ -45,3 +47,7 @@ def not_found(message: str) -> TenantResolutionError:
 
 def forbidden(message: str) -> RequestRefused:
     return RequestRefused(message, status=403, code="FORBIDDEN")
+
+
+# The userError codes of tenant sign-up and settings (the common ones come with them).
+TenantErrorCode = error_codes("Tenant", "RESERVED", "WEAK_PASSWORD")

@@ -13,6 +13,7 @@ from django.db import IntegrityError, connection, models, transaction
 from django_tenants.utils import schema_exists
 
 from apps.common.errors import NotFound, UserError
+from tenants.errors import TenantErrorCode
 from tenants.models import RESERVED_SLUGS, Domain, Tenant
 
 TEMPLATE_SLUG = "tenant-template"
@@ -41,7 +42,7 @@ def _validated(tenant: Tenant) -> None:
         tenant.full_clean(exclude=["schema_name"])
     except ValidationError as exc:
         field, messages = next(iter(exc.message_dict.items()))
-        raise UserError(messages[0], field=_camel(field)) from exc
+        raise UserError(messages[0], field=_camel(field), code=TenantErrorCode.INVALID) from exc
 
 
 def _camel(name: str) -> str:
@@ -70,7 +71,7 @@ def provision_tenant(
 
     slug = (slug or "").strip().lower()
     if slug in RESERVED_SLUGS or slug == TEMPLATE_SLUG:
-        raise UserError("This address is reserved.", field="slug", code="RESERVED")
+        raise UserError("This address is reserved.", field="slug", code=TenantErrorCode.RESERVED)
     tenant = Tenant(
         name=(name or "").strip(),
         slug=slug,
@@ -79,22 +80,22 @@ def provision_tenant(
         currency=(currency or "").upper(),
     )
     if Tenant.objects.filter(models.Q(slug=slug) | models.Q(schema_name=tenant.schema_name)).exists():
-        raise UserError("This address is taken.", field="slug", code="DUPLICATE")
+        raise UserError("This address is taken.", field="slug", code=TenantErrorCode.DUPLICATE)
     _validated(tenant)
     try:
         validate_email(owner_email)
     except ValidationError as exc:
-        raise UserError("Enter a valid email address.", field="ownerEmail") from exc
+        raise UserError("Enter a valid email address.", field="ownerEmail", code=TenantErrorCode.INVALID) from exc
     user_model = get_user_model()
     owner = user_model.objects.filter(email__iexact=owner_email).first()
     if owner is None and owner_password is not None:
         try:
             validate_password(owner_password)
         except ValidationError as exc:
-            raise UserError(" ".join(exc.messages), field="ownerPassword", code="WEAK_PASSWORD") from exc
+            raise UserError(" ".join(exc.messages), field="ownerPassword", code=TenantErrorCode.WEAK_PASSWORD) from exc
     host = (domain or tenant_domain(slug)).lower()
     if Domain.objects.filter(domain=host).exists():
-        raise UserError("This domain is taken.", field="slug", code="DUPLICATE")
+        raise UserError("This domain is taken.", field="slug", code=TenantErrorCode.DUPLICATE)
 
     ensure_template()
     connection.set_schema_to_public()  # django-tenants creates tenants from public only
@@ -107,7 +108,7 @@ def provision_tenant(
             Membership.objects.create(user=owner, tenant=tenant, role=Role.OWNER)
             audit.record(actor=actor, action="tenant.create", obj=tenant, changes={"slug": slug})
     except IntegrityError as exc:  # a concurrent sign-up took the slug, domain or email first
-        raise UserError("This address is taken.", field="slug", code="DUPLICATE") from exc
+        raise UserError("This address is taken.", field="slug", code=TenantErrorCode.DUPLICATE) from exc
     finally:
         connection.set_schema_to_public()
     return tenant
@@ -120,7 +121,7 @@ def update_tenant(*, actor: Any, tenant: Tenant, changes: dict[str, Any]) -> Ten
 
     unknown = set(changes) - set(UPDATABLE_FIELDS)
     if unknown:
-        raise UserError(f"{sorted(unknown)[0]} cannot be changed.", field=_camel(sorted(unknown)[0]))
+        raise UserError(f"{sorted(unknown)[0]} cannot be changed.", field=_camel(sorted(unknown)[0]), code=TenantErrorCode.INVALID)
     tenant = Tenant.objects.select_for_update().get(pk=tenant.pk)
     before = {field: getattr(tenant, field) for field in changes}
     for field, value in changes.items():

@@ -15,10 +15,12 @@ from django.utils import timezone
 from graphql_jwt.shortcuts import get_token
 
 from apps.accounts import selectors
+from apps.accounts.errors import AccountErrorCode
 from apps.accounts.models import ROLE_RANK, ApiKey, Membership, RefreshToken, Role, User
 from apps.audit import services as audit
 from apps.common.errors import NotFound, PermissionDenied, UserError
 from apps.common.ids import parse_id
+from apps.common.rules import required_text
 
 invitation_tokens = PasswordResetTokenGenerator()
 
@@ -39,13 +41,13 @@ def create_tokens(*, email: str, password: str, tenant) -> tuple[User, str, str]
     """Sign in: (user, access token, refresh token) for a member of `tenant` (None: platform)."""
     user = check_password(None, username=(email or "").strip().lower(), password=password)
     if user is None:
-        raise UserError("Wrong email or password.", field="email", code="INVALID_CREDENTIALS")
+        raise UserError("Wrong email or password.", field="email", code=AccountErrorCode.INVALID_CREDENTIALS)
     if tenant is not None and selectors.membership_for(user=user, tenant=tenant) is None:
         # Same answer as a wrong password: do not tell who is a member of what.
-        raise UserError("Wrong email or password.", field="email", code="INVALID_CREDENTIALS")
+        raise UserError("Wrong email or password.", field="email", code=AccountErrorCode.INVALID_CREDENTIALS)
     if tenant is None and not user.is_staff:
         raise UserError("Only platform staff sign in on the platform host.", field="email",
-                        code="INVALID_CREDENTIALS")
+                        code=AccountErrorCode.INVALID_CREDENTIALS)
     access, refresh, token = _token_pair(user, tenant)
     audit.record(actor=user, action="token.create", obj=token)  # a sign-in
     return user, access, refresh
@@ -58,9 +60,9 @@ def _live_refresh_token(token: str, tenant) -> RefreshToken:
         .first()
     )
     if refresh is None or refresh.tenant_id != getattr(tenant, "pk", None):
-        raise UserError("Invalid refresh token.", field="refreshToken", code="INVALID_TOKEN")
+        raise UserError("Invalid refresh token.", field="refreshToken", code=AccountErrorCode.INVALID_TOKEN)
     if refresh.is_expired() or not refresh.user.is_active:
-        raise UserError("The refresh token has expired.", field="refreshToken", code="EXPIRED")
+        raise UserError("The refresh token has expired.", field="refreshToken", code=AccountErrorCode.EXPIRED)
     return refresh
 
 
@@ -70,7 +72,7 @@ def refresh_tokens(*, refresh_token: str, tenant) -> tuple[str, str]:
     old = _live_refresh_token(refresh_token, tenant)
     if tenant is not None and selectors.membership_for(user=old.user, tenant=tenant) is None:
         raise UserError("You are no longer a member of this tenant.", field="refreshToken",
-                        code="INVALID_TOKEN")
+                        code=AccountErrorCode.INVALID_TOKEN)
     old.revoke()
     access, refresh, token = _token_pair(old.user, tenant)
     audit.record(actor=old.user, action="token.refresh", obj=token)
@@ -87,7 +89,7 @@ def revoke_refresh_token(*, refresh_token: str, tenant) -> None:
 
 def _check_role(role: str, field: str = "role") -> None:
     if role not in Role.values:
-        raise UserError(f"Unknown role {role!r}.", field=field, code="INVALID")
+        raise UserError(f"Unknown role {role!r}.", field=field, code=AccountErrorCode.INVALID)
 
 
 def _may_manage(actor_role: str | None, target_role: str) -> bool:
@@ -104,7 +106,7 @@ def add_member(*, actor, tenant, email: str, role: str, full_name: str = "") -> 
     try:
         validate_email(email)
     except ValidationError as exc:
-        raise UserError("Enter a valid email address.", field="email") from exc
+        raise UserError("Enter a valid email address.", field="email", code=AccountErrorCode.INVALID) from exc
     if not _may_manage(actor.role, role):
         raise PermissionDenied(f"You cannot grant the {role} role.", field="role")
     user = User.objects.filter(email__iexact=email).first()
@@ -113,7 +115,7 @@ def add_member(*, actor, tenant, email: str, role: str, full_name: str = "") -> 
         user = User.objects.create_user(email=email, full_name=full_name)
         invitation = f"{user.pk}-{invitation_tokens.make_token(user)}"
     elif Membership.objects.filter(user=user, tenant=tenant).exists():
-        raise UserError("This person is already a member.", field="email", code="DUPLICATE")
+        raise UserError("This person is already a member.", field="email", code=AccountErrorCode.DUPLICATE)
     membership = Membership.objects.create(user=user, tenant=tenant, role=role)
     audit.record(actor=actor, action="member.add", obj=membership, changes={"email": user.email, "role": role})
     return membership, invitation
@@ -124,13 +126,13 @@ def accept_invitation(*, tenant, token: str, password: str, full_name: str = "")
     user_id, _, secret = (token or "").partition("-")
     user = User.objects.filter(pk=parse_id(user_id) or -1).first()
     if user is None or not invitation_tokens.check_token(user, secret):
-        raise UserError("This invitation is not valid or has been used.", field="token", code="INVALID_TOKEN")
+        raise UserError("This invitation is not valid or has been used.", field="token", code=AccountErrorCode.INVALID_TOKEN)
     if selectors.membership_for(user=user, tenant=tenant) is None:
-        raise UserError("This invitation is for another tenant.", field="token", code="INVALID_TOKEN")
+        raise UserError("This invitation is for another tenant.", field="token", code=AccountErrorCode.INVALID_TOKEN)
     try:
         validate_password(password, user)
     except ValidationError as exc:
-        raise UserError(" ".join(exc.messages), field="password", code="WEAK_PASSWORD") from exc
+        raise UserError(" ".join(exc.messages), field="password", code=AccountErrorCode.WEAK_PASSWORD) from exc
     user.set_password(password)
     if full_name:
         user.full_name = full_name
@@ -150,7 +152,7 @@ def _keep_an_owner(tenant, membership: Membership) -> None:
     # Lock the owners first, so two concurrent changes cannot leave the tenant with none.
     list(Membership.objects.select_for_update().filter(tenant=tenant, role=Role.OWNER))
     if membership.role == Role.OWNER and selectors.owners_count(tenant) <= 1:
-        raise UserError("A tenant must keep at least one owner.", field="id", code="LAST_OWNER")
+        raise UserError("A tenant must keep at least one owner.", field="id", code=AccountErrorCode.LAST_OWNER)
 
 
 @transaction.atomic
@@ -186,15 +188,15 @@ def create_api_key(
 ) -> tuple[ApiKey, str]:
     """A new key and its full secret, which is shown this once and never again."""
     _check_role(role)
-    if not name.strip():
-        raise UserError("Give the key a name.", field="name")
+    name = required_text(name, field="name", max_length=ApiKey._meta.get_field("name").max_length,
+                         missing="Give the key a name.")
     if role == Role.OWNER or ROLE_RANK[role] > ROLE_RANK.get(actor.role, 0):
         raise PermissionDenied("A key cannot have the owner role or a role above yours.", field="role")
     unknown = set(scopes) - set(ApiKey.Scope.values)
     if not scopes or unknown:
-        raise UserError(f"Scopes must be some of {', '.join(ApiKey.Scope.values)}.", field="scopes")
+        raise UserError(f"Scopes must be some of {', '.join(ApiKey.Scope.values)}.", field="scopes", code=AccountErrorCode.INVALID)
     if expires_at is not None and expires_at <= timezone.now():
-        raise UserError("The expiry must be in the future.", field="expiresAt")
+        raise UserError("The expiry must be in the future.", field="expiresAt", code=AccountErrorCode.INVALID)
     prefix = secrets.token_hex(6)
     secret = secrets.token_urlsafe(32)
     key = ApiKey.objects.create(

@@ -17,11 +17,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.alerts import webhooks
+from apps.alerts.errors import AlertErrorCode
 from apps.alerts.models import AlertRule, Channel, Comparison, Notification
 from apps.analytics.metrics import METRICS
 from apps.audit import services as audit
 from apps.common.errors import NotFound, UserError
-from apps.common.text import required_text
+from apps.common.rules import required_text
 from apps.payments import crypto
 
 NAME_MAX = 120
@@ -44,19 +45,19 @@ def _name(value: Any) -> str:
 
 def _metric(value: Any) -> str:
     if value not in METRICS:
-        raise UserError(f"Unknown metric: {value}.", field="metric", code="UNKNOWN_METRIC")
+        raise UserError(f"Unknown metric: {value}.", field="metric", code=AlertErrorCode.UNKNOWN_METRIC)
     return value
 
 
 def _comparison(value: Any) -> str:
     if value not in Comparison.values:
-        raise UserError(f"Comparison is one of {', '.join(Comparison.values)}.", field="comparison")
+        raise UserError(f"Comparison is one of {', '.join(Comparison.values)}.", field="comparison", code=AlertErrorCode.INVALID)
     return value
 
 
 def _whole(value: Any, field: str, low: int, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise UserError(f"A whole number from {low} to {high}.", field=field, code="OUT_OF_RANGE")
+        raise UserError(f"A whole number from {low} to {high}.", field=field, code=AlertErrorCode.OUT_OF_RANGE)
     return value
 
 
@@ -64,30 +65,30 @@ def _threshold(value: Any) -> Decimal:
     try:
         number = Decimal(str(value))
     except (InvalidOperation, ValueError) as error:
-        raise UserError("Not a number.", field="threshold") from error
+        raise UserError("Not a number.", field="threshold", code=AlertErrorCode.INVALID) from error
     if not number.is_finite() or abs(number) >= THRESHOLD_MAX:
-        raise UserError("Out of range.", field="threshold", code="OUT_OF_RANGE")
+        raise UserError("Out of range.", field="threshold", code=AlertErrorCode.OUT_OF_RANGE)
     if number != number.quantize(Decimal("0.0001")):
-        raise UserError("At most four decimal places.", field="threshold")
+        raise UserError("At most four decimal places.", field="threshold", code=AlertErrorCode.INVALID)
     return number
 
 
 def _channels(value: Any) -> list[str]:
     channels = list(value or [])
     if not channels or set(channels) - set(Channel.values):
-        raise UserError(f"Channels are some of {', '.join(Channel.values)}.", field="channels", code="REQUIRED")
+        raise UserError(f"Channels are some of {', '.join(Channel.values)}.", field="channels", code=AlertErrorCode.REQUIRED)
     return [channel for channel in Channel.values if channel in channels]
 
 
 def _emails(value: Any) -> list[str]:
     emails = [email.strip().lower() for email in value or [] if isinstance(email, str)]
     if len(emails) != len(value or []) or len(emails) > EMAILS_MAX:
-        raise UserError(f"At most {EMAILS_MAX} addresses.", field="emails")
+        raise UserError(f"At most {EMAILS_MAX} addresses.", field="emails", code=AlertErrorCode.INVALID)
     for email in emails:
         try:
             validate_email(email)
         except ValidationError as error:
-            raise UserError(f"Not an email address: {email}.", field="emails", code="INVALID_EMAIL") from error
+            raise UserError(f"Not an email address: {email}.", field="emails", code=AlertErrorCode.INVALID_EMAIL) from error
     return list(dict.fromkeys(emails))
 
 
@@ -106,17 +107,17 @@ CLEANERS = {
 
 def _check_together(rule: AlertRule) -> None:
     if rule.comparison == Comparison.PERCENT_CHANGE and rule.threshold == 0:
-        raise UserError("A percent change threshold is a rise (> 0) or a fall (< 0).", field="threshold")
+        raise UserError("A percent change threshold is a rise (> 0) or a fall (< 0).", field="threshold", code=AlertErrorCode.INVALID)
     if Channel.EMAIL in rule.channels and not rule.emails:
-        raise UserError("The email channel needs at least one address.", field="emails", code="REQUIRED")
+        raise UserError("The email channel needs at least one address.", field="emails", code=AlertErrorCode.REQUIRED)
     if Channel.WEBHOOK in rule.channels and not rule.webhook_url:
-        raise UserError("The webhook channel needs a URL.", field="webhookUrl", code="REQUIRED")
+        raise UserError("The webhook channel needs a URL.", field="webhookUrl", code=AlertErrorCode.REQUIRED)
 
 
 def _apply(rule: AlertRule, values: Mapping[str, Any]) -> dict[str, list[Any]]:
     """Set the checked `values` on `rule`; the changes as {field: [before, after]}."""
     if unknown := sorted(set(values) - set(FIELDS)):
-        raise UserError(f"{unknown[0]} cannot be set.", field=unknown[0])
+        raise UserError(f"{unknown[0]} cannot be set.", field=unknown[0], code=AlertErrorCode.INVALID)
     changes = {}
     for name, value in values.items():
         clean = CLEANERS[name](value)
@@ -137,7 +138,7 @@ def create_rule(*, actor: Any, values: Mapping[str, Any]) -> tuple[AlertRule, st
     missing = [FIELDS[name] for name in ("name", "metric", "comparison", "window_days", "threshold", "channels")
                if values.get(name) is None]
     if missing:
-        raise UserError(f"{missing[0]} is required.", field=missing[0], code="REQUIRED")
+        raise UserError(f"{missing[0]} is required.", field=missing[0], code=AlertErrorCode.REQUIRED)
     rule = AlertRule(created_by_id=getattr(getattr(actor, "user", None), "pk", None))
     changes = _apply(rule, values)
     secret = f"{SECRET_MARK}_{secrets.token_urlsafe(32)}"
@@ -178,12 +179,12 @@ def mark_read(*, actor: Any, ids: Iterable[int] | None = None, everything: bool 
     """Marks the given in-app notifications (at most MARK_READ_MAX), or all of them, read for the
     whole tenant; how many were unread. One audit entry names the newest of them."""
     if everything == (ids is not None):
-        raise UserError("Give either `ids` or `all`.", field="ids", code="REQUIRED")
+        raise UserError("Give either `ids` or `all`.", field="ids", code=AlertErrorCode.REQUIRED)
     unread = Notification.objects.filter(in_app=True, read_at__isnull=True)
     if ids is not None:
         ids = list(ids)
         if len(ids) > MARK_READ_MAX:
-            raise UserError(f"At most {MARK_READ_MAX} ids at once.", field="ids")
+            raise UserError(f"At most {MARK_READ_MAX} ids at once.", field="ids", code=AlertErrorCode.INVALID)
         unread = unread.filter(pk__in=ids)
     marked = list(unread.select_for_update().values_list("pk", flat=True))
     if not marked:

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 
+from apps.alerts.errors import AlertErrorCode
 from apps.common.errors import UserError
 
 TIMEOUT_SECONDS = 5
@@ -51,25 +52,25 @@ def check_url(url: str, *, field: str = "webhookUrl") -> str:
     """`url`, stripped, if a webhook may be sent there; a UserError otherwise."""
     url = (url or "").strip()
     if len(url) > URL_MAX:
-        raise UserError(f"At most {URL_MAX} characters.", field=field, code="INVALID_URL")
+        raise UserError(f"At most {URL_MAX} characters.", field=field, code=AlertErrorCode.INVALID_URL)
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as error:
-        raise UserError(f"Not a URL: {error}.", field=field, code="INVALID_URL") from error
+        raise UserError(f"Not a URL: {error}.", field=field, code=AlertErrorCode.INVALID_URL) from error
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UserError("Give an http:// or https:// URL with a host.", field=field, code="INVALID_URL")
+        raise UserError("Give an http:// or https:// URL with a host.", field=field, code=AlertErrorCode.INVALID_URL)
     if parts.username or parts.password:
-        raise UserError("A webhook URL carries no credentials.", field=field, code="INVALID_URL")
+        raise UserError("A webhook URL carries no credentials.", field=field, code=AlertErrorCode.INVALID_URL)
     if not settings.ALERT_WEBHOOK_ALLOW_PRIVATE:
         try:
             found = socket.getaddrinfo(parts.hostname, port or 443, type=socket.SOCK_STREAM)
         except (socket.gaierror, UnicodeError) as error:
             raise UserError(f"The host {parts.hostname!r} cannot be resolved.", field=field,
-                            code="INVALID_URL") from error
+                            code=AlertErrorCode.INVALID_URL) from error
         if any(_is_private(info[4][0]) for info in found):
             raise UserError("Webhooks cannot be sent to private, loopback or reserved addresses.", field=field,
-                            code="PRIVATE_ADDRESS")
+                            code=AlertErrorCode.PRIVATE_ADDRESS)
     return url
 
 

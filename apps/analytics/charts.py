@@ -19,6 +19,7 @@ from enum import StrEnum
 from types import SimpleNamespace
 from typing import Any
 
+from apps.analytics.errors import AnalyticsErrorCode
 from apps.analytics.query import Dimension, Kind, Result, Value
 from apps.common.errors import UserError
 
@@ -132,7 +133,7 @@ def check_size(width: int | None, height: int | None) -> tuple[int, int]:
     height = DEFAULT_SIZE[1] if height is None else height
     for name, side in (("width", width), ("height", height)):
         if not MIN_SIDE <= side <= MAX_SIDE:
-            raise UserError(f"`{name}` must be {MIN_SIDE} to {MAX_SIDE} pixels.", field=name, code="BAD_SIZE")
+            raise UserError(f"`{name}` must be {MIN_SIDE} to {MAX_SIDE} pixels.", field=name, code=AnalyticsErrorCode.BAD_SIZE)
     return width, height
 
 

@@ -22,10 +22,12 @@ from decimal import Decimal
 from django.db import connection
 
 from apps.analytics.cache import cached
+from apps.analytics.errors import AnalyticsErrorCode
 from apps.analytics.rfm import MIN_AS_OF, ratio
 from apps.common.days import day_start, local_today
 from apps.common.errors import UserError
 from apps.common.money import ZERO, quantize
+from apps.common.rules import check_range
 from apps.orders.models import Order
 from apps.orders.status import COUNTED
 
@@ -71,13 +73,10 @@ def month_range(tenant, first: date | None, last: date | None) -> tuple[date, da
     last = this_month if last is None else month_start(last)
     first = add_months(last, 1 - DEFAULT_MONTHS) if first is None else month_start(first)
     if last > this_month:
-        raise UserError("`to` must not be after this month.", field="to", code="BAD_RANGE")
+        raise UserError("`to` must not be after this month.", field="to", code=AnalyticsErrorCode.BAD_RANGE)
     if first < MIN_AS_OF:
-        raise UserError(f"`from` must not be before {MIN_AS_OF}.", field="from", code="BAD_RANGE")
-    if first > last:
-        raise UserError("`from` must not be after `to`.", field="from", code="BAD_RANGE")
-    if months_between(first, last) >= MAX_MONTHS:
-        raise UserError(f"A cohort range has at most {MAX_MONTHS} months.", field="to", code="RANGE_TOO_LONG")
+        raise UserError(f"`from` must not be before {MIN_AS_OF}.", field="from", code=AnalyticsErrorCode.BAD_RANGE)
+    check_range(first, last, longest=MAX_MONTHS, length=months_between(first, last) + 1, unit="months")
     return first, last
 
 

@@ -15,11 +15,12 @@ from django.db.models import F, Q, QuerySet
 
 from apps.accounts.models import Role
 from apps.analytics import definitions, engine
+from apps.analytics.errors import AnalyticsErrorCode
 from apps.analytics.models import Widget
 from apps.analytics.query import Dimension, Result
 from apps.audit import services as audit
 from apps.common.errors import NotFound, PermissionDenied, UserError
-from apps.common.text import required_text
+from apps.common.rules import required_text
 
 SHARED_EDITORS = frozenset({Role.OWNER, Role.ADMIN, Role.ANALYST})
 MAX_WIDGETS = 50  # per dashboard: the shared one, and each member's own
@@ -74,7 +75,7 @@ def _title(value: Any) -> str:
 
 def _kind(value: Any) -> str:
     if value not in Widget.Kind.values:
-        raise UserError(f"`kind` is one of {', '.join(Widget.Kind.values)}.", field="kind", code="INVALID")
+        raise UserError(f"`kind` is one of {', '.join(Widget.Kind.values)}.", field="kind", code=AnalyticsErrorCode.INVALID)
     return value
 
 
@@ -88,7 +89,7 @@ def _definition(kind: str, definition: Any, *, tenant: Any) -> dict[str, Any]:
     if dimension not in DIMENSIONS[kind]:
         allowed = ", ".join(d.value if d else "none" for d in sorted(DIMENSIONS[kind], key=str))
         raise UserError(f"A {kind} widget is drawn by dimension {allowed}.", field="definition.dimension",
-                        code="BAD_DIMENSION")
+                        code=AnalyticsErrorCode.BAD_DIMENSION)
     return stored
 
 
@@ -132,7 +133,7 @@ def create_widget(*, actor: Any, tenant: Any, title: str, kind: str, definition:
                     definition=_definition(kind, definition, tenant=tenant))
     positions = list(_dashboard(actor, shared=shared).values_list("position", flat=True))
     if len(positions) >= MAX_WIDGETS:
-        raise UserError(f"A dashboard holds at most {MAX_WIDGETS} widgets.", field="shared", code="LIMIT_REACHED")
+        raise UserError(f"A dashboard holds at most {MAX_WIDGETS} widgets.", field="shared", code=AnalyticsErrorCode.LIMIT_REACHED)
     widget.position = max(positions, default=-1) + 1
     widget.save()
     audit.record(actor=actor, action="widget.create", obj=widget, changes=_audited(widget))
@@ -143,7 +144,7 @@ def create_widget(*, actor: Any, tenant: Any, title: str, kind: str, definition:
 def update_widget(*, actor: Any, tenant: Any, widget_id: int, changes: Mapping[str, Any]) -> Widget:
     """Change title, kind and/or definition (a new kind is checked against the definition)."""
     if unknown := sorted(set(changes) - {"title", "kind", "definition"}):
-        raise UserError(f"{unknown[0]} cannot be changed.", field=unknown[0])
+        raise UserError(f"{unknown[0]} cannot be changed.", field=unknown[0], code=AnalyticsErrorCode.INVALID)
     widget = _editable(actor, widget_id)
     before = _audited(widget)
     if "title" in changes:
@@ -175,7 +176,7 @@ def reorder_widgets(*, actor: Any, shared: bool, widget_ids: Sequence[int]) -> l
     found = {widget.pk: widget for widget in _dashboard(actor, shared=shared).order_by("position", "id")}
     if len(set(widget_ids)) != len(widget_ids) or set(widget_ids) != set(found):
         raise UserError("Name every widget of the dashboard once, in the order wanted.", field="widgets",
-                        code="INVALID")
+                        code=AnalyticsErrorCode.INVALID)
     moved = []
     for position, pk in enumerate(widget_ids):
         widget = found[pk]

@@ -17,12 +17,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import date, timedelta
+from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.utils import timezone
 
 from apps.analytics import metrics
+from apps.analytics.errors import AnalyticsErrorCode
 from apps.analytics.query import AnalyticsQuery, DateRange, Dimension, Filters, Granularity
 from apps.catalog.models import Category, Product
 from apps.common import global_ids
@@ -36,11 +38,11 @@ PRESETS = ("today", "yesterday", "last_7_days", "last_30_days", "last_90_days", 
            "month_to_date", "year_to_date", "last_month")
 
 
-def _bad(message: str, field: str, code: str = "INVALID") -> UserError:
+def _bad(message: str, field: str, code: StrEnum = AnalyticsErrorCode.INVALID) -> UserError:
     return UserError(message, field=f"definition.{field}", code=code)
 
 
-def _choice(value: Any, field: str, allowed: tuple[str, ...], code: str = "INVALID") -> str:
+def _choice(value: Any, field: str, allowed: tuple[str, ...], code: StrEnum = AnalyticsErrorCode.INVALID) -> str:
     if not isinstance(value, str) or value not in allowed:
         raise _bad(f"`{field}` must be one of: {', '.join(allowed)}.", field, code)
     return value
@@ -74,14 +76,14 @@ def resolve_range(spec: str | Mapping[str, Any], today: date) -> DateRange:
 
 def _range(value: Any) -> str | dict[str, Any]:
     if isinstance(value, str):
-        return _choice(value, "range", PRESETS, "BAD_RANGE")
+        return _choice(value, "range", PRESETS, AnalyticsErrorCode.BAD_RANGE)
     if not isinstance(value, Mapping):
         raise _bad("`range` is a preset name, {\"lastDays\": n} or {\"from\": day, \"to\": day}.", "range",
-                   "BAD_RANGE")
+                   AnalyticsErrorCode.BAD_RANGE)
     if set(value) == {"lastDays"}:
         days = value["lastDays"]
         if not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= MAX_LAST_DAYS:
-            raise _bad(f"`lastDays` is a whole number of days, 1 to {MAX_LAST_DAYS}.", "range.lastDays", "BAD_RANGE")
+            raise _bad(f"`lastDays` is a whole number of days, 1 to {MAX_LAST_DAYS}.", "range.lastDays", AnalyticsErrorCode.BAD_RANGE)
         return {"lastDays": days}
     if set(value) == {"from", "to"}:
         days = {}
@@ -91,10 +93,10 @@ def _range(value: Any) -> str | dict[str, Any]:
             except ValueError:
                 days[name] = None
             if days[name] is None or len(value[name]) != 10:
-                raise _bad(f"`{name}` must be a day written YYYY-MM-DD.", f"range.{name}", "BAD_RANGE")
+                raise _bad(f"`{name}` must be a day written YYYY-MM-DD.", f"range.{name}", AnalyticsErrorCode.BAD_RANGE)
         return days
     raise _bad("`range` is a preset name, {\"lastDays\": n} or {\"from\": day, \"to\": day}, nothing else.",
-               "range", "BAD_RANGE")
+               "range", AnalyticsErrorCode.BAD_RANGE)
 
 
 def _ids(value: Any, field: str, model: type, schema: str) -> list[int]:
@@ -106,11 +108,11 @@ def _ids(value: Any, field: str, model: type, schema: str) -> list[int]:
     for item in value:
         pk = global_ids.pk_in(item, model.__name__, schema)
         if pk is None:
-            raise _bad(f"{item!r} is not the id of a {model.__name__.lower()}.", f"filters.{field}", "NOT_FOUND")
+            raise _bad(f"{item!r} is not the id of a {model.__name__.lower()}.", f"filters.{field}", AnalyticsErrorCode.NOT_FOUND)
         given.setdefault(pk, item)
     found = set(model.objects.filter(pk__in=given).values_list("pk", flat=True)) if given else set()
     if missing := given.keys() - found:
-        raise _bad(f"No {model.__name__.lower()} with id {given[min(missing)]}.", f"filters.{field}", "NOT_FOUND")
+        raise _bad(f"No {model.__name__.lower()} with id {given[min(missing)]}.", f"filters.{field}", AnalyticsErrorCode.NOT_FOUND)
     return sorted(given)
 
 
@@ -121,7 +123,7 @@ def _filters(value: Any, schema: str) -> dict[str, list[int]]:
         raise _bad("`filters` is an object with productIds and categoryIds.", "filters")
     if unknown := sorted(set(value) - set(FILTER_KEYS)):
         raise _bad(f"Unknown filter {unknown[0]!r}; filters are productIds and categoryIds.",
-                   f"filters.{unknown[0]}", "UNKNOWN_KEY")
+                   f"filters.{unknown[0]}", AnalyticsErrorCode.UNKNOWN_KEY)
     return {"productIds": _ids(value.get("productIds", []), "productIds", Product, schema),
             "categoryIds": _ids(value.get("categoryIds", []), "categoryIds", Category, schema)}
 
@@ -130,26 +132,26 @@ def normalise(definition: Any, *, tenant: Any, max_metrics: int = metrics.MAX_ME
     """`definition` checked and in its stored form (every key present, ids as database ids);
     a UserError (field `definition.<key>`) for anything off the whitelist."""
     if not isinstance(definition, Mapping):
-        raise _bad("The definition is a JSON object.", "", "INVALID")
+        raise _bad("The definition is a JSON object.", "", AnalyticsErrorCode.INVALID)
     if unknown := sorted(set(definition) - KEYS):
         raise _bad(f"Unknown key {unknown[0]!r}; a definition has {', '.join(sorted(KEYS))}.", unknown[0],
-                   "UNKNOWN_KEY")
+                   AnalyticsErrorCode.UNKNOWN_KEY)
     names = definition.get("metrics")
     if not isinstance(names, list) or not names or not all(isinstance(name, str) for name in names):
-        raise _bad("`metrics` is a list of metric names.", "metrics", "UNKNOWN_METRIC")
+        raise _bad("`metrics` is a list of metric names.", "metrics", AnalyticsErrorCode.UNKNOWN_METRIC)
     if len(names) > max_metrics:
         raise _bad(f"At most {max_metrics} metric{'s' if max_metrics > 1 else ''} here.", "metrics",
-                   "TOO_MANY_METRICS")
+                   AnalyticsErrorCode.TOO_MANY_METRICS)
     dimension = definition.get("dimension")
     if dimension is not None:
-        _choice(dimension, "dimension", tuple(Dimension), "BAD_DIMENSION")
+        _choice(dimension, "dimension", tuple(Dimension), AnalyticsErrorCode.BAD_DIMENSION)
     compare, limit = definition.get("compare", False), definition.get("limit")
     if not isinstance(compare, bool):
         raise _bad("`compare` is true or false.", "compare")
     if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool)):
-        raise _bad("`limit` is a whole number.", "limit", "BAD_LIMIT")
+        raise _bad("`limit` is a whole number.", "limit", AnalyticsErrorCode.BAD_LIMIT)
     if "range" not in definition:
-        raise _bad("Give a `range`.", "range", "BAD_RANGE")
+        raise _bad("Give a `range`.", "range", AnalyticsErrorCode.BAD_RANGE)
     stored = {
         "metrics": list(names),
         "dimension": dimension,

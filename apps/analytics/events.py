@@ -38,6 +38,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.analytics import cache
+from apps.analytics.errors import AnalyticsErrorCode
 from apps.analytics.models import Event, EventDay, Rollup
 from apps.audit.services import record
 from apps.catalog.models import Product
@@ -249,7 +250,7 @@ def track(*, actor, tenant, events: list[dict[str, object]]) -> Outcome:
     counts: events are data, not changes to audit one by one)."""
     if len(events) > GRAPHQL_MAX_EVENTS:
         raise UserError(f"{len(events)} events; at most {GRAPHQL_MAX_EVENTS} a call (send more to POST /api/events).",
-                        field="events", code="TOO_MANY_EVENTS")
+                        field="events", code=AnalyticsErrorCode.TOO_MANY_EVENTS)
     outcome = ingest(tenant=tenant, events=enumerate(events))
     record(actor=actor, action="events.track", obj=tenant,
            changes={"accepted": outcome.accepted, "rejected": outcome.rejected})

@@ -22,12 +22,14 @@ from decimal import Decimal
 from django.db import connection
 
 from apps.analytics import cache
+from apps.analytics.errors import AnalyticsErrorCode
 from apps.analytics.events import TYPE_PATTERN
 from apps.analytics.metrics import ratio
 from apps.analytics.models import Event
 from apps.analytics.query import DateRange, Granularity
 from apps.common.days import day_start
 from apps.common.errors import UserError
+from apps.common.rules import check_range
 
 DEFAULT_STEPS = ("product_viewed", "added_to_cart", "checkout_started", "purchased")
 DEFAULT_WINDOW_HOURS = 24
@@ -55,19 +57,17 @@ class Funnel:
 
 def _check(steps: Sequence[str], window_hours: int, days: DateRange) -> None:
     if not MIN_STEPS <= len(steps) <= MAX_STEPS:
-        raise UserError(f"A funnel has {MIN_STEPS} to {MAX_STEPS} steps.", field="steps", code="BAD_STEPS")
+        raise UserError(f"A funnel has {MIN_STEPS} to {MAX_STEPS} steps.", field="steps", code=AnalyticsErrorCode.BAD_STEPS)
     for step in steps:
         if not TYPE_PATTERN.fullmatch(step):
-            raise UserError(f"{step!r} is not an event type.", field="steps", code="BAD_STEPS")
+            raise UserError(f"{step!r} is not an event type.", field="steps", code=AnalyticsErrorCode.BAD_STEPS)
     if len(set(steps)) != len(steps):
-        raise UserError("Each step is a different event type.", field="steps", code="BAD_STEPS")
+        raise UserError("Each step is a different event type.", field="steps", code=AnalyticsErrorCode.BAD_STEPS)
     if not MIN_WINDOW_HOURS <= window_hours <= MAX_WINDOW_HOURS:
         raise UserError(f"The window is {MIN_WINDOW_HOURS} to {MAX_WINDOW_HOURS} hours.", field="windowHours",
-                        code="BAD_WINDOW")
-    days.check(Granularity.MONTH)  # bounds and order; the length is capped here
-    if days.days > MAX_RANGE_DAYS:
-        raise UserError(f"A funnel's range spans at most {MAX_RANGE_DAYS} days.", field="to",
-                        code="RANGE_TOO_LONG")
+                        code=AnalyticsErrorCode.BAD_WINDOW)
+    days.check(Granularity.MONTH)  # bounds and order; a funnel's length is capped lower
+    check_range(days.first, days.last, longest=MAX_RANGE_DAYS)
 
 
 def funnel(*, tenant, steps: Sequence[str], window_hours: int, days: DateRange) -> Funnel:

@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
+from apps.analytics.errors import AnalyticsErrorCode
 from apps.analytics.query import AnalyticsQuery, Dimension, Kind, Value
 from apps.common.errors import UserError
 from apps.common.money import ZERO, quantize
@@ -149,28 +150,28 @@ def check(query: AnalyticsQuery) -> AnalyticsQuery:
     """The query, if the engine can answer it (limit defaulted for products and categories);
     a UserError naming the field otherwise."""
     if not query.metrics:
-        raise UserError("Ask for at least one metric.", field="metrics", code="UNKNOWN_METRIC")
+        raise UserError("Ask for at least one metric.", field="metrics", code=AnalyticsErrorCode.UNKNOWN_METRIC)
     if len(query.metrics) > MAX_METRICS:
-        raise UserError(f"Ask for at most {MAX_METRICS} metrics.", field="metrics", code="TOO_MANY_METRICS")
+        raise UserError(f"Ask for at most {MAX_METRICS} metrics.", field="metrics", code=AnalyticsErrorCode.TOO_MANY_METRICS)
     if len(set(query.metrics)) != len(query.metrics):
-        raise UserError("Ask for each metric once.", field="metrics", code="DUPLICATE_METRIC")
+        raise UserError("Ask for each metric once.", field="metrics", code=AnalyticsErrorCode.DUPLICATE_METRIC)
     unknown = [name for name in query.metrics if name not in METRICS]
     if unknown:
-        raise UserError(f"Unknown metric: {', '.join(unknown)}.", field="metrics", code="UNKNOWN_METRIC")
+        raise UserError(f"Unknown metric: {', '.join(unknown)}.", field="metrics", code=AnalyticsErrorCode.UNKNOWN_METRIC)
     query.range.check(query.granularity)
     for name in query.metrics:
         metric = METRICS[name]
         if query.dimension not in metric.dimensions:
             by = f"by {query.dimension.value}" if query.dimension else "in total"
-            raise UserError(f"{metric.label} cannot be shown {by}.", field="dimension", code="BAD_DIMENSION")
+            raise UserError(f"{metric.label} cannot be shown {by}.", field="dimension", code=AnalyticsErrorCode.BAD_DIMENSION)
         if (query.filters.product_ids or query.filters.category_ids) and "sales" in metric.sources:
             raise UserError(
                 f"{metric.label} is a whole-shop figure: it cannot be filtered by product or category; "
-                "use the product metrics.", field="filters", code="BAD_FILTER",
+                "use the product metrics.", field="filters", code=AnalyticsErrorCode.BAD_FILTER,
             )
     limit = query.limit
     if query.dimension in (Dimension.PRODUCT, Dimension.CATEGORY):
         limit = DEFAULT_LIMIT if limit is None else limit
     if limit is not None and not 1 <= limit <= MAX_LIMIT:
-        raise UserError(f"`limit` is 1 to {MAX_LIMIT}.", field="limit", code="BAD_LIMIT")
+        raise UserError(f"`limit` is 1 to {MAX_LIMIT}.", field="limit", code=AnalyticsErrorCode.BAD_LIMIT)
     return query if limit == query.limit else dataclasses.replace(query, limit=limit)

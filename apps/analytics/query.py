@@ -14,7 +14,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
-from apps.common.errors import UserError
+from apps.common.rules import check_day, check_range
 
 MIN_DAY, MAX_DAY = date(2000, 1, 1), date(2999, 12, 31)
 
@@ -56,16 +56,9 @@ class DateRange:
 
     def check(self, granularity: Granularity) -> DateRange:
         for name, day in (("from", self.first), ("to", self.last)):
-            if not MIN_DAY <= day <= MAX_DAY:
-                raise UserError(f"`{name}` must be within {MIN_DAY} and {MAX_DAY}.", field=name, code="BAD_RANGE")
-        if self.first > self.last:
-            raise UserError("`from` must not be after `to`.", field="from", code="BAD_RANGE")
-        limit = MAX_RANGE_DAYS[granularity]
-        if self.days > limit:
-            raise UserError(
-                f"A {granularity.value}ly range spans at most {limit} days; use a coarser granularity.",
-                field="to", code="RANGE_TOO_LONG",
-            )
+            check_day(day, field=name, earliest=MIN_DAY, latest=MAX_DAY)
+        check_range(self.first, self.last, longest=MAX_RANGE_DAYS[granularity],
+                    hint=f" by {granularity.value}; use a coarser granularity")
         return self
 
 

@@ -12,11 +12,12 @@ from django.db.models import QuerySet
 
 from apps.accounts.models import Role
 from apps.analytics import definitions, engine
+from apps.analytics.errors import AnalyticsErrorCode
 from apps.analytics.models import Report
 from apps.analytics.query import Result
 from apps.audit import services as audit
 from apps.common.errors import NotFound, PermissionDenied, UserError
-from apps.common.text import required_text
+from apps.common.rules import required_text
 
 NAME_MAX = 120
 KEEPERS = frozenset({Role.OWNER, Role.ADMIN})  # may change anyone's report
@@ -72,7 +73,7 @@ def create_report(*, actor: Any, tenant: Any, name: str, definition: Any) -> Rep
 @transaction.atomic
 def update_report(*, actor: Any, tenant: Any, report_id: int, changes: Mapping[str, Any]) -> Report:
     if unknown := sorted(set(changes) - {"name", "definition"}):
-        raise UserError(f"{unknown[0]} cannot be changed.", field=unknown[0])
+        raise UserError(f"{unknown[0]} cannot be changed.", field=unknown[0], code=AnalyticsErrorCode.INVALID)
     saved = _editable(actor, report_id)
     after = {"name": _name(changes["name"]) if "name" in changes else saved.name,
              "definition": definitions.normalise(changes["definition"], tenant=tenant)

@@ -40,6 +40,7 @@ import pandas as pd
 from django.db import connection
 
 from apps.analytics.cache import cached
+from apps.analytics.errors import AnalyticsErrorCode
 from apps.common.days import day_start, local_today
 from apps.common.errors import UserError
 from apps.common.money import ZERO, quantize
@@ -187,9 +188,9 @@ def check_as_of(tenant, as_of: date | None) -> date:
     if as_of is None:
         return today
     if as_of > today + timedelta(days=1):
-        raise UserError("`asOf` must not be in the future.", field="asOf", code="BAD_RANGE")
+        raise UserError("`asOf` must not be in the future.", field="asOf", code=AnalyticsErrorCode.BAD_RANGE)
     if as_of < MIN_AS_OF:
-        raise UserError(f"`asOf` must not be before {MIN_AS_OF}.", field="asOf", code="BAD_RANGE")
+        raise UserError(f"`asOf` must not be before {MIN_AS_OF}.", field="asOf", code=AnalyticsErrorCode.BAD_RANGE)
     return as_of
 
 

@@ -14,6 +14,7 @@ from io import BytesIO
 from django.conf import settings
 from PIL import Image, ImageOps, ImageSequence, UnidentifiedImageError
 
+from apps.catalog.errors import ProductErrorCode
 from apps.common.errors import UserError
 
 # Pillow format -> the extension we store it under.
@@ -42,21 +43,21 @@ class _Decoded:
 def _read(upload, field: str) -> bytes:
     limit = settings.PRODUCT_IMAGE_MAX_BYTES
     if not hasattr(upload, "read"):
-        raise UserError("Send the image as a file (GraphQL multipart request).", field=field, code="INVALID_IMAGE")
+        raise UserError("Send the image as a file (GraphQL multipart request).", field=field, code=ProductErrorCode.INVALID_IMAGE)
     size = getattr(upload, "size", None)
     if size is not None and size > limit:
-        raise UserError(f"The file is larger than {limit // 1_000_000} MB.", field=field, code="FILE_TOO_LARGE")
+        raise UserError(f"The file is larger than {limit // 1_000_000} MB.", field=field, code=ProductErrorCode.FILE_TOO_LARGE)
     data = upload.read(limit + 1)
     if len(data) > limit:
-        raise UserError(f"The file is larger than {limit // 1_000_000} MB.", field=field, code="FILE_TOO_LARGE")
+        raise UserError(f"The file is larger than {limit // 1_000_000} MB.", field=field, code=ProductErrorCode.FILE_TOO_LARGE)
     if not data:
-        raise UserError("The file is empty.", field=field, code="INVALID_IMAGE")
+        raise UserError("The file is empty.", field=field, code=ProductErrorCode.INVALID_IMAGE)
     return data
 
 
 def _too_many_pixels(field: str) -> UserError:
     megapixels = settings.PRODUCT_IMAGE_MAX_PIXELS / 1_000_000
-    return UserError(f"The image has more than {megapixels:g} million pixels.", field=field, code="TOO_MANY_PIXELS")
+    return UserError(f"The image has more than {megapixels:g} million pixels.", field=field, code=ProductErrorCode.TOO_MANY_PIXELS)
 
 
 def _frames(image: Image.Image, field: str) -> Iterator[Image.Image]:
@@ -97,11 +98,11 @@ def _decode(data: bytes, field: str) -> _Decoded:
                 loop=int(image.info.get("loop", 0) or 0),
             )
     except UnidentifiedImageError as exc:
-        raise UserError("The file is not a JPEG, PNG, WebP or GIF image.", field=field, code="INVALID_IMAGE") from exc
+        raise UserError("The file is not a JPEG, PNG, WebP or GIF image.", field=field, code=ProductErrorCode.INVALID_IMAGE) from exc
     except Image.DecompressionBombError as exc:
         raise _too_many_pixels(field) from exc
     except (OSError, SyntaxError, ValueError, EOFError) as exc:  # truncated or damaged
-        raise UserError("The image is damaged or incomplete.", field=field, code="INVALID_IMAGE") from exc
+        raise UserError("The image is damaged or incomplete.", field=field, code=ProductErrorCode.INVALID_IMAGE) from exc
 
 
 def _encode(decoded: _Decoded, image_format: str, frames: list[Image.Image], quality: int) -> bytes:

@@ -28,8 +28,8 @@ from django.db.models.functions import Coalesce
 from apps.analytics.models import ProductDay
 from apps.catalog.models import Category, Product, Variant
 from apps.common.days import day_bounds, local_today
-from apps.common.errors import UserError
 from apps.common.money import ZERO
+from apps.common.rules import check_range
 
 MAX_RANGE_DAYS = 731
 DEFAULT_RANGE_DAYS = 30
@@ -162,10 +162,7 @@ def window(first: date | None, last: date | None, *, tenant: Any) -> Window:
     today = local_today(tenant)
     last = last or (today if first is None else min(today, first + timedelta(days=DEFAULT_RANGE_DAYS - 1)))
     first = first or last - timedelta(days=DEFAULT_RANGE_DAYS - 1)
-    if first > last:
-        raise UserError("`from` must not be after `to`.", field="from")
-    if (last - first).days + 1 > MAX_RANGE_DAYS:
-        raise UserError(f"A range spans at most {MAX_RANGE_DAYS} days.", field="to")
+    check_range(first, last, longest=MAX_RANGE_DAYS)
     start, end = day_bounds(tenant, first, last)
     return Window(first=first, last=last, start=start, end=end, zone=ZoneInfo(tenant.time_zone))
 

@@ -20,15 +20,14 @@ from django.utils.text import slugify
 from apps.analytics import cache as analytics_cache
 from apps.audit import services as audit
 from apps.catalog import images, selectors
+from apps.catalog.errors import ProductErrorCode
 from apps.catalog.models import Category, Product, ProductImage, Variant
 from apps.common.errors import NotFound, UserError
-from apps.common.money import quantize
-from apps.common.text import required_text
+from apps.common.rules import money, optional_text, required_text
 
 log = logging.getLogger(__name__)
 
 SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
-MAX_MONEY = Decimal("9999999999.99")  # max_digits=12, decimal_places=2
 MAX_TAGS = 50
 
 
@@ -38,34 +37,11 @@ def _name(value: str, field: str, max_length: int) -> str:
     return required_text(value, field=field, max_length=max_length, missing="Give it a name.")
 
 
-def _text(value: str, field: str, max_length: int) -> str:
-    value = (value or "").strip()
-    if len(value) > max_length:
-        raise UserError(f"At most {max_length} characters.", field=field, code="TOO_LONG")
-    return value
-
-
-def _money(value: Decimal | None, field: str, *, required: bool = False) -> Decimal | None:
-    if value is None:
-        if required:
-            raise UserError("A price is required.", field=field, code="REQUIRED")
-        return None
-    if not isinstance(value, Decimal) or not value.is_finite():
-        raise UserError("Enter an amount such as 19.99.", field=field, code="INVALID")
-    if value < 0:
-        raise UserError("The amount cannot be negative.", field=field, code="NEGATIVE")
-    if value.as_tuple().exponent < -2:
-        raise UserError("At most two decimal places.", field=field, code="INVALID")
-    if value > MAX_MONEY:
-        raise UserError(f"At most {MAX_MONEY}.", field=field, code="INVALID")
-    return quantize(value)
-
-
 def _count(value: int, field: str) -> int:
     if value is None or value < 0:
-        raise UserError("It cannot be negative.", field=field, code="NEGATIVE")
+        raise UserError("It cannot be negative.", field=field, code=ProductErrorCode.NEGATIVE)
     if value > 2_147_483_647:
-        raise UserError("That number is too large.", field=field, code="INVALID")
+        raise UserError("That number is too large.", field=field, code=ProductErrorCode.TOO_LARGE)
     return value
 
 
@@ -73,14 +49,14 @@ def _json_object(value: Any, field: str) -> dict:
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise UserError("Send a JSON object, such as {\"material\": \"cotton\"}.", field=field, code="INVALID")
+        raise UserError("Send a JSON object, such as {\"material\": \"cotton\"}.", field=field, code=ProductErrorCode.INVALID)
     return value
 
 
 def _options(value: Any, field: str) -> dict[str, str]:
     options = _json_object(value, field)
     if not all(isinstance(k, str) and isinstance(v, str) for k, v in options.items()):
-        raise UserError("Options map names to text, such as {\"size\": \"M\"}.", field=field, code="INVALID")
+        raise UserError("Options map names to text, such as {\"size\": \"M\"}.", field=field, code=ProductErrorCode.INVALID)
     return options
 
 
@@ -89,13 +65,13 @@ def _tags(values: Iterable[str] | None, field: str = "tags") -> list[str]:
     for value in values or []:
         tag = (value or "").strip()
         if not tag:
-            raise UserError("A tag cannot be blank.", field=field, code="INVALID")
+            raise UserError("A tag cannot be blank.", field=field, code=ProductErrorCode.INVALID)
         if len(tag) > 50:
-            raise UserError("A tag has at most 50 characters.", field=field, code="TOO_LONG")
+            raise UserError("A tag has at most 50 characters.", field=field, code=ProductErrorCode.TOO_LONG)
         if tag not in tags:
             tags.append(tag)
     if len(tags) > MAX_TAGS:
-        raise UserError(f"At most {MAX_TAGS} tags.", field=field, code="INVALID")
+        raise UserError(f"At most {MAX_TAGS} tags.", field=field, code=ProductErrorCode.INVALID)
     return tags
 
 
@@ -108,10 +84,10 @@ def _slug(model, value: str | None, *, source: str, field: str = "slug", exclude
         if not SLUG.fullmatch(value) or len(value) > max_length:
             raise UserError(
                 f"Use lower-case letters, digits and single hyphens (at most {max_length}).",
-                field=field, code="INVALID",
+                field=field, code=ProductErrorCode.INVALID,
             )
         if others.filter(slug=value).exists():
-            raise UserError("This slug is taken.", field=field, code="DUPLICATE")
+            raise UserError("This slug is taken.", field=field, code=ProductErrorCode.DUPLICATE)
         return value
     base = slugify(source)[: max_length - 8].strip("-") or model._meta.model_name
     taken = set(others.filter(slug__startswith=base).values_list("slug", flat=True))
@@ -128,7 +104,7 @@ def _saved(obj, duplicate_field: str, *, message: str) -> None:
         with transaction.atomic():
             obj.save()
     except IntegrityError as exc:
-        raise UserError(message, field=duplicate_field, code="DUPLICATE") from exc
+        raise UserError(message, field=duplicate_field, code=ProductErrorCode.DUPLICATE) from exc
 
 
 def _plain(value: Any) -> Any:
@@ -168,7 +144,7 @@ def _parent(parent_id: int | None, *, moving: Category | None = None) -> Categor
         raise NotFound("No such parent category.", field="parent")
     if moving is not None and moving.pk in selectors.category_ancestor_ids(parent.pk, include_self=True):
         raise UserError("A category cannot sit under itself or one of its subcategories.",
-                        field="parent", code="CYCLE")
+                        field="parent", code=ProductErrorCode.CYCLE)
     return parent
 
 
@@ -214,7 +190,7 @@ def delete_category(*, actor, category_id: int) -> None:
     """Its products stay, without a category; a category with subcategories stays too."""
     category = _get(Category, category_id, "No such category.", lock=True)
     if category.children.exists():
-        raise UserError("Move or delete its subcategories first.", field="id", code="IN_USE")
+        raise UserError("Move or delete its subcategories first.", field="id", code=ProductErrorCode.IN_USE)
     audit.record(actor=actor, action="category.delete", obj=category,
                  changes={"name": category.name, "slug": category.slug})
     category.delete()
@@ -234,7 +210,7 @@ def _category(category_id: int | None) -> Category | None:
 
 def _status(value: str) -> str:
     if value not in Product.Status.values:
-        raise UserError(f"Status is one of {', '.join(Product.Status.values)}.", field="status")
+        raise UserError(f"Status is one of {', '.join(Product.Status.values)}.", field="status", code=ProductErrorCode.INVALID)
     return value
 
 
@@ -256,7 +232,7 @@ def create_product(
     product = Product(
         name=name,
         slug=_slug(Product, slug, source=name),
-        description=_text(description, "description", 100_000),
+        description=optional_text(description, field="description", max_length=100_000),
         status=_status(status),
         category=_category(category_id),
         tags=_tags(tags),
@@ -282,7 +258,7 @@ def update_product(*, actor, product_id: int, changes: Mapping[str, Any]) -> Pro
     if "slug" in changes:
         values["slug"] = _slug(Product, changes["slug"], source=product.name, exclude_pk=product.pk)
     if "description" in changes:
-        values["description"] = _text(changes["description"], "description", 100_000)
+        values["description"] = optional_text(changes["description"], field="description", max_length=100_000)
     if "status" in changes:
         values["status"] = _status(changes["status"])
     if "category_id" in changes:
@@ -336,19 +312,19 @@ def delete_product(*, actor, product_id: int) -> None:
 def _sku(value: str, field: str, *, exclude_pk: int | None = None) -> str:
     sku = (value or "").strip()
     if not sku:
-        raise UserError("Give the variant a SKU.", field=field, code="REQUIRED")
+        raise UserError("Give the variant a SKU.", field=field, code=ProductErrorCode.REQUIRED)
     if len(sku) > 64 or any(c.isspace() for c in sku):
-        raise UserError("A SKU has at most 64 characters and no spaces.", field=field, code="INVALID")
+        raise UserError("A SKU has at most 64 characters and no spaces.", field=field, code=ProductErrorCode.INVALID)
     others = Variant.objects.exclude(pk=exclude_pk) if exclude_pk else Variant.objects.all()
     if others.filter(sku__iexact=sku).exists():
-        raise UserError("Another variant has this SKU.", field=field, code="DUPLICATE")
+        raise UserError("Another variant has this SKU.", field=field, code=ProductErrorCode.DUPLICATE)
     return sku
 
 
 def _check_prices(variant: Variant, prefix: str) -> None:
     if variant.compare_at_price is not None and variant.compare_at_price < variant.price:
         raise UserError("The compare-at price cannot be below the price.",
-                        field=f"{prefix}compareAtPrice", code="INVALID")
+                        field=f"{prefix}compareAtPrice", code=ProductErrorCode.INVALID)
 
 
 def _create_variant(
@@ -372,11 +348,11 @@ def _create_variant(
     variant = Variant(
         product=product,
         sku=_sku(sku, f"{p}sku"),
-        name=_text(name, f"{p}name", 120),
+        name=optional_text(name, field=f"{p}name", max_length=120),
         options=_options(options, f"{p}options"),
-        price=_money(price, f"{p}price", required=True),
-        compare_at_price=_money(compare_at_price, f"{p}compareAtPrice"),
-        cost_price=_money(cost_price, f"{p}costPrice"),
+        price=money(price, field=f"{p}price", required=True),
+        compare_at_price=money(compare_at_price, field=f"{p}compareAtPrice"),
+        cost_price=money(cost_price, field=f"{p}costPrice"),
         stock=_count(stock, f"{p}stock"),
         low_stock_threshold=_count(low_stock_threshold, f"{p}lowStockThreshold"),
         position=_count(position, f"{p}position"),
@@ -397,11 +373,11 @@ def create_variant(*, actor, product_id: int, **fields: Any) -> Variant:
 
 
 VARIANT_FIELDS = {
-    "name": lambda v: _text(v, "name", 120),
+    "name": lambda v: optional_text(v, field="name", max_length=120),
     "options": lambda v: _options(v, "options"),
-    "price": lambda v: _money(v, "price", required=True),
-    "compare_at_price": lambda v: _money(v, "compareAtPrice"),
-    "cost_price": lambda v: _money(v, "costPrice"),
+    "price": lambda v: money(v, field="price", required=True),
+    "compare_at_price": lambda v: money(v, field="compareAtPrice"),
+    "cost_price": lambda v: money(v, field="costPrice"),
     "stock": lambda v: _count(v, "stock"),
     "low_stock_threshold": lambda v: _count(v, "lowStockThreshold"),
     "position": lambda v: _count(v, "position"),
@@ -450,7 +426,7 @@ def _queue_renditions(image_ids: list[int]) -> None:
 
 def add_product_image(*, actor, product_id: int, upload: Any, alt_text: str = "") -> ProductImage:
     """Store one uploaded image after the last one of a product (see add_product_images)."""
-    alt_text = _text(alt_text, "altText", 300)
+    alt_text = optional_text(alt_text, field="altText", max_length=300)
     cleaned = [(images.clean(upload, field="file"), alt_text)]
     (image,) = _add_images(actor=actor, product_id=product_id, cleaned=cleaned)
     return image
@@ -461,9 +437,9 @@ def add_product_images(*, actor, product_id: int, uploads: list[Any]) -> list[Pr
     first: one bad file (its error names it, `files.2`) and nothing is stored."""
     limit = settings.PRODUCT_IMAGE_MAX_FILES
     if not uploads:
-        raise UserError("Send at least one file.", field="files", code="REQUIRED")
+        raise UserError("Send at least one file.", field="files", code=ProductErrorCode.REQUIRED)
     if len(uploads) > limit:
-        raise UserError(f"At most {limit} files at once.", field="files", code="TOO_MANY_FILES")
+        raise UserError(f"At most {limit} files at once.", field="files", code=ProductErrorCode.TOO_MANY_FILES)
     cleaned = [(images.clean(upload, field=f"files.{index}"), "") for index, upload in enumerate(uploads)]
     return _add_images(actor=actor, product_id=product_id, cleaned=cleaned)
 
@@ -497,7 +473,7 @@ def _add_images(*, actor, product_id: int, cleaned: list[tuple[images.CleanImage
 @transaction.atomic
 def update_product_image(*, actor, image_id: int, alt_text: str) -> ProductImage:
     image = _get(ProductImage, image_id, "No such image.", lock=True)
-    diff = _apply(image, {"alt_text": _text(alt_text, "altText", 300)})
+    diff = _apply(image, {"alt_text": optional_text(alt_text, field="altText", max_length=300)})
     if diff:
         image.save(update_fields=["alt_text"])
         audit.record(actor=actor, action="product_image.update", obj=image, changes=diff)
@@ -520,7 +496,7 @@ def reorder_product_images(*, actor, product_id: int, image_ids: list[int]) -> l
     product = _get(Product, product_id, "No such product.", lock=True, field="product")
     current = {image.pk: image for image in product.images.all()}
     if len(image_ids) != len(set(image_ids)) or set(image_ids) != set(current):
-        raise UserError("List every image of this product exactly once.", field="images", code="INVALID")
+        raise UserError("List every image of this product exactly once.", field="images", code=ProductErrorCode.INVALID)
     ordered = [current[pk] for pk in image_ids]
     before = [image.pk for image in sorted(current.values(), key=lambda i: (i.position, i.pk))]
     moved = [image for position, image in enumerate(ordered) if image.position != position]

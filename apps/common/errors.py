@@ -1,8 +1,71 @@
-"""The error a service raises for anything the caller can fix; the API shows it as a userError."""
+"""The error a service raises for anything the caller can fix (the API shows it as a userError),
+and the one registry of the codes it may carry.
+
+A code is a member of a registered StrEnum, never a bare string: the common codes below are
+shared by every domain (the shared rules in apps/common/rules.py raise only these), and each app
+declares its domain's extra codes once, in its own errors.py:
+
+    OrderErrorCode = error_codes("Order", "INSUFFICIENT_STOCK", "ILLEGAL_TRANSITION")
+
+Every domain's enum holds the common codes too (and those of the domains it `include`s, when its
+services pass their errors on), so the API can show any of them in that domain's GraphQL enum
+(schema/errors.py). A UserError with a code the registry does not declare is refused where it is
+raised, so a typo fails the first test that reaches it instead of reaching a client.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from enum import StrEnum
+
+COMMON = (
+    "INVALID",            # the value is not of the expected form (and no more precise code fits)
+    "REQUIRED",           # missing or blank
+    "TOO_LONG",           # text or list over its limit
+    "NOT_FOUND",          # no such object (or not visible to the caller)
+    "PERMISSION_DENIED",  # the caller's role may not do this with this object
+    "DUPLICATE",          # another object has this unique value
+    "NEGATIVE",           # an amount or count below zero
+    "TOO_LARGE",          # a number over its limit (money: more than 9,999,999,999.99)
+    "TOO_PRECISE",        # more decimal places than allowed (money: two)
+    "OUT_OF_RANGE",       # a number outside its documented bounds
+    "BAD_RANGE",          # a range of days: `from` after `to`, a day out of bounds, or too long
+)
+
+_REGISTERED: dict[str, type[StrEnum]] = {}
+
+
+def error_codes(domain: str, *codes: str, include: Iterable[type[StrEnum]] = ()) -> type[StrEnum]:
+    """Declare a domain's codes: the common ones, those of the included domains, then its own.
+    The enum is named `<domain>ErrorCode`, the name its GraphQL enum takes."""
+    name = f"{domain}ErrorCode"
+    assert name not in _REGISTERED, f"{name} is declared twice"
+    names = dict.fromkeys(COMMON)
+    for other in include:
+        names.update(dict.fromkeys(member.value for member in other))
+    for code in codes:
+        assert code.isupper() and code.isidentifier(), code
+        assert code not in COMMON and codes.count(code) == 1, f"{name}.{code} is declared twice"
+        names[code] = None
+    enum = StrEnum(name, {code: code for code in names})
+    enum.__module__ = __name__
+    _REGISTERED[name] = enum
+    return enum
+
+
+def registered() -> dict[str, type[StrEnum]]:
+    """Every declared domain, by enum name (apps declare theirs when imported)."""
+    return dict(_REGISTERED)
+
+
+CommonErrorCode = error_codes("Common")
 
 
 class UserError(Exception):
-    def __init__(self, message: str, *, field: str | None = None, code: str = "INVALID"):
+    def __init__(self, message: str, *, field: str | None = None, code: StrEnum):
+        # Refused with a TypeError, not an assert, so it holds under `python -O` too.
+        if not (isinstance(code, StrEnum) and _REGISTERED.get(type(code).__name__) is type(code)):
+            raise TypeError(f"A UserError's code is a member of a registered error-code enum, not {code!r}.")
         super().__init__(message)
         self.message = message
         self.field = field
@@ -11,9 +74,9 @@ class UserError(Exception):
 
 class NotFound(UserError):
     def __init__(self, message: str = "Not found.", *, field: str | None = "id"):
-        super().__init__(message, field=field, code="NOT_FOUND")
+        super().__init__(message, field=field, code=CommonErrorCode.NOT_FOUND)
 
 
 class PermissionDenied(UserError):
     def __init__(self, message: str, *, field: str | None = None):
-        super().__init__(message, field=field, code="PERMISSION_DENIED")
+        super().__init__(message, field=field, code=CommonErrorCode.PERMISSION_DENIED)

@@ -18,9 +18,11 @@ from django.db import connection
 from django.db.models import Count, F, Prefetch, Q, QuerySet, Sum
 from django.utils import timezone
 
+from apps.common import rules
 from apps.common.days import day_bounds, day_start, local_today
 from apps.common.errors import UserError
 from apps.common.money import ZERO, quantize
+from apps.customers.errors import CustomerErrorCode
 from apps.customers.models import Customer
 from apps.orders.models import Order, OrderLine
 from apps.orders.status import COUNTED
@@ -28,7 +30,6 @@ from apps.orders.status import COUNTED
 DEFAULT_VIP_THRESHOLD = Decimal("1000.00")
 DEFAULT_RANGE_DAYS = 30
 MAX_DAYS = 3660
-MIN_DAY, MAX_DAY = date(1900, 1, 1), date(2999, 12, 31)
 DAYS_PER_MONTH = Decimal("30.436875")  # 365.2425 / 12
 
 
@@ -36,7 +37,7 @@ DAYS_PER_MONTH = Decimal("30.436875")  # 365.2425 / 12
 
 def check_days(days: int, name: str = "days") -> int:
     if not 1 <= days <= MAX_DAYS:
-        raise UserError(f"{name} must be 1 to {MAX_DAYS}.", field=name)
+        raise UserError(f"{name} must be 1 to {MAX_DAYS}.", field=name, code=CustomerErrorCode.INVALID)
     return days
 
 
@@ -46,17 +47,12 @@ def day_range(tenant, first: date | None, last: date | None) -> tuple[date, date
     Without `last`: today; without `first`: DEFAULT_RANGE_DAYS days up to `last`."""
     last = local_today(tenant) if last is None else check_day(last, "to")
     first = last - timedelta(days=DEFAULT_RANGE_DAYS - 1) if first is None else check_day(first, "from")
-    if first > last:
-        raise UserError("`from` must not be after `to`.", field="from")
-    if (last - first).days >= MAX_DAYS:
-        raise UserError(f"A range has at most {MAX_DAYS} days.", field="to")
+    rules.check_range(first, last, longest=MAX_DAYS)
     return first, last, *day_bounds(tenant, first, last)
 
 
 def check_day(day: date, name: str) -> date:
-    if not MIN_DAY <= day <= MAX_DAY:
-        raise UserError(f"{name} must be within {MIN_DAY} and {MAX_DAY}.", field=name)
-    return day
+    return rules.check_day(day, field=name)
 
 
 def vip_threshold(tenant) -> Decimal:

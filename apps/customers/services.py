@@ -19,7 +19,9 @@ from django.utils import timezone
 
 from apps.audit import services as audit
 from apps.common.errors import NotFound, UserError
+from apps.common.rules import optional_text, required_text
 from apps.customers.countries import COUNTRY_CODES
+from apps.customers.errors import CustomerErrorCode
 from apps.customers.models import Customer, CustomerNote
 
 # The keys an address may have (a list of these objects is stored in Customer.addresses).
@@ -40,35 +42,24 @@ CAMEL = {"first_name": "firstName", "last_name": "lastName", "postal_code": "pos
          "accepts_marketing": "acceptsMarketing"}
 
 
-def _text(value: Any, field: str, *, max_length: int) -> str:
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise UserError("Must be text.", field=field)
-    value = value.strip()
-    if len(value) > max_length:
-        raise UserError(f"At most {max_length} characters.", field=field)
-    return value
-
-
 def clean_email(value: Any) -> str:
-    email = _text(value, "email", max_length=254).lower()
+    email = optional_text(value, field="email", max_length=254).lower()
     try:
         validate_email(email)
     except ValidationError as exc:
-        raise UserError("Enter a valid email address.", field="email") from exc
+        raise UserError("Enter a valid email address.", field="email", code=CustomerErrorCode.INVALID) from exc
     return email
 
 
 def clean_phone(value: Any) -> str:
-    phone = PHONE_SEPARATORS.sub("", _text(value, "phone", max_length=40))
+    phone = PHONE_SEPARATORS.sub("", optional_text(value, field="phone", max_length=40))
     if phone.startswith("00"):
         phone = "+" + phone[2:]
     if phone and not PHONE.fullmatch(phone):
         raise UserError(
             "Enter the phone number in international form: + and the country code, 7 to 15 digits.",
             field="phone",
-        )
+         code=CustomerErrorCode.INVALID)
     return phone
 
 
@@ -76,27 +67,27 @@ def clean_addresses(value: Any) -> list[dict[str, str]]:
     if value is None:
         return []
     if not isinstance(value, list | tuple):
-        raise UserError("Addresses must be a list.", field="addresses")
+        raise UserError("Addresses must be a list.", field="addresses", code=CustomerErrorCode.INVALID)
     if len(value) > MAX_ADDRESSES:
-        raise UserError(f"At most {MAX_ADDRESSES} addresses.", field="addresses")
+        raise UserError(f"At most {MAX_ADDRESSES} addresses.", field="addresses", code=CustomerErrorCode.INVALID)
     cleaned = []
     for index, address in enumerate(value):
         where = f"addresses.{index}"  # the path style of every userErrors.field: dotted, indexes too
         if not isinstance(address, Mapping):
-            raise UserError("An address must be an object.", field=where)
+            raise UserError("An address must be an object.", field=where, code=CustomerErrorCode.INVALID)
         unknown = sorted(set(address) - set(ADDRESS_KEYS))
         if unknown:
-            raise UserError(f"Unknown address field {unknown[0]!r}.", field=f"{where}.{unknown[0]}")
+            raise UserError(f"Unknown address field {unknown[0]!r}.", field=f"{where}.{unknown[0]}", code=CustomerErrorCode.INVALID)
         item = {
-            key: _text(address.get(key), f"{where}.{CAMEL.get(key, key)}", max_length=ADDRESS_FIELD_MAX)
+            key: optional_text(address.get(key), field=f"{where}.{CAMEL.get(key, key)}", max_length=ADDRESS_FIELD_MAX)
             for key in ADDRESS_KEYS
         }
         for key in REQUIRED_ADDRESS_KEYS:
             if not item[key]:
-                raise UserError("Required.", field=f"{where}.{CAMEL.get(key, key)}")
+                raise UserError("Required.", field=f"{where}.{CAMEL.get(key, key)}", code=CustomerErrorCode.INVALID)
         item["country"] = item["country"].upper()
         if item["country"] not in COUNTRY_CODES:
-            raise UserError("Use a two-letter ISO 3166 country code, such as DE or US.", field=f"{where}.country")
+            raise UserError("Use a two-letter ISO 3166 country code, such as DE or US.", field=f"{where}.country", code=CustomerErrorCode.INVALID)
         cleaned.append(item)
     return cleaned
 
@@ -107,23 +98,23 @@ def clean_tags(value: Any) -> list[str]:
     if value is None:
         return []
     if not isinstance(value, list | tuple) or not all(isinstance(tag, str) for tag in value):
-        raise UserError("Tags must be a list of text.", field="tags")
+        raise UserError("Tags must be a list of text.", field="tags", code=CustomerErrorCode.INVALID)
     tags = list(dict.fromkeys(tag.strip().lower() for tag in value if tag.strip()))
     if any(len(tag) > TAG_MAX for tag in tags):
-        raise UserError(f"A tag has at most {TAG_MAX} characters.", field="tags")
+        raise UserError(f"A tag has at most {TAG_MAX} characters.", field="tags", code=CustomerErrorCode.INVALID)
     if len(tags) > MAX_TAGS:
-        raise UserError(f"At most {MAX_TAGS} tags.", field="tags")
+        raise UserError(f"At most {MAX_TAGS} tags.", field="tags", code=CustomerErrorCode.INVALID)
     return tags
 
 
 def _cleaned(changes: Mapping[str, Any]) -> dict[str, Any]:
     unknown = sorted(set(changes) - set(EDITABLE))
     if unknown:
-        raise UserError(f"{unknown[0]} cannot be changed.", field=CAMEL.get(unknown[0], unknown[0]))
+        raise UserError(f"{unknown[0]} cannot be changed.", field=CAMEL.get(unknown[0], unknown[0]), code=CustomerErrorCode.INVALID)
     cleaners = {
         "email": clean_email,
-        "first_name": lambda v: _text(v, "firstName", max_length=NAME_MAX),
-        "last_name": lambda v: _text(v, "lastName", max_length=NAME_MAX),
+        "first_name": lambda v: optional_text(v, field="firstName", max_length=NAME_MAX),
+        "last_name": lambda v: optional_text(v, field="lastName", max_length=NAME_MAX),
         "phone": clean_phone,
         "addresses": clean_addresses,
         "tags": clean_tags,
@@ -134,7 +125,7 @@ def _cleaned(changes: Mapping[str, Any]) -> dict[str, Any]:
 
 def _flag(value: Any) -> bool:
     if not isinstance(value, bool):
-        raise UserError("Must be true or false.", field="acceptsMarketing")
+        raise UserError("Must be true or false.", field="acceptsMarketing", code=CustomerErrorCode.INVALID)
     return value
 
 
@@ -143,7 +134,7 @@ def _ensure_email_free(email: str, *, other_than: int | None = None) -> None:
     if other_than is not None:
         taken = taken.exclude(pk=other_than)
     if taken.exists():
-        raise UserError("Another customer has this email address.", field="email", code="DUPLICATE")
+        raise UserError("Another customer has this email address.", field="email", code=CustomerErrorCode.DUPLICATE)
 
 
 def _save(customer: Customer, **kwargs: Any) -> None:
@@ -152,7 +143,7 @@ def _save(customer: Customer, **kwargs: Any) -> None:
         with transaction.atomic():
             customer.save(**kwargs)
     except IntegrityError as exc:
-        raise UserError("Another customer has this email address.", field="email", code="DUPLICATE") from exc
+        raise UserError("Another customer has this email address.", field="email", code=CustomerErrorCode.DUPLICATE) from exc
 
 
 def _locked(customer_id: int) -> Customer:
@@ -211,13 +202,13 @@ def delete_customer(*, actor: Any, customer_id: int) -> None:
     """Delete a customer who has no orders (orders PROTECT their customer), with their notes."""
     customer = _locked(customer_id)
     if customer.orders.exists():
-        raise UserError(HAS_ORDERS, field="id", code="HAS_ORDERS")
+        raise UserError(HAS_ORDERS, field="id", code=CustomerErrorCode.HAS_ORDERS)
     audit.record(actor=actor, action="customer.delete", obj=customer, changes={"email": customer.email})
     try:
         with transaction.atomic():
             customer.delete()
     except ProtectedError as exc:  # an order was placed since the check
-        raise UserError(HAS_ORDERS, field="id", code="HAS_ORDERS") from exc
+        raise UserError(HAS_ORDERS, field="id", code=CustomerErrorCode.HAS_ORDERS) from exc
 
 
 def _author(actor: Any) -> tuple[int | None, str]:
@@ -231,9 +222,7 @@ def _author(actor: Any) -> tuple[int | None, str]:
 @transaction.atomic
 def add_note(*, actor: Any, customer_id: int, body: str) -> CustomerNote:
     """A note on a customer, signed by the caller (a person, or the API key that wrote it)."""
-    body = _text(body, "body", max_length=NOTE_MAX)
-    if not body:
-        raise UserError("Write something.", field="body")
+    body = required_text(body, field="body", max_length=NOTE_MAX, missing="Write something.")
     customer = Customer.objects.filter(pk=customer_id).first()
     if customer is None:
         raise NotFound("No such customer.")

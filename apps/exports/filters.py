@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import date, datetime, time, timedelta
+from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -21,13 +22,15 @@ from apps.analytics import definitions, reports
 from apps.catalog.models import Product
 from apps.common import global_ids
 from apps.common.errors import UserError
+from apps.common.rules import check_range
+from apps.exports.errors import ExportErrorCode
 from apps.exports.models import ExportKind
 from apps.orders.models import OrderStatus
 
 MAX_VALUES = 50  # statuses, tags, event types
 
 
-def _bad(message: str, field: str, code: str = "INVALID") -> UserError:
+def _bad(message: str, field: str, code: StrEnum = ExportErrorCode.INVALID) -> UserError:
     return UserError(message, field=f"filters.{field}" if field else "filters", code=code)
 
 
@@ -38,7 +41,7 @@ def _keys(value: Any, allowed: frozenset[str], kind: str) -> Mapping[str, Any]:
         raise _bad("`filters` is a JSON object.", "")
     if unknown := sorted(set(value) - allowed):
         raise _bad(f"Unknown filter {unknown[0]!r} for a {kind} export; filters are "
-                   f"{', '.join(sorted(allowed)) or 'none'}.", unknown[0], "UNKNOWN_KEY")
+                   f"{', '.join(sorted(allowed)) or 'none'}.", unknown[0], ExportErrorCode.UNKNOWN_KEY)
     return value
 
 
@@ -46,7 +49,7 @@ def _days(value: Any, field: str) -> dict[str, str] | None:
     if value is None:
         return None
     if not isinstance(value, Mapping) or set(value) != {"from", "to"}:
-        raise _bad(f"`{field}` is {{\"from\": day, \"to\": day}}.", field, "BAD_RANGE")
+        raise _bad(f"`{field}` is {{\"from\": day, \"to\": day}}.", field, ExportErrorCode.BAD_RANGE)
     days = {}
     for end in ("from", "to"):
         text = value[end]
@@ -55,9 +58,8 @@ def _days(value: Any, field: str) -> dict[str, str] | None:
         except ValueError:
             days[end] = None
         if days[end] is None:
-            raise _bad(f"`{end}` must be a day written YYYY-MM-DD.", f"{field}.{end}", "BAD_RANGE")
-    if days["from"] > days["to"]:
-        raise _bad("`from` must not be after `to`.", f"{field}.from", "BAD_RANGE")
+            raise _bad(f"`{end}` must be a day written YYYY-MM-DD.", f"{field}.{end}", ExportErrorCode.BAD_RANGE)
+    check_range(days["from"], days["to"], field=f"filters.{field}")
     return {end: day.isoformat() for end, day in days.items()}
 
 
@@ -75,14 +77,14 @@ def _strings(value: Any, field: str, allowed: frozenset[str] | None = None, *, l
 
 def _report(value: Mapping[str, Any], tenant: Any) -> dict[str, Any]:
     if ("report" in value) == ("definition" in value):
-        raise _bad("Give either `report` (a report's id) or `definition`.", "report", "REQUIRED")
+        raise _bad("Give either `report` (a report's id) or `definition`.", "report", ExportErrorCode.REQUIRED)
     if "report" in value:
         pk = global_ids.pk_in(value["report"], "Report", tenant.schema_name)
         if pk is None:
-            raise _bad(f"{value['report']!r} is not the id of a report.", "report", "NOT_FOUND")
+            raise _bad(f"{value['report']!r} is not the id of a report.", "report", ExportErrorCode.NOT_FOUND)
         saved = reports.reports().filter(pk=pk).first()
         if saved is None:
-            raise _bad("No such report.", "report", "NOT_FOUND")
+            raise _bad("No such report.", "report", ExportErrorCode.NOT_FOUND)
         stored = {"report": pk, "name": saved.name, "definition": saved.definition}
     else:
         try:

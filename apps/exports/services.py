@@ -20,6 +20,7 @@ from apps.audit import services as audit
 from apps.common.errors import PermissionDenied, UserError
 from apps.exports import files, sources, writers
 from apps.exports import filters as export_filters
+from apps.exports.errors import ExportErrorCode
 from apps.exports.models import Export, ExportFormat, ExportKind, ExportStatus, JsonLayout
 from apps.live import bus
 
@@ -39,7 +40,7 @@ CONTENT_TYPES = {"csv": "text/csv; charset=utf-8", "json": "application/json",
 
 def _choice(value: str, choices: type, field: str) -> str:
     if value not in choices.values:
-        raise UserError(f"`{field}` must be one of: {', '.join(choices.values)}.", field=field)
+        raise UserError(f"`{field}` must be one of: {', '.join(choices.values)}.", field=field, code=ExportErrorCode.INVALID)
     return value
 
 
@@ -52,7 +53,7 @@ def create_export(*, actor: Any, tenant: Any, kind: str, format: str, filters: A
     kind, format = _choice(kind, ExportKind, "kind"), _choice(format, ExportFormat, "format")
     layout = _choice(layout, JsonLayout, "layout")
     if format != ExportFormat.JSON and layout != JsonLayout.ARRAY:
-        raise UserError("`layout` applies to JSON exports only.", field="layout")
+        raise UserError("`layout` applies to JSON exports only.", field="layout", code=ExportErrorCode.INVALID)
     stored = export_filters.normalise(kind, filters, tenant=tenant)
     user = getattr(actor, "user", None)
     export = Export.objects.create(kind=kind, format=format, layout=layout, filters=stored,

@@ -16,6 +16,7 @@ from django.db.models import Avg, Count, DurationField, ExpressionWrapper, F, Q,
 
 from apps.common.days import day_bounds
 from apps.common.money import quantize
+from apps.common.rules import check_range
 from apps.orders.models import Order, OrderStatus
 
 DEFAULT_HIGH_VALUE_THRESHOLD = Decimal("500.00")
@@ -110,6 +111,7 @@ class OrderFigures:
 def order_figures(*, tenant: Any, start: date, end: date) -> OrderFigures:
     """Figures for the orders placed from `start` to `end` (days in the tenant's time zone), in
     one aggregate query."""
+    check_range(start, end)
     since, until = day_bounds(tenant, start, end)
     to_fulfil = ExpressionWrapper(F("fulfilled_at") - F("placed_at"), output_field=DurationField())
     fulfilled = Q(fulfilled_at__isnull=False)

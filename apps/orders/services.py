@@ -30,15 +30,16 @@ from apps.audit import services as audit
 from apps.catalog.models import Product, Variant
 from apps.common.errors import NotFound, UserError
 from apps.common.money import CENT, ZERO, quantize
+from apps.common.rules import MAX_MONEY, money
 from apps.customers import services as customers
 from apps.customers.models import Customer
 from apps.live import bus
 from apps.orders import status as machine
+from apps.orders.errors import OrderErrorCode
 from apps.orders.models import Order, OrderCounter, OrderEvent, OrderLine, Refund, RefundLine
 
 MAX_LINES = 100
 MAX_QUANTITY = 10_000
-MAX_MONEY = Decimal("9999999999.99")  # what a MoneyField (12 digits, 2 places) holds
 MAX_NOTE = 5_000
 MAX_REASON = 200  # Refund.reason
 MAX_REQUEST_KEY = 255  # Refund.request_key
@@ -59,41 +60,28 @@ class RefundLineRequest:
 
 # --- input checks ---------------------------------------------------------------------------------
 
-def _money(value: Decimal | None, field: str) -> Decimal:
-    """A non-negative amount with at most two decimal places; None is zero."""
-    if value is None:
-        return ZERO
-    if not value.is_finite() or value < 0:
-        raise UserError("Enter an amount of zero or more.", field=field)
-    if value != quantize(value):
-        raise UserError("Use at most two decimal places.", field=field)
-    if value > MAX_MONEY:
-        raise UserError("This amount is too large.", field=field)
-    return quantize(value)
-
-
 def _tax_rate(value: Decimal | None) -> Decimal:
     if value is None:
         return ZERO
     if not value.is_finite() or not ZERO <= value <= HUNDRED:
-        raise UserError("The tax rate is a percentage from 0 to 100.", field="taxRate")
+        raise UserError("The tax rate is a percentage from 0 to 100.", field="taxRate", code=OrderErrorCode.INVALID)
     return value
 
 
 def _quantities(requests: Sequence, key: str, field: str, noun: str) -> dict[int, int]:
     """{id: quantity} from requests, in the order given, with repeats of one id added up."""
     if not requests:
-        raise UserError(f"Add at least one {noun}.", field=field)
+        raise UserError(f"Add at least one {noun}.", field=field, code=OrderErrorCode.INVALID)
     if len(requests) > MAX_LINES:
-        raise UserError(f"At most {MAX_LINES} {noun}s.", field=field)
+        raise UserError(f"At most {MAX_LINES} {noun}s.", field=field, code=OrderErrorCode.INVALID)
     merged: dict[int, int] = {}
     for index, request in enumerate(requests):
         if not 0 < request.quantity <= MAX_QUANTITY:
-            raise UserError(f"The quantity must be 1 to {MAX_QUANTITY}.", field=f"{field}.{index}.quantity")
+            raise UserError(f"The quantity must be 1 to {MAX_QUANTITY}.", field=f"{field}.{index}.quantity", code=OrderErrorCode.INVALID)
         object_id = getattr(request, key)
         merged[object_id] = merged.get(object_id, 0) + request.quantity
         if merged[object_id] > MAX_QUANTITY:
-            raise UserError(f"The quantity must be 1 to {MAX_QUANTITY}.", field=f"{field}.{index}.quantity")
+            raise UserError(f"The quantity must be 1 to {MAX_QUANTITY}.", field=f"{field}.{index}.quantity", code=OrderErrorCode.INVALID)
     return merged
 
 
@@ -162,7 +150,7 @@ def _reserve(variants: dict[int, Variant], quantities: dict[int, int], requests:
             raise UserError(
                 f"Not enough stock for {variants[variant_id].sku}: {wanted} wanted, {left} left.",
                 field=f"lines.{_index_of(requests, 'variant_id', variant_id)}.quantity",
-                code="INSUFFICIENT_STOCK",
+                code=OrderErrorCode.INSUFFICIENT_STOCK,
             )
 
 
@@ -195,7 +183,7 @@ def _customer(*, actor: Any, customer_id: int | None, email: str | None) -> Cust
     """The order's customer: an existing one by id, or by email, which creates the customer
     when this email has never ordered before (guest checkout)."""
     if (customer_id is None) == (not email):
-        raise UserError("Give either a customer or an email.", field="customer")
+        raise UserError("Give either a customer or an email.", field="customer", code=OrderErrorCode.INVALID)
     if customer_id is not None:
         customer = Customer.objects.filter(pk=customer_id).first()
         if customer is None:
@@ -232,11 +220,11 @@ def create_order(
     taxed. `placed_at` (default now) is for orders imported from an earlier system. Anything
     wrong raises a UserError and nothing is kept."""
     if placed_at is not None and (timezone.is_naive(placed_at) or placed_at > timezone.now()):
-        raise UserError("An order's time is a past, timezone-aware time.", field="placedAt")
+        raise UserError("An order's time is a past, timezone-aware time.", field="placedAt", code=OrderErrorCode.INVALID)
     quantities = _quantities(lines, "variant_id", "lines", "line")
-    discount, shipping, rate = _money(discount, "discount"), _money(shipping, "shipping"), _tax_rate(tax_rate)
+    discount, shipping, rate = money(discount, field="discount") or ZERO, money(shipping, field="shipping") or ZERO, _tax_rate(tax_rate)
     if len(note) > MAX_NOTE:
-        raise UserError(f"Keep the note under {MAX_NOTE} characters.", field="note")
+        raise UserError(f"Keep the note under {MAX_NOTE} characters.", field="note", code=OrderErrorCode.TOO_LONG)
 
     variants = Variant.objects.select_related("product").in_bulk(list(quantities))
     for index, request in enumerate(lines):
@@ -246,7 +234,7 @@ def create_order(
         if variant.product.status != Product.Status.ACTIVE:
             raise UserError(
                 f"{variant.product.name} is not for sale ({variant.product.status}).",
-                field=f"lines.{index}.variant", code="NOT_FOR_SALE",
+                field=f"lines.{index}.variant", code=OrderErrorCode.NOT_FOR_SALE,
             )
     snapshot = [
         OrderLine(
@@ -263,11 +251,11 @@ def create_order(
     ]
     subtotal = sum((line.total for line in snapshot), ZERO)
     if discount > subtotal:
-        raise UserError(f"The discount cannot be more than the subtotal ({subtotal}).", field="discount")
+        raise UserError(f"The discount cannot be more than the subtotal ({subtotal}).", field="discount", code=OrderErrorCode.INVALID)
     tax = quantize((subtotal - discount) * rate / HUNDRED)
     total = subtotal - discount + tax + shipping
     if total > MAX_MONEY:
-        raise UserError("This order's total is too large.", field="lines")
+        raise UserError("This order's total is too large.", field="lines", code=OrderErrorCode.TOO_LARGE)
 
     customer = _customer(actor=actor, customer_id=customer_id, email=email)
     _reserve(variants, quantities, lines)
@@ -396,7 +384,7 @@ def cancel_order(*, actor: Any, order_id: int, restock: bool = True, reason: str
     """Cancel a pending or paid order. A paid order is refunded in full (a Refund of its total
     for all its lines); `restock` puts its units back on stock."""
     if len(reason) > MAX_REASON:
-        raise UserError(f"Keep the reason under {MAX_REASON} characters.", field="reason")
+        raise UserError(f"Keep the reason under {MAX_REASON} characters.", field="reason", code=OrderErrorCode.TOO_LONG)
     order = _locked(order_id)
     before = _move(order, machine.CANCELLED, machine.Cause.CANCEL, field="id")
     lines = list(order.lines.all())
@@ -427,7 +415,7 @@ def checked_request_key(value: str | None) -> str:
     """A caller's key for a refund request, checked (empty: none)."""
     value = (value or "").strip()
     if len(value) > MAX_REQUEST_KEY:
-        raise UserError(f"Keep the request key under {MAX_REQUEST_KEY} characters.", field="requestKey")
+        raise UserError(f"Keep the request key under {MAX_REQUEST_KEY} characters.", field="requestKey", code=OrderErrorCode.TOO_LONG)
     return value
 
 
@@ -439,7 +427,7 @@ def refund_for_key(order: Order, key: str) -> Refund | None:
     done = Refund.objects.filter(request_key=key).first()
     if done is not None and done.order_id != order.pk:
         raise UserError("This request key was used for another order's refund.", field="requestKey",
-                        code="KEY_REUSED")
+                        code=OrderErrorCode.KEY_REUSED)
     return done
 
 
@@ -461,20 +449,20 @@ def create_refund(
     `request_key` gets the refund the first one made and changes nothing."""
     key = checked_request_key(request_key)
     if not lines and amount is None:
-        raise UserError("Give the lines to refund, an amount, or both.", field="lines")
+        raise UserError("Give the lines to refund, an amount, or both.", field="lines", code=OrderErrorCode.INVALID)
     wanted = _quantities(lines, "line_id", "lines", "line") if lines else {}
     if restock and not wanted:
-        raise UserError("Restocking needs the lines whose units come back.", field="restock")
+        raise UserError("Restocking needs the lines whose units come back.", field="restock", code=OrderErrorCode.INVALID)
     if amount is not None:
-        amount = _money(amount, "amount")
+        amount = money(amount, field="amount") or ZERO
     if len(reason) > MAX_REASON:
-        raise UserError(f"Keep the reason under {MAX_REASON} characters.", field="reason")
+        raise UserError(f"Keep the reason under {MAX_REASON} characters.", field="reason", code=OrderErrorCode.TOO_LONG)
 
     order = _locked(order_id, field="order")
     if (done := refund_for_key(order, key)) is not None:
         return done
     if order.status not in machine.REFUNDABLE:
-        raise UserError(f"A {order.status} order cannot be refunded.", field="order", code="NOT_REFUNDABLE")
+        raise UserError(f"A {order.status} order cannot be refunded.", field="order", code=OrderErrorCode.NOT_REFUNDABLE)
     order_lines = {line.pk: line for line in order.lines.all()}
     units: dict[OrderLine, int] = {}
     for line_id, quantity in wanted.items():
@@ -485,17 +473,17 @@ def create_refund(
         if quantity > line.quantity - line.refunded_quantity:
             raise UserError(
                 f"Only {line.quantity - line.refunded_quantity} of {line.sku} can still be refunded.",
-                field=f"lines.{index}.quantity", code="OVER_REFUND",
+                field=f"lines.{index}.quantity", code=OrderErrorCode.OVER_REFUND,
             )
         units[line] = quantity
     if amount is None:
         amount = sum(_values(order, list(order_lines.values()), units), ZERO)
     left = order.total - order.refunded_total
     if amount <= 0:
-        raise UserError("This refund comes to nothing.", field="amount", code="NOTHING_TO_REFUND")
+        raise UserError("This refund comes to nothing.", field="amount", code=OrderErrorCode.NOTHING_TO_REFUND)
     if amount > left:
         raise UserError(
-            f"This refund ({amount}) is more than is left to refund ({left}).", field="amount", code="OVER_REFUND"
+            f"This refund ({amount}) is more than is left to refund ({left}).", field="amount", code=OrderErrorCode.OVER_REFUND
         )
 
     refund = _refund(

@@ -14,6 +14,7 @@ from __future__ import annotations
 from enum import Enum
 
 from apps.common.errors import UserError
+from apps.orders.errors import OrderErrorCode
 from apps.orders.models import OrderStatus
 
 PENDING, PAID, FULFILLED, DELIVERED = (
@@ -63,7 +64,7 @@ def check(current: str, target: str, cause: Cause, *, field: str = "status") -> 
     other = TRANSITIONS.get((current, target))
     hint = f" Use {other.value}." if other is not None else ""
     raise UserError(
-        f"An order cannot go from {current} to {target}.{hint}", field=field, code="ILLEGAL_TRANSITION"
+        f"An order cannot go from {current} to {target}.{hint}", field=field, code=OrderErrorCode.ILLEGAL_TRANSITION
     )
 
 

@@ -18,6 +18,7 @@ from django.db.models import Case, CharField, Count, F, Q, Sum, Value, When
 
 from apps.common.days import day_bounds
 from apps.common.money import ZERO
+from apps.common.rules import check_range
 from apps.payments.models import Payment, PaymentStatus, Provider
 
 RATE = Decimal("0.0001")
@@ -95,6 +96,7 @@ def _aggregates() -> dict[str, Any]:
 
 def payment_figures(*, tenant: Any, start: date, end: date) -> PaymentFigures:
     """The figures of the attempts made from `start` to `end` (days in the tenant's time zone)."""
+    check_range(start, end)
     since, until = day_bounds(tenant, start, end)
     attempts = Payment.objects.filter(created__gte=since, created__lt=until)
     figures = PaymentFigures(start=start, end=end, by_provider={p: Outcomes() for p in Provider.values})

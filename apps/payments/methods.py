@@ -25,6 +25,7 @@ from apps.audit import services as audit
 from apps.common.errors import NotFound, UserError
 from apps.customers.models import Customer
 from apps.payments import selectors, services
+from apps.payments.errors import PaymentErrorCode
 from apps.payments.models import Payment, StripeCustomer
 
 MAX_ID = 255
@@ -55,7 +56,7 @@ def _saved(method: dict[str, Any], default_id: str | None) -> SavedMethod:
 def _method_id(value: str) -> str:
     value = (value or "").strip()
     if not value.startswith("pm_") or len(value) > MAX_ID or any(c.isspace() for c in value):
-        raise UserError("Give a Stripe payment method id (pm_…).", field="paymentMethod")
+        raise UserError("Give a Stripe payment method id (pm_…).", field="paymentMethod", code=PaymentErrorCode.INVALID)
     return value
 
 
@@ -130,7 +131,7 @@ def _owned(api: stripe.StripeClient, row: StripeCustomer | None, method_id: str)
     method = _call(api.v1.payment_methods.retrieve, method_id).to_dict()
     if row is None or method.get("customer") != row.stripe_customer_id:
         raise UserError("This payment method is not one of this customer's.", field="paymentMethod",
-                        code="NOT_ATTACHED")
+                        code=PaymentErrorCode.NOT_ATTACHED)
     return method
 
 
@@ -166,7 +167,7 @@ def attach(*, actor: Any, customer_id: int, payment_method: str) -> SavedMethod:
         return _saved(method, _default_id(api, existing.stripe_customer_id))
     if method.get("customer"):
         raise UserError("This payment method belongs to someone else.", field="paymentMethod",
-                        code="ATTACHED_ELSEWHERE")
+                        code=PaymentErrorCode.ATTACHED_ELSEWHERE)
     if _known(api, existing):
         row = existing
     else:

@@ -48,6 +48,7 @@ from apps.orders.models import Order, OrderEvent
 from apps.orders.models import Refund as OrderRefund
 from apps.payments import selectors, services
 from apps.payments import stripe_client as edge
+from apps.payments.errors import PaymentErrorCode
 from apps.payments.models import Payment, PaymentStatus, Provider, StripeRefund, StripeRefundStatus
 
 RANK = {
@@ -103,7 +104,7 @@ def create_refund(
     )
     if payment is None:
         raise UserError("This order has no succeeded Stripe payment to refund (refundCreate records a refund "
-                        "made some other way).", field="order", code="NO_STRIPE_PAYMENT")
+                        "made some other way).", field="order", code=PaymentErrorCode.NO_STRIPE_PAYMENT)
     api = services._stripe_api(selectors.payment_settings(), "order")
     order_refund = orders.create_refund(
         actor=actor, order_id=order.pk, lines=lines, amount=amount, reason=reason, restock=restock, request_key=key
@@ -111,7 +112,7 @@ def create_refund(
     left = payment.amount - payment.amount_refunded
     if order_refund.amount > left:
         raise UserError(f"This refund ({order_refund.amount}) is more than is left of the Stripe payment ({left}).",
-                        field="amount", code="OVER_REFUND")
+                        field="amount", code=PaymentErrorCode.OVER_REFUND)
     schema = connection.schema_name
     made = services._stripe(
         api.v1.refunds.create,
@@ -165,7 +166,7 @@ def cancel_order(*, actor, order_id: int, restock: bool = True, reason: str = ""
     payment = stripe_payment_of(order_id)
     if payment is not None and payment.amount_refunded < payment.amount:
         raise UserError("This order was paid through Stripe: refund it (refundCreate) before cancelling.",
-                        field="id", code="REFUND_THROUGH_STRIPE")
+                        field="id", code=PaymentErrorCode.REFUND_THROUGH_STRIPE)
     from apps.payments import cleanup
 
     with transaction.atomic():

@@ -25,6 +25,7 @@ from apps.orders import services as orders
 from apps.orders.models import Order, OrderStatus
 from apps.payments import crypto, selectors
 from apps.payments import stripe_client as edge
+from apps.payments.errors import PaymentErrorCode
 from apps.payments.models import Payment, PaymentSettings, PaymentStatus, Provider, WebhookEvent
 
 log = logging.getLogger(__name__)
@@ -71,7 +72,7 @@ def _key(name: str, value: str) -> str:
     if value and (len(value) > MAX_KEY or not value.startswith(KEY_PREFIXES[name]) or any(c.isspace() for c in value)):
         expected = " or ".join(KEY_PREFIXES[name])
         raise UserError(f"This is not a Stripe key of this kind (it should start with {expected}).",
-                        field=_camel(name), code="INVALID")
+                        field=_camel(name), code=PaymentErrorCode.INVALID)
     return value
 
 
@@ -110,7 +111,7 @@ def update_settings(
         current.stripe_publishable_key and current.stripe_secret_key_encrypted and current.stripe_webhook_secret_encrypted
     ):
         raise UserError("Stripe needs its publishable key, secret key and webhook signing secret.",
-                        field="stripeEnabled", code="STRIPE_NOT_CONFIGURED")
+                        field="stripeEnabled", code=PaymentErrorCode.STRIPE_NOT_CONFIGURED)
     current.save()
     audit.record(actor=actor, action="payment_settings.update", obj=current, changes=changes)
     return current
@@ -128,22 +129,22 @@ def _stripe(call, *args, **kwargs):
         return call(*args, **kwargs)
     except stripe.AuthenticationError as exc:
         log.warning("Stripe refused the tenant's secret key (%s)", exc.http_status)
-        raise UserError("Stripe refused this shop's secret key.", field=None, code="PROVIDER_AUTH") from exc
+        raise UserError("Stripe refused this shop's secret key.", field=None, code=PaymentErrorCode.PROVIDER_AUTH) from exc
     except (stripe.CardError, stripe.InvalidRequestError) as exc:
         log.warning("Stripe refused the request: %s %s", exc.http_status, exc.code)
         message = exc.user_message or "the request failed"
-        raise UserError(f"Stripe: {message}", field=None, code="PROVIDER_ERROR") from exc
+        raise UserError(f"Stripe: {message}", field=None, code=PaymentErrorCode.PROVIDER_ERROR) from exc
     except (stripe.APIConnectionError, stripe.APIError, stripe.RateLimitError) as exc:
         log.warning("Stripe could not be reached (%s): %s", type(exc).__name__, exc)
-        raise UserError(PROVIDER_UNREACHABLE, field=None, code="PROVIDER_ERROR") from exc
+        raise UserError(PROVIDER_UNREACHABLE, field=None, code=PaymentErrorCode.PROVIDER_ERROR) from exc
     except stripe.StripeError as exc:  # permissions of a restricted key, idempotency conflicts
         log.warning("Stripe failed the request (%s, %s): %s", type(exc).__name__, exc.http_status, exc)
-        raise UserError(PROVIDER_FAILED, field=None, code="PROVIDER_ERROR") from exc
+        raise UserError(PROVIDER_FAILED, field=None, code=PaymentErrorCode.PROVIDER_ERROR) from exc
 
 
 def _stripe_api(config: PaymentSettings, field: str) -> stripe.StripeClient:
     if not config.stripe_enabled:
-        raise UserError("Stripe payments are not enabled for this shop.", field=field, code="PROVIDER_DISABLED")
+        raise UserError("Stripe payments are not enabled for this shop.", field=field, code=PaymentErrorCode.PROVIDER_DISABLED)
     return edge.client(config.stripe_secret_key)
 
 
@@ -154,9 +155,9 @@ def _payable(order_id: int, field: str) -> Order:
         raise NotFound("No such order.", field=field)
     if order.status != OrderStatus.PENDING:
         raise UserError(f"Only a pending order can be paid (this one is {order.status}).", field=field,
-                        code="NOT_PAYABLE")
+                        code=PaymentErrorCode.NOT_PAYABLE)
     if order.total <= 0:
-        raise UserError("This order has nothing to pay.", field=field, code="NOT_PAYABLE")
+        raise UserError("This order has nothing to pay.", field=field, code=PaymentErrorCode.NOT_PAYABLE)
     return order
 
 
@@ -203,7 +204,7 @@ def create_intent(*, actor: Any, order_id: int) -> tuple[Payment, str]:
     api = _stripe_api(selectors.payment_settings(), "order")
     order = _payable(order_id, "order")
     if order.payments.filter(status=PaymentStatus.SUCCEEDED).exists():
-        raise UserError("This order is paid already.", field="order", code="ALREADY_PAID")
+        raise UserError("This order is paid already.", field="order", code=PaymentErrorCode.ALREADY_PAID)
     open_attempt = order.payments.filter(provider=Provider.STRIPE, status=PaymentStatus.PENDING).first()
     if open_attempt is not None:
         intent = _stripe(api.v1.payment_intents.retrieve, open_attempt.stripe_id)
@@ -260,13 +261,13 @@ def confirm_payment(*, actor: Any, payment_id: int, payment_method: str) -> Paym
     """Back-office confirmation of a pending Stripe payment with a payment method (pm_…)."""
     payment_method = (payment_method or "").strip()
     if not payment_method.startswith("pm_") or len(payment_method) > MAX_KEY:
-        raise UserError("Give a Stripe payment method id (pm_…).", field="paymentMethod")
+        raise UserError("Give a Stripe payment method id (pm_…).", field="paymentMethod", code=PaymentErrorCode.INVALID)
     payment = _locked_payment(pk=payment_id)
     if payment is None:
         raise NotFound("No such payment.", field="payment")
     if payment.provider != Provider.STRIPE or payment.status != PaymentStatus.PENDING:
         raise UserError(f"Only a pending Stripe payment can be confirmed (this one is {payment.status}).",
-                        field="payment", code="NOT_CONFIRMABLE")
+                        field="payment", code=PaymentErrorCode.NOT_CONFIRMABLE)
     api = _stripe_api(selectors.payment_settings(), "payment")
     # Set the method, then confirm (localstripe does not take it on confirm; Stripe takes both).
     _stripe(api.v1.payment_intents.update, payment.stripe_id, params={"payment_method": payment_method})
@@ -280,7 +281,7 @@ def confirm_payment(*, actor: Any, payment_id: int, payment_method: str) -> Paym
 def mark_paid(*, actor: Any, order_id: int) -> Payment:
     """A manual payment (cash, bank transfer) of a pending order's total, which pays the order."""
     if not selectors.payment_settings().manual_enabled:
-        raise UserError("Manual payments are not enabled for this shop.", field="order", code="PROVIDER_DISABLED")
+        raise UserError("Manual payments are not enabled for this shop.", field="order", code=PaymentErrorCode.PROVIDER_DISABLED)
     order = _payable(order_id, "order")
     payment = Payment.objects.create(
         order=order, provider=Provider.MANUAL, amount=order.total, currency=order.currency,

@@ -10,6 +10,7 @@ import stripe
 from django.conf import settings
 
 from apps.common.errors import UserError
+from apps.payments.errors import PaymentErrorCode
 
 # Stripe's currencies without minor units, and with three decimals (ISO 4217 exponents).
 ZERO_DECIMAL = frozenset(
@@ -24,7 +25,7 @@ def minor_units(amount: Decimal, currency: str) -> int:
     exponent = 0 if code in ZERO_DECIMAL else 3 if code in THREE_DECIMAL else 2
     units = amount.scaleb(exponent)
     if units != units.to_integral_value():
-        raise UserError(f"{amount} {code} has more decimals than {code} allows.", field="amount")
+        raise UserError(f"{amount} {code} has more decimals than {code} allows.", field="amount", code=PaymentErrorCode.INVALID)
     return int(units)
 
 

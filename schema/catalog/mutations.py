@@ -22,7 +22,7 @@ from schema.catalog.types import (
     VariantType,
 )
 from schema.context import principal
-from schema.errors import UserError, payload_or_errors
+from schema.errors import ProductError, payload_or_errors
 from schema.ids import pk_of, pk_or_none
 
 T = TypeVar("T")
@@ -115,37 +115,37 @@ def _with_id(values: dict[str, Any], name: str, type_name: str, info: Info) -> d
 @strawberry.type
 class CategoryPayload:
     category: CategoryType | None = None
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
+    user_errors: list[ProductError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
 class ProductPayload:
     product: ProductType | None = None
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
+    user_errors: list[ProductError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
 class VariantPayload:
     variant: VariantType | None = None
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
+    user_errors: list[ProductError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
 class ProductImagePayload:
     image: ProductImageType | None = None
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
+    user_errors: list[ProductError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
 class ProductImagesPayload:
     images: list[ProductImageType] = strawberry.field(default_factory=list)
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
+    user_errors: list[ProductError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
 class CatalogDeletePayload:
     deleted_id: strawberry.ID | None = None
-    user_errors: list[UserError] = strawberry.field(default_factory=list)
+    user_errors: list[ProductError] = strawberry.field(default_factory=list)
 
 
 def _deleted(delete: Callable[[], None], gid: strawberry.ID) -> CatalogDeletePayload:
@@ -153,11 +153,11 @@ def _deleted(delete: Callable[[], None], gid: strawberry.ID) -> CatalogDeletePay
         delete()
         return CatalogDeletePayload(deleted_id=gid)
 
-    return payload_or_errors(make, lambda errors: CatalogDeletePayload(user_errors=errors))
+    return payload_or_errors(make, lambda errors: CatalogDeletePayload(user_errors=errors), ProductError)
 
 
 def _payload(payload: type[T], name: str, make: Callable[[], Any]) -> T:
-    return payload_or_errors(lambda: payload(**{name: make()}), lambda errors: payload(user_errors=errors))
+    return payload_or_errors(lambda: payload(**{name: make()}), lambda errors: payload(user_errors=errors), ProductError)
 
 
 # --- mutations ----------------------------------------------------------------------------------

@@ -4,9 +4,8 @@ tenant's currency, and the sales figures of products."""
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
 from datetime import date, datetime
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 import strawberry
 import strawberry_django
@@ -16,26 +15,15 @@ from strawberry.types import Info
 from apps.catalog import selectors
 from apps.catalog.images import nearest
 from apps.catalog.models import Category, Product, ProductImage, Variant
-from apps.common.errors import UserError as ServiceUserError
 from schema import permissions
 from schema.context import principal, tenant
-from schema.errors import bad_request
+from schema.errors import read_or_bad_request
 from schema.ids import TenantNode
 from schema.scalars import Money, money
-
-T = TypeVar("T")
 
 
 def currency_of(info: Info) -> str:
     return tenant(info).currency
-
-
-def _checked(read: Callable[[], T]) -> T:
-    """A selector's complaint about its input, as a BAD_REQUEST error of the query."""
-    try:
-        return read()
-    except ServiceUserError as exc:
-        raise bad_request(exc.message) from exc
 
 
 @strawberry.enum(name="ProductStatus")
@@ -151,7 +139,7 @@ def _analytics(figures: selectors.ProductAnalytics, currency: str) -> ProductAna
 
 
 def window_of(info: Info, first: date | None, last: date | None) -> selectors.Window:
-    return _checked(lambda: selectors.window(first, last, tenant=tenant(info)))
+    return read_or_bad_request(lambda: selectors.window(first, last, tenant=tenant(info)))
 
 
 def _require_analytics(info: Info, name: str) -> None:

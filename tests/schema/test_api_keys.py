@@ -58,7 +58,7 @@ def test_bad_key_requests_are_user_errors(gql, alpha):
     before = ApiKey.objects.count()
     assert _create(gql, alpha, role="OWNER")["userErrors"] == [{"field": "role", "code": "PERMISSION_DENIED"}]
     assert _create(gql, alpha, scopes=["everything"])["userErrors"] == [{"field": "scopes", "code": "INVALID"}]
-    assert _create(gql, alpha, name="  ")["userErrors"] == [{"field": "name", "code": "INVALID"}]
+    assert _create(gql, alpha, name="  ")["userErrors"] == [{"field": "name", "code": "REQUIRED"}]
     past = (timezone.now() - timedelta(days=1)).isoformat()
     assert _create(gql, alpha, expiresAt=past)["userErrors"] == [{"field": "expiresAt", "code": "INVALID"}]
     assert ApiKey.objects.count() == before

@@ -158,7 +158,7 @@ def test_product_with_variants_in_one_mutation(gql, alpha, staff):
         ({"name": "X", "variants": [{"sku": "NEW-1", "price": "1"}, {"sku": "new-1", "price": "1"}]},
          ("variants.1.sku", "DUPLICATE")),
         ({"name": "X", "variants": [{"sku": "NEW-1", "price": "-1"}]}, ("variants.0.price", "NEGATIVE")),
-        ({"name": "X", "variants": [{"sku": "NEW-1", "price": "1.001"}]}, ("variants.0.price", "INVALID")),
+        ({"name": "X", "variants": [{"sku": "NEW-1", "price": "1.001"}]}, ("variants.0.price", "TOO_PRECISE")),
         ({"name": "X", "variants": [{"sku": "NEW-1", "price": "NaN"}]}, ("variants.0.price", "INVALID")),
         ({"name": "X", "variants": [{"sku": "NEW-1", "price": "10", "compareAtPrice": "9.99"}]},
          ("variants.0.compareAtPrice", "INVALID")),

@@ -63,7 +63,7 @@ def test_a_widget_is_saved_normalised_at_the_end_of_its_dashboard(gql, alpha):
     ({**SALES, "sql": "1"}, "LINE", "definition.sql", "UNKNOWN_KEY"),
     ({**SALES, "metrics": ["gross_sales", "orders"]}, "LINE", "definition.metrics", "TOO_MANY_METRICS"),
     ({**SALES, "metrics": ["no_such_metric"]}, "LINE", "definition.metrics", "UNKNOWN_METRIC"),
-    ({**SALES, "range": {"from": "2020-01-01", "to": "2026-01-01"}}, "LINE", "definition.range", "RANGE_TOO_LONG"),
+    ({**SALES, "range": {"from": "2020-01-01", "to": "2026-01-01"}}, "LINE", "definition.range", "BAD_RANGE"),
     (SALES, "PIE", "definition.dimension", "BAD_DIMENSION"),  # a pie shares out products or categories
     ({**SALES, "dimension": None}, "LINE", "definition.dimension", "BAD_DIMENSION"),
 ])

@@ -124,7 +124,7 @@ def test_viewers_see_no_funnels(gql, alpha):
     ({"steps": ["product_viewed"]}, "BAD_STEPS"),
     ({"h": 0}, "BAD_WINDOW"),
     ({"from": "2026-03-02", "to": "2026-03-01"}, "BAD_RANGE"),
-    ({"from": "2016-01-01", "to": "2026-01-01"}, "RANGE_TOO_LONG"),
+    ({"from": "2016-01-01", "to": "2026-01-01"}, "BAD_RANGE"),
 ])
 def test_funnel_bad_arguments(gql, alpha, variables, reason):
     response = gql.post(FUNNEL, variables, host=alpha.host, token=token_for(alpha.email("analyst"), alpha.tenant))

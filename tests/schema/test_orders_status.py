@@ -222,11 +222,11 @@ REFUND_ERRORS = {
     "more units than sold": ({"lines": [{"line": "FIRST", "quantity": 3}]}, "lines.0.quantity", "OVER_REFUND"),
     "more than paid": ({"amount": "56.51"}, "amount", "OVER_REFUND"),
     "zero amount": ({"amount": "0"}, "amount", "NOTHING_TO_REFUND"),
-    "negative amount": ({"amount": "-5"}, "amount", "INVALID"),
-    "three decimals": ({"amount": "1.001"}, "amount", "INVALID"),
+    "negative amount": ({"amount": "-5"}, "amount", "NEGATIVE"),
+    "three decimals": ({"amount": "1.001"}, "amount", "TOO_PRECISE"),
     "line of another order": ({"lines": [{"line": "OTHER", "quantity": 1}]}, "lines.0.line", "NOT_FOUND"),
     "unknown order": ({"order": "UNKNOWN", "amount": "1.00"}, "order", "NOT_FOUND"),
-    "long reason": ({"amount": "1.00", "reason": "x" * 201}, "reason", "INVALID"),
+    "long reason": ({"amount": "1.00", "reason": "x" * 201}, "reason", "TOO_LONG"),
 }
 
 

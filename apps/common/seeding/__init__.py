@@ -38,11 +38,14 @@ from apps.analytics import rollups
 from apps.audit import services as audit
 from apps.catalog.models import Category, Product, ProductImage, Variant
 from apps.common.days import day_start, local_today
-from apps.common.errors import UserError
+from apps.common.errors import UserError, error_codes
 from apps.common.seeding.generate import COLUMNS, Plan, SeedSize, cell, generate, pg_array
 from apps.customers.models import Customer, CustomerNote
 from apps.orders import status as order_status
 from apps.orders.models import Order, OrderCounter, OrderEvent, OrderLine, Refund, RefundLine
+
+# Seeding is a command, not an API call: its codes reach no GraphQL enum.
+SeedErrorCode = error_codes("Seed", "NOT_EMPTY")
 
 __all__ = ["SeedResult", "SeedSize", "commerce_rows", "seed_demo"]
 
@@ -71,10 +74,10 @@ def seed_demo(*, tenant: Any, size: SeedSize, seed: int = 42, reset: bool = Fals
     tenant has commerce data already, unless `reset`, which deletes it first."""
     for name in ("products", "customers", "orders"):
         if getattr(size, name) < 0:
-            raise UserError(f"{name} cannot be negative.", field=name)
+            raise UserError(f"{name} cannot be negative.", field=name, code=SeedErrorCode.NEGATIVE)
     if size.orders and not (size.products and size.customers):
         raise UserError("Orders need products and customers: give --products and --customers.",
-                        field="orders")
+                        field="orders", code=SeedErrorCode.INVALID)
     until = (until or day_start(tenant, local_today(tenant))).astimezone(UTC).replace(microsecond=0)
     seconds: dict[str, float] = {}
     lap = _stopwatch(seconds)
@@ -117,7 +120,7 @@ def _prepare(cursor, tenant: Any, *, size: SeedSize, seed: int, reset: bool, unt
     if present and not reset:
         listed = ", ".join(f"{count} {table}" for table, count in present.items())
         raise UserError(f"Tenant {tenant.slug} has data already ({listed}); "
-                        "pass --reset to delete it and seed again.", field="reset", code="NOT_EMPTY")
+                        "pass --reset to delete it and seed again.", field="reset", code=SeedErrorCode.NOT_EMPTY)
     if reset:
         # Deferred foreign-key checks of earlier writes in this transaction (a test's) would
         # stop TRUNCATE: run them now. CASCADE: rows of other apps that point at these
