@@ -83,6 +83,20 @@ def refused_at_handshake(code: int, host: str, **options) -> None:
     async_to_sync(scenario)()
 
 
+def first_answer(fixture, params: dict, payload: dict) -> dict:
+    """Open a session with `params`, send one `subscribe` with `payload`; the first message back."""
+    async def scenario():
+        ws = communicator(fixture.host)
+        ack = await open_session(ws, params)
+        assert json.loads(ack["text"])["type"] == "connection_ack"
+        await ws.send_json_to({"id": "1", "type": "subscribe", "payload": payload})
+        message = await ws.receive_json_from(timeout=TIMEOUT)
+        await ws.disconnect()
+        return message
+
+    return async_to_sync(scenario)()
+
+
 def refused_at_init(params: dict, host: str = "alpha.localhost", **options) -> None:
     async def scenario():
         ws = communicator(host, **options)

@@ -10,7 +10,7 @@ import pytest
 from asgiref.sync import async_to_sync
 
 from tests.conftest import token_for
-from tests.test_websocket import bearer, communicator, open_session
+from tests.test_websocket import bearer, first_answer
 
 TWO_OPERATIONS = "query A { tenant { slug } } query B { me { role } }"
 MEDIA = ["application/json", "application/graphql-response+json", None]
@@ -54,15 +54,6 @@ def test_the_named_operation_runs(gql, alpha):
 def test_websocket_subscribe_with_two_operations_and_no_name_is_an_error(alpha):
     params = bearer(alpha)
 
-    async def scenario():
-        ws = communicator(alpha.host)
-        ack = await open_session(ws, params)
-        assert json.loads(ack["text"])["type"] == "connection_ack"
-        await ws.send_json_to({"id": "1", "type": "subscribe", "payload": {"query": TWO_OPERATIONS}})
-        message = await ws.receive_json_from(timeout=5)
-        await ws.disconnect()
-        return message
-
-    message = async_to_sync(scenario)()
+    message = first_answer(alpha, params, {"query": TWO_OPERATIONS})
     assert message["type"] == "error" and message["id"] == "1", message
     assert [e["extensions"]["code"] for e in message["payload"]] == ["BAD_REQUEST"], message

@@ -14,7 +14,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from tests.conftest import PASSWORD
 from tests.edge.responses import assert_bad_request, json_of, post
-from tests.test_websocket import bearer, communicator, open_session
+from tests.test_websocket import bearer, first_answer
 
 NOT_OBJECTS = ['"str"', "null", "42", "true", "[]", '[{"query": "{ __typename }"}]']
 
@@ -78,18 +78,9 @@ def test_nul_in_a_graphql_string_is_bad_request(gql, alpha, where, accept):
 def test_nul_in_a_websocket_variable_is_an_error_message(alpha):
     params = bearer(alpha)
 
-    async def scenario():
-        ws = communicator(alpha.host)
-        ack = await open_session(ws, params)
-        assert json.loads(ack["text"])["type"] == "connection_ack"
-        await ws.send_json_to({"id": "1", "type": "subscribe", "payload": {
-            "query": "query($n: String!) { customers(first: 1, filter: {search: $n}) { totalCount } }",
-            "variables": {"n": "\x00"}}})
-        message = await ws.receive_json_from(timeout=5)
-        await ws.disconnect()
-        return message
-
-    message = async_to_sync(scenario)()
+    message = first_answer(alpha, params, {
+        "query": "query($n: String!) { customers(first: 1, filter: {search: $n}) { totalCount } }",
+        "variables": {"n": "\x00"}})
     codes = [e["extensions"]["code"] for e in (message["payload"] if message["type"] == "error"
                                                 else message["payload"].get("errors", []))]
     assert codes == ["BAD_REQUEST"], message
