@@ -4,9 +4,13 @@ running. Real servers in tmp dirs, no Django: these run with or without pytest-d
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg2
@@ -39,18 +43,32 @@ def _query(url: str, sql: str, params: tuple = ()) -> list[tuple]:
         connection.close()
 
 
-@pytest.fixture(scope="module")
-def pg_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A data dir already through initdb, holding table `kept`: starts on it are warm."""
-    data_dir = tmp_path_factory.mktemp("devserver") / "postgres"
-    server = EmbeddedPostgres(data_dir)
+@contextmanager
+def _outside_pytests_root() -> Iterator[Path]:
+    """A folder for an embedded PostgreSQL, outside pytest's temporary root: the server's system
+    user must be able to reach it, and every pytest session that starts on the machine closes
+    pytest's root to its owner again (initdb failed with "Permission denied" while another test
+    run started)."""
+    path = Path(tempfile.mkdtemp(prefix="shop-devserver-test-"))
     try:
-        url = server.start()
-        _query(url, "CREATE TABLE kept (word text)")
-        _query(url, "INSERT INTO kept VALUES (%s)", ("été",))
+        yield path
     finally:
-        server.stop()
-    return data_dir
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def pg_data() -> Iterator[Path]:
+    """A data dir already through initdb, holding table `kept`: starts on it are warm."""
+    with _outside_pytests_root() as home:
+        data_dir = home / "postgres"
+        server = EmbeddedPostgres(data_dir)
+        try:
+            url = server.start()
+            _query(url, "CREATE TABLE kept (word text)")
+            _query(url, "INSERT INTO kept VALUES (%s)", ("été",))
+        finally:
+            server.stop()
+        yield data_dir
 
 
 @pytest.fixture
@@ -60,8 +78,13 @@ def postgres(pg_data: Path):
     server.stop()
 
 
-def test_postgres_cold_start_serves_and_stops(tmp_path: Path):
-    server = EmbeddedPostgres(tmp_path / "postgres")
+def test_postgres_cold_start_serves_and_stops():
+    with _outside_pytests_root() as home:
+        _cold_start(home)
+
+
+def _cold_start(home: Path) -> None:
+    server = EmbeddedPostgres(home / "postgres")
     try:
         url = server.start()
         port, pid = server.port, server.pid
