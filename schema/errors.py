@@ -38,6 +38,7 @@ from apps.alerts.errors import AlertErrorCode
 from apps.analytics.errors import AnalyticsErrorCode
 from apps.catalog.errors import ProductErrorCode
 from apps.common.errors import UserError as ServiceUserError
+from apps.common.outages import is_outage
 from apps.customers.errors import CustomerErrorCode
 from apps.exports.errors import ExportErrorCode
 from apps.orders.errors import OrderErrorCode
@@ -53,7 +54,8 @@ TOO_COMPLEX = re.compile(
 )
 
 CODES = frozenset(
-    {"UNAUTHENTICATED", "FORBIDDEN", "NOT_FOUND", "BAD_REQUEST", "THROTTLED", "QUERY_TOO_COMPLEX", "INTERNAL"}
+    {"UNAUTHENTICATED", "FORBIDDEN", "NOT_FOUND", "BAD_REQUEST", "THROTTLED", "QUERY_TOO_COMPLEX", "UNAVAILABLE",
+     "INTERNAL"}
 )
 
 
@@ -87,6 +89,10 @@ def give_codes(errors: list[GraphQLError]) -> None:
             if original is None or isinstance(original, GraphQLError):
                 # syntax, validation, variables; or a limit on size and depth
                 extensions["code"] = "QUERY_TOO_COMPLEX" if TOO_COMPLEX.search(error.message) else "BAD_REQUEST"
+            elif is_outage(original):  # PostgreSQL or Redis unreachable: not our bug, try again
+                log.warning("Unavailable in %s: %r", error.path, original)
+                extensions["code"] = "UNAVAILABLE"
+                error.message = "A service this needs is unavailable; try again shortly."
             else:
                 log.error("Unexpected error in %s", error.path, exc_info=original)
                 extensions["code"] = "INTERNAL"

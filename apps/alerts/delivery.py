@@ -20,6 +20,7 @@ from apps.alerts.models import AlertRule, Channel, Comparison, Notification, Web
 from apps.analytics.metrics import METRICS
 from apps.analytics.query import DateRange
 from apps.common import global_ids
+from apps.common.outages import after_commit
 from apps.live import bus
 from apps.payments import crypto
 
@@ -47,7 +48,7 @@ def _describe(rule: AlertRule, value: Decimal | None, span: DateRange) -> tuple[
 def _queue(task: Any, object_id: int) -> None:
     """After commit, in this tenant's schema (named: never whatever schema a connection has then)."""
     schema = connection.schema_name
-    transaction.on_commit(lambda: task.apply_async((object_id,), headers={"_schema_name": schema}))
+    after_commit(lambda: task.apply_async((object_id,), headers={"_schema_name": schema}))
 
 
 def fire(rule: AlertRule, *, value: Decimal | None, range: DateRange, now: datetime) -> Notification:

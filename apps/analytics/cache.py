@@ -12,16 +12,19 @@ that change no figure need no bump. Hits and misses are counted per tenant."""
 from __future__ import annotations
 
 import hashlib
+import logging
 import pickle
 from collections.abc import Callable
 from typing import TypeVar
 
-from django.db import connection, transaction
+from django.db import connection
 
+from apps.common.outages import REDIS_OUTAGES, after_commit, without_redis
 from apps.live import bus
 from config import redis
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 TTL_SECONDS = 24 * 3600
 
 
@@ -42,25 +45,33 @@ def bump_on_commit() -> None:
     """Call inside the transaction of a write that changes analytics figures. After the bump,
     live metrics subscribers hear of the new version (apps.live.hub coalesces)."""
     schema = _schema()
-    transaction.on_commit(lambda: bus.publish(schema, "metrics", {"version": bump(schema)}))
+    after_commit(lambda: bus.publish(schema, "metrics", {"version": bump(schema)}))
 
 
 def cached(name: str, key: str, compute: Callable[[], T], *, schema: str | None = None) -> T:
     """`compute()`'s answer for (`name`, `key`) in the current tenant at its current data
-    version, from Redis when there."""
+    version, from Redis when there (computed every time while Redis cannot be reached)."""
     schema = schema or _schema()
     digest = hashlib.sha256(key.encode()).hexdigest()[:32]
     store = redis.client()
-    slot = redis.key("analytics", schema, "v", version(schema), name, digest)
-    raw = store.get(slot)
+    try:
+        slot = redis.key("analytics", schema, "v", version(schema), name, digest)
+        raw = store.get(slot)
+    except REDIS_OUTAGES as error:
+        log.warning("Redis unavailable, analytics answer computed without the cache: %s", error)
+        return compute()
     if raw is not None:
         store.hincrby(redis.key("analytics", schema, "stats"), "hits", 1)
         return pickle.loads(raw)  # only this module writes these keys
     answer = compute()
-    pipe = store.pipeline(transaction=False)
-    pipe.set(slot, pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL), ex=TTL_SECONDS)
-    pipe.hincrby(redis.key("analytics", schema, "stats"), "misses", 1)
-    pipe.execute()
+
+    def keep() -> None:
+        pipe = store.pipeline(transaction=False)
+        pipe.set(slot, pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL), ex=TTL_SECONDS)
+        pipe.hincrby(redis.key("analytics", schema, "stats"), "misses", 1)
+        pipe.execute()
+
+    without_redis(keep, None, "analytics answer not cached")
     return answer
 
 

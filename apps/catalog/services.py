@@ -23,6 +23,7 @@ from apps.catalog import images, selectors
 from apps.catalog.errors import ProductErrorCode
 from apps.catalog.models import Category, Product, ProductImage, Variant
 from apps.common.errors import NotFound, UserError
+from apps.common.outages import after_commit
 from apps.common.rules import money, optional_text, required_text
 
 log = logging.getLogger(__name__)
@@ -279,7 +280,7 @@ def update_product(*, actor, product_id: int, changes: Mapping[str, Any]) -> Pro
 def _delete_files_on_commit(names: Iterable[str]) -> None:
     names = [name for name in names if name]
     if names:
-        transaction.on_commit(lambda: _delete_files(names))
+        after_commit(lambda: _delete_files(names))
 
 
 def _delete_files(names: Iterable[str]) -> None:
@@ -421,7 +422,7 @@ def _queue_renditions(image_ids: list[int]) -> None:
         for image_id in image_ids:
             make_renditions.apply_async((image_id,), headers={"_schema_name": schema})
 
-    transaction.on_commit(send)
+    after_commit(send)
 
 
 def add_product_image(*, actor, product_id: int, upload: Any, alt_text: str = "") -> ProductImage:

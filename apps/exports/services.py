@@ -18,6 +18,7 @@ from django.utils import timezone
 from apps.accounts.models import Role
 from apps.audit import services as audit
 from apps.common.errors import PermissionDenied, UserError
+from apps.common.outages import after_commit
 from apps.exports import files, sources, writers
 from apps.exports import filters as export_filters
 from apps.exports.errors import ExportErrorCode
@@ -73,7 +74,7 @@ def _queue_on_commit(export_id: int) -> None:
         # The schema goes with the task: tenant-schemas-celery runs it there.
         run_export.apply_async((export_id,), headers={"_schema_name": schema})
 
-    transaction.on_commit(send)
+    after_commit(send)
 
 
 def extension(export: Export) -> str:

@@ -25,7 +25,9 @@ from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
-from django.db import connection, transaction
+from django.db import connection
+
+from apps.common.outages import after_commit
 
 TOPICS = frozenset({"orders", "metrics", "exports", "notifications"})
 MESSAGE_TYPE = "live.message"  # the channels message type (handled by strawberry's consumer)
@@ -56,7 +58,7 @@ def publish_on_commit(topic: str, payload: dict[str, Any] | Callable[[], dict[st
     def send() -> None:
         publish(schema, topic, payload() if callable(payload) else payload)
 
-    transaction.on_commit(send)
+    after_commit(send)
 
 
 @asynccontextmanager

@@ -12,8 +12,7 @@ from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from django.db import transaction
-
+from apps.common.outages import after_commit
 from config import redis
 
 RECENT_MINUTES = 5  # "visitors in the last 5 minutes": this minute and the 4 before it
@@ -43,7 +42,7 @@ def add_on_commit(tenant, visits: Sequence[Visit], now: datetime) -> None:
     """Count `visits` (all at or after `since()`) once the ingesting transaction commits. Call it
     before the write bumps the analytics version, so that a snapshot made for the bump sees them."""
     if visits:
-        transaction.on_commit(lambda: add(tenant, visits, now))
+        after_commit(lambda: add(tenant, visits, now))
 
 
 def add(tenant, visits: Sequence[Visit], now: datetime) -> None:

@@ -21,6 +21,7 @@ import stripe
 from django.db import connection, transaction
 
 from apps.audit import services as audit
+from apps.common.outages import after_commit
 from apps.orders.models import OrderEvent
 from apps.payments import selectors, services
 from apps.payments import stripe_client as edge
@@ -34,7 +35,7 @@ UNEXPECTED = "payment_unexpected"
 
 def _queue(task, *args) -> None:
     schema = connection.schema_name
-    transaction.on_commit(lambda: task.apply_async(args, headers={"_schema_name": schema}))
+    after_commit(lambda: task.apply_async(args, headers={"_schema_name": schema}))
 
 
 def queue_return(payment: Payment) -> None:

@@ -87,7 +87,7 @@ class OperationGuard(SchemaExtension):
                 maximumCost=settings.GRAPHQL_MAX_COST,
             )
         self.status = throttle.spend(self.bucket, analysis.cost)
-        if not self.status.allowed:
+        if self.status is not None and not self.status.allowed:
             retry = math.ceil(self.status.retry_after(analysis.cost) * 10) / 10
             return ApiError(
                 f"Throttled: this query costs {analysis.cost}; retry in {retry} s.",
@@ -103,8 +103,9 @@ class OperationGuard(SchemaExtension):
         self.actual = min(self.requested, _objects_in(result.data))
         if self.actual < self.requested:
             available = throttle.refund(self.bucket, self.requested - self.actual)
-            self.status = throttle.BucketStatus(True, available, self.status.maximum_available,
-                                                self.status.restore_rate)
+            if available is not None:
+                self.status = throttle.BucketStatus(True, available, self.status.maximum_available,
+                                                    self.status.restore_rate)
 
     def get_results(self) -> dict[str, object]:
         cost: dict[str, object] = {"requestedQueryCost": self.requested, "actualQueryCost": self.actual}

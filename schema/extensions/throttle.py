@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
+from apps.common.outages import without_redis
 from config import redis as redis_config
 
 _SPEND = """
@@ -73,20 +74,31 @@ def bucket_key(schema_name: str, credential_id: str) -> str:
     return redis_config.key("throttle", schema_name, credential_id)
 
 
-def spend(bucket: str, cost: int) -> BucketStatus:
+def spend(bucket: str, cost: int) -> BucketStatus | None:
+    """Pay `cost` from the bucket; None while Redis cannot be reached: the operation runs
+    unmetered (apps.common.outages, the degraded modes)."""
     capacity, rate = settings.GRAPHQL_BUCKET_SIZE, settings.GRAPHQL_RESTORE_RATE
-    allowed, level = redis_config.client().eval(_SPEND, 1, bucket, capacity, rate, cost)
-    return BucketStatus(bool(allowed), float(level), capacity, rate)
+
+    def pay() -> BucketStatus:
+        allowed, level = redis_config.client().eval(_SPEND, 1, bucket, capacity, rate, cost)
+        return BucketStatus(bool(allowed), float(level), capacity, rate)
+
+    return without_redis(pay, None, "operation not metered")
 
 
-def peek(bucket: str) -> BucketStatus:
-    """The bucket as it stands, charging nothing (for refused operations)."""
+def peek(bucket: str) -> BucketStatus | None:
+    """The bucket as it stands, charging nothing (for refused operations); None without Redis."""
     capacity, rate = settings.GRAPHQL_BUCKET_SIZE, settings.GRAPHQL_RESTORE_RATE
-    level = redis_config.client().eval(_PEEK, 1, bucket, capacity, rate)
-    return BucketStatus(True, float(level), capacity, rate)
+
+    def look() -> BucketStatus:
+        level = redis_config.client().eval(_PEEK, 1, bucket, capacity, rate)
+        return BucketStatus(True, float(level), capacity, rate)
+
+    return without_redis(look, None, "bucket not read")
 
 
-def refund(bucket: str, points: int) -> float:
-    """Give back what a query was charged but did not use."""
+def refund(bucket: str, points: int) -> float | None:
+    """Give back what a query was charged but did not use; None without Redis."""
     capacity = settings.GRAPHQL_BUCKET_SIZE
-    return float(redis_config.client().eval(_REFUND, 1, bucket, capacity, points))
+    return without_redis(lambda: float(redis_config.client().eval(_REFUND, 1, bucket, capacity, points)), None,
+                         "unused points not given back")
