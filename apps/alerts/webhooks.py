@@ -5,22 +5,28 @@ HMAC-SHA256(secret, "<t>.<body>")>`, so a receiver checks both the body and its 
 
 Addresses inside the deployment's network (loopback, private, link-local, reserved) are refused
 unless ALERT_WEBHOOK_ALLOW_PRIVATE: a tenant must not make our servers call our own services. The
-host is resolved when the rule is saved and again before each POST (its DNS may change)."""
+host is resolved when the rule is saved and again before each POST (its DNS may change); a host
+with any such address among its answers is refused. A POST resolves the host once (`resolve`),
+checks every address, and connects to those addresses only (apps.alerts.pinned), sending the host
+name as `Host` and as TLS SNI and verifying the certificate for it: a DNS answer that changes after
+the check (DNS rebinding) cannot steer the connection to an address that was not checked.
+Redirects are answers, never followed: they could lead anywhere."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import http.client
 import ipaddress
 import socket
+import ssl
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from django.conf import settings
 
+from apps.alerts import pinned
 from apps.alerts.errors import AlertErrorCode
 from apps.common.errors import UserError
 
@@ -48,40 +54,55 @@ def _is_private(address: str) -> bool:
     return not ip.is_global or ip.is_multicast
 
 
-def check_url(url: str, *, field: str = "webhookUrl") -> str:
-    """`url`, stripped, if a webhook may be sent there; a UserError otherwise."""
-    url = (url or "").strip()
+def resolve(host: str, port: int) -> list[str]:
+    """The addresses `host` has for a TCP connection on `port`, from one lookup, in its order.
+
+    The only place webhooks look a name up, so what is checked is what is connected to."""
+    found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(info[4][0] for info in found))
+
+
+def _parts(url: str, field: str) -> SplitResult:
+    """`url` split if it is an http(s) URL with a host and no credentials; a UserError otherwise."""
     if len(url) > URL_MAX:
         raise UserError(f"At most {URL_MAX} characters.", field=field, code=AlertErrorCode.INVALID_URL)
     try:
         parts = urlsplit(url)
-        port = parts.port
+        _ = parts.port  # a port that is not a number or out of range raises here
     except ValueError as error:
         raise UserError(f"Not a URL: {error}.", field=field, code=AlertErrorCode.INVALID_URL) from error
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise UserError("Give an http:// or https:// URL with a host.", field=field, code=AlertErrorCode.INVALID_URL)
     if parts.username or parts.password:
         raise UserError("A webhook URL carries no credentials.", field=field, code=AlertErrorCode.INVALID_URL)
-    if not settings.ALERT_WEBHOOK_ALLOW_PRIVATE:
-        try:
-            found = socket.getaddrinfo(parts.hostname, port or 443, type=socket.SOCK_STREAM)
-        except (socket.gaierror, UnicodeError) as error:
-            raise UserError(f"The host {parts.hostname!r} cannot be resolved.", field=field,
-                            code=AlertErrorCode.INVALID_URL) from error
-        if any(_is_private(info[4][0]) for info in found):
-            raise UserError("Webhooks cannot be sent to private, loopback or reserved addresses.", field=field,
-                            code=AlertErrorCode.PRIVATE_ADDRESS)
+    return parts
+
+
+def _port(parts: SplitResult) -> int:
+    return parts.port or (443 if parts.scheme == "https" else 80)
+
+
+def _addresses(parts: SplitResult, field: str) -> list[str]:
+    """The host's addresses from one lookup; a UserError if there are none or (unless private
+    addresses are allowed) any of them is private."""
+    try:
+        found = resolve(parts.hostname or "", _port(parts))
+    except (OSError, UnicodeError) as error:  # socket.gaierror is an OSError
+        raise UserError(f"The host {parts.hostname!r} cannot be resolved.", field=field,
+                        code=AlertErrorCode.INVALID_URL) from error
+    if not settings.ALERT_WEBHOOK_ALLOW_PRIVATE and any(_is_private(address) for address in found):
+        raise UserError("Webhooks cannot be sent to private, loopback or reserved addresses.", field=field,
+                        code=AlertErrorCode.PRIVATE_ADDRESS)
+    return found
+
+
+def check_url(url: str, *, field: str = "webhookUrl") -> str:
+    """`url`, stripped, if a webhook may be sent there; a UserError otherwise."""
+    url = (url or "").strip()
+    parts = _parts(url, field)
+    if not settings.ALERT_WEBHOOK_ALLOW_PRIVATE:  # when allowed, a host need not resolve yet
+        _addresses(parts, field)
     return url
-
-
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    """A redirect is an answer (a failed attempt), never followed: it could lead anywhere."""
-
-    def redirect_request(self, *args, **kwargs) -> None:
-        return None
-
-
-_opener = urllib.request.build_opener(_NoRedirects)
 
 
 @dataclass(frozen=True)
@@ -91,22 +112,31 @@ class Outcome:
     error: str
 
 
-def post(url: str, body: str, *, secret: str) -> Outcome:
-    """One signed POST of `body` (JSON): its outcome, never an exception."""
+def post(url: str, body: str, *, secret: str, context: ssl.SSLContext | None = None) -> Outcome:
+    """One signed POST of `body` (JSON): its outcome, never an exception.
+
+    `context` verifies an https server (by default, against the system's trusted certificates)."""
     try:
-        check_url(url, field="url")
+        parts = _parts((url or "").strip(), "url")
+        addresses = _addresses(parts, "url")
     except UserError as error:
         return Outcome(False, None, error.message)
-    request = urllib.request.Request(url, data=body.encode(), method="POST", headers={
-        "Content-Type": "application/json",
-        "User-Agent": "shop-analytics-webhooks/1",
-        EVENT_HEADER: EVENT,
-        SIGNATURE_HEADER: signature_header(secret, body),
-    })
+    connection = pinned.connection(parts.scheme, parts.hostname or "", _port(parts), addresses,
+                                   timeout=TIMEOUT_SECONDS, context=context)
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     try:
-        with _opener.open(request, timeout=TIMEOUT_SECONDS) as response:
-            return Outcome(200 <= response.status < 300, response.status, "")
-    except urllib.error.HTTPError as error:
-        return Outcome(False, error.code, f"HTTP {error.code}")
-    except (OSError, ValueError) as error:  # refused, timed out, TLS, a bad redirect
+        # http.client follows no redirect: a 3xx is an answer like any other failure.
+        connection.request("POST", path, body=body.encode(), headers={
+            "Content-Type": "application/json",
+            "User-Agent": "shop-analytics-webhooks/1",
+            EVENT_HEADER: EVENT,
+            SIGNATURE_HEADER: signature_header(secret, body),
+        })
+        status = connection.getresponse().status
+    except (OSError, ValueError, http.client.HTTPException) as error:  # refused, timed out, TLS, bad answer
         return Outcome(False, None, str(error)[:500] or type(error).__name__)
+    finally:
+        connection.close()
+    if 200 <= status < 300:
+        return Outcome(True, status, "")
+    return Outcome(False, status, f"HTTP {status}")

@@ -1,8 +1,9 @@
 """Alert tests' tools: rules made through the services, evaluation as beat runs it (the task, in
-the tenant), and a real HTTP receiver on 127.0.0.1 that records what it is sent."""
+the tenant), and a real HTTP (or HTTPS) receiver on 127.0.0.1 that records what it is sent."""
 
 from __future__ import annotations
 
+import ssl
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -57,11 +58,13 @@ class Receiver:
 
     statuses: list[int]
     url: str = ""
+    port: int = 0
     requests: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
 
 
 @contextmanager
-def receiver(*statuses: int) -> Iterator[Receiver]:
+def receiver(*statuses: int, tls: ssl.SSLContext | None = None) -> Iterator[Receiver]:
+    """A receiver; over TLS with `tls` (a server context), its handshake made when it accepts."""
     found = Receiver(list(statuses) or [200])
 
     class Handler(BaseHTTPRequestHandler):
@@ -77,9 +80,12 @@ def receiver(*statuses: int) -> Iterator[Receiver]:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    if tls is not None:  # a failed handshake fails accept(), which the server shrugs off
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    found.url = f"http://127.0.0.1:{server.server_address[1]}/hooks/shop"
+    found.port = server.server_address[1]
+    found.url = f"{'https' if tls else 'http'}://127.0.0.1:{found.port}/hooks/shop"
     try:
         yield found
     finally:
