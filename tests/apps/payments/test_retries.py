@@ -2,21 +2,20 @@
 cannot be reached (nothing listens on the port STRIPE_API_BASE names) and then can (localstripe).
 
 The tasks run through Celery's own `apply()` (the worker's tracer, in this test's transaction,
-not propagating errors, as a worker does not); an eager retry runs at once, and the countdown it asked for is read off Celery's `task_retry`
-signal, which carries the `Retry` a worker would act on."""
+not propagating errors, as a worker does not); an eager retry runs at once, and the countdown
+it asked for is read off Celery's `task_retry` signal (tests.retries), which carries the `Retry`
+a worker would act on."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 import pytest
 import stripe
-from celery.signals import task_retry
 from django_tenants.utils import tenant_context
 
 from apps.common import retry
@@ -26,6 +25,7 @@ from tests.apps.orders import shop
 from tests.apps.payments.fixtures import StripeShop, _free_port, configure
 from tests.apps.payments.test_cleanup import open_intent, reload
 from tests.apps.payments.test_refunds import stripe_refunds
+from tests.retries import retries_of
 
 
 @pytest.fixture
@@ -51,24 +51,6 @@ class Outage:
 @pytest.fixture
 def outage(settings, stripe_api) -> Outage:
     return Outage(settings, stripe_api)
-
-
-@contextmanager
-def retries_of(task, *, then=None) -> Iterator[list]:
-    """Every Retry the task asks for while inside (a worker would schedule each with its
-    countdown, `when`); `then()` runs at the first, before the retry does."""
-    asked: list = []
-
-    def record(sender, reason, **kwargs) -> None:
-        asked.append(reason)
-        if then is not None and len(asked) == 1:
-            then()
-
-    task_retry.connect(record, sender=task, weak=False)
-    try:
-        yield asked
-    finally:
-        task_retry.disconnect(record, sender=task)
 
 
 def unexpected_payment(fixture, keys: StripeShop) -> Payment:
