@@ -24,7 +24,7 @@ import smtplib
 
 import stripe
 from celery import Task
-from celery.exceptions import Retry
+from celery.exceptions import Retry, TaskPredicate
 from django.db import OperationalError, connection
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -98,8 +98,9 @@ def retry_later(task: Task, error: BaseException) -> Retry:
 
 
 class RetryingTask(TenantTask):
-    """A task under the policy (and in its tenant's schema, as every task of the app): retryable errors are retried with `backoff` up to `max_retries`
-    (MAX_RETRIES unless the task says otherwise), the others fail it at once, logged for staff."""
+    """A task under the policy, run in its tenant's schema as every task of the app: retryable
+    errors are retried with `backoff` up to `max_retries` (MAX_RETRIES unless the task says
+    otherwise), the others fail it at once, logged for staff."""
 
     max_retries = MAX_RETRIES
 
@@ -109,7 +110,7 @@ class RetryingTask(TenantTask):
         # Under a worker or apply() the request is already pushed: run as Celery's tracer would.
         try:
             return self.run(*args, **kwargs)
-        except Retry:
+        except TaskPredicate:  # Retry, Ignore, Reject: the task told Celery what to do already
             raise
         except Exception as error:
             retryable = is_retryable(error)
