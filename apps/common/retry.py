@@ -13,7 +13,7 @@
   task id and fails the task.
 
 Stripe's SDK also repeats a failed call twice within the call (`max_network_retries`, same
-idempotency key, under a second): that covers a blip; this policy covers an outage.
+idempotency key, a second or two in all): that covers a blip; this policy covers an outage.
 """
 
 from __future__ import annotations
