@@ -24,7 +24,9 @@ from apps.common.outages import after_commit
 from apps.live import bus
 from apps.payments import crypto
 
-WEBHOOK_MAX_RETRIES = 6  # after the first attempt: seven in all, over about an hour and a half
+# After the first attempt: seven in all, the last at most 10.5 min after the first (the backoff of
+# apps.common.retry: 10 + 20 + ... + 320 s at most, about half that on average).
+WEBHOOK_MAX_RETRIES = 6
 
 VERBS = {Comparison.ABOVE: "is above", Comparison.BELOW: "is below"}
 

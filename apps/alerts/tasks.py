@@ -1,22 +1,24 @@
 """Alert work for Celery. Beat runs `evaluate_all_tenants` every minute (in the public schema);
 it queues `evaluate` in the schema of each active tenant (tenant-schemas-celery), which evaluates
-that tenant's rules. Deliveries run as tasks of their own, retried with backoff; every task takes
-ids and may run twice (apps.alerts.delivery)."""
+that tenant's rules. Deliveries run as tasks of their own; every task takes ids and may run twice
+(apps.alerts.delivery). Retries follow the one policy (apps.common.retry): its backoff, its
+retryable errors; only how many retries differs, and why is said at each task."""
 
 from __future__ import annotations
 
 from celery import shared_task
-from django.db import OperationalError, connection
+from django.db import connection
 
 from apps.alerts import delivery, evaluation
 from apps.alerts.models import WebhookDelivery
+from apps.common.retry import RetryingTask, TryAgain
 from tenants.models import Tenant
 
 EVALUATE_EXPIRES_SECONDS = 55  # a minute's evaluation not started within the minute is dropped
 
 
-class WebhookFailed(Exception):
-    """An attempt failed and more are left: Celery retries with backoff."""
+class WebhookFailed(TryAgain):
+    """An attempt failed and more are left (the delivery row holds why): retried with backoff."""
 
 
 @shared_task
@@ -29,20 +31,20 @@ def evaluate_all_tenants() -> int:
     return len(schemas)
 
 
-@shared_task(autoretry_for=(OperationalError,), retry_backoff=5, max_retries=2)
+# Twice only: the next minute's evaluation covers the same rules, so a late retry adds nothing.
+@shared_task(base=RetryingTask, max_retries=2)
 def evaluate() -> int:
     """Evaluates the rules of the tenant the task runs in; how many fired."""
     return evaluation.evaluate_all(tenant=connection.tenant)
 
 
-@shared_task(autoretry_for=(OSError, OperationalError), retry_backoff=30, retry_backoff_max=1800,
-             retry_jitter=True, max_retries=6)
+@shared_task(base=RetryingTask)
 def send_email(notification_id: int) -> bool:
     return delivery.send_email(notification_id)
 
 
-@shared_task(autoretry_for=(WebhookFailed, OperationalError), retry_backoff=10, retry_backoff_max=3600,
-             retry_jitter=True, max_retries=delivery.WEBHOOK_MAX_RETRIES)
+# As many as the delivery row counts: its last attempt marks it failed, so the two must agree.
+@shared_task(base=RetryingTask, max_retries=delivery.WEBHOOK_MAX_RETRIES)
 def deliver_webhook(delivery_id: int) -> str | None:
     """One attempt; a failure with attempts left raises for Celery's retry. The final status."""
     sent = delivery.attempt_webhook(delivery_id)

@@ -1,21 +1,25 @@
 """Export background work. `run_export` runs in the schema of the tenant that asked
 (tenant-schemas-celery, headers from apps.exports.services); beat calls `expire_all_tenants` in
-public, which queues `expire_exports` once in each tenant's schema."""
+public, which queues `expire_exports` once in each tenant's schema. `expire_exports` is retried
+under the one policy (apps.common.retry); `run_export` never is (below)."""
 
 from celery import shared_task
 from django_tenants.utils import get_public_schema_name
 
+from apps.common.retry import RetryingTask
 from apps.exports import services
 from tenants.models import Tenant
 
 
+# Not retried: a failure marks the export failed for the user who asked (who asks again), and a
+# retry would find it failed and do nothing.
 @shared_task
 def run_export(export_id: int) -> str:
-    """Write one export's file (a failure marks the export failed; it is not retried)."""
+    """Write one export's file (a failure marks the export failed)."""
     return services.run_export(export_id=export_id)
 
 
-@shared_task
+@shared_task(base=RetryingTask)
 def expire_exports() -> int:
     """Delete this tenant's expired export files."""
     return services.expire_exports()

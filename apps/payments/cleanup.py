@@ -9,7 +9,8 @@
   an OrderEvent `payment_returned`.
 
 Both talk to Stripe, so they run as tasks queued when the write that calls for them commits
-(apps.payments.tasks): the webhook answers fast and no transaction waits on Stripe for them.
+(apps.payments.tasks): the webhook answers fast and no transaction waits on Stripe for them. A
+Stripe that cannot be reached is retried by those tasks with the one policy (apps.common.retry).
 Both may run twice: the second run finds nothing left to do (and Stripe's idempotency keys make
 a retried call return the first answer)."""
 
@@ -78,6 +79,8 @@ def _cancel_intent(payment_id: int) -> Payment | None:
         )
     except stripe.InvalidRequestError:  # not cancellable any more: it succeeded or was cancelled
         intent = services._stripe(api.v1.payment_intents.retrieve, payment.stripe_id)
+    # Any other Stripe error goes up as it is, for the task's retry policy to judge
+    # (apps.common.retry): unreachable or 5xx is retried, a refusal is not.
     status, code, message = services._intent_state(intent.to_dict())
     services._apply_state(payment, status, actor=CLEAN_UP, failure_code=code, failure_message=message)
     return payment
