@@ -25,10 +25,10 @@ import smtplib
 import stripe
 from celery import Task
 from celery.exceptions import Retry, TaskPredicate
-from django.db import OperationalError, connection
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from django.db import connection
 from tenant_schemas_celery.task import TenantTask
+
+from apps.common.outages import OUTAGES
 
 log = logging.getLogger(__name__)
 
@@ -46,11 +46,11 @@ class TryAgain(Exception):
 
 
 # Stripe: cannot be reached, failed on its side (5xx), or asks us to slow down (429).
-# Database: connection lost, lock or statement timeout, deadlock, serialization failure (all
-# OperationalError in Django). OSError: refused, reset, timed out (socket.timeout is TimeoutError).
+# Outages (apps.common.outages): PostgreSQL connection lost, lock or statement timeout, deadlock,
+# serialization failure (OperationalError in Django); Redis or the broker unreachable.
+# OSError: refused, reset, timed out (socket.timeout is TimeoutError).
 RETRYABLE: tuple[type[BaseException], ...] = (
-    stripe.APIConnectionError, stripe.APIError, stripe.RateLimitError,
-    OperationalError, RedisConnectionError, RedisTimeoutError, OSError, TryAgain,
+    stripe.APIConnectionError, stripe.APIError, stripe.RateLimitError, *OUTAGES, OSError, TryAgain,
 )
 
 
