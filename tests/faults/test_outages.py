@@ -10,8 +10,10 @@ import httpx
 import pytest
 from django.conf import settings
 
+from apps.accounts.models import Membership, User
 from config.devserver.asgi_server import uvicorn_server
-from tests.conftest import token_for
+from tests.committed import throwaway_tenant
+from tests.conftest import PASSWORD, token_for
 from tests.faults.processes import RedisProcess, Relay
 
 READ = "{ products(first: 5) { totalCount } customers(first: 5) { totalCount } }"
@@ -20,11 +22,29 @@ WRITE = """mutation($email: String!) { customerCreate(input: {email: $email}) {
 DEADLINE = 15  # seconds any one answer may take: an outage is answered, never waited out
 
 
+SLUG = "faults-outage"
+
+
 @pytest.fixture
-def outage_server(tenants, django_db_blocker, tmp_path, db):
-    alpha = tenants["alpha"]
-    with django_db_blocker.unblock():
-        token = token_for(alpha.email("owner"), alpha.tenant)
+def outage_shop(tenants, django_db_blocker):
+    """A committed tenant of its own (dropped after): the server commits what it writes, which
+    the suite's shared tenants must never see."""
+    with throwaway_tenant(django_db_blocker, SLUG, "Outage", domain=f"{SLUG}.localhost") as tenant:
+        with django_db_blocker.unblock():
+            owner = User.objects.filter(email=f"owner@{SLUG}.test").first() or User.objects.create_user(
+                email=f"owner@{SLUG}.test", password=PASSWORD)
+            Membership.objects.get_or_create(user=owner, tenant=tenant, defaults={"role": "owner"})
+            token = token_for(owner.email, tenant)
+        try:
+            yield token
+        finally:
+            with django_db_blocker.unblock():
+                owner.delete()
+
+
+@pytest.fixture
+def outage_server(outage_shop, tmp_path, db):
+    token = outage_shop
     redis = RedisProcess(tmp_path)
     redis.start()
     database = settings.DATABASES["default"]
@@ -40,7 +60,8 @@ def outage_server(tenants, django_db_blocker, tmp_path, db):
     try:
         with uvicorn_server(env=env, start_timeout=60, capture_output=True) as server:
             client = httpx.Client(base_url=f"http://127.0.0.1:{server.port}", timeout=DEADLINE,
-                                  headers={"Host": f"{alpha.host}:{server.port}", "Authorization": f"Bearer {token}"})
+                                  headers={"Host": f"{SLUG}.localhost:{server.port}",
+                                           "Authorization": f"Bearer {token}"})
             with client:
                 yield client, redis, relay
     finally:
