@@ -1,10 +1,12 @@
 """A real worker (threads, Redis broker) runs each task in the schema of the tenant that queued it,
 and retries a task under the retry policy as a new message with the policy's countdown."""
 
+import logging
 from datetime import UTC, datetime
 
 import pytest
 from celery.contrib.testing.worker import start_worker
+from django.conf import settings
 from django.db import connection
 
 from apps.common import retry
@@ -48,3 +50,12 @@ def test_a_retry_waits_the_policys_first_backoff_and_keeps_the_tenant(worker, al
     assert answer["retries"] == 1 and answer["schema"] == "alpha"
     waited = (datetime.fromisoformat(answer["eta"]) - sent).total_seconds()
     assert 0 <= waited <= retry.ceiling(0) + 5  # the countdown, counted from the first run's end
+
+
+def test_starting_workers_leaves_the_logging_of_settings_as_it_was(worker):
+    """Celery's own logging set-up would take over the root logger (its handlers, and its level:
+    ERROR for a test worker), so warnings logged in this process after a second worker started
+    vanished. config.celery keeps Celery's hands off: the root keeps settings.LOGGING's level."""
+    with start_worker(app, pool="threads", concurrency=1, perform_ping_check=False, shutdown_timeout=10):
+        assert logging.getLogger().level == logging.getLevelName(settings.LOGGING["root"]["level"])
+    assert logging.getLogger().level == logging.getLevelName(settings.LOGGING["root"]["level"])
