@@ -52,10 +52,14 @@ def test_a_retry_waits_the_policys_first_backoff_and_keeps_the_tenant(worker, al
     assert 0 <= waited <= retry.ceiling(0) + 5  # the countdown, counted from the first run's end
 
 
-def test_starting_workers_leaves_the_logging_of_settings_as_it_was(worker):
-    """Celery's own logging set-up would take over the root logger (its handlers, and its level:
-    ERROR for a test worker), so warnings logged in this process after a second worker started
-    vanished. config.celery keeps Celery's hands off: the root keeps settings.LOGGING's level."""
-    with start_worker(app, pool="threads", concurrency=1, perform_ping_check=False, shutdown_timeout=10):
-        assert logging.getLogger().level == logging.getLevelName(settings.LOGGING["root"]["level"])
-    assert logging.getLogger().level == logging.getLevelName(settings.LOGGING["root"]["level"])
+def test_celerys_logging_set_up_leaves_the_logging_of_settings_as_it_was():
+    """What a starting worker runs (celery.contrib.testing's set-up for its worker): Celery's own
+    logging set-up would take over the root logger (its handlers, and its level: ERROR for a test
+    worker), so warnings logged in this process after a worker started vanished. config.celery
+    keeps Celery's hands off: the root keeps settings.LOGGING's level and handlers."""
+    root = logging.getLogger()
+    handlers = list(root.handlers)
+    type(app.log)._setup = False  # as celery.contrib.testing does before each worker
+    app.log.setup(loglevel="ERROR")
+    assert root.level == logging.getLevelName(settings.LOGGING["root"]["level"])
+    assert root.handlers == handlers
