@@ -238,6 +238,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "alerts.evaluate": {"task": "apps.alerts.tasks.evaluate_all_tenants", "schedule": 60.0},
     # apps.exports: queues each tenant's clean-up of expired export files
     "exports.expire": {"task": "apps.exports.tasks.expire_all_tenants", "schedule": 3600.0},
+    # apps.payments: finishes Stripe calls a crash or an outage left between record and answer
+    "payments.reconcile": {"task": "apps.payments.tasks.reconcile_all_tenants", "schedule": 60.0},
 }
 
 LANGUAGE_CODE = "en-us"
@@ -293,6 +295,11 @@ if not FIELD_ENCRYPTION_KEY and DEV_SERVER:
     FIELD_ENCRYPTION_KEY = "ZGV2LW9ubHktZmllbGQta2V5LW5vdC1mb3ItcHJvZCE="  # dev only
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")  # empty: api.stripe.com
 STRIPE_WEBHOOK_TOLERANCE = env.int("STRIPE_WEBHOOK_TOLERANCE", default=300)  # seconds
+# A Stripe call recorded before it is made (apps.payments.refunds) is held by one caller for this
+# long (longer than the SDK's call with its network retries); after it, a retry or the reconciler
+# may take it over. The reconciler leaves records younger than PAYMENTS_RECONCILE_AFTER_SECONDS.
+PAYMENTS_CALL_LEASE_SECONDS = env.int("PAYMENTS_CALL_LEASE_SECONDS", default=300)
+PAYMENTS_RECONCILE_AFTER_SECONDS = env.int("PAYMENTS_RECONCILE_AFTER_SECONDS", default=60)
 
 # Alerts (apps.alerts): email through Django's backend (EMAIL_URL, e.g. smtp+tls://user:pass@host:587;
 # the default prints mails to the log), webhooks signed per rule. Webhooks to private, loopback and

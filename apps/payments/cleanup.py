@@ -3,16 +3,18 @@
 - An order paid manually, or cancelled, while a Stripe PaymentIntent of it is still open: the
   intent is cancelled at Stripe, so the buyer can no longer pay it (`cancel_open_intents`).
 - Money Stripe took anyway for an order that no longer waited for it (cancelled meanwhile, or
-  paid another way: a race with the cancellation above, or a second intent): the webhook marks
-  the payment with an OrderEvent `payment_unexpected`, and `return_payment` refunds all of it at
-  Stripe. That refund has no order refund (the order never counted this money); the order gets
-  an OrderEvent `payment_returned`.
+  paid another way: a race with the cancellation above, or a second intent): the payment is
+  marked with an OrderEvent `payment_unexpected` (apps.payments.state), and `return_payment`
+  refunds what is left of it at Stripe. That refund has no order refund (the order never counted
+  this money); the order gets an OrderEvent `payment_returned`.
 
 Both talk to Stripe, so they run as tasks queued when the write that calls for them commits
-(apps.payments.tasks): the webhook answers fast and no transaction waits on Stripe for them. A
-Stripe that cannot be reached is retried by those tasks with the one policy (apps.common.retry).
-Both may run twice: the second run finds nothing left to do (and Stripe's idempotency keys make
-a retried call return the first answer)."""
+(apps.payments.tasks), and neither calls Stripe inside a transaction: a cancellation asks Stripe
+first and records its answer after (statuses only move up, so a late or repeated answer changes
+nothing); a return is recorded first as a requested Stripe refund and made by
+apps.payments.refunds.settle, which never makes it twice. A Stripe that cannot be reached is
+retried by those tasks with the one policy (apps.common.retry). Both may run twice: the second
+run finds nothing left to do."""
 
 from __future__ import annotations
 
@@ -22,42 +24,12 @@ import stripe
 from django.db import connection, transaction
 
 from apps.audit import services as audit
-from apps.common.outages import after_commit
 from apps.orders.models import OrderEvent
-from apps.payments import selectors, services
-from apps.payments import stripe_client as edge
-from apps.payments.models import Payment, PaymentStatus, Provider, StripeRefund
+from apps.payments import gateway, refunds, selectors, state
+from apps.payments.models import Payment, PaymentStatus, Provider, StripeRefund, StripeRefundStatus
+from apps.payments.state import CLEAN_UP, UNEXPECTED
 
 log = logging.getLogger(__name__)
-
-CLEAN_UP = services.SystemActor(email="Payment clean-up")
-UNEXPECTED = "payment_unexpected"
-
-
-def _queue(task, *args) -> None:
-    schema = connection.schema_name
-    after_commit(lambda: task.apply_async(args, headers={"_schema_name": schema}))
-
-
-def queue_return(payment: Payment) -> None:
-    """Mark a payment that took money its order no longer waited for, and queue its return."""
-    from apps.payments.tasks import return_payment
-
-    OrderEvent.objects.create(order_id=payment.order_id, type=UNEXPECTED,
-                              data={"payment": payment.pk, "orderStatus": payment.order.status},
-                              actor_email=CLEAN_UP.email)
-    log.warning("Payment %s succeeded for order %s, which is %s: returning it", payment.pk, payment.order_id,
-                payment.order.status)
-    _queue(return_payment, payment.pk)
-
-
-def queue_intent_cancellation(order_id: int) -> None:
-    """Inside the transaction that stops an order waiting for payment: cancel its open intents
-    once that commits."""
-    from apps.payments.tasks import cancel_open_intents
-
-    if Payment.objects.filter(order_id=order_id, provider=Provider.STRIPE, status=PaymentStatus.PENDING).exists():
-        _queue(cancel_open_intents, order_id)
 
 
 def cancel_open_intents(*, order_id: int) -> list[Payment]:
@@ -67,59 +39,55 @@ def cancel_open_intents(*, order_id: int) -> list[Payment]:
     return [payment for pk in ids.values_list("pk", flat=True) if (payment := _cancel_intent(pk)) is not None]
 
 
-@transaction.atomic
 def _cancel_intent(payment_id: int) -> Payment | None:
-    payment = services._locked_payment(pk=payment_id)
-    if payment is None or payment.status != PaymentStatus.PENDING:
+    payment = Payment.objects.filter(pk=payment_id, status=PaymentStatus.PENDING).exclude(stripe_id="").first()
+    if payment is None:  # settled meanwhile, or its intent never made (the reconciler makes and cancels it)
         return None
-    api = services._stripe_api(selectors.payment_settings(), "payment")
+    api = gateway.api_for(selectors.payment_settings(), "payment")
     try:
         intent = api.v1.payment_intents.cancel(
             payment.stripe_id, options={"idempotency_key": f"{connection.schema_name}:cancel-{payment.pk}"}
         )
     except stripe.InvalidRequestError:  # not cancellable any more: it succeeded or was cancelled
-        intent = services._stripe(api.v1.payment_intents.retrieve, payment.stripe_id)
+        intent = gateway.call(api.v1.payment_intents.retrieve, payment.stripe_id)
     # Any other Stripe error goes up as it is, for the task's retry policy to judge
     # (apps.common.retry): unreachable or 5xx is retried, a refusal is not.
-    status, code, message = services._intent_state(intent.to_dict())
-    services._apply_state(payment, status, actor=CLEAN_UP, failure_code=code, failure_message=message)
+    status, code, message = state.intent_state(intent.to_dict())
+    with transaction.atomic():
+        payment = state.locked_payment(pk=payment_id)
+        state.apply_state(payment, status, actor=CLEAN_UP, failure_code=code, failure_message=message)
     return payment
 
 
 @transaction.atomic
-def return_payment(*, payment_id: int) -> StripeRefund | None:
-    """Refund at Stripe what is left of a payment marked unexpected; None when there is nothing
-    to return (not marked, not succeeded, or returned already)."""
-    payment = services._locked_payment(pk=payment_id)
+def _record_return(payment_id: int) -> StripeRefund | None:
+    """The requested refund of what is left of a payment marked unexpected (recorded now, or by
+    an earlier run that did not finish); None when there is nothing to return."""
+    payment = state.locked_payment(pk=payment_id)
     if payment is None or payment.provider != Provider.STRIPE or payment.status != PaymentStatus.SUCCEEDED:
         return None
     if not OrderEvent.objects.filter(order_id=payment.order_id, type=UNEXPECTED, data__payment=payment.pk).exists():
         return None
+    unfinished = StripeRefund.objects.filter(payment=payment, order_refund=None, from_dashboard=False,
+                                             status=StripeRefundStatus.REQUESTED).first()
+    if unfinished is not None:
+        return unfinished
     left = payment.amount - payment.amount_refunded
     if left <= 0:
         return None
-    api = services._stripe_api(selectors.payment_settings(), "payment")
-    schema = connection.schema_name
-    made = services._stripe(
-        api.v1.refunds.create,
-        params={
-            "payment_intent": payment.stripe_id,
-            "amount": edge.minor_units(left, payment.currency),
-            "metadata": {"tenant": schema, "order_id": str(payment.order_id), "returned_payment": str(payment.pk)},
-        },
-        options={"idempotency_key": f"{schema}:payment-return-{payment.pk}"},
-    )
-    from apps.payments.refunds import NOT_COUNTED, _status
-
-    status = _status(made.status)
-    refund = StripeRefund.objects.create(payment=payment, stripe_id=made.id, amount=left, currency=payment.currency,
-                                         status=status)
-    if status not in NOT_COUNTED:
-        payment.amount_refunded += left
-        payment.save(update_fields=["amount_refunded", "updated"])
-    OrderEvent.objects.create(order_id=payment.order_id, type="payment_returned",
-                              data={"payment": payment.pk, "stripeRefund": made.id, "amount": str(left)},
-                              actor_email=CLEAN_UP.email)
-    audit.record(actor=CLEAN_UP, action="payment.return", obj=refund,
-                 changes={"payment": payment.pk, "amount": str(left), "stripeId": made.id, "status": status})
+    refund = StripeRefund.objects.create(payment=payment, amount=left, currency=payment.currency,
+                                         status=StripeRefundStatus.REQUESTED)
+    payment.amount_refunded += left
+    payment.save(update_fields=["amount_refunded", "updated"])
+    state.order_event(payment, "payment_returned", CLEAN_UP, payment=payment.pk, refund=refund.pk, amount=str(left))
+    audit.record(actor=CLEAN_UP, action="payment.return", obj=refund, changes={"payment": payment.pk, "amount": str(left)})
+    log.warning("Payment %s succeeded for order %s, which is %s: returning %s", payment.pk, payment.order_id,
+                payment.order.status, left)
     return refund
+
+
+def return_payment(*, payment_id: int) -> StripeRefund | None:
+    """Refund at Stripe what is left of a payment marked unexpected; None when there is nothing
+    to return (not marked, not succeeded, or returned already)."""
+    refund = _record_return(payment_id)
+    return None if refund is None else refunds.settle(refund.pk, actor=CLEAN_UP)

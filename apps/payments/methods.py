@@ -24,7 +24,7 @@ from django.db import connection, transaction
 from apps.audit import services as audit
 from apps.common.errors import NotFound, UserError
 from apps.customers.models import Customer
-from apps.payments import selectors, services
+from apps.payments import gateway, selectors
 from apps.payments.errors import PaymentErrorCode
 from apps.payments.models import Payment, StripeCustomer
 
@@ -61,7 +61,7 @@ def _method_id(value: str) -> str:
 
 
 def _call(call: Callable[..., Any], *args: Any, missing: str = "paymentMethod", **kwargs: Any) -> Any:
-    """A Stripe call as services makes them, where what Stripe does not know (`missing`: the
+    """A Stripe call (apps.payments.gateway.call), where what Stripe does not know (`missing`: the
     payment method, or the customer) is NOT_FOUND."""
 
     @wraps(call)
@@ -74,11 +74,11 @@ def _call(call: Callable[..., Any], *args: Any, missing: str = "paymentMethod", 
                 raise NotFound(f"Stripe knows no such {what}.", field=missing) from exc
             raise
 
-    return services._stripe(missing_is_not_found, *args, **kwargs)
+    return gateway.call(missing_is_not_found, *args, **kwargs)
 
 
 def _api() -> stripe.StripeClient:
-    return services._stripe_api(selectors.payment_settings(), "customer")
+    return gateway.api_for(selectors.payment_settings(), "customer")
 
 
 def _customer(customer_id: int) -> Customer:

@@ -55,7 +55,7 @@ class Payment(models.Model):
 
     order = models.ForeignKey("orders.Order", on_delete=models.PROTECT, related_name="payments")
     provider = models.CharField(max_length=16, choices=Provider.choices)
-    stripe_id = models.CharField(max_length=255, blank=True)  # the PaymentIntent id
+    stripe_id = models.CharField(max_length=255, blank=True)  # the PaymentIntent id; empty until Stripe made it
     amount = MoneyField()
     currency = models.CharField(max_length=3)
     status = models.CharField(max_length=16, choices=PaymentStatus.choices, default=PaymentStatus.PENDING)
@@ -93,6 +93,9 @@ class Payment(models.Model):
 
 
 class StripeRefundStatus(models.TextChoices):
+    # Recorded here, about to be asked of Stripe (or asked, and the answer not yet applied): the
+    # durable record of the call (apps.payments.refunds), finished by a retry or the reconciler.
+    REQUESTED = "requested"
     PENDING = "pending"
     REQUIRES_ACTION = "requires_action"
     SUCCEEDED = "succeeded"
@@ -112,18 +115,28 @@ class StripeRefund(models.Model):
     order_refund = models.OneToOneField(
         "orders.Refund", null=True, blank=True, on_delete=models.PROTECT, related_name="stripe_refund"
     )
-    stripe_id = models.CharField(max_length=255, unique=True)  # re_…
+    stripe_id = models.CharField(max_length=255, blank=True)  # re_…; empty while requested
     amount = MoneyField()
     currency = models.CharField(max_length=3)
     status = models.CharField(max_length=16, choices=StripeRefundStatus.choices)
     failure_reason = models.CharField(max_length=100, blank=True)
     from_dashboard = models.BooleanField(default=False)
+    # The call to Stripe, while requested: how many times it was made (after the first, Stripe is
+    # asked whether it made the refund before it is asked again), and until when one caller holds
+    # it (a lease: two callers never ask Stripe for the same refund at once).
+    attempts = models.PositiveIntegerField(default=0)
+    claimed_until = models.DateTimeField(null=True, blank=True)
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["created", "id"]
-        constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="stripe_refund_amount_positive")]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="stripe_refund_amount_positive"),
+            models.UniqueConstraint(fields=["stripe_id"], condition=~Q(stripe_id=""), name="stripe_refund_id_unique"),
+            models.CheckConstraint(condition=Q(status="requested") | ~Q(stripe_id=""), name="stripe_refund_id_once_made"),
+        ]
+        indexes = [models.Index(fields=["status"], condition=Q(status="requested"), name="stripe_refund_requested")]
 
     def __str__(self) -> str:
         return f"stripe refund {self.stripe_id} of payment {self.payment_id}"

@@ -1,83 +1,99 @@
-"""Stripe refunds of order payments, and the webhooks that report refunds and disputes.
+"""Stripe refunds: those `refundCreate` makes of a paid order (through `refund_order`), and the
+one call that carries out every refund we ask Stripe for (`settle`, which the payment returns of
+apps.payments.cleanup and the reconciler use too).
 
-`refundCreate` (through `refund_order`) gives money back through Stripe when Stripe took it: in
-ONE transaction it locks the order, records
-the order refund through `apps.orders.services.create_refund` (lines or an amount, with all its
-checks: never more than is left of the order's total, the status machine, restocking, the
-customer's spend), checks the amount against what is left of the order's succeeded Stripe
-payment (captured minus refunded), and asks Stripe to refund exactly the recorded amount with the
-idempotency key `<schema>:order-refund-<order refund id>`. Stripe refusing rolls the order refund
-back, so one request is one order refund and at most one Stripe refund; the SDK's network
-retries reuse the key, so they create no second Stripe refund. A caller may give its own
-`request_key` (kept on the order refund, for every kind of refund): a retried request with the
-same key finds the refund made the first time and changes nothing. The orders' `refundCreate`
-and `orderCancel` come through here (`refund_order`, `cancel_order`): an order paid through Stripe is refunded through Stripe, and is
-not cancelled while Stripe still holds its money; other orders are refunded as money returned
-outside any provider (manual payments, cash). Orders sit below payments and call nothing here.
+**Durable intent, then the call, then its answer** (DESIGN §12): no Stripe call is made inside a
+transaction. `refundCreate` of an order paid through Stripe
+1. records, in ONE short transaction under the order's lock, the order refund through
+   `apps.orders.services.create_refund` (lines or an amount, with all its checks: never more than
+   is left of the order's total, the status machine, restocking, the customer's spend), checks
+   its amount against what is left of the order's succeeded Stripe payment, and records the
+   Stripe refund as `requested` (counted in the payment's `amount_refunded` from then on, so no
+   concurrent request can refund the same money);
+2. asks Stripe for the refund outside any transaction, with the idempotency key
+   `<schema>:stripe-refund-<id>` and the metadata `stripe_refund: <id>`;
+3. records Stripe's answer (its id and status) in a short transaction.
+A request that dies anywhere in between leaves the refund `requested`. A retried request with the
+same `requestKey` (kept on the order refund) finds it and carries on from step 2; otherwise the
+reconciler (apps.payments.reconcile) does. Before asking again, Stripe is asked whether it made
+the refund already (a refund of the payment carrying the metadata), so Stripe never makes two,
+whether or not it still remembers the idempotency key. Two callers never ask at once: each call
+holds the refund for PAYMENTS_CALL_LEASE_SECONDS (a lease in the row, not a lock held across the
+call).
 
-The order refund is recorded when Stripe accepts the refund (pending or succeeded): the order
-shows it at once, and the webhooks (`charge.refunded`, `refund.updated`) move the StripeRefund's
-status on. A refund Stripe reports that we did not make (one made in the Stripe dashboard) is
-recorded once, as an order refund by amount, when it is first seen; the unique Stripe refund id
-makes a second report a no-op. Refund statuses only move up their rank (pending <
-requires_action < succeeded < failed | canceled: a succeeded refund can still fail at the bank),
-so events arriving out of order never move one back. A refund that fails or is canceled no
-longer counts in `Payment.amount_refunded`; the order keeps its refund record (the order status
-machine has no way back from refunded) and gets an OrderEvent `refund_failed` for staff to act on.
-
-`charge.dispute.created` marks the payment disputed (its status, the money taken, is unchanged)
-and writes an OrderEvent `disputed`, once per payment.
-
-Locks: the order row, then its payment, then its refunds (the one order every payments writer
-uses, see apps.payments.services).
+When Stripe cannot be reached (or fails on its side) the refund stays `requested` and the caller
+reads PROVIDER_ERROR: the refund is recorded and will be made. When Stripe refuses it, the refund
+ends `failed` with Stripe's reason: the payment no longer counts it, the order keeps its refund
+record (the order status machine has no way back from refunded) and gets an OrderEvent
+`refund_failed` for staff, as for a refund that fails later at the bank. Orders paid otherwise
+are refunded as money returned outside any provider; an order paid through Stripe is not
+cancelled while Stripe still holds its money. Orders sit below payments and call nothing here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
 from apps.audit import services as audit
 from apps.common.errors import NotFound, UserError
 from apps.orders import services as orders
-from apps.orders.models import Order, OrderEvent
+from apps.orders.models import Order
 from apps.orders.models import Refund as OrderRefund
-from apps.payments import selectors, services
-from apps.payments import stripe_client as edge
+from apps.payments import gateway, selectors, state
 from apps.payments.errors import PaymentErrorCode
 from apps.payments.models import Payment, PaymentStatus, Provider, StripeRefund, StripeRefundStatus
 
-RANK = {
-    StripeRefundStatus.PENDING: 0,
-    StripeRefundStatus.REQUIRES_ACTION: 1,
-    StripeRefundStatus.SUCCEEDED: 2,
-    StripeRefundStatus.FAILED: 3,
-    StripeRefundStatus.CANCELED: 3,
-}
-# Refunds whose money has not (or not yet definitely) come back count in amount_refunded.
-NOT_COUNTED = frozenset({StripeRefundStatus.FAILED, StripeRefundStatus.CANCELED})
-REFUND_EVENTS = frozenset({"charge.refunded", "refund.updated", "refund.created", "charge.refund.updated"})
-DISPUTE_EVENTS = frozenset({"charge.dispute.created"})
-EVENTS = REFUND_EVENTS | DISPUTE_EVENTS
-DASHBOARD_REASON = "Refunded in Stripe"
-
-
-def _status(value: Any) -> str:
-    """A Stripe refund status as ours; anything unexpected is treated as still pending."""
-    return value if value in RANK else StripeRefundStatus.PENDING
-
-
-def _label(order: Order) -> str:
-    return f"#{order.number}"
+RECORDED_NOT_MADE = ("{reason} The refund is recorded and will be made at Stripe: a retry with the same "
+                     "requestKey shows it.")
+REFUSED = "{reason} The order refund is recorded, with Stripe's refusal on the order for staff."
 
 
 # --- refunds through the API --------------------------------------------------------------------
 
 @transaction.atomic
+def _record(*, actor: Any, order_id: int, lines: Sequence[orders.RefundLineRequest], amount: Decimal | None,
+            reason: str, restock: bool, key: str) -> StripeRefund:
+    """Step 1: the order refund and the requested Stripe refund, or those of a request with the
+    same key made before."""
+    order = Order.objects.select_for_update().filter(pk=order_id).first()
+    if order is None:
+        raise NotFound("No such order.", field="order")
+    if (done := orders.refund_for_key(order, key)) is not None:
+        return StripeRefund.objects.get(order_refund=done)
+    payment = (
+        Payment.objects.select_for_update()
+        .filter(order=order, provider=Provider.STRIPE, status=PaymentStatus.SUCCEEDED)
+        .first()
+    )
+    if payment is None:
+        raise UserError("This order has no succeeded Stripe payment to refund (refundCreate records a refund "
+                        "made some other way).", field="order", code=PaymentErrorCode.NO_STRIPE_PAYMENT)
+    gateway.api_for(selectors.payment_settings(), "order")  # Stripe switched off: refused before anything
+    order_refund = orders.create_refund(
+        actor=actor, order_id=order.pk, lines=lines, amount=amount, reason=reason, restock=restock, request_key=key
+    )
+    left = payment.amount - payment.amount_refunded
+    if order_refund.amount > left:
+        raise UserError(f"This refund ({order_refund.amount}) is more than is left of the Stripe payment ({left}).",
+                        field="amount", code=PaymentErrorCode.OVER_REFUND)
+    refund = StripeRefund.objects.create(payment=payment, order_refund=order_refund, amount=order_refund.amount,
+                                         currency=payment.currency, status=StripeRefundStatus.REQUESTED)
+    payment.amount_refunded += refund.amount
+    payment.save(update_fields=["amount_refunded", "updated"])
+    audit.record(actor=actor, action="payment.refund_create", obj=refund,
+                 changes={"order": order.number, "payment": payment.pk, "amount": str(refund.amount),
+                          "orderRefund": order_refund.pk})
+    return refund
+
+
 def create_refund(
     *,
     actor: Any,
@@ -89,52 +105,13 @@ def create_refund(
     request_key: str = "",
 ) -> StripeRefund:
     """Refund a paid order through its succeeded Stripe payment (see the module docstring): the
-    order refund (by lines, an amount, or both) and the Stripe refund of its amount, together.
-    A retried request with the same `request_key` gets the first one's refund."""
+    order refund (by lines, an amount, or both) and the Stripe refund of its amount. A retried
+    request with the same `request_key` gets the first one's refund, made at Stripe if it was not
+    yet."""
     key = orders.checked_request_key(request_key)
-    order = Order.objects.select_for_update().filter(pk=order_id).first()
-    if order is None:
-        raise NotFound("No such order.", field="order")
-    if (done := orders.refund_for_key(order, key)) is not None:
-        return StripeRefund.objects.select_related("payment", "order_refund").get(order_refund=done)
-    payment = (
-        Payment.objects.select_for_update()
-        .filter(order=order, provider=Provider.STRIPE, status=PaymentStatus.SUCCEEDED)
-        .first()
-    )
-    if payment is None:
-        raise UserError("This order has no succeeded Stripe payment to refund (refundCreate records a refund "
-                        "made some other way).", field="order", code=PaymentErrorCode.NO_STRIPE_PAYMENT)
-    api = services._stripe_api(selectors.payment_settings(), "order")
-    order_refund = orders.create_refund(
-        actor=actor, order_id=order.pk, lines=lines, amount=amount, reason=reason, restock=restock, request_key=key
-    )
-    left = payment.amount - payment.amount_refunded
-    if order_refund.amount > left:
-        raise UserError(f"This refund ({order_refund.amount}) is more than is left of the Stripe payment ({left}).",
-                        field="amount", code=PaymentErrorCode.OVER_REFUND)
-    schema = connection.schema_name
-    made = services._stripe(
-        api.v1.refunds.create,
-        params={
-            "payment_intent": payment.stripe_id,
-            "amount": edge.minor_units(order_refund.amount, payment.currency),
-            "metadata": {"tenant": schema, "order_id": str(order.pk), "order_refund_id": str(order_refund.pk)},
-        },
-        options={"idempotency_key": f"{schema}:order-refund-{order_refund.pk}"},
-    )
-    status = _status(made.status)
-    refund = StripeRefund.objects.create(
-        payment=payment, order_refund=order_refund, stripe_id=made.id, amount=order_refund.amount,
-        currency=payment.currency, status=status,
-    )
-    if status not in NOT_COUNTED:
-        payment.amount_refunded += refund.amount
-        payment.save(update_fields=["amount_refunded", "updated"])
-    audit.record(actor=actor, action="payment.refund_create", obj=refund,
-                 changes={"order": order.number, "payment": payment.pk, "amount": str(refund.amount),
-                          "stripeId": made.id, "status": status, "orderRefund": order_refund.pk})
-    return refund
+    refund = _record(actor=actor, order_id=order_id, lines=lines, amount=amount, reason=reason, restock=restock,
+                     key=key)
+    return settle(refund.pk, actor=actor)
 
 
 def stripe_payment_of(order_id: int) -> Payment | None:
@@ -143,7 +120,7 @@ def stripe_payment_of(order_id: int) -> Payment | None:
 
 def refund_order(
     *,
-    actor,
+    actor: Any,
     order_id: int,
     lines: Sequence[orders.RefundLineRequest] = (),
     amount: Decimal | None = None,
@@ -160,141 +137,92 @@ def refund_order(
                                 restock=restock, request_key=request_key)
 
 
-def cancel_order(*, actor, order_id: int, restock: bool = True, reason: str = "") -> Order:
+def cancel_order(*, actor: Any, order_id: int, restock: bool = True, reason: str = "") -> Order:
     """The orders' `orderCancel`, refused for an order paid through Stripe: cancelling it would
     record a full refund that moves no money. Refund it first (refundCreate), then cancel."""
     payment = stripe_payment_of(order_id)
     if payment is not None and payment.amount_refunded < payment.amount:
         raise UserError("This order was paid through Stripe: refund it (refundCreate) before cancelling.",
                         field="id", code=PaymentErrorCode.REFUND_THROUGH_STRIPE)
-    from apps.payments import cleanup
-
     with transaction.atomic():
         order = orders.cancel_order(actor=actor, order_id=order_id, restock=restock, reason=reason)
-        cleanup.queue_intent_cancellation(order.pk)  # the buyer can no longer pay an open intent
+        state.queue_intent_cancellation(order.pk)  # the buyer can no longer pay an open intent
     return order
 
 
-# --- webhooks ----------------------------------------------------------------------------------
+# --- the call ---------------------------------------------------------------------------------
 
-def _payment_of(intent_id: Any, refund_ids: list[str]) -> Payment | None:
-    """The Stripe payment (locked, after its order) of an intent id, or of a refund we know."""
-    if isinstance(intent_id, str) and intent_id:
-        payment = services._locked_payment(provider=Provider.STRIPE, stripe_id=intent_id)
-        if payment is not None:
-            return payment
-    known = StripeRefund.objects.filter(stripe_id__in=refund_ids).values_list("payment_id", flat=True).first()
-    return services._locked_payment(pk=known) if known is not None else None
+def _claim(refund_id: int) -> int | None:
+    """Hold a requested refund for one call (autocommitted); the number of calls made before this
+    one, or None when it is not requested any more or another caller holds it."""
+    now = timezone.now()
+    lease = timedelta(seconds=settings.PAYMENTS_CALL_LEASE_SECONDS)
+    free = Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
+    with transaction.atomic():
+        claimed = StripeRefund.objects.filter(free, pk=refund_id, status=StripeRefundStatus.REQUESTED).update(
+            attempts=F("attempts") + 1, claimed_until=now + lease)
+        if not claimed:
+            return None
+        return StripeRefund.objects.values_list("attempts", flat=True).get(pk=refund_id) - 1
 
 
-def _event(payment: Payment, kind: str, **data: Any) -> None:
-    OrderEvent.objects.create(order_id=payment.order_id, type=kind, data=data,
-                              actor_email=services.STRIPE_WEBHOOK.email)
+def marker(refund: StripeRefund) -> dict[str, str]:
+    """The metadata that names a refund of ours at Stripe (looked for before asking again)."""
+    return {"tenant": connection.schema_name, "stripe_refund": str(refund.pk)}
 
 
-def _record_dashboard_refund(payment: Payment, stripe_refund: dict[str, Any], amount: Decimal,
-                             status: str) -> StripeRefund:
-    """A refund Stripe made that we did not ask for: its row, and (unless it failed) the order
-    refund by amount. When the order cannot take it (cancelled, or refunded otherwise already),
-    the refund is kept without one and the order gets an event saying so."""
-    actor = services.STRIPE_WEBHOOK
-    order_refund = None
-    counted = status not in NOT_COUNTED
-    if counted:
-        try:
-            order_refund = orders.create_refund(actor=actor, order_id=payment.order_id, amount=amount,
-                                                reason=DASHBOARD_REASON)
-        except UserError as error:
-            _event(payment, "stripe_refund_unmatched", stripeRefund=stripe_refund["id"], amount=str(amount),
-                   reason=str(error))
-    refund = StripeRefund.objects.create(
-        payment=payment, order_refund=order_refund, stripe_id=stripe_refund["id"], amount=amount,
-        currency=payment.currency, status=status, from_dashboard=True,
-    )
-    if counted:
-        payment.amount_refunded = min(payment.amount, payment.amount_refunded + amount)
-        payment.save(update_fields=["amount_refunded", "updated"])
-    audit.record(actor=actor, action="payment.refund_record", obj=refund,
-                 changes={"payment": payment.pk, "amount": str(amount), "stripeId": refund.stripe_id,
-                          "status": status, "orderRefund": order_refund.pk if order_refund else None})
+def _ask(refund: StripeRefund, earlier_calls: int) -> dict[str, Any]:
+    """Step 2: the refund at Stripe: found (when an earlier call may have made it) or made."""
+    payment = refund.payment
+    api = gateway.api_for(selectors.payment_settings(), "order")
+    tag = marker(refund)
+    if earlier_calls and (made := gateway.refund_made_for(api, payment.stripe_id, tag)) is not None:
+        return made
+    if refund.order_refund_id is not None:
+        purpose = {"order_id": str(payment.order_id), "order_refund_id": str(refund.order_refund_id)}
+    else:
+        purpose = {"order_id": str(payment.order_id), "returned_payment": str(payment.pk)}
+    return gateway.call(
+        api.v1.refunds.create,
+        params={"payment_intent": payment.stripe_id, "amount": gateway.minor_units(refund.amount, refund.currency),
+                "metadata": {**tag, **purpose}},
+        options={"idempotency_key": f"{tag['tenant']}:stripe-refund-{refund.pk}"},
+    ).to_dict()
+
+
+@transaction.atomic
+def _apply(refund_id: int, status: str, stripe_id: str, failure_reason: str, actor: Any) -> StripeRefund:
+    """Step 3: Stripe's answer on the refund (a webhook may have brought it first)."""
+    payment_id = StripeRefund.objects.values_list("payment_id", flat=True).get(pk=refund_id)
+    payment = state.locked_payment(pk=payment_id)
+    refund = StripeRefund.objects.select_for_update().get(pk=refund_id)
+    state.move_refund(payment, refund, status, failure_reason, actor=actor, stripe_id=stripe_id)
+    StripeRefund.objects.filter(pk=refund_id).update(claimed_until=None)
+    refund.payment = payment
     return refund
 
 
-def _move(payment: Payment, refund: StripeRefund, status: str, failure_reason: str) -> bool:
-    """Move a known refund up to `status` (never down); False when it is there or beyond."""
-    if RANK[status] <= RANK[refund.status]:
-        return False
-    before, refund.status = refund.status, status
-    if status in NOT_COUNTED:
-        refund.failure_reason = failure_reason[:100]
-        if before not in NOT_COUNTED:
-            payment.amount_refunded = max(payment.amount_refunded - refund.amount, Decimal(0))
-            payment.save(update_fields=["amount_refunded", "updated"])
-            _event(payment, "refund_failed", stripeRefund=refund.stripe_id, amount=str(refund.amount),
-                   status=status, reason=refund.failure_reason,
-                   orderRefund=refund.order_refund_id)
-    refund.save(update_fields=["status", "failure_reason", "updated"])
-    audit.record(actor=services.STRIPE_WEBHOOK, action="payment.refund_update", obj=refund,
-                 changes={"status": [before, status], **({"failureReason": failure_reason} if failure_reason else {})})
-    return True
+def settle(refund_id: int, *, actor: Any) -> StripeRefund:
+    """Make a requested refund at Stripe and record the answer (see the module docstring); the
+    refund as it is after. Outside any transaction. Raises the userError of a Stripe that could
+    not be reached (the refund stays requested) or that refused (the refund is failed)."""
+    refund = StripeRefund.objects.select_related("payment", "order_refund").get(pk=refund_id)
+    earlier_calls = _claim(refund_id) if refund.status == StripeRefundStatus.REQUESTED else None
+    if earlier_calls is None:
+        return refund  # made already, or being made by another caller right now
+    try:
+        made = _ask(refund, earlier_calls)
+    except UserError as error:
+        if gateway.outcome_unknown(error) or error.code == PaymentErrorCode.PROVIDER_DISABLED:
+            StripeRefund.objects.filter(pk=refund_id).update(claimed_until=None)
+            raise UserError(RECORDED_NOT_MADE.format(reason=error.message), field=error.field,
+                            code=PaymentErrorCode.PROVIDER_ERROR) from error
+        _apply(refund_id, StripeRefundStatus.FAILED, "", f"refused: {_refusal(error)}", actor)
+        raise UserError(REFUSED.format(reason=error.message), field=error.field, code=error.code) from error
+    return _apply(refund_id, state.refund_status(made.get("status")), made["id"],
+                  str(made.get("failure_reason") or ""), actor)
 
 
-def _sync_refund(payment: Payment, stripe_refund: dict[str, Any]) -> bool:
-    """Apply what Stripe says of one refund of `payment`; True when something changed."""
-    status = _status(stripe_refund.get("status"))
-    failure_reason = str(stripe_refund.get("failure_reason") or "")
-    known = StripeRefund.objects.select_for_update().filter(stripe_id=stripe_refund["id"]).first()
-    if known is not None:
-        return known.payment_id == payment.pk and _move(payment, known, status, failure_reason)
-    units = stripe_refund.get("amount")
-    if not isinstance(units, int) or isinstance(units, bool) or units <= 0:
-        return False
-    amount = edge.from_minor_units(units, payment.currency)
-    _record_dashboard_refund(payment, stripe_refund, amount, status)
-    return True
-
-
-def _refund_objects(kind: str, obj: dict[str, Any]) -> list[dict[str, Any]]:
-    if kind == "charge.refunded":
-        listed = (obj.get("refunds") or {}).get("data") or []
-        return [r for r in listed if isinstance(r, dict)]
-    return [obj]
-
-
-def _apply_refunds(kind: str, obj: dict[str, Any]) -> tuple[str, Payment | None]:
-    refunds = [r for r in _refund_objects(kind, obj) if isinstance(r.get("id"), str) and r["id"]]
-    tenant = connection.schema_name
-    if any((r.get("metadata") or {}).get("tenant", tenant) != tenant for r in refunds):
-        return "foreign", None
-    payment = _payment_of(obj.get("payment_intent"), [r["id"] for r in refunds])
-    if payment is None:
-        return "unknown_payment", None
-    changed = [_sync_refund(payment, r) for r in refunds]
-    return ("applied" if any(changed) else "stale"), payment
-
-
-def _apply_dispute(obj: dict[str, Any]) -> tuple[str, Payment | None]:
-    payment = _payment_of(obj.get("payment_intent"), [])
-    if payment is None or not isinstance(obj.get("id"), str):
-        return "unknown_payment", None
-    if payment.dispute_id:
-        return "stale", payment
-    payment.dispute_id = obj["id"][:255]
-    payment.dispute_reason = str(obj.get("reason") or "")[:100]
-    payment.disputed_at = timezone.now()
-    payment.save(update_fields=["dispute_id", "dispute_reason", "disputed_at", "updated"])
-    units = obj.get("amount")
-    amount = str(edge.from_minor_units(units, payment.currency)) if isinstance(units, int) else None
-    _event(payment, "disputed", dispute=payment.dispute_id, reason=payment.dispute_reason, amount=amount)
-    audit.record(actor=services.STRIPE_WEBHOOK, action="payment.dispute", obj=payment,
-                 changes={"dispute": payment.dispute_id, "reason": payment.dispute_reason, "amount": amount})
-    return "applied", payment
-
-
-def apply_event(event: dict[str, Any]) -> tuple[str, Payment | None]:
-    """Apply a verified refund or dispute event (one of EVENTS) inside the caller's transaction;
-    (outcome, payment) as apps.payments.services.receive_event stores them."""
-    obj = (event.get("data") or {}).get("object") or {}
-    if event["type"] in DISPUTE_EVENTS:
-        return _apply_dispute(obj)
-    return _apply_refunds(event["type"], obj)
+def _refusal(error: UserError) -> str:
+    cause = error.__cause__
+    return str(getattr(cause, "code", None) or type(cause).__name__ if cause else error.code)

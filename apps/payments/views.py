@@ -1,5 +1,5 @@
 """`POST /webhooks/stripe/` on a tenant host: Stripe's signed events, verified with the tenant's
-webhook signing secret, stored once and applied in one transaction (apps.payments.services).
+webhook signing secret, stored once and applied in one transaction (apps.payments.webhooks).
 
 400: a bad or stale signature, or a body that is not an event (nothing written; Stripe gives up
 after retries, as it should for a forgery). 500: our failure (nothing written; Stripe retries).
@@ -15,8 +15,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from apps.payments import selectors, services
-from apps.payments import stripe_client as edge
+from apps.payments import gateway, selectors, webhooks
 from tenants.errors import RequestRefused, bad_request, not_found
 
 log = logging.getLogger(__name__)
@@ -47,7 +46,7 @@ def stripe_webhook(request: HttpRequest) -> JsonResponse:
         return not_found("Stripe webhooks are received on the tenant's host.").as_response()
     secret = selectors.payment_settings().stripe_webhook_secret
     body = request.body
-    if not secret or not edge.verify_signature(body, request.headers.get("Stripe-Signature", ""), secret):
+    if not secret or not gateway.verify_signature(body, request.headers.get("Stripe-Signature", ""), secret):
         log.warning("Stripe webhook refused: missing, bad or stale signature")
         return bad_request("Missing, bad or stale Stripe-Signature.").as_response()
     event = _event(body)
@@ -55,7 +54,7 @@ def stripe_webhook(request: HttpRequest) -> JsonResponse:
         log.warning("Stripe webhook refused: the body is not an event")
         return bad_request("The body is not a Stripe event.").as_response()
     try:
-        stored, created = services.receive_event(event=event)
+        stored, created = webhooks.receive_event(event=event)
     except Exception:
         log.exception("Stripe webhook %s (%s) failed; Stripe will retry", event["id"], event["type"])
         return RequestRefused("Internal server error.", status=500, code="INTERNAL").as_response()

@@ -73,11 +73,17 @@ def test_a_partial_refund_by_amount_refunds_in_stripe_in_minor_units(gql, alpha,
     with tenant_context(alpha.tenant):
         order_refund = Refund.objects.select_related("order").get()
         entry = AuditEntry.objects.get(action="payment.refund_create")
-    assert in_stripe.metadata["order_refund_id"] == str(order_refund.pk)
-    assert in_stripe.metadata["tenant"] == alpha.tenant.schema_name
+        answered = AuditEntry.objects.get(action="payment.refund_update")
+        row = StripeRefund.objects.get()
+    assert in_stripe.metadata.to_dict() == {"tenant": alpha.tenant.schema_name, "stripe_refund": str(row.pk),
+                                            "order_id": str(order_refund.order_id),
+                                            "order_refund_id": str(order_refund.pk)}
+    # The refund is recorded before Stripe is asked, and Stripe's answer after (issue 15).
     assert entry.changes == {"order": order_refund.order.number, "payment": payment.pk, "amount": "12.34",
-                             "stripeId": in_stripe.id, "status": "succeeded", "orderRefund": order_refund.pk}
-    assert entry.actor_email == alpha.email("staff")
+                             "orderRefund": order_refund.pk}
+    assert answered.changes == {"status": ["requested", "succeeded"], "stripeId": in_stripe.id}
+    assert entry.actor_email == answered.actor_email == alpha.email("staff")
+    assert (row.attempts, row.claimed_until) == (1, None)  # one call, and the lease given back
     assert written(alpha) == (1, 1, 2)
 
 

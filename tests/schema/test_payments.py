@@ -19,7 +19,7 @@ from apps.payments.models import Payment, PaymentSettings
 from config.logging import ContextFilter
 from tests.apps.orders import shop
 from tests.apps.orders.shop import staff
-from tests.apps.payments.fixtures import configure
+from tests.apps.payments.fixtures import configure, localstripe_url
 from tests.conftest import gid, token_for
 
 SETTINGS = """{ stripeEnabled manualEnabled providers stripePublishableKey stripeSecretKeySet
@@ -144,8 +144,10 @@ def test_intent_for_a_pending_order_in_minor_units_with_metadata(gql, alpha, alp
     assert result["clientSecret"].startswith(payment["stripeId"] + "_secret")
     intent = alpha_stripe.api().v1.payment_intents.retrieve(payment["stripeId"])
     assert intent.amount == 5650 and intent.currency == "usd"
+    with tenant_context(alpha.tenant):
+        recorded = Payment.objects.get()
     assert intent.metadata.to_dict() == {"tenant": alpha.tenant.schema_name, "order_id": str(order.pk),
-                                     "order_number": str(order.number), "attempt": "1"}
+                                     "order_number": str(order.number), "attempt": "1", "payment": str(recorded.pk)}
     again = gql.post(INTENT, {"order": gid(alpha, "Order", order.pk)}, host=alpha.host, token=staff(alpha))
     assert again.data["paymentIntentCreate"]["payment"]["id"] == payment["id"]  # the open attempt
     assert again.data["paymentIntentCreate"]["clientSecret"] == result["clientSecret"]
@@ -233,8 +235,17 @@ def test_an_unreachable_stripe_answers_a_stable_message_and_logs_the_raw_error(g
     assert raw[0].request_id == "pay-req-42" and raw[0].tenant == alpha.tenant.schema_name
     for internal in ("Stripe", "127.0.0.1", str(port), "Network error", "support@stripe.com"):
         assert internal not in repr(response.body)
+    # The attempt is recorded before Stripe is asked (issue 15), without an intent yet; asking
+    # again once Stripe answers makes that attempt's intent, not a second attempt.
     with tenant_context(alpha.tenant):
-        assert not Payment.objects.exists()
+        (attempt,) = Payment.objects.values_list("attempt", "stripe_id", "status")
+    assert attempt == (1, "", "pending")
+    settings.STRIPE_API_BASE = localstripe_url()
+    again = gql.post(INTENT, {"order": gid(alpha, "Order", order.pk)}, host=alpha.host, token=staff(alpha))
+    made = again.data["paymentIntentCreate"]
+    assert made["userErrors"] == [] and made["payment"]["attempt"] == 1 and made["payment"]["stripeId"]
+    with tenant_context(alpha.tenant):
+        assert Payment.objects.count() == 1
 
 
 # --- manual payments --------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from django_tenants.utils import tenant_context
 
 from apps.audit.models import AuditEntry
 from apps.orders.models import OrderEvent
-from apps.payments import cleanup, refunds, services
+from apps.payments import cleanup, refunds, services, webhooks
 from apps.payments.models import Payment, StripeRefund
 from config.celery import app
 from tests.apps.orders import shop
@@ -114,7 +114,7 @@ def test_money_taken_as_the_order_was_cancelled_goes_back_in_full(alpha, keys, t
     refund_object = {"id": in_stripe.id, "object": "refund", "amount": 3000, "status": "succeeded",
                      "payment_intent": payment.stripe_id, "metadata": in_stripe.metadata.to_dict()}
     with tenant_context(alpha.tenant):
-        stored, fresh = services.receive_event(event=json.loads(charge_refunded(payment, refund_object)))
+        stored, fresh = webhooks.receive_event(event=json.loads(charge_refunded(payment, refund_object)))
     assert fresh and stored.outcome == "stale"
     assert reload(alpha, payment).order.refunded_total == Decimal("0.00")
     # A second run of the task returns nothing more.
@@ -144,7 +144,7 @@ def test_a_success_webhook_for_a_cancelled_order_returns_the_money(gql, alpha, k
 def test_a_payment_that_paid_its_order_is_never_returned(alpha, keys):
     payment = open_intent(alpha, keys, pay_at_stripe=True)
     with tenant_context(alpha.tenant):
-        stored, _ = services.receive_event(event={
+        stored, _ = webhooks.receive_event(event={
             "id": "evt_paid_normally", "type": "payment_intent.succeeded",
             "data": {"object": keys.api().v1.payment_intents.retrieve(payment.stripe_id).to_dict()}})
         assert stored.outcome == "applied"

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from apps.common.errors import UserError
 from apps.payments import crypto
-from apps.payments.stripe_client import from_minor_units, minor_units
+from apps.payments.gateway import from_minor_units, minor_units
 
 
 @pytest.mark.parametrize(("amount", "currency", "units"), [

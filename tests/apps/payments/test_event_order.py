@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from apps.orders.models import OrderEvent
-from apps.payments import services
+from apps.payments import webhooks
 from apps.payments.models import Payment, Provider
 from tests.apps.orders import shop
 
@@ -35,7 +35,7 @@ def test_final_state_is_the_highest_reported_whatever_the_order(alpha, deliverie
         for kind, slot in deliveries:
             event_id = f"evt_{intent_id}_{slot}"
             first_kind.setdefault(event_id, kind)  # a replayed id carries what it carried first
-            services.receive_event(event={
+            webhooks.receive_event(event={
                 "id": event_id, "type": first_kind[event_id],
                 "data": {"object": {"id": intent_id, "metadata": {"tenant": alpha.tenant.schema_name}}},
             })

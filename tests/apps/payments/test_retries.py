@@ -19,7 +19,7 @@ import stripe
 from django_tenants.utils import tenant_context
 
 from apps.common import retry
-from apps.payments import services, tasks
+from apps.payments import services, tasks, webhooks
 from apps.payments.models import Payment
 from tests.apps.orders import shop
 from tests.apps.payments.fixtures import StripeShop, _free_port, configure
@@ -59,7 +59,7 @@ def unexpected_payment(fixture, keys: StripeShop) -> Payment:
     paid = keys.api().v1.payment_intents.retrieve(payment.stripe_id).to_dict()
     with tenant_context(fixture.tenant):
         services.orders.cancel_order(actor=shop.actor(fixture), order_id=payment.order_id)
-        stored, _ = services.receive_event(event={"id": "evt_paid_late", "type": "payment_intent.succeeded",
+        stored, _ = webhooks.receive_event(event={"id": "evt_paid_late", "type": "payment_intent.succeeded",
                                                   "data": {"object": paid}})
     assert stored.outcome == "applied" and reload(fixture, payment).order.status == "cancelled"
     return payment
