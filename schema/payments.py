@@ -46,6 +46,9 @@ class PaymentStatusEnum(enum.Enum):
 
 @strawberry.enum(name="StripeRefundStatus")
 class StripeRefundStatusEnum(enum.Enum):
+    REQUESTED = strawberry.enum_value(StripeRefundStatus.REQUESTED.value, description=(
+        "Recorded, and not yet known to be made at Stripe (Stripe could not be reached, or the request "
+        "was cut off): it is made by a retry with the same requestKey or within minutes by the reconciler."))
     PENDING = StripeRefundStatus.PENDING.value
     REQUIRES_ACTION = StripeRefundStatus.REQUIRES_ACTION.value
     SUCCEEDED = StripeRefundStatus.SUCCEEDED.value
@@ -55,7 +58,7 @@ class StripeRefundStatusEnum(enum.Enum):
 
 @strawberry_django.type(StripeRefund, name="StripeRefund")
 class StripeRefundType:
-    stripe_id: str = strawberry_django.field(description="The Stripe refund id (re_…).")
+    stripe_id: str = strawberry_django.field(description="The Stripe refund id (re_…); empty while REQUESTED.")
     failure_reason: str
     from_dashboard: bool = strawberry_django.field(description="Made in the Stripe dashboard, not through this API.")
     # RefundType's money reads its order's currency: fetched with the refund.
@@ -100,7 +103,7 @@ class PaymentSettingsType:
 @strawberry_django.type(Payment, name="Payment")
 class PaymentType(TenantNode):
     order: OrderType
-    stripe_id: str = strawberry_django.field(description="The Stripe PaymentIntent id (empty for manual payments).")
+    stripe_id: str = strawberry_django.field(description="The Stripe PaymentIntent id (empty for manual payments, and for a Stripe attempt until Stripe has made its intent).")
     failure_code: str
     failure_message: str
     attempt: int

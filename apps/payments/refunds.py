@@ -43,6 +43,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from apps.audit import services as audit
+from apps.common.crashpoints import crash_point
 from apps.common.errors import NotFound, UserError
 from apps.orders import services as orders
 from apps.orders.models import Order
@@ -198,6 +199,7 @@ def _apply(refund_id: int, status: str, stripe_id: str, failure_reason: str, act
     refund = StripeRefund.objects.select_for_update().get(pk=refund_id)
     state.move_refund(payment, refund, status, failure_reason, actor=actor, stripe_id=stripe_id)
     StripeRefund.objects.filter(pk=refund_id).update(claimed_until=None)
+    crash_point("refund.before_commit")
     refund.payment = payment
     return refund
 
@@ -210,6 +212,7 @@ def settle(refund_id: int, *, actor: Any) -> StripeRefund:
     earlier_calls = _claim(refund_id) if refund.status == StripeRefundStatus.REQUESTED else None
     if earlier_calls is None:
         return refund  # made already, or being made by another caller right now
+    crash_point("refund.before_call")
     try:
         made = _ask(refund, earlier_calls)
     except UserError as error:
@@ -219,10 +222,14 @@ def settle(refund_id: int, *, actor: Any) -> StripeRefund:
                             code=PaymentErrorCode.PROVIDER_ERROR) from error
         _apply(refund_id, StripeRefundStatus.FAILED, "", f"refused: {_refusal(error)}", actor)
         raise UserError(REFUSED.format(reason=error.message), field=error.field, code=error.code) from error
+    crash_point("refund.after_answer")
     return _apply(refund_id, state.refund_status(made.get("status")), made["id"],
                   str(made.get("failure_reason") or ""), actor)
 
 
 def _refusal(error: UserError) -> str:
+    """Stripe's code for a refusal (the SDK error's), for the refund's failure reason."""
     cause = error.__cause__
-    return str(getattr(cause, "code", None) or type(cause).__name__ if cause else error.code)
+    if cause is None:
+        return str(error.code)
+    return str(getattr(cause, "code", None) or type(cause).__name__)

@@ -21,6 +21,7 @@ from django.db import connection, transaction
 from django.db.models import Max
 
 from apps.audit import services as audit
+from apps.common.crashpoints import crash_point
 from apps.common.errors import NotFound, UserError
 from apps.orders import services as orders
 from apps.orders.models import Order, OrderStatus
@@ -137,6 +138,7 @@ def make_intent(api: stripe.StripeClient, payment: Payment, *, actor: Any) -> tu
     the same intent), then record its id; (payment, intent). Outside any transaction."""
     schema = connection.schema_name
     order = Order.objects.only("number").get(pk=payment.order_id)
+    crash_point("intent.before_call")
     intent = gateway.call(
         api.v1.payment_intents.create,
         params={
@@ -147,6 +149,7 @@ def make_intent(api: stripe.StripeClient, payment: Payment, *, actor: Any) -> tu
         },
         options={"idempotency_key": intent_key(payment)},
     )
+    crash_point("intent.after_answer")
     with transaction.atomic():
         locked = state.locked_payment(pk=payment.pk)
         if not locked.stripe_id:
@@ -158,6 +161,7 @@ def make_intent(api: stripe.StripeClient, payment: Payment, *, actor: Any) -> tu
         elif locked.stripe_id != intent.id:  # Stripe forgot the key (older than 24 h): keep the first
             log.warning("Payment %s has intent %s; Stripe made %s for the same attempt", locked.pk,
                         locked.stripe_id, intent.id)
+        crash_point("intent.before_commit")
     return locked, intent
 
 
