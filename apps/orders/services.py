@@ -89,7 +89,8 @@ def _index_of(requests: Sequence, key: str, object_id: int) -> int:
     return next(i for i, request in enumerate(requests) if getattr(request, key) == object_id)
 
 
-def _actor_label(actor: Any) -> str:
+def actor_label(actor: Any) -> str:
+    """How records name who did something: the user's email, or the API key's prefix."""
     user = getattr(actor, "user", actor)
     if getattr(user, "email", ""):
         return user.email
@@ -304,7 +305,7 @@ def _locked(order_id: int, *, field: str = "id") -> Order:
 def _event(order: Order, actor: Any, kind: str, *, from_status: str = "", to_status: str = "", **data) -> None:
     OrderEvent.objects.create(
         order=order, type=kind, from_status=from_status, to_status=to_status,
-        data=data, actor_email=_actor_label(actor),
+        data=data, actor_email=actor_label(actor),
     )
 
 
@@ -359,7 +360,7 @@ def _refund(
     and take it off the customer's spend. The caller has checked the figures and moves the
     status."""
     refund = Refund.objects.create(
-        order=order, amount=amount, reason=reason, restock=restock, actor_email=_actor_label(actor),
+        order=order, amount=amount, reason=reason, restock=restock, actor_email=actor_label(actor),
         request_key=request_key,
     )
     if units:

@@ -134,7 +134,9 @@ class StripeRefund(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="stripe_refund_amount_positive"),
             models.UniqueConstraint(fields=["stripe_id"], condition=~Q(stripe_id=""), name="stripe_refund_id_unique"),
-            models.CheckConstraint(condition=Q(status="requested") | ~Q(stripe_id=""), name="stripe_refund_id_once_made"),
+            # Only a refund not yet made, or one Stripe refused, has no Stripe id.
+            models.CheckConstraint(condition=Q(status__in=["requested", "failed"]) | ~Q(stripe_id=""),
+                                   name="stripe_refund_id_once_made"),
         ]
         indexes = [models.Index(fields=["status"], condition=Q(status="requested"), name="stripe_refund_requested")]
 

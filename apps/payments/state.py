@@ -79,7 +79,7 @@ def locked_payment(**lookup: Any) -> Payment | None:
 
 def order_event(payment: Payment, kind: str, actor: Any, /, **data: Any) -> None:
     """An OrderEvent on the payment's order, for staff (`data` may name the payment itself)."""
-    OrderEvent.objects.create(order_id=payment.order_id, type=kind, data=data, actor_email=actor.email)
+    OrderEvent.objects.create(order_id=payment.order_id, type=kind, data=data, actor_email=orders.actor_label(actor))
 
 
 # --- payments ---------------------------------------------------------------------------------

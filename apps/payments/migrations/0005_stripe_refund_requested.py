@@ -41,6 +41,6 @@ class Migration(migrations.Migration):
         ),
         migrations.AddConstraint(
             model_name='striperefund',
-            constraint=models.CheckConstraint(condition=models.Q(('status', 'requested'), models.Q(('stripe_id', ''), _negated=True), _connector='OR'), name='stripe_refund_id_once_made'),
+            constraint=models.CheckConstraint(condition=models.Q(('status__in', ['requested', 'failed']), models.Q(('stripe_id', ''), _negated=True), _connector='OR'), name='stripe_refund_id_once_made'),
         ),
     ]
