@@ -1,6 +1,7 @@
 """The Celery app. tenant-schemas-celery runs each task in the schema of the tenant that queued
 it (taken from the active connection when the task is sent)."""
 
+import contextlib
 import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
@@ -12,13 +13,27 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 
-def _log_context_from_connection(**kwargs) -> None:
-    """After tenant-schemas-celery switched the schema, put that tenant on the task's log lines."""
+def _log_context_from_connection(task=None, **kwargs) -> None:
+    """After tenant-schemas-celery switched the schema, enter that tenant for the task (its log
+    lines, and the database backend's context) until the task ends."""
     from django.db import connection
 
-    from tenants.context import current_tenant
+    from tenants.context import enter
 
-    current_tenant.set(connection.tenant)
+    if task is not None:
+        task.request.tenant_entered = enter(connection.tenant)
+
+
+def _leave_task_context(task=None, **kwargs) -> None:
+    """Give the context back as the task found it: a task run in place (eager, `apply()`) must
+    not leave its tenant in the caller's context."""
+    from tenants.context import leave
+
+    entered = getattr(getattr(task, "request", None), "tenant_entered", None)
+    if entered is not None:
+        task.request.tenant_entered = None
+        with contextlib.suppress(ValueError):  # entered in another context: nothing to give back
+            leave(entered)
 
 
 def _keep_django_logging(**kwargs) -> None:
@@ -30,7 +45,8 @@ def _keep_django_logging(**kwargs) -> None:
 
 
 # Connected after tenant-schemas-celery's own prerun handler, so it sees the switched schema.
-from celery.signals import setup_logging, task_prerun  # noqa: E402
+from celery.signals import setup_logging, task_postrun, task_prerun  # noqa: E402
 
 task_prerun.connect(_log_context_from_connection, weak=False, dispatch_uid="tenant_log_context")
+task_postrun.connect(_leave_task_context, weak=False, dispatch_uid="tenant_log_context_leave")
 setup_logging.connect(_keep_django_logging, weak=False, dispatch_uid="keep_django_logging")

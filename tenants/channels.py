@@ -8,7 +8,7 @@ from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 
-from tenants.context import current_tenant
+from tenants.context import enter, leave
 from tenants.errors import RequestRefused
 from tenants.resolution import PUBLIC, TenantSignals, resolve_tenant
 
@@ -34,8 +34,8 @@ class TenantWebSocketMiddleware:
             reason = refused.message.encode()[:120].decode(errors="ignore")
             await send({"type": "websocket.close", "code": refused.close_code, "reason": reason})
             return
-        token = current_tenant.set(tenant or PUBLIC)
+        entered = enter(tenant or PUBLIC)
         try:
             return await self.inner({**scope, "tenant": tenant}, receive, send)
         finally:
-            current_tenant.reset(token)
+            leave(entered)

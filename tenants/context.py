@@ -9,21 +9,38 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from typing import Any
 
 current_tenant: ContextVar[Any | None] = ContextVar("current_tenant", default=None)
 current_request_id: ContextVar[str | None] = ContextVar("current_request_id", default=None)
+# A new object each time a tenant is entered: how the database backend tells a new entry of the
+# same tenant (to apply again) from the entry it already applied (where an explicit switch wins).
+current_scope: ContextVar[object | None] = ContextVar("current_scope", default=None)
+
+Entered = tuple[Token, Token]
+
+
+def enter(tenant: Any) -> Entered:
+    """Make `tenant` (a Tenant, or the public FakeTenant) the context's tenant, in a scope of its
+    own; hand what this returns to `leave`."""
+    return current_tenant.set(tenant), current_scope.set(object())
+
+
+def leave(entered: Entered) -> None:
+    tenant_token, scope_token = entered
+    current_scope.reset(scope_token)
+    current_tenant.reset(tenant_token)
 
 
 @contextlib.contextmanager
 def tenant_context(tenant: Any) -> Iterator[None]:
     """Run a block as `tenant` (a Tenant, or the public FakeTenant) for DB, cache and logs."""
-    token = current_tenant.set(tenant)
+    entered = enter(tenant)
     try:
         yield
     finally:
-        current_tenant.reset(token)
+        leave(entered)
 
 
 def current_schema_name() -> str | None:

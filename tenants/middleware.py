@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.db import connection
 
-from tenants.context import current_tenant
+from tenants.context import enter, leave
 from tenants.errors import RequestRefused
 from tenants.resolution import PUBLIC, TenantSignals, resolve_tenant
 
@@ -33,9 +33,9 @@ class TenantMiddleware:
         connection.set_tenant(schema_tenant)
         if tenant is None:
             request.urlconf = settings.PUBLIC_SCHEMA_URLCONF
-        token = current_tenant.set(schema_tenant)
+        entered = enter(schema_tenant)
         try:
             return self.get_response(request)
         finally:
-            current_tenant.reset(token)
+            leave(entered)
             connection.set_schema_to_public()  # the thread's next user starts from public

@@ -1,0 +1,45 @@
+"""The database backend follows the tenant context (tenants.backend, tenants.context): every new
+entry of a tenant is applied at the next cursor, even the same tenant entered again after code in
+an earlier block switched the connection explicitly (make test-stress seed 45337 failed on that:
+a live-metrics test read the public schema)."""
+
+from __future__ import annotations
+
+from django.db import connection
+
+from apps.catalog.models import Product
+from tenants.context import tenant_context
+
+
+def test_entering_a_tenant_again_after_an_explicit_switch_applies_it_again(alpha):
+    with tenant_context(alpha.tenant):
+        Product.objects.count()
+        connection.set_schema_to_public()  # an explicit switch inside the block wins there
+        assert connection.schema_name == "public"
+    with tenant_context(alpha.tenant):  # the same tenant object, entered anew
+        Product.objects.count()  # ProgrammingError (no catalog_product in public) before the fix
+        assert connection.schema_name == alpha.tenant.schema_name
+
+
+def test_an_explicit_switch_inside_the_block_still_wins(alpha, beta):
+    with tenant_context(alpha.tenant):
+        Product.objects.count()
+        connection.set_tenant(beta.tenant)
+        Product.objects.count()
+        assert connection.schema_name == beta.tenant.schema_name
+
+
+def test_a_task_run_in_place_leaves_the_callers_context_as_it_was(alpha):
+    from celery import shared_task
+
+    from tenants.context import current_tenant
+
+    @shared_task
+    def noop() -> None:
+        return None
+
+    before = current_tenant.get()
+    with tenant_context(alpha.tenant):
+        noop.apply(headers={"_schema_name": alpha.tenant.schema_name})
+        assert current_tenant.get() is alpha.tenant
+    assert current_tenant.get() is before
