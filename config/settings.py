@@ -293,6 +293,10 @@ if not FIELD_ENCRYPTION_KEY and DEV_SERVER:
     FIELD_ENCRYPTION_KEY = "ZGV2LW9ubHktZmllbGQta2V5LW5vdC1mb3ItcHJvZCE="  # dev only
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")  # empty: api.stripe.com
 STRIPE_WEBHOOK_TOLERANCE = env.int("STRIPE_WEBHOOK_TOLERANCE", default=300)  # seconds
+# Seconds Stripe may stay silent (to connect, or between bytes of an answer) before a call gives up
+# (the SDK waits 80 s): a hung Stripe must not hold a request, and the order lock it may hold, for long.
+# The SDK retries twice more with the same idempotency key, so a call lasts ~3x this at worst.
+STRIPE_TIMEOUT_SECONDS = env.float("STRIPE_TIMEOUT_SECONDS", default=20)
 
 # Alerts (apps.alerts): email through Django's backend (EMAIL_URL, e.g. smtp+tls://user:pass@host:587;
 # the default prints mails to the log), webhooks signed per rule. Webhooks to private, loopback and
