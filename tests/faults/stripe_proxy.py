@@ -286,20 +286,17 @@ class StripeProxy:
         with self._lock:
             saved = self._saved.get(scope)
             if saved is None:
-                saved = self._saved[scope] = _Saved(fingerprint)
-                first = True
-            else:
-                first = False
-        if not first:
-            if saved.fingerprint != fingerprint:
+                saved = self._saved[scope] = _Saved(fingerprint)  # this request is the key's first
+            elif saved.fingerprint != fingerprint:
                 error = stripe_error(400, type="idempotency_error", message=_OTHER_PARAMETERS.format(key=key))
                 return "idempotency error", error, False
-            if not saved.done:
+            elif not saved.done:
                 error = stripe_error(409, type="idempotency_error", code="idempotency_key_in_use",
                                      message=_IN_USE.format(key=key))
                 return "in use", error, False
-            replay = _Answer(saved.status, {**saved.headers, "Idempotent-Replayed": "true"}, saved.body)
-            return "replayed", replay, False
+            else:
+                replay = _Answer(saved.status, {**saved.headers, "Idempotent-Replayed": "true"}, saved.body)
+                return "replayed", replay, False
         outcome, answer, forwarded = self._forward_once(method, path, query, headers, body)
         with self._lock:
             if forwarded and answer.status != 401:
