@@ -16,7 +16,9 @@ The proxy adds both, per instance:
   parameters; other parameters get Stripe's 400 `idempotency_error`; a key whose first request is
   still at localstripe gets 409 `idempotency_key_in_use` (the SDK retries 409). As Stripe saves
   a result only once an endpoint began executing, what the proxy answers itself (an injected
-  error, a request timed out before forwarding) saves nothing, and neither does a 401.
+  error, a request timed out before forwarding) saves nothing, and neither does a refusal by
+  localstripe (400, 401, 403, 404: it cannot tell a validation failure, which Stripe does not
+  save, from a later one, so all count as validation). A card error (402) or a 5xx is saved.
 - **A record**: `forwarded(method, path)` counts what reached localstripe, `exchanges` lists every
   request with what became of it, and `objects(resource, …)` lists localstripe's objects
   straight from it (neither counted nor faulted).
@@ -56,6 +58,7 @@ ERRORS: dict[int, dict[str, str]] = {
 _HOP_HEADERS = frozenset({"host", "connection", "keep-alive", "content-length", "transfer-encoding",
                           "accept-encoding", "proxy-connection", "te", "upgrade"})
 _KEPT_ANSWER_HEADERS = ("Content-Type",)
+_NOT_SAVED = frozenset({400, 401, 403, 404})  # refused before the endpoint ran (see the module's doc)
 _OTHER_PARAMETERS = ("Keys for idempotent requests can only be used with the same parameters they were first used "
                      "with. Try using a key other than '{key}' if you meant to execute a different request.")
 _IN_USE = ("There is currently another in-progress request using this Idempotent Key (that probably means you "
@@ -299,7 +302,7 @@ class StripeProxy:
                 return "replayed", replay, False
         outcome, answer, forwarded = self._forward_once(method, path, query, headers, body)
         with self._lock:
-            if forwarded and answer.status != 401:
+            if forwarded and answer.status not in _NOT_SAVED:
                 saved.status, saved.headers, saved.body, saved.done = answer.status, answer.headers, answer.body, True
             else:  # nothing began executing: the key stays free
                 del self._saved[scope]

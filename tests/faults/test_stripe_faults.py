@@ -104,7 +104,8 @@ def test_faults_fire_in_the_order_scripted_and_only_on_their_route(proxy):
 
 def test_a_repeated_idempotency_key_replays_the_first_answer(proxy):
     """Same key and parameters: the first status and body again, localstripe not asked; other
-    parameters: Stripe's 400 idempotency_error; keys are per account (secret key)."""
+    parameters: Stripe's 400 idempotency_error; keys are per account (secret key); a request
+    refused as invalid saves nothing (Stripe saves no result for a validation failure)."""
     def post(data: dict, *, key: str = "replay-1", secret: str = "sk_test_one") -> httpx.Response:
         return httpx.post(f"{proxy.url}/v1/customers", data=data, auth=(secret, ""),
                           headers={"Idempotency-Key": key}, timeout=10)
@@ -119,12 +120,11 @@ def test_a_repeated_idempotency_key_replays_the_first_answer(proxy):
     elsewhere = post({"metadata[proxy_test]": "replay", "email": "a@example.com"}, secret="sk_test_two")
     assert elsewhere.status_code == 200 and elsewhere.json()["id"] != first.json()["id"]
 
-    refused = post({"no_such_parameter": "x"}, key="replay-2")  # localstripe's 400: an error is saved too
-    again_refused = post({"no_such_parameter": "x"}, key="replay-2")
-    assert refused.status_code == again_refused.status_code == 400 and again_refused.content == refused.content
+    refused = [post({"no_such_parameter": "x"}, key="replay-2").status_code for _ in range(2)]
+    assert refused == [400, 400]
     assert outcomes(proxy, "POST", "/v1/customers") == [
-        "forwarded", "replayed", "idempotency error", "forwarded", "forwarded", "replayed"]
-    assert proxy.forwarded("POST", "/v1/customers") == 3
+        "forwarded", "replayed", "idempotency error", "forwarded", "forwarded", "forwarded"]
+    assert proxy.forwarded("POST", "/v1/customers") == 4
     assert len(proxy.objects("customers", metadata={"proxy_test": "replay"})) == 2
 
 
