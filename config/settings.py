@@ -295,6 +295,10 @@ if not FIELD_ENCRYPTION_KEY and DEV_SERVER:
     FIELD_ENCRYPTION_KEY = "ZGV2LW9ubHktZmllbGQta2V5LW5vdC1mb3ItcHJvZCE="  # dev only
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")  # empty: api.stripe.com
 STRIPE_WEBHOOK_TOLERANCE = env.int("STRIPE_WEBHOOK_TOLERANCE", default=300)  # seconds
+# Seconds Stripe may stay silent (to connect, or between bytes of an answer) before a call gives up
+# (the SDK waits 80 s): a hung Stripe must not hold a request, or the refund it is making, for long.
+# The SDK retries twice more with the same idempotency key, so a call lasts ~3x this at worst.
+STRIPE_TIMEOUT_SECONDS = env.float("STRIPE_TIMEOUT_SECONDS", default=20)
 # A Stripe call recorded before it is made (apps.payments.refunds) is held by one caller for this
 # long (longer than the SDK's call with its network retries); after it, a retry or the reconciler
 # may take it over. The reconciler leaves records younger than PAYMENTS_RECONCILE_AFTER_SECONDS.

@@ -49,9 +49,15 @@ def from_minor_units(units: int, currency: str) -> Decimal:
 
 
 def client(secret_key: str) -> stripe.StripeClient:
-    """A client for one tenant's account; STRIPE_API_BASE points it elsewhere (localstripe)."""
+    """A client for one tenant's account; STRIPE_API_BASE points it elsewhere (localstripe).
+
+    A hung Stripe gives up after STRIPE_TIMEOUT_SECONDS of silence (to connect, or between bytes
+    of an answer), not the SDK's 80 s. The SDK retries a network failure, 409 or 5xx twice with
+    the same idempotency key, so a retry gets Stripe's first answer instead of doing the work
+    again."""
     base = {"api": settings.STRIPE_API_BASE} if settings.STRIPE_API_BASE else {}
-    return stripe.StripeClient(secret_key, base_addresses=base, max_network_retries=2)
+    http = stripe.RequestsClient(timeout=settings.STRIPE_TIMEOUT_SECONDS)
+    return stripe.StripeClient(secret_key, base_addresses=base, max_network_retries=2, http_client=http)
 
 
 def api_for(config: PaymentSettings, field: str) -> stripe.StripeClient:
