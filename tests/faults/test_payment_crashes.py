@@ -1,9 +1,10 @@
-"""A crash at every step of a Stripe refund (issue 15, finding 1): a real uvicorn process started
-with CRASH_AT=<point> (apps.common.crashpoints) kills itself with SIGKILL at that point of
-`refundCreate`, so its client gets no answer; then the request is retried with the same
-`requestKey` against a server that does not crash, or the reconciler runs. Whatever died when,
-Stripe (localstripe) holds exactly one refund of the payment, we record it once, and the amounts
-agree to the cent.
+"""A crash at every step of a Stripe refund and of a PaymentIntent (issue 15, finding 1): a real
+uvicorn process started with CRASH_AT=<point> (apps.common.crashpoints) kills itself with SIGKILL
+at that point of `refundCreate` or `paymentIntentCreate`, so its client gets no answer; then the
+request is retried (with the same `requestKey`) against a server that does not crash, or the
+reconciler runs. Whatever died when, Stripe (localstripe, behind tests.faults.stripe_proxy, which
+keeps idempotency keys as Stripe does) holds exactly one refund or intent, we record it once, and
+the amounts agree to the cent.
 
 Before issue 15 the Stripe call sat inside the transaction that recorded the order refund: a
 crash after Stripe answered rolled the order refund back, and the retry recorded a new one with a
@@ -21,14 +22,16 @@ from django.test import override_settings
 from django_tenants.utils import tenant_context
 
 from apps.accounts.models import Membership, User
-from apps.orders.models import Refund
+from apps.orders.models import Order, Refund
 from apps.payments import reconcile
 from apps.payments.models import Payment, StripeRefund
 from config.devserver.asgi_server import uvicorn_server
+from tests.apps.orders import shop as orders_shop
 from tests.apps.payments.fixtures import StripeShop, configure, localstripe  # noqa: F401 (a fixture)
 from tests.apps.payments.test_refunds import paid_order, stripe_refunds
 from tests.committed import run_committed, throwaway_tenant
 from tests.conftest import PASSWORD, TenantFixture, gid, token_for
+from tests.faults.stripe_proxy import StripeProxy
 from tests.servers import _database_url
 
 SLUG = "faults-money"
@@ -59,18 +62,27 @@ def money_shop(django_db_setup, tenants, django_db_blocker, localstripe) -> Iter
                 user.delete()
 
 
-def _server_env(crash_at: str = "") -> dict[str, str]:
-    from django.conf import settings
+_proxy: dict[str, StripeProxy] = {}
 
+
+def _server_env(crash_at: str = "") -> dict[str, str]:
     return {"DJANGO_SETTINGS_MODULE": "config.settings_test", "DATABASE_URL": _database_url(),
-            "SESSION_COOKIE_SECURE": "false", "STRIPE_API_BASE": settings.STRIPE_API_BASE,
+            "SESSION_COOKIE_SECURE": "false", "STRIPE_API_BASE": _proxy["running"].url,
             "PAYMENTS_CALL_LEASE_SECONDS": str(LEASE), "CRASH_AT": crash_at}
 
 
 @pytest.fixture(scope="module")
-def steady_server(money_shop, localstripe) -> Iterator[int]:  # noqa: F811
-    with override_settings(STRIPE_API_BASE=localstripe), \
-            uvicorn_server(env=_server_env(), start_timeout=60, capture_output=True) as server:
+def stripe_proxy(localstripe) -> Iterator[StripeProxy]:  # noqa: F811
+    """What the servers take for Stripe: localstripe, with Stripe's idempotency keys."""
+    with StripeProxy(localstripe) as running:
+        _proxy["running"] = running
+        yield running
+        _proxy.clear()
+
+
+@pytest.fixture(scope="module")
+def steady_server(money_shop, stripe_proxy) -> Iterator[int]:
+    with uvicorn_server(env=_server_env(), start_timeout=60, capture_output=True) as server:
         yield server.port
 
 
@@ -90,12 +102,15 @@ def _refund(port: int, shop: TenantFixture, payment: Payment, key: str) -> httpx
                           "order": gid(shop, "Order", payment.order_id), "amount": "12.34", "requestKey": key}}})
 
 
-def _crashing(point: str, shop: TenantFixture, payment: Payment, key: str, localstripe: str) -> None:  # noqa: F811
-    """refundCreate against a server that dies at `point`: the client hears nothing back."""
-    with override_settings(STRIPE_API_BASE=localstripe), \
-            uvicorn_server(env=_server_env(point), start_timeout=60, capture_output=True) as server:
-        with pytest.raises(httpx.TransportError):  # the connection dropped: no answer at all
-            _refund(server.port, shop, payment, key)
+def _crashing(point: str, ask) -> None:
+    """`ask(port)` of a server that dies at `point`: the client hears nothing back."""
+    with uvicorn_server(env=_server_env(point), start_timeout=60, capture_output=True) as server:
+        try:
+            answer = ask(server.port)
+        except httpx.TransportError:  # the connection dropped: no answer at all
+            pass
+        else:
+            pytest.fail(f"the server answered instead of dying at {point}: {answer.text}")
         assert server.process.wait(timeout=DEADLINE) == -9  # SIGKILL, at the point
 
 
@@ -119,7 +134,7 @@ def test_a_crash_at_any_step_then_a_retry_with_the_same_key_refunds_once(
     shop, keys = money_shop
     key = f"crash-{point}-{paid.pk}"
     with django_db_blocker.unblock():
-        _crashing(point, shop, paid, key, localstripe)
+        _crashing(point, lambda port: _refund(port, shop, paid, key))
         # Retried until the dead caller's lease runs out and the retry finishes the refund.
         deadline = time.monotonic() + DEADLINE
         while True:
@@ -138,11 +153,11 @@ def test_a_crash_at_any_step_then_a_retry_with_the_same_key_refunds_once(
 
 
 def test_without_a_retry_the_reconciler_finishes_a_refund_cut_off_after_stripe_made_it(
-        money_shop, paid, localstripe, django_db_blocker, db):  # noqa: F811
+        money_shop, paid, stripe_proxy, localstripe, django_db_blocker, db):  # noqa: F811
     shop, keys = money_shop
     key = f"crash-reconciled-{paid.pk}"
     with django_db_blocker.unblock():
-        _crashing("refund.after_answer", shop, paid, key, localstripe)
+        _crashing("refund.after_answer", lambda port: _refund(port, shop, paid, key))
         with tenant_context(shop.tenant):
             assert StripeRefund.objects.get(payment=paid).status == "requested"
         assert len(stripe_refunds(keys, paid)) == 1  # Stripe made it; we never heard
@@ -152,3 +167,39 @@ def test_without_a_retry_the_reconciler_finishes_a_refund_cut_off_after_stripe_m
             assert done == {"refunds": 1, "intents": 0, "not_finished": 0}
             _finished(shop, paid, keys, key)
             assert run_committed(shop.tenant, reconcile.reconcile)["refunds"] == 0  # nothing left
+
+
+INTENT = """mutation($order: ID!) { paymentIntentCreate(order: $order) {
+  clientSecret payment { id stripeId attempt } userErrors { code message } } }"""
+
+
+def _intent(port: int, shop: TenantFixture, order_id: int) -> httpx.Response:
+    token = token_for(shop.email("staff"), shop.tenant)
+    return httpx.post(f"http://127.0.0.1:{port}/graphql/", timeout=DEADLINE,
+                      headers={"Host": f"{HOST}:{port}", "Authorization": f"Bearer {token}"},
+                      json={"query": INTENT, "variables": {"order": gid(shop, "Order", order_id)}})
+
+
+@pytest.fixture
+def pending_order(money_shop, django_db_blocker) -> Order:
+    """An order of 3 x 19.99 waiting for payment, committed."""
+    shop, _ = money_shop
+    with django_db_blocker.unblock(), tenant_context(shop.tenant):
+        return orders_shop.place(shop, [(orders_shop.variant("19.99", stock=5), 3)])
+
+
+@pytest.mark.parametrize("point", ["intent.before_call", "intent.after_answer", "intent.before_commit"])
+def test_a_crash_at_any_step_of_an_intent_then_a_retry_makes_one_intent(
+        point, money_shop, pending_order, steady_server, stripe_proxy, django_db_blocker, db):
+    shop, _ = money_shop
+    order = pending_order
+    with django_db_blocker.unblock():
+        _crashing(point, lambda port: _intent(port, shop, order.pk))
+        answer = _intent(steady_server, shop, order.pk).json()["data"]["paymentIntentCreate"]
+        assert answer["userErrors"] == [] and answer["payment"]["attempt"] == 1
+        (intent,) = stripe_proxy.objects("payment_intents", metadata={"order_id": str(order.pk)})
+        assert (answer["payment"]["stripeId"], intent["amount"]) == (intent["id"], 5997)
+        assert answer["clientSecret"].startswith(intent["id"])
+        with tenant_context(shop.tenant):
+            assert list(Payment.objects.filter(order_id=order.pk).values_list("stripe_id", "attempt")) == [
+                (intent["id"], 1)]
