@@ -29,7 +29,7 @@ from apps.payments.models import Payment, StripeRefund
 from tests.apps.orders import shop
 from tests.apps.orders.shop import staff
 from tests.apps.payments.fixtures import StripeShop, configure
-from tests.apps.payments.test_refunds import CARD
+from tests.apps.payments.test_refunds import CARD, paid_order
 from tests.conftest import gid
 from tests.faults.stripe_proxy import StripeProxy
 from tests.retries import retries_of
@@ -234,6 +234,41 @@ def test_an_intent_asked_again_after_every_attempt_was_lost_is_the_first_one(gql
         assert list(Payment.objects.filter(order=order).values_list("stripe_id", flat=True)) == [intent["id"]]
     assert through_proxy.forwarded("POST", "/v1/payment_intents$") == 1
     assert outcomes(through_proxy, "POST", "/v1/payment_intents") == ["timed out"] * SDK_ATTEMPTS + ["replayed"]
+
+
+REFUND = """mutation($input: RefundCreateInput!) { refundCreate(input: $input) {
+  refund { stripeRefund { stripeId status } } userErrors { code message } } }"""
+
+
+@pytest.mark.parametrize("fault", ["500", "429", "timeout after forwarding"])
+def test_a_refund_through_the_api_facing_a_faulty_stripe_is_made_once(gql, alpha, keys, settings, proxy, fault):
+    """refundCreate facing a Stripe that fails every attempt of the call: the refund is recorded
+    as REQUESTED and the client reads PROVIDER_ERROR; once Stripe is well again, the same
+    requestKey ends with one refund at Stripe, to the cent, even when Stripe had made it the first
+    time (a timeout after forwarding: found by its metadata, not made again)."""
+    payment = paid_order(alpha, keys)  # 45.00, paid at localstripe directly
+    settings.STRIPE_API_BASE = proxy.url
+    if fault == "429":  # the SDK never retries a 429: one spoils the call
+        proxy.fail_next(1, status=429, method="POST", path="/v1/refunds")
+    elif fault == "500":
+        proxy.fail_next(SDK_ATTEMPTS, status=500, method="POST", path="/v1/refunds")
+    else:
+        proxy.time_out_next(SDK_ATTEMPTS, after_forwarding=True, method="POST", path="/v1/refunds")
+
+    def ask() -> dict:
+        variables = {"input": {"order": gid(alpha, "Order", payment.order_id), "amount": "12.34",
+                               "requestKey": f"faulty-{fault}"}}
+        return gql.post(REFUND, variables, host=alpha.host, token=staff(alpha)).data["refundCreate"]
+
+    first = ask()
+    assert [e["code"] for e in first["userErrors"]] == ["PROVIDER_ERROR"]
+    with tenant_context(alpha.tenant):
+        assert list(StripeRefund.objects.filter(payment=payment).values_list("status", flat=True)) == ["requested"]
+    again = ask()
+    assert again["userErrors"] == [] and again["refund"]["stripeRefund"]["status"] == "SUCCEEDED"
+    (at_stripe,) = proxy.objects("refunds", payment_intent=payment.stripe_id)
+    assert (at_stripe["id"], at_stripe["amount"]) == (again["refund"]["stripeRefund"]["stripeId"], 1234)
+    assert _reload(alpha, payment).amount_refunded == Decimal("12.34")
 
 
 # --- the clean-up tasks under the retry policy: faults that outlast the SDK's retries -----------
