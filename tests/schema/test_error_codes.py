@@ -66,18 +66,10 @@ def test_the_committed_schema_has_no_string_code_on_a_user_error_type():
 NOT_ON_A_MUTATION_PATH = {
     ("schema/customers.py", "ILLEGAL_TRANSITION"): "imports apps.orders.status for COUNTED only",
     ("schema/tenants.py", "ILLEGAL_TRANSITION"): "seeding moves orders along allowed transitions only",
-    ("schema/orders.py", "ALREADY_PAID"): "payments.refunds uses services' Stripe call, not payOrder",
-    ("schema/orders.py", "NOT_PAYABLE"): "as above: raised when paying, never when refunding",
-    ("schema/orders.py", "NOT_CONFIRMABLE"): "as above: raised when confirming a payment",
-    ("schema/orders.py", "NOT_ATTACHED"): "payments.methods is imported by payments.services lazily for the "
-                                          "payment-method mutations",
-    ("schema/orders.py", "ATTACHED_ELSEWHERE"): "as above",
     ("schema/orders.py", "HAS_ORDERS"): "orders find customers; only customerDelete refuses with HAS_ORDERS",
     ("schema/payments.py", "HAS_ORDERS"): "as above",
-    ("schema/payment_methods.py", "HAS_ORDERS"): "as above",
     ("schema/orders.py", "TOO_MANY_EVENTS"): "writes record events one by one; only eventsTrack caps a batch",
     ("schema/payments.py", "TOO_MANY_EVENTS"): "as above",
-    ("schema/payment_methods.py", "TOO_MANY_EVENTS"): "as above",
     ("schema/tenants.py", "TOO_MANY_EVENTS"): "as above",
 }
 CODE = re.compile(r"\b(\w+ErrorCode)\.([A-Z_]+)\b")
