@@ -217,6 +217,8 @@ CORS_ALLOW_HEADERS = [
 ]
 
 CELERY_BROKER_URL = REDIS_URL
+# kombu's Redis transport, whose worker reconnects when Redis drops during a task (config/broker.py).
+CELERY_BROKER_TRANSPORT = "config.broker:Transport"
 CELERY_RESULT_BACKEND = REDIS_URL
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
