@@ -140,7 +140,8 @@ CACHES = {
 }
 CHANNEL_LAYERS = {
     "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        # channels-redis that waits through a Redis restart and joins its groups again (apps.live.layer).
+        "BACKEND": "apps.live.layer.RedisChannelLayer",
         # A read timeout above channels-redis' 5 s BZPOPMIN: redis-py 8's default (5 s) lets an idle
         # consumer's blocking receive time out and crash its socket.
         "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 15}], "prefix": f"{REDIS_KEY_PREFIX}:asgi"},
@@ -216,6 +217,8 @@ CORS_ALLOW_HEADERS = [
 ]
 
 CELERY_BROKER_URL = REDIS_URL
+# kombu's Redis transport, whose worker reconnects when Redis drops during a task (config/broker.py).
+CELERY_BROKER_TRANSPORT = "config.broker:Transport"
 CELERY_RESULT_BACKEND = REDIS_URL
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

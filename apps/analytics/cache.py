@@ -41,6 +41,21 @@ def bump(schema: str | None = None) -> int:
     return int(redis.client().incr(redis.key("analytics", schema or _schema(), "version")))
 
 
+_RAISE = """
+local now = tonumber(redis.call('GET', KEYS[1]) or '0')
+if now < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) return tonumber(ARGV[1]) end
+return now
+"""
+
+
+def raise_version(schema: str, floor: int) -> int:
+    """Put the version back to at least `floor`, atomically; the version after. For a reader that
+    saw `floor` before and the version lower now: only a Redis that lost the key (restarted
+    without it) makes the version go back, and a version must never go back (live metrics drop an
+    older version; clients are told it never goes back)."""
+    return int(redis.client().eval(_RAISE, 1, redis.key("analytics", schema, "version"), floor))
+
+
 def bump_on_commit() -> None:
     """Call inside the transaction of a write that changes analytics figures. After the bump,
     live metrics subscribers hear of the new version (apps.live.hub coalesces)."""

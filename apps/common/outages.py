@@ -13,7 +13,10 @@ The degraded modes, decided:
   live visitor counts skip the visit. What a committed write does after its commit through Redis
   (the analytics version bump, live-metric and order-event publishes, queueing its Celery task)
   is logged and dropped, never a 500 for a write that has committed: a client that saw a 500
-  would retry a write that was done. Subscriptions end with an error and clients reconnect.
+  would retry a write that was done. Open subscriptions stay open and quiet (what was written
+  meanwhile published nothing; live metrics show its figures once Redis is back) and resume by
+  themselves, no reconnect needed (apps.live.layer); a subscription asked for meanwhile is
+  refused with UNAVAILABLE, the socket staying up.
 """
 
 from __future__ import annotations

@@ -13,7 +13,11 @@ publish, however many subscribers the process holds), and computes a snapshot:
 
 Each subscriber has a one-slot mailbox holding the newest undelivered snapshot: a slow
 subscriber skips the intermediate ones rather than queueing them, and never gets an older data
-version after a newer one. A new subscriber gets the hub's newest snapshot first."""
+version after a newer one. A new subscriber gets the hub's newest snapshot first.
+
+After Redis came back (apps.live.layer re-joined the groups) every hub makes a snapshot at once:
+what was written while Redis was away published nothing. A data version lower than the hub's
+last one means Redis lost the counter; the hub puts the counter back (see `_compute`)."""
 
 from __future__ import annotations
 
@@ -23,12 +27,15 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 
-from apps.live import bus
+from apps.analytics import cache
+from apps.common.outages import REDIS_OUTAGES
+from apps.live import bus, layer
 from apps.live.snapshot import Snapshot, snapshot
 from tenants.context import tenant_context
 
@@ -58,12 +65,19 @@ class Mailbox:
             yield self._value
 
 
-def _compute(tenant: Any) -> Snapshot:
+def _compute(tenant: Any, floor: int = -1) -> Snapshot:
     # The hub outlives requests: read the zone and currency again, so a time zone changed while
     # subscribers listen moves "today" at once (the change bumps the data version, so it comes here).
     tenant.refresh_from_db(fields=["time_zone", "currency"])
     with tenant_context(tenant):
-        return snapshot(tenant)
+        made = snapshot(tenant)
+    if made.version < floor:
+        # A hub computes one snapshot after the other, so a version below the last one it made
+        # means Redis lost the counter (restarted empty): put it back, and these figures (made
+        # after those of `floor`) stand for `floor`, or subscribers would drop them as older.
+        cache.raise_version(tenant.schema_name, floor)
+        made = replace(made, version=floor)
+    return made
 
 
 class Hub:
@@ -82,24 +96,42 @@ class Hub:
         if self.latest is not None:
             mailbox.put(self.latest)
 
+    def refresh(self) -> None:
+        """Make a snapshot soon, changed or not (e.g. after Redis came back: what was written
+        while it was away published nothing)."""
+        self._dirty.set()
+
+    async def _join(self, channels) -> None:
+        wait = INTERVAL
+        while True:
+            try:
+                return await channels.group_add(self.group, self._channel)
+            except REDIS_OUTAGES:  # Redis away as the hub starts: it joins once Redis is back
+                await asyncio.sleep(wait)
+                wait = min(wait * 2, 2.0)
+
     async def _run(self) -> None:
-        layer = get_channel_layer()
-        self._channel = await layer.new_channel()
-        await layer.group_add(self.group, self._channel)
+        channels = get_channel_layer()
+        self._channel = await channels.new_channel()
+        await self._join(channels)
         joined = time.monotonic()
-        listener = asyncio.ensure_future(self._listen(layer))
+        listener = asyncio.ensure_future(self._listen(channels))
         try:
             self._dirty.set()  # the first snapshot, for the first subscribers
             while True:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._dirty.wait(), REFRESH)
                 self._dirty.clear()
+                floor = -1 if self.latest is None else self.latest.version
                 try:
-                    self._deliver(await database_sync_to_async(_compute)(self.tenant))
+                    self._deliver(await database_sync_to_async(_compute)(self.tenant, floor))
+                except REDIS_OUTAGES as error:  # the refresh after Redis is back makes it
+                    log.warning("Redis unavailable, live metrics snapshot of %s skipped: %s",
+                                self.tenant.schema_name, error)
                 except Exception:  # a failed snapshot must not end the hub: the next change retries
                     log.exception("live metrics snapshot failed for %s", self.tenant.schema_name)
                 if time.monotonic() - joined > GROUP_REFRESH:
-                    await layer.group_add(self.group, self._channel)
+                    await self._join(channels)
                     joined = time.monotonic()
                 await asyncio.sleep(INTERVAL)
         finally:
@@ -132,6 +164,18 @@ class Hub:
 
 _hubs: dict[tuple[asyncio.AbstractEventLoop, str], Hub] = {}
 _closing: set[asyncio.Task] = set()
+
+
+async def _refresh_all() -> None:
+    """After a re-join of the channel layer (apps.live.layer): every hub of this event loop makes a
+    snapshot, so figures written while Redis was away show without waiting for the next change."""
+    loop = asyncio.get_running_loop()
+    for (hub_loop, _), hub in list(_hubs.items()):
+        if hub_loop is loop:
+            hub.refresh()
+
+
+layer.on_reset(_refresh_all)
 
 
 @asynccontextmanager

@@ -11,12 +11,17 @@ through schema.live.subscription_slot, which turns TooManySubscriptions into a G
 
 Over a limit, `slot()` raises TooManySubscriptions before the subscription starts; the socket
 stays up. A connection's slots are free again by the time the server has closed it
-(release_connection, called on disconnect), so a client that reconnects at once is not refused."""
+(release_connection, called on disconnect), so a client that reconnects at once is not refused.
+
+Redis restarted empty: the channel layer's re-join (apps.live.layer.on_reset) writes every slot
+this process holds back at once, so the limit still counts the open subscriptions; a heartbeat
+or release while Redis is away is logged and skipped (slots lapse after SLOT_TTL at worst)."""
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import os
 import time
 import uuid
@@ -28,7 +33,11 @@ from weakref import WeakKeyDictionary
 import redis.asyncio
 from django.conf import settings
 
+from apps.common.outages import REDIS_OUTAGES
+from apps.live import layer
 from config import redis as redis_config
+
+log = logging.getLogger(__name__)
 
 SLOT_TTL = 120  # seconds a slot lives without being renewed
 HEARTBEAT = 30
@@ -77,16 +86,38 @@ def _in_background(coroutine) -> asyncio.Task:
     return task
 
 
+async def _write_held(*, only_existing: bool) -> int:
+    """Write this process's slots with a new expiry (only those still there, or all); how many
+    were added."""
+    expiry = time.time() + SLOT_TTL
+    pipe = _client().pipeline(transaction=False)
+    for key, members in list(_held.items()):
+        pipe.zadd(key, dict.fromkeys(members, expiry), xx=only_existing)
+        pipe.expire(key, SLOT_TTL)
+    return sum((await pipe.execute())[::2])  # ZADD's answers (EXPIRE's between them)
+
+
 async def _renew() -> None:
-    """Push the expiry of this process's slots forward while it holds any."""
+    """Push the expiry of this process's slots forward while it holds any. A heartbeat while Redis
+    is away is skipped, not the end of the heartbeats (the slots would lapse under open
+    subscriptions, and the tenant's limit stop counting them)."""
     while _held:
         await asyncio.sleep(HEARTBEAT)
-        expiry = time.time() + SLOT_TTL
-        pipe = _client().pipeline(transaction=False)
-        for key, members in list(_held.items()):
-            pipe.zadd(key, dict.fromkeys(members, expiry), xx=True)
-            pipe.expire(key, SLOT_TTL)
-        await pipe.execute()
+        try:
+            await _write_held(only_existing=True)
+        except REDIS_OUTAGES as error:
+            log.warning("Redis unavailable, subscription slots not renewed: %s", error)
+
+
+async def _hold_again() -> None:
+    """After Redis came back empty (apps.live.layer re-joined its groups): the open subscriptions
+    take their slots again, so the tenant's limit counts them. A slot released while this runs
+    may be written back; it lapses after SLOT_TTL."""
+    if _held and (added := await _write_held(only_existing=False)):
+        log.warning("Redis lost %d live subscription slots; held again", added)
+
+
+layer.on_reset(_hold_again)
 
 
 async def _release(key: str, member: str) -> None:
@@ -111,7 +142,10 @@ async def release_connection(consumer: Any) -> None:
     pipe = _client().pipeline(transaction=False)
     for member, key in list(slots.items()):
         pipe.zrem(key, member)
-    await pipe.execute()
+    try:
+        await pipe.execute()
+    except REDIS_OUTAGES as error:  # a socket closing while Redis is away: they lapse after SLOT_TTL
+        log.warning("Redis unavailable, %d subscription slots left to lapse: %s", len(slots), error)
     slots.clear()
 
 
