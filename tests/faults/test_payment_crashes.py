@@ -197,7 +197,7 @@ def test_a_crash_at_any_step_of_an_intent_then_a_retry_makes_one_intent(
         _crashing(point, lambda port: _intent(port, shop, order.pk))
         answer = _intent(steady_server, shop, order.pk).json()["data"]["paymentIntentCreate"]
         assert answer["userErrors"] == [] and answer["payment"]["attempt"] == 1
-        (intent,) = stripe_proxy.objects("payment_intents", metadata={"order_id": str(order.pk)})
+        (intent,) = stripe_proxy.objects("payment_intents", metadata={"tenant": shop.tenant.schema_name, "order_id": str(order.pk)})
         assert (answer["payment"]["stripeId"], intent["amount"]) == (intent["id"], 5997)
         assert answer["clientSecret"].startswith(intent["id"])
         with tenant_context(shop.tenant):

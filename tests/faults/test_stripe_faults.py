@@ -228,7 +228,7 @@ def test_an_intent_asked_again_after_every_attempt_was_lost_is_the_first_one(gql
     again = ask()
 
     assert again["userErrors"] == []
-    (intent,) = through_proxy.objects("payment_intents", metadata={"order_id": str(order.pk)})
+    (intent,) = through_proxy.objects("payment_intents", metadata={"tenant": alpha.tenant.schema_name, "order_id": str(order.pk)})
     assert (again["payment"]["stripeId"], intent["amount"]) == (intent["id"], 5997)
     with tenant_context(alpha.tenant):
         assert list(Payment.objects.filter(order=order).values_list("stripe_id", flat=True)) == [intent["id"]]
