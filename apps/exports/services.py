@@ -1,7 +1,9 @@
 """Exports: asked for by members who see analytics (`create_export`, audited), written by a Celery
 task in the tenant's schema (`run_export`: rows from a server-side cursor straight into a file,
 progress in the row and on the live bus topic `exports`), removed when they expire
-(`expire_exports`, run per tenant by beat)."""
+(`expire_exports`, run per tenant by beat). A run killed mid-way is started over by the next
+run of its message (`run_export`); exports whose message was lost are queued again by
+`reconcile_exports`, run per tenant by beat."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from django.utils import timezone
 
 from apps.accounts.models import Role
 from apps.audit import services as audit
+from apps.common import runs
 from apps.common.errors import PermissionDenied, UserError
 from apps.common.outages import OUTAGES, after_commit
 from apps.common.retry import is_retryable
@@ -147,12 +150,8 @@ def _finish(export: Export, schema: str, **fields: Any) -> None:
 
 def _claim(export_id: int, run_id: str) -> Export | None:
     """The export, marked RUNNING for this run; None if it is not this run's to write: missing,
-    finished, or running in a run that may be alive.
-
-    A run holding the export is dead, and this run starts over, if it is this very message come
-    back (the broker hands a message out again only when its worker died: the visibility timeout
-    outlasts the time limit), or if it started longer ago than the time limit (no run lasts
-    longer: the worker cuts it)."""
+    finished, or running in a run that may be alive (apps.common.runs: a dead one's export is
+    taken over, and started over)."""
     now = timezone.now()
     fields = {"status": ExportStatus.RUNNING, "started_at": now, "run_id": run_id, "rows_done": 0,
               "rows_total": None, "error": ""}
@@ -161,10 +160,7 @@ def _claim(export_id: int, run_id: str) -> Export | None:
         if export is None or export.status in FINISHED:
             return None
         if export.status == ExportStatus.RUNNING:
-            came_back = bool(run_id) and export.run_id == run_id
-            overdue = export.started_at is None or export.started_at < now - timedelta(
-                seconds=settings.CELERY_TASK_TIME_LIMIT)
-            if not (came_back or overdue):
+            if not runs.holder_is_dead(started_at=export.started_at, holder=export.run_id, run_id=run_id, now=now):
                 return None
             fields["restarts"] = export.restarts + 1
         Export.objects.filter(pk=export_id).update(**fields)

@@ -14,12 +14,10 @@ from __future__ import annotations
 
 import csv
 import io
-import json
-import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from email import message_from_bytes
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +26,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.utils import timezone
 
-from apps.alerts import delivery
+from apps.alerts import delivery, webhooks
 from apps.alerts import tasks as alert_tasks
 from apps.alerts.models import AlertRule, Notification, WebhookDelivery
 from apps.analytics.query import DateRange
@@ -43,6 +41,7 @@ from config.celery import app
 from tests.apps.catalog.factories import image_bytes
 from tests.committed import run_committed, throwaway_tenant
 from tests.faults.processes import CeleryWorkerProcess, RedisProcess, wait_for
+from tests.faults.receivers import HoldingSmtpServer, HoldingWebhookReceiver
 
 SLUG = "faults-kill"
 TIME_LIMIT, VISIBILITY = 10, 12  # seconds; the redelivery comes VISIBILITY s after the delivery
@@ -68,7 +67,9 @@ def broker(tmp_path_factory):
 
 
 @pytest.fixture
-def worker(shop, broker, tmp_path, db) -> Iterator[CeleryWorkerProcess]:
+def new_worker(shop, broker, tmp_path, db) -> Iterator[Callable[..., CeleryWorkerProcess]]:
+    """Makes workers (not started) on the test's broker and database, with a short time limit and
+    visibility timeout; each is killed after the test."""
     database = settings.DATABASES["default"]
     auth = database["USER"] + (f":{database['PASSWORD']}" if database.get("PASSWORD") else "")
     env = {
@@ -79,11 +80,23 @@ def worker(shop, broker, tmp_path, db) -> Iterator[CeleryWorkerProcess]:
         "CELERY_RESTORE_INTERVAL": "1",
         "CELERY_RESTORE_LOCK_SECONDS": "5",
     }
-    process = CeleryWorkerProcess(broker.url, env, log=tmp_path / "worker.log")
+    made: list[CeleryWorkerProcess] = []
+
+    def make(concurrency: int = 1, **more_env: str) -> CeleryWorkerProcess:
+        made.append(CeleryWorkerProcess(broker.url, {**env, **more_env}, concurrency=concurrency,
+                                        log=tmp_path / f"worker-{len(made)}.log"))
+        return made[-1]
+
     try:
-        yield process
+        yield make
     finally:
-        process.kill()
+        for process in made:
+            process.kill()
+
+
+@pytest.fixture
+def worker(new_worker) -> CeleryWorkerProcess:
+    return new_worker()
 
 
 def _send(worker: CeleryWorkerProcess, task: Any, *args: Any) -> None:
@@ -166,78 +179,55 @@ def test_renditions_killed_after_the_first_file_are_written_once_after_a_new_wor
         [f"{stem}.jpg"] + [f"{stem}-{size}.webp" for size in (160, 640, 1280)])  # each once, no copies
 
 
-# --- an alert's webhook ------------------------------------------------------------------------
+# --- an alert's webhook and email --------------------------------------------------------------
 
-class _HoldingReceiver:
-    """A webhook receiver on 127.0.0.1 that records every POST and answers none of them until
-    `release()`: while it holds one, the worker that sent it is mid-delivery."""
-
-    def __init__(self) -> None:
-        self.requests: list[tuple[dict[str, str], bytes]] = []
-        self.received, self.released = threading.Event(), threading.Event()
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                outer.requests.append((dict(self.headers), body))
-                outer.received.set()
-                outer.released.wait(DEADLINE)
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def release(self) -> None:
-        self.released.set()
-
-    def close(self) -> None:
-        self.release()
-        self.server.shutdown()
-        self.server.server_close()
-
-
-def test_a_webhook_killed_mid_delivery_is_delivered_once_after_a_new_worker_starts(shop, worker, monkeypatch):
-    receiver = _HoldingReceiver()
+def test_an_alert_killed_mid_send_is_delivered_once_after_a_new_worker_starts(shop, new_worker, monkeypatch):
+    """The webhook's POST and the email's DATA both reached their receivers, which hold them
+    unanswered; the worker (two pool processes, one task each) is killed. The receivers cannot
+    tell whether we heard them, and neither can we: the next run sends again, and every copy
+    carries the same delivery id (webhook) or Message-ID (email), so each receiver keeps one."""
+    hook, smtp = HoldingWebhookReceiver(DEADLINE), HoldingSmtpServer(DEADLINE)
+    worker = new_worker(concurrency=2, EMAIL_URL=f"smtp://127.0.0.1:{smtp.port}")
     monkeypatch.setattr(delivery, "_queue", lambda task, object_id: None)  # sent below, to the worker's broker
+    schema = SLUG.replace("-", "_")
 
-    def fire() -> int:
+    def fire() -> tuple[int, int]:
         rule = AlertRule.objects.create(name="Kill", metric="gross_sales", comparison="above", window_days=1,
-                                        threshold=Decimal("1"), channels=["webhook"], webhook_url=receiver.url,
-                                        webhook_secret=crypto.encrypt("kill-secret"))
+                                        threshold=Decimal("1"), channels=["webhook", "email"], emails=["ops@example.com"],
+                                        webhook_url=hook.url, webhook_secret=crypto.encrypt("kill-secret"))
         today = date.today()
-        delivery.fire(rule, value=Decimal("5"), range=DateRange(today, today), now=timezone.now())
-        return WebhookDelivery.objects.get(rule=rule).pk
+        notification = delivery.fire(rule, value=Decimal("5"), range=DateRange(today, today), now=timezone.now())
+        return notification.pk, WebhookDelivery.objects.get(rule=rule).pk
+
+    def state() -> tuple[str, bool]:
+        def read() -> tuple[str, bool]:
+            return (WebhookDelivery.objects.get(pk=delivery_id).status,
+                    Notification.objects.get(pk=notification_id).emailed_at is not None)
+        return run_committed(shop, read)
 
     try:
-        delivery_id = run_committed(shop, fire)
+        notification_id, delivery_id = run_committed(shop, fire)
         worker.start()
         _send(worker, alert_tasks.deliver_webhook, delivery_id)
-        assert receiver.received.wait(DEADLINE), "the webhook never arrived"
-        worker.kill()  # the receiver has the request; the worker never hears its answer
-        receiver.release()
+        _send(worker, alert_tasks.send_email, notification_id)
+        assert hook.received.wait(DEADLINE) and smtp.received.wait(DEADLINE), "a send never arrived"
+        worker.kill()  # both receivers have what was sent; the worker never hears their answers
+        hook.release()
+        smtp.release()
 
         worker.start()
-        wait_for(lambda: run_committed(shop, lambda: WebhookDelivery.objects.get(pk=delivery_id).status)
-                 != WebhookDelivery.Status.PENDING, DEADLINE, "the delivery to end after the redelivery")
+        wait_for(lambda: state() == (WebhookDelivery.Status.DELIVERED, True), DEADLINE,
+                 "the webhook and the email to be recorded after the redelivery")
         worker.wait_idle(DEADLINE)
     finally:
-        receiver.close()
+        hook.close()
+        smtp.close()
 
-    sent = run_committed(shop, lambda: WebhookDelivery.objects.get(pk=delivery_id))
-    assert sent.status == WebhookDelivery.Status.DELIVERED
     assert run_committed(shop, lambda: (Notification.objects.count(), WebhookDelivery.objects.count())) == (1, 1)
-    # At least once, as a kill after the send must be: each POST carries the same delivery id and
-    # body, so the receiver keeps one notification.
-    assert len(receiver.requests) == 2
-    assert {headers[delivery.DELIVERY_HEADER] for headers, _ in receiver.requests} == {
-        delivery.delivery_id(SLUG.replace("-", "_"), delivery_id)}
-    assert len({body for _, body in receiver.requests}) == 1
-    assert json.loads(receiver.requests[0][1])["notification"]
+    # At least once, as a kill after the send must be; one delivery id, one body, one Message-ID.
+    assert len(hook.requests) == 2
+    assert {headers[webhooks.DELIVERY_HEADER] for headers, _ in hook.requests} == {delivery.delivery_key(schema, delivery_id)}
+    assert len({body for _, body in hook.requests}) == 1
+    assert len(smtp.messages) == 2
+    assert {message_from_bytes(data)["Message-ID"] for data in smtp.messages} == {
+        delivery.message_id(schema, notification_id)}
