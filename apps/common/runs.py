@@ -9,8 +9,9 @@ behind; this decides when a later run may take such a claim over:
   again only when the worker that had it died without acknowledging it (acks late, and the
   visibility timeout outlasts the time limit), and Celery requeues it itself when the pool process
   running it died (reject on worker lost); or
-- the claim is older than the task time limit: the worker cuts every task there, so no run that
-  claimed it then can still be running.
+- the claim is older than the task time limit: the worker cuts every task there (the prefork
+  pool, as deployed, enforces it; a thread pool would not), so no run that claimed it then can
+  still be running.
 
 Otherwise the holder may be alive, and the work is left to it: a duplicate message ends at once."""
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from apps.accounts.models import Role
@@ -249,7 +249,8 @@ def reconcile_exports(*, now: Any = None) -> dict[str, int]:
     dead = now - timedelta(seconds=settings.CELERY_VISIBILITY_TIMEOUT
                            + settings.CELERY_BROKER_TRANSPORT_OPTIONS["unacked_restore_interval"])
     schema, done = connection.schema_name, {"queued": 0, "restarted": 0, "failed": 0}
-    for export in Export.objects.filter(status=ExportStatus.RUNNING, started_at__lt=dead):
+    # A RUNNING export without started_at was left by a run from before runs were claimed: dead.
+    for export in Export.objects.filter(Q(started_at__lt=dead) | Q(started_at__isnull=True), status=ExportStatus.RUNNING):
         running = Export.objects.filter(pk=export.pk, status=ExportStatus.RUNNING, started_at=export.started_at)
         if export.restarts >= settings.EXPORT_MAX_RESTARTS:
             if running.update(status=ExportStatus.FAILED, error=GAVE_UP, finished=now):

@@ -117,10 +117,11 @@ def test_the_reconciler_queues_lost_messages_and_restarts_dead_runs(alpha, sent)
         dead = _running(run_id="task-1", started_ago=dead_after + 5)
         alive = _running(run_id="task-2", started_ago=settings.CELERY_TASK_TIME_LIMIT)
         hopeless = _running(run_id="task-3", started_ago=dead_after + 5, restarts=settings.EXPORT_MAX_RESTARTS)
-        assert services.reconcile_exports(now=now) == {"queued": 2, "restarted": 1, "failed": 1}
+        legacy = Export.objects.create(kind="customers", format="csv", status=ExportStatus.RUNNING)  # no claim
+        assert services.reconcile_exports(now=now) == {"queued": 3, "restarted": 2, "failed": 1}
         states = {e.pk: (e.status, e.restarts) for e in Export.objects.all()}
         assert services.reconcile_exports(now=now) == {"queued": 0, "restarted": 0, "failed": 0}  # sent once
-    assert sorted(sent) == sorted([(lost.pk, "alpha"), (dead.pk, "alpha")])
+    assert sorted(sent) == sorted([(lost.pk, "alpha"), (dead.pk, "alpha"), (legacy.pk, "alpha")])
     assert states[lost.pk] == (ExportStatus.QUEUED, 0) and states[dead.pk] == (ExportStatus.QUEUED, 1)
     assert states[waiting.pk] == (ExportStatus.QUEUED, 0) and states[alive.pk] == (ExportStatus.RUNNING, 0)
     assert states[hopeless.pk][0] == ExportStatus.FAILED
