@@ -147,4 +147,4 @@ def test_beat_reconciles_active_tenants_only(alpha, beta, monkeypatch):
     Tenant.objects.filter(pk=beta.tenant.pk).update(status=Tenant.Status.SUSPENDED)
     assert tasks.reconcile_all_tenants() == len(queued)
     assert "alpha" in queued and "beta" not in queued
-    assert "exports.reconcile" in settings.CELERY_BEAT_SCHEDULE
+    assert settings.CELERY_BEAT_SCHEDULE["exports.reconcile"]["task"] == tasks.reconcile_all_tenants.name
