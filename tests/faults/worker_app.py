@@ -3,9 +3,10 @@ it (`celery -A tests.faults.worker_app worker`): the same app and tasks, plus tw
 needs to act at a known moment instead of sleeping and hoping:
 
 - FAULT_READY_FILE: touched when the worker is ready to take messages.
-- FAULT_HOLD=<module>:<attribute path>@<n> with FAULT_HOLD_MARKER=<file>: in each pool process the
-  callable is wrapped so that its n-th call (1-based) writes the marker and then waits forever,
-  before running. A test waits for the marker, knows exactly where the task is, and kills the
+- FAULT_HOLD=<module>:<attribute path>@<n>[:after] with FAULT_HOLD_MARKER=<file>: in each pool
+  process the callable is wrapped so that its n-th call (1-based) writes the marker and then waits
+  forever, before the call runs (or, with `:after`, once it has returned: an answer received and
+  not yet recorded). A test waits for the marker, knows exactly where the task is, and kills the
   worker there. Example: `apps.exports.services:_Progress.__call__@300` holds an export after 299
   rows were written.
 """
@@ -27,7 +28,9 @@ __all__ = ["app"]
 
 
 def _hold(spec: str, marker: Path) -> None:
-    target, _, nth = spec.partition("@")
+    target, _, when = spec.partition("@")
+    nth, _, moment = when.partition(":")
+    assert moment in ("", "before", "after"), f"FAULT_HOLD: {moment!r} is not before or after"
     module_name, _, path = target.partition(":")
     *parents, attribute = path.split(".")
     owner: Any = importlib.import_module(module_name)
@@ -37,15 +40,21 @@ def _hold(spec: str, marker: Path) -> None:
     calls = {"count": 0}
     lock = threading.Lock()
 
+    def stop_here() -> None:
+        marker.write_text(str(os.getpid()))
+        threading.Event().wait()  # until the test kills this process
+
     @functools.wraps(original)
     def held(*args: Any, **kwargs: Any) -> Any:
         with lock:
             calls["count"] += 1
-            now = calls["count"]
-        if now == int(nth or 1):
-            marker.write_text(str(os.getpid()))
-            threading.Event().wait()  # until the test kills this process
-        return original(*args, **kwargs)
+            this = calls["count"] == int(nth or 1)
+        if this and moment != "after":
+            stop_here()
+        result = original(*args, **kwargs)
+        if this:
+            stop_here()
+        return result
 
     setattr(owner, attribute, held)
 
