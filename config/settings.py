@@ -228,12 +228,23 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 # and it is how long a crashed task waits to run again: every task is cut at CELERY_TASK_TIME_LIMIT
 # (an export of a million rows takes about 6 minutes here), and the timeout is half as long again.
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=600)
-CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 30
+# The soft limit raises in the task (an export marks itself failed) before the hard one kills it.
+CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - min(30, CELERY_TASK_TIME_LIMIT // 4)
 CELERY_VISIBILITY_TIMEOUT = env.int("CELERY_VISIBILITY_TIMEOUT", default=CELERY_TASK_TIME_LIMIT * 3 // 2)
 if CELERY_VISIBILITY_TIMEOUT <= CELERY_TASK_TIME_LIMIT:
     raise environ.ImproperlyConfigured("CELERY_VISIBILITY_TIMEOUT must be longer than CELERY_TASK_TIME_LIMIT.")
-CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": f"{REDIS_KEY_PREFIX}:celery:",
-                                   "visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
+# How a lost message comes back (kombu's Redis transport): each worker looks for messages unacked
+# for longer than the visibility timeout every CELERY_RESTORE_INTERVAL seconds (kombu's default
+# looks only every tenth time, so about every 100 s) and once when it starts. The look is guarded
+# by a lock in Redis; a worker killed while holding it stops every look until the lock expires
+# (kombu's default: 5 minutes), so it expires sooner.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "global_keyprefix": f"{REDIS_KEY_PREFIX}:celery:",
+    "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
+    "unacked_restore_interval": env.int("CELERY_RESTORE_INTERVAL", default=10),
+    "unacked_restore_throttle": 1,
+    "unacked_mutex_expire": env.int("CELERY_RESTORE_LOCK_SECONDS", default=60),
+}
 CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"global_keyprefix": f"{REDIS_KEY_PREFIX}:celery:"}
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {
@@ -243,6 +254,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "exports.expire": {"task": "apps.exports.tasks.expire_all_tenants", "schedule": 3600.0},
     # apps.payments: finishes Stripe calls a crash or an outage left between record and answer
     "payments.reconcile": {"task": "apps.payments.tasks.reconcile_all_tenants", "schedule": 60.0},
+    # apps.exports: queues each active tenant's check for exports whose message was lost
+    "exports.reconcile": {"task": "apps.exports.tasks.reconcile_all_tenants", "schedule": 300.0},
 }
 
 LANGUAGE_CODE = "en-us"
@@ -318,3 +331,13 @@ ALERT_WEBHOOK_ALLOW_PRIVATE = env.bool("ALERT_WEBHOOK_ALLOW_PRIVATE", default=Fa
 # Exports (apps.exports): how long a signed download URL stays valid, and a file is kept (seconds).
 EXPORT_URL_MAX_AGE = env.int("EXPORT_URL_MAX_AGE", default=3600)
 EXPORT_TTL = env.int("EXPORT_TTL", default=7 * 24 * 3600)
+# Files being written (apps.exports.files): on the same disk as the storage, so a finished file is
+# moved, not copied.
+EXPORT_PARTIAL_ROOT = env.str("EXPORT_PARTIAL_ROOT", default=str(Path(STORAGES["exports"]["OPTIONS"]["location"]) / ".partial"))
+# The reconciler (apps.exports.tasks.reconcile_all_tenants) queues again an export queued for
+# longer than this whose message was lost (the broker down when it was sent, or restarted without
+# it); one still running after the visibility timeout is dead (every run ends within the time
+# limit, and the broker would have handed a message it still had back by then), and starts over,
+# at most EXPORT_MAX_RESTARTS times, then fails.
+EXPORT_REQUEUE_AFTER = env.int("EXPORT_REQUEUE_AFTER", default=600)
+EXPORT_MAX_RESTARTS = env.int("EXPORT_MAX_RESTARTS", default=3)

@@ -1,7 +1,10 @@
 """What a firing does: the Notification (in-app, published on the live bus topic
 `notifications`), an email to the rule's addresses and a signed webhook, each by a task queued
 when the firing commits (apps.alerts.tasks). Tasks may run twice: an email is sent once per
-notification (`emailed_at`), a delivered webhook is not sent again."""
+notification (`emailed_at`), a delivered webhook is not sent again. Neither is sent inside a
+transaction: each is claimed, sent, then recorded, so a worker killed mid-send leaves a claim the
+next run of the message takes over (apps.common.runs) and sends again with the same Message-ID or
+delivery id: at least once, and a receiver keeps one."""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.core.mail import send_mail
+from django.core.mail import EmailMessage
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -19,7 +22,7 @@ from apps.alerts import webhooks
 from apps.alerts.models import AlertRule, Channel, Comparison, Notification, WebhookDelivery
 from apps.analytics.metrics import METRICS
 from apps.analytics.query import DateRange
-from apps.common import global_ids
+from apps.common import global_ids, runs
 from apps.common.outages import after_commit
 from apps.live import bus
 from apps.payments import crypto
@@ -80,38 +83,115 @@ def fire(rule: AlertRule, *, value: Decimal | None, range: DateRange, now: datet
     return notification
 
 
-@transaction.atomic
-def send_email(notification_id: int) -> bool:
-    """Mails the notification to its rule's addresses, once; whether it did now."""
-    notification = (Notification.objects.select_for_update(of=("self",)).select_related("rule")
-                    .filter(pk=notification_id, emailed_at__isnull=True).first())
-    if notification is None or notification.rule is None or not notification.rule.emails:
+def delivery_key(schema: str, delivery_id: int) -> str:
+    """The id every POST of one delivery carries (webhooks.DELIVERY_HEADER): the delivery's global
+    id, the same across attempts, so a receiver drops a repeat."""
+    return global_ids.encode("WebhookDelivery", delivery_id, schema)
+
+
+def message_id(schema: str, notification_id: int) -> str:
+    """The Message-ID of a notification's email, the same however often it is sent."""
+    domain = settings.DEFAULT_FROM_EMAIL.rpartition("@")[2] or "localhost"
+    return f"<alert-{schema}-{notification_id}@{domain}>"
+
+
+# --- email: claimed, sent outside any transaction, then marked sent --------------------------------
+
+def send_email(notification_id: int, run_id: str = "") -> bool:
+    """Mails the notification to its rule's addresses; whether it did now. Sent once, unless a
+    worker dies after sending and before marking it sent: the run after then sends it again, with
+    the same Message-ID, by which a mail system or client can drop the repeat. `run_id` is
+    the Celery task's id (apps.common.runs)."""
+    notification = _claim_email(notification_id, run_id)
+    if notification is None:
         return False
-    send_mail(notification.title, notification.body, settings.DEFAULT_FROM_EMAIL, notification.rule.emails)
-    notification.emailed_at = timezone.now()
-    notification.save(update_fields=["emailed_at"])
+    message = EmailMessage(notification.title, notification.body, settings.DEFAULT_FROM_EMAIL,
+                           notification.rule.emails,
+                           headers={"Message-ID": message_id(connection.schema_name, notification.pk)})
+    try:
+        message.send()
+    except BaseException:
+        _release_email(notification)  # not sent: the retry (or another run) may claim it at once
+        raise
+    Notification.objects.filter(pk=notification.pk, email_run_id=run_id,
+                                email_started_at=notification.email_started_at).update(
+        emailed_at=timezone.now(), email_started_at=None)
     return True
 
 
 @transaction.atomic
-def attempt_webhook(delivery_id: int) -> WebhookDelivery | None:
-    """One attempt at a pending delivery, recorded on it (None: delivered, given up, or being
-    attempted elsewhere right now). Failed after the last attempt the task will make."""
-    sent = (WebhookDelivery.objects.select_for_update(of=("self",), skip_locked=True).select_related("rule")
-            .filter(pk=delivery_id, status=WebhookDelivery.Status.PENDING).first())
-    if sent is None:
+def _claim_email(notification_id: int, run_id: str) -> Notification | None:
+    notification = (Notification.objects.select_for_update(of=("self",)).select_related("rule")
+                    .filter(pk=notification_id, emailed_at__isnull=True).first())
+    if notification is None or notification.rule is None or not notification.rule.emails:
         return None
     now = timezone.now()
-    if sent.rule is None:  # deleted since: nothing left to sign with
-        outcome = webhooks.Outcome(False, None, "The alert rule was deleted.")
-        sent.attempts = WEBHOOK_MAX_RETRIES
-    else:
-        outcome = webhooks.post(sent.url, sent.body, secret=crypto.decrypt(sent.rule.webhook_secret))
+    if not runs.holder_is_dead(started_at=notification.email_started_at, holder=notification.email_run_id,
+                               run_id=run_id, now=now):
+        return None
+    notification.email_started_at, notification.email_run_id = now, run_id
+    notification.save(update_fields=["email_started_at", "email_run_id"])
+    return notification
+
+
+def _release_email(notification: Notification) -> None:
+    Notification.objects.filter(pk=notification.pk, email_run_id=notification.email_run_id,
+                                email_started_at=notification.email_started_at).update(email_started_at=None)
+
+
+# --- webhooks: the attempt committed, the POST outside any transaction, its outcome recorded --------
+
+def attempt_webhook(delivery_id: int, run_id: str = "") -> WebhookDelivery | None:
+    """One attempt at a pending delivery, recorded on it (None: delivered, given up, or being
+    attempted right now by a run that may be alive). Failed after the last attempt the task will
+    make. `run_id` is the Celery task's id (apps.common.runs).
+
+    No transaction is open during the POST (DESIGN §12): the attempt is committed first, then the
+    POST is made, then its outcome is recorded. A worker killed in between leaves the attempt open
+    and the delivery pending; the run of the message that comes back makes the next attempt, with
+    the same body and delivery id (`delivery_key`). So a webhook is delivered at least once, and a
+    receiver that keeps the delivery ids it has seen takes it exactly once."""
+    sent = _begin_attempt(delivery_id, run_id)
+    if sent is None or sent.status != WebhookDelivery.Status.PENDING:
+        return sent
+    outcome = webhooks.post(sent.url, sent.body, secret=crypto.decrypt(sent.rule.webhook_secret),
+                            delivery_id=delivery_key(connection.schema_name, sent.pk))
+    return _end_attempt(sent, outcome)
+
+
+@transaction.atomic
+def _begin_attempt(delivery_id: int, run_id: str) -> WebhookDelivery | None:
+    sent = (WebhookDelivery.objects.select_for_update(of=("self",)).select_related("rule")
+            .filter(pk=delivery_id, status=WebhookDelivery.Status.PENDING).first())
+    now = timezone.now()
+    if sent is None or not runs.holder_is_dead(started_at=sent.attempt_started_at, holder=sent.attempt_run_id,
+                                               run_id=run_id, now=now):
+        return None
     sent.attempts += 1
-    sent.last_status_code, sent.last_error, sent.last_attempt_at = outcome.status_code, outcome.error, now
-    if outcome.ok:
-        sent.status, sent.delivered_at = WebhookDelivery.Status.DELIVERED, now
-    elif sent.attempts > WEBHOOK_MAX_RETRIES:
-        sent.status = WebhookDelivery.Status.FAILED
+    sent.last_attempt_at = now
+    if sent.rule is None:  # deleted since: nothing left to sign with
+        sent.status, sent.last_status_code, sent.last_error = WebhookDelivery.Status.FAILED, None, "The alert rule was deleted."
+        sent.attempt_started_at = None
+    else:
+        sent.attempt_started_at, sent.attempt_run_id = now, run_id
     sent.save()
     return sent
+
+
+@transaction.atomic
+def _end_attempt(sent: WebhookDelivery, outcome: webhooks.Outcome) -> WebhookDelivery | None:
+    """The outcome on the delivery, unless another run took the attempt over meanwhile (this run
+    was presumed dead: past the time limit); then that run's outcome counts."""
+    current = (WebhookDelivery.objects.select_for_update()
+               .filter(pk=sent.pk, status=WebhookDelivery.Status.PENDING, attempt_run_id=sent.attempt_run_id,
+                       attempt_started_at=sent.attempt_started_at).first())
+    if current is None:
+        return None
+    current.last_status_code, current.last_error = outcome.status_code, outcome.error
+    current.attempt_started_at = None
+    if outcome.ok:
+        current.status, current.delivered_at = WebhookDelivery.Status.DELIVERED, timezone.now()
+    elif current.attempts > WEBHOOK_MAX_RETRIES:
+        current.status = WebhookDelivery.Status.FAILED
+    current.save()
+    return current

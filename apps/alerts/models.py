@@ -68,6 +68,9 @@ class Notification(models.Model):
     created = models.DateTimeField(auto_now_add=True)
     read_at = models.DateTimeField(null=True, blank=True)
     emailed_at = models.DateTimeField(null=True, blank=True)  # so a task run twice mails once
+    # The email being sent: when, by which Celery task (apps.alerts.delivery, apps.common.runs).
+    email_started_at = models.DateTimeField(null=True, blank=True)
+    email_run_id = models.CharField(max_length=64, blank=True)
 
     class Meta:
         ordering = ["-created", "-id"]
@@ -100,6 +103,10 @@ class WebhookDelivery(models.Model):
     last_error = models.TextField(blank=True)
     last_attempt_at = models.DateTimeField(null=True, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
+    # The attempt being made (the POST in flight): when, by which Celery task; cleared with its
+    # outcome (apps.alerts.delivery, apps.common.runs).
+    attempt_started_at = models.DateTimeField(null=True, blank=True)
+    attempt_run_id = models.CharField(max_length=64, blank=True)
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -38,16 +38,16 @@ def evaluate() -> int:
     return evaluation.evaluate_all(tenant=connection.tenant)
 
 
-@shared_task(base=RetryingTask)
-def send_email(notification_id: int) -> bool:
-    return delivery.send_email(notification_id)
+@shared_task(base=RetryingTask, bind=True)
+def send_email(self, notification_id: int) -> bool:
+    return delivery.send_email(notification_id, run_id=self.request.id or "")
 
 
 # As many as the delivery row counts: its last attempt marks it failed, so the two must agree.
-@shared_task(base=RetryingTask, max_retries=delivery.WEBHOOK_MAX_RETRIES)
-def deliver_webhook(delivery_id: int) -> str | None:
+@shared_task(base=RetryingTask, bind=True, max_retries=delivery.WEBHOOK_MAX_RETRIES)
+def deliver_webhook(self, delivery_id: int) -> str | None:
     """One attempt; a failure with attempts left raises for Celery's retry. The final status."""
-    sent = delivery.attempt_webhook(delivery_id)
+    sent = delivery.attempt_webhook(delivery_id, run_id=self.request.id or "")
     if sent is not None and sent.status == WebhookDelivery.Status.PENDING:
         raise WebhookFailed(f"{sent.url}: {sent.last_error}")
     return None if sent is None else sent.status

@@ -34,6 +34,9 @@ TIMEOUT_SECONDS = 5
 EVENT = "alert.fired"
 SIGNATURE_HEADER = "X-Shop-Signature"
 EVENT_HEADER = "X-Shop-Event"
+# The same on every attempt of one delivery (apps.alerts.delivery.delivery_key): a worker killed
+# after its POST reached the receiver makes the POST again, and the receiver drops the repeat.
+DELIVERY_HEADER = "X-Shop-Delivery"
 URL_MAX = 500
 
 
@@ -112,8 +115,9 @@ class Outcome:
     error: str
 
 
-def post(url: str, body: str, *, secret: str, context: ssl.SSLContext | None = None) -> Outcome:
-    """One signed POST of `body` (JSON): its outcome, never an exception.
+def post(url: str, body: str, *, secret: str, delivery_id: str = "", context: ssl.SSLContext | None = None) -> Outcome:
+    """One signed POST of `body` (JSON), with `delivery_id` in DELIVERY_HEADER if given: its
+    outcome, never an exception.
 
     `context` verifies an https server (by default, against the system's trusted certificates)."""
     try:
@@ -126,12 +130,15 @@ def post(url: str, body: str, *, secret: str, context: ssl.SSLContext | None = N
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     try:
         # http.client follows no redirect: a 3xx is an answer like any other failure.
-        connection.request("POST", path, body=body.encode(), headers={
+        headers = {
             "Content-Type": "application/json",
             "User-Agent": "shop-analytics-webhooks/1",
             EVENT_HEADER: EVENT,
             SIGNATURE_HEADER: signature_header(secret, body),
-        })
+        }
+        if delivery_id:
+            headers[DELIVERY_HEADER] = delivery_id
+        connection.request("POST", path, body=body.encode(), headers=headers)
         status = connection.getresponse().status
     except (OSError, ValueError, http.client.HTTPException) as error:  # refused, timed out, TLS, bad answer
         return Outcome(False, None, str(error)[:500] or type(error).__name__)

@@ -53,6 +53,14 @@ class Export(models.Model):
     error = models.TextField(blank=True)
     requested_by_id = models.BigIntegerField(null=True, blank=True)  # a User in public: a plain id
     created = models.DateTimeField(default=timezone.now)
+    # The run that writes the file (apps.exports.services.run_export): when the export was last
+    # queued and started, by which Celery task, and how often a run died before finishing and
+    # another started over. A worker can die at any line; these let the next run, or the
+    # reconciler, tell a dead run from a live one.
+    queued_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    run_id = models.CharField(max_length=64, blank=True)
+    restarts = models.PositiveSmallIntegerField(default=0)
     finished = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)  # set when the file is written
 

@@ -1,7 +1,8 @@
 """Export background work. `run_export` runs in the schema of the tenant that asked
-(tenant-schemas-celery, headers from apps.exports.services); beat calls `expire_all_tenants` in
-public, which queues `expire_exports` once in each tenant's schema. `expire_exports` is retried
-under the one policy (apps.common.retry); `run_export` never is (below)."""
+(tenant-schemas-celery, headers from apps.exports.services). Beat calls two tasks in public that
+queue work once in each tenant's schema: `expire_all_tenants` (`expire_exports`, every tenant) and
+`reconcile_all_tenants` (`reconcile_exports`, active tenants: exports whose message was lost).
+All of them run under the one retry policy (apps.common.retry)."""
 
 from celery import shared_task
 from django_tenants.utils import get_public_schema_name
@@ -11,12 +12,14 @@ from apps.exports import services
 from tenants.models import Tenant
 
 
-# Not retried: a failure marks the export failed for the user who asked (who asks again), and a
-# retry would find it failed and do nothing.
-@shared_task
-def run_export(export_id: int) -> str:
+# Retried on outages only (the database or Redis away: the export is queued again, not failed);
+# any other failure marks the export failed for the user who asked, and a retry would find it
+# failed and do nothing. A worker killed mid-run leaves the message unacknowledged: the broker
+# hands it out again and the run starts over (services.run_export).
+@shared_task(base=RetryingTask, bind=True)
+def run_export(self, export_id: int) -> str:
     """Write one export's file (a failure marks the export failed)."""
-    return services.run_export(export_id=export_id)
+    return services.run_export(export_id=export_id, run_id=self.request.id or "")
 
 
 @shared_task(base=RetryingTask)
@@ -25,11 +28,32 @@ def expire_exports() -> int:
     return services.expire_exports()
 
 
+@shared_task(base=RetryingTask)
+def reconcile_exports() -> dict[str, int]:
+    """Queue again this tenant's exports whose message was lost."""
+    return services.reconcile_exports()
+
+
+def _tenant_schemas(*, active_only: bool) -> list[str]:
+    tenants = Tenant.objects.filter(is_template=False).exclude(schema_name=get_public_schema_name())
+    if active_only:
+        tenants = tenants.filter(status=Tenant.Status.ACTIVE)
+    return list(tenants.values_list("schema_name", flat=True))
+
+
 @shared_task
 def expire_all_tenants() -> int:
     # Suspended tenants too: their files expire all the same.
-    schemas = list(Tenant.objects.filter(is_template=False).exclude(schema_name=get_public_schema_name())
-                   .values_list("schema_name", flat=True))
+    schemas = _tenant_schemas(active_only=False)
     for schema in schemas:
         expire_exports.apply_async(headers={"_schema_name": schema})
+    return len(schemas)
+
+
+@shared_task
+def reconcile_all_tenants() -> int:
+    # Active tenants only: a suspended tenant's exports wait for it to come back.
+    schemas = _tenant_schemas(active_only=True)
+    for schema in schemas:
+        reconcile_exports.apply_async(headers={"_schema_name": schema})
     return len(schemas)

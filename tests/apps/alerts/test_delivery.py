@@ -74,6 +74,7 @@ def test_a_webhook_carries_a_verifiable_signature(alpha, django_capture_on_commi
     sent = _delivery(alpha, notification)
     assert (sent.status, sent.attempts, sent.last_status_code) == ("delivered", 1, 200)
     assert sent.delivered_at is not None
+    assert headers["X-Shop-Delivery"] == gid(alpha, "WebhookDelivery", sent.pk)  # the same on every attempt
     with tenant_context(alpha.tenant):  # the secret is kept encrypted, never as it is
         assert secret not in notification.rule.webhook_secret
         assert crypto.decrypt(notification.rule.webhook_secret) == secret

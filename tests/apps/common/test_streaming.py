@@ -114,11 +114,14 @@ def export_file(alpha):
     data = os.urandom(SIZE)
 
     def make() -> Export:
-        name = files.new_name(alpha.tenant.schema_name, "csv")
-        with files.writing(name) as out:
+        export = Export.objects.create(kind="orders", format="csv", status=ExportStatus.DONE,
+                                       file_name="orders-2026-12-03.csv", size=SIZE)
+        schema = alpha.tenant.schema_name
+        export.file = files.name_for(schema, export.pk, "csv")
+        with files.writing(export.file, files.partial_path(schema, export.pk, "csv")) as out:
             out.write(data)
-        return Export.objects.create(kind="orders", format="csv", status=ExportStatus.DONE, file=name,
-                                     file_name="orders-2026-12-03.csv", size=SIZE)
+        export.save(update_fields=["file"])
+        return export
 
     export = run_committed(alpha.tenant, make)
     yield links.path(alpha.tenant.schema_name, export.pk), Path(files.storage().path(export.file)), data
