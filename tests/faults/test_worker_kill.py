@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 from django.conf import settings
 from django.core.files.base import ContentFile
+from django.test import override_settings
 from django.utils import timezone
 
 from apps.alerts import delivery, webhooks
@@ -39,6 +40,7 @@ from apps.exports.models import Export, ExportStatus
 from apps.payments import crypto
 from config.celery import app
 from tests.apps.catalog.factories import image_bytes
+from tests.apps.payments.fixtures import localstripe  # noqa: F401 (a fixture)
 from tests.committed import run_committed, throwaway_tenant
 from tests.faults.processes import CeleryWorkerProcess, RedisProcess, wait_for
 from tests.faults.receivers import HoldingSmtpServer, HoldingWebhookReceiver
@@ -232,3 +234,73 @@ def test_an_alert_killed_mid_send_is_delivered_once_after_a_new_worker_starts(sh
     assert len(smtp.messages) == 2
     assert {message_from_bytes(data)["Message-ID"] for data in smtp.messages} == {
         delivery.message_id(schema, notification_id)}
+
+
+# --- a payment return --------------------------------------------------------------------------
+
+def test_a_payment_return_killed_after_stripe_refunded_is_finished_once_after_a_new_worker_starts(
+        shop, new_worker, tmp_path, localstripe):  # noqa: F811 (the fixture)
+    """Money Stripe took for a cancelled order goes back (apps.payments.cleanup): the worker is
+    killed right after Stripe made the refund and before the answer was recorded. The new worker's
+    run of the same message finds the refund at Stripe by its metadata instead of making another."""
+    import secrets
+
+    import stripe
+
+    from apps.catalog.models import Variant
+    from apps.orders import services as orders
+    from apps.orders.models import OrderEvent
+    from apps.payments import services as payments
+    from apps.payments import state
+    from apps.payments import tasks as payment_tasks
+    from apps.payments.models import Payment, StripeRefund
+    from tests.apps.payments.test_refunds import CARD
+
+    actor = state.SystemActor(email="kill-test@example.com")
+    secret = f"sk_test_{secrets.token_hex(12)}"
+
+    def make() -> int:
+        payments.update_settings(actor=actor, stripe_enabled=True, stripe_publishable_key="pk_test_kill",
+                                 stripe_secret_key=secret, stripe_webhook_secret="whsec_kill")
+        product = Product.objects.create(name="Paid", slug="paid", status=Product.Status.ACTIVE)
+        variant = Variant.objects.create(product=product, sku="PAID-1", name="One", price=Decimal("19.99"), stock=5)
+        order = orders.create_order(actor=actor, tenant=shop, lines=[orders.LineRequest(variant.pk, 3)],
+                                    email="buyer@example.com")
+        payment, _ = payments.create_intent(actor=actor, order_id=order.pk)
+        api = stripe.StripeClient(secret, base_addresses={"api": localstripe})
+        method = api.v1.payment_methods.create(params=CARD)
+        api.v1.payment_intents.update(payment.stripe_id, params={"payment_method": method.id})
+        assert api.v1.payment_intents.confirm(payment.stripe_id).status == "succeeded"
+        orders.cancel_order(actor=actor, order_id=order.pk)  # cancelled as the buyer paid
+        Payment.objects.filter(pk=payment.pk).update(status="succeeded")  # as the webhook records it,
+        state.order_event(payment, state.UNEXPECTED, state.CLEAN_UP, payment=payment.pk)  # and marks it
+        return payment.pk
+
+    with override_settings(STRIPE_API_BASE=localstripe):
+        payment_id = run_committed(shop, make)
+    payment = run_committed(shop, lambda: Payment.objects.get(pk=payment_id))
+    api = stripe.StripeClient(secret, base_addresses={"api": localstripe})
+
+    def at_stripe() -> list:
+        return list(api.v1.refunds.list(params={"payment_intent": payment.stripe_id}).data)
+
+    worker = new_worker(STRIPE_API_BASE=localstripe, PAYMENTS_CALL_LEASE_SECONDS="2")
+    marker = tmp_path / "held"
+    worker.start(hold="apps.payments.refunds:_ask@1:after", hold_marker=marker)  # Stripe answered
+    _send(worker, payment_tasks.return_payment, payment_id)
+    wait_for(marker.exists, DEADLINE, "Stripe to have made the refund")
+    assert [r.amount for r in at_stripe()] == [5997]
+    assert run_committed(shop, lambda: list(StripeRefund.objects.values_list("status", flat=True))) == ["requested"]
+    worker.kill()
+
+    worker.start()
+    wait_for(lambda: run_committed(shop, lambda: StripeRefund.objects.get().status) == "succeeded", DEADLINE,
+             "the return to be recorded after the redelivery")
+    worker.wait_idle(DEADLINE)
+
+    (made,) = at_stripe()
+    row, refunded, returned = run_committed(shop, lambda: (
+        StripeRefund.objects.get(), Payment.objects.get(pk=payment_id).amount_refunded,
+        OrderEvent.objects.filter(order_id=payment.order_id, type="payment_returned").count()))
+    assert (row.stripe_id, row.amount, row.order_refund_id) == (made.id, Decimal("59.97"), None)
+    assert (refunded, returned, made.amount) == (Decimal("59.97"), 1, 5997)
