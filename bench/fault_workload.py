@@ -13,7 +13,7 @@ database, the shopper sends Stripe's `payment_intent.succeeded` itself before tr
 Stripe would.
 
 An exporter keeps up to EXPORTS_IN_FLIGHT exports of the orders (CSV, XLSX or JSON) queued with
-`exportCreate` and polls each with `exportProgress` until it is DONE; one that FAILED is asked for
+`exportCreate` and polls each (`node`) until it is DONE; one that FAILED is asked for
 again, as its user would (the failed one is reported)."""
 
 from __future__ import annotations
@@ -52,11 +52,13 @@ REFUND = f"""mutation($input: RefundCreateInput!) {{ refundCreate(input: $input)
   refund {{ id amount {{ amount }} stripeRefund {{ stripeId amount {{ amount }} }} }} {ERRORS} }} }}"""
 EXPORT_CREATE = f"""mutation($format: ExportFormat!) {{ exportCreate(kind: ORDERS, format: $format) {{
   export {{ id }} {ERRORS} }} }}"""
-EXPORT_PROGRESS = "query($id: ID!) { exportProgress(id: $id) { status } }"
+EXPORT_STATUS = "query($id: ID!) { node(id: $id) { ... on Export { status } } }"
 
 SHOPPERS = 4
-EXPORTS_IN_FLIGHT = 3
-EXPORT_GAP_S = 2.0  # at most one new export this often
+# Exports a killed worker held come back only after the visibility timeout: new ones keep being
+# asked for meanwhile (up to this many waiting), so the new worker's first export shows recovery.
+EXPORTS_IN_FLIGHT = 8
+EXPORT_GAP_S = 3.0  # at most one new export this often
 DASHBOARD_SHARE = 0.3  # chains that also refund in the Stripe dashboard
 CENT = Decimal("0.01")
 
@@ -94,14 +96,12 @@ class Workload:
         for thread in (*self._shoppers, self._exporter, self._webhooks):
             thread.start()
 
-    def finish(self) -> None:
+    def wind_down(self) -> None:
         """No new chain or export; what is under way goes on to success or its deadline."""
         self.stop_new.set()
-        for thread in self._shoppers:
-            thread.join()
-        self._events.put(None)
-        self._exporter.join()
-        self._webhooks.join()
+
+    def busy(self) -> bool:
+        return any(thread.is_alive() for thread in (*self._shoppers, self._exporter, self._webhooks))
 
     def _key(self, letter: str) -> str:
         with self._lock:
@@ -203,7 +203,14 @@ class Workload:
     # --- webhooks ---------------------------------------------------------------------------
 
     def _webhook_loop(self) -> None:
-        while (item := self._events.get()) is not None:
+        """Deliver what the shoppers queue, until they are all done and the queue is empty."""
+        while True:
+            try:
+                item = self._events.get(timeout=0.5)
+            except queue.Empty:
+                if self.stop_new.is_set() and not any(thread.is_alive() for thread in self._shoppers):
+                    return
+                continue
             self._webhook(*item)
 
     def _webhook(self, body: dict[str, Any], intent: dict[str, Any]) -> None:
@@ -250,7 +257,7 @@ class Workload:
         """One look at the operation's export; True when the operation is over (done, refused,
         or past its deadline)."""
         try:
-            status = self.api.graphql(EXPORT_PROGRESS, {"id": operation.result["export"]})["exportProgress"]["status"]
+            status = self.api.graphql(EXPORT_STATUS, {"id": operation.result["export"]})["node"]["status"]
         except Retry as why:
             operation.failures[f"poll: {why}"] += 1
             return self.clock() > operation.started + self.op_deadline_s
