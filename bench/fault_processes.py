@@ -40,12 +40,14 @@ class CeleryProcess:
                 stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
         return self.process.pid
 
-    def restart(self) -> tuple[int | None, int]:
-        """SIGKILL (below) and a new process at once: (old pid, new pid)."""
+    def restart(self) -> tuple[int | None, int | None, int]:
+        """SIGKILL (below) and a new process at once: (old pid, its exit code if it had already
+        exited by itself, new pid)."""
         with self._lock:
             old = self.process.pid if self.process else None
+            code = self.process.poll() if self.process else None
             self.kill()
-            return old, self.start()
+            return old, code, self.start()
 
     def revive(self) -> int | None:
         """Start it again if it exited by itself: its exit code then, else None."""
@@ -97,6 +99,7 @@ class FaultSchedule:
         self.gap_s, self.down_s = gap_s, down_s
         self.faults: list[Fault] = []
         self.errors: list[str] = []
+        self.exits: list[int] = []  # exit codes of workers found dead (by themselves) when killed
         self._stop = threading.Event()
         self._threads = [
             threading.Thread(target=self._every, args=(random.Random(f"{seed}:worker"), self._kill_worker),
@@ -128,9 +131,12 @@ class FaultSchedule:
 
     def _kill_worker(self, rng: random.Random) -> None:
         at = self.clock()
-        old, new = self.worker.restart()
+        old, code, new = self.worker.restart()
+        if code is not None:  # it had died by itself since the last look
+            self.exits.append(code)
         self.faults.append(Fault("worker_kill", at, self.clock(), f"worker {old} SIGKILLed, {new} started"))
-        self.say(f"t={at:6.1f} s  worker (pid {old}) and its pool SIGKILLed; new worker pid {new}")
+        self.say(f"t={at:6.1f} s  worker (pid {old}) and its pool SIGKILLed; new worker pid {new}"
+                 + (f" (the old one had exited by itself, code {code})" if code is not None else ""))
 
     def _restart_redis(self, rng: random.Random) -> None:
         down = rng.uniform(*self.down_s)

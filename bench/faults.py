@@ -10,9 +10,9 @@ Celery worker (2 pool processes) and beat, localstripe (as the payment tests sta
 Redis of the bench's own (tests/faults/processes.py) with an append-only file, as the production
 broker has (docker-compose.yml). PostgreSQL is the launcher's (make bench runs this through
 config.devserver). The tenant bench-faults is provisioned afresh, seeded with ORDERS (20,000)
-orders so that an export runs for seconds and the worker is rarely idle (a kill finds one running), and given Stripe keys for localstripe through
-`paymentSettingsUpdate`; it is dropped at the end (KEEP=1 keeps it, with the bench's folder of
-logs and files, for a look at a finding).
+orders so that an export runs for seconds and the worker is rarely idle (a kill finds one
+running), and given Stripe keys for localstripe through `paymentSettingsUpdate`; it is dropped
+at the end (KEEP=1 keeps it, with the bench's folder of logs and files, for a look at a finding).
 
 The workload (bench/fault_workload.py) goes through the GraphQL API and the webhook endpoint only:
 orders, Stripe payments, refunds with a requestKey, refunds made in the Stripe dashboard and
@@ -35,7 +35,12 @@ what its attempts met, which faults struck meanwhile). The last line is one JSON
 (amounts or outcomes other than meant), `http_5xx_count` (every 5xx answer, the documented 503
 UNAVAILABLE among them) and `http_503_count`, `recovery_max_s` (the longest time from a fault to
 the first success, of each kind of operation, of an attempt begun after it; an export's includes
-its run), `worker_kills`, `redis_restarts`. It exits 1 when anything was lost or duplicated.
+its run), `worker_kills`, `redis_restarts`; then what else was seen: `self_exits_count` (a
+worker or beat that died without being killed; it is started again), `export_wait_max_s` (from
+exportCreate's answer to DONE: a killed worker's exports, the prefetched ones too, wait out the
+visibility timeout), `exports_failed_count`, `temp_files_left_count` (what killed exports left in
+the worker's TMPDIR), the operations by kind and the recovery by kind. It exits 1 when anything
+was lost or duplicated.
 """
 
 from __future__ import annotations
@@ -219,14 +224,17 @@ def _run(args: argparse.Namespace, tenant: Tenant, variants: tuple[str, ...], st
             say(f"workload and faults for {args.seconds:.0f} s (seed {args.seed}); logs in {WORK}")
             workload.start()
             faults.start()
-            died = 0
+            died, next_line = 0, PROGRESS_EVERY_S
             while clock() < args.seconds:
-                time.sleep(min(PROGRESS_EVERY_S, max(0.0, args.seconds - clock())))
+                time.sleep(min(1.0, max(0.0, args.seconds - clock())))
                 for name, process in (("worker", worker), ("beat", beat)):
-                    if (code := process.revive()) is not None:  # on its own, not by a fault
+                    # Died on its own, not by a fault: started again at once, as a supervisor would.
+                    if (code := process.revive()) is not None:
                         died += 1
                         say(f"t={clock():6.1f} s  {name} exited by itself (code {code}); started again")
-                say(_progress(clock, ledger))
+                if clock() >= next_line or clock() >= args.seconds:
+                    say(_progress(clock, ledger))
+                    next_line += PROGRESS_EVERY_S
             faults.stop()
             ended = clock()
             say(f"t={ended:6.1f} s  faults stopped; waiting for the operations under way")
@@ -242,7 +250,7 @@ def _run(args: argparse.Namespace, tenant: Tenant, variants: tuple[str, ...], st
     finally:
         worker.stop()
         beat.stop()
-    return {"ledger": ledger, "faults": faults, "ended": ended, "died": died, "stripe": LocalStripe(stripe_base, keys["secret"])}
+    return {"ledger": ledger, "faults": faults, "died": died, "stripe": LocalStripe(stripe_base, keys["secret"])}
 
 
 def _describe(report: Report, faults: list) -> None:
@@ -306,7 +314,8 @@ def _summary(args: argparse.Namespace, run: dict, report: Report) -> None:
     say(f"webhook outcomes {notes['webhook_outcomes']}; exports FAILED {notes['exports_failed'] or 'none'}; "
         f"export files no export names {len(notes['export_files_unnamed'])}; temporary files left by killed "
         f"workers {len(notes['temp_files_left'])}; fault injection errors {faults.errors or 'none'}; "
-        f"worker or beat exits on their own {run['died']}; answers {statuses}, GraphQL codes {codes}")
+        f"worker or beat exits on their own {run['died'] + len(faults.exits)}; answers {statuses}, "
+        f"GraphQL codes {codes}")
     print(json.dumps({
         "bench": "faults",
         "seconds": args.seconds,
@@ -320,7 +329,12 @@ def _summary(args: argparse.Namespace, run: dict, report: Report) -> None:
         "http_503_count": statuses.get(503, 0),
         "mismatched_count": report.count("mismatched"),
         "refused_count": sum(bool(op.refused) for op in ledger.operations),
+        # from exportCreate's answer to DONE: a kill makes the killed worker's exports (those it had
+        # prefetched too) wait out the visibility timeout
+        "export_wait_max_s": max((round(op.succeeded - op.result["created_at"], 1) for op in ledger.of("export")
+                                  if op.succeeded is not None and op.result.get("created_at")), default=None),
         "no_answer_count": statuses.get("transport", 0),
+        "self_exits_count": run["died"] + len(faults.exits),  # worker or beat, not killed by the bench
         "unrecovered_count": never,
         "exports_failed_count": len(notes["exports_failed"]),
         "export_files_unnamed_count": len(notes["export_files_unnamed"]),
