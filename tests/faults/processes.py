@@ -34,8 +34,10 @@ def _free_port() -> int:
 class RedisProcess:
     """redis-server on a port of its own that stays the same across a kill and a restart."""
 
-    def __init__(self, data_dir: Path) -> None:
-        self.data_dir, self.port = data_dir, _free_port()
+    def __init__(self, data_dir: Path, *, appendonly: bool = False) -> None:
+        """`appendonly`: keep an append-only file in `data_dir` (fsync every second), as the
+        production broker does (docker-compose.yml), so a restart keeps what was written."""
+        self.data_dir, self.port, self.appendonly = data_dir, _free_port(), appendonly
         self.process: subprocess.Popen | None = None
 
     @property
@@ -45,7 +47,7 @@ class RedisProcess:
     def start(self, deadline: float = 30) -> None:
         self.process = subprocess.Popen(
             [str(redis_server_path()), "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
-             "--appendonly", "no", "--dir", str(self.data_dir)],
+             "--appendonly", "yes" if self.appendonly else "no", "--dir", str(self.data_dir)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         give_up = time.monotonic() + deadline
         while not self._answers():
