@@ -8,8 +8,12 @@ replaces it with a new one.
 
 Stripe lets anyone holding a method's id attach it, so a method already attached to another
 Stripe customer is refused here (otherwise it would silently move between shoppers), and detach
-and set-default check that the method is this customer's first. Locks: the customer row, so two
-concurrent first uses create one Stripe Customer."""
+and set-default check that the method is this customer's first.
+
+No Stripe call is made inside a transaction (DESIGN §12). A first use creates the Stripe Customer
+with the idempotency key `<schema>:customer-<pk>`, so two concurrent first uses get the same one
+from Stripe, then records it in a short transaction under the customer row's lock, where the first
+recorded wins."""
 
 from __future__ import annotations
 
@@ -82,7 +86,7 @@ def _api() -> stripe.StripeClient:
 
 
 def _customer(customer_id: int) -> Customer:
-    customer = Customer.objects.select_for_update().filter(pk=customer_id).first()
+    customer = Customer.objects.filter(pk=customer_id).first()
     if customer is None:
         raise NotFound("No such customer.", field="customer")
     return customer
@@ -90,8 +94,9 @@ def _customer(customer_id: int) -> Customer:
 
 def _stripe_customer(customer: Customer, api: stripe.StripeClient, *, actor: Any,
                      replacing: StripeCustomer | None = None) -> StripeCustomer:
-    """A Stripe Customer for a (locked) customer that has none yet, or whose stored one Stripe no
-    longer knows (`replacing`: the tenant switched Stripe accounts, or it was deleted there)."""
+    """A Stripe Customer for a customer that has none yet, or whose stored one Stripe no longer
+    knows (`replacing`: the tenant switched Stripe accounts, or it was deleted there): made at
+    Stripe, then recorded unless a concurrent first use recorded one meanwhile."""
     schema = connection.schema_name
     # A retry after a rolled-back first use gets the same Stripe Customer, not a second one; a
     # replacement has a key of its own, or Stripe would hand back the customer it replaces.
@@ -101,12 +106,17 @@ def _stripe_customer(customer: Customer, api: stripe.StripeClient, *, actor: Any
         params={"email": customer.email, "metadata": {"tenant": schema, "customer_id": str(customer.pk)}},
         options={"idempotency_key": key},
     )
-    if replacing is not None:
-        replacing.delete()
-        audit.record(actor=actor, action="stripe_customer.replace", obj=customer,
-                     changes={"stripeCustomerId": [replacing.stripe_customer_id, created.id]})
-    row = StripeCustomer.objects.create(customer=customer, stripe_customer_id=created.id)
-    audit.record(actor=actor, action="stripe_customer.create", obj=row, changes={"stripeCustomerId": created.id})
+    with transaction.atomic():
+        Customer.objects.select_for_update().filter(pk=customer.pk).values_list("pk", flat=True).first()
+        current = StripeCustomer.objects.filter(customer=customer).first()
+        if current is not None and (replacing is None or current.pk != replacing.pk):
+            return current  # recorded by a concurrent first use
+        if replacing is not None:
+            replacing.delete()
+            audit.record(actor=actor, action="stripe_customer.replace", obj=customer,
+                         changes={"stripeCustomerId": [replacing.stripe_customer_id, created.id]})
+        row = StripeCustomer.objects.create(customer=customer, stripe_customer_id=created.id)
+        audit.record(actor=actor, action="stripe_customer.create", obj=row, changes={"stripeCustomerId": created.id})
     return row
 
 
@@ -154,7 +164,6 @@ def list_methods(*, customer_id: int) -> list[SavedMethod]:
     return [_saved(method.to_dict(), default_id) for method in found.data]
 
 
-@transaction.atomic
 def attach(*, actor: Any, customer_id: int, payment_method: str) -> SavedMethod:
     """Attach a method to the customer's Stripe Customer (made now if there is none). Attaching
     one that is already the customer's changes nothing."""
@@ -178,7 +187,6 @@ def attach(*, actor: Any, customer_id: int, payment_method: str) -> SavedMethod:
     return _saved(attached.to_dict(), _default_id(api, row.stripe_customer_id))
 
 
-@transaction.atomic
 def detach(*, actor: Any, customer_id: int, payment_method: str) -> SavedMethod:
     """Detach one of the customer's methods; if it was the default, there is no default after."""
     method_id = _method_id(payment_method)
@@ -196,7 +204,6 @@ def detach(*, actor: Any, customer_id: int, payment_method: str) -> SavedMethod:
     return _saved(detached.to_dict(), None)
 
 
-@transaction.atomic
 def set_default(*, actor: Any, customer_id: int, payment_method: str) -> SavedMethod:
     """Make one of the customer's methods its default (invoice_settings.default_payment_method)."""
     method_id = _method_id(payment_method)

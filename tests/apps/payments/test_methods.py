@@ -119,15 +119,23 @@ def test_unknown_method_and_customer_are_not_found(alpha, alpha_stripe, buyers):
         assert not StripeCustomer.objects.exists()
 
 
-def test_a_declined_card_is_a_user_error_and_writes_nothing(alpha, alpha_stripe, buyers):
+def test_a_declined_card_is_a_user_error_and_attaches_nothing(alpha, alpha_stripe, buyers):
+    """No Stripe call inside a transaction (DESIGN §12): the Stripe Customer made for the first
+    attach is recorded as soon as Stripe made it (it exists there, and the next attach uses it),
+    whatever the attach itself then meets."""
     ann, _ = buyers
     declined = card(alpha_stripe, "4000000000000002")  # localstripe declines attaching this one
     with tenant_context(alpha.tenant):
-        before = AuditEntry.objects.count()
         with pytest.raises(UserError) as refused:
             methods.attach(actor=shop.actor(alpha), customer_id=ann.pk, payment_method=declined)
         assert refused.value.code == "PROVIDER_ERROR" and "declined" in refused.value.message
-        assert not StripeCustomer.objects.exists() and AuditEntry.objects.count() == before
+        (row,) = StripeCustomer.objects.filter(customer=ann)
+        assert list(AuditEntry.objects.filter(action__startswith="payment_method").values_list("action")) == []
+    assert alpha_stripe.api().v1.payment_methods.list(
+        params={"customer": row.stripe_customer_id, "type": "card"}).data == []
+    with tenant_context(alpha.tenant):
+        methods.attach(actor=shop.actor(alpha), customer_id=ann.pk, payment_method=card(alpha_stripe))
+        assert list(StripeCustomer.objects.filter(customer=ann)) == [row]  # the same one, no second
 
 
 def test_stripe_off_is_a_user_error(alpha, stripe_api, buyers):
