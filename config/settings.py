@@ -221,6 +221,9 @@ CELERY_BROKER_URL = REDIS_URL
 CELERY_BROKER_TRANSPORT = "config.broker:Transport"
 CELERY_RESULT_BACKEND = REDIS_URL
 CELERY_TASK_ACKS_LATE = True
+# One message at a time per pool process: a killed worker's prefetched messages would otherwise
+# all wait out the visibility timeout (bench/faults.py saw exports wait ~3 min for that).
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 # A task is acknowledged when it ends (acks late): a worker that dies mid-task leaves its message
 # unacknowledged, and Redis hands it to another worker once the visibility timeout has passed.
