@@ -258,7 +258,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     # apps.payments: finishes Stripe calls a crash or an outage left between record and answer
     "payments.reconcile": {"task": "apps.payments.tasks.reconcile_all_tenants", "schedule": 60.0},
     # apps.exports: queues each active tenant's check for exports whose message was lost
-    "exports.reconcile": {"task": "apps.exports.tasks.reconcile_all_tenants", "schedule": 300.0},
+    "exports.reconcile": {"task": "apps.exports.tasks.reconcile_all_tenants",
+                          "schedule": env.float("EXPORT_RECONCILE_SECONDS", default=300.0)},
 }
 
 LANGUAGE_CODE = "en-us"
