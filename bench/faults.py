@@ -115,8 +115,8 @@ PASSWORD = "bench-Pass-123"
 ORDERS = int(os.environ.get("ORDERS", "20000"))
 OP_DEADLINE_S = float(os.environ.get("OP_DEADLINE_S", "180"))
 PROGRESS_EVERY_S = 10
-# After the workload: how long unfinished exports get to finish (the visibility timeout, 90 s,
-# the worker's restore tick, 10 s, and a few exports' run).
+# After the workload: how long unfinished exports get to finish (the visibility timeout, 90 s, the
+# worker's restore tick, 10 s, or the reconciler's re-queue, 120 s plus its 30 s sweep, and a run).
 SETTLE_S = float(os.environ.get("SETTLE_S", "240"))
 
 
