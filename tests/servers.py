@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 from django.conf import settings
+from graphql_jwt.settings import jwt_settings
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 
@@ -23,6 +27,19 @@ from tests.conftest import token_for
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+
+
+SESSION_TOKEN_LIFETIME = timedelta(hours=12)
+
+
+@contextmanager
+def _access_tokens_lasting(lifetime: timedelta) -> Iterator[None]:
+    original = jwt_settings.JWT_EXPIRATION_DELTA
+    jwt_settings.JWT_EXPIRATION_DELTA = lifetime
+    try:
+        yield
+    finally:
+        jwt_settings.JWT_EXPIRATION_DELTA = original
 
 
 def _database_url() -> str:
@@ -46,7 +63,9 @@ class LiveServer:
 
 @pytest.fixture(scope="session")
 def asgi_server(tenants, django_db_blocker):
-    with django_db_blocker.unblock():
+    # The server lives as long as the session, which under load outlasts an access token's 15
+    # minutes (CI's run on b1677ac took 18 and its last tests got 401): mint these for the session.
+    with django_db_blocker.unblock(), _access_tokens_lasting(SESSION_TOKEN_LIFETIME):
         tokens = {
             "alpha-owner": token_for("owner@alpha.test", tenants["alpha"].tenant),
             "alpha-viewer": token_for("viewer@alpha.test", tenants["alpha"].tenant),

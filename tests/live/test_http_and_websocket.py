@@ -73,3 +73,18 @@ def test_websocket_refuses_no_token_and_another_tenants_token(asgi_server):
     _, foreign = asyncio.run(_subscribe(
         asgi_server.port, "alpha.localhost", {"Authorization": f"Bearer {asgi_server.tokens['beta-owner']}"}, query))
     assert without == 4403 and foreign == 4403
+
+
+def test_the_session_servers_tokens_outlive_a_slow_session(asgi_server):
+    """The server and its tokens are made once per session; a loaded CI run lasts longer than an
+    access token's 15 minutes, and the last tests to use them were answered 401 (CI on b1677ac)."""
+    from datetime import timedelta
+
+    import jwt
+
+    from tests.servers import SESSION_TOKEN_LIFETIME
+
+    assert timedelta(hours=2) <= SESSION_TOKEN_LIFETIME
+    for token in asgi_server.tokens.values():
+        claims = jwt.decode(token, options={"verify_signature": False})
+        assert claims["exp"] - claims["origIat"] >= SESSION_TOKEN_LIFETIME.total_seconds()
