@@ -8,8 +8,9 @@ os.environ.setdefault("SECRET_KEY", "test-only-secret-key-0123456789abcdefghijkl
 os.environ.setdefault("REDIS_KEY_PREFIX", f"test-{uuid.uuid4().hex[:8]}")
 os.environ.setdefault("FIELD_ENCRYPTION_KEY", "dGVzdC1vbmx5LWZpZWxkLWtleS0wMTIzNDU2Nzg5YWI=")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
-os.environ.setdefault("MEDIA_ROOT", tempfile.mkdtemp(prefix="shop-test-media-"))
-os.environ.setdefault("EXPORT_ROOT", tempfile.mkdtemp(prefix="shop-test-exports-"))
+# Made only when unset: mypy's Django plugin loads these settings at every run (`make typecheck`).
+os.environ["MEDIA_ROOT"] = os.environ.get("MEDIA_ROOT") or tempfile.mkdtemp(prefix="shop-test-media-")
+os.environ["EXPORT_ROOT"] = os.environ.get("EXPORT_ROOT") or tempfile.mkdtemp(prefix="shop-test-exports-")
 
 from config.settings import *  # noqa: F403
 

@@ -17,22 +17,29 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from enum import StrEnum
+from typing import cast
 
-COMMON = (
-    "INVALID",            # the value is not of the expected form (and no more precise code fits)
-    "REQUIRED",           # missing or blank
-    "TOO_LONG",           # text or list over its limit
-    "NOT_FOUND",          # no such object (or not visible to the caller)
-    "PERMISSION_DENIED",  # the caller's role may not do this with this object
-    "DUPLICATE",          # another object has this unique value
-    "NEGATIVE",           # an amount or count below zero
-    "TOO_LARGE",          # a number over its limit (money: more than 9,999,999,999.99)
-    "TOO_PRECISE",        # more decimal places than allowed (money: two)
-    "OUT_OF_RANGE",       # a number outside its documented bounds
-    "BAD_RANGE",          # a range of days: `from` after `to`, a day out of bounds, or too long
-)
 
-_REGISTERED: dict[str, type[StrEnum]] = {}
+class CommonErrorCode(StrEnum):
+    """The codes every domain's enum holds. A class, not an `error_codes` call, so that the mypy
+    hook (mypy_plugins/error_codes.py) gives each domain these members from this source."""
+
+    INVALID = "INVALID"  # the value is not of the expected form (and no more precise code fits)
+    REQUIRED = "REQUIRED"  # missing or blank
+    TOO_LONG = "TOO_LONG"  # text or list over its limit
+    NOT_FOUND = "NOT_FOUND"  # no such object (or not visible to the caller)
+    PERMISSION_DENIED = "PERMISSION_DENIED"  # the caller's role may not do this with this object
+    DUPLICATE = "DUPLICATE"  # another object has this unique value
+    NEGATIVE = "NEGATIVE"  # an amount or count below zero
+    TOO_LARGE = "TOO_LARGE"  # a number over its limit (money: more than 9,999,999,999.99)
+    TOO_PRECISE = "TOO_PRECISE"  # more decimal places than allowed (money: two)
+    OUT_OF_RANGE = "OUT_OF_RANGE"  # a number outside its documented bounds
+    BAD_RANGE = "BAD_RANGE"  # a range of days: `from` after `to`, a day out of bounds, or too long
+
+
+COMMON = tuple(code.value for code in CommonErrorCode)
+
+_REGISTERED: dict[str, type[StrEnum]] = {CommonErrorCode.__name__: CommonErrorCode}
 
 
 def error_codes(domain: str, *codes: str, include: Iterable[type[StrEnum]] = ()) -> type[StrEnum]:
@@ -47,8 +54,9 @@ def error_codes(domain: str, *codes: str, include: Iterable[type[StrEnum]] = ())
         assert code.isupper() and code.isidentifier(), code
         assert code not in COMMON and codes.count(code) == 1, f"{name}.{code} is declared twice"
         names[code] = None
-    enum = StrEnum(name, {code: code for code in names})
-    enum.__module__ = __name__
+    # A cast: typeshed says the functional API makes a `type[Enum]`, whichever enum class it is
+    # called on. mypy_plugins/error_codes.py gives mypy each declared enum's members.
+    enum = cast("type[StrEnum]", StrEnum(name, {code: code for code in names}, module=__name__))
     _REGISTERED[name] = enum
     return enum
 
@@ -56,9 +64,6 @@ def error_codes(domain: str, *codes: str, include: Iterable[type[StrEnum]] = ())
 def registered() -> dict[str, type[StrEnum]]:
     """Every declared domain, by enum name (apps declare theirs when imported)."""
     return dict(_REGISTERED)
-
-
-CommonErrorCode = error_codes("Common")
 
 
 class UserError(Exception):
