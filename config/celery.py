@@ -16,9 +16,8 @@ app.autodiscover_tasks()
 def _log_context_from_connection(task=None, **kwargs) -> None:
     """After tenant-schemas-celery switched the schema, enter that tenant for the task (its log
     lines, and the database backend's context) until the task ends."""
-    from django.db import connection
-
     from tenants.context import enter
+    from tenants.db import connection
 
     if task is not None:
         task.request.tenant_entered = enter(connection.tenant)

@@ -10,9 +10,18 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from contextvars import ContextVar, Token
-from typing import Any
+from typing import TYPE_CHECKING, TypeAlias
 
-current_tenant: ContextVar[Any | None] = ContextVar("current_tenant", default=None)
+if TYPE_CHECKING:
+    from django_tenants.postgresql_backend.base import FakeTenant
+
+    from tenants.models import Tenant
+
+# What a connection's search_path belongs to: a tenant, or a FakeTenant (django-tenants' holder of
+# a bare schema name) for public and for schemas entered by name.
+SchemaTenant: TypeAlias = "Tenant | FakeTenant"
+
+current_tenant: ContextVar[SchemaTenant | None] = ContextVar("current_tenant", default=None)
 current_request_id: ContextVar[str | None] = ContextVar("current_request_id", default=None)
 # A new object each time a tenant is entered: how the database backend tells a new entry of the
 # same tenant (to apply again) from the entry it already applied (where an explicit switch wins).
@@ -21,7 +30,7 @@ current_scope: ContextVar[object | None] = ContextVar("current_scope", default=N
 Entered = tuple[Token, Token]
 
 
-def enter(tenant: Any) -> Entered:
+def enter(tenant: SchemaTenant) -> Entered:
     """Make `tenant` (a Tenant, or the public FakeTenant) the context's tenant, in a scope of its
     own; hand what this returns to `leave`."""
     return current_tenant.set(tenant), current_scope.set(object())
@@ -34,7 +43,7 @@ def leave(entered: Entered) -> None:
 
 
 @contextlib.contextmanager
-def tenant_context(tenant: Any) -> Iterator[None]:
+def tenant_context(tenant: SchemaTenant) -> Iterator[None]:
     """Run a block as `tenant` (a Tenant, or the public FakeTenant) for DB, cache and logs."""
     entered = enter(tenant)
     try:

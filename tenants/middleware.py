@@ -1,9 +1,9 @@
 """HTTP tenant middleware: resolves the tenant, points the connection and the URL map at it."""
 
 from django.conf import settings
-from django.db import connection
 
 from tenants.context import enter, leave
+from tenants.db import connection
 from tenants.errors import RequestRefused
 from tenants.resolution import PUBLIC, TenantSignals, resolve_tenant
 

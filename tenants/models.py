@@ -5,12 +5,13 @@ import zoneinfo
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
-from django.db import connection, models, transaction
+from django.db import models, transaction
 from django_tenants.models import DomainMixin, TenantMixin
 from django_tenants.postgresql_backend.base import _check_schema_name
 from django_tenants.utils import schema_exists
 
 from tenants.cloning import clone_schema
+from tenants.db import connection
 
 SLUG_VALIDATOR = RegexValidator(
     r"^[a-z][a-z0-9-]{1,38}[a-z0-9]$",
@@ -72,7 +73,7 @@ class Tenant(TenantMixin):
     def __str__(self) -> str:
         return self.slug
 
-    def create_schema(self, check_if_exists=False, sync_schema=True, verbosity=1):
+    def create_schema(self, check_if_exists: bool = False, sync_schema: bool = True, verbosity: int = 1) -> bool | None:
         created = self._create_schema(check_if_exists, sync_schema, verbosity)
         if created is not False:
             # A schema of this name may have lived before (a tenant dropped and made again):
@@ -82,7 +83,7 @@ class Tenant(TenantMixin):
             cache.bump(self.schema_name)
         return created
 
-    def _create_schema(self, check_if_exists: bool, sync_schema: bool, verbosity: int) -> bool:
+    def _create_schema(self, check_if_exists: bool, sync_schema: bool, verbosity: int) -> bool | None:
         """Clone the template (tenants.cloning) and stop there: its `django_migrations` rows come
         along, so the clone is exactly as migrated as the template. django-tenants would then
         run `migrate_schemas --fake`, ~0.15 s of loading the migration graph to record nothing."""

@@ -1,7 +1,8 @@
 """Tenant-level Celery tasks."""
 
 from celery import shared_task
-from django.db import connection
+
+from tenants.db import connection
 
 
 @shared_task

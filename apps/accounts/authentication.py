@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import jwt
 from django.utils import timezone
@@ -13,6 +14,9 @@ from graphql_jwt.settings import jwt_settings
 from apps.accounts import selectors
 from apps.accounts.models import ApiKey, User
 from tenants.errors import AuthenticationError, forbidden
+
+if TYPE_CHECKING:
+    from tenants.models import Tenant
 
 # last_used_at is written at most this often per key, not on every request.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -50,7 +54,7 @@ class Principal:
         return self.api_key is None or scope in self.scopes
 
 
-def _tenant_slug(tenant) -> str | None:
+def _tenant_slug(tenant: Tenant) -> str | None:
     return getattr(tenant, "slug", None)
 
 
@@ -63,7 +67,7 @@ def decode_access_token(token: str) -> dict:
         raise AuthenticationError("The token is not valid.") from exc
 
 
-def _from_jwt(token: str, tenant, client_ip: str) -> Principal:
+def _from_jwt(token: str, tenant: Tenant, client_ip: str) -> Principal:
     payload = decode_access_token(token)
     if payload.get("tenant") != _tenant_slug(tenant):
         raise forbidden("This token was issued for another tenant.")
@@ -73,7 +77,7 @@ def _from_jwt(token: str, tenant, client_ip: str) -> Principal:
     return _as_user(user, tenant, "jwt", client_ip)
 
 
-def _as_user(user: User, tenant, via: str, client_ip: str) -> Principal:
+def _as_user(user: User, tenant: Tenant, via: str, client_ip: str) -> Principal:
     role = None
     if tenant is not None:
         membership = selectors.membership_for(user=user, tenant=tenant)
@@ -83,7 +87,7 @@ def _as_user(user: User, tenant, via: str, client_ip: str) -> Principal:
     return Principal(tenant=tenant, user=user, role=role, via=via, client_ip=client_ip)
 
 
-def _from_api_key(raw_key: str, tenant, client_ip: str) -> Principal:
+def _from_api_key(raw_key: str, tenant: Tenant, client_ip: str) -> Principal:
     key = selectors.api_key_for(raw_key)
     if key is None or not key.is_usable():
         raise AuthenticationError("The API key is not valid, revoked or expired.")
@@ -113,7 +117,7 @@ def bearer_token(authorization: str | None) -> str | None:
 
 def authenticate(
     *,
-    tenant,
+    tenant: Tenant,
     authorization: str | None = None,
     api_key: str | None = None,
     session_user: User | None = None,

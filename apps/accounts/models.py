@@ -1,6 +1,10 @@
 """People and credentials, all in the public schema: users, their memberships in tenants,
 API keys and refresh tokens (each bound to one tenant)."""
 
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
 from django.db import models
@@ -17,13 +21,13 @@ class Role(models.TextChoices):
 
 
 # Higher outranks lower: who may grant or change whose role.
-ROLE_RANK = {Role.OWNER: 5, Role.ADMIN: 4, Role.STAFF: 3, Role.ANALYST: 2, Role.VIEWER: 1}
+ROLE_RANK: dict[str, int] = {Role.OWNER: 5, Role.ADMIN: 4, Role.STAFF: 3, Role.ANALYST: 2, Role.VIEWER: 1}
 
 
-class UserManager(BaseUserManager):
+class UserManager(BaseUserManager["User"]):
     use_in_migrations = True
 
-    def _create_user(self, email: str, password: str | None, **extra):
+    def _create_user(self, email: str, password: str | None, **extra: Any) -> User:
         if not email:
             raise ValueError("An email address is required.")
         user = self.model(email=self.normalize_email(email).lower(), **extra)
@@ -34,19 +38,19 @@ class UserManager(BaseUserManager):
         user.save(using=self._db)
         return user
 
-    def create_user(self, email: str, password: str | None = None, **extra):
+    def create_user(self, email: str, password: str | None = None, **extra: Any) -> User:
         extra.setdefault("is_staff", False)
         extra.setdefault("is_superuser", False)
         return self._create_user(email, password, **extra)
 
-    def create_superuser(self, email: str, password: str | None = None, **extra):
+    def create_superuser(self, email: str, password: str | None = None, **extra: Any) -> User:
         extra.setdefault("is_staff", True)
         extra.setdefault("is_superuser", True)
         if not (extra["is_staff"] and extra["is_superuser"]):
             raise ValueError("A superuser must have is_staff and is_superuser.")
         return self._create_user(email, password, **extra)
 
-    def get_by_natural_key(self, username: str):
+    def get_by_natural_key(self, username: str | None) -> User:
         return self.get(email__iexact=username)
 
 
@@ -63,7 +67,7 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     USERNAME_FIELD = "email"
     EMAIL_FIELD = "email"
-    REQUIRED_FIELDS: list[str] = []
+    REQUIRED_FIELDS: ClassVar[list[str]] = []
 
     def __str__(self) -> str:
         return self.email
@@ -93,8 +97,10 @@ class ApiKey(models.Model):
         WRITE = "write"  # GraphQL mutations
         EVENTS = "events"  # event ingestion endpoints
 
+    NAME_MAX_LENGTH = 100
+
     tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, related_name="api_keys")
-    name = models.CharField(max_length=100)
+    name = models.CharField(max_length=NAME_MAX_LENGTH)
     prefix = models.CharField(max_length=16, unique=True)
     secret_hash = models.CharField(max_length=64)
     role = models.CharField(max_length=16, choices=Role.choices)

@@ -5,8 +5,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+from typing import TYPE_CHECKING
 
 from apps.accounts.models import ApiKey, Membership, User
+
+if TYPE_CHECKING:
+    from tenants.models import Tenant
 
 API_KEY_MARK = "sk"
 # What services.create_api_key makes (a hex prefix, a URL-safe secret), with some slack. Anything
@@ -44,9 +48,9 @@ def api_key_for(raw_key: str) -> ApiKey | None:
     return key
 
 
-def membership_for(*, user: User, tenant) -> Membership | None:
+def membership_for(*, user: User, tenant: Tenant) -> Membership | None:
     return Membership.objects.filter(user=user, tenant=tenant).first()
 
 
-def owners_count(tenant) -> int:
+def owners_count(tenant: Tenant) -> int:
     return Membership.objects.filter(tenant=tenant, role="owner").count()

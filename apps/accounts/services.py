@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from django.contrib.auth import authenticate as check_password
 from django.contrib.auth.password_validation import validate_password
@@ -22,12 +23,16 @@ from apps.common.errors import NotFound, PermissionDenied, UserError
 from apps.common.ids import parse_id
 from apps.common.rules import required_text
 
+if TYPE_CHECKING:
+    from apps.accounts.authentication import Principal
+    from tenants.models import Tenant
+
 invitation_tokens = PasswordResetTokenGenerator()
 
 
 # --- tokens -----------------------------------------------------------------------------------
 
-def _token_pair(user: User, tenant) -> tuple[str, str, RefreshToken]:
+def _token_pair(user: User, tenant: Tenant) -> tuple[str, str, RefreshToken]:
     role = None
     if tenant is not None:
         membership = selectors.membership_for(user=user, tenant=tenant)
@@ -37,7 +42,7 @@ def _token_pair(user: User, tenant) -> tuple[str, str, RefreshToken]:
     return access, refresh.get_token(), refresh
 
 
-def create_tokens(*, email: str, password: str, tenant) -> tuple[User, str, str]:
+def create_tokens(*, email: str, password: str, tenant: Tenant) -> tuple[User, str, str]:
     """Sign in: (user, access token, refresh token) for a member of `tenant` (None: platform)."""
     user = check_password(None, username=(email or "").strip().lower(), password=password)
     if user is None:
@@ -53,7 +58,7 @@ def create_tokens(*, email: str, password: str, tenant) -> tuple[User, str, str]
     return user, access, refresh
 
 
-def _live_refresh_token(token: str, tenant) -> RefreshToken:
+def _live_refresh_token(token: str, tenant: Tenant) -> RefreshToken:
     refresh = (
         RefreshToken.objects.select_related("user")
         .filter(token=token, revoked__isnull=True)
@@ -67,7 +72,7 @@ def _live_refresh_token(token: str, tenant) -> RefreshToken:
 
 
 @transaction.atomic
-def refresh_tokens(*, refresh_token: str, tenant) -> tuple[str, str]:
+def refresh_tokens(*, refresh_token: str, tenant: Tenant) -> tuple[str, str]:
     """Rotate: the old refresh token is revoked and a new pair issued."""
     old = _live_refresh_token(refresh_token, tenant)
     if tenant is not None and selectors.membership_for(user=old.user, tenant=tenant) is None:
@@ -79,7 +84,7 @@ def refresh_tokens(*, refresh_token: str, tenant) -> tuple[str, str]:
     return access, refresh
 
 
-def revoke_refresh_token(*, refresh_token: str, tenant) -> None:
+def revoke_refresh_token(*, refresh_token: str, tenant: Tenant) -> None:
     token = _live_refresh_token(refresh_token, tenant)
     token.revoke()
     audit.record(actor=token.user, action="token.revoke", obj=token)
@@ -100,7 +105,7 @@ def _may_manage(actor_role: str | None, target_role: str) -> bool:
 
 
 @transaction.atomic
-def add_member(*, actor, tenant, email: str, role: str, full_name: str = "") -> tuple[Membership, str | None]:
+def add_member(*, actor: Principal, tenant: Tenant, email: str, role: str, full_name: str = "") -> tuple[Membership, str | None]:
     """Add a person to the tenant. A new person gets an invitation token to set a password."""
     _check_role(role)
     try:
@@ -122,7 +127,7 @@ def add_member(*, actor, tenant, email: str, role: str, full_name: str = "") -> 
 
 
 @transaction.atomic
-def accept_invitation(*, tenant, token: str, password: str, full_name: str = "") -> User:
+def accept_invitation(*, tenant: Tenant, token: str, password: str, full_name: str = "") -> User:
     user_id, _, secret = (token or "").partition("-")
     user = User.objects.filter(pk=parse_id(user_id) or -1).first()
     if user is None or not invitation_tokens.check_token(user, secret):
@@ -141,14 +146,14 @@ def accept_invitation(*, tenant, token: str, password: str, full_name: str = "")
     return user
 
 
-def _membership(tenant, membership_id: int) -> Membership:
+def _membership(tenant: Tenant, membership_id: int) -> Membership:
     membership = Membership.objects.select_related("user").filter(tenant=tenant, pk=membership_id).first()
     if membership is None:
         raise NotFound("No such member.")
     return membership
 
 
-def _keep_an_owner(tenant, membership: Membership) -> None:
+def _keep_an_owner(tenant: Tenant, membership: Membership) -> None:
     # Lock the owners first, so two concurrent changes cannot leave the tenant with none.
     list(Membership.objects.select_for_update().filter(tenant=tenant, role=Role.OWNER))
     if membership.role == Role.OWNER and selectors.owners_count(tenant) <= 1:
@@ -156,7 +161,7 @@ def _keep_an_owner(tenant, membership: Membership) -> None:
 
 
 @transaction.atomic
-def change_member_role(*, actor, tenant, membership_id: int, role: str) -> Membership:
+def change_member_role(*, actor: Principal, tenant: Tenant, membership_id: int, role: str) -> Membership:
     _check_role(role)
     membership = _membership(tenant, membership_id)
     if not (_may_manage(actor.role, membership.role) and _may_manage(actor.role, role)):
@@ -171,7 +176,7 @@ def change_member_role(*, actor, tenant, membership_id: int, role: str) -> Membe
 
 
 @transaction.atomic
-def remove_member(*, actor, tenant, membership_id: int) -> None:
+def remove_member(*, actor: Principal, tenant: Tenant, membership_id: int) -> None:
     membership = _membership(tenant, membership_id)
     if membership.user_id != getattr(actor.user, "pk", None) and not _may_manage(actor.role, membership.role):
         raise PermissionDenied("You cannot remove this member.")
@@ -184,13 +189,13 @@ def remove_member(*, actor, tenant, membership_id: int) -> None:
 
 @transaction.atomic
 def create_api_key(
-    *, actor, tenant, name: str, role: str, scopes: list[str], expires_at: datetime | None = None
+    *, actor: Principal, tenant: Tenant, name: str, role: str, scopes: list[str], expires_at: datetime | None = None
 ) -> tuple[ApiKey, str]:
     """A new key and its full secret, which is shown this once and never again."""
     _check_role(role)
-    name = required_text(name, field="name", max_length=ApiKey._meta.get_field("name").max_length,
+    name = required_text(name, field="name", max_length=ApiKey.NAME_MAX_LENGTH,
                          missing="Give the key a name.")
-    if role == Role.OWNER or ROLE_RANK[role] > ROLE_RANK.get(actor.role, 0):
+    if role == Role.OWNER or ROLE_RANK[role] > ROLE_RANK.get(actor.role or "", 0):
         raise PermissionDenied("A key cannot have the owner role or a role above yours.", field="role")
     unknown = set(scopes) - set(ApiKey.Scope.values)
     if not scopes or unknown:
@@ -214,7 +219,7 @@ def create_api_key(
 
 
 @transaction.atomic
-def revoke_api_key(*, actor, tenant, key_id: int) -> ApiKey:
+def revoke_api_key(*, actor: Principal, tenant: Tenant, key_id: int) -> ApiKey:
     key = ApiKey.objects.filter(tenant=tenant, pk=key_id).first()
     if key is None:
         raise NotFound("No such API key.")

@@ -15,7 +15,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.mail import EmailMessage
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from apps.alerts import webhooks
@@ -26,6 +26,7 @@ from apps.common import global_ids, runs
 from apps.common.outages import after_commit
 from apps.live import bus
 from apps.payments import crypto
+from tenants.db import connection
 
 # After the first attempt: seven in all, the last at most 10.5 min after the first (the backoff of
 # apps.common.retry: 10 + 20 + ... + 320 s at most, about half that on average).

@@ -20,7 +20,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from django.db import transaction
@@ -31,6 +31,9 @@ from apps.alerts.models import AlertRule, Comparison, Notification
 from apps.analytics import engine
 from apps.analytics.query import AnalyticsQuery, DateRange
 from apps.common.errors import UserError
+
+if TYPE_CHECKING:
+    from tenants.models import Tenant
 
 log = logging.getLogger(__name__)
 PERCENT = Decimal("0.01")
@@ -43,7 +46,7 @@ class Reading:
     met: bool
 
 
-def window(tenant: Any, days: int, now: datetime) -> DateRange:
+def window(tenant: Tenant, days: int, now: datetime) -> DateRange:
     today = now.astimezone(ZoneInfo(tenant.time_zone)).date()
     return DateRange(today - timedelta(days=days - 1), today)
 
@@ -58,7 +61,7 @@ def met(comparison: str, value: Decimal | None, threshold: Decimal) -> bool:
     return value >= threshold if threshold > 0 else value <= threshold
 
 
-def read(tenant: Any, rule: AlertRule, now: datetime) -> Reading:
+def read(tenant: Tenant, rule: AlertRule, now: datetime) -> Reading:
     span = window(tenant, rule.window_days, now)
     percent = rule.comparison == Comparison.PERCENT_CHANGE
     result = engine.run(tenant, AnalyticsQuery(metrics=(rule.metric,), range=span, compare=percent))
@@ -71,7 +74,7 @@ def read(tenant: Any, rule: AlertRule, now: datetime) -> Reading:
     return Reading(value=value, range=span, met=met(rule.comparison, value, rule.threshold))
 
 
-def evaluate_rule(*, tenant: Any, rule_id: int, now: datetime | None = None) -> Notification | None:
+def evaluate_rule(*, tenant: Tenant, rule_id: int, now: datetime | None = None) -> Notification | None:
     """Evaluates one active rule; the notification when it fired."""
     now = now or timezone.now()
     with transaction.atomic():
@@ -89,7 +92,7 @@ def evaluate_rule(*, tenant: Any, rule_id: int, now: datetime | None = None) -> 
         return delivery.fire(rule, value=reading.value, range=reading.range, now=now) if fire else None
 
 
-def evaluate_all(*, tenant: Any, now: datetime | None = None) -> int:
+def evaluate_all(*, tenant: Tenant, now: datetime | None = None) -> int:
     """Evaluates the tenant's active rules, each in its own transaction; how many fired. A rule
     the engine refuses (a metric since removed) is logged and the others go on."""
     fired = 0

@@ -21,6 +21,7 @@ from apps.alerts.errors import AlertErrorCode
 from apps.alerts.models import AlertRule, Channel, Comparison, Notification
 from apps.analytics.metrics import METRICS
 from apps.audit import services as audit
+from apps.common.actors import Actor
 from apps.common.errors import NotFound, UserError
 from apps.common.rules import required_text
 from apps.payments import crypto
@@ -133,7 +134,7 @@ def _logged(changes: dict[str, list[Any]]) -> dict[str, Any]:
 
 
 @transaction.atomic
-def create_rule(*, actor: Any, values: Mapping[str, Any]) -> tuple[AlertRule, str]:
+def create_rule(*, actor: Actor, values: Mapping[str, Any]) -> tuple[AlertRule, str]:
     """A new rule and its webhook secret, which is shown this once."""
     missing = [FIELDS[name] for name in ("name", "metric", "comparison", "window_days", "threshold", "channels")
                if values.get(name) is None]
@@ -157,7 +158,7 @@ def _locked(rule_id: int) -> AlertRule:
 
 
 @transaction.atomic
-def update_rule(*, actor: Any, rule_id: int, values: Mapping[str, Any]) -> AlertRule:
+def update_rule(*, actor: Actor, rule_id: int, values: Mapping[str, Any]) -> AlertRule:
     rule = _locked(rule_id)
     changes = _apply(rule, values)
     if changes:
@@ -167,7 +168,7 @@ def update_rule(*, actor: Any, rule_id: int, values: Mapping[str, Any]) -> Alert
 
 
 @transaction.atomic
-def delete_rule(*, actor: Any, rule_id: int) -> None:
+def delete_rule(*, actor: Actor, rule_id: int) -> None:
     """The rule goes; the notifications it wrote stay (without it)."""
     rule = _locked(rule_id)
     audit.record(actor=actor, action="alert_rule.delete", obj=rule, changes={"name": rule.name})
@@ -175,7 +176,7 @@ def delete_rule(*, actor: Any, rule_id: int) -> None:
 
 
 @transaction.atomic
-def mark_read(*, actor: Any, ids: Iterable[int] | None = None, everything: bool = False) -> int:
+def mark_read(*, actor: Actor, ids: Iterable[int] | None = None, everything: bool = False) -> int:
     """Marks the given in-app notifications (at most MARK_READ_MAX), or all of them, read for the
     whole tenant; how many were unread. One audit entry names the newest of them."""
     if everything == (ids is not None):

@@ -7,11 +7,11 @@ retryable errors; only how many retries differs, and why is said at each task.""
 from __future__ import annotations
 
 from celery import shared_task
-from django.db import connection
 
 from apps.alerts import delivery, evaluation
 from apps.alerts.models import WebhookDelivery
 from apps.common.retry import RetryingTask, TryAgain
+from tenants.db import connection
 from tenants.models import Tenant
 
 EVALUATE_EXPIRES_SECONDS = 55  # a minute's evaluation not started within the minute is dropped

@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from django.db import connection
 
@@ -30,6 +31,9 @@ from apps.common.money import ZERO, quantize
 from apps.common.rules import check_range
 from apps.orders.models import Order
 from apps.orders.status import COUNTED
+
+if TYPE_CHECKING:
+    from tenants.models import Tenant
 
 DEFAULT_MONTHS = 12
 MAX_MONTHS = 36
@@ -66,7 +70,7 @@ def months_between(first: date, last: date) -> int:
     return (last.year - first.year) * 12 + last.month - first.month
 
 
-def month_range(tenant, first: date | None, last: date | None) -> tuple[date, date]:
+def month_range(tenant: Tenant, first: date | None, last: date | None) -> tuple[date, date]:
     """The first days of the first and last months (any day names its month). Without `last`:
     this month; without `first`: DEFAULT_MONTHS months up to `last`."""
     this_month = month_start(local_today(tenant))
@@ -98,7 +102,7 @@ GROUP BY 1, 2
 """
 
 
-def _compute(tenant, first: date, last: date) -> list[Cohort]:
+def _compute(tenant: Tenant, first: date, last: date) -> list[Cohort]:
     with connection.cursor() as cursor:
         cursor.execute(
             _COHORTS_SQL.format(orders=connection.ops.quote_name(Order._meta.db_table)),
@@ -120,7 +124,7 @@ def _compute(tenant, first: date, last: date) -> list[Cohort]:
     return cohorts
 
 
-def cohort_retention(tenant, *, first: date | None = None, last: date | None = None) -> list[Cohort]:
+def cohort_retention(tenant: Tenant, *, first: date | None = None, last: date | None = None) -> list[Cohort]:
     """The cohorts of the months `first`..`last` (see month_range), oldest first, cached."""
     first, last = month_range(tenant, first, last)
     key = f"{first.isoformat()}|{last.isoformat()}|{tenant.time_zone}"

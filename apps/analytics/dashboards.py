@@ -8,7 +8,7 @@ only, and is invisible to everyone else. (Viewers never reach this: schema/permi
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import connection, transaction
 from django.db.models import F, Q, QuerySet
@@ -19,8 +19,12 @@ from apps.analytics.errors import AnalyticsErrorCode
 from apps.analytics.models import Widget
 from apps.analytics.query import Dimension, Result
 from apps.audit import services as audit
+from apps.common.actors import Actor
 from apps.common.errors import NotFound, PermissionDenied, UserError
 from apps.common.rules import required_text
+
+if TYPE_CHECKING:
+    from tenants.models import Tenant
 
 SHARED_EDITORS = frozenset({Role.OWNER, Role.ADMIN, Role.ANALYST})
 MAX_WIDGETS = 50  # per dashboard: the shared one, and each member's own
@@ -36,24 +40,24 @@ DIMENSIONS = {
 }
 
 
-def _user_id(actor: Any) -> int | None:
+def _user_id(actor: Actor) -> int | None:
     user = getattr(actor, "user", None)
     return getattr(user, "pk", None)
 
 
 # --- reads --------------------------------------------------------------------------------------
 
-def visible_to(actor: Any) -> Q:
+def visible_to(actor: Actor) -> Q:
     """The widgets `actor` may see: the shared ones and their own."""
     user_id = _user_id(actor)
     return Q(user_id__isnull=True) | (Q(user_id=user_id) if user_id is not None else Q(pk__in=[]))
 
 
-def visible(actor: Any) -> QuerySet[Widget]:
+def visible(actor: Actor) -> QuerySet[Widget]:
     return Widget.objects.filter(visible_to(actor))
 
 
-def widgets(*, actor: Any, mine: bool | None = None) -> list[Widget]:
+def widgets(*, actor: Actor, mine: bool | None = None) -> list[Widget]:
     """The shared dashboard then the caller's own (`mine`: only theirs; false: only the shared),
     each in position order. At most 2 x MAX_WIDGETS."""
     found = visible(actor)
@@ -62,7 +66,7 @@ def widgets(*, actor: Any, mine: bool | None = None) -> list[Widget]:
     return list(found.order_by(F("user_id").asc(nulls_first=True), "position", "id"))
 
 
-def widget_result(widget: Widget, *, tenant: Any) -> Result:
+def widget_result(widget: Widget, *, tenant: Tenant) -> Result:
     """The widget's figures today, from the engine (cached there)."""
     return engine.run(tenant, definitions.query(widget.definition, tenant=tenant))
 
@@ -79,7 +83,7 @@ def _kind(value: Any) -> str:
     return value
 
 
-def _definition(kind: str, definition: Any, *, tenant: Any) -> dict[str, Any]:
+def _definition(kind: str, definition: Any, *, tenant: Tenant) -> dict[str, Any]:
     """A widget's definition: one metric, by a dimension its kind can draw. A KPI compares with
     the previous period unless told not to."""
     if kind == Widget.Kind.KPI and isinstance(definition, Mapping) and "compare" not in definition:
@@ -93,7 +97,7 @@ def _definition(kind: str, definition: Any, *, tenant: Any) -> dict[str, Any]:
     return stored
 
 
-def _editable(actor: Any, widget_id: int) -> Widget:
+def _editable(actor: Actor, widget_id: int) -> Widget:
     """The widget, locked, if `actor` may change it; NotFound for widgets they cannot see."""
     widget = visible(actor).select_for_update().filter(pk=widget_id).first()
     if widget is None:
@@ -102,14 +106,14 @@ def _editable(actor: Any, widget_id: int) -> Widget:
     return widget
 
 
-def _may_edit(actor: Any, *, shared: bool) -> None:
+def _may_edit(actor: Actor, *, shared: bool) -> None:
     if shared and getattr(actor, "role", None) not in SHARED_EDITORS:
         raise PermissionDenied("Only owners, admins and analysts change the shared dashboard.", field="shared")
     if not shared and _user_id(actor) is None:
         raise PermissionDenied("An API key has no dashboard of its own: make a shared widget.", field="shared")
 
 
-def _dashboard(actor: Any, *, shared: bool) -> QuerySet[Widget]:
+def _dashboard(actor: Actor, *, shared: bool) -> QuerySet[Widget]:
     """The rows of one dashboard, with the dashboard locked until commit: row locks would not stop
     two creations from both passing the cap or taking one position (new rows are not locked)."""
     user_id = None if shared else _user_id(actor)
@@ -125,7 +129,7 @@ def _audited(widget: Widget) -> dict[str, Any]:
 
 
 @transaction.atomic
-def create_widget(*, actor: Any, tenant: Any, title: str, kind: str, definition: Any, shared: bool = False) -> Widget:
+def create_widget(*, actor: Actor, tenant: Tenant, title: str, kind: str, definition: Any, shared: bool = False) -> Widget:
     """A widget at the end of the shared dashboard or of the caller's own."""
     _may_edit(actor, shared=shared)
     kind = _kind(kind)
@@ -141,7 +145,7 @@ def create_widget(*, actor: Any, tenant: Any, title: str, kind: str, definition:
 
 
 @transaction.atomic
-def update_widget(*, actor: Any, tenant: Any, widget_id: int, changes: Mapping[str, Any]) -> Widget:
+def update_widget(*, actor: Actor, tenant: Tenant, widget_id: int, changes: Mapping[str, Any]) -> Widget:
     """Change title, kind and/or definition (a new kind is checked against the definition)."""
     if unknown := sorted(set(changes) - {"title", "kind", "definition"}):
         raise UserError(f"{unknown[0]} cannot be changed.", field=unknown[0], code=AnalyticsErrorCode.INVALID)
@@ -163,14 +167,14 @@ def update_widget(*, actor: Any, tenant: Any, widget_id: int, changes: Mapping[s
 
 
 @transaction.atomic
-def delete_widget(*, actor: Any, widget_id: int) -> None:
+def delete_widget(*, actor: Actor, widget_id: int) -> None:
     widget = _editable(actor, widget_id)
     audit.record(actor=actor, action="widget.delete", obj=widget, changes=_audited(widget))
     widget.delete()
 
 
 @transaction.atomic
-def reorder_widgets(*, actor: Any, shared: bool, widget_ids: Sequence[int]) -> list[Widget]:
+def reorder_widgets(*, actor: Actor, shared: bool, widget_ids: Sequence[int]) -> list[Widget]:
     """Put a dashboard's widgets in the given order; `widget_ids` names every one of them once."""
     _may_edit(actor, shared=shared)
     found = {widget.pk: widget for widget in _dashboard(actor, shared=shared).order_by("position", "id")}

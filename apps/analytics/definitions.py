@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import date, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from django.utils import timezone
@@ -29,6 +29,9 @@ from apps.analytics.query import AnalyticsQuery, DateRange, Dimension, Filters, 
 from apps.catalog.models import Category, Product
 from apps.common import global_ids
 from apps.common.errors import UserError
+
+if TYPE_CHECKING:
+    from tenants.models import Tenant
 
 KEYS = frozenset({"metrics", "dimension", "granularity", "range", "filters", "compare", "limit"})
 FILTER_KEYS = {"productIds": "product_ids", "categoryIds": "category_ids"}
@@ -48,7 +51,7 @@ def _choice(value: Any, field: str, allowed: tuple[str, ...], code: StrEnum = An
     return value
 
 
-def today_in(tenant: Any) -> date:
+def today_in(tenant: Tenant) -> date:
     return timezone.localdate(timezone=ZoneInfo(tenant.time_zone))
 
 
@@ -128,7 +131,7 @@ def _filters(value: Any, schema: str) -> dict[str, list[int]]:
             "categoryIds": _ids(value.get("categoryIds", []), "categoryIds", Category, schema)}
 
 
-def normalise(definition: Any, *, tenant: Any, max_metrics: int = metrics.MAX_METRICS) -> dict[str, Any]:
+def normalise(definition: Any, *, tenant: Tenant, max_metrics: int = metrics.MAX_METRICS) -> dict[str, Any]:
     """`definition` checked and in its stored form (every key present, ids as database ids);
     a UserError (field `definition.<key>`) for anything off the whitelist."""
     if not isinstance(definition, Mapping):
@@ -166,7 +169,7 @@ def normalise(definition: Any, *, tenant: Any, max_metrics: int = metrics.MAX_ME
     return stored
 
 
-def query(stored: Mapping[str, Any], *, tenant: Any, range: str | Mapping[str, Any] | None = None) -> AnalyticsQuery:
+def query(stored: Mapping[str, Any], *, tenant: Tenant, range: str | Mapping[str, Any] | None = None) -> AnalyticsQuery:
     """The engine's query for a stored definition today (in the tenant's time zone), checked by
     metrics.check; `range` (stored form) replaces the definition's."""
     try:

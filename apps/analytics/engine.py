@@ -13,7 +13,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import connection
 
@@ -31,6 +31,9 @@ from apps.analytics.query import (
 )
 from apps.catalog.models import Category, Product
 from apps.catalog.selectors import category_descendant_ids
+
+if TYPE_CHECKING:
+    from tenants.models import Tenant
 
 UNCATEGORIZED = "Uncategorized"
 
@@ -60,7 +63,7 @@ class Figures:
     change: dict[str, Decimal | None]
 
 
-def run(tenant: Any, query: AnalyticsQuery) -> Result:
+def run(tenant: Tenant, query: AnalyticsQuery) -> Result:
     """The answer to `query` in `tenant` (whose schema the connection is in)."""
     query = check(query)
     figures = cache.cached("engine", f"{tenant.time_zone}|{query.key()}", lambda: _figures(query))

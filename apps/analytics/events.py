@@ -33,8 +33,9 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from apps.analytics import cache
@@ -42,10 +43,15 @@ from apps.analytics.errors import AnalyticsErrorCode
 from apps.analytics.models import Event, EventDay, Rollup
 from apps.audit.services import record
 from apps.catalog.models import Product
+from apps.common.actors import Actor
 from apps.common.errors import UserError
 from apps.customers.models import Customer
 from apps.live import visitors
 from apps.orders.models import Order
+from tenants.db import connection
+
+if TYPE_CHECKING:
+    from tenants.models import Tenant
 
 STANDARD_TYPES = ("page_viewed", "product_viewed", "added_to_cart", "checkout_started", "purchased")
 FUTURE_SKEW = timedelta(minutes=5)
@@ -212,7 +218,7 @@ def _existing(wanted: tuple[set[int], set[int], set[int]]) -> list[set[int]]:
     return found
 
 
-def ingest(*, tenant, events: Iterable[tuple[int, object]], now: datetime | None = None) -> Outcome:
+def ingest(*, tenant: Tenant, events: Iterable[tuple[int, object]], now: datetime | None = None) -> Outcome:
     """Validate `events` ((index it is reported under, the event) pairs) and store those that
     pass, with their EventDay counts, in one transaction. The caller bounds the batch."""
     now = now or timezone.now()
@@ -245,7 +251,7 @@ def ingest(*, tenant, events: Iterable[tuple[int, object]], now: datetime | None
 
 
 @transaction.atomic
-def track(*, actor, tenant, events: list[dict[str, object]]) -> Outcome:
+def track(*, actor: Actor, tenant: Tenant, events: list[dict[str, object]]) -> Outcome:
     """`eventsTrack`: at most GRAPHQL_MAX_EVENTS, ingested, and one audit entry for the call (the
     counts: events are data, not changes to audit one by one)."""
     if len(events) > GRAPHQL_MAX_EVENTS:

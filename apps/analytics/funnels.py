@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from django.db import connection
 
@@ -30,6 +31,9 @@ from apps.analytics.query import DateRange, Granularity
 from apps.common.days import day_start
 from apps.common.errors import UserError
 from apps.common.rules import check_range
+
+if TYPE_CHECKING:
+    from tenants.models import Tenant
 
 DEFAULT_STEPS = ("product_viewed", "added_to_cart", "checkout_started", "purchased")
 DEFAULT_WINDOW_HOURS = 24
@@ -70,7 +74,7 @@ def _check(steps: Sequence[str], window_hours: int, days: DateRange) -> None:
     check_range(days.first, days.last, longest=MAX_RANGE_DAYS)
 
 
-def funnel(*, tenant, steps: Sequence[str], window_hours: int, days: DateRange) -> Funnel:
+def funnel(*, tenant: Tenant, steps: Sequence[str], window_hours: int, days: DateRange) -> Funnel:
     """The funnel of `steps` over `days` (cached under the tenant's data version)."""
     steps = tuple(steps)
     _check(steps, window_hours, days)
@@ -90,7 +94,7 @@ def funnel(*, tenant, steps: Sequence[str], window_hours: int, days: DateRange) 
     )
 
 
-def _count(tenant, steps: tuple[str, ...], window: timedelta, days: DateRange) -> list[int]:
+def _count(tenant: Tenant, steps: tuple[str, ...], window: timedelta, days: DateRange) -> list[int]:
     """Visitors reaching each step: s1 holds each entrant's entry time; s<k> each visitor's time
     at step k, keeping `entered` for the window."""
     start = day_start(tenant, days.first)

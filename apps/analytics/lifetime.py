@@ -25,6 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from typing import TYPE_CHECKING
 
 from django.db import connection
 
@@ -34,6 +35,9 @@ from apps.common.days import day_start
 from apps.common.money import quantize
 from apps.orders.models import Order
 from apps.orders.status import COUNTED
+
+if TYPE_CHECKING:
+    from tenants.models import Tenant
 
 MAX_LIFESPAN_YEARS = Decimal(10)
 YEAR_DAYS = 365
@@ -77,7 +81,7 @@ FROM buyers
 """
 
 
-def _compute(tenant, as_of: date) -> LifetimeValue:
+def _compute(tenant: Tenant, as_of: date) -> LifetimeValue:
     year_first = as_of - timedelta(days=YEAR_DAYS - 1)
     with connection.cursor() as cursor:
         cursor.execute(
@@ -111,7 +115,7 @@ def _compute(tenant, as_of: date) -> LifetimeValue:
     )
 
 
-def lifetime_value(tenant, as_of: date | None = None) -> LifetimeValue:
+def lifetime_value(tenant: Tenant, as_of: date | None = None) -> LifetimeValue:
     """CLV as of `as_of` (default today; see apps.analytics.rfm.check_as_of), cached."""
     as_of = check_as_of(tenant, as_of)
     return cached("lifetime", f"{as_of.isoformat()}|{tenant.time_zone}", lambda: _compute(tenant, as_of))

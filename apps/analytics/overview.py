@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING
 
 from apps.analytics import engine, rfm
 from apps.analytics.cache import cached
@@ -20,6 +20,9 @@ from apps.analytics.query import AnalyticsQuery, DateRange, Dimension, Granulari
 from apps.common.days import day_start, local_today
 from apps.customers.selectors import top_customers
 from tenants.context import tenant_context
+
+if TYPE_CHECKING:
+    from tenants.models import Tenant
 
 DEFAULT_DAYS = 30
 KPIS = ("gross_sales", "net_sales", "orders", "average_order_value", "units", "refunds", "new_customers",
@@ -47,18 +50,18 @@ class Overview:
     segments: rfm.RfmTable  # as of the range's last day (today at the latest)
 
 
-def date_range(tenant: Any, first: date | None, last: date | None, granularity: Granularity) -> DateRange:
+def date_range(tenant: Tenant, first: date | None, last: date | None, granularity: Granularity) -> DateRange:
     """The days asked for; without `to`, up to today; without `from`, DEFAULT_DAYS days."""
     last = last or local_today(tenant)
     first = first or last - timedelta(days=DEFAULT_DAYS - 1)
     return DateRange(first, last).check(granularity)
 
 
-def kpis(tenant: Any, span: DateRange) -> Result:
+def kpis(tenant: Tenant, span: DateRange) -> Result:
     return engine.run(tenant, AnalyticsQuery(metrics=KPIS, range=span, compare=True))
 
 
-def overview(tenant: Any, *, first: date | None = None, last: date | None = None,
+def overview(tenant: Tenant, *, first: date | None = None, last: date | None = None,
              granularity: Granularity = Granularity.DAY, top: int = 5) -> Overview:
     span = date_range(tenant, first, last, granularity)
     top = max(1, min(top, MAX_TOP))
@@ -75,7 +78,7 @@ def overview(tenant: Any, *, first: date | None = None, last: date | None = None
     )
 
 
-def _top_customers(tenant: Any, span: DateRange, top: int) -> list[TopCustomer]:
+def _top_customers(tenant: Tenant, span: DateRange, top: int) -> list[TopCustomer]:
     def compute() -> list[TopCustomer]:
         found = top_customers(start=day_start(tenant, span.first), end=day_start(tenant, span.last + timedelta(days=1)))
         return [TopCustomer(customer_id=c.pk, spent=c.period_spent, orders=c.period_orders) for c in found[:top]]
@@ -83,7 +86,7 @@ def _top_customers(tenant: Any, span: DateRange, top: int) -> list[TopCustomer]:
     return cached("overview.top_customers", f"{tenant.time_zone}|{span.first}|{span.last}|{top}", compute)
 
 
-def tenant_summary(tenant: Any, *, first: date | None = None, last: date | None = None) -> Result:
+def tenant_summary(tenant: Tenant, *, first: date | None = None, last: date | None = None) -> Result:
     """The KPIs of another tenant (the platform host's tenant summary), in that tenant's schema."""
     with tenant_context(tenant):
         return kpis(tenant, date_range(tenant, first, last, Granularity.DAY))

@@ -5,7 +5,7 @@ them, and by owners and admins. A run asks the engine, like every other analytic
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 from django.db.models import QuerySet
@@ -16,8 +16,12 @@ from apps.analytics.errors import AnalyticsErrorCode
 from apps.analytics.models import Report
 from apps.analytics.query import Result
 from apps.audit import services as audit
+from apps.common.actors import Actor
 from apps.common.errors import NotFound, PermissionDenied, UserError
 from apps.common.rules import required_text
+
+if TYPE_CHECKING:
+    from tenants.models import Tenant
 
 NAME_MAX = 120
 KEEPERS = frozenset({Role.OWNER, Role.ADMIN})  # may change anyone's report
@@ -34,13 +38,13 @@ def report(report_id: int) -> Report:
     return found
 
 
-def run(*, tenant: Any, definition: Mapping[str, Any], range: Any = None) -> Result:
+def run(*, tenant: Tenant, definition: Mapping[str, Any], range: Any = None) -> Result:
     """The figures of a stored `definition` today; `range` (as a definition's) replaces its own."""
     override = None if range is None else definitions.check_range(range)
     return engine.run(tenant, definitions.query(definition, tenant=tenant, range=override))
 
 
-def run_unsaved(*, tenant: Any, definition: Any, range: Any = None) -> Result:
+def run_unsaved(*, tenant: Tenant, definition: Any, range: Any = None) -> Result:
     """A definition tried out before it is saved: checked as a saved one would be."""
     return run(tenant=tenant, definition=definitions.normalise(definition, tenant=tenant), range=range)
 
@@ -49,7 +53,7 @@ def _name(value: Any) -> str:
     return required_text(value, field="name", max_length=NAME_MAX, missing="Give the report a name.")
 
 
-def _editable(actor: Any, report_id: int) -> Report:
+def _editable(actor: Actor, report_id: int) -> Report:
     found = Report.objects.select_for_update().filter(pk=report_id).first()
     if found is None:
         raise NotFound("No such report.")
@@ -61,7 +65,7 @@ def _editable(actor: Any, report_id: int) -> Report:
 
 
 @transaction.atomic
-def create_report(*, actor: Any, tenant: Any, name: str, definition: Any) -> Report:
+def create_report(*, actor: Actor, tenant: Tenant, name: str, definition: Any) -> Report:
     user = getattr(actor, "user", None)
     saved = Report.objects.create(user_id=getattr(user, "pk", None), name=_name(name),
                                   definition=definitions.normalise(definition, tenant=tenant))
@@ -71,7 +75,7 @@ def create_report(*, actor: Any, tenant: Any, name: str, definition: Any) -> Rep
 
 
 @transaction.atomic
-def update_report(*, actor: Any, tenant: Any, report_id: int, changes: Mapping[str, Any]) -> Report:
+def update_report(*, actor: Actor, tenant: Tenant, report_id: int, changes: Mapping[str, Any]) -> Report:
     if unknown := sorted(set(changes) - {"name", "definition"}):
         raise UserError(f"{unknown[0]} cannot be changed.", field=unknown[0], code=AnalyticsErrorCode.INVALID)
     saved = _editable(actor, report_id)
@@ -88,7 +92,7 @@ def update_report(*, actor: Any, tenant: Any, report_id: int, changes: Mapping[s
 
 
 @transaction.atomic
-def delete_report(*, actor: Any, report_id: int) -> None:
+def delete_report(*, actor: Actor, report_id: int) -> None:
     saved = _editable(actor, report_id)
     audit.record(actor=actor, action="report.delete", obj=saved, changes={"name": saved.name})
     saved.delete()

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 import pandas as pd
 from django.db import connection
@@ -46,6 +47,9 @@ from apps.common.errors import UserError
 from apps.common.money import ZERO, quantize
 from apps.orders.models import Order
 from apps.orders.status import COUNTED
+
+if TYPE_CHECKING:
+    from tenants.models import Tenant
 
 MIN_AS_OF = date(2000, 1, 1)
 RATIO = Decimal("0.0001")
@@ -181,7 +185,7 @@ ORDER BY customer_id
 COLUMNS = ["customer_id", "recency_days", "frequency", "monetary_cents"]
 
 
-def check_as_of(tenant, as_of: date | None) -> date:
+def check_as_of(tenant: Tenant, as_of: date | None) -> date:
     """`as_of`, default today in the tenant's zone; a day ahead is allowed (a caller whose day
     has begun before the tenant's), nothing later, nothing before MIN_AS_OF."""
     today = local_today(tenant)
@@ -221,7 +225,7 @@ def score(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.sort_values(["monetary_cents", "customer_id"], ascending=[False, True], kind="stable")
 
 
-def _compute(tenant, as_of: date) -> RfmTable:
+def _compute(tenant: Tenant, as_of: date) -> RfmTable:
     with connection.cursor() as cursor:
         cursor.execute(
             _RFM_SQL.format(orders=connection.ops.quote_name(Order._meta.db_table)),
@@ -233,12 +237,12 @@ def _compute(tenant, as_of: date) -> RfmTable:
     return RfmTable(as_of=as_of, frame=score(frame))
 
 
-def rfm_table(tenant, as_of: date | None = None) -> RfmTable:
+def rfm_table(tenant: Tenant, as_of: date | None = None) -> RfmTable:
     """The scores as of `as_of` (default today; see check_as_of), cached."""
     as_of = check_as_of(tenant, as_of)
     return cached("rfm", f"{as_of.isoformat()}|{tenant.time_zone}", lambda: _compute(tenant, as_of))
 
 
-def segment_mix(tenant, as_of: date | None = None) -> list[SegmentSummary]:
+def segment_mix(tenant: Tenant, as_of: date | None = None) -> list[SegmentSummary]:
     """Counts, revenue and shares per segment (for the analytics overview)."""
     return rfm_table(tenant, as_of).summaries()

@@ -35,13 +35,13 @@ from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from django.db import connection
 from django.utils import timezone
 
 from apps.analytics import cache
 from apps.analytics.models import ProductDay, Rollup, SalesDay
 from apps.orders.models import Order, OrderLine, Refund, RefundLine
 from apps.orders.status import CANCELLED
+from tenants.db import connection
 
 SALES = "sales"  # the Rollup row of SalesDay and ProductDay
 EPOCH = date(2000, 1, 1)

@@ -3,12 +3,13 @@
 from typing import Any
 
 from apps.audit.models import AuditEntry
+from apps.common.actors import Actor
 from tenants.context import current_request_id
 
 
 def record(
     *,
-    actor: Any | None,
+    actor: Actor | None,
     action: str,
     obj: Any | None = None,
     changes: dict[str, Any] | None = None,

@@ -8,7 +8,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from django.db.models import (
@@ -30,6 +30,9 @@ from apps.catalog.models import Category, Product, Variant
 from apps.common.days import day_bounds, local_today
 from apps.common.money import ZERO
 from apps.common.rules import check_range
+
+if TYPE_CHECKING:
+    from tenants.models import Tenant
 
 MAX_RANGE_DAYS = 731
 DEFAULT_RANGE_DAYS = 30
@@ -157,7 +160,7 @@ class Window:
         return [self.first + timedelta(days=n) for n in range((self.last - self.first).days + 1)]
 
 
-def window(first: date | None, last: date | None, *, tenant: Any) -> Window:
+def window(first: date | None, last: date | None, *, tenant: Tenant) -> Window:
     """A range of days; without bounds, the last 30 days up to today (in the tenant's zone)."""
     today = local_today(tenant)
     last = last or (today if first is None else min(today, first + timedelta(days=DEFAULT_RANGE_DAYS - 1)))

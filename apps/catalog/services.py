@@ -13,7 +13,7 @@ from typing import Any
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils.text import slugify
 
@@ -22,9 +22,11 @@ from apps.audit import services as audit
 from apps.catalog import images, selectors
 from apps.catalog.errors import ProductErrorCode
 from apps.catalog.models import Category, Product, ProductImage, Variant
+from apps.common.actors import Actor
 from apps.common.errors import NotFound, UserError
 from apps.common.outages import after_commit
 from apps.common.rules import money, optional_text, required_text
+from tenants.db import connection
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +153,7 @@ def _parent(parent_id: int | None, *, moving: Category | None = None) -> Categor
 
 @transaction.atomic
 def create_category(
-    *, actor, name: str, slug: str | None = None, parent_id: int | None = None, position: int = 0
+    *, actor: Actor, name: str, slug: str | None = None, parent_id: int | None = None, position: int = 0
 ) -> Category:
     name = _name(name, "name", 120)
     category = Category(
@@ -167,7 +169,7 @@ def create_category(
 
 
 @transaction.atomic
-def update_category(*, actor, category_id: int, changes: Mapping[str, Any]) -> Category:
+def update_category(*, actor: Actor, category_id: int, changes: Mapping[str, Any]) -> Category:
     """`changes` may hold name, slug, parent_id (None: top level) and position."""
     category = _get(Category, category_id, "No such category.", lock=True)
     values: dict[str, Any] = {}
@@ -187,7 +189,7 @@ def update_category(*, actor, category_id: int, changes: Mapping[str, Any]) -> C
 
 
 @transaction.atomic
-def delete_category(*, actor, category_id: int) -> None:
+def delete_category(*, actor: Actor, category_id: int) -> None:
     """Its products stay, without a category; a category with subcategories stays too."""
     category = _get(Category, category_id, "No such category.", lock=True)
     if category.children.exists():
@@ -218,7 +220,7 @@ def _status(value: str) -> str:
 @transaction.atomic
 def create_product(
     *,
-    actor,
+    actor: Actor,
     name: str,
     slug: str | None = None,
     description: str = "",
@@ -250,7 +252,7 @@ def create_product(
 
 
 @transaction.atomic
-def update_product(*, actor, product_id: int, changes: Mapping[str, Any]) -> Product:
+def update_product(*, actor: Actor, product_id: int, changes: Mapping[str, Any]) -> Product:
     """`changes` may hold name, slug, description, status, category_id, tags and attributes."""
     product = _get(Product, product_id, "No such product.", lock=True)
     values: dict[str, Any] = {}
@@ -296,7 +298,7 @@ def _files_of(image: ProductImage) -> list[str]:
 
 
 @transaction.atomic
-def delete_product(*, actor, product_id: int) -> None:
+def delete_product(*, actor: Actor, product_id: int) -> None:
     """The product, its variants and images (and their files, once committed). Order lines keep
     their snapshot of what was sold."""
     product = _get(Product, product_id, "No such product.", lock=True)
@@ -330,7 +332,7 @@ def _check_prices(variant: Variant, prefix: str) -> None:
 
 def _create_variant(
     *,
-    actor,
+    actor: Actor,
     product: Product,
     sku: str,
     price: Decimal,
@@ -367,7 +369,7 @@ def _create_variant(
 
 
 @transaction.atomic
-def create_variant(*, actor, product_id: int, **fields: Any) -> Variant:
+def create_variant(*, actor: Actor, product_id: int, **fields: Any) -> Variant:
     """A variant of a product; `fields` as `_create_variant` takes them."""
     product = _get(Product, product_id, "No such product.", lock=True, field="product")
     return _create_variant(actor=actor, product=product, **fields)
@@ -386,7 +388,7 @@ VARIANT_FIELDS = {
 
 
 @transaction.atomic
-def update_variant(*, actor, variant_id: int, changes: Mapping[str, Any]) -> Variant:
+def update_variant(*, actor: Actor, variant_id: int, changes: Mapping[str, Any]) -> Variant:
     """`changes` may hold sku and any of VARIANT_FIELDS. The row is locked, so a stock set here
     and a reservation by an order never interleave."""
     variant = _get(Variant, variant_id, "No such variant.", lock=True)
@@ -402,7 +404,7 @@ def update_variant(*, actor, variant_id: int, changes: Mapping[str, Any]) -> Var
 
 
 @transaction.atomic
-def delete_variant(*, actor, variant_id: int) -> None:
+def delete_variant(*, actor: Actor, variant_id: int) -> None:
     variant = _get(Variant, variant_id, "No such variant.", lock=True)
     audit.record(actor=actor, action="variant.delete", obj=variant,
                  changes={"product": variant.product_id, "sku": variant.sku})
@@ -425,7 +427,7 @@ def _queue_renditions(image_ids: list[int]) -> None:
     after_commit(send)
 
 
-def add_product_image(*, actor, product_id: int, upload: Any, alt_text: str = "") -> ProductImage:
+def add_product_image(*, actor: Actor, product_id: int, upload: Any, alt_text: str = "") -> ProductImage:
     """Store one uploaded image after the last one of a product (see add_product_images)."""
     alt_text = optional_text(alt_text, field="altText", max_length=300)
     cleaned = [(images.clean(upload, field="file"), alt_text)]
@@ -433,7 +435,7 @@ def add_product_image(*, actor, product_id: int, upload: Any, alt_text: str = ""
     return image
 
 
-def add_product_images(*, actor, product_id: int, uploads: list[Any]) -> list[ProductImage]:
+def add_product_images(*, actor: Actor, product_id: int, uploads: list[Any]) -> list[ProductImage]:
     """Store uploaded images after the last ones of a product. Every file is checked and cleaned
     first: one bad file (its error names it, `files.2`) and nothing is stored."""
     limit = settings.PRODUCT_IMAGE_MAX_FILES
@@ -445,7 +447,7 @@ def add_product_images(*, actor, product_id: int, uploads: list[Any]) -> list[Pr
     return _add_images(actor=actor, product_id=product_id, cleaned=cleaned)
 
 
-def _add_images(*, actor, product_id: int, cleaned: list[tuple[images.CleanImage, str]]) -> list[ProductImage]:
+def _add_images(*, actor: Actor, product_id: int, cleaned: list[tuple[images.CleanImage, str]]) -> list[ProductImage]:
     stored: list[str] = []
     try:
         with transaction.atomic():
@@ -472,7 +474,7 @@ def _add_images(*, actor, product_id: int, cleaned: list[tuple[images.CleanImage
 
 
 @transaction.atomic
-def update_product_image(*, actor, image_id: int, alt_text: str) -> ProductImage:
+def update_product_image(*, actor: Actor, image_id: int, alt_text: str) -> ProductImage:
     image = _get(ProductImage, image_id, "No such image.", lock=True)
     diff = _apply(image, {"alt_text": optional_text(alt_text, field="altText", max_length=300)})
     if diff:
@@ -482,7 +484,7 @@ def update_product_image(*, actor, image_id: int, alt_text: str) -> ProductImage
 
 
 @transaction.atomic
-def delete_product_image(*, actor, image_id: int) -> None:
+def delete_product_image(*, actor: Actor, image_id: int) -> None:
     image = _get(ProductImage, image_id, "No such image.", lock=True)
     files = _files_of(image)
     audit.record(actor=actor, action="product_image.delete", obj=image,
@@ -492,7 +494,7 @@ def delete_product_image(*, actor, image_id: int) -> None:
 
 
 @transaction.atomic
-def reorder_product_images(*, actor, product_id: int, image_ids: list[int]) -> list[ProductImage]:
+def reorder_product_images(*, actor: Actor, product_id: int, image_ids: list[int]) -> list[ProductImage]:
     """`image_ids` lists every image of the product, once each, in the new order."""
     product = _get(Product, product_id, "No such product.", lock=True, field="product")
     current = {image.pk: image for image in product.images.all()}

@@ -13,6 +13,7 @@ import enum
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING
 
 from django.db import connection
 from django.db.models import Count, F, Prefetch, Q, QuerySet, Sum
@@ -26,6 +27,9 @@ from apps.customers.errors import CustomerErrorCode
 from apps.customers.models import Customer
 from apps.orders.models import Order, OrderLine
 from apps.orders.status import COUNTED
+
+if TYPE_CHECKING:
+    from tenants.models import Tenant
 
 DEFAULT_VIP_THRESHOLD = Decimal("1000.00")
 DEFAULT_RANGE_DAYS = 30
@@ -41,7 +45,7 @@ def check_days(days: int, name: str = "days") -> int:
     return days
 
 
-def day_range(tenant, first: date | None, last: date | None) -> tuple[date, date, datetime, datetime]:
+def day_range(tenant: Tenant, first: date | None, last: date | None) -> tuple[date, date, datetime, datetime]:
     """(first, last, start, end) for the days first..last (inclusive) in the tenant's time zone:
     start is midnight of `first` there, end midnight after `last` (exclusive), both aware.
     Without `last`: today; without `first`: DEFAULT_RANGE_DAYS days up to `last`."""
@@ -55,7 +59,7 @@ def check_day(day: date, name: str) -> date:
     return rules.check_day(day, field=name)
 
 
-def vip_threshold(tenant) -> Decimal:
+def vip_threshold(tenant: Tenant) -> Decimal:
     """The tenant's `vip_threshold` setting (a number or numeric text), else the default."""
     raw = (tenant.settings or {}).get("vip_threshold")
     try:
@@ -83,7 +87,7 @@ def _ordered(queryset: QuerySet, sort: CustomerSort, descending: bool) -> QueryS
 
 def customers(
     *,
-    tenant,
+    tenant: Tenant,
     search: str | None = None,
     tag: str | None = None,
     accepts_marketing: bool | None = None,
@@ -119,7 +123,7 @@ def average_order_value(customer: Customer) -> Decimal | None:
     return quantize(customer.total_spent / customer.orders_count) if customer.orders_count > 0 else None
 
 
-def vip_customers(*, tenant) -> QuerySet[Customer]:
+def vip_customers(*, tenant: Tenant) -> QuerySet[Customer]:
     """Customers whose total spent reaches the tenant's VIP threshold, biggest spenders first."""
     queryset = Customer.objects.filter(total_spent__gte=vip_threshold(tenant))
     return _ordered(queryset, CustomerSort.TOTAL_SPENT, True)

@@ -18,6 +18,7 @@ from django.db.models.functions import Greatest, Least
 from django.utils import timezone
 
 from apps.audit import services as audit
+from apps.common.actors import Actor
 from apps.common.errors import NotFound, UserError
 from apps.common.rules import optional_text, required_text
 from apps.customers.countries import COUNTRY_CODES
@@ -158,7 +159,7 @@ def _audit_value(value: Any) -> Any:
 
 
 @transaction.atomic
-def create_customer(*, actor: Any, email: str, **fields: Any) -> Customer:
+def create_customer(*, actor: Actor, email: str, **fields: Any) -> Customer:
     """A new customer. `fields`: first_name, last_name, phone, addresses (dicts with the keys of
     ADDRESS_KEYS), tags, accepts_marketing. Email is stored lower-case, unique in the tenant."""
     values = _cleaned({"email": email, **fields})
@@ -173,7 +174,7 @@ def create_customer(*, actor: Any, email: str, **fields: Any) -> Customer:
 
 
 @transaction.atomic
-def update_customer(*, actor: Any, customer_id: int, changes: Mapping[str, Any]) -> Customer:
+def update_customer(*, actor: Actor, customer_id: int, changes: Mapping[str, Any]) -> Customer:
     """Change the given fields (names of EDITABLE). Marketing consent is time-stamped when it
     is given and the time cleared when it is withdrawn."""
     values = _cleaned(changes)
@@ -198,7 +199,7 @@ HAS_ORDERS = "This customer has orders and cannot be deleted; orders keep their 
 
 
 @transaction.atomic
-def delete_customer(*, actor: Any, customer_id: int) -> None:
+def delete_customer(*, actor: Actor, customer_id: int) -> None:
     """Delete a customer who has no orders (orders PROTECT their customer), with their notes."""
     customer = _locked(customer_id)
     if customer.orders.exists():
@@ -211,7 +212,7 @@ def delete_customer(*, actor: Any, customer_id: int) -> None:
         raise UserError(HAS_ORDERS, field="id", code=CustomerErrorCode.HAS_ORDERS) from exc
 
 
-def _author(actor: Any) -> tuple[int | None, str]:
+def _author(actor: Actor) -> tuple[int | None, str]:
     user = getattr(actor, "user", None)
     if user is not None:
         return user.pk, user.email
@@ -220,7 +221,7 @@ def _author(actor: Any) -> tuple[int | None, str]:
 
 
 @transaction.atomic
-def add_note(*, actor: Any, customer_id: int, body: str) -> CustomerNote:
+def add_note(*, actor: Actor, customer_id: int, body: str) -> CustomerNote:
     """A note on a customer, signed by the caller (a person, or the API key that wrote it)."""
     body = required_text(body, field="body", max_length=NOTE_MAX, missing="Write something.")
     customer = Customer.objects.filter(pk=customer_id).first()

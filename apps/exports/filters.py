@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from apps.analytics import definitions, reports
@@ -26,6 +26,9 @@ from apps.common.rules import check_range
 from apps.exports.errors import ExportErrorCode
 from apps.exports.models import ExportKind
 from apps.orders.models import OrderStatus
+
+if TYPE_CHECKING:
+    from tenants.models import Tenant
 
 MAX_VALUES = 50  # statuses, tags, event types
 
@@ -75,7 +78,7 @@ def _strings(value: Any, field: str, allowed: frozenset[str] | None = None, *, l
     return names
 
 
-def _report(value: Mapping[str, Any], tenant: Any) -> dict[str, Any]:
+def _report(value: Mapping[str, Any], tenant: Tenant) -> dict[str, Any]:
     if ("report" in value) == ("definition" in value):
         raise _bad("Give either `report` (a report's id) or `definition`.", "report", ExportErrorCode.REQUIRED)
     if "report" in value:
@@ -112,7 +115,7 @@ KEYS = {
 }
 
 
-def normalise(kind: str, value: Any, *, tenant: Any) -> dict[str, Any]:
+def normalise(kind: str, value: Any, *, tenant: Tenant) -> dict[str, Any]:
     """`value` checked for an export of `kind`, in its stored form; a UserError otherwise."""
     given = _keys(value, KEYS[ExportKind(kind)], kind)
     if kind == ExportKind.ORDERS:

@@ -11,16 +11,17 @@ import io
 import logging
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
 from apps.accounts.models import Role
 from apps.audit import services as audit
 from apps.common import runs
+from apps.common.actors import Actor
 from apps.common.errors import PermissionDenied, UserError
 from apps.common.outages import OUTAGES, after_commit, without_redis
 from apps.common.retry import is_retryable
@@ -29,6 +30,10 @@ from apps.exports import filters as export_filters
 from apps.exports.errors import ExportErrorCode
 from apps.exports.models import FINISHED, Export, ExportFormat, ExportKind, ExportStatus, JsonLayout
 from apps.live import bus
+from tenants.db import connection
+
+if TYPE_CHECKING:
+    from tenants.models import Tenant
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +56,7 @@ def _choice(value: str, choices: type, field: str) -> str:
 
 
 @transaction.atomic
-def create_export(*, actor: Any, tenant: Any, kind: str, format: str, filters: Any = None,
+def create_export(*, actor: Actor, tenant: Tenant, kind: str, format: str, filters: Any = None,
                   layout: str = JsonLayout.ARRAY) -> Export:
     role = getattr(actor, "role", None)
     if role not in EXPORTERS:
@@ -98,7 +103,7 @@ class _Progress:
     its own (the rows are read in a transaction on the main one, and the count must be visible
     before it ends), then a message on the live bus."""
 
-    def __init__(self, export: Export, tenant: Any):
+    def __init__(self, export: Export, tenant: Tenant):
         self.export, self.schema, self.total = export, tenant.schema_name, None
         self.side = connections.create_connection(DEFAULT_DB_ALIAS)
         self.side.set_tenant(tenant)

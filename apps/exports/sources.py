@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import connection
 from django.db.models import QuerySet
@@ -25,6 +25,9 @@ from apps.customers.privacy import masked_email, masked_phone
 from apps.exports.filters import span
 from apps.exports.models import Export, ExportKind
 from apps.orders.models import Order, OrderLine
+
+if TYPE_CHECKING:
+    from tenants.models import Tenant
 
 CHUNK = 5000  # rows per round trip of the server-side cursor
 
@@ -80,7 +83,7 @@ def _order_filter(export: Export, zone: str) -> tuple[str, list[Any]]:
     return (" WHERE " + " AND ".join(where)) if where else "", params
 
 
-def _orders(export: Export, tenant: Any) -> Source:
+def _orders(export: Export, tenant: Tenant) -> Source:
     where, params = _order_filter(export, tenant.time_zone)
     order, line = Order._meta.db_table, OrderLine._meta.db_table
     # One statement, read through a named cursor. The lines are counted per order by a LATERAL
@@ -117,7 +120,7 @@ CUSTOMER_COLUMNS = [
 ]
 
 
-def _customers(export: Export, tenant: Any) -> Source:
+def _customers(export: Export, tenant: Tenant) -> Source:
     queryset = Customer.objects.order_by("id")
     if tags := export.filters.get("tags"):
         queryset = queryset.filter(tags__overlap=tags)
@@ -142,7 +145,7 @@ PRODUCT_COLUMNS = [
 ]
 
 
-def _products(export: Export, tenant: Any) -> Source:
+def _products(export: Export, tenant: Tenant) -> Source:
     """One row per variant (what has a SKU, a price and stock), by product."""
     queryset = Variant.objects.order_by("product_id", "position", "id")
     if statuses := export.filters.get("statuses"):
@@ -163,7 +166,7 @@ EVENT_COLUMNS = [
 ]
 
 
-def _events(export: Export, tenant: Any) -> Source:
+def _events(export: Export, tenant: Tenant) -> Source:
     queryset = Event.objects.order_by("time", "id")
     if (window := span(export.filters.get("time"), tenant.time_zone)) is not None:
         queryset = queryset.filter(time__gte=window[0], time__lt=window[1])
@@ -187,7 +190,7 @@ def _report_rows(result: Result) -> list[tuple]:
             for row in result.rows]
 
 
-def _report(export: Export, tenant: Any) -> Source:
+def _report(export: Export, tenant: Tenant) -> Source:
     stored = export.filters
     result = engine.run(tenant, definitions.query(stored["definition"], tenant=tenant, range=stored.get("range")))
     dimension = result.query.dimension
@@ -205,7 +208,7 @@ SOURCES: dict[str, Callable[[Export, Any], Source]] = {
 }
 
 
-def source(export: Export, tenant: Any) -> Source:
+def source(export: Export, tenant: Tenant) -> Source:
     """What `export` holds, read in `tenant` (whose schema the connection is in)."""
     return SOURCES[export.kind](export, tenant)
 

@@ -25,9 +25,9 @@ from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
-from django.db import connection
 
 from apps.common.outages import after_commit
+from tenants.db import connection
 
 TOPICS = frozenset({"orders", "metrics", "exports", "notifications"})
 MESSAGE_TYPE = "live.message"  # the channels message type (handled by strawberry's consumer)

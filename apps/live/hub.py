@@ -28,7 +28,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING
 
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
@@ -38,6 +38,9 @@ from apps.common.outages import REDIS_OUTAGES
 from apps.live import bus, layer
 from apps.live.snapshot import Snapshot, snapshot
 from tenants.context import tenant_context
+
+if TYPE_CHECKING:
+    from tenants.models import Tenant
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +68,7 @@ class Mailbox:
             yield self._value
 
 
-def _compute(tenant: Any, floor: int = -1) -> Snapshot:
+def _compute(tenant: Tenant, floor: int = -1) -> Snapshot:
     # The hub outlives requests: read the zone and currency again, so a time zone changed while
     # subscribers listen moves "today" at once (the change bumps the data version, so it comes here).
     tenant.refresh_from_db(fields=["time_zone", "currency"])
@@ -81,7 +84,7 @@ def _compute(tenant: Any, floor: int = -1) -> Snapshot:
 
 
 class Hub:
-    def __init__(self, tenant: Any) -> None:
+    def __init__(self, tenant: Tenant) -> None:
         self.tenant = tenant
         self.group = bus.group(tenant.schema_name, "metrics")
         self.mailboxes: set[Mailbox] = set()
@@ -179,7 +182,7 @@ layer.on_reset(_refresh_all)
 
 
 @asynccontextmanager
-async def updates(tenant: Any) -> AsyncIterator[AsyncIterator[Snapshot]]:
+async def updates(tenant: Tenant) -> AsyncIterator[AsyncIterator[Snapshot]]:
     """`async with updates(tenant) as snapshots: async for snapshot in snapshots: ...`"""
     key = (asyncio.get_running_loop(), tenant.schema_name)
     hub = _hubs.get(key)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from django.utils import timezone
@@ -20,6 +20,9 @@ from apps.analytics import cache, engine
 from apps.analytics.metrics import ratio
 from apps.analytics.query import AnalyticsQuery, DateRange
 from apps.live import visitors
+
+if TYPE_CHECKING:
+    from tenants.models import Tenant
 
 METRICS = ("gross_sales", "orders", "average_order_value")
 
@@ -41,7 +44,7 @@ class Snapshot:
         return (self.day, self.revenue, self.orders, self.visitors, self.conversion)
 
 
-def snapshot(tenant: Any, *, now: datetime | None = None) -> Snapshot:
+def snapshot(tenant: Tenant, *, now: datetime | None = None) -> Snapshot:
     """The tenant's live metrics now (the connection is in its schema): one cached engine
     answer and two PFCOUNTs."""
     now = now or timezone.now()

@@ -10,10 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from apps.common.outages import after_commit
 from config import redis
+
+if TYPE_CHECKING:
+    from tenants.models import Tenant
 
 RECENT_MINUTES = 5  # "visitors in the last 5 minutes": this minute and the 4 before it
 MINUTE_TTL = 15 * 60
@@ -30,7 +34,7 @@ def _day_key(schema: str, day: date) -> str:
     return redis.key("live", schema, "visitors", "d", day.isoformat())
 
 
-def since(tenant, now: datetime) -> int:
+def since(tenant: Tenant, now: datetime) -> int:
     """The earliest event time (Unix second) worth counting: the start of the tenant's local
     day or the recent window, whichever is earlier. Older events (backfills) count nowhere."""
     zone = ZoneInfo(tenant.time_zone)
@@ -38,14 +42,14 @@ def since(tenant, now: datetime) -> int:
     return int(min(midnight, now - timedelta(minutes=RECENT_MINUTES)).timestamp())
 
 
-def add_on_commit(tenant, visits: Sequence[Visit], now: datetime) -> None:
+def add_on_commit(tenant: Tenant, visits: Sequence[Visit], now: datetime) -> None:
     """Count `visits` (all at or after `since()`) once the ingesting transaction commits. Call it
     before the write bumps the analytics version, so that a snapshot made for the bump sees them."""
     if visits:
         after_commit(lambda: add(tenant, visits, now))
 
 
-def add(tenant, visits: Sequence[Visit], now: datetime) -> None:
+def add(tenant: Tenant, visits: Sequence[Visit], now: datetime) -> None:
     """Count `visits` now: one pipeline."""
     schema, zone = tenant.schema_name, ZoneInfo(tenant.time_zone)
     recent_from = int(now.timestamp()) - RECENT_MINUTES * 60
@@ -62,7 +66,7 @@ def add(tenant, visits: Sequence[Visit], now: datetime) -> None:
     pipe.execute()
 
 
-def counts(tenant, now: datetime) -> tuple[int, int]:
+def counts(tenant: Tenant, now: datetime) -> tuple[int, int]:
     """(visitors of the last RECENT_MINUTES minutes, visitors of the tenant's local today)."""
     schema, minute = tenant.schema_name, int(now.timestamp()) // 60
     today = now.astimezone(ZoneInfo(tenant.time_zone)).date()

@@ -10,7 +10,7 @@ from decimal import Decimal, InvalidOperation
 from enum import Enum
 from functools import reduce
 from operator import or_
-from typing import Any
+from typing import TYPE_CHECKING
 
 from django.db.models import Avg, Count, DurationField, ExpressionWrapper, F, Q, QuerySet
 
@@ -18,6 +18,9 @@ from apps.common.days import day_bounds
 from apps.common.money import quantize
 from apps.common.rules import check_range
 from apps.orders.models import Order, OrderStatus
+
+if TYPE_CHECKING:
+    from tenants.models import Tenant
 
 DEFAULT_HIGH_VALUE_THRESHOLD = Decimal("500.00")
 
@@ -81,7 +84,7 @@ def pending_orders() -> QuerySet[Order]:
     return _sorted(Order.objects.filter(status=OrderStatus.PENDING), OrderSort.PLACED, descending=False)
 
 
-def high_value_threshold(tenant: Any) -> Decimal:
+def high_value_threshold(tenant: Tenant) -> Decimal:
     """The tenant's `high_value_order_threshold` setting, or 500.00 when unset or unusable."""
     raw = (getattr(tenant, "settings", None) or {}).get("high_value_order_threshold")
     try:
@@ -91,7 +94,7 @@ def high_value_threshold(tenant: Any) -> Decimal:
     return quantize(value) if value.is_finite() and value >= 0 else DEFAULT_HIGH_VALUE_THRESHOLD
 
 
-def high_value_orders(*, tenant: Any) -> QuerySet[Order]:
+def high_value_orders(*, tenant: Tenant) -> QuerySet[Order]:
     """Orders whose total reaches the tenant's threshold, cancelled ones left out, newest first."""
     found = Order.objects.filter(total__gte=high_value_threshold(tenant)).exclude(status=OrderStatus.CANCELLED)
     return _sorted(found, OrderSort.PLACED, descending=True)
@@ -108,7 +111,7 @@ class OrderFigures:
     average_time_to_fulfil: timedelta | None  # placed → fulfilled, over the orders fulfilled
 
 
-def order_figures(*, tenant: Any, start: date, end: date) -> OrderFigures:
+def order_figures(*, tenant: Tenant, start: date, end: date) -> OrderFigures:
     """Figures for the orders placed from `start` to `end` (days in the tenant's time zone), in
     one aggregate query."""
     check_range(start, end)

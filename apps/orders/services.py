@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_DOWN, Decimal
-from typing import Any
+from typing import TYPE_CHECKING
 
 from django.db import connection, transaction
 from django.db.models import F
@@ -28,6 +28,7 @@ from django.utils import timezone
 from apps.analytics import rollups
 from apps.audit import services as audit
 from apps.catalog.models import Product, Variant
+from apps.common.actors import Actor
 from apps.common.errors import NotFound, UserError
 from apps.common.money import CENT, ZERO, quantize
 from apps.common.rules import MAX_MONEY, money
@@ -37,6 +38,9 @@ from apps.live import bus
 from apps.orders import status as machine
 from apps.orders.errors import OrderErrorCode
 from apps.orders.models import Order, OrderCounter, OrderEvent, OrderLine, Refund, RefundLine
+
+if TYPE_CHECKING:
+    from tenants.models import Tenant
 
 MAX_LINES = 100
 MAX_QUANTITY = 10_000
@@ -89,7 +93,7 @@ def _index_of(requests: Sequence, key: str, object_id: int) -> int:
     return next(i for i, request in enumerate(requests) if getattr(request, key) == object_id)
 
 
-def actor_label(actor: Any) -> str:
+def actor_label(actor: Actor) -> str:
     """How records name who did something: the user's email, or the API key's prefix."""
     user = getattr(actor, "user", actor)
     if getattr(user, "email", ""):
@@ -180,7 +184,7 @@ def _next_number() -> int:
         return cursor.fetchone()[0]
 
 
-def _customer(*, actor: Any, customer_id: int | None, email: str | None) -> Customer:
+def _customer(*, actor: Actor, customer_id: int | None, email: str | None) -> Customer:
     """The order's customer: an existing one by id, or by email, which creates the customer
     when this email has never ordered before (guest checkout)."""
     if (customer_id is None) == (not email):
@@ -205,8 +209,8 @@ def _customer(*, actor: Any, customer_id: int | None, email: str | None) -> Cust
 @transaction.atomic
 def create_order(
     *,
-    actor: Any,
-    tenant: Any,
+    actor: Actor,
+    tenant: Tenant,
     lines: Sequence[LineRequest],
     customer_id: int | None = None,
     email: str | None = None,
@@ -302,7 +306,7 @@ def _locked(order_id: int, *, field: str = "id") -> Order:
     return order
 
 
-def _event(order: Order, actor: Any, kind: str, *, from_status: str = "", to_status: str = "", **data) -> None:
+def _event(order: Order, actor: Actor, kind: str, *, from_status: str = "", to_status: str = "", **data) -> None:
     OrderEvent.objects.create(
         order=order, type=kind, from_status=from_status, to_status=to_status,
         data=data, actor_email=actor_label(actor),
@@ -327,7 +331,7 @@ def _move(order: Order, target: str, cause: machine.Cause, *, field: str = "stat
 
 
 @transaction.atomic
-def update_status(*, actor: Any, order_id: int, status: str) -> Order:
+def update_status(*, actor: Actor, order_id: int, status: str) -> Order:
     """Move an order along pending → paid → fulfilled → delivered (one step at a time)."""
     order = _locked(order_id)
     before = _move(order, status, machine.Cause.UPDATE)
@@ -347,7 +351,7 @@ def _values(order: Order, lines: Sequence[OrderLine], units: dict[OrderLine, int
 
 def _refund(
     order: Order,
-    actor: Any,
+    actor: Actor,
     *,
     lines: Sequence[OrderLine],
     units: dict[OrderLine, int],
@@ -381,7 +385,7 @@ def _refund(
 
 
 @transaction.atomic
-def cancel_order(*, actor: Any, order_id: int, restock: bool = True, reason: str = "") -> Order:
+def cancel_order(*, actor: Actor, order_id: int, restock: bool = True, reason: str = "") -> Order:
     """Cancel a pending or paid order. A paid order is refunded in full (a Refund of its total
     for all its lines); `restock` puts its units back on stock."""
     if len(reason) > MAX_REASON:
@@ -435,7 +439,7 @@ def refund_for_key(order: Order, key: str) -> Refund | None:
 @transaction.atomic
 def create_refund(
     *,
-    actor: Any,
+    actor: Actor,
     order_id: int,
     lines: Sequence[RefundLineRequest] = (),
     amount: Decimal | None = None,

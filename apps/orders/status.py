@@ -11,6 +11,7 @@ are never set by hand; `cancelled` and `refunded` are final.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from enum import Enum
 
 from apps.common.errors import UserError
@@ -68,6 +69,6 @@ def check(current: str, target: str, cause: Cause, *, field: str = "status") -> 
     )
 
 
-def after_refund(*, total, refunded_total) -> str:
+def after_refund(*, total: Decimal, refunded_total: Decimal) -> OrderStatus:
     """The status an order has once `refunded_total` of its `total` has been refunded."""
     return REFUNDED if refunded_total >= total else PARTIALLY_REFUNDED

@@ -12,7 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db.models import Case, CharField, Count, F, Q, Sum, Value, When
 
@@ -20,6 +20,9 @@ from apps.common.days import day_bounds
 from apps.common.money import ZERO
 from apps.common.rules import check_range
 from apps.payments.models import Payment, PaymentStatus, Provider
+
+if TYPE_CHECKING:
+    from tenants.models import Tenant
 
 RATE = Decimal("0.0001")
 UNKNOWN = "unknown"
@@ -94,7 +97,7 @@ def _aggregates() -> dict[str, Any]:
     }
 
 
-def payment_figures(*, tenant: Any, start: date, end: date) -> PaymentFigures:
+def payment_figures(*, tenant: Tenant, start: date, end: date) -> PaymentFigures:
     """The figures of the attempts made from `start` to `end` (days in the tenant's time zone)."""
     check_range(start, end)
     since, until = day_bounds(tenant, start, end)

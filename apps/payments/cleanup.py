@@ -21,13 +21,14 @@ from __future__ import annotations
 import logging
 
 import stripe
-from django.db import connection, transaction
+from django.db import transaction
 
 from apps.audit import services as audit
 from apps.orders.models import OrderEvent
 from apps.payments import gateway, refunds, selectors, state
 from apps.payments.models import Payment, PaymentStatus, Provider, StripeRefund, StripeRefundStatus
 from apps.payments.state import CLEAN_UP, UNEXPECTED
+from tenants.db import connection
 
 log = logging.getLogger(__name__)
 

@@ -23,14 +23,16 @@ from functools import wraps
 from typing import Any
 
 import stripe
-from django.db import connection, transaction
+from django.db import transaction
 
 from apps.audit import services as audit
+from apps.common.actors import Actor
 from apps.common.errors import NotFound, UserError
 from apps.customers.models import Customer
 from apps.payments import gateway, selectors
 from apps.payments.errors import PaymentErrorCode
 from apps.payments.models import Payment, StripeCustomer
+from tenants.db import connection
 
 MAX_ID = 255
 
@@ -92,7 +94,7 @@ def _customer(customer_id: int) -> Customer:
     return customer
 
 
-def _stripe_customer(customer: Customer, api: stripe.StripeClient, *, actor: Any,
+def _stripe_customer(customer: Customer, api: stripe.StripeClient, *, actor: Actor,
                      replacing: StripeCustomer | None = None) -> StripeCustomer:
     """A Stripe Customer for a customer that has none yet, or whose stored one Stripe no longer
     knows (`replacing`: the tenant switched Stripe accounts, or it was deleted there): made at
@@ -164,7 +166,7 @@ def list_methods(*, customer_id: int) -> list[SavedMethod]:
     return [_saved(method.to_dict(), default_id) for method in found.data]
 
 
-def attach(*, actor: Any, customer_id: int, payment_method: str) -> SavedMethod:
+def attach(*, actor: Actor, customer_id: int, payment_method: str) -> SavedMethod:
     """Attach a method to the customer's Stripe Customer (made now if there is none). Attaching
     one that is already the customer's changes nothing."""
     method_id = _method_id(payment_method)
@@ -187,7 +189,7 @@ def attach(*, actor: Any, customer_id: int, payment_method: str) -> SavedMethod:
     return _saved(attached.to_dict(), _default_id(api, row.stripe_customer_id))
 
 
-def detach(*, actor: Any, customer_id: int, payment_method: str) -> SavedMethod:
+def detach(*, actor: Actor, customer_id: int, payment_method: str) -> SavedMethod:
     """Detach one of the customer's methods; if it was the default, there is no default after."""
     method_id = _method_id(payment_method)
     customer = _customer(customer_id)
@@ -204,7 +206,7 @@ def detach(*, actor: Any, customer_id: int, payment_method: str) -> SavedMethod:
     return _saved(detached.to_dict(), None)
 
 
-def set_default(*, actor: Any, customer_id: int, payment_method: str) -> SavedMethod:
+def set_default(*, actor: Actor, customer_id: int, payment_method: str) -> SavedMethod:
     """Make one of the customer's methods its default (invoice_settings.default_payment_method)."""
     method_id = _method_id(payment_method)
     customer = _customer(customer_id)

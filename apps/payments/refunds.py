@@ -38,11 +38,12 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
 from apps.audit import services as audit
+from apps.common.actors import Actor
 from apps.common.crashpoints import crash_point
 from apps.common.errors import NotFound, UserError
 from apps.orders import services as orders
@@ -51,6 +52,7 @@ from apps.orders.models import Refund as OrderRefund
 from apps.payments import gateway, selectors, state
 from apps.payments.errors import PaymentErrorCode
 from apps.payments.models import Payment, PaymentStatus, Provider, StripeRefund, StripeRefundStatus
+from tenants.db import connection
 
 RECORDED_NOT_MADE = ("{reason} The refund is recorded and will be made at Stripe: a retry with the same "
                      "requestKey shows it.")
@@ -60,7 +62,7 @@ REFUSED = "{reason} The order refund is recorded, with Stripe's refusal on the o
 # --- refunds through the API --------------------------------------------------------------------
 
 @transaction.atomic
-def _record(*, actor: Any, order_id: int, lines: Sequence[orders.RefundLineRequest], amount: Decimal | None,
+def _record(*, actor: Actor, order_id: int, lines: Sequence[orders.RefundLineRequest], amount: Decimal | None,
             reason: str, restock: bool, key: str) -> StripeRefund:
     """Step 1: the order refund and the requested Stripe refund, or those of a request with the
     same key made before."""
@@ -97,7 +99,7 @@ def _record(*, actor: Any, order_id: int, lines: Sequence[orders.RefundLineReque
 
 def create_refund(
     *,
-    actor: Any,
+    actor: Actor,
     order_id: int,
     lines: Sequence[orders.RefundLineRequest] = (),
     amount: Decimal | None = None,
@@ -121,7 +123,7 @@ def stripe_payment_of(order_id: int) -> Payment | None:
 
 def refund_order(
     *,
-    actor: Any,
+    actor: Actor,
     order_id: int,
     lines: Sequence[orders.RefundLineRequest] = (),
     amount: Decimal | None = None,
@@ -138,7 +140,7 @@ def refund_order(
                                 restock=restock, request_key=request_key)
 
 
-def cancel_order(*, actor: Any, order_id: int, restock: bool = True, reason: str = "") -> Order:
+def cancel_order(*, actor: Actor, order_id: int, restock: bool = True, reason: str = "") -> Order:
     """The orders' `orderCancel`, refused for an order paid through Stripe: cancelling it would
     record a full refund that moves no money. Refund it first (refundCreate), then cancel."""
     payment = stripe_payment_of(order_id)
@@ -192,7 +194,7 @@ def _ask(refund: StripeRefund, earlier_calls: int) -> dict[str, Any]:
 
 
 @transaction.atomic
-def _apply(refund_id: int, status: str, stripe_id: str, failure_reason: str, actor: Any) -> StripeRefund:
+def _apply(refund_id: int, status: str, stripe_id: str, failure_reason: str, actor: Actor) -> StripeRefund:
     """Step 3: Stripe's answer on the refund (a webhook may have brought it first)."""
     payment_id = StripeRefund.objects.values_list("payment_id", flat=True).get(pk=refund_id)
     payment = state.locked_payment(pk=payment_id)
@@ -204,7 +206,7 @@ def _apply(refund_id: int, status: str, stripe_id: str, failure_reason: str, act
     return refund
 
 
-def settle(refund_id: int, *, actor: Any) -> StripeRefund:
+def settle(refund_id: int, *, actor: Actor) -> StripeRefund:
     """Make a requested refund at Stripe and record the answer (see the module docstring); the
     refund as it is after. Outside any transaction. Raises the userError of a Stripe that could
     not be reached (the refund stays requested) or that refused (the refund is failed)."""

@@ -17,10 +17,11 @@ import logging
 from typing import Any
 
 import stripe
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Max
 
 from apps.audit import services as audit
+from apps.common.actors import Actor
 from apps.common.crashpoints import crash_point
 from apps.common.errors import NotFound, UserError
 from apps.orders import services as orders
@@ -28,6 +29,7 @@ from apps.orders.models import Order, OrderStatus
 from apps.payments import crypto, gateway, selectors, state
 from apps.payments.errors import PaymentErrorCode
 from apps.payments.models import Payment, PaymentSettings, PaymentStatus, Provider
+from tenants.db import connection
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +60,7 @@ def _key(name: str, value: str) -> str:
 @transaction.atomic
 def update_settings(
     *,
-    actor: Any,
+    actor: Actor,
     stripe_enabled: bool | None = None,
     manual_enabled: bool | None = None,
     stripe_publishable_key: str | None = None,
@@ -133,7 +135,7 @@ def intent_key(payment: Payment) -> str:
     return f"{connection.schema_name}:order-{payment.order_id}:attempt-{payment.attempt}"
 
 
-def make_intent(api: stripe.StripeClient, payment: Payment, *, actor: Any) -> tuple[Payment, Any]:
+def make_intent(api: stripe.StripeClient, payment: Payment, *, actor: Actor) -> tuple[Payment, Any]:
     """Ask Stripe for the intent of a recorded attempt (again, after a crash: the same key gives
     the same intent), then record its id; (payment, intent). Outside any transaction."""
     schema = connection.schema_name
@@ -165,7 +167,7 @@ def make_intent(api: stripe.StripeClient, payment: Payment, *, actor: Any) -> tu
     return locked, intent
 
 
-def create_intent(*, actor: Any, order_id: int) -> tuple[Payment, str]:
+def create_intent(*, actor: Actor, order_id: int) -> tuple[Payment, str]:
     """A Stripe PaymentIntent for a pending order's total and its client secret (not stored).
     An open attempt (still pending) is handed out again instead of starting another; one whose
     intent was never recorded (a request that died, Stripe unreachable) is made now."""
@@ -186,7 +188,7 @@ def _confirm(api: stripe.StripeClient, intent_id: str) -> tuple[str, str, str]:
         return PaymentStatus.FAILED, exc.code or "card_declined", exc.user_message or ""
 
 
-def confirm_payment(*, actor: Any, payment_id: int, payment_method: str) -> Payment:
+def confirm_payment(*, actor: Actor, payment_id: int, payment_method: str) -> Payment:
     """Back-office confirmation of a pending Stripe payment with a payment method (pm_…): Stripe
     is asked first, outside any transaction, and its answer applied after."""
     payment_method = (payment_method or "").strip()
@@ -210,7 +212,7 @@ def confirm_payment(*, actor: Any, payment_id: int, payment_method: str) -> Paym
 
 
 @transaction.atomic
-def mark_paid(*, actor: Any, order_id: int) -> Payment:
+def mark_paid(*, actor: Actor, order_id: int) -> Payment:
     """A manual payment (cash, bank transfer) of a pending order's total, which pays the order."""
     if not selectors.payment_settings().manual_enabled:
         raise UserError("Manual payments are not enabled for this shop.", field="order", code=PaymentErrorCode.PROVIDER_DISABLED)

@@ -25,13 +25,14 @@ from decimal import Decimal
 from typing import Any
 
 from celery import current_app
-from django.db import connection
 
 from apps.audit import services as audit
+from apps.common.actors import Actor
 from apps.common.outages import after_commit
 from apps.orders import services as orders
 from apps.orders.models import Order, OrderEvent, OrderStatus
 from apps.payments.models import Payment, PaymentStatus, StripeRefund, StripeRefundStatus
+from tenants.db import connection
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,7 @@ def locked_payment(**lookup: Any) -> Payment | None:
     return Payment.objects.select_for_update().select_related("order").get(pk=row["pk"])
 
 
-def order_event(payment: Payment, kind: str, actor: Any, /, **data: Any) -> None:
+def order_event(payment: Payment, kind: str, actor: Actor, /, **data: Any) -> None:
     """An OrderEvent on the payment's order, for staff (`data` may name the payment itself)."""
     OrderEvent.objects.create(order_id=payment.order_id, type=kind, data=data, actor_email=orders.actor_label(actor))
 
@@ -102,7 +103,7 @@ def intent_state(intent: dict[str, Any]) -> tuple[str, str, str]:
     return PaymentStatus.PENDING, "", ""
 
 
-def apply_state(payment: Payment, target: str, *, actor: Any, failure_code: str = "",
+def apply_state(payment: Payment, target: str, *, actor: Actor, failure_code: str = "",
                 failure_message: str = "") -> bool:
     """Move a locked payment up to `target` (never down); a success pays its pending order.
     False when the payment already is there or beyond."""
@@ -141,7 +142,7 @@ def refund_status(value: Any) -> str:
 
 
 def move_refund(payment: Payment, refund: StripeRefund, status: str, failure_reason: str, *,
-                actor: Any, stripe_id: str = "") -> bool:
+                actor: Actor, stripe_id: str = "") -> bool:
     """Move a locked refund of the locked `payment` up to `status` (never down), learning its
     Stripe id when it had none; False when it is there or beyond."""
     if REFUND_RANK[status] <= REFUND_RANK[refund.status]:

@@ -20,7 +20,7 @@ import json
 from decimal import Decimal
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from apps.audit import services as audit
@@ -29,6 +29,7 @@ from apps.orders import services as orders
 from apps.payments import gateway, methods, state
 from apps.payments.models import Payment, Provider, StripeRefund, StripeRefundStatus, WebhookEvent
 from apps.payments.state import NOT_COUNTED, STRIPE_WEBHOOK
+from tenants.db import connection
 
 # The webhook events that move a payment, and where to.
 INTENT_EVENTS = {

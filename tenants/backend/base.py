@@ -10,27 +10,39 @@ entry of the same tenant after an explicit switch: the connection stayed in the 
 e.g. public, and a later block for that tenant read the wrong schema; make test-stress seed 45337.)
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from django_tenants.postgresql_backend import base as tenants_base
 
 from tenants.context import current_scope, current_tenant
+
+if TYPE_CHECKING:
+    from tenants.context import SchemaTenant
 
 DatabaseError = tenants_base.DatabaseError
 IntegrityError = tenants_base.IntegrityError
 
 
 class DatabaseWrapper(tenants_base.DatabaseWrapper):
+    # Set by django-tenants (which has no type hints): the schema the next query runs in, and its
+    # tenant.
+    schema_name: str
+    tenant: SchemaTenant
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)  # sets the public schema, through set_tenant()
         # Nothing applied from a context yet, even if one was active when this connection was made.
         self._context_scope = None
 
-    def set_tenant(self, tenant, include_public=True):
+    def set_tenant(self, tenant: SchemaTenant, include_public: bool = True) -> None:
         # An explicit switch counts as having applied the current scope: it holds until the
         # context enters a tenant again.
         self._context_scope = current_scope.get()
         super().set_tenant(tenant, include_public)
 
-    def active_tenant(self):
+    def active_tenant(self) -> SchemaTenant:
         """The tenant the next query runs for: the context's, when it was entered since this
         connection last applied a scope (the next cursor applies it), else the connection's own."""
         tenant = current_tenant.get()

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from django.contrib.postgres.fields import ArrayField
@@ -43,6 +43,9 @@ from apps.common.seeding.generate import COLUMNS, Plan, SeedSize, cell, generate
 from apps.customers.models import Customer, CustomerNote
 from apps.orders import status as order_status
 from apps.orders.models import Order, OrderCounter, OrderEvent, OrderLine, Refund, RefundLine
+
+if TYPE_CHECKING:
+    from tenants.models import Tenant
 
 # Seeding is a command, not an API call: its codes reach no GraphQL enum.
 SeedErrorCode = error_codes("Seed", "NOT_EMPTY")
@@ -68,7 +71,7 @@ class SeedResult:
     seconds: dict[str, float]  # by phase: prepare, generate, load (COPY), keys, derive, commit
 
 
-def seed_demo(*, tenant: Any, size: SeedSize, seed: int = 42, reset: bool = False,
+def seed_demo(*, tenant: Tenant, size: SeedSize, seed: int = 42, reset: bool = False,
               until: datetime | None = None) -> SeedResult:
     """Fill `tenant` with demo data, all or nothing. Refuses (UserError NOT_EMPTY) when the
     tenant has commerce data already, unless `reset`, which deletes it first."""
@@ -111,7 +114,7 @@ def _stopwatch(seconds: dict[str, float]) -> Callable[[str], None]:
     return lap
 
 
-def _prepare(cursor, tenant: Any, *, size: SeedSize, seed: int, reset: bool, until: datetime) -> Plan:
+def _prepare(cursor, tenant: Tenant, *, size: SeedSize, seed: int, reset: bool, until: datetime) -> Plan:
     """Lock the tenant's commerce tables, refuse or empty them, and set up the generators."""
     tables = ", ".join(_table(model) for model in COMMERCE)
     # Two seeds (or a seed and a shop) of one tenant never interleave.
@@ -179,7 +182,8 @@ def _next_id(cursor, model: type[models.Model]) -> int:
 
 def _copy(cursor, model: type[models.Model], rows: list[str]) -> int:
     if rows:
-        fields = [model._meta.get_field(name) for name in COLUMNS[model]]
+        concrete = {f.name: f for f in model._meta.concrete_fields}
+        fields = [concrete[name] for name in COLUMNS[model]]
         defaults = [f for f in model._meta.concrete_fields if f not in fields and not f.primary_key]
         end = "".join("\t" + _default(f) for f in defaults) + "\n"
         columns = ", ".join(connection.ops.quote_name(f.column) for f in fields + defaults)

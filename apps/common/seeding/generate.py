@@ -435,9 +435,9 @@ def _orders(plan: Plan, products: _Weighted, customers: _Weighted, buyers: list[
                 plan.tables.add(RefundLine, refund.id, line.id, quantity, amount)
 
     for buyer in buyers:  # nobody orders before they exist
-        placed = first_order.get(buyer.id)
-        if placed is not None and buyer.created >= placed:
-            created = placed - timedelta(minutes=rng.randrange(5, 600))
+        first_placed = first_order.get(buyer.id)
+        if first_placed is not None and buyer.created >= first_placed:
+            created = first_placed - timedelta(minutes=rng.randrange(5, 600))
             buyer.row[-1] = created
             if buyer.row[-2] is not None:
                 buyer.row[-2] = created
