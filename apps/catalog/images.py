@@ -90,6 +90,7 @@ def _decode(data: bytes, field: str) -> _Decoded:
             for frame in _frames(image, field):
                 frames.append(frame)
                 durations.append(int(image.info.get("duration") or 100))
+            assert image.format is not None  # Image.open sets it to the format it recognised
             return _Decoded(
                 frames=frames,
                 format=image.format,

@@ -233,7 +233,7 @@ def categories_summary(*, span: Window) -> list[CategorySummary]:
         for row in _days(span).values("product__category_id")
         .annotate(units=Sum("units"), revenue=Sum("revenue")).order_by()
     }
-    rows = [(c.pk, c) for c in Category.objects.select_related("parent").prefetch_related("children")]
+    rows: list[tuple[int | None, Category | None]] = [(c.pk, c) for c in Category.objects.select_related("parent").prefetch_related("children")]
     if None in counts or None in sales:
         rows.append((None, None))
     return [

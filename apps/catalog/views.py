@@ -4,7 +4,7 @@ production a web server or CDN serves MEDIA_ROOT with the same rule), sent chunk
 
 from django.conf import settings
 from django.core.files.storage import default_storage
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponseBase
 from django.views.decorators.http import require_safe
 from django.views.static import serve
 
@@ -12,7 +12,7 @@ from apps.common.streaming import streamed
 
 
 @require_safe
-def media(request: HttpRequest, path: str) -> HttpResponse:
+def media(request: HttpRequest, path: str) -> HttpResponseBase:
     tenant = getattr(request, "tenant", None)
     # Storage URLs are MEDIA_URL/<schema>/<name>; another schema's prefix is simply not found.
     schema, _, name = path.partition("/")

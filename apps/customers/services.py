@@ -13,7 +13,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
-from django.db.models import F, ProtectedError
+from django.db.models import Expression, F, ProtectedError
 from django.db.models.functions import Greatest, Least
 from django.utils import timezone
 
@@ -236,7 +236,7 @@ def add_note(*, actor: Actor, customer_id: int, body: str) -> CustomerNote:
 def record_order(*, customer_id: int, counted: int, spent: Decimal, placed_at: datetime | None) -> None:
     """Add `counted` orders (+1 placed, -1 cancelled) and `spent` money (negative for refunds
     and cancellations) to a customer's statistics, atomically in SQL (no read-modify-write)."""
-    changes = {"orders_count": F("orders_count") + counted, "total_spent": F("total_spent") + spent}
+    changes: dict[str, Expression] = {"orders_count": F("orders_count") + counted, "total_spent": F("total_spent") + spent}
     if placed_at is not None and counted > 0:
         changes["first_order_at"] = Least(F("first_order_at"), placed_at)
         changes["last_order_at"] = Greatest(F("last_order_at"), placed_at)

@@ -96,8 +96,9 @@ def _index_of(requests: Sequence, key: str, object_id: int) -> int:
 def actor_label(actor: Actor) -> str:
     """How records name who did something: the user's email, or the API key's prefix."""
     user = getattr(actor, "user", actor)
-    if getattr(user, "email", ""):
-        return user.email
+    email = getattr(user, "email", "")
+    if email:
+        return email
     api_key = getattr(actor, "api_key", None)
     return f"API key {api_key.prefix}" if api_key is not None else ""
 

@@ -50,7 +50,7 @@ TRANSITIONS: dict[tuple[str, str], Cause] = {
 }
 
 # The timestamp a status stamps on the order when it is reached.
-STAMPS = {PAID: "paid_at", FULFILLED: "fulfilled_at", DELIVERED: "delivered_at", CANCELLED: "cancelled_at"}
+STAMPS: dict[str, str] = {PAID: "paid_at", FULFILLED: "fulfilled_at", DELIVERED: "delivered_at", CANCELLED: "cancelled_at"}
 
 
 def allowed(current: str, target: str, cause: Cause) -> bool:
