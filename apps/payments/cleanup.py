@@ -55,7 +55,7 @@ def _cancel_intent(payment_id: int) -> Payment | None:
     # (apps.common.retry): unreachable or 5xx is retried, a refusal is not.
     status, code, message = state.intent_state(intent.to_dict())
     with transaction.atomic():
-        payment = state.locked_payment(pk=payment_id)
+        payment = state.lock_payment(payment_id)
         state.apply_state(payment, status, actor=CLEAN_UP, failure_code=code, failure_message=message)
     return payment
 

@@ -55,9 +55,13 @@ def client(secret_key: str) -> stripe.StripeClient:
     of an answer), not the SDK's 80 s. The SDK retries a network failure, 409 or 5xx twice with
     the same idempotency key, so a retry gets Stripe's first answer instead of doing the work
     again."""
-    base = {"api": settings.STRIPE_API_BASE} if settings.STRIPE_API_BASE else {}
     http = stripe.RequestsClient(timeout=settings.STRIPE_TIMEOUT_SECONDS)
-    return stripe.StripeClient(secret_key, base_addresses=base, max_network_retries=2, http_client=http)
+    return stripe.StripeClient(
+        secret_key,
+        base_addresses={"api": settings.STRIPE_API_BASE} if settings.STRIPE_API_BASE else {},
+        max_network_retries=2,
+        http_client=http,
+    )
 
 
 def api_for(config: PaymentSettings, field: str) -> stripe.StripeClient:

@@ -138,13 +138,15 @@ def _default_id(api: stripe.StripeClient, stripe_customer_id: str) -> str | None
     return (found.get("invoice_settings") or {}).get("default_payment_method")
 
 
-def _owned(api: stripe.StripeClient, row: StripeCustomer | None, method_id: str) -> dict[str, Any]:
-    """The method, when it is attached to this customer."""
+def _owned(
+    api: stripe.StripeClient, row: StripeCustomer | None, method_id: str
+) -> tuple[StripeCustomer, dict[str, Any]]:
+    """The customer's Stripe row and the method, when the method is attached to that customer."""
     method = _call(api.v1.payment_methods.retrieve, method_id).to_dict()
     if row is None or method.get("customer") != row.stripe_customer_id:
         raise UserError("This payment method is not one of this customer's.", field="paymentMethod",
                         code=PaymentErrorCode.NOT_ATTACHED)
-    return method
+    return row, method
 
 
 def list_methods(*, customer_id: int) -> list[SavedMethod]:
@@ -179,7 +181,7 @@ def attach(*, actor: Actor, customer_id: int, payment_method: str) -> SavedMetho
     if method.get("customer"):
         raise UserError("This payment method belongs to someone else.", field="paymentMethod",
                         code=PaymentErrorCode.ATTACHED_ELSEWHERE)
-    if _known(api, existing):
+    if existing is not None and _known(api, existing):
         row = existing
     else:
         row = _stripe_customer(customer, api, actor=actor, replacing=existing)
@@ -194,8 +196,7 @@ def detach(*, actor: Actor, customer_id: int, payment_method: str) -> SavedMetho
     method_id = _method_id(payment_method)
     customer = _customer(customer_id)
     api = _api()
-    row = StripeCustomer.objects.filter(customer=customer).first()
-    _owned(api, row, method_id)
+    row, _ = _owned(api, StripeCustomer.objects.filter(customer=customer).first(), method_id)
     was_default = _default_id(api, row.stripe_customer_id) == method_id
     if was_default:
         _call(api.v1.customers.update, row.stripe_customer_id,
@@ -211,8 +212,7 @@ def set_default(*, actor: Actor, customer_id: int, payment_method: str) -> Saved
     method_id = _method_id(payment_method)
     customer = _customer(customer_id)
     api = _api()
-    row = StripeCustomer.objects.filter(customer=customer).first()
-    method = _owned(api, row, method_id)
+    row, method = _owned(api, StripeCustomer.objects.filter(customer=customer).first(), method_id)
     before = _default_id(api, row.stripe_customer_id)
     if before != method_id:
         _call(api.v1.customers.update, row.stripe_customer_id,
@@ -226,7 +226,7 @@ def record_method_type(payment: Payment, intent: dict[str, Any]) -> None:
     """Note on a payment the kind of method its PaymentIntent used, from what Stripe's event
     says: the failed method, the (expanded) method, or the one type the intent allows."""
     failed = (intent.get("last_payment_error") or {}).get("payment_method") or {}
-    used = intent.get("payment_method") if isinstance(intent.get("payment_method"), dict) else {}
+    used = method if isinstance(method := intent.get("payment_method"), dict) else {}
     allowed = intent.get("payment_method_types") or []
     found = failed.get("type") or used.get("type") or (allowed[0] if len(allowed) == 1 else "")
     if isinstance(found, str) and found and found[:32] != payment.method_type:

@@ -16,7 +16,7 @@ request may still be on its way), as are refunds another caller holds."""
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db.models import Q
@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 BATCH = 100  # records per run at most: the next minute's run takes the rest
 
 
-def _due() -> timezone.datetime:
+def _due() -> datetime:
     return timezone.now() - timedelta(seconds=settings.PAYMENTS_RECONCILE_AFTER_SECONDS)
 
 

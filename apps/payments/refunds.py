@@ -134,8 +134,10 @@ def refund_order(
     """`refundCreate`: an order paid through Stripe is refunded through Stripe (money really
     goes back); any other order's refund is recorded as made outside a provider."""
     if stripe_payment_of(order_id) is not None:
-        return create_refund(actor=actor, order_id=order_id, lines=lines, amount=amount, reason=reason,
-                             restock=restock, request_key=request_key).order_refund
+        made = create_refund(actor=actor, order_id=order_id, lines=lines, amount=amount, reason=reason,
+                             restock=restock, request_key=request_key)
+        assert made.order_refund is not None  # only refunds made in Stripe's dashboard have none
+        return made.order_refund
     return orders.create_refund(actor=actor, order_id=order_id, lines=lines, amount=amount, reason=reason,
                                 restock=restock, request_key=request_key)
 
@@ -197,7 +199,7 @@ def _ask(refund: StripeRefund, earlier_calls: int) -> dict[str, Any]:
 def _apply(refund_id: int, status: str, stripe_id: str, failure_reason: str, actor: Actor) -> StripeRefund:
     """Step 3: Stripe's answer on the refund (a webhook may have brought it first)."""
     payment_id = StripeRefund.objects.values_list("payment_id", flat=True).get(pk=refund_id)
-    payment = state.locked_payment(pk=payment_id)
+    payment = state.lock_payment(payment_id)
     refund = StripeRefund.objects.select_for_update().get(pk=refund_id)
     state.move_refund(payment, refund, status, failure_reason, actor=actor, stripe_id=stripe_id)
     StripeRefund.objects.filter(pk=refund_id).update(claimed_until=None)

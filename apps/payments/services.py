@@ -83,9 +83,9 @@ def update_settings(
         if key != current.stripe_publishable_key:
             changes["stripePublishableKey"] = [current.stripe_publishable_key, key]
             current.stripe_publishable_key = key
-    for name, value in (("stripe_secret_key", stripe_secret_key), ("stripe_webhook_secret", stripe_webhook_secret)):
-        if value is not None:
-            secret = _key(name, value)
+    for name, given in (("stripe_secret_key", stripe_secret_key), ("stripe_webhook_secret", stripe_webhook_secret)):
+        if given is not None:
+            secret = _key(name, given)
             setattr(current, f"{name}_encrypted", crypto.encrypt(secret))
             changes[_camel(name)] = "set" if secret else "cleared"
     if current.stripe_enabled and not (
@@ -153,7 +153,7 @@ def make_intent(api: stripe.StripeClient, payment: Payment, *, actor: Actor) -> 
     )
     crash_point("intent.after_answer")
     with transaction.atomic():
-        locked = state.locked_payment(pk=payment.pk)
+        locked = state.lock_payment(payment.pk)
         if not locked.stripe_id:
             locked.stripe_id = intent.id
             locked.save(update_fields=["stripe_id", "updated"])
@@ -205,7 +205,7 @@ def confirm_payment(*, actor: Actor, payment_id: int, payment_method: str) -> Pa
     gateway.call(api.v1.payment_intents.update, payment.stripe_id, params={"payment_method": payment_method})
     status, code, message = gateway.call(_confirm, api, payment.stripe_id)
     with transaction.atomic():
-        payment = state.locked_payment(pk=payment.pk)
+        payment = state.lock_payment(payment.pk)
         audit.record(actor=actor, action="payment.confirm", obj=payment, changes={"paymentMethod": payment_method})
         state.apply_state(payment, status, actor=actor, failure_code=code, failure_message=message)
     return payment

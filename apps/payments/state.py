@@ -49,8 +49,8 @@ RECONCILER = SystemActor(email="Payment reconciler")
 UNEXPECTED = "payment_unexpected"
 log = logging.getLogger(__name__)
 
-RANK = {PaymentStatus.PENDING: 0, PaymentStatus.FAILED: 1, PaymentStatus.CANCELED: 2, PaymentStatus.SUCCEEDED: 3}
-REFUND_RANK = {
+RANK: dict[str, int] = {PaymentStatus.PENDING: 0, PaymentStatus.FAILED: 1, PaymentStatus.CANCELED: 2, PaymentStatus.SUCCEEDED: 3}
+REFUND_RANK: dict[str, int] = {
     StripeRefundStatus.REQUESTED: -1,
     StripeRefundStatus.PENDING: 0,
     StripeRefundStatus.REQUIRES_ACTION: 1,
@@ -76,6 +76,14 @@ def locked_payment(**lookup: Any) -> Payment | None:
         return None
     Order.objects.select_for_update().filter(pk=row["order_id"]).values_list("pk", flat=True).first()
     return Payment.objects.select_for_update().select_related("order").get(pk=row["pk"])
+
+
+def lock_payment(pk: int) -> Payment:
+    """A payment whose id we hold (payments are never deleted), locked as `locked_payment` locks."""
+    payment = locked_payment(pk=pk)
+    if payment is None:
+        raise Payment.DoesNotExist(f"No payment {pk}.")
+    return payment
 
 
 def order_event(payment: Payment, kind: str, actor: Actor, /, **data: Any) -> None:
