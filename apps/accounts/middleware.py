@@ -1,7 +1,24 @@
 """Puts the caller (a Principal) on every request, after the tenant is known."""
 
-from apps.accounts.authentication import authenticate
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from django.http import HttpRequest
+
+from apps.accounts.authentication import Principal, authenticate
 from tenants.errors import RequestRefused
+
+if TYPE_CHECKING:
+    from tenants.models import Tenant
+
+
+class ResolvedRequest(HttpRequest):
+    """What views are handed once the middleware has run (Django makes plain requests; this class
+    only names the attributes the middleware sets, for type checking)."""
+
+    tenant: Tenant | None  # tenants.middleware: None on the platform host
+    principal: Principal  # below
 
 SESSION_TENANT_KEY = "tenant"
 

@@ -76,7 +76,9 @@ def cached(name: str, key: str, compute: Callable[[], T], *, schema: str | None 
         return compute()
     if raw is not None:
         store.hincrby(redis.key("analytics", schema, "stats"), "hits", 1)
-        return pickle.loads(raw)  # only this module writes these keys
+        # only this module writes these keys; a client without decode_responses reads bytes, which
+        # redis-py's types cannot tell from its options
+        return pickle.loads(raw)  # type: ignore[arg-type]
     answer = compute()
 
     def keep() -> None:

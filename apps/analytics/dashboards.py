@@ -31,7 +31,7 @@ MAX_WIDGETS = 50  # per dashboard: the shared one, and each member's own
 TITLE_MAX = 120
 # The dimensions each kind of widget can draw: a KPI is one total, a line runs over time, a pie
 # shares out a whole among products or categories.
-DIMENSIONS = {
+DIMENSIONS: dict[str, frozenset[Dimension | None]] = {
     Widget.Kind.KPI: frozenset({None}),
     Widget.Kind.LINE: frozenset({Dimension.TIME}),
     Widget.Kind.BAR: frozenset({Dimension.TIME, Dimension.PRODUCT, Dimension.CATEGORY}),

@@ -102,7 +102,7 @@ def _range(value: Any) -> str | dict[str, Any]:
                "range", AnalyticsErrorCode.BAD_RANGE)
 
 
-def _ids(value: Any, field: str, model: type, schema: str) -> list[int]:
+def _ids(value: Any, field: str, model: type[Product] | type[Category], schema: str) -> list[int]:
     """Global ids of `model` (its GraphQL type has the model's name) minted in `schema` as
     database ids, each one found; sorted, without repeats."""
     if not isinstance(value, list) or len(value) > MAX_FILTER_IDS:

@@ -128,8 +128,8 @@ def _sums(query: AnalyticsQuery, span: DateRange, parts: list[str], *, grouped: 
     found: dict[str, dict[str, Any]] = defaultdict(dict)
     by_source: dict[str, list[str]] = defaultdict(list)
     for part in parts:
-        source, column = part.split(".")
-        by_source[source].append(column)
+        source_name, column = part.split(".")
+        by_source[source_name].append(column)
     filters = query.filters
     categories = sorted({pk for root in filters.category_ids for pk in category_descendant_ids(root)})
     for name, columns in by_source.items():

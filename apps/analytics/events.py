@@ -194,7 +194,7 @@ def _validate(items: Iterable[tuple[int, object]], now: datetime):
                 continue
             properties = item.get("properties")
             if properties is None or properties == {}:
-                text = "{}"
+                text: str | None = "{}"
             else:
                 text, why = _properties(properties)
                 if text is None:

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.db import connection
 
@@ -99,7 +99,7 @@ def _count(tenant: Tenant, steps: tuple[str, ...], window: timedelta, days: Date
     at step k, keeping `entered` for the window."""
     start = day_start(tenant, days.first)
     end = day_start(tenant, days.last + timedelta(days=1))
-    params: dict[str, object] = {"types": list(steps), "start": start, "end": end, "horizon": end + window,
+    params: dict[str, Any] = {"types": list(steps), "start": start, "end": end, "horizon": end + window,
                                  "window": window, "step1": steps[0]}
     ctes = [
         f"""e AS MATERIALIZED (

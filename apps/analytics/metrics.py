@@ -118,7 +118,7 @@ _METRICS = (
            "Refunds made, on the day of the refund."),
     Metric("average_order_value", "Average order value", Kind.MONEY, TOTAL_AND_TIME,
            "Gross sales over orders, of the same bucket; null without orders.", ("sales.gross", "sales.orders"),
-           lambda p: (p.get("sales.gross") or ZERO) / p["sales.orders"] if _get(p, "sales.orders") else None),
+           lambda p: Decimal(p.get("sales.gross") or ZERO) / p["sales.orders"] if _get(p, "sales.orders") else None),
     _plain("new_customers", "New customers", Kind.COUNT, "sales.new_customer_orders",
            "Customers who placed their first order (that counts): their first orders."),
     _plain("returning_customer_orders", "Returning customer orders", Kind.COUNT,

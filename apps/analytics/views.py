@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import json
 import math
+from typing import TYPE_CHECKING
 
-from django.http import HttpRequest, JsonResponse
+from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
@@ -26,6 +27,10 @@ from apps.accounts.models import ApiKey
 from apps.analytics import events
 from schema.extensions import throttle
 from tenants.errors import AuthenticationError, RequestRefused, bad_request, forbidden, not_found
+
+if TYPE_CHECKING:
+    from apps.accounts.middleware import ResolvedRequest
+    from tenants.models import Tenant
 
 # 10,000 events of ~300 bytes are ~3 MB; room for large properties. Read here, not through
 # request.body, so DATA_UPLOAD_MAX_MEMORY_SIZE stays small for every other route.
@@ -79,7 +84,7 @@ def _ndjson(body: bytes) -> list[tuple[int, object]]:
     return items
 
 
-def _admit(request: HttpRequest) -> None:
+def _admit(request: ResolvedRequest) -> None:
     """Raises RequestRefused unless an API key of this tenant with the `events` scope calls."""
     principal = request.principal
     if principal.api_key is None:
@@ -90,7 +95,7 @@ def _admit(request: HttpRequest) -> None:
         raise forbidden("This API key lacks the 'events' scope.")
 
 
-def _body(request: HttpRequest) -> bytes:
+def _body(request: ResolvedRequest) -> bytes:
     try:
         declared = int(request.headers.get("Content-Length") or 0)
     except ValueError:
@@ -103,8 +108,8 @@ def _body(request: HttpRequest) -> bytes:
     return body
 
 
-def _spend(request: HttpRequest, count: int) -> None:
-    bucket = throttle.bucket_key(request.tenant.schema_name, request.principal.credential_id)
+def _spend(request: ResolvedRequest, tenant: Tenant, count: int) -> None:
+    bucket = throttle.bucket_key(tenant.schema_name, request.principal.credential_id)
     cost = max(1, math.ceil(count / EVENTS_PER_POINT))
     status = throttle.spend(bucket, cost)
     if not status.allowed:
@@ -113,21 +118,22 @@ def _spend(request: HttpRequest, count: int) -> None:
 
 @csrf_exempt
 @require_POST
-def track_events(request: HttpRequest) -> JsonResponse:
-    if getattr(request, "tenant", None) is None:
+def track_events(request: ResolvedRequest) -> JsonResponse:
+    tenant: Tenant | None = getattr(request, "tenant", None)
+    if tenant is None:
         return not_found("Events are sent to the tenant's host.").as_response()
     try:
         _admit(request)
-        media_type = request.content_type.lower()
+        media_type = (request.content_type or "").lower()
         if media_type not in ("application/json", NDJSON):
             raise RequestRefused(f"Send application/json (an array of events) or {NDJSON}.", status=415,
                                  code="UNSUPPORTED_MEDIA_TYPE")
         body = _body(request)
         items = _ndjson(body) if media_type == NDJSON else _array(body)
-        _spend(request, len(items))
+        _spend(request, tenant, len(items))
     except RequestRefused as refused:
         return refused.as_response()
-    outcome = events.ingest(tenant=request.tenant, events=items)
+    outcome = events.ingest(tenant=tenant, events=items)
     return JsonResponse({
         "accepted": outcome.accepted,
         "rejected": outcome.rejected,
