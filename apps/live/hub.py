@@ -65,6 +65,7 @@ class Mailbox:
         while True:
             await self._ready.wait()
             self._ready.clear()
+            assert self._value is not None  # put() sets it before it sets _ready
             yield self._value
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 from zoneinfo import ZoneInfo
 
 from django.utils import timezone
@@ -52,8 +52,10 @@ def snapshot(tenant: Tenant, *, now: datetime | None = None) -> Snapshot:
     day = now.astimezone(ZoneInfo(tenant.time_zone)).date()
     totals = engine.run(tenant, AnalyticsQuery(metrics=METRICS, range=DateRange(day, day))).totals
     recent, today = visitors.counts(tenant, now)
+    # The engine types every metric's value alike; these are money, a count and money or None.
+    orders = cast(int, totals["orders"])
     return Snapshot(
-        at=now, day=day, currency=tenant.currency, revenue=totals["gross_sales"], orders=totals["orders"],
-        average_order_value=totals["average_order_value"], visitors=recent,
-        conversion=ratio(totals["orders"], today), version=version,
+        at=now, day=day, currency=tenant.currency, revenue=cast(Decimal, totals["gross_sales"]), orders=orders,
+        average_order_value=cast(Decimal | None, totals["average_order_value"]), visitors=recent,
+        conversion=ratio(orders, today), version=version,
     )

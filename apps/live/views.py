@@ -3,17 +3,18 @@ subscriptions. Signed-in members who may read analytics (the same session login 
 get a page of our own static files; it reads `analyticsOverview` over HTTP and keeps itself
 current with `liveMetrics` and `orderEvents` over graphql-transport-ws."""
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET
 
+from apps.accounts.middleware import ResolvedRequest
 from apps.accounts.models import Role
 
 ANALYTICS_ROLES = frozenset({Role.OWNER, Role.ADMIN, Role.STAFF, Role.ANALYST})
 
 
 @require_GET
-def dashboard(request: HttpRequest) -> HttpResponse:
+def dashboard(request: ResolvedRequest) -> HttpResponse:
     if request.tenant is None:
         return HttpResponse("The dashboard is served on tenant hosts.", status=404, content_type="text/plain")
     principal = request.principal
