@@ -41,6 +41,7 @@ class _Partial(File):
     """A file on the local disk the storage may move instead of copying (as an upload's)."""
 
     def temporary_file_path(self) -> str:
+        assert self.file is not None  # made from an open file
         return self.file.name
 
 

@@ -53,15 +53,16 @@ def _days(value: Any, field: str) -> dict[str, str] | None:
         return None
     if not isinstance(value, Mapping) or set(value) != {"from", "to"}:
         raise _bad(f"`{field}` is {{\"from\": day, \"to\": day}}.", field, ExportErrorCode.BAD_RANGE)
-    days = {}
+    days: dict[str, date] = {}
     for end in ("from", "to"):
         text = value[end]
         try:
-            days[end] = date.fromisoformat(text) if isinstance(text, str) and len(text) == 10 else None
+            day = date.fromisoformat(text) if isinstance(text, str) and len(text) == 10 else None
         except ValueError:
-            days[end] = None
-        if days[end] is None:
+            day = None
+        if day is None:
             raise _bad(f"`{end}` must be a day written YYYY-MM-DD.", f"{field}.{end}", ExportErrorCode.BAD_RANGE)
+        days[end] = day
     check_range(days["from"], days["to"], field=f"filters.{field}")
     return {end: day.isoformat() for end, day in days.items()}
 

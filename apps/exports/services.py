@@ -14,8 +14,8 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, connections, transaction
-from django.db.models import F, Q
+from django.db import transaction
+from django.db.models import F, Q, TextChoices
 from django.utils import timezone
 
 from apps.accounts.models import Role
@@ -30,7 +30,7 @@ from apps.exports import filters as export_filters
 from apps.exports.errors import ExportErrorCode
 from apps.exports.models import FINISHED, Export, ExportFormat, ExportKind, ExportStatus, JsonLayout
 from apps.live import bus
-from tenants.db import connection
+from tenants.db import connection, create_connection
 
 if TYPE_CHECKING:
     from tenants.models import Tenant
@@ -42,14 +42,14 @@ EXPORTERS = frozenset({Role.OWNER, Role.ADMIN, Role.STAFF, Role.ANALYST})
 # (schema.permissions.CUSTOMER_CONTACTS).
 SEES_CONTACTS = frozenset({Role.OWNER, Role.ADMIN, Role.STAFF})
 PROGRESS_EVERY = 10_000  # rows between progress reports
-EXTENSIONS = {(ExportFormat.CSV, JsonLayout.ARRAY): "csv", (ExportFormat.XLSX, JsonLayout.ARRAY): "xlsx",
+EXTENSIONS: dict[tuple[str, str], str] = {(ExportFormat.CSV, JsonLayout.ARRAY): "csv", (ExportFormat.XLSX, JsonLayout.ARRAY): "xlsx",
               (ExportFormat.JSON, JsonLayout.ARRAY): "json", (ExportFormat.JSON, JsonLayout.NDJSON): "ndjson"}
 CONTENT_TYPES = {"csv": "text/csv; charset=utf-8", "json": "application/json",
                  "ndjson": "application/x-ndjson",
                  "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
 
 
-def _choice(value: str, choices: type, field: str) -> str:
+def _choice(value: str, choices: type[TextChoices], field: str) -> str:
     if value not in choices.values:
         raise UserError(f"`{field}` must be one of: {', '.join(choices.values)}.", field=field, code=ExportErrorCode.INVALID)
     return value
@@ -104,8 +104,9 @@ class _Progress:
     before it ends), then a message on the live bus."""
 
     def __init__(self, export: Export, tenant: Tenant):
-        self.export, self.schema, self.total = export, tenant.schema_name, None
-        self.side = connections.create_connection(DEFAULT_DB_ALIAS)
+        self.export, self.schema = export, tenant.schema_name
+        self.total: int | None = None
+        self.side = create_connection()
         self.side.set_tenant(tenant)
 
     def start(self, total: int) -> None:

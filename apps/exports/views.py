@@ -3,7 +3,7 @@ own host. A link of another tenant, a tampered or an expired one is refused (403
 is read; an export without a file (not done yet, failed, expired) is not found (404). The file
 goes out chunk by chunk (apps.common.streaming), however large it is."""
 
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseForbidden
+from django.http import FileResponse, Http404, HttpRequest, HttpResponseBase, HttpResponseForbidden
 from django.views.decorators.http import require_safe
 
 from apps.common.streaming import streamed
@@ -12,7 +12,7 @@ from apps.exports.models import Export, ExportStatus
 
 
 @require_safe
-def download(request: HttpRequest, export_id: int) -> HttpResponse:
+def download(request: HttpRequest, export_id: int) -> HttpResponseBase:
     tenant = getattr(request, "tenant", None)
     if tenant is None:
         raise Http404

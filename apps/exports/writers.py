@@ -60,11 +60,13 @@ def write_csv(out: IO[str], columns: list[Column], rows: Rows, progress: Progres
     convert = [(index, _json_text if column.type == Type.JSON else _text) for index, column in enumerate(columns)
                if column.type in (Type.DATETIME, Type.DATE, Type.JSON)]
     for row in _counted(rows, progress):
-        if convert:
-            row = list(row)
-            for index, make in convert:
-                row[index] = make(row[index])
-        writer.writerow(row)
+        if not convert:
+            writer.writerow(row)
+            continue
+        cells = list(row)
+        for index, make in convert:
+            cells[index] = make(cells[index])
+        writer.writerow(cells)
 
 
 # --- JSON ------------------------------------------------------------------------------------------
@@ -112,20 +114,25 @@ def _cells(sheet: Any, columns: list[Column]) -> list[Callable[[Any], Any]]:
     serialise a row when it is appended, so the cell is free again for the next row)."""
     makers: list[Callable[[Any], Any]] = []
     for column in columns:
+        make: Callable[[Any], Any]
         if column.type in (Type.MONEY, Type.DATETIME, Type.DATE):
             cell = WriteOnlyCell(sheet)
             cell.number_format = {Type.MONEY: MONEY_FORMAT, Type.DATETIME: DATETIME_FORMAT,
                                   Type.DATE: DATE_FORMAT}[column.type]
             convert = xlsx_time if column.type == Type.DATETIME else (lambda value: value)
 
-            def make(value: Any, cell=cell, convert=convert) -> Any:
+            def styled(value: Any, cell: Any = cell, convert: Callable[[Any], Any] = convert) -> Any:
                 cell.value = convert(value)
                 return cell
+
+            make = styled
         elif column.type == Type.JSON:
             make = _json_text
         else:
-            def make(value: Any) -> Any:
+            def unchanged(value: Any) -> Any:
                 return value
+
+            make = unchanged
         makers.append(make)
     return makers
 
