@@ -32,7 +32,7 @@ from tenants.db import connection
 # apps.common.retry: 10 + 20 + ... + 320 s at most, about half that on average).
 WEBHOOK_MAX_RETRIES = 6
 
-VERBS = {Comparison.ABOVE: "is above", Comparison.BELOW: "is below"}
+VERBS: dict[str, str] = {Comparison.ABOVE: "is above", Comparison.BELOW: "is below"}
 
 
 def _text(number: Decimal | None) -> str | None:
@@ -106,6 +106,7 @@ def send_email(notification_id: int, run_id: str = "") -> bool:
     notification = _claim_email(notification_id, run_id)
     if notification is None:
         return False
+    assert notification.rule is not None  # _claim_email claims only notifications of a rule
     message = EmailMessage(notification.title, notification.body, settings.DEFAULT_FROM_EMAIL,
                            notification.rule.emails,
                            headers={"Message-ID": message_id(connection.schema_name, notification.pk)})
@@ -155,6 +156,7 @@ def attempt_webhook(delivery_id: int, run_id: str = "") -> WebhookDelivery | Non
     sent = _begin_attempt(delivery_id, run_id)
     if sent is None or sent.status != WebhookDelivery.Status.PENDING:
         return sent
+    assert sent.rule is not None  # _begin_attempt fails a delivery whose rule was deleted
     outcome = webhooks.post(sent.url, sent.body, secret=crypto.decrypt(sent.rule.webhook_secret),
                             delivery_id=delivery_key(connection.schema_name, sent.pk))
     return _end_attempt(sent, outcome)

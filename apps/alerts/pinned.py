@@ -13,7 +13,7 @@ import ssl
 from collections.abc import Sequence
 
 
-def _connect(addresses: Sequence[str], port: int, timeout: float) -> socket.socket:
+def _connect(addresses: Sequence[str], port: int, timeout: float | None) -> socket.socket:
     """A socket to the first of `addresses` that answers (as socket.create_connection tries each)."""
     error: OSError = OSError("No address to connect to.")
     for address in addresses:

@@ -7,7 +7,7 @@ stored encrypted (apps.payments.crypto), since signing needs it back."""
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -97,7 +97,7 @@ def _webhook_url(value: Any) -> str:
     return webhooks.check_url(value) if value else ""
 
 
-CLEANERS = {
+CLEANERS: dict[str, Callable[[Any], Any]] = {
     "name": _name, "metric": _metric, "comparison": _comparison,
     "window_days": lambda value: _whole(value, "windowDays", 1, WINDOW_DAYS_MAX),
     "threshold": _threshold,

@@ -62,7 +62,7 @@ def resolve(host: str, port: int) -> list[str]:
 
     The only place webhooks look a name up, so what is checked is what is connected to."""
     found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return list(dict.fromkeys(info[4][0] for info in found))
+    return list(dict.fromkeys(str(info[4][0]) for info in found))  # (address, port, …): typed str | int
 
 
 def _parts(url: str, field: str) -> SplitResult:
