@@ -13,7 +13,7 @@ import enum
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict
 
 from django.db import connection
 from django.db.models import Count, F, Prefetch, Q, QuerySet, Sum
@@ -29,6 +29,8 @@ from apps.orders.models import Order, OrderLine
 from apps.orders.status import COUNTED
 
 if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
     from tenants.models import Tenant
 
 DEFAULT_VIP_THRESHOLD = Decimal("1000.00")
@@ -146,7 +148,12 @@ def inactive_customers(*, days: int, include_never_ordered: bool = False) -> Que
     return _ordered(Customer.objects.filter(lapsed), CustomerSort.LAST_ORDER_AT, True)
 
 
-def top_customers(*, start: datetime, end: datetime) -> QuerySet[Customer]:
+class PeriodFigures(TypedDict):
+    period_spent: Decimal
+    period_orders: int
+
+
+def top_customers(*, start: datetime, end: datetime) -> QuerySet[WithAnnotations[Customer, PeriodFigures]]:
     """Customers by what they spent on the orders they placed in [start, end), biggest first;
     each is annotated with `period_spent` and `period_orders`. Only customers with such orders."""
     # One filter() call, so the annotations below aggregate over exactly these joined orders.
