@@ -112,7 +112,7 @@ def _spend(request: ResolvedRequest, tenant: Tenant, count: int) -> None:
     bucket = throttle.bucket_key(tenant.schema_name, request.principal.credential_id)
     cost = max(1, math.ceil(count / EVENTS_PER_POINT))
     status = throttle.spend(bucket, cost)
-    if not status.allowed:
+    if status is not None and not status.allowed:  # None: Redis is down, events go in unmetered
         raise Throttled(math.ceil(status.retry_after(cost)))
 
 
