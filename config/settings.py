@@ -8,6 +8,7 @@ else a real SECRET_KEY is required.
 import warnings
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import environ
 
@@ -278,7 +279,7 @@ WHITENOISE_AUTOREFRESH = DEBUG
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / ".data" / "media")
 MEDIA_URL = "media/"
 # Uploaded files live under MEDIA_ROOT/<tenant schema>/ (django-tenants' storage).
-STORAGES = {
+STORAGES: dict[str, dict[str, Any]] = {
     "default": {"BACKEND": "django_tenants.files.storage.TenantFileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     # Data exports (apps.exports): outside MEDIA_ROOT, which is served publicly; files are named

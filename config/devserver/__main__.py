@@ -90,7 +90,7 @@ class StopRequests:
         child = spawn(command, env=env, cwd=cwd, new_session=False)
         self._foreground = child
         try:
-            if self.signum not in (None, signal.SIGINT):
+            if self.signum is not None and self.signum != signal.SIGINT:
                 child.send_signal(self.signum)
             return child.wait()
         finally:

@@ -36,6 +36,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import TypedDict
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 DATA_DIR = PROJECT_DIR / ".data"
@@ -151,7 +152,13 @@ def spawn(
             output.close()
 
 
-def _identity(user: str | None) -> dict[str, object]:
+class _Identity(TypedDict, total=False):
+    user: int
+    group: int
+    extra_groups: list[int]
+
+
+def _identity(user: str | None) -> _Identity:
     # Popen's `user=` alone would keep root's group and supplementary groups.
     if user is None:
         return {}
@@ -456,8 +463,9 @@ class EmbeddedPostgres(_Server):
             _let_others_traverse(staging.parent)
             entry = pwd.getpwnam(user)
             os.chown(staging, entry.pw_uid, entry.pw_gid)
+        command: list[str | Path] = [postgres_bin_dir() / "initdb", "-D", staging, "-U", PG_SUPERUSER, *INITDB_OPTIONS]
         initdb = subprocess.run(
-            [postgres_bin_dir() / "initdb", "-D", staging, "-U", PG_SUPERUSER, *INITDB_OPTIONS],
+            command,
             env=SERVER_ENV,
             capture_output=True,
             text=True,
