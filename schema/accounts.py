@@ -13,7 +13,7 @@ from apps.accounts import services
 from apps.accounts.authentication import decode_access_token
 from apps.accounts.errors import AccountErrorCode
 from apps.accounts.models import ApiKey, Membership
-from schema.context import principal, tenant
+from schema.context import principal, tenant, tenant_or_none
 from schema.errors import AccountError, payload_or_errors
 from schema.ids import TenantNode, pk_of
 from schema.types import RoleEnum, TenantScoped, UserType
@@ -121,7 +121,7 @@ class Mutation:
     @strawberry.mutation
     def token_create(self, info: Info, email: str, password: str) -> TokenPayload:
         def make() -> TokenPayload:
-            user, access, refresh = services.create_tokens(email=email, password=password, tenant=tenant(info))
+            user, access, refresh = services.create_tokens(email=email, password=password, tenant=tenant_or_none(info))
             return TokenPayload(token=access, refresh_token=refresh, user=user)
 
         return payload_or_errors(make, lambda errors: TokenPayload(user_errors=errors), AccountError)
@@ -129,7 +129,7 @@ class Mutation:
     @strawberry.mutation
     def token_refresh(self, info: Info, refresh_token: str) -> TokenPayload:
         def make() -> TokenPayload:
-            access, refresh = services.refresh_tokens(refresh_token=refresh_token, tenant=tenant(info))
+            access, refresh = services.refresh_tokens(refresh_token=refresh_token, tenant=tenant_or_none(info))
             return TokenPayload(token=access, refresh_token=refresh)
 
         return payload_or_errors(make, lambda errors: TokenPayload(user_errors=errors), AccountError)
@@ -142,7 +142,7 @@ class Mutation:
             return TokenVerifyPayload(
                 valid=False, user_errors=[AccountError(field="token", message=refused.message, code=AccountErrorCode.INVALID_TOKEN)]
             )
-        if payload.get("tenant") != getattr(tenant(info), "slug", None):
+        if payload.get("tenant") != getattr(tenant_or_none(info), "slug", None):
             return TokenVerifyPayload(
                 valid=False,
                 user_errors=[AccountError(field="token", message="Issued for another tenant.", code=AccountErrorCode.INVALID_TOKEN)],
@@ -152,7 +152,7 @@ class Mutation:
     @strawberry.mutation
     def token_revoke(self, info: Info, refresh_token: str) -> TokenRevokePayload:
         def make() -> TokenRevokePayload:
-            services.revoke_refresh_token(refresh_token=refresh_token, tenant=tenant(info))
+            services.revoke_refresh_token(refresh_token=refresh_token, tenant=tenant_or_none(info))
             return TokenRevokePayload(revoked=True)
 
         return payload_or_errors(make, lambda errors: TokenRevokePayload(revoked=False, user_errors=errors), AccountError)

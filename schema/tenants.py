@@ -13,7 +13,7 @@ from strawberry.types import Info
 from strawberry_django.relay import DjangoListConnection
 
 from apps.common.errors import UserError as ServiceUserError
-from schema.context import principal, tenant
+from schema.context import principal, tenant, tenant_or_none
 from schema.customers import FromDate, ToDate
 from schema.errors import ApiError, TenantError, bad_request, payload_or_errors
 from schema.ids import TenantNode, pk_of, pk_or_none
@@ -107,7 +107,7 @@ class Query:
     @strawberry.field(name="tenant", description="On a tenant host, the current tenant (`id`, if given, must name "
                       "it). On the platform host, for platform staff, the tenant `id` names.")
     def current_tenant(self, info: Info, id: strawberry.ID | None = None) -> TenantType:
-        current = tenant(info)
+        current = tenant_or_none(info)
         wanted = pk_or_none(id, "Tenant", info)
         if current is not None:
             if wanted not in (None, current.pk):

@@ -24,7 +24,7 @@ LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 @dataclass
 class Principal:
-    tenant: object | None = None
+    tenant: Tenant | None = None
     user: User | None = None
     role: str | None = None
     api_key: ApiKey | None = None
@@ -54,7 +54,7 @@ class Principal:
         return self.api_key is None or scope in self.scopes
 
 
-def _tenant_slug(tenant: Tenant) -> str | None:
+def _tenant_slug(tenant: Tenant | None) -> str | None:
     return getattr(tenant, "slug", None)
 
 
@@ -67,7 +67,7 @@ def decode_access_token(token: str) -> dict:
         raise AuthenticationError("The token is not valid.") from exc
 
 
-def _from_jwt(token: str, tenant: Tenant, client_ip: str) -> Principal:
+def _from_jwt(token: str, tenant: Tenant | None, client_ip: str) -> Principal:
     payload = decode_access_token(token)
     if payload.get("tenant") != _tenant_slug(tenant):
         raise forbidden("This token was issued for another tenant.")
@@ -77,7 +77,7 @@ def _from_jwt(token: str, tenant: Tenant, client_ip: str) -> Principal:
     return _as_user(user, tenant, "jwt", client_ip)
 
 
-def _as_user(user: User, tenant: Tenant, via: str, client_ip: str) -> Principal:
+def _as_user(user: User, tenant: Tenant | None, via: str, client_ip: str) -> Principal:
     role = None
     if tenant is not None:
         membership = selectors.membership_for(user=user, tenant=tenant)
@@ -87,7 +87,7 @@ def _as_user(user: User, tenant: Tenant, via: str, client_ip: str) -> Principal:
     return Principal(tenant=tenant, user=user, role=role, via=via, client_ip=client_ip)
 
 
-def _from_api_key(raw_key: str, tenant: Tenant, client_ip: str) -> Principal:
+def _from_api_key(raw_key: str, tenant: Tenant | None, client_ip: str) -> Principal:
     key = selectors.api_key_for(raw_key)
     if key is None or not key.is_usable():
         raise AuthenticationError("The API key is not valid, revoked or expired.")
@@ -117,7 +117,7 @@ def bearer_token(authorization: str | None) -> str | None:
 
 def authenticate(
     *,
-    tenant: Tenant,
+    tenant: Tenant | None,
     authorization: str | None = None,
     api_key: str | None = None,
     session_user: User | None = None,

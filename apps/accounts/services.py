@@ -32,7 +32,7 @@ invitation_tokens = PasswordResetTokenGenerator()
 
 # --- tokens -----------------------------------------------------------------------------------
 
-def _token_pair(user: User, tenant: Tenant) -> tuple[str, str, RefreshToken]:
+def _token_pair(user: User, tenant: Tenant | None) -> tuple[str, str, RefreshToken]:
     role = None
     if tenant is not None:
         membership = selectors.membership_for(user=user, tenant=tenant)
@@ -42,7 +42,7 @@ def _token_pair(user: User, tenant: Tenant) -> tuple[str, str, RefreshToken]:
     return access, refresh.get_token(), refresh
 
 
-def create_tokens(*, email: str, password: str, tenant: Tenant) -> tuple[User, str, str]:
+def create_tokens(*, email: str, password: str, tenant: Tenant | None) -> tuple[User, str, str]:
     """Sign in: (user, access token, refresh token) for a member of `tenant` (None: platform)."""
     user = check_password(None, username=(email or "").strip().lower(), password=password)
     if user is None:
@@ -58,7 +58,7 @@ def create_tokens(*, email: str, password: str, tenant: Tenant) -> tuple[User, s
     return user, access, refresh
 
 
-def _live_refresh_token(token: str, tenant: Tenant) -> RefreshToken:
+def _live_refresh_token(token: str, tenant: Tenant | None) -> RefreshToken:
     refresh = (
         RefreshToken.objects.select_related("user")
         .filter(token=token, revoked__isnull=True)
@@ -72,7 +72,7 @@ def _live_refresh_token(token: str, tenant: Tenant) -> RefreshToken:
 
 
 @transaction.atomic
-def refresh_tokens(*, refresh_token: str, tenant: Tenant) -> tuple[str, str]:
+def refresh_tokens(*, refresh_token: str, tenant: Tenant | None) -> tuple[str, str]:
     """Rotate: the old refresh token is revoked and a new pair issued."""
     old = _live_refresh_token(refresh_token, tenant)
     if tenant is not None and selectors.membership_for(user=old.user, tenant=tenant) is None:
@@ -84,7 +84,7 @@ def refresh_tokens(*, refresh_token: str, tenant: Tenant) -> tuple[str, str]:
     return access, refresh
 
 
-def revoke_refresh_token(*, refresh_token: str, tenant: Tenant) -> None:
+def revoke_refresh_token(*, refresh_token: str, tenant: Tenant | None) -> None:
     token = _live_refresh_token(refresh_token, tenant)
     token.revoke()
     audit.record(actor=token.user, action="token.revoke", obj=token)
