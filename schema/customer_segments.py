@@ -8,7 +8,7 @@ import enum
 from collections.abc import Sequence
 from datetime import date
 from decimal import Decimal
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 from strawberry.types import Info
@@ -25,10 +25,13 @@ from schema.scalars import Money, money
 DEFAULT_PAGE = 10
 
 
-RfmSegment = strawberry.enum(
-    enum.Enum("RfmSegment", {segment.name: segment.value for segment in rfm.Segment}),
-    description="Named RFM segments, by recency and frequency scores (apps/analytics/rfm.py: GRID).",
-)
+if TYPE_CHECKING:  # its members are the RFM segments: mypy knows it as an enum
+    RfmSegment = enum.Enum
+else:
+    RfmSegment = strawberry.enum(
+        enum.Enum("RfmSegment", {segment.name: segment.value for segment in rfm.Segment}),
+        description="Named RFM segments, by recency and frequency scores (apps/analytics/rfm.py: GRID).",
+    )
 
 
 class _RankedCustomers(Sequence):

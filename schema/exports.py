@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 from collections.abc import AsyncGenerator, Iterable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import strawberry
 import strawberry_django
@@ -28,14 +28,17 @@ from schema.errors import ApiError, ExportError, payload_or_errors
 from schema.ids import TenantNode, pk_of
 from schema.live import subscription_slot
 
-ExportKindEnum = strawberry.enum(enum.Enum("ExportKind", {kind.name: kind.value for kind in ExportKind}),
-                                 name="ExportKind")
-ExportFormatEnum = strawberry.enum(enum.Enum("ExportFormat", {f.name: f.value for f in ExportFormat}),
-                                   name="ExportFormat")
-ExportLayoutEnum = strawberry.enum(enum.Enum("ExportJsonLayout", {f.name: f.value for f in JsonLayout}),
-                                   name="ExportJsonLayout", description="JSON as one array, or one object a line.")
-ExportStatusEnum = strawberry.enum(enum.Enum("ExportStatus", {s.name: s.value for s in ExportStatus}),
-                                   name="ExportStatus")
+if TYPE_CHECKING:  # their members are the models' choices: mypy knows them as enums
+    ExportKindEnum = ExportFormatEnum = ExportLayoutEnum = ExportStatusEnum = enum.Enum
+else:
+    ExportKindEnum = strawberry.enum(enum.Enum("ExportKind", {kind.name: kind.value for kind in ExportKind}),
+                                     name="ExportKind")
+    ExportFormatEnum = strawberry.enum(enum.Enum("ExportFormat", {f.name: f.value for f in ExportFormat}),
+                                       name="ExportFormat")
+    ExportLayoutEnum = strawberry.enum(enum.Enum("ExportJsonLayout", {f.name: f.value for f in JsonLayout}),
+                                       name="ExportJsonLayout", description="JSON as one array, or one object a line.")
+    ExportStatusEnum = strawberry.enum(enum.Enum("ExportStatus", {s.name: s.value for s in ExportStatus}),
+                                       name="ExportStatus")
 
 
 def _visible(info: Info, queryset: Any = None) -> Any:

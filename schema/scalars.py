@@ -4,6 +4,7 @@ scalar); money is `Money { amount currency }` in the tenant's currency."""
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import overload
 
 import strawberry
 
@@ -14,5 +15,9 @@ class Money:
     currency: str
 
 
+@overload
+def money(amount: Decimal, currency: str) -> Money: ...
+@overload
+def money(amount: Decimal | None, currency: str) -> Money | None: ...
 def money(amount: Decimal | None, currency: str) -> Money | None:
     return None if amount is None else Money(amount=amount, currency=currency)
