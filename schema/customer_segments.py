@@ -4,11 +4,10 @@ Customer type of schema/customers.py (contact details redacted as there), one qu
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Sequence
 from datetime import date
 from decimal import Decimal
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated, TypeAlias
 
 import strawberry
 from strawberry.types import Info
@@ -25,13 +24,10 @@ from schema.scalars import Money, money
 DEFAULT_PAGE = 10
 
 
-if TYPE_CHECKING:  # its members are the RFM segments: mypy knows it as an enum
-    RfmSegment = enum.Enum
-else:
-    RfmSegment = strawberry.enum(
-        enum.Enum("RfmSegment", {segment.name: segment.value for segment in rfm.Segment}),
-        description="Named RFM segments, by recency and frequency scores (apps/analytics/rfm.py: GRID).",
-    )
+# strawberry.enum() marks the RFM segments themselves and hands them back.
+strawberry.enum(rfm.Segment, name="RfmSegment",
+                description="Named RFM segments, by recency and frequency scores (apps/analytics/rfm.py: GRID).")
+RfmSegment: TypeAlias = rfm.Segment
 
 
 class _RankedCustomers(Sequence):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 from collections.abc import AsyncGenerator, Iterable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import strawberry
 import strawberry_django
@@ -29,7 +29,10 @@ from schema.ids import TenantNode, pk_of
 from schema.live import subscription_slot
 
 if TYPE_CHECKING:  # their members are the models' choices: mypy knows them as enums
-    ExportKindEnum = ExportFormatEnum = ExportLayoutEnum = ExportStatusEnum = enum.Enum
+    ExportKindEnum: TypeAlias = enum.Enum
+    ExportFormatEnum: TypeAlias = enum.Enum
+    ExportLayoutEnum: TypeAlias = enum.Enum
+    ExportStatusEnum: TypeAlias = enum.Enum
 else:
     ExportKindEnum = strawberry.enum(enum.Enum("ExportKind", {kind.name: kind.value for kind in ExportKind}),
                                      name="ExportKind")
