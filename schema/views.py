@@ -3,23 +3,24 @@ resolvers the same Context: the tenant and the caller found by the middleware.""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlencode, urlsplit
 
 from channels.db import database_sync_to_async
 from cross_web import HTTPException
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.shortcuts import redirect, render
 from django.utils.decorators import method_decorator
 from django.views.decorators.csrf import csrf_exempt
 from strawberry.channels import GraphQLWSConsumer
 from strawberry.django.views import GraphQLView as StrawberryView
+from strawberry.django.views import TemporalHttpResponse
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http.parse_content_type import parse_content_type
 
 from apps.accounts.authentication import Principal, authenticate
-from apps.accounts.middleware import SESSION_TENANT_KEY
+from apps.accounts.middleware import SESSION_TENANT_KEY, ResolvedRequest, resolved
 from apps.live import limits
 from schema import schema
 from schema.context import Context
@@ -29,7 +30,8 @@ from tenants.errors import RequestRefused
 
 def _csrf_failure(request: HttpRequest) -> HttpResponse | None:
     """Session-authenticated writes need Django's CSRF token; bearer and API-key calls do not."""
-    return CsrfViewMiddleware(lambda r: None).process_view(request, None, (), {})
+    # Only the request is read: django-stubs asks for a real get_response and view all the same.
+    return CsrfViewMiddleware(lambda r: None).process_view(request, None, (), {})  # type: ignore[arg-type]
 
 
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
@@ -42,7 +44,7 @@ def _request_error_status(result) -> int | None:
     if result.data is not None or not result.errors or any(e.path is not None for e in result.errors):
         return None
     code = (result.errors[0].extensions or {}).get("code")
-    return STATUS_BY_CODE.get(code, 400)
+    return STATUS_BY_CODE.get(code or "", 400)
 
 
 # What a GET with `?query=` may answer, in the order that breaks ties: an API client that accepts
@@ -65,8 +67,13 @@ def error_response(status: int, code: str, message: str) -> JsonResponse:
     return JsonResponse({"errors": [{"message": message, "extensions": {"code": code}}]}, status=status)
 
 
+class _ViewRequest(ResolvedRequest):
+    # The response strawberry builds the answer on, kept for process_result, which is not given it.
+    graphql_sub_response: TemporalHttpResponse
+
+
 @method_decorator(csrf_exempt, name="dispatch")
-class GraphQLView(StrawberryView):
+class GraphQLView(StrawberryView[Context, None]):
     graphql_ide = "graphiql"
     allow_queries_via_get = True
 
@@ -96,15 +103,17 @@ class GraphQLView(StrawberryView):
         return super().should_render_graphql_ide(request)
 
     def get_context(self, request: HttpRequest, response: HttpResponse) -> Context:
-        return Context(principal=request.principal, tenant=request.tenant, request=request, response=response)
+        caller = resolved(request)
+        return Context(principal=caller.principal, tenant=caller.tenant, request=request, response=response)
 
-    def get_sub_response(self, request: HttpRequest):
-        request.graphql_sub_response = super().get_sub_response(request)
-        return request.graphql_sub_response
+    def get_sub_response(self, request: HttpRequest) -> TemporalHttpResponse:
+        view_request = cast(_ViewRequest, request)
+        view_request.graphql_sub_response = super().get_sub_response(request)
+        return view_request.graphql_sub_response
 
     def process_result(self, request: HttpRequest, result):
         data = super().process_result(request, result)
-        sub_response = request.graphql_sub_response
+        sub_response = cast(_ViewRequest, request).graphql_sub_response
         if GRAPHQL_RESPONSE_JSON in request.headers.get("Accept", ""):
             sub_response["Content-Type"] = f"{GRAPHQL_RESPONSE_JSON}; charset=utf-8"
             if (status := _request_error_status(result)) is not None:
@@ -117,8 +126,8 @@ class GraphQLView(StrawberryView):
             data.pop("data", None)
         return data
 
-    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if request.method == "POST" and request.principal.via == "session":
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        if request.method == "POST" and resolved(request).principal.via == "session":
             failure = _csrf_failure(request)
             if failure is not None:
                 return error_response(403, "FORBIDDEN", "CSRF token missing or wrong.")
@@ -128,8 +137,8 @@ class GraphQLView(StrawberryView):
             return error_response(exc.status_code, "BAD_REQUEST", exc.reason)
 
     def render_graphql_ide(self, request: HttpRequest) -> HttpResponse:
-        principal: Principal = request.principal
-        if request.tenant is None:
+        principal, tenant = resolved(request).principal, resolved(request).tenant
+        if tenant is None:
             return error_response(404, "NOT_FOUND", "GraphiQL is served on tenant hosts.")
         if principal.via != "session":
             # The whole link, so that signing in lands on the shared query.
@@ -139,7 +148,7 @@ class GraphQLView(StrawberryView):
             "graphiql.html",
             {
                 "graphql_url": request.path,
-                "tenant_name": request.tenant.name,
+                "tenant_name": tenant.name,
                 # A shared link's operation, for init.js to put in the editors (escaped by the template).
                 "query": request.GET.get("query"),
                 "variables": request.GET.get("variables"),
@@ -159,7 +168,7 @@ def _header(params: dict[str, Any], name: str) -> str | None:
     return None
 
 
-class GraphQLConsumer(GraphQLWSConsumer):
+class GraphQLConsumer(GraphQLWSConsumer[Context, None]):
     """graphql-transport-ws on /graphql/. The tenant comes from the WebSocket middleware; the
     caller authenticates in `connection_init` (`Authorization` or `X-API-Key`)."""
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from django.http import HttpRequest
 
@@ -19,6 +19,12 @@ class ResolvedRequest(HttpRequest):
 
     tenant: Tenant | None  # tenants.middleware: None on the platform host
     principal: Principal  # below
+
+
+def resolved(request: HttpRequest) -> ResolvedRequest:
+    """`request` as a ResolvedRequest, in code that frameworks hand a plain HttpRequest to (a view
+    class's overridden methods) but that runs only after the middleware."""
+    return cast(ResolvedRequest, request)
 
 SESSION_TENANT_KEY = "tenant"
 
