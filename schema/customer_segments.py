@@ -73,7 +73,7 @@ class CustomerSegment:
     @classmethod
     def of(cls, summary: rfm.SegmentSummary, ids: list[int], currency: str) -> CustomerSegment:
         return cls(
-            segment=RfmSegment[summary.segment.name],
+            segment=summary.segment,
             customers_count=summary.customers,
             customers_share=summary.customers_share,
             revenue=money(summary.revenue, currency),
@@ -105,7 +105,7 @@ def customer_rfm(info: Info, customer_id: int) -> CustomerRfm | None:
         return None
     return CustomerRfm(recency_days=scores.recency_days, frequency=scores.frequency,
                        monetary=money(scores.monetary, current.currency), r=scores.r, f=scores.f, m=scores.m,
-                       segment=RfmSegment[scores.segment.name])
+                       segment=scores.segment)
 
 
 @strawberry.type(description="Customers with at least one order (not cancelled), scored and segmented by RFM.")

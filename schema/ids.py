@@ -57,7 +57,9 @@ def node(info: Info, id: str) -> Any:
     """The object `id` names in this tenant (through its type's queryset, so a type's own rules on
     what the caller sees hold), or None; possibly awaitable, as strawberry-django resolves."""
     found = global_ids.decode(id, minted_in(info))
-    definition = info.schema.get_type_by_name(found[0]) if found else None
+    if found is None:
+        return None
+    definition = info.schema.get_type_by_name(found[0])
     origin = getattr(definition, "origin", None)
     if not (isinstance(origin, type) and issubclass(origin, TenantNode)):
         return None
