@@ -4,7 +4,6 @@ from typing import Any
 
 from django.db import models
 from django.http import HttpRequest
-
 from graphql_jwt.refresh_token.managers import RefreshTokenQuerySet
 
 class AbstractRefreshToken(models.Model):
