@@ -7,10 +7,10 @@ from django.http import HttpRequest
 from graphql_jwt.refresh_token.managers import RefreshTokenQuerySet
 
 class AbstractRefreshToken(models.Model):
-    objects = RefreshTokenQuerySet.as_manager()
     token = models.CharField(max_length=255)
     created = models.DateTimeField()
     revoked = models.DateTimeField(null=True)
+    objects = RefreshTokenQuerySet.as_manager()
     class Meta:
         abstract = True
     def generate_token(self) -> str: ...
