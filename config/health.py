@@ -2,12 +2,12 @@
 
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
-from django.http import JsonResponse
+from django.http import HttpRequest, JsonResponse
 
 from config import redis as redis_config
 
 
-def healthz(request):
+def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
 
 
@@ -28,7 +28,7 @@ def _check_migrations() -> str:
     return "ok" if not pending else f"{len(pending)} pending"
 
 
-def readyz(request):
+def readyz(request: HttpRequest) -> JsonResponse:
     checks = {}
     for name, check in (("database", _check_database), ("redis", _check_redis), ("migrations", _check_migrations)):
         try:

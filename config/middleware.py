@@ -7,8 +7,9 @@ import re
 import sys
 import time
 import uuid
+from typing import Any
 
-from django.http import JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 
 from apps.common.outages import RETRY_AFTER_SECONDS, is_outage
@@ -45,7 +46,7 @@ class RequestIdMiddleware:
 
 
 
-def server_error(request, *args, **kwargs):
+def server_error(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
     """handler500 of every URLconf: Django turns an exception anywhere in the middleware or the
     view into a response at the layer it was raised in, and calls this for uncaught ones. One
     that an outage of PostgreSQL or Redis caused (tenant resolution, sign-in, a view) answers 503

@@ -4,7 +4,7 @@ import json
 from functools import cache
 from pathlib import Path
 
-from django.http import JsonResponse
+from django.http import HttpRequest, JsonResponse
 
 DOCUMENT = Path(__file__).with_name("openapi.json")
 
@@ -14,5 +14,5 @@ def document() -> dict:
     return json.loads(DOCUMENT.read_text())
 
 
-def openapi_schema(request):
+def openapi_schema(request: HttpRequest) -> JsonResponse:
     return JsonResponse(document())

@@ -1,4 +1,6 @@
 from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
 
 from tenants.models import Domain, Tenant
 
@@ -18,7 +20,7 @@ class TenantAdmin(admin.ModelAdmin):
     readonly_fields = ("schema_name", "created", "is_template", "time_zone")
     inlines = [DomainInline]
 
-    def get_queryset(self, request):
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Tenant]:
         return super().get_queryset(request).filter(is_template=False)
 
 

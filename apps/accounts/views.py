@@ -2,12 +2,13 @@
 
 from django import forms
 from django.contrib.auth import authenticate, login, logout
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods
 
 from apps.accounts import selectors
-from apps.accounts.middleware import SESSION_TENANT_KEY
+from apps.accounts.middleware import SESSION_TENANT_KEY, ResolvedRequest
 
 
 class LoginForm(forms.Form):
@@ -24,8 +25,9 @@ def _safe_next(request) -> str:
 
 
 @require_http_methods(["GET", "POST"])
-def login_view(request):
+def login_view(request: ResolvedRequest) -> HttpResponse:
     tenant = request.tenant
+    assert tenant is not None  # routed on tenant hosts only (config/urls.py)
     context = {"tenant_name": tenant.name, "next": _safe_next(request), "error": ""}
     if request.method == "POST":
         form = LoginForm(request.POST)
@@ -44,6 +46,6 @@ def login_view(request):
 
 
 @require_http_methods(["POST"])
-def logout_view(request):
+def logout_view(request: HttpRequest) -> HttpResponseRedirect:
     logout(request)
     return redirect("/login/")

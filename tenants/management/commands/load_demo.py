@@ -1,6 +1,8 @@
 """The two demo tenants of `make run`, with a small demo data set each. Only this loader creates
 their owners and password."""
 
+from typing import Any
+
 from django.core.management.base import BaseCommand
 
 from apps.common.errors import UserError
@@ -20,7 +22,7 @@ DEMO_SIZE = SeedSize(products=60, customers=300, orders=2000)
 class Command(BaseCommand):
     help = "Create the demo tenants acme and globex with their owners and demo data (idempotent)."
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         for slug, name, time_zone, currency, seed in DEMO_TENANTS:
             tenant = Tenant.objects.filter(slug=slug).first()
             if tenant is None:

@@ -2,8 +2,9 @@
 
 import argparse
 from datetime import datetime
+from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.dateparse import parse_datetime
 
 from apps.common.errors import UserError
@@ -22,7 +23,7 @@ class Command(BaseCommand):
     help = ("Fill a tenant with realistic, deterministic demo data: categories, products, customers "
             "and two years of orders with refunds (bulk COPY). Refuses a tenant that has data unless --reset.")
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         defaults = SeedSize()
         parser.add_argument("--tenant", required=True, help="the tenant's slug")
         parser.add_argument("--products", type=int, default=defaults.products)
@@ -35,7 +36,7 @@ class Command(BaseCommand):
                             help="the end of the two years of orders, e.g. 2025-06-30T12:00:00+00:00 (default: "
                                  "the start of today in the tenant's time zone, so a seed gives the same data all day)")
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         tenant = Tenant.objects.filter(slug=options["tenant"], is_template=False).first()
         if tenant is None:
             raise CommandError(f"No tenant {options['tenant']!r}.")
