@@ -98,8 +98,8 @@ class OperationGuard(SchemaExtension):
 
     def _settle(self) -> None:
         result = self.execution_context.result
-        if self.status is None or not self.status.allowed or result is None:
-            return
+        if self.bucket is None or self.status is None or not self.status.allowed or result is None:
+            return  # (a status means the bucket was paid from: it is set then)
         self.actual = min(self.requested, _objects_in(result.data))
         if self.actual < self.requested:
             available = throttle.refund(self.bucket, self.requested - self.actual)
