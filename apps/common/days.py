@@ -10,6 +10,8 @@ from zoneinfo import ZoneInfo
 
 from django.utils import timezone
 
+DEFAULT_RANGE_DAYS = 30
+
 
 def local_today(tenant: Any) -> date:
     return timezone.localdate(timezone.now(), ZoneInfo(tenant.time_zone))
@@ -23,3 +25,11 @@ def day_start(tenant: Any, day: date) -> datetime:
 def day_bounds(tenant: Any, first: date, last: date) -> tuple[datetime, datetime]:
     """The instants that bound the days `first` to `last` (both included): [start, end)."""
     return day_start(tenant, first), day_start(tenant, last + timedelta(days=1))
+
+
+def range_or_default(tenant: Any, first: date | None, last: date | None) -> tuple[date, date]:
+    """The days `first` to `last` a read was asked for, its missing ends filled in as the API
+    documents them: without `last`, up to today; without `first`, the DEFAULT_RANGE_DAYS days
+    ending on `last`. Unchecked: each read checks the range against its own limits."""
+    last = last or local_today(tenant)
+    return first or last - timedelta(days=DEFAULT_RANGE_DAYS - 1), last
