@@ -77,6 +77,11 @@ def categories(*, parent_id: int | None = None, top_level: bool = False, search:
     return queryset
 
 
+def categories_by_id(ids: list[int]) -> dict[int, Category]:
+    """The categories of `ids` that exist, by id, each with its parent (one query)."""
+    return Category.objects.select_related("parent").in_bulk(ids)
+
+
 # --- products -----------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -130,6 +135,12 @@ def products(*, where: ProductFilter | None = None, sort: str = "created", desce
         queryset = queryset.annotate(min_price=Subquery(_variants().order_by("price").values("price")[:1]))
     direction = F(key).desc(nulls_last=True) if descending else F(key).asc(nulls_last=True)
     return queryset.order_by(direction, "-id" if descending else "id")
+
+
+def products_by_id(ids: list[int]) -> dict[int, Product]:
+    """The products of `ids` that exist (deleted ones are left out), by id, with their category,
+    variants and images: what a product shows, in three queries however many they are."""
+    return Product.objects.select_related("category").prefetch_related("variants", "images").in_bulk(ids)
 
 
 def low_stock_variants() -> QuerySet:
