@@ -114,6 +114,12 @@ def customers(
     return _ordered(queryset, sort, descending)
 
 
+def customers_with_ids(ids: list[int]) -> QuerySet[Customer]:
+    """The customers of `ids` that exist, in no particular order: the lists ranked elsewhere (RFM
+    segments, the overview's top customers) read a page of them at once and keep their own order."""
+    return Customer.objects.filter(pk__in=ids)
+
+
 def average_order_value(customer: Customer) -> Decimal | None:
     """Total spent / orders, from the statistics kept on the customer; None without orders."""
     return quantize(customer.total_spent / customer.orders_count) if customer.orders_count > 0 else None
