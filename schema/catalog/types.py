@@ -90,7 +90,7 @@ class VariantType(TenantNode):
 
     @strawberry_django.field(only=["stock", "low_stock_threshold"])
     def is_low_stock(self, root: Variant) -> bool:
-        return root.stock <= root.low_stock_threshold
+        return root.is_low_stock
 
 
 @strawberry.type(name="ProductDay")
