@@ -91,7 +91,7 @@ def _temporary_media_root():
 def _fresh_buckets():
     """Rate buckets live in Redis, not in the test's transaction: every test starts and ends with
     none, so one test's drained bucket never throttles another's."""
-    from config import redis as redis_config
+    from apps.common import redis as redis_config
 
     def flush() -> None:
         client = redis_config.client()
