@@ -74,8 +74,8 @@ from apps.orders.models import Order, OrderEvent, OrderStatus  # noqa: E402
 from apps.payments import services as payment_services  # noqa: E402
 from apps.payments.gateway import minor_units  # noqa: E402
 from apps.payments.models import Payment, PaymentStatus, Provider, WebhookEvent  # noqa: E402
+from apps.provisioning.services import provision_tenant  # noqa: E402
 from tenants.models import Tenant  # noqa: E402
-from tenants.services import provision_tenant  # noqa: E402
 
 SLUG = "bench-webhooks"
 OWNER = f"o@{SLUG}.test"

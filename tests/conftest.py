@@ -20,8 +20,9 @@ from django.test import AsyncClient
 from apps.accounts import services as account_services
 from apps.accounts.models import Membership, Role, User
 from apps.common import global_ids
+from apps.provisioning.services import provision_tenant
 from tenants.models import Tenant
-from tenants.services import ensure_template, provision_tenant
+from tenants.services import ensure_template
 
 # Fixtures of a whole area, shared by its test modules (pytest takes plugins from the root only).
 pytest_plugins = ["tests.apps.payments.fixtures", "tests.servers"]
