@@ -35,6 +35,7 @@ ALLOWED_HOSTS = env.list(
 )
 
 SHARED_APPS = [
+    "config",  # no models: its ready() wires the Celery app (config/apps.py)
     "tenants",
     "django.contrib.contenttypes",
     "django.contrib.auth",
@@ -53,6 +54,8 @@ SHARED_APPS = [
     "apps.accounts",
     "apps.audit",
     "apps.live",
+    # No models: its management commands (load_demo, seed_demo) are found through this list.
+    "apps.provisioning",
 ]
 TENANT_APPS = [
     "django.contrib.contenttypes",
@@ -300,7 +303,6 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
-TENANT_API_KEY_LOOKUP = "apps.accounts.selectors.tenant_id_for_api_key"
 
 # Product images (apps.catalog.images): checked before anything is stored.
 PRODUCT_IMAGE_MAX_BYTES = env.int("PRODUCT_IMAGE_MAX_BYTES", default=10_000_000)

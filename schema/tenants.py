@@ -13,11 +13,11 @@ from strawberry.types import Info
 from strawberry_django.relay import DjangoListConnection
 
 from apps.common.errors import UserError as ServiceUserError
+from apps.provisioning import services
 from schema.context import principal, tenant
 from schema.customers import FromDate, ToDate
 from schema.errors import ApiError, TenantError, bad_request, payload_or_errors
 from schema.ids import TenantNode, pk_of, pk_or_none
-from tenants import services
 from tenants.models import Tenant
 
 if TYPE_CHECKING:

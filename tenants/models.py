@@ -1,6 +1,7 @@
 """Tenants (merchants) and the host names that lead to them. Both live in the public schema."""
 
 import zoneinfo
+from collections.abc import Callable
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -25,6 +26,16 @@ SETTING_TYPES: dict[str, type | tuple[type, ...]] = {
     "high_value_order_threshold": (str, int),
     "low_stock_default": int,
 }
+
+# What the apps above do when a schema is made under a tenant's name, registered from their
+# AppConfig.ready(): tenants sits below them and cannot import them (DESIGN §2).
+_schema_created_reactions: list[Callable[[str], object]] = []
+
+
+def on_schema_created(reaction: Callable[[str], object]) -> None:
+    """Call `reaction(schema_name)` each time a tenant's schema is created."""
+    if reaction not in _schema_created_reactions:
+        _schema_created_reactions.append(reaction)
 
 
 def validate_time_zone(value: str) -> None:
@@ -76,10 +87,9 @@ class Tenant(TenantMixin):
         created = self._create_schema(check_if_exists, sync_schema, verbosity)
         if created is not False:
             # A schema of this name may have lived before (a tenant dropped and made again):
-            # none of its cached analytics answers may be read (apps.analytics.cache).
-            from apps.analytics import cache
-
-            cache.bump(self.schema_name)
+            # what was kept under its name elsewhere must go (apps.analytics' cached answers).
+            for reaction in _schema_created_reactions:
+                reaction(self.schema_name)
         return created
 
     def _create_schema(self, check_if_exists: bool, sync_schema: bool, verbosity: int) -> bool:

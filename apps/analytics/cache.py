@@ -19,9 +19,9 @@ from typing import TypeVar
 
 from django.db import connection
 
+from apps.common import redis
 from apps.common.outages import REDIS_OUTAGES, after_commit, without_redis
 from apps.live import bus
-from config import redis
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)

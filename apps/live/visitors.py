@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from apps.common import redis
 from apps.common.outages import after_commit
-from config import redis
 
 RECENT_MINUTES = 5  # "visitors in the last 5 minutes": this minute and the 4 before it
 MINUTE_TTL = 15 * 60

@@ -126,7 +126,7 @@ def units_worth(share: Decimal, *, quantity: int, refunded: int, units: int) -> 
     """What refunding `units` more units of a line is worth, given the line's `share` of the
     order's total, its `quantity` and the units `refunded` already: the difference of two points
     on the share, so that refunding every unit, in any steps, comes to the share exactly. The
-    one rule for refunds (here) and for the demo data (apps.common.seeding)."""
+    one rule for refunds (here) and for the demo data (apps.provisioning.seeding)."""
     def worth(count: int) -> Decimal:
         return share if count == quantity else quantize(share * count / quantity)
 

@@ -27,7 +27,7 @@ from django.conf import settings
 from django_tenants.utils import tenant_context
 
 from apps.accounts.models import Membership, User
-from config import redis as redis_config
+from apps.common import redis as redis_config
 from config.devserver.asgi_server import uvicorn_server
 from tenants.models import Tenant
 from tests.apps.orders import shop as order_shop

@@ -33,11 +33,11 @@ from apps.alerts.models import AlertRule, Notification, WebhookDelivery
 from apps.analytics.query import DateRange
 from apps.catalog import tasks as catalog_tasks
 from apps.catalog.models import Product, ProductImage
+from apps.common import crypto
 from apps.customers.models import Customer
 from apps.exports import files
 from apps.exports import tasks as export_tasks
 from apps.exports.models import Export, ExportStatus
-from apps.payments import crypto
 from config.celery import app
 from tests.apps.catalog.factories import image_bytes
 from tests.apps.payments.fixtures import localstripe  # noqa: F401 (a fixture)
