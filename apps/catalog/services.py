@@ -17,9 +17,8 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Max
 from django.utils.text import slugify
 
-from apps.analytics import cache as analytics_cache
 from apps.audit import services as audit
-from apps.catalog import images, selectors
+from apps.catalog import hooks, images, selectors
 from apps.catalog.errors import ProductErrorCode
 from apps.catalog.models import Category, Product, ProductImage, Variant
 from apps.common.errors import NotFound, UserError
@@ -195,7 +194,7 @@ def delete_category(*, actor, category_id: int) -> None:
     audit.record(actor=actor, action="category.delete", obj=category,
                  changes={"name": category.name, "slug": category.slug})
     category.delete()
-    analytics_cache.bump_on_commit()  # its products' sales are uncategorised in analytics now
+    hooks.category_deleted.send(category_id=category_id)
 
 
 # --- products -----------------------------------------------------------------------------------
@@ -272,8 +271,7 @@ def update_product(*, actor, product_id: int, changes: Mapping[str, Any]) -> Pro
     if diff:
         _saved(product, "slug", message="This slug is taken.")
         audit.record(actor=actor, action="product.update", obj=product, changes=diff)
-    if "category" in diff:  # its sales move to another category in analytics
-        analytics_cache.bump_on_commit()
+        hooks.product_updated.send(product=product, changes=diff)
     return product
 
 
@@ -303,8 +301,8 @@ def delete_product(*, actor, product_id: int) -> None:
     files = [name for image in product.images.all() for name in _files_of(image)]
     audit.record(actor=actor, action="product.delete", obj=product,
                  changes={"name": product.name, "slug": product.slug})
-    product.delete()  # its daily analytics rollups with it
-    analytics_cache.bump_on_commit()
+    product.delete()
+    hooks.product_deleted.send(product_id=product_id)
     _delete_files_on_commit(files)
 
 
