@@ -1,7 +1,6 @@
 """Tenants (merchants) and the host names that lead to them. Both live in the public schema."""
 
 import zoneinfo
-from collections.abc import Callable
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -11,6 +10,7 @@ from django_tenants.models import DomainMixin, TenantMixin
 from django_tenants.postgresql_backend.base import _check_schema_name
 from django_tenants.utils import schema_exists
 
+from tenants import hooks
 from tenants.cloning import clone_schema
 
 SLUG_VALIDATOR = RegexValidator(
@@ -26,16 +26,6 @@ SETTING_TYPES: dict[str, type | tuple[type, ...]] = {
     "high_value_order_threshold": (str, int),
     "low_stock_default": int,
 }
-
-# What the apps above do when a schema is made under a tenant's name, registered from their
-# AppConfig.ready(): tenants sits below them and cannot import them (DESIGN §2).
-_schema_created_reactions: list[Callable[[str], object]] = []
-
-
-def on_schema_created(reaction: Callable[[str], object]) -> None:
-    """Call `reaction(schema_name)` each time a tenant's schema is created."""
-    if reaction not in _schema_created_reactions:
-        _schema_created_reactions.append(reaction)
 
 
 def validate_time_zone(value: str) -> None:
@@ -86,10 +76,7 @@ class Tenant(TenantMixin):
     def create_schema(self, check_if_exists=False, sync_schema=True, verbosity=1):
         created = self._create_schema(check_if_exists, sync_schema, verbosity)
         if created is not False:
-            # A schema of this name may have lived before (a tenant dropped and made again):
-            # what was kept under its name elsewhere must go (apps.analytics' cached answers).
-            for reaction in _schema_created_reactions:
-                reaction(self.schema_name)
+            hooks.schema_created.send(schema_name=self.schema_name)
         return created
 
     def _create_schema(self, check_if_exists: bool, sync_schema: bool, verbosity: int) -> bool:

@@ -7,8 +7,6 @@ class AnalyticsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from apps.analytics import cache
-        from tenants.models import on_schema_created
+        from apps.analytics import receivers  # models of the apps it follows are loaded only now
 
-        # A schema made again under an old name must not serve that name's cached answers.
-        on_schema_created(cache.bump)
+        receivers.connect()

@@ -16,9 +16,9 @@ from typing import Any
 
 from apps.analytics import engine, rfm
 from apps.analytics.cache import cached
+from apps.analytics.customers import top_customers
 from apps.analytics.query import AnalyticsQuery, DateRange, Dimension, Granularity, Result
 from apps.common.days import day_start, local_today
-from apps.customers.selectors import top_customers
 from tenants.context import tenant_context
 
 DEFAULT_DAYS = 30

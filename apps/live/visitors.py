@@ -1,7 +1,8 @@
 """Distinct visitors for live metrics, counted in Redis HyperLogLogs so that a snapshot never
 scans events: one HLL per tenant per minute (visitors of the last few minutes) and one per local
 day (today's visitors, for conversion). Ingestion adds the visitors of each accepted batch in one
-pipeline when it commits; the keys expire on their own.
+pipeline when it commits (apps.live.receivers), before the analytics version bump of the batch,
+so that a snapshot made for the bump sees them; the keys expire on their own.
 
 A visitor is the event's session, else its customer (an event has one or the other). The
 counts are HyperLogLog estimates: exact for small numbers, within about 1% beyond."""
@@ -13,7 +14,6 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from apps.common import redis
-from apps.common.outages import after_commit
 
 RECENT_MINUTES = 5  # "visitors in the last 5 minutes": this minute and the 4 before it
 MINUTE_TTL = 15 * 60
@@ -36,13 +36,6 @@ def since(tenant, now: datetime) -> int:
     zone = ZoneInfo(tenant.time_zone)
     midnight = datetime.combine(now.astimezone(zone).date(), datetime.min.time(), zone)
     return int(min(midnight, now - timedelta(minutes=RECENT_MINUTES)).timestamp())
-
-
-def add_on_commit(tenant, visits: Sequence[Visit], now: datetime) -> None:
-    """Count `visits` (all at or after `since()`) once the ingesting transaction commits. Call it
-    before the write bumps the analytics version, so that a snapshot made for the bump sees them."""
-    if visits:
-        after_commit(lambda: add(tenant, visits, now))
 
 
 def add(tenant, visits: Sequence[Visit], now: datetime) -> None:

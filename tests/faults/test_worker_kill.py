@@ -167,7 +167,7 @@ def test_renditions_killed_after_the_first_file_are_written_once_after_a_new_wor
     folder, stem = Path(original).parent, Path(original).stem
     marker = tmp_path / "held"
     # Before the second rendition's file: the first is written, the row not yet updated.
-    worker.start(hold="apps.catalog.services:ContentFile@2", hold_marker=marker)
+    worker.start(hold="apps.catalog.image_services:ContentFile@2", hold_marker=marker)
     _send(worker, catalog_tasks.make_renditions, image_id)
     wait_for(marker.exists, DEADLINE, "the renditions to be half written")
 
