@@ -144,6 +144,11 @@ class ProductAnalytics:
     refunds: Decimal
     days: list[Day]
 
+    @property
+    def net_revenue(self) -> Decimal:
+        """What the product kept: revenue less refunds."""
+        return self.revenue - self.refunds
+
 
 def product_analytics(*, product_id: int, span: Window) -> ProductAnalytics:
     """Units and revenue by the day the order was placed, refunds by the day they were made,
