@@ -18,10 +18,9 @@ from apps.analytics import engine, rfm
 from apps.analytics.cache import cached
 from apps.analytics.customers import top_customers
 from apps.analytics.query import AnalyticsQuery, DateRange, Dimension, Granularity, Result
-from apps.common.days import day_start, local_today
+from apps.common.days import day_start, local_today, range_or_default
 from tenants.context import tenant_context
 
-DEFAULT_DAYS = 30
 KPIS = ("gross_sales", "net_sales", "orders", "average_order_value", "units", "refunds", "new_customers",
         "returning_customer_rate")
 SALES = ("net_sales", "gross_sales", "orders")
@@ -48,10 +47,8 @@ class Overview:
 
 
 def date_range(tenant: Any, first: date | None, last: date | None, granularity: Granularity) -> DateRange:
-    """The days asked for; without `to`, up to today; without `from`, DEFAULT_DAYS days."""
-    last = last or local_today(tenant)
-    first = first or last - timedelta(days=DEFAULT_DAYS - 1)
-    return DateRange(first, last).check(granularity)
+    """The days asked for, defaults filled in (range_or_default), checked for `granularity`."""
+    return DateRange(*range_or_default(tenant, first, last)).check(granularity)
 
 
 def kpis(tenant: Any, span: DateRange) -> Result:
