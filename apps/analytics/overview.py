@@ -10,7 +10,7 @@ The platform's tenant summary is the KPI part, in the tenant's own schema."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -18,7 +18,7 @@ from apps.analytics import engine, rfm
 from apps.analytics.cache import cached
 from apps.analytics.customers import top_customers
 from apps.analytics.query import AnalyticsQuery, DateRange, Dimension, Granularity, Result
-from apps.common.days import day_start, local_today, range_or_default
+from apps.common.days import day_bounds, local_today, range_or_default
 from tenants.context import tenant_context
 
 KPIS = ("gross_sales", "net_sales", "orders", "average_order_value", "units", "refunds", "new_customers",
@@ -74,7 +74,8 @@ def overview(tenant: Any, *, first: date | None = None, last: date | None = None
 
 def _top_customers(tenant: Any, span: DateRange, top: int) -> list[TopCustomer]:
     def compute() -> list[TopCustomer]:
-        found = top_customers(start=day_start(tenant, span.first), end=day_start(tenant, span.last + timedelta(days=1)))
+        start, end = day_bounds(tenant, span.first, span.last)
+        found = top_customers(start=start, end=end)
         return [TopCustomer(customer_id=c.pk, spent=c.period_spent, orders=c.period_orders) for c in found[:top]]
 
     return cached("overview.top_customers", f"{tenant.time_zone}|{span.first}|{span.last}|{top}", compute)
