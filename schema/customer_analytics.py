@@ -97,12 +97,10 @@ class CustomerAnalyticsSummary:
     )
 
     @classmethod
-    def of(
-        cls, figures: customer_figures.AnalyticsSummary, *, first: date, last: date, currency: str
-    ) -> CustomerAnalyticsSummary:
+    def of(cls, figures: customer_figures.AnalyticsSummary, *, currency: str) -> CustomerAnalyticsSummary:
         return cls(
-            from_=first,
-            to=last,
+            from_=figures.first,
+            to=figures.last,
             customers_count=figures.customers,
             new_customers_count=figures.new_customers,
             customers_with_orders=figures.customers_with_orders,

@@ -303,19 +303,18 @@ class Query:
         "time zone; default the last 30 days), biggest first.",
     )
     def top_customers(self, info: Info, from_: FromDate = None, to: ToDate = None) -> Iterable[CustomerType]:
-        def make():
-            _, _, start, end = selectors.day_range(tenant(info), from_, to)
-            return customer_figures.top_customers(start=start, end=end)
-
-        return read_or_bad_request(make)
+        return read_or_bad_request(
+            lambda: customer_figures.top_customers_in_range(tenant=tenant(info), first=from_, last=to)
+        )
 
     @strawberry.field(description="Customer figures for the days `from` to `to` (default the last 30 days).")
     def customer_analytics_summary(
         self, info: Info, from_: FromDate = None, to: ToDate = None
     ) -> CustomerAnalyticsSummary:
-        first, last, start, end = read_or_bad_request(lambda: selectors.day_range(tenant(info), from_, to))
-        figures = customer_figures.analytics_summary(start=start, end=end)
-        return CustomerAnalyticsSummary.of(figures, first=first, last=last, currency=_currency(info))
+        figures = read_or_bad_request(
+            lambda: customer_figures.analytics_summary(tenant=tenant(info), first=from_, last=to)
+        )
+        return CustomerAnalyticsSummary.of(figures, currency=_currency(info))
 
 
 @strawberry.type

@@ -130,7 +130,7 @@ class Mutation:
             lambda: services.provision_tenant(
                 name=input.name,
                 slug=input.slug,
-                owner_email=input.owner_email.strip().lower(),
+                owner_email=input.owner_email,
                 owner_password=input.owner_password,
                 time_zone=input.time_zone,
                 currency=input.currency,

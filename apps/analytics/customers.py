@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
 from django.db import connection
 from django.db.models import Count, F, Prefetch, Q, QuerySet, Sum
@@ -22,6 +23,7 @@ from django.utils import timezone
 
 from apps.common.money import ZERO, quantize
 from apps.customers.models import Customer
+from apps.customers.selectors import day_range
 from apps.orders.models import Order, OrderLine
 from apps.orders.status import COUNTED
 
@@ -39,6 +41,12 @@ def top_customers(*, start: datetime, end: datetime) -> QuerySet[Customer]:
         period_orders=Count("orders"),
     )
     return queryset.order_by(F("period_spent").desc(), "id")
+
+
+def top_customers_in_range(*, tenant: Any, first: date | None, last: date | None) -> QuerySet[Customer]:
+    """`top_customers` over the days `first` to `last` (day_range: checked, default the last 30)."""
+    _, _, start, end = day_range(tenant, first, last)
+    return top_customers(start=start, end=end)
 
 
 # --- one customer's analytics -------------------------------------------------------------------
@@ -150,6 +158,8 @@ def customer_analytics(customer: Customer) -> CustomerAnalytics:
 
 @dataclass
 class AnalyticsSummary:
+    first: date  # the range's days, defaults filled in
+    last: date
     customers: int  # customers who existed at the end of the range
     new_customers: int  # customers created in the range
     customers_with_orders: int  # customers who placed a counted order in the range
@@ -180,8 +190,10 @@ FROM buyers
 """
 
 
-def analytics_summary(*, start: datetime, end: datetime) -> AnalyticsSummary:
-    """Customer figures for [start, end): two queries, whatever the number of customers."""
+def analytics_summary(*, tenant: Any, first: date | None, last: date | None) -> AnalyticsSummary:
+    """Customer figures for the days `first` to `last` (day_range: checked, default the last 30):
+    two queries, whatever the number of customers."""
+    first, last, start, end = day_range(tenant, first, last)
     counts = Customer.objects.aggregate(
         customers=Count("id", filter=Q(created__lt=end)),
         new=Count("id", filter=Q(created__gte=start, created__lt=end)),
@@ -194,6 +206,8 @@ def analytics_summary(*, start: datetime, end: datetime) -> AnalyticsSummary:
         )
         with_orders, new_buyers, revenue, buyers, lifetime = cursor.fetchone()
     return AnalyticsSummary(
+        first=first,
+        last=last,
         customers=counts["customers"],
         new_customers=counts["new"],
         customers_with_orders=with_orders,

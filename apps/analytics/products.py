@@ -14,12 +14,11 @@ from django.db.models.functions import Coalesce
 
 from apps.analytics.models import ProductDay
 from apps.catalog.models import Category, Product, Variant
-from apps.common.days import day_bounds, local_today
+from apps.common.days import DEFAULT_RANGE_DAYS, day_bounds, local_today, range_or_default
 from apps.common.money import ZERO
 from apps.common.rules import check_range
 
 MAX_RANGE_DAYS = 731
-DEFAULT_RANGE_DAYS = 30
 
 
 @dataclass(frozen=True)
@@ -37,10 +36,12 @@ class Window:
 
 
 def window(first: date | None, last: date | None, *, tenant: Any) -> Window:
-    """A range of days; without bounds, the last 30 days up to today (in the tenant's zone)."""
-    today = local_today(tenant)
-    last = last or (today if first is None else min(today, first + timedelta(days=DEFAULT_RANGE_DAYS - 1)))
-    first = first or last - timedelta(days=DEFAULT_RANGE_DAYS - 1)
+    """A range of days; without bounds, the last DEFAULT_RANGE_DAYS days up to today (in the
+    tenant's zone). Unlike range_or_default, `from` alone means DEFAULT_RANGE_DAYS days from it
+    (up to today at the latest), as the product figures have always read it."""
+    if first is not None and last is None:
+        last = min(local_today(tenant), first + timedelta(days=DEFAULT_RANGE_DAYS - 1))
+    first, last = range_or_default(tenant, first, last)
     check_range(first, last, longest=MAX_RANGE_DAYS)
     start, end = day_bounds(tenant, first, last)
     return Window(first=first, last=last, start=start, end=end, zone=ZoneInfo(tenant.time_zone))
@@ -143,6 +144,11 @@ class ProductAnalytics:
     refunded_units: int
     refunds: Decimal
     days: list[Day]
+
+    @property
+    def net_revenue(self) -> Decimal:
+        """What the product kept: revenue less refunds."""
+        return self.revenue - self.refunds
 
 
 def product_analytics(*, product_id: int, span: Window) -> ProductAnalytics:

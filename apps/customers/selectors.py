@@ -16,14 +16,13 @@ from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from apps.common import rules
-from apps.common.days import day_bounds, day_start, local_today
+from apps.common.days import day_bounds, day_start, range_or_default
 from apps.common.errors import UserError
 from apps.common.money import quantize
 from apps.customers.errors import CustomerErrorCode
 from apps.customers.models import Customer
 
 DEFAULT_VIP_THRESHOLD = Decimal("1000.00")
-DEFAULT_RANGE_DAYS = 30
 MAX_DAYS = 3660
 
 
@@ -38,9 +37,13 @@ def check_days(days: int, name: str = "days") -> int:
 def day_range(tenant, first: date | None, last: date | None) -> tuple[date, date, datetime, datetime]:
     """(first, last, start, end) for the days first..last (inclusive) in the tenant's time zone:
     start is midnight of `first` there, end midnight after `last` (exclusive), both aware.
-    Without `last`: today; without `first`: DEFAULT_RANGE_DAYS days up to `last`."""
-    last = local_today(tenant) if last is None else check_day(last, "to")
-    first = last - timedelta(days=DEFAULT_RANGE_DAYS - 1) if first is None else check_day(first, "from")
+    The missing ends are filled in by range_or_default; the ends given are checked before, so that
+    a `to` out of bounds is its BAD_RANGE and not a date overflow there."""
+    if last is not None:
+        check_day(last, "to")
+    if first is not None:
+        check_day(first, "from")
+    first, last = range_or_default(tenant, first, last)
     rules.check_range(first, last, longest=MAX_DAYS)
     return first, last, *day_bounds(tenant, first, last)
 

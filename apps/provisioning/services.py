@@ -57,6 +57,7 @@ def provision_tenant(
 ) -> Tenant:
     """Tenant, its schema (cloned), its domain and its owner's membership, all or nothing."""
     slug = (slug or "").strip().lower()
+    owner_email = owner_email.strip().lower()
     if slug in RESERVED_SLUGS or slug == TEMPLATE_SLUG:
         raise UserError("This address is reserved.", field="slug", code=TenantErrorCode.RESERVED)
     tenant = Tenant(

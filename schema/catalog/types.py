@@ -127,7 +127,7 @@ def _analytics(figures: product_figures.ProductAnalytics, currency: str) -> Prod
         orders_count=figures.orders,
         refunded_units=figures.refunded_units,
         refunds=money(figures.refunds, currency),
-        net_revenue=money(figures.revenue - figures.refunds, currency),
+        net_revenue=money(figures.net_revenue, currency),
         days=[
             ProductDayType(
                 date=day.day, units_sold=day.units, revenue=money(day.revenue, currency),
