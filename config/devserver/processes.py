@@ -81,7 +81,8 @@ def spawn(
 
 
 def run_as(user: str | None) -> dict[str, object]:
-    # Popen's `user=` alone would keep root's group and supplementary groups.
+    """Popen's keyword arguments that run a child as `user` (None: as we run), with that user's
+    group and no supplementary groups: Popen's `user=` alone would keep root's."""
     if user is None:
         return {}
     entry = pwd.getpwnam(user)
