@@ -44,6 +44,7 @@ from tests.apps.payments.fixtures import localstripe  # noqa: F401 (a fixture)
 from tests.committed import run_committed, throwaway_tenant
 from tests.faults.processes import CeleryWorkerProcess, RedisProcess, wait_for
 from tests.faults.receivers import HoldingSmtpServer, HoldingWebhookReceiver
+from tests.servers import database_url
 
 SLUG = "faults-kill"
 TIME_LIMIT, VISIBILITY = 10, 12  # seconds; the redelivery comes VISIBILITY s after the delivery
@@ -72,11 +73,9 @@ def broker(tmp_path_factory):
 def new_worker(shop, broker, tmp_path, db) -> Iterator[Callable[..., CeleryWorkerProcess]]:
     """Makes workers (not started) on the test's broker and database, with a short time limit and
     visibility timeout; each is killed after the test."""
-    database = settings.DATABASES["default"]
-    auth = database["USER"] + (f":{database['PASSWORD']}" if database.get("PASSWORD") else "")
     env = {
         "DJANGO_SETTINGS_MODULE": "config.settings_test",
-        "DATABASE_URL": f"postgres://{auth}@{database['HOST'] or '127.0.0.1'}:{database['PORT'] or 5432}/{database['NAME']}",
+        "DATABASE_URL": database_url(),
         "CELERY_TASK_TIME_LIMIT": str(TIME_LIMIT),
         "CELERY_VISIBILITY_TIMEOUT": str(VISIBILITY),
         "CELERY_RESTORE_INTERVAL": "1",
