@@ -51,8 +51,10 @@ bench: $(STAMP)
 schema: $(STAMP)
 	DJANGO_SETTINGS_MODULE=config.settings_test $(PY) -c 'import django; django.setup(); from schema.export import sdl; print(sdl(), end="")' > schema.graphql
 
+# ruff, and the layers of DESIGN §2 ([tool.importlinter] in pyproject.toml).
 lint: $(STAMP)
-	$(VENV)/bin/ruff check .
+	$(PY) -m ruff check .
+	$(VENV)/bin/lint-imports
 
 # mypy's Django plugin loads config.settings_test (no database or Redis needed); the paths keep it
 # from making temporary media and export folders at every run.

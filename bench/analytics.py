@@ -35,11 +35,11 @@ from django_tenants.utils import tenant_context  # noqa: E402
 from apps.analytics import cache, engine, rollups  # noqa: E402
 from apps.analytics.query import AnalyticsQuery, DateRange, Dimension, Granularity  # noqa: E402
 from apps.catalog.models import Product, Variant  # noqa: E402
-from apps.common.seeding import SeedSize, seed_demo  # noqa: E402
 from apps.orders import services  # noqa: E402
 from apps.orders.models import Order  # noqa: E402
+from apps.provisioning.seeding import SeedSize, seed_demo  # noqa: E402
+from apps.provisioning.services import provision_tenant  # noqa: E402
 from tenants.models import Tenant  # noqa: E402
-from tenants.services import provision_tenant  # noqa: E402
 
 SLUG = "bench-analytics"
 SIZE = SeedSize(

@@ -98,15 +98,15 @@ from django_tenants.utils import tenant_context  # noqa: E402
 from apps.accounts.models import User  # noqa: E402
 from apps.catalog.models import Product, Variant  # noqa: E402
 from apps.common import global_ids  # noqa: E402
-from apps.common.seeding import SeedSize, seed_demo  # noqa: E402
 from apps.exports.models import Export, ExportStatus  # noqa: E402
+from apps.provisioning.seeding import SeedSize, seed_demo  # noqa: E402
+from apps.provisioning.services import provision_tenant  # noqa: E402
 from bench.fault_checks import KINDS, Report, check, recovery  # noqa: E402
 from bench.fault_client import Api, Ledger, LocalStripe  # noqa: E402
 from bench.fault_processes import CeleryProcess, FaultSchedule  # noqa: E402
 from bench.fault_workload import Shop, Workload  # noqa: E402
 from config.devserver.asgi_server import uvicorn_server  # noqa: E402
 from tenants.models import Tenant  # noqa: E402
-from tenants.services import provision_tenant  # noqa: E402
 from tests.apps.payments.fixtures import localstripe_url, stop_localstripe  # noqa: E402
 
 SLUG = "bench-faults"

@@ -48,9 +48,9 @@ from django.db.backends.signals import connection_created  # noqa: E402
 
 from apps.accounts import services as account_services  # noqa: E402
 from apps.accounts.models import User  # noqa: E402
-from apps.common.seeding import SeedSize, seed_demo  # noqa: E402
+from apps.provisioning.seeding import SeedSize, seed_demo  # noqa: E402
+from apps.provisioning.services import provision_tenant  # noqa: E402
 from tenants.models import Tenant  # noqa: E402
-from tenants.services import provision_tenant  # noqa: E402
 
 SLUG = "bench-list"
 OWNER = f"o@{SLUG}.test"

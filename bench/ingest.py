@@ -49,11 +49,11 @@ from apps.accounts.models import User  # noqa: E402
 from apps.analytics import events as ingestion  # noqa: E402
 from apps.analytics.models import Event, EventDay  # noqa: E402
 from apps.catalog.models import Product  # noqa: E402
-from apps.common.seeding import SeedSize, seed_demo  # noqa: E402
 from apps.customers.models import Customer  # noqa: E402
+from apps.provisioning.seeding import SeedSize, seed_demo  # noqa: E402
+from apps.provisioning.services import provision_tenant  # noqa: E402
 from bench.server import uvicorn  # noqa: E402
 from tenants.models import Tenant  # noqa: E402
-from tenants.services import provision_tenant  # noqa: E402
 
 SLUG = "bench-ingest"
 OWNER = f"o@{SLUG}.test"

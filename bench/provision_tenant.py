@@ -30,8 +30,8 @@ from django.db import connection  # noqa: E402
 from django.test import AsyncClient  # noqa: E402
 
 from apps.accounts.models import User  # noqa: E402
+from apps.provisioning.services import provision_tenant  # noqa: E402
 from tenants.models import Tenant  # noqa: E402
-from tenants.services import provision_tenant  # noqa: E402
 
 TENANTS = int(os.environ.get("TENANTS", "200"))
 PASSWORD = "bench-Pass-123"

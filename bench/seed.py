@@ -33,9 +33,9 @@ from django.core.management import call_command  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
 
 from apps.accounts.models import User  # noqa: E402
-from apps.common.seeding import SeedSize, seed_demo  # noqa: E402
+from apps.provisioning.seeding import SeedSize, seed_demo  # noqa: E402
+from apps.provisioning.services import provision_tenant  # noqa: E402
 from tenants.models import Tenant  # noqa: E402
-from tenants.services import provision_tenant  # noqa: E402
 
 SLUG = "bench-seed"
 OWNER = f"o@{SLUG}.test"

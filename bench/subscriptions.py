@@ -51,11 +51,11 @@ from django.utils import timezone  # noqa: E402
 from apps.accounts import services as accounts  # noqa: E402
 from apps.accounts.models import User  # noqa: E402
 from apps.analytics import cache  # noqa: E402
+from apps.common import redis  # noqa: E402
 from apps.live import bus, visitors  # noqa: E402
+from apps.provisioning.services import provision_tenant  # noqa: E402
 from bench.server import uvicorn  # noqa: E402
-from config import redis  # noqa: E402
 from tenants.models import Tenant  # noqa: E402
-from tenants.services import provision_tenant  # noqa: E402
 
 TENANTS = int(os.environ.get("TENANTS", "100"))
 PER_TENANT = int(os.environ.get("PER_TENANT", "10"))

@@ -48,7 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-0123456789abcdefghijklmnopqrstuvwxyz")
 os.environ.setdefault("LOG_LEVEL", "WARNING")  # no access line per request
-# The webhook secret is stored encrypted (apps.payments.crypto); a bench-only key when none is set.
+# The webhook secret is stored encrypted (apps.common.crypto); a bench-only key when none is set.
 os.environ.setdefault("FIELD_ENCRYPTION_KEY", "YmVuY2gtb25seS1maWVsZC1rZXktMDEyMzQ1Njc4OWE=")
 # CONN_MAX_AGE stays at the deployment's default (0): under ASGI each request runs in a thread of
 # its own, so a persistent connection is never reused and, with 16 requests in flight, the
@@ -74,8 +74,8 @@ from apps.orders.models import Order, OrderEvent, OrderStatus  # noqa: E402
 from apps.payments import services as payment_services  # noqa: E402
 from apps.payments.gateway import minor_units  # noqa: E402
 from apps.payments.models import Payment, PaymentStatus, Provider, WebhookEvent  # noqa: E402
+from apps.provisioning.services import provision_tenant  # noqa: E402
 from tenants.models import Tenant  # noqa: E402
-from tenants.services import provision_tenant  # noqa: E402
 
 SLUG = "bench-webhooks"
 OWNER = f"o@{SLUG}.test"

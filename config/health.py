@@ -4,7 +4,7 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.http import HttpRequest, JsonResponse
 
-from config import redis as redis_config
+from apps.common import redis as redis_config
 
 
 def healthz(request: HttpRequest) -> JsonResponse:

@@ -36,6 +36,7 @@ ALLOWED_HOSTS = env.list(
 )
 
 SHARED_APPS = [
+    "config",  # no models: its ready() wires the Celery app (config/apps.py)
     "tenants",
     "django.contrib.contenttypes",
     "django.contrib.auth",
@@ -54,6 +55,8 @@ SHARED_APPS = [
     "apps.accounts",
     "apps.audit",
     "apps.live",
+    # No models: its management commands (load_demo, seed_demo) are found through this list.
+    "apps.provisioning",
 ]
 TENANT_APPS = [
     "django.contrib.contenttypes",
@@ -301,7 +304,6 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
-TENANT_API_KEY_LOOKUP = "apps.accounts.selectors.tenant_id_for_api_key"
 
 # Product images (apps.catalog.images): checked before anything is stored.
 PRODUCT_IMAGE_MAX_BYTES = env.int("PRODUCT_IMAGE_MAX_BYTES", default=10_000_000)

@@ -10,14 +10,11 @@ from strawberry.types import Info
 from strawberry_django.relay import DjangoListConnection
 
 from apps.accounts import services
-from apps.accounts.authentication import decode_access_token
-from apps.accounts.errors import AccountErrorCode
 from apps.accounts.models import ApiKey, Membership
 from schema.context import principal, tenant, tenant_or_none
 from schema.errors import AccountError, payload_or_errors
 from schema.ids import TenantNode, pk_of
 from schema.types import RoleEnum, TenantScoped, UserType
-from tenants.errors import RequestRefused
 
 
 @strawberry_django.type(Membership, name="Member")
@@ -136,18 +133,11 @@ class Mutation:
 
     @strawberry.mutation
     def token_verify(self, info: Info, token: str) -> TokenVerifyPayload:
-        try:
-            payload = decode_access_token(token)
-        except RequestRefused as refused:
-            return TokenVerifyPayload(
-                valid=False, user_errors=[AccountError(field="token", message=refused.message, code=AccountErrorCode.INVALID_TOKEN)]
-            )
-        if payload.get("tenant") != getattr(tenant_or_none(info), "slug", None):
-            return TokenVerifyPayload(
-                valid=False,
-                user_errors=[AccountError(field="token", message="Issued for another tenant.", code=AccountErrorCode.INVALID_TOKEN)],
-            )
-        return TokenVerifyPayload(valid=True, payload=payload)
+        return payload_or_errors(
+            lambda: TokenVerifyPayload(valid=True, payload=services.verify_access_token(token=token, tenant=tenant(info))),
+            lambda errors: TokenVerifyPayload(valid=False, user_errors=errors),
+            AccountError,
+        )
 
     @strawberry.mutation
     def token_revoke(self, info: Info, refresh_token: str) -> TokenRevokePayload:
@@ -161,7 +151,7 @@ class Mutation:
     def member_add(self, info: Info, email: str, role: RoleEnum, full_name: str = "") -> MemberPayload:
         def make() -> MemberPayload:
             member, invitation = services.add_member(
-                actor=principal(info), tenant=tenant(info), email=email.strip().lower(),
+                actor=principal(info), tenant=tenant(info), email=email,
                 role=role.value, full_name=full_name,
             )
             return MemberPayload(member=member, invitation_token=invitation)

@@ -23,6 +23,7 @@ from apps.analytics.query import (
     Kind,
     Result,
 )
+from apps.catalog import selectors as catalog
 from apps.catalog.models import Category, Product
 from schema.catalog.types import CategoryType, ProductType
 from schema.context import tenant
@@ -142,11 +143,12 @@ def result_of(result: Result) -> AnalyticsResult:
     """The engine's answer as the API shows it (also for widgets and reports), with the rows' products
     or categories in one query."""
     ids = [int(row.key) for row in result.rows if row.key.isdigit()]  # time rows have dates
-    products = categories = {}
+    products: dict[int, Product] = {}
+    categories: dict[int, Category] = {}
     if result.query.dimension is Dimension.PRODUCT:
-        products = Product.objects.select_related("category").prefetch_related("variants", "images").in_bulk(ids)
+        products = catalog.products_by_id(ids)
     elif result.query.dimension is Dimension.CATEGORY:
-        categories = Category.objects.select_related("parent").in_bulk(ids)
+        categories = catalog.categories_by_id(ids)
     series = result.series
     return AnalyticsResult(
         rows=[AnalyticsRow(key=row.key, label=row.label, values=_values(row.values),

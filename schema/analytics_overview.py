@@ -15,7 +15,7 @@ from apps.accounts.models import Role
 from apps.analytics import overview as overviews
 from apps.analytics.metrics import METRICS
 from apps.analytics.query import Granularity, Result
-from apps.customers.models import Customer
+from apps.customers import selectors as customer_selectors
 from apps.orders import selectors as order_selectors
 from schema.analytics import (
     AnalyticsGranularity,
@@ -124,7 +124,7 @@ class Query:
         found = read_or_bad_request(lambda: overviews.overview(current, first=from_, last=to,
                                                     granularity=Granularity(granularity.value), top=top))
         # At most MAX_TOP customers, in one query; their nested fields are read as asked.
-        customers = Customer.objects.in_bulk([row.customer_id for row in found.top_customers])
+        customers = customer_selectors.customers_with_ids([row.customer_id for row in found.top_customers]).in_bulk()
         table = found.segments
         return AnalyticsOverview(
             from_=found.range.first, to=found.range.last, granularity=granularity,

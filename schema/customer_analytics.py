@@ -1,6 +1,6 @@
 """Customer analytics types: one customer's figures (`Customer.analytics`) and the figures of
 all customers over a range of days (`customerAnalyticsSummary`), computed by
-apps.customers.selectors; the fields and their rules are in schema/customers.py."""
+apps.analytics.customers; the fields and their rules are in schema/customers.py."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from decimal import Decimal
 import strawberry
 from strawberry.types import Info
 
-from apps.customers import selectors
+from apps.analytics import customers as customer_figures
 from schema.errors import bad_request
 from schema.ids import global_id
 from schema.scalars import Money, money
@@ -19,8 +19,8 @@ from schema.scalars import Money, money
 
 @strawberry.enum(name="CategoryRank")
 class CategoryRankEnum(enum.Enum):
-    REVENUE = selectors.CategoryRank.REVENUE.value
-    UNITS = selectors.CategoryRank.UNITS.value
+    REVENUE = customer_figures.CategoryRank.REVENUE.value
+    UNITS = customer_figures.CategoryRank.UNITS.value
 
 
 @strawberry.type
@@ -45,7 +45,7 @@ class CustomerAnalytics:
     orders_per_month: Decimal | None = strawberry.field(
         description="Orders per month (30.44 days) since the first order, counting at least one month."
     )
-    analytics: strawberry.Private[selectors.CustomerAnalytics]
+    analytics: strawberry.Private[customer_figures.CustomerAnalytics]
     currency: strawberry.Private[str]
 
     @strawberry.field(description="Categories of what the customer bought (units kept), best first.")
@@ -54,7 +54,7 @@ class CustomerAnalytics:
     ) -> list[CategoryShare]:
         if not 1 <= first <= 100:
             raise bad_request("first must be 1 to 100.")
-        shares = self.analytics.favourite_categories(by=selectors.CategoryRank(by.value), first=first)
+        shares = self.analytics.favourite_categories(by=customer_figures.CategoryRank(by.value), first=first)
         return [
             CategoryShare(
                 category_id=global_id(info, "Category", share.category_id),
@@ -67,7 +67,7 @@ class CustomerAnalytics:
         ]
 
     @classmethod
-    def of(cls, figures: selectors.CustomerAnalytics, currency: str) -> CustomerAnalytics:
+    def of(cls, figures: customer_figures.CustomerAnalytics, currency: str) -> CustomerAnalytics:
         return cls(
             orders_count=figures.orders_count,
             lifetime_value=money(figures.lifetime_value, currency),
@@ -97,12 +97,10 @@ class CustomerAnalyticsSummary:
     )
 
     @classmethod
-    def of(
-        cls, figures: selectors.AnalyticsSummary, *, first: date, last: date, currency: str
-    ) -> CustomerAnalyticsSummary:
+    def of(cls, figures: customer_figures.AnalyticsSummary, *, currency: str) -> CustomerAnalyticsSummary:
         return cls(
-            from_=first,
-            to=last,
+            from_=figures.first,
+            to=figures.last,
             customers_count=figures.customers,
             new_customers_count=figures.new_customers,
             customers_with_orders=figures.customers_with_orders,

@@ -14,7 +14,7 @@ from strawberry.types import Info
 from strawberry_django.optimizer import optimize
 
 from apps.analytics import cohorts, lifetime, rfm
-from apps.customers.models import Customer
+from apps.customers import selectors
 from schema.context import tenant
 from schema.customers import CustomerConnection
 from schema.errors import bad_request, read_or_bad_request
@@ -47,7 +47,7 @@ class _RankedCustomers(Sequence):
         page = self.ids[index]
         if not page:
             return []
-        found = {customer.pk: customer for customer in optimize(Customer.objects.filter(pk__in=page), self.info)}
+        found = {customer.pk: customer for customer in optimize(selectors.customers_with_ids(page), self.info)}
         return [found[pk] for pk in page if pk in found]
 
 

@@ -18,6 +18,7 @@ from strawberry import relay
 from strawberry.types import Info
 from strawberry_django.relay import DjangoListConnection
 
+from apps.analytics import customers as customer_figures
 from apps.customers import selectors, services
 from apps.customers.models import Customer, CustomerNote
 from apps.customers.privacy import masked_email, masked_phone
@@ -122,13 +123,13 @@ class CustomerType(TenantNode):
         return list(root.notes.all()) if sees_contacts(info) else []
 
     @strawberry_django.field(
-        prefetch_related=[lambda info: selectors.analytics_prefetch(empty=_analytics_refused(info) is not None)],
+        prefetch_related=[lambda info: customer_figures.analytics_prefetch(empty=_analytics_refused(info) is not None)],
         description="Not for viewers (null with a FORBIDDEN error).",
     )
     def analytics(self, root: Customer, info: Info) -> CustomerAnalytics | None:
         if (refused := _analytics_refused(info)) is not None:
             raise refused
-        return CustomerAnalytics.of(selectors.customer_analytics(root), _currency(info))
+        return CustomerAnalytics.of(customer_figures.customer_analytics(root), _currency(info))
 
     @strawberry_django.field(only=["id"], description="RFM scores and segment as of today; null without an order. "
                              "Not for viewers (null with a FORBIDDEN error).")
@@ -302,19 +303,18 @@ class Query:
         "time zone; default the last 30 days), biggest first.",
     )
     def top_customers(self, info: Info, from_: FromDate = None, to: ToDate = None) -> Iterable[CustomerType]:
-        def make():
-            _, _, start, end = selectors.day_range(tenant(info), from_, to)
-            return selectors.top_customers(start=start, end=end)
-
-        return read_or_bad_request(make)
+        return read_or_bad_request(
+            lambda: customer_figures.top_customers_in_range(tenant=tenant(info), first=from_, last=to)
+        )
 
     @strawberry.field(description="Customer figures for the days `from` to `to` (default the last 30 days).")
     def customer_analytics_summary(
         self, info: Info, from_: FromDate = None, to: ToDate = None
     ) -> CustomerAnalyticsSummary:
-        first, last, start, end = read_or_bad_request(lambda: selectors.day_range(tenant(info), from_, to))
-        figures = selectors.analytics_summary(start=start, end=end)
-        return CustomerAnalyticsSummary.of(figures, first=first, last=last, currency=_currency(info))
+        figures = read_or_bad_request(
+            lambda: customer_figures.analytics_summary(tenant=tenant(info), first=from_, last=to)
+        )
+        return CustomerAnalyticsSummary.of(figures, currency=_currency(info))
 
 
 @strawberry.type

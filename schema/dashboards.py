@@ -9,6 +9,7 @@ A definition is JSON, checked against a whitelist (apps.analytics.definitions):
 from __future__ import annotations
 
 import enum
+import json
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -80,10 +81,10 @@ class WidgetType(TenantNode):
 
 
 def _result(widget: Widget, info: Info) -> Result:
-    """The widget's answer, asked once per request however many fields show it."""
-    if not hasattr(widget, "_result"):
-        widget._result = read_or_bad_request(lambda: dashboards.widget_result(widget, tenant=tenant(info)))
-    return widget._result
+    """The widget's answer, asked once per operation however many fields show it. Keyed by its
+    definition too: a widget changed by a mutation earlier in the operation is asked again."""
+    key = f"widget:{widget.pk}:{json.dumps(widget.definition, sort_keys=True)}"
+    return info.context.once(key, lambda: read_or_bad_request(lambda: dashboards.widget_result(widget, tenant=tenant(info))))
 
 
 @strawberry.input

@@ -3,24 +3,22 @@ apps.analytics.events) and `funnel` (apps.analytics.funnels)."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 import strawberry
-from django.utils import timezone
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from apps.analytics import events as ingestion
 from apps.analytics import funnels
 from apps.analytics.query import DateRange
+from apps.common.days import range_or_default
 from schema.context import principal, tenant
 from schema.customers import FromDate, ToDate
 from schema.errors import AnalyticsError, payload_or_errors, read_or_bad_request
 from schema.ids import pk_or_none
 
-DEFAULT_RANGE_DAYS = 30
 DEFAULT_STEPS = list(funnels.DEFAULT_STEPS)  # the argument's default (never changed)
 
 
@@ -96,10 +94,9 @@ class Query:
         from_: FromDate = None, to: ToDate = None,
     ) -> Funnel:
         current = tenant(info)
-        to = to or timezone.localdate(timezone=ZoneInfo(current.time_zone))
-        from_ = from_ or to - timedelta(days=DEFAULT_RANGE_DAYS - 1)
+        days = DateRange(*range_or_default(current, from_, to))
         result = read_or_bad_request(lambda: funnels.funnel(tenant=current, steps=DEFAULT_STEPS if steps is None else steps,
-                                              window_hours=window_hours, days=DateRange(from_, to)))
+                                              window_hours=window_hours, days=days))
         return Funnel(
             from_=result.range.first, to=result.range.last, window_hours=result.window_hours,
             time_zone=result.time_zone,

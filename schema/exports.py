@@ -44,10 +44,10 @@ else:
                                        name="ExportStatus")
 
 
-def _visible(info: Info, queryset: Any = None) -> Any:
+def _member(info: Info) -> dict[str, Any]:
+    """The caller as selectors.visible and visible_export take them."""
     who = principal(info)
-    return selectors.visible(selectors.exports() if queryset is None else queryset, role=who.role,
-                             user_id=getattr(who.user, "pk", None))
+    return {"role": who.role, "user_id": getattr(who.user, "pk", None)}
 
 
 @strawberry_django.type(Export, name="Export")
@@ -62,7 +62,7 @@ class ExportType(TenantNode):
 
     @classmethod
     def get_queryset(cls, queryset, info: Info, **kwargs):
-        return _visible(info, queryset)
+        return selectors.visible(queryset, **_member(info))
 
     @strawberry_django.field(only=["kind"])
     def kind(self, root: Export) -> ExportKindEnum:
@@ -156,7 +156,7 @@ class Subscription:
         # Listening before the state is read: nothing published in between is missed.
         async with subscription_slot(info), bus.listen(info.context.request, tenant(info).schema_name,
                                                        "exports") as messages:
-            current = await database_sync_to_async(lambda: _visible(info).filter(pk=pk).first())()
+            current = await database_sync_to_async(lambda: selectors.visible_export(pk, **_member(info)))()
             if current is None:
                 raise ApiError("No such export.", code="NOT_FOUND")
             yield ExportProgress.of(id, current.status, current.rows_done, current.rows_total)

@@ -20,6 +20,7 @@ from strawberry_django.optimizer import optimize
 
 from apps.live import bus, hub, limits
 from apps.live.snapshot import Snapshot, snapshot
+from apps.orders import selectors as order_selectors
 from apps.orders.models import Order
 from schema.context import tenant
 from schema.errors import ApiError
@@ -74,7 +75,7 @@ class OrderEventKind(enum.Enum):
 
 
 def _order(order_id: int, info: Info) -> Order | None:
-    return optimize(Order.objects.filter(pk=order_id), info).first()
+    return optimize(order_selectors.orders_with_ids([order_id]), info).first()
 
 
 @strawberry.type(name="LiveOrderEvent", description="Something that happened to an order, when it committed.")

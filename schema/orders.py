@@ -5,18 +5,17 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Iterable
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any
-from zoneinfo import ZoneInfo
 
 import strawberry
 import strawberry_django
-from django.utils import timezone
 from strawberry.scalars import JSON
 from strawberry.types import Info
 from strawberry_django.relay import DjangoListConnection
 
+from apps.common.days import range_or_default
 from apps.orders import selectors, services
 from apps.orders.models import Order, OrderEvent, OrderLine, OrderStatus, Refund, RefundLine
 from apps.payments import refunds as payment_refunds
@@ -297,9 +296,8 @@ class Query:
                       "zone, both included); by default the 30 days to today.")
     def order_analytics(self, info: Info, from_: FromDate = None, to: ToDate = None) -> OrderAnalytics:
         current = tenant(info)
-        to = to or timezone.localdate(timezone=ZoneInfo(current.time_zone))
-        from_ = from_ or to - timedelta(days=29)
-        figures = read_or_bad_request(lambda: selectors.order_figures(tenant=current, start=from_, end=to))
+        first, last = range_or_default(current, from_, to)
+        figures = read_or_bad_request(lambda: selectors.order_figures(tenant=current, start=first, end=last))
         fulfil = figures.average_time_to_fulfil
         return OrderAnalytics(
             from_=figures.start,

@@ -3,14 +3,13 @@ range of days in the tenant's time zone (apps.payments.analytics)."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 import strawberry
-from django.utils import timezone
 from strawberry.types import Info
 
+from apps.common.days import range_or_default
 from apps.payments import analytics
 from schema.context import tenant
 from schema.customers import FromDate, ToDate
@@ -81,9 +80,8 @@ class Query:
     @strawberry.field(description="Payment attempts made over the days `from` to `to` (default: the last 30).")
     def payment_analytics(self, info: Info, from_: FromDate = None, to: ToDate = None) -> PaymentAnalytics:
         current = tenant(info)
-        to = to or timezone.localdate(timezone=ZoneInfo(current.time_zone))
-        from_ = from_ or to - timedelta(days=29)
-        figures = read_or_bad_request(lambda: analytics.payment_figures(tenant=current, start=from_, end=to))
+        first, last = range_or_default(current, from_, to)
+        figures = read_or_bad_request(lambda: analytics.payment_figures(tenant=current, start=first, end=last))
         currency = current.currency
         return PaymentAnalytics(
             from_=figures.start,

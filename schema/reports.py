@@ -16,16 +16,14 @@ from strawberry.types import Info
 from strawberry_django.relay import DjangoListConnection
 
 from apps.analytics import definitions, reports
-from apps.analytics.errors import AnalyticsErrorCode
 from apps.analytics.models import Report
 from apps.analytics.query import Result
-from apps.common.errors import UserError as ServiceUserError
 from schema import dashboards
 from schema.analytics import AnalyticsResult, result_of
 from schema.charts import ChartFormatEnum, ChartImage, ChartKindEnum, Height, Width, chart_image
 from schema.context import principal, tenant
 from schema.errors import AnalyticsError, payload_or_errors
-from schema.ids import TenantNode, minted_in, pk_of
+from schema.ids import TenantNode, minted_in, pk_of, pk_or_none
 
 DEFINITION = dashboards.DEFINITION.replace("one for a widget", "one to ten")
 RangeOverride = Annotated[JSON | None, strawberry.argument(
@@ -106,7 +104,7 @@ class Query:
 
     @strawberry.field
     def report(self, info: Info, id: strawberry.ID) -> ReportType | None:
-        return reports.reports().filter(pk=pk_of(id, "Report", info)).first()
+        return reports.report_or_none(pk_of(id, "Report", info))
 
     @strawberry.field(description="Runs a saved report (`id`) or a definition not saved yet (`definition`), "
                       "optionally over another `range`.")
@@ -115,14 +113,9 @@ class Query:
         current = tenant(info)
 
         def make() -> ReportRun:
-            if (id is None) == (definition is None):
-                raise ServiceUserError("Give either `id` or `definition`.", field="id", code=AnalyticsErrorCode.REQUIRED)
-            if id is None:
-                return ReportRun(report=None, answer=reports.run_unsaved(tenant=current, definition=definition,
-                                                                         range=range))
-            saved = reports.report(pk_of(id, "Report", info))
-            return ReportRun(report=saved, title=saved.name,
-                             answer=reports.run(tenant=current, definition=saved.definition, range=range))
+            saved, answer = reports.run_report(tenant=current, report_id=pk_or_none(id, "Report", info),
+                                               definition=definition, range=range)
+            return ReportRun(report=saved, title="" if saved is None else saved.name, answer=answer)
 
         return payload_or_errors(make, lambda errors: ReportRun(report=None, user_errors=errors), AnalyticsError)
 

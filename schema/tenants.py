@@ -13,11 +13,11 @@ from strawberry.types import Info
 from strawberry_django.relay import DjangoListConnection
 
 from apps.common.errors import UserError as ServiceUserError
+from apps.provisioning import services
 from schema.context import principal, tenant, tenant_or_none
 from schema.customers import FromDate, ToDate
 from schema.errors import ApiError, TenantError, bad_request, payload_or_errors
 from schema.ids import TenantNode, pk_of, pk_or_none
-from tenants import services
 from tenants.models import Tenant
 
 if TYPE_CHECKING:
@@ -130,7 +130,7 @@ class Mutation:
             lambda: services.provision_tenant(
                 name=input.name,
                 slug=input.slug,
-                owner_email=input.owner_email.strip().lower(),
+                owner_email=input.owner_email,
                 owner_password=input.owner_password,
                 time_zone=input.time_zone,
                 currency=input.currency,

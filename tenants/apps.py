@@ -6,5 +6,4 @@ class TenantsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from config import celery  # noqa: F401  (shared tasks bind to our tenant-aware app)
         from tenants import cors  # noqa: F401  (connects the per-tenant CORS check)

@@ -10,6 +10,7 @@ from django_tenants.models import DomainMixin, TenantMixin
 from django_tenants.postgresql_backend.base import _check_schema_name
 from django_tenants.utils import schema_exists
 
+from tenants import hooks
 from tenants.cloning import clone_schema
 from tenants.db import connection
 
@@ -76,11 +77,7 @@ class Tenant(TenantMixin):
     def create_schema(self, check_if_exists: bool = False, sync_schema: bool = True, verbosity: int = 1) -> bool | None:
         created = self._create_schema(check_if_exists, sync_schema, verbosity)
         if created is not False:
-            # A schema of this name may have lived before (a tenant dropped and made again):
-            # none of its cached analytics answers may be read (apps.analytics.cache).
-            from apps.analytics import cache
-
-            cache.bump(self.schema_name)
+            hooks.schema_created.send(schema_name=self.schema_name)
         return created
 
     def _create_schema(self, check_if_exists: bool, sync_schema: bool, verbosity: int) -> bool | None:

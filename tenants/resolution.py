@@ -14,10 +14,11 @@ rather than a 500 or a 404 from a query.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.utils.module_loading import import_string
+from django.core.exceptions import ImproperlyConfigured
 from django_tenants.postgresql_backend.base import FakeTenant
 
 from apps.common.ids import parse_id
@@ -96,8 +97,21 @@ def _by_reference(reference: str, source: str) -> Tenant:
     return tenant
 
 
+# Which tenant an API key belongs to is for accounts to say, an app above tenants: it registers
+# its lookup here from its AppConfig.ready() (DESIGN §2).
+_api_key_lookup: Callable[[str], int | None] | None = None
+
+
+def use_api_key_lookup(lookup: Callable[[str], int | None]) -> None:
+    """`lookup(raw_key)` is the id of the tenant the key names, or None."""
+    global _api_key_lookup
+    _api_key_lookup = lookup
+
+
 def _by_api_key(raw_key: str) -> Tenant | None:
-    tenant_id = import_string(settings.TENANT_API_KEY_LOOKUP)(raw_key)
+    if _api_key_lookup is None:
+        raise ImproperlyConfigured("No API key lookup: apps.accounts registers it when Django starts.")
+    tenant_id = _api_key_lookup(raw_key)
     return _live_tenants().filter(pk=tenant_id).first() if tenant_id else None
 
 

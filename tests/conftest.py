@@ -20,8 +20,9 @@ from django.test import AsyncClient
 from apps.accounts import services as account_services
 from apps.accounts.models import Membership, Role, User
 from apps.common import global_ids
+from apps.provisioning.services import provision_tenant
 from tenants.models import Tenant
-from tenants.services import ensure_template, provision_tenant
+from tenants.services import ensure_template
 
 # Fixtures of a whole area, shared by its test modules (pytest takes plugins from the root only).
 pytest_plugins = ["tests.apps.payments.fixtures", "tests.servers"]
@@ -91,7 +92,7 @@ def _temporary_media_root():
 def _fresh_buckets():
     """Rate buckets live in Redis, not in the test's transaction: every test starts and ends with
     none, so one test's drained bucket never throttles another's."""
-    from config import redis as redis_config
+    from apps.common import redis as redis_config
 
     def flush() -> None:
         client = redis_config.client()

@@ -42,10 +42,13 @@ def _access_tokens_lasting(lifetime: timedelta) -> Iterator[None]:
         jwt_settings.JWT_EXPIRATION_DELTA = original
 
 
-def _database_url() -> str:
+def database_url(*, relay_port: int | None = None) -> str:
+    """The test database as a DATABASE_URL for a process we start (a server, a worker); with
+    `relay_port`, reached through a relay of ours on that loopback port."""
     db = settings.DATABASES["default"]
     auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
-    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    address = f"127.0.0.1:{relay_port}" if relay_port else f"{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}"
+    return f"postgres://{auth}@{address}/{db['NAME']}"
 
 
 @dataclass(frozen=True)
@@ -73,7 +76,7 @@ def asgi_server(tenants, django_db_blocker):
         }
     env = {
         "DJANGO_SETTINGS_MODULE": "config.settings_test",
-        "DATABASE_URL": _database_url(),
+        "DATABASE_URL": database_url(),
         "SESSION_COOKIE_SECURE": "false",  # plain http on loopback
     }
     try:

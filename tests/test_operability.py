@@ -19,7 +19,7 @@ def test_readyz_checks_database_redis_and_migrations(gql, alpha):
 
 
 def test_readyz_reports_redis_down(gql, alpha, settings):
-    from config import redis as redis_config
+    from apps.common import redis as redis_config
 
     settings.REDIS_URL = "redis://127.0.0.1:1/0"
     redis_config.client.cache_clear()

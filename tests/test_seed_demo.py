@@ -21,10 +21,10 @@ from django_tenants.utils import tenant_context
 from apps.catalog.models import Category, Product, Variant
 from apps.common.days import day_start, local_today
 from apps.common.errors import UserError
-from apps.common.seeding import SeedSize, seed_demo
 from apps.customers.models import Customer
 from apps.orders import status as machine
 from apps.orders.models import Order, OrderCounter, OrderEvent, OrderLine, Refund, RefundLine
+from apps.provisioning.seeding import SeedSize, seed_demo
 from tenants.models import Tenant
 
 UNTIL = datetime(2025, 6, 30, 12, 0, tzinfo=UTC)

@@ -16,12 +16,14 @@ from django.utils import timezone
 from graphql_jwt.shortcuts import get_token
 
 from apps.accounts import selectors
+from apps.accounts.authentication import decode_access_token
 from apps.accounts.errors import AccountErrorCode
 from apps.accounts.models import ROLE_RANK, ApiKey, Membership, RefreshToken, Role, User
 from apps.audit import services as audit
 from apps.common.errors import NotFound, PermissionDenied, UserError
 from apps.common.ids import parse_id
 from apps.common.rules import required_text
+from tenants.errors import RequestRefused
 
 if TYPE_CHECKING:
     from apps.accounts.authentication import Principal
@@ -90,6 +92,18 @@ def revoke_refresh_token(*, refresh_token: str, tenant: Tenant | None) -> None:
     audit.record(actor=token.user, action="token.revoke", obj=token)
 
 
+def verify_access_token(*, token: str, tenant) -> dict:
+    """The claims of an access token issued on `tenant`: one that is expired, forged or issued on
+    another tenant is INVALID_TOKEN (an answer to the caller, not a refusal of the request)."""
+    try:
+        claims = decode_access_token(token)
+    except RequestRefused as refused:
+        raise UserError(refused.message, field="token", code=AccountErrorCode.INVALID_TOKEN) from refused
+    if claims.get("tenant") != getattr(tenant, "slug", None):
+        raise UserError("Issued for another tenant.", field="token", code=AccountErrorCode.INVALID_TOKEN)
+    return claims
+
+
 # --- members ------------------------------------------------------------------------------------
 
 def _check_role(role: str, field: str = "role") -> None:
@@ -107,6 +121,7 @@ def _may_manage(actor_role: str | None, target_role: str) -> bool:
 @transaction.atomic
 def add_member(*, actor: Principal, tenant: Tenant, email: str, role: str, full_name: str = "") -> tuple[Membership, str | None]:
     """Add a person to the tenant. A new person gets an invitation token to set a password."""
+    email = email.strip().lower()
     _check_role(role)
     try:
         validate_email(email)

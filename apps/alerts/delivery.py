@@ -22,10 +22,9 @@ from apps.alerts import webhooks
 from apps.alerts.models import AlertRule, Channel, Comparison, Notification, WebhookDelivery
 from apps.analytics.metrics import METRICS
 from apps.analytics.query import DateRange
-from apps.common import global_ids, runs
+from apps.common import crypto, global_ids, runs
 from apps.common.outages import after_commit
 from apps.live import bus
-from apps.payments import crypto
 from tenants.db import connection
 
 # After the first attempt: seven in all, the last at most 10.5 min after the first (the backoff of

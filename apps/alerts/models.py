@@ -37,7 +37,7 @@ class AlertRule(models.Model):
     channels = ArrayField(models.CharField(max_length=16, choices=Channel.choices), default=list)
     emails = ArrayField(models.EmailField(), default=list, blank=True)
     webhook_url = models.URLField(max_length=500, blank=True)
-    # Fernet token (apps.payments.crypto): the secret must be read back to sign, so it cannot be hashed.
+    # Fernet token (apps.common.crypto): the secret must be read back to sign, so it cannot be hashed.
     webhook_secret = models.TextField(blank=True)
     active = models.BooleanField(default=True)
     created_by_id = models.BigIntegerField(null=True, blank=True)  # a public-schema user

@@ -2,7 +2,7 @@
 permission table, schema/permissions.py); every analytics role marks notifications read.
 
 A rule's webhook secret is made here and returned once, at creation (as an API key's); it is
-stored encrypted (apps.payments.crypto), since signing needs it back."""
+stored encrypted (apps.common.crypto), since signing needs it back."""
 
 from __future__ import annotations
 
@@ -21,10 +21,10 @@ from apps.alerts.errors import AlertErrorCode
 from apps.alerts.models import AlertRule, Channel, Comparison, Notification
 from apps.analytics.metrics import METRICS
 from apps.audit import services as audit
+from apps.common import crypto
 from apps.common.actors import Actor
 from apps.common.errors import NotFound, UserError
 from apps.common.rules import required_text
-from apps.payments import crypto
 
 NAME_MAX = 120
 WINDOW_DAYS_MAX = 365

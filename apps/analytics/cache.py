@@ -17,10 +17,11 @@ import pickle
 from collections.abc import Callable
 from typing import TypeVar
 
+from django.db import connection
+
+from apps.analytics import hooks
+from apps.common import redis
 from apps.common.outages import REDIS_OUTAGES, after_commit, without_redis
-from apps.live import bus
-from config import redis
-from tenants.db import connection
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -57,9 +58,9 @@ def raise_version(schema: str, floor: int) -> int:
 
 def bump_on_commit() -> None:
     """Call inside the transaction of a write that changes analytics figures. After the bump,
-    live metrics subscribers hear of the new version (apps.live.hub coalesces)."""
+    `hooks.figures_changed` tells of the new version (the live bus: apps.live.hub coalesces)."""
     schema = _schema()
-    after_commit(lambda: bus.publish(schema, "metrics", {"version": bump(schema)}))
+    after_commit(lambda: hooks.figures_changed.send(schema=schema, version=bump(schema)))
 
 
 def cached(name: str, key: str, compute: Callable[[], T], *, schema: str | None = None) -> T:

@@ -1,7 +1,7 @@
 """Monthly cohort retention, in the tenant's time zone.
 
 A customer's cohort is the month of their first counted order ever (not cancelled; see
-apps.customers.selectors). For the cohorts of the months `first`..`last` (at most MAX_MONTHS),
+apps.analytics.customers). For the cohorts of the months `first`..`last` (at most MAX_MONTHS),
 observed through the end of `last`, each cohort has its size and, for every month offset
 0..(last - cohort month):
 - customers: members with a counted order in that month (offset 0: all of them);

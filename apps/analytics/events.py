@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING
 from django.db import transaction
 from django.utils import timezone
 
-from apps.analytics import cache
+from apps.analytics import cache, hooks
 from apps.analytics.errors import AnalyticsErrorCode
 from apps.analytics.models import Event, EventDay, Rollup
 from apps.audit.services import record
@@ -46,7 +46,6 @@ from apps.catalog.models import Product
 from apps.common.actors import Actor
 from apps.common.errors import UserError
 from apps.customers.models import Customer
-from apps.live import visitors
 from apps.orders.models import Order
 from tenants.db import connection
 
@@ -227,7 +226,7 @@ def ingest(*, tenant: Tenant, events: Iterable[tuple[int, object]], now: datetim
     received = now.isoformat()
     lines: list[str] = []
     quarters: Counter[tuple[int, str, int | None]] = Counter()
-    recent_from, visits = visitors.since(tenant, now), []
+    visits: list[tuple[int, str, int | None]] = []
     for index, kind, moment, session, customer, product, order, properties, second in rows:
         if customer is not None and customer not in customers:
             rejections.append(_unknown(index, "customer", customer))
@@ -241,10 +240,9 @@ def ingest(*, tenant: Tenant, events: Iterable[tuple[int, object]], now: datetim
         lines.append(f"{kind}\t{moment}\t{_escape(session)}\t{_cell(customer)}\t{_cell(product)}\t{_cell(order)}\t"
                      f"{properties}\t{received}\n")
         quarters[(second // QUARTER, kind, product)] += 1
-        if second >= recent_from:
-            visits.append((second, session, customer))
+        visits.append((second, session, customer))
     if lines:
-        visitors.add_on_commit(tenant, visits, now)  # before _write's bump, which the snapshot follows
+        hooks.events_stored.send(tenant=tenant, visits=visits, now=now)  # before _write queues its bump
         _write(lines, quarters, tenant.time_zone)
     rejections.sort(key=lambda rejection: rejection.index)
     return Outcome(accepted=len(lines), rejections=rejections)

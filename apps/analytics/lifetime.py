@@ -1,5 +1,5 @@
 """Customer lifetime value (CLV) as of a day in the tenant's time zone, over counted orders
-(not cancelled) and what was spent on them (totals less refunds), as apps.customers.selectors
+(not cancelled) and what was spent on them (totals less refunds), as apps.analytics.customers
 defines them.
 
 - historical CLV = what all customers spent on all their orders up to `as_of` / customers with

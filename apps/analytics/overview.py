@@ -10,21 +10,20 @@ The platform's tenant summary is the KPI part, in the tenant's own schema."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from apps.analytics import engine, rfm
 from apps.analytics.cache import cached
+from apps.analytics.customers import top_customers
 from apps.analytics.query import AnalyticsQuery, DateRange, Dimension, Granularity, Result
-from apps.common.days import day_start, local_today
-from apps.customers.selectors import top_customers
+from apps.common.days import day_bounds, local_today, range_or_default
 from tenants.context import tenant_context
 
 if TYPE_CHECKING:
     from tenants.models import Tenant
 
-DEFAULT_DAYS = 30
 KPIS = ("gross_sales", "net_sales", "orders", "average_order_value", "units", "refunds", "new_customers",
         "returning_customer_rate")
 SALES = ("net_sales", "gross_sales", "orders")
@@ -51,10 +50,8 @@ class Overview:
 
 
 def date_range(tenant: Tenant, first: date | None, last: date | None, granularity: Granularity) -> DateRange:
-    """The days asked for; without `to`, up to today; without `from`, DEFAULT_DAYS days."""
-    last = last or local_today(tenant)
-    first = first or last - timedelta(days=DEFAULT_DAYS - 1)
-    return DateRange(first, last).check(granularity)
+    """The days asked for, defaults filled in (range_or_default), checked for `granularity`."""
+    return DateRange(*range_or_default(tenant, first, last)).check(granularity)
 
 
 def kpis(tenant: Tenant, span: DateRange) -> Result:
@@ -80,7 +77,8 @@ def overview(tenant: Tenant, *, first: date | None = None, last: date | None = N
 
 def _top_customers(tenant: Tenant, span: DateRange, top: int) -> list[TopCustomer]:
     def compute() -> list[TopCustomer]:
-        found = top_customers(start=day_start(tenant, span.first), end=day_start(tenant, span.last + timedelta(days=1)))
+        start, end = day_bounds(tenant, span.first, span.last)
+        found = top_customers(start=start, end=end)
         return [TopCustomer(customer_id=c.pk, spent=c.period_spent, orders=c.period_orders) for c in found[:top]]
 
     return cached("overview.top_customers", f"{tenant.time_zone}|{span.first}|{span.last}|{top}", compute)

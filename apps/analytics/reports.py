@@ -31,8 +31,12 @@ def reports() -> QuerySet[Report]:
     return Report.objects.all()
 
 
+def report_or_none(report_id: int) -> Report | None:
+    return Report.objects.filter(pk=report_id).first()
+
+
 def report(report_id: int) -> Report:
-    found = Report.objects.filter(pk=report_id).first()
+    found = report_or_none(report_id)
     if found is None:
         raise NotFound("No such report.")
     return found
@@ -47,6 +51,18 @@ def run(*, tenant: Tenant, definition: Mapping[str, Any], range: Any = None) -> 
 def run_unsaved(*, tenant: Tenant, definition: Any, range: Any = None) -> Result:
     """A definition tried out before it is saved: checked as a saved one would be."""
     return run(tenant=tenant, definition=definitions.normalise(definition, tenant=tenant), range=range)
+
+
+def run_report(*, tenant: Any, report_id: int | None, definition: Any,
+               range: Any = None) -> tuple[Report | None, Result]:
+    """Exactly one of a saved report (`report_id`) and a definition not saved yet, run; with the
+    report it was (None for the definition)."""
+    if (report_id is None) == (definition is None):
+        raise UserError("Give either `id` or `definition`.", field="id", code=AnalyticsErrorCode.REQUIRED)
+    if report_id is None:
+        return None, run_unsaved(tenant=tenant, definition=definition, range=range)
+    saved = report(report_id)
+    return saved, run(tenant=tenant, definition=saved.definition, range=range)
 
 
 def _name(value: Any) -> str:

@@ -1,7 +1,7 @@
 """RFM scores and named customer segments, as of a day in the tenant's time zone.
 
 Population: customers with at least one counted order (not cancelled) placed before the end of
-`as_of`. Definitions are apps.customers.selectors': an order counts unless cancelled, what a
+`as_of`. Definitions are apps.analytics.customers': an order counts unless cancelled, what a
 customer spent on it is `total - refunded_total`, days are the tenant's local days.
 
 - recency: days from the local day of the customer's last counted order to `as_of` (0 = that day);

@@ -27,7 +27,7 @@ recompute includes them and an addition comes on top of them. `rebuild()` locks 
 tables instead.
 
 The days are local days of the zone recorded in the Rollup row (the tenant's zone when first
-built); changing the tenant's zone rebuilds in the new zone (tenants.services.update_tenant)."""
+built); changing the tenant's zone rebuilds in the new zone (apps.provisioning.services.update_tenant)."""
 
 from __future__ import annotations
 

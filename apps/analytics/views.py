@@ -10,7 +10,7 @@ REST_MAX_EVENTS (10,000) events and MAX_BODY_BYTES a request (413 beyond).
 200: `{accepted, rejected, errors: [{index, code, message}]}`: the accepted events are stored
 (committed) when it answers. 400: a body that is not a JSON array (where it breaks is said).
 401/403: no API key, a key of another tenant or without the `events` scope. 429: the caller's
-rate bucket (the GraphQL one, schema/extensions/throttle.py) is empty: each request costs one
+rate bucket (the GraphQL one, apps/common/throttle.py) is empty: each request costs one
 point per started 1,000 events."""
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from django.views.decorators.http import require_POST
 
 from apps.accounts.models import ApiKey
 from apps.analytics import events
-from schema.extensions import throttle
+from apps.common import throttle
 from tenants.errors import AuthenticationError, RequestRefused, bad_request, forbidden, not_found
 
 if TYPE_CHECKING:

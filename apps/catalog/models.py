@@ -78,6 +78,11 @@ class Variant(models.Model):
     def __str__(self) -> str:
         return self.sku
 
+    @property
+    def is_low_stock(self) -> bool:
+        """At or below its threshold: the rule selectors.low_stock_variants applies in SQL."""
+        return self.stock <= self.low_stock_threshold
+
 
 def image_path(instance: "ProductImage", filename: str) -> str:
     # The tenant's storage (django-tenants) puts this under the tenant's own folder.

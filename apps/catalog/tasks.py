@@ -4,11 +4,11 @@ under the one policy (apps.common.retry)."""
 
 from celery import shared_task
 
-from apps.catalog import services
+from apps.catalog import image_services
 from apps.common.retry import RetryingTask
 
 
 @shared_task(base=RetryingTask)
 def make_renditions(image_id: int) -> dict[str, str]:
     """Write the WebP renditions of one product image and record them on it."""
-    return services.write_renditions(image_id=image_id)
+    return image_services.write_renditions(image_id=image_id)

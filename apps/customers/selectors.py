@@ -1,42 +1,34 @@
-"""Reads for customers: the lists (search, VIP, new, inactive, top spenders in a range) and the
-customer analytics. Order data is read from apps.orders' tables and never written here.
+"""Reads for customers: the lists (search, VIP, new, inactive) from the customers' own rows and
+the statistics kept on them, and the ranges of days the customer queries take. What is read from
+the orders (top spenders in a range, customer analytics) is apps.analytics.customers: customers
+sit below orders.
 
-Definitions used throughout:
-- an order *counts* unless it is cancelled (pending orders count: they are placed);
-- what a customer *spent* on an order is its total less what was refunded of it;
-- a date range is whole days in the tenant's time zone, both ends included.
+A date range is whole days in the tenant's time zone, both ends included.
 """
 
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, TypedDict
+from typing import TYPE_CHECKING
 
-from django.db import connection
-from django.db.models import Count, F, Prefetch, Q, QuerySet, Sum
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from apps.common import rules
-from apps.common.days import day_bounds, day_start, local_today
+from apps.common.days import day_bounds, day_start, range_or_default
 from apps.common.errors import UserError
-from apps.common.money import ZERO, quantize
+from apps.common.money import quantize
 from apps.customers.errors import CustomerErrorCode
 from apps.customers.models import Customer
-from apps.orders.models import Order, OrderLine
-from apps.orders.status import COUNTED
 
 if TYPE_CHECKING:
-    from django_stubs_ext import WithAnnotations
 
     from tenants.models import Tenant
 
 DEFAULT_VIP_THRESHOLD = Decimal("1000.00")
-DEFAULT_RANGE_DAYS = 30
 MAX_DAYS = 3660
-DAYS_PER_MONTH = Decimal("30.436875")  # 365.2425 / 12
 
 
 # --- ranges and settings ---------------------------------------------------------------------
@@ -50,9 +42,13 @@ def check_days(days: int, name: str = "days") -> int:
 def day_range(tenant: Tenant, first: date | None, last: date | None) -> tuple[date, date, datetime, datetime]:
     """(first, last, start, end) for the days first..last (inclusive) in the tenant's time zone:
     start is midnight of `first` there, end midnight after `last` (exclusive), both aware.
-    Without `last`: today; without `first`: DEFAULT_RANGE_DAYS days up to `last`."""
-    last = local_today(tenant) if last is None else check_day(last, "to")
-    first = last - timedelta(days=DEFAULT_RANGE_DAYS - 1) if first is None else check_day(first, "from")
+    The missing ends are filled in by range_or_default; the ends given are checked before, so that
+    a `to` out of bounds is its BAD_RANGE and not a date overflow there."""
+    if last is not None:
+        check_day(last, "to")
+    if first is not None:
+        check_day(first, "from")
+    first, last = range_or_default(tenant, first, last)
     rules.check_range(first, last, longest=MAX_DAYS)
     return first, last, *day_bounds(tenant, first, last)
 
@@ -120,6 +116,12 @@ def customers(
     return _ordered(queryset, sort, descending)
 
 
+def customers_with_ids(ids: list[int]) -> QuerySet[Customer]:
+    """The customers of `ids` that exist, in no particular order: the lists ranked elsewhere (RFM
+    segments, the overview's top customers) read a page of them at once and keep their own order."""
+    return Customer.objects.filter(pk__in=ids)
+
+
 def average_order_value(customer: Customer) -> Decimal | None:
     """Total spent / orders, from the statistics kept on the customer; None without orders."""
     return quantize(customer.total_spent / customer.orders_count) if customer.orders_count > 0 else None
@@ -146,185 +148,3 @@ def inactive_customers(*, days: int, include_never_ordered: bool = False) -> Que
     if include_never_ordered:
         lapsed |= Q(last_order_at__isnull=True, created__lt=since)
     return _ordered(Customer.objects.filter(lapsed), CustomerSort.LAST_ORDER_AT, True)
-
-
-class PeriodFigures(TypedDict):
-    period_spent: Decimal
-    period_orders: int
-
-
-def top_customers(*, start: datetime, end: datetime) -> QuerySet[WithAnnotations[Customer, PeriodFigures]]:
-    """Customers by what they spent on the orders they placed in [start, end), biggest first;
-    each is annotated with `period_spent` and `period_orders`. Only customers with such orders."""
-    # One filter() call, so the annotations below aggregate over exactly these joined orders.
-    queryset = Customer.objects.filter(
-        orders__placed_at__gte=start, orders__placed_at__lt=end, orders__status__in=COUNTED
-    ).annotate(
-        period_spent=Sum(F("orders__total") - F("orders__refunded_total")),
-        period_orders=Count("orders"),
-    )
-    return queryset.order_by(F("period_spent").desc(), "id")
-
-
-# --- one customer's analytics -------------------------------------------------------------------
-
-ANALYTICS_ORDERS = "analytics_orders"  # where the prefetch puts a customer's counted orders
-ANALYTICS_LINES = "analytics_lines"  # and each order's lines
-
-
-def analytics_orders() -> QuerySet[Order]:
-    """Counted orders with the lines of categorised products: what customer analytics reads.
-    The GraphQL Customer type prefetches this for a whole page (a fixed number of queries)."""
-    lines = OrderLine.objects.filter(product__category__isnull=False).select_related("product__category").only(
-        "order_id", "quantity", "refunded_quantity", "total",
-        "product__id", "product__category__id", "product__category__name", "product__category__slug",
-    )
-    return (
-        Order.objects.filter(status__in=COUNTED)
-        .only("id", "customer_id", "total", "refunded_total", "placed_at")
-        .prefetch_related(Prefetch("lines", queryset=lines, to_attr=ANALYTICS_LINES))
-    )
-
-
-def analytics_prefetch(*, empty: bool = False) -> Prefetch:
-    """`empty`: prefetch nothing (no query), for callers who will not be shown analytics."""
-    orders = analytics_orders()
-    return Prefetch("orders", queryset=orders.none() if empty else orders, to_attr=ANALYTICS_ORDERS)
-
-
-class CategoryRank(enum.Enum):
-    REVENUE = "revenue"
-    UNITS = "units"
-
-
-@dataclass
-class CategoryShare:
-    category_id: int
-    name: str
-    slug: str
-    units: int = 0
-    revenue: Decimal = ZERO
-
-
-@dataclass
-class CustomerAnalytics:
-    orders_count: int
-    lifetime_value: Decimal
-    average_order_value: Decimal | None
-    first_order_at: datetime | None
-    last_order_at: datetime | None
-    # (last - first) / (orders - 1), in days; None below two orders
-    mean_days_between_orders: Decimal | None
-    # orders / months since the first order (at least one month); None without orders
-    orders_per_month: Decimal | None
-    categories: list[CategoryShare] = field(default_factory=list)
-
-    def favourite_categories(self, *, by: CategoryRank, first: int) -> list[CategoryShare]:
-        def key(share: CategoryShare):
-            ranked = (share.revenue, share.units) if by is CategoryRank.REVENUE else (share.units, share.revenue)
-            return (*ranked, share.name)
-
-        return sorted(self.categories, key=key, reverse=True)[:first]
-
-
-def _category_shares(orders: list[Order]) -> list[CategoryShare]:
-    """Units kept (bought less refunded) and the revenue of those units, per category."""
-    shares: dict[int, CategoryShare] = {}
-    for order in orders:
-        for line in getattr(order, ANALYTICS_LINES):
-            kept = line.quantity - line.refunded_quantity
-            if kept <= 0:
-                continue
-            category = line.product.category
-            share = shares.setdefault(category.pk, CategoryShare(category.pk, category.name, category.slug))
-            share.units += kept
-            share.revenue += quantize(line.total * kept / line.quantity)
-    return list(shares.values())
-
-
-def customer_analytics(customer: Customer) -> CustomerAnalytics:
-    """Lifetime value, order frequency and favourite categories, from the customer's counted
-    orders (prefetched by `analytics_prefetch`, else read here)."""
-    orders = getattr(customer, ANALYTICS_ORDERS, None)
-    if orders is None:
-        orders = list(analytics_orders().filter(customer=customer))
-    count = len(orders)
-    lifetime = sum((order.total - order.refunded_total for order in orders), ZERO)
-    if count == 0:
-        return CustomerAnalytics(0, lifetime, None, None, None, None, None)
-    first = min(order.placed_at for order in orders)
-    last = max(order.placed_at for order in orders)
-    day = Decimal(86400)
-    mean_gap = None
-    if count > 1:
-        mean_gap = (Decimal((last - first).total_seconds()) / day / (count - 1)).quantize(Decimal("0.01"))
-    months = max(Decimal((timezone.now() - first).total_seconds()) / day / DAYS_PER_MONTH, Decimal(1))
-    return CustomerAnalytics(
-        orders_count=count,
-        lifetime_value=lifetime,
-        average_order_value=quantize(lifetime / count),
-        first_order_at=first,
-        last_order_at=last,
-        mean_days_between_orders=mean_gap,
-        orders_per_month=(count / months).quantize(Decimal("0.01")),
-        categories=_category_shares(orders),
-    )
-
-
-# --- all customers' analytics over a range ------------------------------------------------------
-
-@dataclass
-class AnalyticsSummary:
-    customers: int  # customers who existed at the end of the range
-    new_customers: int  # customers created in the range
-    customers_with_orders: int  # customers who placed a counted order in the range
-    new_buyers: int  # ... whose first counted order ever is in the range
-    returning_buyers: int  # ... who had ordered before the range
-    revenue: Decimal  # what customers spent on the orders they placed in the range
-    buyers_to_date: int  # customers with a counted order before the end of the range
-    average_lifetime_value: Decimal | None  # their mean spend on all orders before the end
-
-
-_BUYERS_SQL = """
-WITH buyers AS (
-    SELECT customer_id,
-           MIN(placed_at) AS first_at,
-           BOOL_OR(placed_at >= %(start)s) AS in_range,
-           COALESCE(SUM(total - refunded_total) FILTER (WHERE placed_at >= %(start)s), 0) AS spent_in_range,
-           SUM(total - refunded_total) AS lifetime
-    FROM {orders}
-    WHERE customer_id IS NOT NULL AND status = ANY(%(counted)s) AND placed_at < %(end)s
-    GROUP BY customer_id
-)
-SELECT COUNT(*) FILTER (WHERE in_range),
-       COUNT(*) FILTER (WHERE in_range AND first_at >= %(start)s),
-       COALESCE(SUM(spent_in_range), 0),
-       COUNT(*),
-       COALESCE(SUM(lifetime), 0)
-FROM buyers
-"""
-
-
-def analytics_summary(*, start: datetime, end: datetime) -> AnalyticsSummary:
-    """Customer figures for [start, end): two queries, whatever the number of customers."""
-    counts = Customer.objects.aggregate(
-        customers=Count("id", filter=Q(created__lt=end)),
-        new=Count("id", filter=Q(created__gte=start, created__lt=end)),
-    )
-    # Aggregates of per-customer aggregates, which the ORM cannot nest: one SQL statement.
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _BUYERS_SQL.format(orders=connection.ops.quote_name(Order._meta.db_table)),
-            {"start": start, "end": end, "counted": list(COUNTED)},
-        )
-        with_orders, new_buyers, revenue, buyers, lifetime = cursor.fetchone()
-    return AnalyticsSummary(
-        customers=counts["customers"],
-        new_customers=counts["new"],
-        customers_with_orders=with_orders,
-        new_buyers=new_buyers,
-        returning_buyers=with_orders - new_buyers,
-        revenue=quantize(revenue),
-        buyers_to_date=buyers,
-        average_lifetime_value=quantize(lifetime / buyers) if buyers else None,
-    )

@@ -27,3 +27,8 @@ def visible(queryset: QuerySet[Export], *, role: str | None, user_id: int | None
     """The exports of `queryset` a member may see: owners and admins all, the others their own
     (another's file may hold contact details the caller sees masked)."""
     return queryset if role in KEEPERS else queryset.filter(requested_by_id=user_id)
+
+
+def visible_export(export_id: int, *, role: str | None, user_id: int | None) -> Export | None:
+    """The export `export_id` if the member may see it (`visible`), else None."""
+    return visible(exports(), role=role, user_id=user_id).filter(pk=export_id).first()

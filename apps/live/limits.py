@@ -33,9 +33,9 @@ from weakref import WeakKeyDictionary
 import redis.asyncio
 from django.conf import settings
 
+from apps.common import redis as redis_config
 from apps.common.outages import REDIS_OUTAGES
 from apps.live import layer
-from config import redis as redis_config
 
 log = logging.getLogger(__name__)
 

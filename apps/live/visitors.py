@@ -1,7 +1,8 @@
 """Distinct visitors for live metrics, counted in Redis HyperLogLogs so that a snapshot never
 scans events: one HLL per tenant per minute (visitors of the last few minutes) and one per local
 day (today's visitors, for conversion). Ingestion adds the visitors of each accepted batch in one
-pipeline when it commits; the keys expire on their own.
+pipeline when it commits (apps.live.receivers), before the analytics version bump of the batch,
+so that a snapshot made for the bump sees them; the keys expire on their own.
 
 A visitor is the event's session, else its customer (an event has one or the other). The
 counts are HyperLogLog estimates: exact for small numbers, within about 1% beyond."""
@@ -13,8 +14,7 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from apps.common.outages import after_commit
-from config import redis
+from apps.common import redis
 
 if TYPE_CHECKING:
     from tenants.models import Tenant
@@ -42,14 +42,7 @@ def since(tenant: Tenant, now: datetime) -> int:
     return int(min(midnight, now - timedelta(minutes=RECENT_MINUTES)).timestamp())
 
 
-def add_on_commit(tenant: Tenant, visits: Sequence[Visit], now: datetime) -> None:
-    """Count `visits` (all at or after `since()`) once the ingesting transaction commits. Call it
-    before the write bumps the analytics version, so that a snapshot made for the bump sees them."""
-    if visits:
-        after_commit(lambda: add(tenant, visits, now))
-
-
-def add(tenant: Tenant, visits: Sequence[Visit], now: datetime) -> None:
+def add(tenant, visits: Sequence[Visit], now: datetime) -> None:
     """Count `visits` now: one pipeline."""
     schema, zone = tenant.schema_name, ZoneInfo(tenant.time_zone)
     recent_from = int(now.timestamp()) - RECENT_MINUTES * 60

@@ -74,6 +74,12 @@ def orders(
     return _sorted(found, sort, descending=descending)
 
 
+def orders_with_ids(ids: list[int]) -> QuerySet[Order]:
+    """The orders of `ids` that exist, in no particular order, for the caller to shape (a live
+    event's order is read as the subscriber's selection asks)."""
+    return Order.objects.filter(pk__in=ids)
+
+
 def recent_orders() -> QuerySet[Order]:
     """Newest first."""
     return _sorted(Order.objects.all(), OrderSort.PLACED, descending=True)

@@ -1,6 +1,7 @@
 """Writes for orders: placing them (stock reserved atomically), moving them through the status
 machine (apps.orders.status), cancelling and refunding them. Each is one transaction that also
-writes an OrderEvent and an audit entry.
+writes an OrderEvent and an audit entry, and ends by sending its hook (apps.orders.hooks): the
+analytics rollups follow in the transaction, the live bus after the commit.
 
 Customer statistics (`apps.customers.services.record_order`) follow in the same transaction:
 placing an order counts it and adds its total to the customer's spend; a refund takes its amount
@@ -25,7 +26,6 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from apps.analytics import rollups
 from apps.audit import services as audit
 from apps.catalog.models import Product, Variant
 from apps.common.actors import Actor
@@ -34,7 +34,7 @@ from apps.common.money import CENT, ZERO, quantize
 from apps.common.rules import MAX_MONEY, money
 from apps.customers import services as customers
 from apps.customers.models import Customer
-from apps.live import bus
+from apps.orders import hooks
 from apps.orders import status as machine
 from apps.orders.errors import OrderErrorCode
 from apps.orders.models import Order, OrderCounter, OrderEvent, OrderLine, Refund, RefundLine
@@ -131,7 +131,7 @@ def units_worth(share: Decimal, *, quantity: int, refunded: int, units: int) -> 
     """What refunding `units` more units of a line is worth, given the line's `share` of the
     order's total, its `quantity` and the units `refunded` already: the difference of two points
     on the share, so that refunding every unit, in any steps, comes to the share exactly. The
-    one rule for refunds (here) and for the demo data (apps.common.seeding)."""
+    one rule for refunds (here) and for the demo data (apps.provisioning.seeding)."""
     def worth(count: int) -> Decimal:
         return share if count == quantity else quantize(share * count / quantity)
 
@@ -282,7 +282,6 @@ def create_order(
         line.order = order
     OrderLine.objects.bulk_create(snapshot)
     _event(order, actor, "placed", to_status=order.status, total=str(total), lines=len(snapshot))
-    _announce(order, "created")
     audit.record(
         actor=actor,
         action="order.create",
@@ -294,7 +293,7 @@ def create_order(
         },
     )
     customers.record_order(customer_id=customer.pk, counted=1, spent=total, placed_at=order.placed_at)
-    rollups.order_placed(order)
+    hooks.order_placed.send(order=order)
     return order
 
 
@@ -314,13 +313,6 @@ def _event(order: Order, actor: Actor, kind: str, *, from_status: str = "", to_s
     )
 
 
-def _announce(order: Order, event: str) -> None:
-    """Tell the tenant's live subscribers (topic `orders`) once the write commits."""
-    payload = {"event": event, "order": order.pk, "number": order.number, "status": order.status,
-               "total": str(order.total)}
-    bus.publish_on_commit("orders", lambda: {**payload, "at": timezone.now().isoformat()})
-
-
 def _move(order: Order, target: str, cause: machine.Cause, *, field: str = "status") -> str:
     """Check and apply a transition (with its timestamp) on the locked order; returns the
     status it left. The caller saves the order."""
@@ -338,8 +330,8 @@ def update_status(*, actor: Actor, order_id: int, status: str) -> Order:
     before = _move(order, status, machine.Cause.UPDATE)
     order.save()
     _event(order, actor, "status_changed", from_status=before, to_status=status)
-    _announce(order, "paid" if status == machine.PAID else "status_changed")
     audit.record(actor=actor, action="order.update_status", obj=order, changes={"status": [before, status]})
+    hooks.order_status_changed.send(order=order, before=before)
     return order
 
 
@@ -404,7 +396,6 @@ def cancel_order(*, actor: Actor, order_id: int, restock: bool = True, reason: s
     order.save()
     _event(order, actor, "cancelled", from_status=before, to_status=order.status,
            restock=restock, refunded=str(order.refunded_total), reason=reason)
-    _announce(order, "cancelled")
     audit.record(
         actor=actor, action="order.cancel", obj=order,
         changes={"status": [before, order.status], "restock": restock, "refunded": str(order.refunded_total)},
@@ -413,7 +404,7 @@ def cancel_order(*, actor: Actor, order_id: int, restock: bool = True, reason: s
         customers.record_order(
             customer_id=order.customer_id, counted=-1, spent=-(order.total - order.refunded_total), placed_at=None
         )
-    rollups.touch(order)
+    hooks.order_cancelled.send(order=order, before=before)
     return order
 
 
@@ -501,11 +492,10 @@ def create_refund(
     order.save()
     _event(order, actor, "refunded", from_status=before, to_status=order.status, refund=refund.pk,
            amount=str(amount), restock=restock, lines={str(line.pk): n for line, n in units.items()})
-    _announce(order, "refunded")
     audit.record(
         actor=actor, action="refund.create", obj=refund,
         changes={"order": order.number, "amount": str(amount), "restock": restock,
                  "lines": {line.sku: n for line, n in units.items()}, "status": [before, order.status]},
     )
-    rollups.refund_made(refund)
+    hooks.refund_made.send(refund=refund)
     return refund

@@ -6,8 +6,8 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import Q
 
+from apps.common import crypto
 from apps.common.money import ZERO, MoneyField
-from apps.payments import crypto
 
 
 class PaymentSettings(models.Model):
@@ -18,7 +18,7 @@ class PaymentSettings(models.Model):
     stripe_enabled = models.BooleanField(default=False)
     manual_enabled = models.BooleanField(default=False)
     stripe_publishable_key = models.CharField(max_length=255, blank=True)
-    # Fernet tokens (apps.payments.crypto), never the secrets themselves.
+    # Fernet tokens (apps.common.crypto), never the secrets themselves.
     stripe_secret_key_encrypted = models.TextField(blank=True)
     stripe_webhook_secret_encrypted = models.TextField(blank=True)
     updated = models.DateTimeField(auto_now=True)

@@ -21,12 +21,13 @@ from django.db import transaction
 from django.db.models import Max
 
 from apps.audit import services as audit
+from apps.common import crypto
 from apps.common.actors import Actor
 from apps.common.crashpoints import crash_point
 from apps.common.errors import NotFound, UserError
 from apps.orders import services as orders
 from apps.orders.models import Order, OrderStatus
-from apps.payments import crypto, gateway, selectors, state
+from apps.payments import gateway, selectors, state
 from apps.payments.errors import PaymentErrorCode
 from apps.payments.models import Payment, PaymentSettings, PaymentStatus, Provider
 from tenants.db import connection

@@ -32,16 +32,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import FrameType
 
-from config.devserver.services import (
-    DATA_DIR,
-    PROJECT_DIR,
-    ServiceError,
-    port_is_open,
-    running_services,
-    say,
-    spawn,
-    stop_processes,
-)
+from config.devserver import PROJECT_DIR, ServiceError, say
+from config.devserver.data_dir import DATA_DIR
+from config.devserver.ports import port_is_open
+from config.devserver.processes import spawn, stop_processes
+from config.devserver.services import running_services
 
 SETUP_COMMANDS = (("setup_platform",), ("load_demo",))
 DEMO_PASSWORD = "demo-pass-123"

@@ -16,11 +16,10 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 
-ROOT = Path(__file__).resolve().parents[2]
+from config.devserver import PROJECT_DIR
 
 
 class ServerDidNotStart(RuntimeError):
@@ -53,7 +52,7 @@ def uvicorn_server(*options: str, env: dict[str, str] | None = None, start_timeo
         process = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "config.asgi:application", "--fd", str(sock.fileno()),
              "--log-level", "warning", *options],
-            cwd=ROOT, env={**os.environ, **(env or {})}, pass_fds=(sock.fileno(),),
+            cwd=PROJECT_DIR, env={**os.environ, **(env or {})}, pass_fds=(sock.fileno(),),
             stdout=subprocess.PIPE if capture_output else None, stderr=subprocess.STDOUT if capture_output else None,
         )
     try:

@@ -13,7 +13,7 @@ from strawberry.file_uploads import Upload
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from apps.catalog import services
+from apps.catalog import image_services, services
 from schema.catalog.types import (
     CategoryType,
     ProductImageType,
@@ -226,33 +226,33 @@ class Mutation:
     def product_image_upload(
         self, info: Info, product: strawberry.ID, file: Upload, alt_text: str = ""
     ) -> ProductImagePayload:
-        return _payload(ProductImagePayload, "image", lambda: services.add_product_image(
+        return _payload(ProductImagePayload, "image", lambda: image_services.add_product_image(
             actor=principal(info), product_id=pk_of(product, "Product", info), upload=file, alt_text=alt_text,
         ))
 
     @strawberry.mutation(description="Upload several images at once: one bad file and none is stored.")
     def product_images_upload(self, info: Info, product: strawberry.ID, files: list[Upload]) -> ProductImagesPayload:
-        return _payload(ProductImagesPayload, "images", lambda: services.add_product_images(
+        return _payload(ProductImagesPayload, "images", lambda: image_services.add_product_images(
             actor=principal(info), product_id=pk_of(product, "Product", info), uploads=files,
         ))
 
     @strawberry.mutation
     def product_image_update(self, info: Info, id: strawberry.ID, alt_text: str) -> ProductImagePayload:
-        return _payload(ProductImagePayload, "image", lambda: services.update_product_image(
+        return _payload(ProductImagePayload, "image", lambda: image_services.update_product_image(
             actor=principal(info), image_id=pk_of(id, "ProductImage", info), alt_text=alt_text,
         ))
 
     @strawberry.mutation
     def product_image_delete(self, info: Info, id: strawberry.ID) -> CatalogDeletePayload:
         return _deleted(
-            lambda: services.delete_product_image(actor=principal(info), image_id=pk_of(id, "ProductImage", info)), id
+            lambda: image_services.delete_product_image(actor=principal(info), image_id=pk_of(id, "ProductImage", info)), id
         )
 
     @strawberry.mutation(description="`images` lists every image of the product once, in the new order.")
     def product_images_reorder(
         self, info: Info, product: strawberry.ID, images: list[strawberry.ID]
     ) -> ProductImagesPayload:
-        return _payload(ProductImagesPayload, "images", lambda: services.reorder_product_images(
+        return _payload(ProductImagesPayload, "images", lambda: image_services.reorder_product_images(
             actor=principal(info), product_id=pk_of(product, "Product", info),
             image_ids=[pk_of(gid, "ProductImage", info) for gid in images],
         ))

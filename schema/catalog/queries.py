@@ -13,6 +13,7 @@ import strawberry_django
 from strawberry.types import Info
 from strawberry_django.relay import DjangoListConnection
 
+from apps.analytics import products as product_figures
 from apps.catalog import selectors
 from apps.catalog.models import Category, Product, Variant
 from schema.catalog.types import (
@@ -135,7 +136,7 @@ class Query:
         return [
             ProductSalesType(product=row.product, units_sold=row.units, revenue=money(row.revenue, currency),
                              orders_count=row.orders)
-            for row in selectors.top_selling(span=span, by=by.value, limit=first)
+            for row in product_figures.top_selling(span=span, by=by.value, limit=first)
         ]
 
     @strawberry.field(description="Per category: products, stock and its value, and sales over a range of days.")
@@ -148,6 +149,6 @@ class Query:
                 stock_value=money(row.stock_value, currency), units_sold=row.units,
                 revenue=money(row.revenue, currency),
             )
-            for row in selectors.categories_summary(span=span)
+            for row in product_figures.categories_summary(span=span)
         ]
 

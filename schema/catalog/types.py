@@ -12,7 +12,7 @@ import strawberry_django
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from apps.catalog import selectors
+from apps.analytics import products as product_figures
 from apps.catalog.images import nearest
 from apps.catalog.models import Category, Product, ProductImage, Variant
 from schema import permissions
@@ -90,7 +90,7 @@ class VariantType(TenantNode):
 
     @strawberry_django.field(only=["stock", "low_stock_threshold"])
     def is_low_stock(self, root: Variant) -> bool:
-        return root.stock <= root.low_stock_threshold
+        return root.is_low_stock
 
 
 @strawberry.type(name="ProductDay")
@@ -118,7 +118,7 @@ class ProductAnalyticsType:
 FromDate = Annotated[date | None, strawberry.argument(name="from")]
 
 
-def _analytics(figures: selectors.ProductAnalytics, currency: str) -> ProductAnalyticsType:
+def _analytics(figures: product_figures.ProductAnalytics, currency: str) -> ProductAnalyticsType:
     return ProductAnalyticsType(
         from_=figures.span.first,
         to=figures.span.last,
@@ -127,7 +127,7 @@ def _analytics(figures: selectors.ProductAnalytics, currency: str) -> ProductAna
         orders_count=figures.orders,
         refunded_units=figures.refunded_units,
         refunds=money(figures.refunds, currency),
-        net_revenue=money(figures.revenue - figures.refunds, currency),
+        net_revenue=money(figures.net_revenue, currency),
         days=[
             ProductDayType(
                 date=day.day, units_sold=day.units, revenue=money(day.revenue, currency),
@@ -138,8 +138,8 @@ def _analytics(figures: selectors.ProductAnalytics, currency: str) -> ProductAna
     )
 
 
-def window_of(info: Info, first: date | None, last: date | None) -> selectors.Window:
-    return read_or_bad_request(lambda: selectors.window(first, last, tenant=tenant(info)))
+def window_of(info: Info, first: date | None, last: date | None) -> product_figures.Window:
+    return read_or_bad_request(lambda: product_figures.window(first, last, tenant=tenant(info)))
 
 
 def _require_analytics(info: Info, name: str) -> None:
@@ -172,7 +172,7 @@ class ProductType(TenantNode):
         above. Two queries per product: ask it of one product, use topSellingProducts for lists."""
         _require_analytics(info, "Product.analytics")
         span = window_of(info, from_, to)
-        return _analytics(selectors.product_analytics(product_id=root.pk, span=span), currency_of(info))
+        return _analytics(product_figures.product_analytics(product_id=root.pk, span=span), currency_of(info))
 
 
 @strawberry.type(name="ProductSales")

@@ -73,7 +73,7 @@ def cursor_offset(cursor: str) -> int | None:
 
 
 def _check_cursors(node: FieldNode, definition, variables: dict[str, Any]) -> None:
-    for argument in node.arguments:
+    for argument in node.arguments or ():  # None in graphql-core 3.3 when absent
         name = argument.name.value
         if name in CURSOR_ARGS and name in definition.args:
             value = value_from_ast(argument.value, definition.args[name].type, variables)
@@ -90,7 +90,7 @@ def _page_size(node: FieldNode, definition, variables: dict[str, Any]) -> int:
         for name in ("first", "last")
         if name in definition.args and isinstance(definition.args[name].default_value, int)
     }
-    for argument in node.arguments:
+    for argument in node.arguments or ():
         name = argument.name.value
         if name in ("first", "last"):
             arg_type = definition.args[name].type
@@ -174,7 +174,7 @@ def analyse(schema: GraphQLSchema, document, operation_name: str | None,
     root = schema.get_root_type(operation.operation)
     analysis = Analysis(operation=kind)
     given = dict(variables or {})
-    for definition in operation.variable_definitions:
+    for definition in operation.variable_definitions or ():
         name = definition.variable.name.value
         if name not in given and definition.default_value is not None:
             given[name] = value_from_ast(definition.default_value, type_from_ast(schema, definition.type))

@@ -10,9 +10,9 @@ from django.conf import settings
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 
+from apps.common import throttle
 from schema import permissions
 from schema.errors import ApiError, unauthenticated
-from schema.extensions import throttle
 from schema.extensions.cost import analyse
 
 

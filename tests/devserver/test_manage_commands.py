@@ -13,8 +13,8 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg2
 from django.conf import settings
 
+from config.devserver import PROJECT_DIR
 from config.devserver.__main__ import admin_command
-from config.devserver.services import PROJECT_DIR
 
 # What the settings would otherwise take from the caller (the test settings set some of them).
 DEV_ONLY = ("SECRET_KEY", "FIELD_ENCRYPTION_KEY", "DJANGO_DEV_SERVER", "DEBUG", "DJANGO_SETTINGS_MODULE")

@@ -17,16 +17,12 @@ import psycopg2
 import pytest
 import redis
 
-from config.devserver.services import (
-    PROJECT_DIR,
-    RESERVED_PORTS,
-    EmbeddedPostgres,
-    EmbeddedRedis,
-    ServiceError,
-    claim_data_dir,
-    port_is_open,
-    running_services,
-)
+from config.devserver import PROJECT_DIR, ServiceError
+from config.devserver.data_dir import claim_data_dir
+from config.devserver.ports import RESERVED_PORTS, port_is_open
+from config.devserver.postgres import EmbeddedPostgres
+from config.devserver.redis import EmbeddedRedis
+from config.devserver.services import running_services
 
 
 def _process_gone(pid: int) -> bool:

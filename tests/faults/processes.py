@@ -20,7 +20,7 @@ from pathlib import Path
 
 import redis
 
-from config.devserver.services import redis_server_path
+from config.devserver.redis import redis_server_path
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -15,6 +15,7 @@ from config.devserver.asgi_server import uvicorn_server
 from tests.committed import throwaway_tenant
 from tests.conftest import PASSWORD, token_for
 from tests.faults.processes import RedisProcess, Relay
+from tests.servers import database_url
 
 READ = "{ products(first: 5) { totalCount } customers(first: 5) { totalCount } }"
 WRITE = """mutation($email: String!) { customerCreate(input: {email: $email}) {
@@ -50,10 +51,9 @@ def outage_server(outage_shop, tmp_path, db):
     database = settings.DATABASES["default"]
     relay = Relay((database["HOST"] or "127.0.0.1", int(database["PORT"] or 5432)))
     relay.restore()
-    auth = database["USER"] + (f":{database['PASSWORD']}" if database.get("PASSWORD") else "")
     env = {
         "DJANGO_SETTINGS_MODULE": "config.settings_test",
-        "DATABASE_URL": f"postgres://{auth}@127.0.0.1:{relay.port}/{database['NAME']}",
+        "DATABASE_URL": database_url(relay_port=relay.port),
         "REDIS_URL": redis.url,
         "SESSION_COOKIE_SECURE": "false",
     }

@@ -32,7 +32,7 @@ from tests.apps.payments.test_refunds import paid_order, stripe_refunds
 from tests.committed import run_committed, throwaway_tenant
 from tests.conftest import PASSWORD, TenantFixture, gid, token_for
 from tests.faults.stripe_proxy import StripeProxy
-from tests.servers import _database_url
+from tests.servers import database_url
 
 SLUG = "faults-money"
 HOST = f"{SLUG}.localhost"
@@ -66,7 +66,7 @@ _proxy: dict[str, StripeProxy] = {}
 
 
 def _server_env(crash_at: str = "") -> dict[str, str]:
-    return {"DJANGO_SETTINGS_MODULE": "config.settings_test", "DATABASE_URL": _database_url(),
+    return {"DJANGO_SETTINGS_MODULE": "config.settings_test", "DATABASE_URL": database_url(),
             "SESSION_COOKIE_SECURE": "false", "STRIPE_API_BASE": _proxy["running"].url,
             "PAYMENTS_CALL_LEASE_SECONDS": str(LEASE), "CRASH_AT": crash_at}
 

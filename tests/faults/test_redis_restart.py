@@ -23,11 +23,10 @@ from datetime import datetime
 import httpx
 import pytest
 import redis.asyncio
-from django.conf import settings
 from django_tenants.utils import tenant_context
 
 from apps.accounts.models import Membership, User
-from config import redis as redis_config
+from apps.common import redis as redis_config
 from config.devserver.asgi_server import uvicorn_server
 from tenants.models import Tenant
 from tests.apps.orders import shop as order_shop
@@ -41,6 +40,7 @@ from tests.faults.redis_restart_helpers import (
     send_task,
     wait_until,
 )
+from tests.servers import database_url
 
 SLUG = "faults-redis-restart"
 DEADLINE = 30  # seconds any wait may take: waited for, never slept
@@ -85,12 +85,9 @@ def restart_stack(restart_shop, tmp_path, db):
     """(server port, its log, the Redis process, the environment a worker needs)."""
     redis_process = RedisProcess(tmp_path)
     redis_process.start()
-    database = settings.DATABASES["default"]
-    auth = database["USER"] + (f":{database['PASSWORD']}" if database.get("PASSWORD") else "")
     env = {
         "DJANGO_SETTINGS_MODULE": "config.settings_test",
-        "DATABASE_URL": f"postgres://{auth}@{database['HOST'] or '127.0.0.1'}:{database['PORT'] or 5432}/"
-                        f"{database['NAME']}",
+        "DATABASE_URL": database_url(),
         "REDIS_URL": redis_process.url,
         "SESSION_COOKIE_SECURE": "false",
         "LIVE_SUBSCRIPTIONS_PER_TENANT": str(PER_TENANT),

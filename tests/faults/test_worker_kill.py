@@ -33,17 +33,18 @@ from apps.alerts.models import AlertRule, Notification, WebhookDelivery
 from apps.analytics.query import DateRange
 from apps.catalog import tasks as catalog_tasks
 from apps.catalog.models import Product, ProductImage
+from apps.common import crypto
 from apps.customers.models import Customer
 from apps.exports import files
 from apps.exports import tasks as export_tasks
 from apps.exports.models import Export, ExportStatus
-from apps.payments import crypto
 from config.celery import app
 from tests.apps.catalog.factories import image_bytes
 from tests.apps.payments.fixtures import localstripe  # noqa: F401 (a fixture)
 from tests.committed import run_committed, throwaway_tenant
 from tests.faults.processes import CeleryWorkerProcess, RedisProcess, wait_for
 from tests.faults.receivers import HoldingSmtpServer, HoldingWebhookReceiver
+from tests.servers import database_url
 
 SLUG = "faults-kill"
 TIME_LIMIT, VISIBILITY = 10, 12  # seconds; the redelivery comes VISIBILITY s after the delivery
@@ -72,11 +73,9 @@ def broker(tmp_path_factory):
 def new_worker(shop, broker, tmp_path, db) -> Iterator[Callable[..., CeleryWorkerProcess]]:
     """Makes workers (not started) on the test's broker and database, with a short time limit and
     visibility timeout; each is killed after the test."""
-    database = settings.DATABASES["default"]
-    auth = database["USER"] + (f":{database['PASSWORD']}" if database.get("PASSWORD") else "")
     env = {
         "DJANGO_SETTINGS_MODULE": "config.settings_test",
-        "DATABASE_URL": f"postgres://{auth}@{database['HOST'] or '127.0.0.1'}:{database['PORT'] or 5432}/{database['NAME']}",
+        "DATABASE_URL": database_url(),
         "CELERY_TASK_TIME_LIMIT": str(TIME_LIMIT),
         "CELERY_VISIBILITY_TIMEOUT": str(VISIBILITY),
         "CELERY_RESTORE_INTERVAL": "1",
@@ -167,7 +166,7 @@ def test_renditions_killed_after_the_first_file_are_written_once_after_a_new_wor
     folder, stem = Path(original).parent, Path(original).stem
     marker = tmp_path / "held"
     # Before the second rendition's file: the first is written, the row not yet updated.
-    worker.start(hold="apps.catalog.services:ContentFile@2", hold_marker=marker)
+    worker.start(hold="apps.catalog.image_services:ContentFile@2", hold_marker=marker)
     _send(worker, catalog_tasks.make_renditions, image_id)
     wait_for(marker.exists, DEADLINE, "the renditions to be half written")
 

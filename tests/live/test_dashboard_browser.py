@@ -15,7 +15,7 @@ from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
 from apps.catalog.models import Product, Variant
-from tenants import services as tenant_services
+from apps.provisioning import services as tenant_services
 from tenants.models import Tenant
 from tests.conftest import PASSWORD, gid, token_for
 

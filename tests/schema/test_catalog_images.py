@@ -14,7 +14,7 @@ from django_tenants.utils import tenant_context
 from PIL import Image
 
 from apps.audit.models import AuditEntry
-from apps.catalog import services
+from apps.catalog import image_services, services
 from apps.catalog.models import ProductImage
 from tests.apps.catalog import factories
 from tests.apps.catalog.factories import image_bytes, upload
@@ -191,7 +191,7 @@ def test_an_animated_gif_stays_animated(gql, alpha, staff, shirt):
     with Image.open(_path_of(alpha, image["url"])) as stored:
         assert stored.format == "GIF" and stored.n_frames == 3
     with tenant_context(alpha.tenant):
-        names = services.write_renditions(image_id=int(ProductImage.objects.get().pk))
+        names = image_services.write_renditions(image_id=int(ProductImage.objects.get().pk))
         assert names == {}  # 40 px is below every rendition size: nothing is upscaled
 
 
@@ -200,9 +200,9 @@ def test_renditions_are_written_never_upscaled_and_resolved_by_url_size(gql, alp
     image = response.data["productImageUpload"]["image"]
     with tenant_context(alpha.tenant):
         pk = ProductImage.objects.get(alt_text="big").pk
-        names = services.write_renditions(image_id=pk)
+        names = image_services.write_renditions(image_id=pk)
         assert sorted(names) == ["160", "640"]  # 1280 would be an upscale of a 900 px image
-        again = services.write_renditions(image_id=pk)  # idempotent: same files, no copies
+        again = image_services.write_renditions(image_id=pk)  # idempotent: same files, no copies
         assert again == names
     files = {name for name in _stored(alpha) if name.startswith(f"products/{shirt.pk}/")}
     stem = image["url"].rsplit("/", 1)[1].rsplit(".", 1)[0]
@@ -220,9 +220,9 @@ def test_renditions_are_written_never_upscaled_and_resolved_by_url_size(gql, alp
 def test_renditions_of_a_deleted_image_leave_nothing_behind(alpha, shirt):
     with tenant_context(alpha.tenant):
         image = ProductImage.objects.create(product=shirt, image=f"products/{shirt.pk}/gone.png", width=900, height=900)
-        assert services.write_renditions(image_id=image.pk) == {}  # the file is missing: nothing to do
+        assert image_services.write_renditions(image_id=image.pk) == {}  # the file is missing: nothing to do
         image.delete()
-        assert services.write_renditions(image_id=image.pk) == {}
+        assert image_services.write_renditions(image_id=image.pk) == {}
 
 
 def test_files_of_two_tenants_never_mix_and_media_is_served_per_tenant(gql, alpha, beta, staff, shirt):
@@ -281,7 +281,7 @@ def test_deleted_files_go_when_the_deletion_commits(alpha, shirt, django_capture
     from apps.accounts.authentication import Principal
 
     with tenant_context(alpha.tenant):
-        made = services.add_product_images(actor=Principal(), product_id=shirt.pk, uploads=[BytesIO(image_bytes())])
+        made = image_services.add_product_images(actor=Principal(), product_id=shirt.pk, uploads=[BytesIO(image_bytes())])
         name = made[0].image.name
         assert default_storage.exists(name)
         with django_capture_on_commit_callbacks(execute=True):

@@ -12,9 +12,9 @@ from django.test import override_settings
 from django.utils import timezone
 
 from apps.analytics.events import ingest
+from apps.common import redis
 from apps.live import limits
 from apps.live.snapshot import snapshot
-from config import redis
 from tenants.context import tenant_context
 from tests.test_websocket import bearer, communicator, open_session
 

@@ -6,7 +6,7 @@ from django.db import connection
 from django_tenants.utils import tenant_context
 
 from apps.audit.models import AuditEntry
-from tenants.services import provision_tenant
+from apps.provisioning.services import provision_tenant
 
 STRUCTURE = """
 SELECT 'column', c.relname, a.attname || ' ' || format_type(a.atttypid, a.atttypmod) || ' ' || a.attnotnull::text

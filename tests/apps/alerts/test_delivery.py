@@ -18,7 +18,7 @@ from django_tenants.utils import tenant_context
 
 from apps.alerts import delivery, tasks, webhooks
 from apps.alerts.models import Notification, WebhookDelivery
-from apps.payments import crypto
+from apps.common import crypto
 from config.celery import app
 from tests.apps.alerts.helpers import evaluate, make_rule, receiver, today
 from tests.conftest import gid

@@ -27,7 +27,7 @@ from apps.common.errors import UserError
 from apps.common.money import ZERO, quantize
 from apps.orders import services
 from apps.orders.models import Order, OrderLine, Refund, RefundLine
-from tenants import services as tenant_services
+from apps.provisioning import services as tenant_services
 from tests.apps.orders import shop
 
 ZONES = ["America/New_York", "Europe/London", "Australia/Lord_Howe", "Asia/Kathmandu", "Pacific/Chatham", "UTC"]

@@ -16,7 +16,7 @@ from django.conf import settings
 
 from apps.accounts.authentication import Principal
 from apps.audit.models import AuditEntry
-from apps.catalog import services
+from apps.catalog import image_services
 from apps.catalog.models import Product, ProductImage
 from config.celery import app
 from tests.apps.catalog.factories import image_bytes
@@ -33,7 +33,7 @@ def _upload(fixture, slug: str) -> tuple[int, int]:
     def work():
         product = Product.objects.create(name=slug, slug=slug)
         file = BytesIO(image_bytes("JPEG", (1600, 800), "orange"))
-        image, = services.add_product_images(actor=Principal(), product_id=product.pk, uploads=[file])
+        image, = image_services.add_product_images(actor=Principal(), product_id=product.pk, uploads=[file])
         return product.pk, image.pk
 
     return run_committed(fixture.tenant, work)

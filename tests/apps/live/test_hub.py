@@ -8,8 +8,8 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from apps.analytics import cache
+from apps.common import redis
 from apps.live import hub
-from config import redis
 from tenants.models import Tenant
 
 # 25 hours apart: their dates always differ.

@@ -10,8 +10,8 @@ from django.core.exceptions import ImproperlyConfigured
 from hypothesis import given
 from hypothesis import strategies as st
 
+from apps.common import crypto
 from apps.common.errors import UserError
-from apps.payments import crypto
 from apps.payments.gateway import from_minor_units, minor_units
 
 

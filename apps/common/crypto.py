@@ -1,4 +1,6 @@
-"""Secrets at rest: Fernet (AES-128-CBC + HMAC-SHA256) with keys from the environment.
+"""Secrets at rest: Fernet (AES-128-CBC + HMAC-SHA256) with keys from the environment. Here, at
+the bottom, because more than one app stores secrets it must read back (Stripe keys, alert
+webhook signing secrets).
 
 FIELD_ENCRYPTION_KEY is one Fernet key, or several separated by commas to rotate: the first
 encrypts, any of them decrypts (MultiFernet). Without a key nothing is encrypted or decrypted:

@@ -39,10 +39,10 @@ from apps.audit import services as audit
 from apps.catalog.models import Category, Product, ProductImage, Variant
 from apps.common.days import day_start, local_today
 from apps.common.errors import UserError, error_codes
-from apps.common.seeding.generate import COLUMNS, Plan, SeedSize, cell, generate, pg_array
 from apps.customers.models import Customer, CustomerNote
 from apps.orders import status as order_status
 from apps.orders.models import Order, OrderCounter, OrderEvent, OrderLine, Refund, RefundLine
+from apps.provisioning.seeding.generate import COLUMNS, Plan, SeedSize, cell, generate, pg_array
 
 if TYPE_CHECKING:
     from tenants.models import Tenant

@@ -1,4 +1,4 @@
-"""The words, names, places and shapes the demo data is made of (apps.common.seeding)."""
+"""The words, names, places and shapes the demo data is made of (apps.provisioning.seeding)."""
 
 # Leaf categories by top-level category: (name, SKU code, product nouns, price range, option kind).
 TAXONOMY: dict[str, tuple[tuple[str, str, tuple[str, ...], tuple[int, int], str], ...]] = {

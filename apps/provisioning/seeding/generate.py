@@ -25,7 +25,12 @@ from django.utils.text import slugify
 
 from apps.catalog.models import Category, Product, Variant
 from apps.common.money import ZERO
-from apps.common.seeding.vocabulary import (
+from apps.customers.models import Customer
+from apps.customers.services import ADDRESS_KEYS
+from apps.orders import status as order_status
+from apps.orders.models import Order, OrderEvent, OrderLine, Refund, RefundLine
+from apps.orders.services import allocate, line_shares, units_worth
+from apps.provisioning.seeding.vocabulary import (
     ADJECTIVES,
     BRANDS,
     DEFAULT_TAX_PERCENT,
@@ -47,11 +52,6 @@ from apps.common.seeding.vocabulary import (
     TAX_PERCENT,
     TAXONOMY,
 )
-from apps.customers.models import Customer
-from apps.customers.services import ADDRESS_KEYS
-from apps.orders import status as order_status
-from apps.orders.models import Order, OrderEvent, OrderLine, Refund, RefundLine
-from apps.orders.services import allocate, line_shares, units_worth
 
 WINDOW_DAYS = 730
 PERIOD_DAYS = 30  # customers and products appear period by period; orders pick among those present

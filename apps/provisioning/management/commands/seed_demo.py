@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.dateparse import parse_datetime
 
 from apps.common.errors import UserError
-from apps.common.seeding import SeedSize, seed_demo
+from apps.provisioning.seeding import SeedSize, seed_demo
 from tenants.models import Tenant
 
 

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
+from apps.common import redis as redis_config
 from apps.common.outages import without_redis
-from config import redis as redis_config
 
 _SPEND = """
 local capacity = tonumber(ARGV[1])

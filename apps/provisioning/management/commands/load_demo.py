@@ -6,9 +6,9 @@ from typing import Any
 from django.core.management.base import BaseCommand
 
 from apps.common.errors import UserError
-from apps.common.seeding import SeedSize, seed_demo
+from apps.provisioning.seeding import SeedSize, seed_demo
+from apps.provisioning.services import provision_tenant
 from tenants.models import Tenant
-from tenants.services import provision_tenant
 
 DEMO_PASSWORD = "demo-pass-123"
 DEMO_TENANTS = (
