@@ -60,8 +60,13 @@ def _tenant() -> tuple[Tenant, float | None]:
             if Order.objects.count() == SIZE.orders:
                 return tenant, None
     else:
-        tenant = provision_tenant(name="Bench analytics", slug=SLUG, owner_email=f"o@{SLUG}.test",
-                                  owner_password="bench-Pass-123", time_zone="America/New_York")
+        tenant = provision_tenant(
+            name="Bench analytics",
+            slug=SLUG,
+            owner_email=f"o@{SLUG}.test",
+            owner_password="bench-Pass-123",
+            time_zone="America/New_York",
+        )
     started = time.perf_counter()
     seed_demo(tenant=tenant, size=SIZE, seed=42, reset=True)
     return tenant, time.perf_counter() - started
@@ -79,10 +84,17 @@ def _direct(span: DateRange, zone: str) -> dict[str, tuple]:
                      FROM orders_refund r JOIN orders_order o ON o.id = r.order_id
                     WHERE o.status <> 'cancelled' AND r.created >= %(start)s AND r.created < %(end)s) x
                 WHERE day BETWEEN %(first)s AND %(last)s GROUP BY day""",
-            {"tz": zone, "first": span.first, "last": span.last,
-             "start": span.first - timedelta(days=1), "end": span.last + timedelta(days=2)},
+            {
+                "tz": zone,
+                "first": span.first,
+                "last": span.last,
+                "start": span.first - timedelta(days=1),
+                "end": span.last + timedelta(days=2),
+            },
         )
-        return {day.isoformat(): (gross, gross - refunds) for day, gross, refunds in cursor.fetchall()}
+        return {
+            day.isoformat(): (gross, gross - refunds) for day, gross, refunds in cursor.fetchall()
+        }
 
 
 def _ms(work) -> tuple[float, object]:
@@ -94,13 +106,20 @@ def _ms(work) -> tuple[float, object]:
 def _writes(tenant: Tenant) -> tuple[float, float]:
     """(placing an order, with its rollup addition; recomputing that order's day) in ms, median
     of WRITES tries on the busy tenant, each rolled back."""
-    variant = Variant.objects.filter(product__status=Product.Status.ACTIVE, stock__gt=WRITES).first()
+    variant = Variant.objects.filter(
+        product__status=Product.Status.ACTIVE, stock__gt=WRITES
+    ).first()
     placed, recomputed = [], []
     for n in range(WRITES):
         with transaction.atomic():
-            elapsed, order = _ms(lambda n=n: services.create_order(
-                actor=None, tenant=tenant, email=f"bench-write-{n}@example.com",
-                lines=[services.LineRequest(variant.pk, 1)]))
+            elapsed, order = _ms(
+                lambda n=n: services.create_order(
+                    actor=None,
+                    tenant=tenant,
+                    email=f"bench-write-{n}@example.com",
+                    lines=[services.LineRequest(variant.pk, 1)],
+                )
+            )
             placed.append(elapsed)
             recomputed.append(_ms(lambda order=order: rollups.touch(order))[0])
             transaction.set_rollback(True)
@@ -114,8 +133,12 @@ def main() -> None:
         last = Order.objects.order_by("-placed_at").values_list("placed_at", flat=True).first()
         last_day = last.astimezone(ZoneInfo(tenant.time_zone)).date()
         span = DateRange(last_day - timedelta(days=364), last_day)
-        query = AnalyticsQuery(metrics=("gross_sales", "net_sales"), range=span, dimension=Dimension.TIME,
-                               granularity=Granularity.DAY)
+        query = AnalyticsQuery(
+            metrics=("gross_sales", "net_sales"),
+            range=span,
+            dimension=Dimension.TIME,
+            granularity=Granularity.DAY,
+        )
         cold, warm = [], []
         for _ in range(RUNS):
             cache.bump()  # an empty cache: nothing is cached under a new version
@@ -123,8 +146,11 @@ def main() -> None:
             cold.append(elapsed)
             warm.append(_ms(lambda: engine.run(tenant, query))[0])
         direct_ms, direct = _ms(lambda: _direct(span, tenant.time_zone))
-        served = {row.key: (row.values["gross_sales"], row.values["net_sales"]) for row in result.rows
-                  if row.values["gross_sales"] or row.values["net_sales"]}
+        served = {
+            row.key: (row.values["gross_sales"], row.values["net_sales"])
+            for row in result.rows
+            if row.values["gross_sales"] or row.values["net_sales"]
+        }
         assert served == direct, "the engine and the orders disagree"
         order_write_ms, day_recompute_ms = _writes(tenant)
         rebuild_s = None
@@ -134,16 +160,23 @@ def main() -> None:
                 rollups.rebuild()
             rebuild_s = round(time.perf_counter() - started, 2)
     figures = {
-        "bench": "analytics", "orders": SIZE.orders, "days": span.days,
-        "cold_ms": round(statistics.median(cold), 1), "warm_ms": round(statistics.median(warm), 2),
-        "direct_ms": round(direct_ms, 1), "rebuild_s": rebuild_s,
+        "bench": "analytics",
+        "orders": SIZE.orders,
+        "days": span.days,
+        "cold_ms": round(statistics.median(cold), 1),
+        "warm_ms": round(statistics.median(warm), 2),
+        "direct_ms": round(direct_ms, 1),
+        "rebuild_s": rebuild_s,
         # an order write keeps the rollups exact by adding to its day (O(1)); recomputing the
         # day instead (what a cancellation does) is the comparison
-        "order_write_ms": round(order_write_ms, 1), "day_recompute_ms": round(day_recompute_ms, 1),
+        "order_write_ms": round(order_write_ms, 1),
+        "day_recompute_ms": round(day_recompute_ms, 1),
         "seed_s": round(seed_s, 1) if seed_s is not None else None,
     }
-    print(f"365-day daily series on {SIZE.orders} orders: cold {figures['cold_ms']} ms, warm {figures['warm_ms']} ms, "
-          f"direct {figures['direct_ms']} ms ({figures['direct_ms'] / max(figures['cold_ms'], 0.001):.0f}x cold)")
+    print(
+        f"365-day daily series on {SIZE.orders} orders: cold {figures['cold_ms']} ms, warm {figures['warm_ms']} ms, "
+        f"direct {figures['direct_ms']} ms ({figures['direct_ms'] / max(figures['cold_ms'], 0.001):.0f}x cold)"
+    )
     print(json.dumps(figures))
 
 

@@ -60,7 +60,9 @@ MB = 1024  # ru_maxrss is in KiB on Linux
 def _child(*args: str) -> tuple[float, dict]:
     """Run this script with `args` in a new process; its own report (seconds, answer)."""
     started = time.perf_counter()
-    output = subprocess.run([sys.executable, __file__, *args], check=True, capture_output=True, text=True).stdout
+    output = subprocess.run(
+        [sys.executable, __file__, *args], check=True, capture_output=True, text=True
+    ).stdout
     return time.perf_counter() - started, json.loads(output.strip().splitlines()[-1])
 
 
@@ -76,13 +78,19 @@ def _export(tenant: Tenant, format: str) -> Export:
 
 def _copy_floor(tenant: Tenant) -> float:
     """PostgreSQL writing the same columns as CSV, straight into a file."""
-    with tenant_context(tenant), connection.cursor() as cursor, tempfile.TemporaryFile("w+b") as out:
+    with (
+        tenant_context(tenant),
+        connection.cursor() as cursor,
+        tempfile.TemporaryFile("w+b") as out,
+    ):
         started = time.perf_counter()
         cursor.copy_expert(
             "COPY (SELECT o.number, o.placed_at, o.status, o.email, o.currency, o.subtotal, o.discount_total, "
             "o.tax_total, o.shipping_total, o.total, o.refunded_total, l.lines, l.units FROM orders_order o "
             "CROSS JOIN LATERAL (SELECT count(*) AS lines, COALESCE(sum(quantity), 0) AS units FROM orders_orderline "
-            "WHERE order_id = o.id) l ORDER BY o.placed_at, o.id) TO STDOUT WITH (FORMAT csv, HEADER)", out)
+            "WHERE order_id = o.id) l ORDER BY o.placed_at, o.id) TO STDOUT WITH (FORMAT csv, HEADER)",
+            out,
+        )
         return time.perf_counter() - started
 
 
@@ -96,8 +104,12 @@ def _download(tenant: Tenant, export: Export) -> tuple[float, float, float]:
     """The export's file over HTTP from a uvicorn process: (seconds, the server's idle RSS in MB,
     its peak RSS during the download minus that idle figure)."""
     host = tenant.domains.get(is_primary=True).domain
-    with (uvicorn_process("--no-access-log") as (port, server),
-          httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"Host": host}, timeout=600) as client):
+    with (
+        uvicorn_process("--no-access-log") as (port, server),
+        httpx.Client(
+            base_url=f"http://127.0.0.1:{port}", headers={"Host": host}, timeout=600
+        ) as client,
+    ):
         # Warm the path a download takes (tenant, middleware, the view): a refused link (logged as
         # "Forbidden") sends no file.
         assert client.get(f"/exports/{export.pk}/download?sig=x").status_code == 403
@@ -137,7 +149,9 @@ def run_child(schema: str, export_id: str) -> None:
         status = services.run_export(export_id=int(export_id))
         elapsed = time.perf_counter() - started
         export = Export.objects.get(pk=int(export_id))
-    print(json.dumps({"status": status, "s": elapsed, "rows": export.rows_done, "size": export.size}))
+    print(
+        json.dumps({"status": status, "s": elapsed, "rows": export.rows_done, "size": export.size})
+    )
 
 
 def main() -> None:
@@ -169,19 +183,32 @@ def main() -> None:
                 export.refresh_from_db()
                 files.delete(export.file)
                 export.delete()
-    print(f"{SIZE.orders} orders as CSV ({csv_mb:.0f} MB) in {csv_s:.1f} s, peak RSS {csv_peak} MB "
-          f"(idle Django {idle} MB); COPY floor {copy_s:.1f} s; XLSX {xlsx_s and round(xlsx_s, 1)} s; "
-          f"downloaded over HTTP in {download_s:.1f} s, server RSS +{download_growth:.1f} MB over {server_idle:.0f} MB")
-    print(json.dumps({
-        "bench": "export", "orders": SIZE.orders,
-        "csv_s": round(csv_s, 2), "csv_peak_rss_mb": csv_peak, "csv_size_mb": round(csv_mb, 1),
-        "copy_s": round(copy_s, 2), "csv_to_copy_ratio": round(csv_s / copy_s, 1), "idle_rss_mb": idle,
-        "xlsx_s": xlsx_s and round(xlsx_s, 2), "xlsx_peak_rss_mb": xlsx_peak,
-        "download_s": round(download_s, 2), "download_rss_growth_mb": round(download_growth, 1),
-        "download_idle_rss_mb": round(server_idle, 1),
-        # what the server held at most, as a share of the file: ~1 when it reads the file whole
-        "download_growth_to_file_ratio": round(download_growth * 2**20 / csv.size, 3),
-    }))
+    print(
+        f"{SIZE.orders} orders as CSV ({csv_mb:.0f} MB) in {csv_s:.1f} s, peak RSS {csv_peak} MB "
+        f"(idle Django {idle} MB); COPY floor {copy_s:.1f} s; XLSX {xlsx_s and round(xlsx_s, 1)} s; "
+        f"downloaded over HTTP in {download_s:.1f} s, server RSS +{download_growth:.1f} MB over {server_idle:.0f} MB"
+    )
+    print(
+        json.dumps(
+            {
+                "bench": "export",
+                "orders": SIZE.orders,
+                "csv_s": round(csv_s, 2),
+                "csv_peak_rss_mb": csv_peak,
+                "csv_size_mb": round(csv_mb, 1),
+                "copy_s": round(copy_s, 2),
+                "csv_to_copy_ratio": round(csv_s / copy_s, 1),
+                "idle_rss_mb": idle,
+                "xlsx_s": xlsx_s and round(xlsx_s, 2),
+                "xlsx_peak_rss_mb": xlsx_peak,
+                "download_s": round(download_s, 2),
+                "download_rss_growth_mb": round(download_growth, 1),
+                "download_idle_rss_mb": round(server_idle, 1),
+                # what the server held at most, as a share of the file: ~1 when it reads the file whole
+                "download_growth_to_file_ratio": round(download_growth * 2**20 / csv.size, 3),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -53,7 +53,9 @@ class Report:
     findings: list[Finding] = field(default_factory=list)
     notes: dict[str, Any] = field(default_factory=dict)
 
-    def add(self, verdict: str, kind: str, key: str, what: str, operation: Operation | None = None) -> None:
+    def add(
+        self, verdict: str, kind: str, key: str, what: str, operation: Operation | None = None
+    ) -> None:
         self.findings.append(Finding(verdict, kind, key, what, operation))
 
     def count(self, verdict: str) -> int:
@@ -77,19 +79,24 @@ def check(*, tenant: Any, ledger: Ledger, stripe: LocalStripe, temp_dir: Path) -
         _refunds(report, ledger, stripe)
         _webhooks(report, ledger)
         _exports(report, ledger, schema, pk)
-    report.notes["temp_files_left"] = sorted(str(path) for path in temp_dir.rglob("*") if path.is_file())
+    report.notes["temp_files_left"] = sorted(
+        str(path) for path in temp_dir.rglob("*") if path.is_file()
+    )
     return report
 
 
 def _orders(report: Report, ledger: Ledger) -> None:
     operations = ledger.of("order")
-    placed = collections.Counter(Order.objects.filter(note__in=[op.key for op in operations])
-                                 .values_list("note", flat=True))
+    placed = collections.Counter(
+        Order.objects.filter(note__in=[op.key for op in operations]).values_list("note", flat=True)
+    )
     for op in operations:
         if placed[op.key] == 0:
             report.add("lost", "order", op.key, "no order with this client key", op)
         elif placed[op.key] > 1:
-            report.add("duplicated", "order", op.key, f"{placed[op.key]} orders with this client key", op)
+            report.add(
+                "duplicated", "order", op.key, f"{placed[op.key]} orders with this client key", op
+            )
 
 
 def _payments(report: Report, ledger: Ledger, stripe: LocalStripe, schema: str, pk) -> None:
@@ -102,31 +109,68 @@ def _payments(report: Report, ledger: Ledger, stripe: LocalStripe, schema: str, 
         taken = [intent for intent in intents[str(order.pk)] if intent["status"] == "succeeded"]
         here = Payment.objects.filter(order=order, status=PaymentStatus.SUCCEEDED).count()
         if not taken or not here or order.paid_at is None:
-            report.add("lost", "payment", op.key, f"{len(taken)} succeeded intents at Stripe, {here} succeeded "
-                       f"payments here, order paid_at {order.paid_at}", op)
+            report.add(
+                "lost",
+                "payment",
+                op.key,
+                f"{len(taken)} succeeded intents at Stripe, {here} succeeded "
+                f"payments here, order paid_at {order.paid_at}",
+                op,
+            )
         elif len(taken) > 1 or here > 1:
-            report.add("duplicated", "payment", op.key, f"{len(taken)} succeeded intents at Stripe "
-                       f"({', '.join(i['id'] for i in taken)}), {here} succeeded payments here", op)
+            report.add(
+                "duplicated",
+                "payment",
+                op.key,
+                f"{len(taken)} succeeded intents at Stripe "
+                f"({', '.join(i['id'] for i in taken)}), {here} succeeded payments here",
+                op,
+            )
         for intent in taken:
             if intent["amount"] != _cents(order.total):
-                report.add("mismatched", "payment", op.key, f"{intent['id']} took {intent['amount']} cents "
-                           f"for an order of {order.total}", op)
+                report.add(
+                    "mismatched",
+                    "payment",
+                    op.key,
+                    f"{intent['id']} took {intent['amount']} cents for an order of {order.total}",
+                    op,
+                )
 
 
 def _refunds(report: Report, ledger: Ledger, stripe: LocalStripe) -> None:
-    meant: dict[str, dict[str, int]] = collections.defaultdict(dict)  # intent: {stripe refund id: cents}
+    meant: dict[str, dict[str, int]] = collections.defaultdict(
+        dict
+    )  # intent: {stripe refund id: cents}
     for op in ledger.of("refund"):
         rows = list(OrderRefund.objects.filter(request_key=op.key))
         carried = list(StripeRefund.objects.filter(order_refund__request_key=op.key))
         if not rows or not carried:
-            report.add("lost", "refund", op.key, f"{len(rows)} order refunds, {len(carried)} Stripe refunds "
-                       "recorded for this requestKey", op)
+            report.add(
+                "lost",
+                "refund",
+                op.key,
+                f"{len(rows)} order refunds, {len(carried)} Stripe refunds "
+                "recorded for this requestKey",
+                op,
+            )
             continue
         if len(rows) > 1 or len(carried) > 1:
-            report.add("duplicated", "refund", op.key, f"{len(rows)} order refunds, {len(carried)} Stripe "
-                       "refunds recorded for this requestKey", op)
+            report.add(
+                "duplicated",
+                "refund",
+                op.key,
+                f"{len(rows)} order refunds, {len(carried)} Stripe "
+                "refunds recorded for this requestKey",
+                op,
+            )
         if rows[0].amount != Decimal(op.intent["amount"]):
-            report.add("mismatched", "refund", op.key, f"refunded {rows[0].amount}, asked {op.intent['amount']}", op)
+            report.add(
+                "mismatched",
+                "refund",
+                op.key,
+                f"refunded {rows[0].amount}, asked {op.intent['amount']}",
+                op,
+            )
         for refund in carried:
             meant[op.intent["intent"]][refund.stripe_id] = _cents(op.intent["amount"])
     for op in ledger.of("webhook"):
@@ -135,40 +179,82 @@ def _refunds(report: Report, ledger: Ledger, stripe: LocalStripe) -> None:
             meant[op.intent["intent"]][dashboard["id"]] = _cents(dashboard["amount"])
             rows = StripeRefund.objects.filter(stripe_id=dashboard["id"]).count()
             if rows != 1:
-                report.add("lost" if rows == 0 else "duplicated", "webhook", op.key,
-                           f"dashboard refund {dashboard['id']} recorded {rows} times", op)
+                report.add(
+                    "lost" if rows == 0 else "duplicated",
+                    "webhook",
+                    op.key,
+                    f"dashboard refund {dashboard['id']} recorded {rows} times",
+                    op,
+                )
     for intent in {op.intent["intent"] for op in ledger.of("refund")} | set(meant):
         at_stripe = {refund["id"]: refund["amount"] for refund in stripe.refunds_of(intent)}
         for refund_id, cents in at_stripe.items():
             if refund_id not in meant[intent]:
-                report.add("duplicated", "refund", intent, f"refund {refund_id} of {cents} cents at Stripe was "
-                           "never meant (a second refund for one request?)")
+                report.add(
+                    "duplicated",
+                    "refund",
+                    intent,
+                    f"refund {refund_id} of {cents} cents at Stripe was "
+                    "never meant (a second refund for one request?)",
+                )
             elif meant[intent][refund_id] != cents:
-                report.add("mismatched", "refund", intent, f"refund {refund_id}: {cents} cents at Stripe, "
-                           f"{meant[intent][refund_id]} meant")
+                report.add(
+                    "mismatched",
+                    "refund",
+                    intent,
+                    f"refund {refund_id}: {cents} cents at Stripe, "
+                    f"{meant[intent][refund_id]} meant",
+                )
         for refund_id in set(meant[intent]) - set(at_stripe):
-            report.add("lost", "refund", intent, f"refund {refund_id} recorded here is not at Stripe")
+            report.add(
+                "lost", "refund", intent, f"refund {refund_id} recorded here is not at Stripe"
+            )
         payment = Payment.objects.filter(stripe_id=intent).first()
         if payment is not None and _cents(payment.amount_refunded) != sum(at_stripe.values()):
-            report.add("mismatched", "refund", intent, f"payment says {payment.amount_refunded} refunded, "
-                       f"Stripe {sum(at_stripe.values())} cents")
+            report.add(
+                "mismatched",
+                "refund",
+                intent,
+                f"payment says {payment.amount_refunded} refunded, "
+                f"Stripe {sum(at_stripe.values())} cents",
+            )
 
 
 def _webhooks(report: Report, ledger: Ledger) -> None:
     operations = ledger.of("webhook")
-    stored = dict(WebhookEvent.objects.filter(event_id__in=[op.key for op in operations])
-                  .values_list("event_id").annotate(n=Count("id")))
-    outcomes = dict(WebhookEvent.objects.filter(event_id__in=[op.key for op in operations])
-                    .values_list("event_id", "outcome"))
+    stored = dict(
+        WebhookEvent.objects.filter(event_id__in=[op.key for op in operations])
+        .values_list("event_id")
+        .annotate(n=Count("id"))
+    )
+    outcomes = dict(
+        WebhookEvent.objects.filter(event_id__in=[op.key for op in operations]).values_list(
+            "event_id", "outcome"
+        )
+    )
     report.notes["webhook_outcomes"] = dict(collections.Counter(outcomes.values()))
     for op in operations:
         count = stored.get(op.key, 0)
         if count != 1:
-            report.add("lost" if count == 0 else "duplicated", "webhook", op.key, f"event stored {count} times", op)
+            report.add(
+                "lost" if count == 0 else "duplicated",
+                "webhook",
+                op.key,
+                f"event stored {count} times",
+                op,
+            )
         elif op.result.get("replay_duplicate") is False:
-            report.add("duplicated", "webhook", op.key, "a replay was answered as a first delivery", op)
+            report.add(
+                "duplicated", "webhook", op.key, "a replay was answered as a first delivery", op
+            )
         elif outcomes[op.key] != op.intent["expect"]:
-            report.add("mismatched", "webhook", op.key, f"outcome {outcomes[op.key]}, expected {op.intent['expect']}", op)
+            report.add(
+                "mismatched",
+                "webhook",
+                op.key,
+                f"outcome {outcomes[op.key]}, expected {op.intent['expect']}",
+                op,
+            )
 
 
 def _exports(report: Report, ledger: Ledger, schema: str, pk) -> None:
@@ -176,18 +262,43 @@ def _exports(report: Report, ledger: Ledger, schema: str, pk) -> None:
     handed_out = {pk(export) for op in operations for export in op.result.get("exports", [])}
     storage = files.storage()
     for op in operations:
-        export = Export.objects.filter(pk=pk(op.result["export"])).first() if "export" in op.result else None
+        export = (
+            Export.objects.filter(pk=pk(op.result["export"])).first()
+            if "export" in op.result
+            else None
+        )
         if export is None or export.status != ExportStatus.DONE:
-            report.add("lost", "export", op.key, f"export {export and export.pk} is "
-                       f"{export.status if export else 'never created'}", op)
+            report.add(
+                "lost",
+                "export",
+                op.key,
+                f"export {export and export.pk} is {export.status if export else 'never created'}",
+                op,
+            )
         elif not storage.exists(export.file) or storage.size(export.file) != export.size:
-            report.add("lost", "export", op.key, f"export {export.pk} is DONE without its file ({export.file})", op)
+            report.add(
+                "lost",
+                "export",
+                op.key,
+                f"export {export.pk} is DONE without its file ({export.file})",
+                op,
+            )
     for export in Export.objects.exclude(pk__in=handed_out):
-        report.add("duplicated", "export", str(export.pk), f"export {export.pk} ({export.status}, created "
-                   f"{export.created:%H:%M:%S.%f}) was handed out by no answer")
-    report.notes["exports_failed"] = [f"{export.pk}: {export.error}" for export in
-                                      Export.objects.filter(status=ExportStatus.FAILED)]
-    named = {os.path.basename(name) for name in Export.objects.exclude(file="").values_list("file", flat=True)}
+        report.add(
+            "duplicated",
+            "export",
+            str(export.pk),
+            f"export {export.pk} ({export.status}, created "
+            f"{export.created:%H:%M:%S.%f}) was handed out by no answer",
+        )
+    report.notes["exports_failed"] = [
+        f"{export.pk}: {export.error}"
+        for export in Export.objects.filter(status=ExportStatus.FAILED)
+    ]
+    named = {
+        os.path.basename(name)
+        for name in Export.objects.exclude(file="").values_list("file", flat=True)
+    }
     stored = storage.listdir(schema)[1] if storage.exists(schema) else []
     report.notes["export_files_unnamed"] = sorted(set(stored) - named)
 
@@ -196,8 +307,12 @@ def recovery(faults: list[Fault], ledger: Ledger) -> dict[str, list[float | None
     """For each fault, by kind: seconds from the fault to the first success of an attempt that
     began after it (None: no such success). An export's attempt is its exportCreate, its success
     the poll that saw it DONE, so its figure includes the export's own run time."""
-    successes = {kind: [(op.attempt_started, op.succeeded) for op in ledger.of(kind) if op.succeeded is not None]
-                 for kind in KINDS}
+    successes = {
+        kind: [
+            (op.attempt_started, op.succeeded) for op in ledger.of(kind) if op.succeeded is not None
+        ]
+        for kind in KINDS
+    }
     figures: dict[str, list[float | None]] = {kind: [] for kind in KINDS}
     for fault in faults:
         for kind in KINDS:

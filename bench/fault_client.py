@@ -60,7 +60,9 @@ class Ledger:
     def __init__(self, clock: Callable[[], float]) -> None:
         self.clock = clock
         self.operations: list[Operation] = []
-        self.statuses: collections.Counter = collections.Counter()  # HTTP status, "transport" for none
+        self.statuses: collections.Counter = (
+            collections.Counter()
+        )  # HTTP status, "transport" for none
         self.codes: collections.Counter = collections.Counter()  # top-level GraphQL error codes
         self._lock = threading.Lock()
 
@@ -81,15 +83,24 @@ class Ledger:
             return dict(self.statuses), dict(self.codes)
 
     def http_5xx(self) -> int:
-        return sum(n for status, n in self.answers()[0].items() if isinstance(status, int) and status >= 500)
+        return sum(
+            n
+            for status, n in self.answers()[0].items()
+            if isinstance(status, int) and status >= 500
+        )
 
     def of(self, kind: str) -> list[Operation]:
         with self._lock:
             return [operation for operation in self.operations if operation.kind == kind]
 
 
-def attempt_until(operation: Operation, attempt: Callable[[], dict[str, Any]], *, deadline: float,
-                  clock: Callable[[], float]) -> bool:
+def attempt_until(
+    operation: Operation,
+    attempt: Callable[[], dict[str, Any]],
+    *,
+    deadline: float,
+    clock: Callable[[], float],
+) -> bool:
     """`attempt()` until it returns (success: its dict goes into `result`), raises Refused, or
     `deadline` passes; backoff with jitter from 0.2 s, capped at 2 s. True on success. An
     error of the bench's own (a payload it did not expect) ends the operation as refused, with
@@ -124,17 +135,36 @@ class Api:
     """The tenant's GraphQL endpoint and webhook URL on the real server, over one HTTP client
     per thread (httpx clients are not shared between threads here)."""
 
-    def __init__(self, *, port: int, host: str, token: str, webhook_secret: str, ledger: Ledger,
-                 timeout: float = 20) -> None:
-        self.base, self.host, self.token, self.secret = f"http://127.0.0.1:{port}", host, token, webhook_secret
+    def __init__(
+        self,
+        *,
+        port: int,
+        host: str,
+        token: str,
+        webhook_secret: str,
+        ledger: Ledger,
+        timeout: float = 20,
+    ) -> None:
+        self.base, self.host, self.token, self.secret = (
+            f"http://127.0.0.1:{port}",
+            host,
+            token,
+            webhook_secret,
+        )
         self.ledger, self.timeout = ledger, timeout
         self._local = threading.local()
 
     @property
     def http(self) -> httpx.Client:
         if not hasattr(self._local, "client"):
-            self._local.client = httpx.Client(base_url=self.base, timeout=self.timeout, headers={
-                "Host": f"{self.host}:{self.base.rsplit(':', 1)[1]}", "Authorization": f"Bearer {self.token}"})
+            self._local.client = httpx.Client(
+                base_url=self.base,
+                timeout=self.timeout,
+                headers={
+                    "Host": f"{self.host}:{self.base.rsplit(':', 1)[1]}",
+                    "Authorization": f"Bearer {self.token}",
+                },
+            )
         return self._local.client
 
     def _post(self, path: str, **kwargs: Any) -> httpx.Response:
@@ -152,9 +182,15 @@ class Api:
             body = response.json()
         except ValueError:
             body = {}
-        codes = [str((error.get("extensions") or {}).get("code")) for error in body.get("errors") or []]
+        codes = [
+            str((error.get("extensions") or {}).get("code")) for error in body.get("errors") or []
+        ]
         self.ledger.answered(response.status_code, codes)
-        if response.status_code >= 500 or response.status_code == 429 or RETRY_CODES.intersection(codes):
+        if (
+            response.status_code >= 500
+            or response.status_code == 429
+            or RETRY_CODES.intersection(codes)
+        ):
             raise Retry(f"HTTP {response.status_code} {','.join(codes)}".strip())
         if codes or not isinstance(body.get("data"), dict):
             raise Refused(f"HTTP {response.status_code} {codes}: {response.text[:300]}")
@@ -165,9 +201,17 @@ class Api:
         "t.body">, signed afresh each time, as Stripe does); the answer's JSON on a 2xx."""
         body = json.dumps(event, separators=(",", ":")).encode()
         stamp = int(time.time())
-        digest = hmac.new(self.secret.encode(), f"{stamp}.".encode() + body, hashlib.sha256).hexdigest()
-        response = self._post("/webhooks/stripe/", content=body, headers={
-            "Content-Type": "application/json", "Stripe-Signature": f"t={stamp},v1={digest}"})
+        digest = hmac.new(
+            self.secret.encode(), f"{stamp}.".encode() + body, hashlib.sha256
+        ).hexdigest()
+        response = self._post(
+            "/webhooks/stripe/",
+            content=body,
+            headers={
+                "Content-Type": "application/json",
+                "Stripe-Signature": f"t={stamp},v1={digest}",
+            },
+        )
         self.ledger.answered(response.status_code)
         if response.status_code >= 500:
             raise Retry(f"HTTP {response.status_code}")
@@ -194,8 +238,13 @@ class LocalStripe:
     browser does (payment methods), what a merchant does in the Stripe dashboard (a refund made
     there), the objects Stripe's webhooks carry, and what the checks count."""
 
-    CARD = {"type": "card", "card[number]": "4242424242424242", "card[exp_month]": "12",
-            "card[exp_year]": "2040", "card[cvc]": "123"}
+    CARD = {
+        "type": "card",
+        "card[number]": "4242424242424242",
+        "card[exp_month]": "12",
+        "card[exp_year]": "2040",
+        "card[cvc]": "123",
+    }
 
     def __init__(self, base: str, secret_key: str) -> None:
         self._local = threading.local()
@@ -204,7 +253,9 @@ class LocalStripe:
     @property
     def http(self) -> httpx.Client:
         if not hasattr(self._local, "client"):
-            self._local.client = httpx.Client(base_url=self.base, auth=(self.secret_key, ""), timeout=30)
+            self._local.client = httpx.Client(
+                base_url=self.base, auth=(self.secret_key, ""), timeout=30
+            )
         return self._local.client
 
     def _ask(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
@@ -222,18 +273,30 @@ class LocalStripe:
     def charge_of(self, intent_id: str) -> dict[str, Any]:
         """The intent's charge, with its refunds (what `charge.refunded` carries)."""
         latest = self.intent(intent_id)["latest_charge"]
-        return self._ask("GET", f"/v1/charges/{latest['id'] if isinstance(latest, dict) else latest}")
+        return self._ask(
+            "GET", f"/v1/charges/{latest['id'] if isinstance(latest, dict) else latest}"
+        )
 
     def refund(self, intent_id: str, units: int, metadata: dict[str, str]) -> dict[str, Any]:
-        data = {"payment_intent": intent_id, "amount": str(units),
-                **{f"metadata[{name}]": value for name, value in metadata.items()}}
+        data = {
+            "payment_intent": intent_id,
+            "amount": str(units),
+            **{f"metadata[{name}]": value for name, value in metadata.items()},
+        }
         return self._ask("POST", "/v1/refunds", data=data)
 
     def _all(self, path: str, **params: str) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = []
         while True:
-            page = self._ask("GET", path, params={"limit": "100", **params,
-                                                  **({"starting_after": found[-1]["id"]} if found else {})})
+            page = self._ask(
+                "GET",
+                path,
+                params={
+                    "limit": "100",
+                    **params,
+                    **({"starting_after": found[-1]["id"]} if found else {}),
+                },
+            )
             found += page["data"]
             if not page.get("has_more"):
                 return found
@@ -247,5 +310,12 @@ class LocalStripe:
 
 def event(kind: str, obj: dict[str, Any], event_id: str) -> dict[str, Any]:
     """A Stripe event as its webhook body carries it."""
-    return {"id": event_id, "object": "event", "api_version": "2024-06-20", "type": kind,
-            "created": int(time.time()), "livemode": False, "data": {"object": obj}}
+    return {
+        "id": event_id,
+        "object": "event",
+        "api_version": "2024-06-20",
+        "type": kind,
+        "created": int(time.time()),
+        "livemode": False,
+        "data": {"object": obj},
+    }

@@ -36,8 +36,14 @@ class CeleryProcess:
     def start(self) -> int:
         with open(self.log, "ab") as output:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "config", *self.args], cwd=ROOT, env=self.env,
-                stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
+                [sys.executable, "-m", "celery", "-A", "config", *self.args],
+                cwd=ROOT,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         return self.process.pid
 
     def restart(self) -> tuple[int | None, int | None, int]:
@@ -92,9 +98,17 @@ class FaultSchedule:
     SIGKILLed and started again after `down_s` seconds (uniform; its append-only file brings the
     broker's messages back). Each fault is recorded and announced through `say`."""
 
-    def __init__(self, *, worker: CeleryProcess, redis: RedisProcess, clock: Callable[[], float],
-                 say: Callable[[str], None], seed: int, gap_s: tuple[float, float] = (20, 40),
-                 down_s: tuple[float, float] = (1, 5)) -> None:
+    def __init__(
+        self,
+        *,
+        worker: CeleryProcess,
+        redis: RedisProcess,
+        clock: Callable[[], float],
+        say: Callable[[str], None],
+        seed: int,
+        gap_s: tuple[float, float] = (20, 40),
+        down_s: tuple[float, float] = (1, 5),
+    ) -> None:
         self.worker, self.redis, self.clock, self.say = worker, redis, clock, say
         self.gap_s, self.down_s = gap_s, down_s
         self.faults: list[Fault] = []
@@ -102,10 +116,18 @@ class FaultSchedule:
         self.exits: list[int] = []  # exit codes of workers found dead (by themselves) when killed
         self._stop = threading.Event()
         self._threads = [
-            threading.Thread(target=self._every, args=(random.Random(f"{seed}:worker"), self._kill_worker),
-                             name="kill-worker", daemon=True),
-            threading.Thread(target=self._every, args=(random.Random(f"{seed}:redis"), self._restart_redis),
-                             name="restart-redis", daemon=True),
+            threading.Thread(
+                target=self._every,
+                args=(random.Random(f"{seed}:worker"), self._kill_worker),
+                name="kill-worker",
+                daemon=True,
+            ),
+            threading.Thread(
+                target=self._every,
+                args=(random.Random(f"{seed}:redis"), self._restart_redis),
+                name="restart-redis",
+                daemon=True,
+            ),
         ]
 
     def start(self) -> None:
@@ -134,9 +156,13 @@ class FaultSchedule:
         old, code, new = self.worker.restart()
         if code is not None:  # it had died by itself since the last look
             self.exits.append(code)
-        self.faults.append(Fault("worker_kill", at, self.clock(), f"worker {old} SIGKILLed, {new} started"))
-        self.say(f"t={at:6.1f} s  worker (pid {old}) and its pool SIGKILLed; new worker pid {new}"
-                 + (f" (the old one had exited by itself, code {code})" if code is not None else ""))
+        self.faults.append(
+            Fault("worker_kill", at, self.clock(), f"worker {old} SIGKILLed, {new} started")
+        )
+        self.say(
+            f"t={at:6.1f} s  worker (pid {old}) and its pool SIGKILLed; new worker pid {new}"
+            + (f" (the old one had exited by itself, code {code})" if code is not None else "")
+        )
 
     def _restart_redis(self, rng: random.Random) -> None:
         down = rng.uniform(*self.down_s)

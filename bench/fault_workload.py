@@ -75,20 +75,34 @@ class Shop:
 
 def _share(total: Decimal, rng: random.Random, most: float) -> Decimal:
     """Between a cent and `most` of `total`, in cents."""
-    return max(CENT, (total * Decimal(str(rng.uniform(0.01, most)))).quantize(CENT, rounding=ROUND_DOWN))
+    return max(
+        CENT, (total * Decimal(str(rng.uniform(0.01, most)))).quantize(CENT, rounding=ROUND_DOWN)
+    )
 
 
 class Workload:
-    def __init__(self, *, api: Api, stripe: LocalStripe, ledger: Ledger, shop: Shop, clock: Callable[[], float],
-                 seed: int, op_deadline_s: float, say: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        *,
+        api: Api,
+        stripe: LocalStripe,
+        ledger: Ledger,
+        shop: Shop,
+        clock: Callable[[], float],
+        seed: int,
+        op_deadline_s: float,
+        say: Callable[[str], None],
+    ) -> None:
         self.api, self.stripe, self.ledger, self.shop = api, stripe, ledger, shop
         self.clock, self.seed, self.op_deadline_s, self.say = clock, seed, op_deadline_s, say
         self.stop_new = threading.Event()
         self._events: queue.Queue = queue.Queue()
         self._serial = itertools.count()
         self._lock = threading.Lock()
-        self._shoppers = [threading.Thread(target=self._shop_loop, args=(n,), name=f"shopper-{n}", daemon=True)
-                          for n in range(SHOPPERS)]
+        self._shoppers = [
+            threading.Thread(target=self._shop_loop, args=(n,), name=f"shopper-{n}", daemon=True)
+            for n in range(SHOPPERS)
+        ]
         self._exporter = threading.Thread(target=self._export_loop, name="exporter", daemon=True)
         self._webhooks = threading.Thread(target=self._webhook_loop, name="webhooks", daemon=True)
 
@@ -101,14 +115,18 @@ class Workload:
         self.stop_new.set()
 
     def busy(self) -> bool:
-        return any(thread.is_alive() for thread in (*self._shoppers, self._exporter, self._webhooks))
+        return any(
+            thread.is_alive() for thread in (*self._shoppers, self._exporter, self._webhooks)
+        )
 
     def _key(self, letter: str) -> str:
         with self._lock:
             return f"{self.shop.run}-{letter}{next(self._serial)}"
 
     def _run(self, operation: Operation, attempt: Callable[[], dict[str, Any]]) -> bool:
-        return attempt_until(operation, attempt, deadline=operation.started + self.op_deadline_s, clock=self.clock)
+        return attempt_until(
+            operation, attempt, deadline=operation.started + self.op_deadline_s, clock=self.clock
+        )
 
     # --- shoppers ---------------------------------------------------------------------------
 
@@ -117,7 +135,9 @@ class Workload:
         while not self.stop_new.is_set():
             try:
                 self._chain(rng)
-            except Exception as error:  # the bench's own (localstripe asked directly): said, not fatal
+            except (
+                Exception
+            ) as error:  # the bench's own (localstripe asked directly): said, not fatal
                 self.say(f"t={self.clock():6.1f} s  shopper {index}: {error!r}")
                 time.sleep(1)
 
@@ -128,20 +148,44 @@ class Workload:
             total = Decimal(order.result["total"])
             for _ in range(rng.choice((1, 1, 2))):
                 self._refund(order, payment, _share(total, rng, 0.3))
-            dashboard = (self._dashboard_refund(payment, _share(total, rng, 0.2))
-                         if rng.random() < DASHBOARD_SHARE else None)
+            dashboard = (
+                self._dashboard_refund(payment, _share(total, rng, 0.2))
+                if rng.random() < DASHBOARD_SHARE
+                else None
+            )
             intent_id = payment.result["intent"]
-            self._events.put((event("payment_intent.succeeded", self.stripe.intent(intent_id), self._key("evt")),
-                              {"expect": "stale", "intent": intent_id}))
-            self._events.put((event("charge.refunded", self.stripe.charge_of(intent_id), self._key("evt")),
-                              {"expect": "applied" if dashboard else "stale", "intent": intent_id,
-                               "dashboard_refund": dashboard}))
+            self._events.put(
+                (
+                    event(
+                        "payment_intent.succeeded", self.stripe.intent(intent_id), self._key("evt")
+                    ),
+                    {"expect": "stale", "intent": intent_id},
+                )
+            )
+            self._events.put(
+                (
+                    event("charge.refunded", self.stripe.charge_of(intent_id), self._key("evt")),
+                    {
+                        "expect": "applied" if dashboard else "stale",
+                        "intent": intent_id,
+                        "dashboard_refund": dashboard,
+                    },
+                )
+            )
 
     def _order(self, rng: random.Random) -> Operation | None:
         key = self._key("o")
-        lines = [{"variant": variant, "quantity": rng.randint(1, 3)}
-                 for variant in rng.sample(self.shop.variants, rng.randint(1, 2))]
-        variables = {"input": {"lines": lines, "email": f"buyer{rng.randrange(200)}@{self.shop.slug}.test", "note": key}}
+        lines = [
+            {"variant": variant, "quantity": rng.randint(1, 3)}
+            for variant in rng.sample(self.shop.variants, rng.randint(1, 2))
+        ]
+        variables = {
+            "input": {
+                "lines": lines,
+                "email": f"buyer{rng.randrange(200)}@{self.shop.slug}.test",
+                "note": key,
+            }
+        }
         operation = self.ledger.begin("order", key)
 
         def attempt() -> dict[str, Any]:
@@ -154,11 +198,15 @@ class Workload:
 
     def _pay(self, order: Operation) -> Operation | None:
         order_id = order.result["id"]
-        operation = self.ledger.begin("payment", order.key, order=order_id, amount=order.result["total"])
+        operation = self.ledger.begin(
+            "payment", order.key, order=order_id, amount=order.result["total"]
+        )
 
         def attempt() -> dict[str, Any]:
             status = self.api.graphql(ORDER_STATUS, {"id": order_id})["node"]["status"]
-            if status == "PAID" and "intent" in operation.result:  # an earlier attempt's answer was lost
+            if (
+                status == "PAID" and "intent" in operation.result
+            ):  # an earlier attempt's answer was lost
                 return {}
             payload = self.api.graphql(INTENT, {"order": order_id})["paymentIntentCreate"]
             user_errors(payload)
@@ -168,10 +216,18 @@ class Workload:
                 return {}
             if self.stripe.intent(payment["stripeId"])["status"] == "succeeded":
                 # Stripe took the money, the database never heard: Stripe's webhook tells it.
-                self._webhook(event("payment_intent.succeeded", self.stripe.intent(payment["stripeId"]),
-                                    self._key("evt")), {"expect": "applied", "intent": payment["stripeId"]})
+                self._webhook(
+                    event(
+                        "payment_intent.succeeded",
+                        self.stripe.intent(payment["stripeId"]),
+                        self._key("evt"),
+                    ),
+                    {"expect": "applied", "intent": payment["stripeId"]},
+                )
                 raise Retry("confirmed at Stripe, not in the database: webhook sent")
-            payload = self.api.graphql(CONFIRM, {"payment": payment["id"], "method": self.stripe.card()})["paymentConfirm"]
+            payload = self.api.graphql(
+                CONFIRM, {"payment": payment["id"], "method": self.stripe.card()}
+            )["paymentConfirm"]
             user_errors(payload)
             if payload["payment"]["status"] != "SUCCEEDED":
                 raise Retry(f"payment {payload['payment']['status']}")
@@ -181,23 +237,39 @@ class Workload:
 
     def _refund(self, order: Operation, payment: Operation, amount: Decimal) -> None:
         key = self._key("r")
-        operation = self.ledger.begin("refund", key, order=order.result["id"], intent=payment.result["intent"],
-                                      amount=str(amount))
-        variables = {"input": {"order": order.result["id"], "amount": str(amount), "requestKey": key,
-                               "reason": "bench faults"}}
+        operation = self.ledger.begin(
+            "refund",
+            key,
+            order=order.result["id"],
+            intent=payment.result["intent"],
+            amount=str(amount),
+        )
+        variables = {
+            "input": {
+                "order": order.result["id"],
+                "amount": str(amount),
+                "requestKey": key,
+                "reason": "bench faults",
+            }
+        }
 
         def attempt() -> dict[str, Any]:
             payload = self.api.graphql(REFUND, variables)["refundCreate"]
             user_errors(payload)
             refund = payload["refund"]
-            return {"id": refund["id"], "amount": refund["amount"]["amount"],
-                    "stripe_id": (refund.get("stripeRefund") or {}).get("stripeId")}
+            return {
+                "id": refund["id"],
+                "amount": refund["amount"]["amount"],
+                "stripe_id": (refund.get("stripeRefund") or {}).get("stripeId"),
+            }
 
         self._run(operation, attempt)
 
     def _dashboard_refund(self, payment: Operation, amount: Decimal) -> dict[str, Any]:
         """A refund made in the Stripe dashboard: only the webhook tells the shop."""
-        made = self.stripe.refund(payment.result["intent"], int(amount / CENT), {"tenant": self.shop.schema})
+        made = self.stripe.refund(
+            payment.result["intent"], int(amount / CENT), {"tenant": self.shop.schema}
+        )
         return {"id": made["id"], "amount": str(amount)}
 
     # --- webhooks ---------------------------------------------------------------------------
@@ -208,7 +280,9 @@ class Workload:
             try:
                 item = self._events.get(timeout=0.5)
             except queue.Empty:
-                if self.stop_new.is_set() and not any(thread.is_alive() for thread in self._shoppers):
+                if self.stop_new.is_set() and not any(
+                    thread.is_alive() for thread in self._shoppers
+                ):
                     return
                 continue
             self._webhook(*item)
@@ -219,8 +293,12 @@ class Workload:
         if not self._run(operation, lambda: {"duplicate": self.api.deliver(body)["duplicate"]}):
             return
         replay = Operation("replay", body["id"], {}, self.clock())
-        if attempt_until(replay, lambda: {"duplicate": self.api.deliver(body)["duplicate"]},
-                         deadline=operation.started + self.op_deadline_s, clock=self.clock):
+        if attempt_until(
+            replay,
+            lambda: {"duplicate": self.api.deliver(body)["duplicate"]},
+            deadline=operation.started + self.op_deadline_s,
+            clock=self.clock,
+        ):
             operation.result["replay_duplicate"] = replay.result["duplicate"]
         operation.failures.update({f"replay: {why}": n for why, n in replay.failures.items()})
 
@@ -231,8 +309,14 @@ class Workload:
         pending: list[Operation] = []
         next_at = 0.0
         while not (self.stop_new.is_set() and not pending):
-            if not self.stop_new.is_set() and len(pending) < EXPORTS_IN_FLIGHT and self.clock() >= next_at:
-                operation = self.ledger.begin("export", self._key("e"), format=rng.choice(("CSV", "XLSX", "JSON")))
+            if (
+                not self.stop_new.is_set()
+                and len(pending) < EXPORTS_IN_FLIGHT
+                and self.clock() >= next_at
+            ):
+                operation = self.ledger.begin(
+                    "export", self._key("e"), format=rng.choice(("CSV", "XLSX", "JSON"))
+                )
                 if self._create_export(operation):
                     pending.append(operation)
                 next_at = self.clock() + EXPORT_GAP_S
@@ -243,8 +327,11 @@ class Workload:
 
     def _create_export(self, operation: Operation) -> bool:
         """exportCreate until it answers; the operation succeeds later, when its export is DONE."""
+
         def attempt() -> dict[str, Any]:
-            payload = self.api.graphql(EXPORT_CREATE, {"format": operation.intent["format"]})["exportCreate"]
+            payload = self.api.graphql(EXPORT_CREATE, {"format": operation.intent["format"]})[
+                "exportCreate"
+            ]
             user_errors(payload)
             operation.result.setdefault("exports", []).append(payload["export"]["id"])
             return {"export": payload["export"]["id"]}
@@ -257,7 +344,9 @@ class Workload:
         """One look at the operation's export; True when the operation is over (done, refused,
         or past its deadline)."""
         try:
-            status = self.api.graphql(EXPORT_STATUS, {"id": operation.result["export"]})["node"]["status"]
+            status = self.api.graphql(EXPORT_STATUS, {"id": operation.result["export"]})["node"][
+                "status"
+            ]
         except Retry as why:
             operation.failures[f"poll: {why}"] += 1
             return self.clock() > operation.started + self.op_deadline_s

@@ -67,7 +67,9 @@ os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-0123456789abcdefghijk
 os.environ.setdefault("FIELD_ENCRYPTION_KEY", "YmVuY2gtb25seS1maWVsZC1rZXktMDEyMzQ1Njc4OWE=")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 os.environ.setdefault("JWT_EXPIRATION_MINUTES", "120")  # the bench's one token outlives the run
-os.environ.setdefault("CELERY_TASK_TIME_LIMIT", "60")  # see the docstring: the visibility timeout follows
+os.environ.setdefault(
+    "CELERY_TASK_TIME_LIMIT", "60"
+)  # see the docstring: the visibility timeout follows
 # The exports' reconciler on the same scale: an export whose message was lost (a worker killed
 # between taking it and recording it, kombu's pop-then-record) is queued again within ~2.5 min.
 os.environ.setdefault("EXPORT_REQUEUE_AFTER", "120")
@@ -140,10 +142,18 @@ def say(line: str) -> None:
 
 def _options() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Faults bench (see the module docstring).")
-    parser.add_argument("--seconds", type=float, default=float(os.environ.get("FAULTS_SECONDS", "300")),
-                        help="how long the workload and the faults run (FAULTS_SECONDS; 300)")
-    parser.add_argument("--seed", type=int, default=int(os.environ.get("FAULTS_SEED", random.randrange(10**6))),
-                        help="the fault schedule's and the workload's random seed (FAULTS_SEED)")
+    parser.add_argument(
+        "--seconds",
+        type=float,
+        default=float(os.environ.get("FAULTS_SECONDS", "300")),
+        help="how long the workload and the faults run (FAULTS_SECONDS; 300)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=int(os.environ.get("FAULTS_SEED", random.randrange(10**6))),
+        help="the fault schedule's and the workload's random seed (FAULTS_SEED)",
+    )
     return parser.parse_args()
 
 
@@ -156,19 +166,27 @@ def _drop() -> None:
 
 def _tenant() -> tuple[Tenant, tuple[str, ...]]:
     """The tenant, seeded, and the global ids of variants with stock for the whole run."""
-    tenant = provision_tenant(name="Bench faults", slug=SLUG, owner_email=OWNER, owner_password=PASSWORD)
+    tenant = provision_tenant(
+        name="Bench faults", slug=SLUG, owner_email=OWNER, owner_password=PASSWORD
+    )
     seed_demo(tenant=tenant, size=SeedSize(products=20, customers=500, orders=ORDERS), seed=42)
     with tenant_context(tenant):
-        product = Product.objects.create(name="Faults bench product", slug="faults-bench-product",
-                                         status=Product.Status.ACTIVE)
-        variants = [Variant.objects.create(product=product, sku=f"FAULTS-{n}", name=f"Size {n}", price=price,
-                                           stock=10**7) for n, price in enumerate(("19.90", "42.00", "7.25", "120.35"))]
+        product = Product.objects.create(
+            name="Faults bench product", slug="faults-bench-product", status=Product.Status.ACTIVE
+        )
+        variants = [
+            Variant.objects.create(
+                product=product, sku=f"FAULTS-{n}", name=f"Size {n}", price=price, stock=10**7
+            )
+            for n, price in enumerate(("19.90", "42.00", "7.25", "120.35"))
+        ]
     connection.set_schema_to_public()
     return tenant, tuple(global_ids.encode("Variant", v.pk, tenant.schema_name) for v in variants)
 
 
 def _drain(stream, log: Path) -> threading.Thread:
     """Copy a child's output into `log` as it comes (an unread pipe would stall the child)."""
+
     def copy() -> None:
         with open(log, "ab") as out:
             for line in iter(stream.readline, b""):
@@ -182,19 +200,38 @@ def _drain(stream, log: Path) -> threading.Thread:
 
 def _sign_in_and_configure(port: int, host: str, keys: dict[str, str]) -> str:
     """The owner's token (tokenCreate), and the shop's Stripe keys set through the API."""
-    with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"Host": f"{host}:{port}"}, timeout=30) as http:
-        answer = http.post("/graphql/", json={"query": "mutation($e: String!, $p: String!) { tokenCreate(email: $e, "
-                                              "password: $p) { token userErrors { code message } } }",
-                                              "variables": {"e": OWNER, "p": PASSWORD}}).json()
+    with httpx.Client(
+        base_url=f"http://127.0.0.1:{port}", headers={"Host": f"{host}:{port}"}, timeout=30
+    ) as http:
+        answer = http.post(
+            "/graphql/",
+            json={
+                "query": "mutation($e: String!, $p: String!) { tokenCreate(email: $e, "
+                "password: $p) { token userErrors { code message } } }",
+                "variables": {"e": OWNER, "p": PASSWORD},
+            },
+        ).json()
         token = answer["data"]["tokenCreate"]["token"]
         assert token, answer
-        answer = http.post("/graphql/", headers={"Authorization": f"Bearer {token}"}, json={
-            "query": "mutation($input: PaymentSettingsInput!) { paymentSettingsUpdate(input: $input) { "
-                     "userErrors { field code message } } }",
-            "variables": {"input": {"stripeEnabled": True, "stripePublishableKey": keys["publishable"],
-                                    "stripeSecretKey": keys["secret"], "stripeWebhookSecret": keys["webhook"]}},
-        }).json()
-        assert answer.get("data", {}).get("paymentSettingsUpdate", {}).get("userErrors") == [], answer
+        answer = http.post(
+            "/graphql/",
+            headers={"Authorization": f"Bearer {token}"},
+            json={
+                "query": "mutation($input: PaymentSettingsInput!) { paymentSettingsUpdate(input: $input) { "
+                "userErrors { field code message } } }",
+                "variables": {
+                    "input": {
+                        "stripeEnabled": True,
+                        "stripePublishableKey": keys["publishable"],
+                        "stripeSecretKey": keys["secret"],
+                        "stripeWebhookSecret": keys["webhook"],
+                    }
+                },
+            },
+        ).json()
+        assert answer.get("data", {}).get("paymentSettingsUpdate", {}).get("userErrors") == [], (
+            answer
+        )
     return token
 
 
@@ -204,9 +241,12 @@ def _progress(clock: Clock, ledger: Ledger) -> str:
     every = [op for ops in operations.values() for op in ops]
     under_way = sum(op.succeeded is None and not op.refused for op in every)
     statuses, _ = ledger.answers()
-    return (f"t={clock():6.1f} s  done: " + ", ".join(f"{n} {kind}s" for kind, n in done.items())
-            + f"; under way {under_way}; retried {sum(op.attempts > 1 for op in every)}; "
-            f"5xx {ledger.http_5xx()} (503 {statuses.get(503, 0)}); no answer {statuses.get('transport', 0)}")
+    return (
+        f"t={clock():6.1f} s  done: "
+        + ", ".join(f"{n} {kind}s" for kind, n in done.items())
+        + f"; under way {under_way}; retried {sum(op.attempts > 1 for op in every)}; "
+        f"5xx {ledger.http_5xx()} (503 {statuses.get(503, 0)}); no answer {statuses.get('transport', 0)}"
+    )
 
 
 def _settle_exports(tenant: Tenant, clock: Clock) -> None:
@@ -217,7 +257,9 @@ def _settle_exports(tenant: Tenant, clock: Clock) -> None:
     give_up = clock() + SETTLE_S
     while True:
         with tenant_context(tenant):
-            left = Export.objects.filter(status__in=(ExportStatus.QUEUED, ExportStatus.RUNNING)).count()
+            left = Export.objects.filter(
+                status__in=(ExportStatus.QUEUED, ExportStatus.RUNNING)
+            ).count()
         connection.set_schema_to_public()
         if not left or clock() > give_up:
             break
@@ -225,28 +267,57 @@ def _settle_exports(tenant: Tenant, clock: Clock) -> None:
         time.sleep(5)
 
 
-def _run(args: argparse.Namespace, tenant: Tenant, variants: tuple[str, ...], stripe_base: str) -> dict:
+def _run(
+    args: argparse.Namespace, tenant: Tenant, variants: tuple[str, ...], stripe_base: str
+) -> dict:
     token_hex = random.Random(args.seed).getrandbits(96).to_bytes(12, "big").hex()
-    keys = {"publishable": f"pk_test_{token_hex}", "secret": f"sk_test_{token_hex}",
-            "webhook": f"whsec_{token_hex}{token_hex}"}
+    keys = {
+        "publishable": f"pk_test_{token_hex}",
+        "secret": f"sk_test_{token_hex}",
+        "webhook": f"whsec_{token_hex}{token_hex}",
+    }
     host = tenant.domains.get(is_primary=True).domain
     env = dict(os.environ)
-    worker = CeleryProcess(["worker", "-l", "warning", "--concurrency", "2", "-n", "bench-faults@%h"],
-                           env={**env, "TMPDIR": str(WORK / "tmp")}, log=WORK / "worker.log")
-    beat = CeleryProcess(["beat", "-l", "warning", "--schedule", str(WORK / "beat-schedule")], env=env,
-                         log=WORK / "beat.log")
+    worker = CeleryProcess(
+        ["worker", "-l", "warning", "--concurrency", "2", "-n", "bench-faults@%h"],
+        env={**env, "TMPDIR": str(WORK / "tmp")},
+        log=WORK / "worker.log",
+    )
+    beat = CeleryProcess(
+        ["beat", "-l", "warning", "--schedule", str(WORK / "beat-schedule")],
+        env=env,
+        log=WORK / "beat.log",
+    )
     try:
-        with uvicorn_server("--no-access-log", env={"SESSION_COOKIE_SECURE": "false"}, capture_output=True) as server:
+        with uvicorn_server(
+            "--no-access-log", env={"SESSION_COOKIE_SECURE": "false"}, capture_output=True
+        ) as server:
             _drain(server.process.stdout, WORK / "server.log")
             token = _sign_in_and_configure(server.port, host, keys)
             worker.start()
             beat.start()
             clock = Clock()
             ledger = Ledger(clock)
-            api = Api(port=server.port, host=host, token=token, webhook_secret=keys["webhook"], ledger=ledger)
-            shop = Shop(slug=SLUG, schema=tenant.schema_name, variants=variants, run=f"f{args.seed}")
-            workload = Workload(api=api, stripe=LocalStripe(stripe_base, keys["secret"]), ledger=ledger, shop=shop,
-                                clock=clock, seed=args.seed, op_deadline_s=OP_DEADLINE_S, say=say)
+            api = Api(
+                port=server.port,
+                host=host,
+                token=token,
+                webhook_secret=keys["webhook"],
+                ledger=ledger,
+            )
+            shop = Shop(
+                slug=SLUG, schema=tenant.schema_name, variants=variants, run=f"f{args.seed}"
+            )
+            workload = Workload(
+                api=api,
+                stripe=LocalStripe(stripe_base, keys["secret"]),
+                ledger=ledger,
+                shop=shop,
+                clock=clock,
+                seed=args.seed,
+                op_deadline_s=OP_DEADLINE_S,
+                say=say,
+            )
             faults = FaultSchedule(worker=worker, redis=REDIS, clock=clock, say=say, seed=args.seed)
             say(f"workload and faults for {args.seconds:.0f} s (seed {args.seed}); logs in {WORK}")
             workload.start()
@@ -258,7 +329,9 @@ def _run(args: argparse.Namespace, tenant: Tenant, variants: tuple[str, ...], st
                     # Died on its own, not by a fault: started again at once, as a supervisor would.
                     if (code := process.revive()) is not None:
                         died += 1
-                        say(f"t={clock():6.1f} s  {name} exited by itself (code {code}); started again")
+                        say(
+                            f"t={clock():6.1f} s  {name} exited by itself (code {code}); started again"
+                        )
                 if clock() >= next_line or clock() >= args.seconds:
                     say(_progress(clock, ledger))
                     next_line += PROGRESS_EVERY_S
@@ -278,7 +351,12 @@ def _run(args: argparse.Namespace, tenant: Tenant, variants: tuple[str, ...], st
     finally:
         worker.stop()
         beat.stop()
-    return {"ledger": ledger, "faults": faults, "died": died, "stripe": LocalStripe(stripe_base, keys["secret"])}
+    return {
+        "ledger": ledger,
+        "faults": faults,
+        "died": died,
+        "stripe": LocalStripe(stripe_base, keys["secret"]),
+    }
 
 
 def _describe(report: Report, faults: list) -> None:
@@ -287,10 +365,18 @@ def _describe(report: Report, faults: list) -> None:
         op = finding.operation
         if op is not None:
             until = op.succeeded or op.attempt_started
-            struck = [f"{f.kind} at t={f.at:.1f}" for f in faults if op.started - 5 <= f.at <= until + 5]
-            line += (f" | began t={op.started:.1f}, {op.attempts} attempts, " + ("succeeded" if op.succeeded else
-                     f"never succeeded{' (' + op.refused + ')' if op.refused else ''}")
-                     + f"; attempts met: {dict(op.failures) or 'nothing'}; faults near it: {struck or 'none'}")
+            struck = [
+                f"{f.kind} at t={f.at:.1f}" for f in faults if op.started - 5 <= f.at <= until + 5
+            ]
+            line += (
+                f" | began t={op.started:.1f}, {op.attempts} attempts, "
+                + (
+                    "succeeded"
+                    if op.succeeded
+                    else f"never succeeded{' (' + op.refused + ')' if op.refused else ''}"
+                )
+                + f"; attempts met: {dict(op.failures) or 'nothing'}; faults near it: {struck or 'none'}"
+            )
         say(line)
 
 
@@ -311,10 +397,14 @@ def main() -> None:
         _drop()
         started = time.perf_counter()
         tenant, variants = _tenant()
-        say(f"tenant {SLUG} provisioned and seeded with {ORDERS} orders in {time.perf_counter() - started:.1f} s")
+        say(
+            f"tenant {SLUG} provisioned and seeded with {ORDERS} orders in {time.perf_counter() - started:.1f} s"
+        )
         connection.close()
         run = _run(args, tenant, variants, stripe_base)
-        report = check(tenant=tenant, ledger=run["ledger"], stripe=run["stripe"], temp_dir=WORK / "tmp")
+        report = check(
+            tenant=tenant, ledger=run["ledger"], stripe=run["stripe"], temp_dir=WORK / "tmp"
+        )
     finally:
         stop_localstripe()
         REDIS.kill()
@@ -329,53 +419,80 @@ def _summary(args: argparse.Namespace, run: dict, report: Report) -> None:
     ledger, faults = run["ledger"], run["faults"]
     _describe(report, faults.faults)
     for op in ledger.operations:
-        if op.refused:  # a bug of the bench or an answer it does not expect: said, whatever the checks found
+        if (
+            op.refused
+        ):  # a bug of the bench or an answer it does not expect: said, whatever the checks found
             say(f"REFUSED {op.kind} {op.key}: {op.refused}")
     figures = recovery(faults.faults, ledger)
     for index, fault in enumerate(faults.faults):
-        say(f"recovery after {fault.kind} at t={fault.at:.1f} s: "
-            + ", ".join(f"{kind} {figures[kind][index]}" for kind in KINDS))
+        say(
+            f"recovery after {fault.kind} at t={fault.at:.1f} s: "
+            + ", ".join(f"{kind} {figures[kind][index]}" for kind in KINDS)
+        )
     known = [value for values in figures.values() for value in values if value is not None]
     never = sum(value is None for values in figures.values() for value in values)
     notes = report.notes
     statuses, codes = ledger.answers()
     lost = {id(finding.operation) for finding in report.findings if finding.verdict == "lost"}
-    say(f"webhook outcomes {notes['webhook_outcomes']}; exports FAILED {notes['exports_failed'] or 'none'}; "
+    say(
+        f"webhook outcomes {notes['webhook_outcomes']}; exports FAILED {notes['exports_failed'] or 'none'}; "
         f"export files no export names {len(notes['export_files_unnamed'])}; temporary files left by killed "
         f"workers {len(notes['temp_files_left'])}; fault injection errors {faults.errors or 'none'}; "
         f"worker or beat exits on their own {run['died'] + len(faults.exits)}; answers {statuses}, "
-        f"GraphQL codes {codes}")
-    print(json.dumps({
-        "bench": "faults",
-        "seconds": args.seconds,
-        "operations_count": len(ledger.operations),
-        "lost_count": report.count("lost"),
-        "duplicated_count": report.count("duplicated"),
-        "http_5xx_count": ledger.http_5xx(),
-        "recovery_max_s": max(known) if known else None,
-        "worker_kills": faults.count("worker_kill"),
-        "redis_restarts": faults.count("redis_restart"),
-        "http_503_count": statuses.get(503, 0),
-        "mismatched_count": report.count("mismatched"),
-        "refused_count": sum(bool(op.refused) for op in ledger.operations),
-        # the client gave up (deadline) but the checks found the effect, once: late, not lost
-        "unconfirmed_count": sum(op.succeeded is None and id(op) not in lost for op in ledger.operations),
-        # from exportCreate's answer to DONE: a kill makes the killed worker's exports (those it had
-        # prefetched too) wait out the visibility timeout
-        "export_wait_max_s": max((round(op.succeeded - op.result["created_at"], 1) for op in ledger.of("export")
-                                  if op.succeeded is not None and op.result.get("created_at")), default=None),
-        "no_answer_count": statuses.get("transport", 0),
-        "self_exits_count": run["died"] + len(faults.exits),  # worker or beat, not killed by the bench
-        "unrecovered_count": never,
-        "exports_failed_count": len(notes["exports_failed"]),
-        "export_files_unnamed_count": len(notes["export_files_unnamed"]),
-        "temp_files_left_count": len(notes["temp_files_left"]),
-        **{f"{kind}s_count": len(ledger.of(kind)) for kind in KINDS},
-        **{f"recovery_{kind}_max_s": max((v for v in figures[kind] if v is not None), default=None) for kind in KINDS},
-        "seed": args.seed,
-    }))
+        f"GraphQL codes {codes}"
+    )
+    print(
+        json.dumps(
+            {
+                "bench": "faults",
+                "seconds": args.seconds,
+                "operations_count": len(ledger.operations),
+                "lost_count": report.count("lost"),
+                "duplicated_count": report.count("duplicated"),
+                "http_5xx_count": ledger.http_5xx(),
+                "recovery_max_s": max(known) if known else None,
+                "worker_kills": faults.count("worker_kill"),
+                "redis_restarts": faults.count("redis_restart"),
+                "http_503_count": statuses.get(503, 0),
+                "mismatched_count": report.count("mismatched"),
+                "refused_count": sum(bool(op.refused) for op in ledger.operations),
+                # the client gave up (deadline) but the checks found the effect, once: late, not lost
+                "unconfirmed_count": sum(
+                    op.succeeded is None and id(op) not in lost for op in ledger.operations
+                ),
+                # from exportCreate's answer to DONE: a kill makes the killed worker's exports (those it had
+                # prefetched too) wait out the visibility timeout
+                "export_wait_max_s": max(
+                    (
+                        round(op.succeeded - op.result["created_at"], 1)
+                        for op in ledger.of("export")
+                        if op.succeeded is not None and op.result.get("created_at")
+                    ),
+                    default=None,
+                ),
+                "no_answer_count": statuses.get("transport", 0),
+                "self_exits_count": run["died"]
+                + len(faults.exits),  # worker or beat, not killed by the bench
+                "unrecovered_count": never,
+                "exports_failed_count": len(notes["exports_failed"]),
+                "export_files_unnamed_count": len(notes["export_files_unnamed"]),
+                "temp_files_left_count": len(notes["temp_files_left"]),
+                **{f"{kind}s_count": len(ledger.of(kind)) for kind in KINDS},
+                **{
+                    f"recovery_{kind}_max_s": max(
+                        (v for v in figures[kind] if v is not None), default=None
+                    )
+                    for kind in KINDS
+                },
+                "seed": args.seed,
+            }
+        )
+    )
     if report.count("lost") or report.count("duplicated"):
-        print(f"faults bench: {report.count('lost')} lost, {report.count('duplicated')} duplicated", file=sys.stderr)
+        print(
+            f"faults bench: {report.count('lost')} lost, {report.count('duplicated')} duplicated",
+            file=sys.stderr,
+        )
         sys.exit(1)
 
 

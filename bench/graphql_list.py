@@ -97,7 +97,10 @@ async def _measure(host: str, token: str, counter: SqlCounter) -> dict[str, obje
     headers = {"Authorization": f"Bearer {token}"}
     body = {"query": QUERY}
     transport = httpx.ASGITransport(app=application)
-    async with httpx.AsyncClient(transport=transport, base_url=f"http://{host}", headers=headers) as client:
+    async with httpx.AsyncClient(
+        transport=transport, base_url=f"http://{host}", headers=headers
+    ) as client:
+
         async def graphql() -> httpx.Response:
             return await client.post("/graphql/", json=body)
 
@@ -111,7 +114,9 @@ async def _measure(host: str, token: str, counter: SqlCounter) -> dict[str, obje
             answers[name] = response.json()
         assert "errors" not in answers["graphql"], answers["graphql"]["errors"]
         edges = answers["graphql"]["data"]["orders"]["edges"]
-        assert len(edges) == 100 and edges == answers["view"]["data"]["orders"]["edges"], "not the same data"
+        assert len(edges) == 100 and edges == answers["view"]["data"]["orders"]["edges"], (
+            "not the same data"
+        )
 
         samples: dict[str, list[float]] = {"graphql": [], "view": []}
         queries: dict[str, set[int]] = {"graphql": set(), "view": set()}
@@ -127,8 +132,12 @@ async def _measure(host: str, token: str, counter: SqlCounter) -> dict[str, obje
                     samples[name].append(elapsed * 1000)
                     queries[name].add(counter.count)
                     statements[name] = list(counter.last)
-    return {"samples": samples, "queries": queries, "statements": statements, "bytes": {
-        name: len(json.dumps(answer)) for name, answer in answers.items()}}
+    return {
+        "samples": samples,
+        "queries": queries,
+        "statements": statements,
+        "bytes": {name: len(json.dumps(answer)) for name, answer in answers.items()},
+    }
 
 
 def main() -> None:
@@ -138,7 +147,9 @@ def main() -> None:
     connection_created.connect(counter.attach, weak=False)
     settings.ROOT_URLCONF = "bench.views"  # the tenant URL map plus the comparison view, here only
     try:
-        tenant = provision_tenant(name="Bench list", slug=SLUG, owner_email=OWNER, owner_password=PASSWORD)
+        tenant = provision_tenant(
+            name="Bench list", slug=SLUG, owner_email=OWNER, owner_password=PASSWORD
+        )
         seeded = seed_demo(tenant=tenant, size=SIZE, seed=42)
         _, token, _ = account_services.create_tokens(email=OWNER, password=PASSWORD, tenant=tenant)
         connection.close()  # the requests open their own connections, in asgiref's thread
@@ -147,25 +158,36 @@ def main() -> None:
         connection_created.disconnect(counter.attach)
         _drop()
     samples, queries = figures["samples"], figures["queries"]
-    graphql_p50, view_p50 = statistics.median(samples["graphql"]), statistics.median(samples["view"])
-    print(f"seeded {seeded.rows['orders_order']} orders; {REQUESTS} requests each, alternating, "
-          f"after {WARMUP} warm-up rounds")
+    graphql_p50, view_p50 = (
+        statistics.median(samples["graphql"]),
+        statistics.median(samples["view"]),
+    )
+    print(
+        f"seeded {seeded.rows['orders_order']} orders; {REQUESTS} requests each, alternating, "
+        f"after {WARMUP} warm-up rounds"
+    )
     for name in ("graphql", "view"):
-        print(f"{name}: p50 {statistics.median(samples[name]):.1f} ms, p95 {_percentile(samples[name], 0.95):.1f} ms, "
-              f"{sorted(queries[name])} SQL statements a request, {figures['bytes'][name]} bytes")
+        print(
+            f"{name}: p50 {statistics.median(samples[name]):.1f} ms, p95 {_percentile(samples[name], 0.95):.1f} ms, "
+            f"{sorted(queries[name])} SQL statements a request, {figures['bytes'][name]} bytes"
+        )
         for sql in figures["statements"][name]:
             print(f"    {sql[:150]}")
-    print(json.dumps({
-        "bench": "graphql_list",
-        "graphql_p50_ms": round(graphql_p50, 2),
-        "graphql_p95_ms": round(_percentile(samples["graphql"], 0.95), 2),
-        "view_p50_ms": round(view_p50, 2),
-        "view_p95_ms": round(_percentile(samples["view"], 0.95), 2),
-        "p50_ratio": round(graphql_p50 / view_p50, 2),
-        "graphql_queries": max(queries["graphql"]),
-        "view_queries": max(queries["view"]),
-        "requests_count": REQUESTS,
-    }))
+    print(
+        json.dumps(
+            {
+                "bench": "graphql_list",
+                "graphql_p50_ms": round(graphql_p50, 2),
+                "graphql_p95_ms": round(_percentile(samples["graphql"], 0.95), 2),
+                "view_p50_ms": round(view_p50, 2),
+                "view_p95_ms": round(_percentile(samples["view"], 0.95), 2),
+                "p50_ratio": round(graphql_p50 / view_p50, 2),
+                "graphql_queries": max(queries["graphql"]),
+                "view_queries": max(queries["view"]),
+                "requests_count": REQUESTS,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

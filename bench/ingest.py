@@ -78,10 +78,15 @@ def _events(products: list[int], customers: list[int]) -> list[dict]:
     now = timezone.now()
     made = []
     for _ in range(EVENTS):
-        event = {"type": rng.choice(ingestion.STANDARD_TYPES),
-                 "time": (now - timedelta(seconds=rng.randrange(30 * 86400))).isoformat(),
-                 "sessionId": f"sess-{rng.randrange(50_000):05d}",
-                 "properties": {"path": f"/p/{rng.randrange(1000)}", "ref": rng.choice(("ads", "mail", "direct"))}}
+        event = {
+            "type": rng.choice(ingestion.STANDARD_TYPES),
+            "time": (now - timedelta(seconds=rng.randrange(30 * 86400))).isoformat(),
+            "sessionId": f"sess-{rng.randrange(50_000):05d}",
+            "properties": {
+                "path": f"/p/{rng.randrange(1000)}",
+                "ref": rng.choice(("ads", "mail", "direct")),
+            },
+        }
         if rng.random() < 0.6:
             event["productId"] = rng.choice(products)
         if rng.random() < 0.3:
@@ -99,11 +104,14 @@ def _copy_text(batch: list[dict], received: str) -> str:
     )
 
 
-async def _post_all(port: int, host: str, key: str, bodies: list[bytes]) -> tuple[float, list[tuple[int, dict]]]:
+async def _post_all(
+    port: int, host: str, key: str, bodies: list[bytes]
+) -> tuple[float, list[tuple[int, dict]]]:
     headers = {"Host": host, "X-API-Key": key, "Content-Type": "application/json"}
     limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=300,
-                                 limits=limits) as client:
+    async with httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=300, limits=limits
+    ) as client:
         warm = await client.post("/api/events", content=b"[]")
         assert warm.status_code == 200, (warm.status_code, warm.text[:300])
         queue: asyncio.Queue[bytes] = asyncio.Queue()
@@ -129,7 +137,9 @@ def _raw_copy(texts: list[str]) -> float:
     started = time.perf_counter()
     for text in texts:
         with transaction.atomic(), connection.cursor() as cursor:
-            cursor.copy_expert(f"COPY {Event._meta.db_table} ({COLUMNS}) FROM STDIN", io.StringIO(text))
+            cursor.copy_expert(
+                f"COPY {Event._meta.db_table} ({COLUMNS}) FROM STDIN", io.StringIO(text)
+            )
     return time.perf_counter() - started
 
 
@@ -137,16 +147,21 @@ def main() -> None:
     call_command("setup_platform", verbosity=0)
     _drop()
     try:
-        tenant = provision_tenant(name="Bench ingest", slug=SLUG, owner_email=OWNER, owner_password=PASSWORD)
+        tenant = provision_tenant(
+            name="Bench ingest", slug=SLUG, owner_email=OWNER, owner_password=PASSWORD
+        )
         seed_demo(tenant=tenant, size=SeedSize(products=200, customers=2000, orders=100), seed=SEED)
         with tenant_context(tenant):
-            owner = Principal(tenant=tenant, user=User.objects.get(email=OWNER), role="owner", via="jwt")
-            _, key = account_services.create_api_key(actor=owner, tenant=tenant, name="bench", role="staff",
-                                                     scopes=["events"])
+            owner = Principal(
+                tenant=tenant, user=User.objects.get(email=OWNER), role="owner", via="jwt"
+            )
+            _, key = account_services.create_api_key(
+                actor=owner, tenant=tenant, name="bench", role="staff", scopes=["events"]
+            )
             products = list(Product.objects.values_list("pk", flat=True))
             customers = list(Customer.objects.values_list("pk", flat=True))
         made = _events(products, customers)
-        batches = [made[i:i + BATCH] for i in range(0, len(made), BATCH)]
+        batches = [made[i : i + BATCH] for i in range(0, len(made), BATCH)]
         bodies = [json.dumps(batch).encode() for batch in batches]
         received = timezone.now().isoformat()
         texts = [_copy_text(batch, received) for batch in batches]
@@ -169,25 +184,40 @@ def main() -> None:
     rejected = sum(answer.get("rejected", 0) for _, answer in answers)
     events_per_s = EVENTS / elapsed
     copy_per_s = EVENTS / copy_s
-    print(f"{EVENTS} events in {len(bodies)} requests of {BATCH} ({sum(map(len, bodies)) / EVENTS:.0f} bytes an "
-          f"event), {CONCURRENCY} clients, uvicorn with {WORKERS} workers, {os.cpu_count()} cores")
-    print(f"POST /api/events: {elapsed:.2f} s, {events_per_s:,.0f} events/s; answers {statuses}, accepted "
-          f"{accepted}, rejected {rejected}; stored {stored}, EventDay counts {counted}")
+    print(
+        f"{EVENTS} events in {len(bodies)} requests of {BATCH} ({sum(map(len, bodies)) / EVENTS:.0f} bytes an "
+        f"event), {CONCURRENCY} clients, uvicorn with {WORKERS} workers, {os.cpu_count()} cores"
+    )
+    print(
+        f"POST /api/events: {elapsed:.2f} s, {events_per_s:,.0f} events/s; answers {statuses}, accepted "
+        f"{accepted}, rejected {rejected}; stored {stored}, EventDay counts {counted}"
+    )
     print(f"raw COPY of the same rows: {copy_s:.2f} s, {copy_per_s:,.0f} events/s ({copied} rows)")
-    problems = [name for name, bad in (
-        ("non-200 answers", statuses != [200]), ("rejected events", rejected),
-        ("events not stored", stored != EVENTS), ("EventDay off", counted != EVENTS),
-        ("copy incomplete", copied != EVENTS)) if bad]
-    print(json.dumps({
-        "bench": "ingest",
-        "events_per_s": round(events_per_s),
-        "copy_events_per_s": round(copy_per_s),
-        "endpoint_to_copy_ratio": round(events_per_s / copy_per_s, 3),
-        "events_count": EVENTS,
-        "batch_size": BATCH,
-        "concurrency": CONCURRENCY,
-        "workers": WORKERS,
-    }))
+    problems = [
+        name
+        for name, bad in (
+            ("non-200 answers", statuses != [200]),
+            ("rejected events", rejected),
+            ("events not stored", stored != EVENTS),
+            ("EventDay off", counted != EVENTS),
+            ("copy incomplete", copied != EVENTS),
+        )
+        if bad
+    ]
+    print(
+        json.dumps(
+            {
+                "bench": "ingest",
+                "events_per_s": round(events_per_s),
+                "copy_events_per_s": round(copy_per_s),
+                "endpoint_to_copy_ratio": round(events_per_s / copy_per_s, 3),
+                "events_count": EVENTS,
+                "batch_size": BATCH,
+                "concurrency": CONCURRENCY,
+                "workers": WORKERS,
+            }
+        )
+    )
     if problems:
         print(f"ingest bench: {', '.join(problems)}", file=sys.stderr)
         sys.exit(1)

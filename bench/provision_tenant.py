@@ -46,13 +46,21 @@ class _Client(AsyncClient):
 def _answers(host: str) -> bool:
     client = _Client()
     slug = host.split(".")[0]
-    body = json.dumps({"query": f'mutation {{ tokenCreate(email: "o@{slug}.test", password: "{PASSWORD}") {{ token }} }}'})
-    response = async_to_sync(client.post)("/graphql/", body, content_type="application/json",
-                                           headers={"Host": host})
+    body = json.dumps(
+        {
+            "query": f'mutation {{ tokenCreate(email: "o@{slug}.test", password: "{PASSWORD}") {{ token }} }}'
+        }
+    )
+    response = async_to_sync(client.post)(
+        "/graphql/", body, content_type="application/json", headers={"Host": host}
+    )
     token = json.loads(response.content)["data"]["tokenCreate"]["token"]
-    response = async_to_sync(client.post)("/graphql/", json.dumps({"query": "{ tenant { slug } }"}),
-                                          content_type="application/json",
-                                          headers={"Host": host, "Authorization": f"Bearer {token}"})
+    response = async_to_sync(client.post)(
+        "/graphql/",
+        json.dumps({"query": "{ tenant { slug } }"}),
+        content_type="application/json",
+        headers={"Host": host, "Authorization": f"Bearer {token}"},
+    )
     return json.loads(response.content)["data"]["tenant"]["slug"] == slug
 
 
@@ -60,7 +68,9 @@ def _provision(index: int) -> tuple[float, float]:
     """(seconds to provision, seconds until the tenant answers: sign-in and a query included)."""
     slug = f"bench-{index}"
     started = time.perf_counter()
-    tenant = provision_tenant(name=slug, slug=slug, owner_email=f"o@{slug}.test", owner_password=PASSWORD)
+    tenant = provision_tenant(
+        name=slug, slug=slug, owner_email=f"o@{slug}.test", owner_password=PASSWORD
+    )
     provisioned = time.perf_counter() - started
     assert _answers(tenant.domains.get().domain)
     return provisioned, time.perf_counter() - started
@@ -79,8 +89,10 @@ def main() -> None:
         timings = [_provision(index) for index in range(TENANTS)]
         samples = [answered for _, answered in timings]
         provision_only = statistics.median(provisioned for provisioned, _ in timings)
-        print(f"provisioned {TENANTS} tenants: first {samples[0]:.3f} s, median {statistics.median(samples):.3f} s"
-              f" (provisioning alone {provision_only:.3f} s; the rest is sign-in and the query)")
+        print(
+            f"provisioned {TENANTS} tenants: first {samples[0]:.3f} s, median {statistics.median(samples):.3f} s"
+            f" (provisioning alone {provision_only:.3f} s; the rest is sign-in and the query)"
+        )
         started = time.perf_counter()
         call_command("migrate_schemas", interactive=False, verbosity=0)
         migrate_s = time.perf_counter() - started
@@ -88,15 +100,19 @@ def main() -> None:
     finally:
         connection.set_schema_to_public()
         _drop_bench_tenants()
-    print(json.dumps({
-        "bench": "provision_tenant",
-        "provision_s": round(statistics.median(samples), 3),
-        "provision_only_s": round(provision_only, 3),
-        "provision_first_s": round(samples[0], 3),
-        "provision_max_s": round(max(samples), 3),
-        "migrate_schemas_s": round(migrate_s, 2),
-        "tenants_count": TENANTS,
-    }))
+    print(
+        json.dumps(
+            {
+                "bench": "provision_tenant",
+                "provision_s": round(statistics.median(samples), 3),
+                "provision_only_s": round(provision_only, 3),
+                "provision_first_s": round(samples[0], 3),
+                "provision_max_s": round(max(samples), 3),
+                "migrate_schemas_s": round(migrate_s, 2),
+                "tenants_count": TENANTS,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

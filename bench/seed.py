@@ -57,8 +57,10 @@ def _copy_baseline(rows: int) -> float:
     """Seconds to COPY `rows` rows of about an order line's width into a bare temporary table."""
     text = "".join(f"{n}\t{n}\tSKU-{n:08d}\tClassic Tee\t19.99\t2\t39.98\n" for n in range(rows))
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("CREATE TEMPORARY TABLE bench_copy (a bigint, b bigint, c text, d text, e numeric, "
-                       "f int, g numeric) ON COMMIT DROP")
+        cursor.execute(
+            "CREATE TEMPORARY TABLE bench_copy (a bigint, b bigint, c text, d text, e numeric, "
+            "f int, g numeric) ON COMMIT DROP"
+        )
         started = time.perf_counter()
         cursor.copy_expert("COPY bench_copy FROM STDIN", io.StringIO(text))
         return time.perf_counter() - started
@@ -68,8 +70,13 @@ def main() -> None:
     call_command("setup_platform", verbosity=0)  # every schema current, the template included
     _drop()
     try:
-        tenant = provision_tenant(name="Bench seed", slug=SLUG, owner_email=OWNER, owner_password="bench-Pass-123",
-                                  time_zone="America/New_York")
+        tenant = provision_tenant(
+            name="Bench seed",
+            slug=SLUG,
+            owner_email=OWNER,
+            owner_password="bench-Pass-123",
+            time_zone="America/New_York",
+        )
         started = time.perf_counter()
         result = seed_demo(tenant=tenant, size=SIZE, seed=42)
         elapsed = time.perf_counter() - started
@@ -77,20 +84,26 @@ def main() -> None:
         _drop()
     rows = sum(result.rows.values())
     baseline = _copy_baseline(rows)
-    print(f"seeded {SIZE.orders} orders ({rows} rows) in {elapsed:.1f} s: "
-          + ", ".join(f"{phase} {seconds:.1f} s" for phase, seconds in result.seconds.items()))
+    print(
+        f"seeded {SIZE.orders} orders ({rows} rows) in {elapsed:.1f} s: "
+        + ", ".join(f"{phase} {seconds:.1f} s" for phase, seconds in result.seconds.items())
+    )
     print("rows: " + ", ".join(f"{table} {count}" for table, count in result.rows.items()))
     print(f"a bare COPY of {rows} rows into a table without indexes or keys: {baseline:.1f} s")
-    print(json.dumps({
-        "bench": "seed",
-        f"seed_{SIZE.orders // 1000}k_orders_s": round(elapsed, 2),
-        **{f"{phase}_s": seconds for phase, seconds in result.seconds.items()},
-        "copy_baseline_s": round(baseline, 2),
-        "seed_to_copy_ratio": round(elapsed / baseline, 1),
-        "rows_written_count": rows,
-        "orders_count": result.rows["orders_order"],
-        "rows_per_s": round(rows / elapsed),
-    }))
+    print(
+        json.dumps(
+            {
+                "bench": "seed",
+                f"seed_{SIZE.orders // 1000}k_orders_s": round(elapsed, 2),
+                **{f"{phase}_s": seconds for phase, seconds in result.seconds.items()},
+                "copy_baseline_s": round(baseline, 2),
+                "seed_to_copy_ratio": round(elapsed / baseline, 1),
+                "rows_written_count": rows,
+                "orders_count": result.rows["orders_order"],
+                "rows_per_s": round(rows / elapsed),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

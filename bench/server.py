@@ -10,7 +10,9 @@ from config.devserver.asgi_server import uvicorn_server
 
 
 @contextmanager
-def uvicorn(*options: str, env: dict[str, str] | None = None, start_timeout: float = 60) -> Iterator[int]:
+def uvicorn(
+    *options: str, env: dict[str, str] | None = None, start_timeout: float = 60
+) -> Iterator[int]:
     """A server on a loopback port of its own (yielded) with uvicorn's `options`, answering
     /healthz before the block runs, stopped after it."""
     with uvicorn_process(*options, env=env, start_timeout=start_timeout) as (port, _):
@@ -18,8 +20,9 @@ def uvicorn(*options: str, env: dict[str, str] | None = None, start_timeout: flo
 
 
 @contextmanager
-def uvicorn_process(*options: str, env: dict[str, str] | None = None,
-                    start_timeout: float = 60) -> Iterator[tuple[int, subprocess.Popen]]:
+def uvicorn_process(
+    *options: str, env: dict[str, str] | None = None, start_timeout: float = 60
+) -> Iterator[tuple[int, subprocess.Popen]]:
     """`uvicorn`, yielding the port and the server's process (whose memory a bench samples;
     without --workers it is the one that serves)."""
     with uvicorn_server(*options, env=env, start_timeout=start_timeout) as server:

@@ -74,8 +74,11 @@ def _tenants() -> list[tuple[Tenant, str, str]]:
     for index in range(TENANTS):
         slug = f"bench-live-{index}"
         tenant = Tenant.objects.filter(slug=slug).first() or provision_tenant(
-            name=slug, slug=slug, owner_email=f"o@{slug}.test", owner_password=PASSWORD)
-        _, token, _ = accounts.create_tokens(email=f"o@{slug}.test", password=PASSWORD, tenant=tenant)
+            name=slug, slug=slug, owner_email=f"o@{slug}.test", owner_password=PASSWORD
+        )
+        _, token, _ = accounts.create_tokens(
+            email=f"o@{slug}.test", password=PASSWORD, tenant=tenant
+        )
         redis.client().set(redis.key("analytics", tenant.schema_name, "version"), index * SPAN)
         made.append((tenant, tenant.domains.get(is_primary=True).domain, token))
     return made
@@ -90,10 +93,22 @@ class Subscriber:
 
     async def run(self, port: int) -> None:
         host = self.host
-        async with websockets.connect(f"ws://{host}:{port}/graphql/", host="127.0.0.1", port=port,
-                                      subprotocols=["graphql-transport-ws"], origin=f"http://{host}:{port}",
-                                      open_timeout=60) as ws:
-            await ws.send(json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {self.token}"}}))
+        async with websockets.connect(
+            f"ws://{host}:{port}/graphql/",
+            host="127.0.0.1",
+            port=port,
+            subprotocols=["graphql-transport-ws"],
+            origin=f"http://{host}:{port}",
+            open_timeout=60,
+        ) as ws:
+            await ws.send(
+                json.dumps(
+                    {
+                        "type": "connection_init",
+                        "payload": {"Authorization": f"Bearer {self.token}"},
+                    }
+                )
+            )
             ack = json.loads(await ws.recv())
             assert ack["type"] == "connection_ack", ack
             await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": QUERY}}))
@@ -111,11 +126,14 @@ class Subscriber:
 
 
 async def _measure(tenants: list[tuple[Tenant, str, str]], port: int) -> dict:
-    subscribers = [Subscriber(index, host, token) for index, (_, host, token) in enumerate(tenants)
-                   for _ in range(PER_TENANT)]
+    subscribers = [
+        Subscriber(index, host, token)
+        for index, (_, host, token) in enumerate(tenants)
+        for _ in range(PER_TENANT)
+    ]
     tasks = []
     for start in range(0, len(subscribers), 100):  # connect in waves: no thundering herd on accept
-        tasks += [asyncio.ensure_future(s.run(port)) for s in subscribers[start:start + 100]]
+        tasks += [asyncio.ensure_future(s.run(port)) for s in subscribers[start : start + 100]]
         await asyncio.sleep(0.2)
     await asyncio.wait_for(asyncio.gather(*(s.first for s in subscribers)), 120)
     print(f"{len(subscribers)} subscribers across {len(tenants)} tenants have their first snapshot")
@@ -164,7 +182,9 @@ async def _burst(tenant: Tenant, listening: list[Subscriber]) -> dict:
     started = time.monotonic()
     for serial in range(BURST):
         # a new visitor each time, as in the rounds: a bump that changes no figure sends nothing
-        visitors.add(tenant, [(int(time.time()), f"burst-{started}-{serial}", None)], timezone.now())
+        visitors.add(
+            tenant, [(int(time.time()), f"burst-{started}-{serial}", None)], timezone.now()
+        )
         version = cache.bump(tenant.schema_name)
         await bus.publish_async(tenant.schema_name, "metrics", {"version": version})
     while not all(s.received and s.received[-1][1] >= version for s in listening):
@@ -173,8 +193,12 @@ async def _burst(tenant: Tenant, listening: list[Subscriber]) -> dict:
     return {
         "burst_publishes_count": BURST,
         "burst_s": round(time.monotonic() - started, 3),
-        "burst_messages_per_subscriber": round(statistics.mean(
-            len(s.received) - seen for s, seen in zip(listening, before, strict=True)), 1),
+        "burst_messages_per_subscriber": round(
+            statistics.mean(
+                len(s.received) - seen for s, seen in zip(listening, before, strict=True)
+            ),
+            1,
+        ),
     }
 
 

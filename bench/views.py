@@ -24,32 +24,57 @@ PAGE = 100
 def orders_page(request: HttpRequest) -> HttpResponse:
     if not request.principal.is_authenticated or request.tenant is None:
         return JsonResponse({"errors": [{"message": "Sign in first."}]}, status=401)
-    lines = OrderLine.objects.only("order_id", "sku", "product_name", "quantity", "unit_price", "total")
+    lines = OrderLine.objects.only(
+        "order_id", "sku", "product_name", "quantity", "unit_price", "total"
+    )
     orders = (
         Order.objects.select_related("customer")
-        .only("number", "status", "placed_at", "total", "currency",
-              "customer__email", "customer__first_name", "customer__last_name")
+        .only(
+            "number",
+            "status",
+            "placed_at",
+            "total",
+            "currency",
+            "customer__email",
+            "customer__first_name",
+            "customer__last_name",
+        )
         .prefetch_related(Prefetch("lines", queryset=lines))
         .order_by("-placed_at", "-id")[:PAGE]
     )
     edges = []
     for order in orders:
         customer = order.customer
-        edges.append({"node": {
-            "number": order.number,
-            "status": order.status.upper(),
-            "placedAt": order.placed_at.isoformat(),
-            "total": {"amount": str(order.total), "currency": order.currency},
-            "customer": None if customer is None else {
-                "email": customer.email, "firstName": customer.first_name, "lastName": customer.last_name,
-            },
-            "lines": [
-                {"sku": line.sku, "productName": line.product_name, "quantity": line.quantity,
-                 "unitPrice": {"amount": str(line.unit_price)}, "total": {"amount": str(line.total)}}
-                for line in order.lines.all()
-            ],
-        }})
-    return HttpResponse(json.dumps({"data": {"orders": {"edges": edges}}}), content_type="application/json")
+        edges.append(
+            {
+                "node": {
+                    "number": order.number,
+                    "status": order.status.upper(),
+                    "placedAt": order.placed_at.isoformat(),
+                    "total": {"amount": str(order.total), "currency": order.currency},
+                    "customer": None
+                    if customer is None
+                    else {
+                        "email": customer.email,
+                        "firstName": customer.first_name,
+                        "lastName": customer.last_name,
+                    },
+                    "lines": [
+                        {
+                            "sku": line.sku,
+                            "productName": line.product_name,
+                            "quantity": line.quantity,
+                            "unitPrice": {"amount": str(line.unit_price)},
+                            "total": {"amount": str(line.total)},
+                        }
+                        for line in order.lines.all()
+                    ],
+                }
+            }
+        )
+    return HttpResponse(
+        json.dumps({"data": {"orders": {"edges": edges}}}), content_type="application/json"
+    )
 
 
 urlpatterns = [*tenant_urlpatterns, path("bench/orders/", orders_page)]

@@ -119,62 +119,117 @@ def _seed(tenant: Tenant) -> list[Payment]:
     """The webhook secret (through the service), ORDERS pending orders (through the order
     services) and a pending Stripe payment for each."""
     with tenant_context(tenant):
-        owner = Principal(tenant=tenant, user=User.objects.get(email=OWNER), role="owner", via="jwt")
+        owner = Principal(
+            tenant=tenant, user=User.objects.get(email=OWNER), role="owner", via="jwt"
+        )
         payment_services.update_settings(actor=owner, stripe_webhook_secret=WEBHOOK_SECRET)
-        product = Product.objects.create(name="Bench product", slug="bench-product", status=Product.Status.ACTIVE)
+        product = Product.objects.create(
+            name="Bench product", slug="bench-product", status=Product.Status.ACTIVE
+        )
         variants = [
-            Variant.objects.create(product=product, sku=f"BENCH-{n}", name=f"Size {n}",
-                                   price=Decimal(price), stock=ORDERS * 3)
+            Variant.objects.create(
+                product=product,
+                sku=f"BENCH-{n}",
+                name=f"Size {n}",
+                price=Decimal(price),
+                stock=ORDERS * 3,
+            )
             for n, price in enumerate(("19.90", "42.00", "7.25"))
         ]
         orders = [
             order_services.create_order(
-                actor=owner, tenant=tenant, email=f"buyer{index % 50}@bench-webhooks.test",
+                actor=owner,
+                tenant=tenant,
+                email=f"buyer{index % 50}@bench-webhooks.test",
                 lines=[order_services.LineRequest(variants[index % 3].pk, 1 + index % 2)],
             )
             for index in range(ORDERS)
         ]
         return Payment.objects.bulk_create(
-            Payment(order=order, provider=Provider.STRIPE, stripe_id=f"pi_bench_{order.pk:06d}",
-                    amount=order.total, currency=order.currency, attempt=1)
+            Payment(
+                order=order,
+                provider=Provider.STRIPE,
+                stripe_id=f"pi_bench_{order.pk:06d}",
+                amount=order.total,
+                currency=order.currency,
+                attempt=1,
+            )
             for order in orders
         )
 
 
 def _sign(body: bytes, timestamp: int) -> str:
-    digest = hmac.new(WEBHOOK_SECRET.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    digest = hmac.new(
+        WEBHOOK_SECRET.encode(), f"{timestamp}.".encode() + body, hashlib.sha256
+    ).hexdigest()
     return f"t={timestamp},v1={digest}"
 
 
-def _events(payments: list[Payment], schema: str) -> tuple[dict[str, dict], list[tuple[str, bytes, str]]]:
+def _events(
+    payments: list[Payment], schema: str
+) -> tuple[dict[str, dict], list[tuple[str, bytes, str]]]:
     """({event id: event}, shuffled deliveries (event id, body, Stripe-Signature))."""
     rng = random.Random(SEED)
     now = int(time.time())
     events: dict[str, dict] = {}
     for index, payment in enumerate(payments):
-        intent = {"id": payment.stripe_id, "object": "payment_intent",
-                  "amount": minor_units(payment.amount, payment.currency), "currency": payment.currency.lower(),
-                  "metadata": {"tenant": schema, "order_id": str(payment.order_id), "attempt": "1"}}
-        if index % FAILURE_EVERY == 0:  # a declined try Stripe reported first; delivered late, or not
+        intent = {
+            "id": payment.stripe_id,
+            "object": "payment_intent",
+            "amount": minor_units(payment.amount, payment.currency),
+            "currency": payment.currency.lower(),
+            "metadata": {"tenant": schema, "order_id": str(payment.order_id), "attempt": "1"},
+        }
+        if (
+            index % FAILURE_EVERY == 0
+        ):  # a declined try Stripe reported first; delivered late, or not
             events[f"evt_bench_failed_{payment.pk:06d}"] = {
-                "type": "payment_intent.payment_failed", "created": now - 60,
-                "object": {**intent, "status": "requires_payment_method", "last_payment_error": {
-                    "code": "card_declined", "decline_code": "insufficient_funds",
-                    "message": "Your card has insufficient funds.",
-                    "payment_method": {"id": f"pm_bench_debit_{payment.pk}", "type": FAILED_METHOD}}},
+                "type": "payment_intent.payment_failed",
+                "created": now - 60,
+                "object": {
+                    **intent,
+                    "status": "requires_payment_method",
+                    "last_payment_error": {
+                        "code": "card_declined",
+                        "decline_code": "insufficient_funds",
+                        "message": "Your card has insufficient funds.",
+                        "payment_method": {
+                            "id": f"pm_bench_debit_{payment.pk}",
+                            "type": FAILED_METHOD,
+                        },
+                    },
+                },
             }
         events[f"evt_bench_succeeded_{payment.pk:06d}"] = {
-            "type": "payment_intent.succeeded", "created": now - 30, "object": {
-                **intent, "status": "succeeded", "payment_method": {"id": f"pm_bench_card_{payment.pk}", "type": PAID_METHOD}},
+            "type": "payment_intent.succeeded",
+            "created": now - 30,
+            "object": {
+                **intent,
+                "status": "succeeded",
+                "payment_method": {"id": f"pm_bench_card_{payment.pk}", "type": PAID_METHOD},
+            },
         }
     units: list[list[tuple[str, bytes, str]]] = []  # shuffled as units: a burst stays together
     for index, (event_id, event) in enumerate(events.items()):
-        body = json.dumps({"id": event_id, "object": "event", "api_version": "2024-06-20", "type": event["type"],
-                           "created": event["created"], "livemode": False, "data": {"object": event["object"]}},
-                          separators=(",", ":")).encode()
+        body = json.dumps(
+            {
+                "id": event_id,
+                "object": "event",
+                "api_version": "2024-06-20",
+                "type": event["type"],
+                "created": event["created"],
+                "livemode": False,
+                "data": {"object": event["object"]},
+            },
+            separators=(",", ":"),
+        ).encode()
         # Each delivery signed afresh, as Stripe does.
-        copies = [(event_id, body, _sign(body, now - attempt)) for attempt in range(rng.choice((2, 3)))]
-        if index % BURST_EVERY == 0:  # a retry while the first delivery is still running: in flight together
+        copies = [
+            (event_id, body, _sign(body, now - attempt)) for attempt in range(rng.choice((2, 3)))
+        ]
+        if (
+            index % BURST_EVERY == 0
+        ):  # a retry while the first delivery is still running: in flight together
             units.append(copies)
         else:
             units.extend([copy] for copy in copies)
@@ -182,11 +237,16 @@ def _events(payments: list[Payment], schema: str) -> tuple[dict[str, dict], list
     return events, [delivery for unit in units for delivery in unit]
 
 
-async def _deliver(host: str, deliveries: list[tuple[str, bytes, str]], counter: ConnectionCounter) -> dict[str, object]:
+async def _deliver(
+    host: str, deliveries: list[tuple[str, bytes, str]], counter: ConnectionCounter
+) -> dict[str, object]:
     from config.asgi import application
 
     transport = httpx.ASGITransport(app=application)
-    async with httpx.AsyncClient(transport=transport, base_url=f"http://{host}", timeout=120) as client:
+    async with httpx.AsyncClient(
+        transport=transport, base_url=f"http://{host}", timeout=120
+    ) as client:
+
         async def run(calls) -> tuple[float, list]:
             gate = asyncio.Semaphore(CONCURRENCY)
 
@@ -203,28 +263,42 @@ async def _deliver(host: str, deliveries: list[tuple[str, bytes, str]], counter:
 
         def webhook(event_id: str, body: bytes, signature: str):
             async def call():
-                response = await client.post("/webhooks/stripe/", content=body, headers={
-                    "Content-Type": "application/json", "Stripe-Signature": signature})
+                response = await client.post(
+                    "/webhooks/stripe/",
+                    content=body,
+                    headers={"Content-Type": "application/json", "Stripe-Signature": signature},
+                )
                 return event_id, response.status_code, response.text
+
             return call
 
         # Warm-up: every module imported and every middleware built, for both paths. A webhook
         # with a wrong signature goes through the tenant lookup and the settings read, writes nothing.
         await run([healthz] * WARMUP)
-        refused = await client.post("/webhooks/stripe/", content=b"{}", headers={
-            "Content-Type": "application/json", "Stripe-Signature": "t=1,v1=00"})
+        refused = await client.post(
+            "/webhooks/stripe/",
+            content=b"{}",
+            headers={"Content-Type": "application/json", "Stripe-Signature": "t=1,v1=00"},
+        )
         assert refused.status_code == 400, (refused.status_code, refused.text[:300])
 
         baseline_s, answers = await run([healthz] * len(deliveries))
         baseline_statuses = collections.Counter(response.status_code for response in answers)
         before = (counter.count, counter.statements)
         webhooks_s, results = await run([webhook(*delivery) for delivery in deliveries])
-    return {"baseline_s": baseline_s, "baseline_statuses": baseline_statuses,
-            "webhooks_s": webhooks_s, "results": results,
-            "webhook_connections": counter.count - before[0], "webhook_statements": counter.statements - before[1]}
+    return {
+        "baseline_s": baseline_s,
+        "baseline_statuses": baseline_statuses,
+        "webhooks_s": webhooks_s,
+        "results": results,
+        "webhook_connections": counter.count - before[0],
+        "webhook_statements": counter.statements - before[1],
+    }
 
 
-def _verify(tenant: Tenant, events: dict[str, dict], results: list[tuple[str, int, str]]) -> dict[str, object]:
+def _verify(
+    tenant: Tenant, events: dict[str, dict], results: list[tuple[str, int, str]]
+) -> dict[str, object]:
     """What the database and the answers say about exactly-once."""
     twice: dict[str, str] = {}  # event id: the first reason found
     first_answers = collections.Counter()
@@ -242,12 +316,16 @@ def _verify(tenant: Tenant, events: dict[str, dict], results: list[tuple[str, in
         unpaid_orders = Order.objects.exclude(status=OrderStatus.PAID).count()
         stored = dict(WebhookEvent.objects.values_list("event_id").annotate(n=Count("id")))
         outcomes = collections.Counter(WebhookEvent.objects.values_list("type", "outcome"))
-        paid_events = dict(OrderEvent.objects.filter(to_status=OrderStatus.PAID)
-                           .values_list("order_id").annotate(n=Count("id")))
+        paid_events = dict(
+            OrderEvent.objects.filter(to_status=OrderStatus.PAID)
+            .values_list("order_id")
+            .annotate(n=Count("id"))
+        )
         status_audits = collections.Counter(
             (int(object_id), changes["status"][1])
-            for object_id, changes in AuditEntry.objects.filter(action="payment.update_status")
-            .values_list("object_id", "changes")
+            for object_id, changes in AuditEntry.objects.filter(
+                action="payment.update_status"
+            ).values_list("object_id", "changes")
         )
     for event_id, count in stored.items():
         if count > 1:
@@ -256,9 +334,14 @@ def _verify(tenant: Tenant, events: dict[str, dict], results: list[tuple[str, in
         payment = payments[event["object"]["id"]]
         target = "succeeded" if event["type"] == "payment_intent.succeeded" else "failed"
         if status_audits[(payment.pk, target)] > 1:
-            twice.setdefault(event_id, f"payment {payment.pk} moved to {target} {status_audits[(payment.pk, target)]} times")
+            twice.setdefault(
+                event_id,
+                f"payment {payment.pk} moved to {target} {status_audits[(payment.pk, target)]} times",
+            )
         if target == "succeeded" and paid_events.get(payment.order_id, 0) > 1:
-            twice.setdefault(event_id, f"order {payment.order_id} paid {paid_events[payment.order_id]} times")
+            twice.setdefault(
+                event_id, f"order {payment.order_id} paid {paid_events[payment.order_id]} times"
+            )
     return {
         "twice": twice,
         "not_succeeded": not_succeeded,
@@ -276,7 +359,9 @@ def main() -> None:
     _drop()
     counter = ConnectionCounter()
     try:
-        tenant = provision_tenant(name="Bench webhooks", slug=SLUG, owner_email=OWNER, owner_password=PASSWORD)
+        tenant = provision_tenant(
+            name="Bench webhooks", slug=SLUG, owner_email=OWNER, owner_password=PASSWORD
+        )
         started = time.perf_counter()
         payments = _seed(tenant)
         seed_s = time.perf_counter() - started
@@ -294,12 +379,16 @@ def main() -> None:
 
     results = figures["results"]
     statuses = collections.Counter(status for _, status, _ in results)
-    failed_answers = [(event_id, status, text[:200]) for event_id, status, text in results if status != 200]
+    failed_answers = [
+        (event_id, status, text[:200]) for event_id, status, text in results if status != 200
+    ]
     position: dict[str, int] = {}
     for index, (event_id, _, _) in enumerate(deliveries):
         position.setdefault(event_id, index)
     late_failures = sum(
-        1 for event_id in events if event_id.startswith("evt_bench_failed_")
+        1
+        for event_id in events
+        if event_id.startswith("evt_bench_failed_")
         and position[event_id] > position[event_id.replace("failed", "succeeded")]
     )
     events_per_s = len(events) / figures["webhooks_s"]
@@ -310,52 +399,81 @@ def main() -> None:
     for index, (event_id, _, _) in enumerate(deliveries):
         spots[event_id].append(index)
     # Deliveries of one event less than CONCURRENCY apart may be in flight together.
-    racing = sum(1 for indexes in spots.values() if min(b - a for a, b in itertools.pairwise(indexes)) < CONCURRENCY)
+    racing = sum(
+        1
+        for indexes in spots.values()
+        if min(b - a for a, b in itertools.pairwise(indexes)) < CONCURRENCY
+    )
 
     print(f"seeded {len(payments)} orders with a pending Stripe payment in {seed_s:.1f} s")
-    print(f"{len(events)} events ({len(payments)} succeeded, {failures} payment_failed, {late_failures} of them "
-          f"first delivered after their success), {len(deliveries)} signed deliveries, shuffled (seed {SEED}), "
-          f"{CONCURRENCY} in flight; {racing} events have two deliveries less than {CONCURRENCY} apart")
-    print(f"webhooks: {figures['webhooks_s']:.2f} s, {events_per_s:.1f} events/s, {deliveries_per_s:.1f} deliveries/s,"
-          f" answers {dict(statuses)}")
-    print(f"baseline: {len(deliveries)} GET /healthz in {figures['baseline_s']:.2f} s, {baseline_per_s:.1f} requests/s,"
-          f" answers {dict(figures['baseline_statuses'])}; webhooks deliver at "
-          f"{deliveries_per_s / baseline_per_s:.2f} of the baseline's rate")
-    print(f"webhook deliveries opened {figures['webhook_connections']} database connections and ran "
-          f"{figures['webhook_statements']} SQL statements ({figures['webhook_statements'] / len(deliveries):.1f} "
-          f"a delivery); the warm-up and the baseline opened {counter.count - figures['webhook_connections']}")
+    print(
+        f"{len(events)} events ({len(payments)} succeeded, {failures} payment_failed, {late_failures} of them "
+        f"first delivered after their success), {len(deliveries)} signed deliveries, shuffled (seed {SEED}), "
+        f"{CONCURRENCY} in flight; {racing} events have two deliveries less than {CONCURRENCY} apart"
+    )
+    print(
+        f"webhooks: {figures['webhooks_s']:.2f} s, {events_per_s:.1f} events/s, {deliveries_per_s:.1f} deliveries/s,"
+        f" answers {dict(statuses)}"
+    )
+    print(
+        f"baseline: {len(deliveries)} GET /healthz in {figures['baseline_s']:.2f} s, {baseline_per_s:.1f} requests/s,"
+        f" answers {dict(figures['baseline_statuses'])}; webhooks deliver at "
+        f"{deliveries_per_s / baseline_per_s:.2f} of the baseline's rate"
+    )
+    print(
+        f"webhook deliveries opened {figures['webhook_connections']} database connections and ran "
+        f"{figures['webhook_statements']} SQL statements ({figures['webhook_statements'] / len(deliveries):.1f} "
+        f"a delivery); the warm-up and the baseline opened {counter.count - figures['webhook_connections']}"
+    )
     print(f"stored outcomes: {dict(sorted(check['outcomes'].items()))}")
-    print(f"payments not succeeded: {check['not_succeeded']}, orders not paid: {check['not_paid']}, "
-          f"events not stored: {len(check['missing'])}, unexpected events stored: {len(check['unexpected'])}, "
-          f"events no delivery answered as first: {len(check['unanswered_first'])}")
-    print(f"succeeded payments whose method type is not the method that paid ({PAID_METHOD}): {check['wrong_method']}"
-          + (f" (relabelled {FAILED_METHOD} by a payment_failed applied after the success)" if check["wrong_method"] else ""))
+    print(
+        f"payments not succeeded: {check['not_succeeded']}, orders not paid: {check['not_paid']}, "
+        f"events not stored: {len(check['missing'])}, unexpected events stored: {len(check['unexpected'])}, "
+        f"events no delivery answered as first: {len(check['unanswered_first'])}"
+    )
+    print(
+        f"succeeded payments whose method type is not the method that paid ({PAID_METHOD}): {check['wrong_method']}"
+        + (
+            f" (relabelled {FAILED_METHOD} by a payment_failed applied after the success)"
+            if check["wrong_method"]
+            else ""
+        )
+    )
     for event_id, status, text in failed_answers[:10]:
         print(f"    {status} for {event_id}: {text}")
     for event_id, reason in list(check["twice"].items())[:10]:
         print(f"    applied twice: {event_id}: {reason}")
     problems = [
-        name for name, bad in (
-            ("non-200 answers", failed_answers), ("effects applied twice", check["twice"]),
-            ("payments not succeeded", check["not_succeeded"]), ("orders not paid", check["not_paid"]),
-            ("events not stored", check["missing"]), ("unexpected events", check["unexpected"]),
+        name
+        for name, bad in (
+            ("non-200 answers", failed_answers),
+            ("effects applied twice", check["twice"]),
+            ("payments not succeeded", check["not_succeeded"]),
+            ("orders not paid", check["not_paid"]),
+            ("events not stored", check["missing"]),
+            ("unexpected events", check["unexpected"]),
             ("events no delivery answered as first", check["unanswered_first"]),
             ("baseline not 200", set(figures["baseline_statuses"]) - {200}),
-        ) if bad
+        )
+        if bad
     ]
-    print(json.dumps({
-        "bench": "webhooks",
-        "events_per_s": round(events_per_s, 1),
-        "deliveries_per_s": round(deliveries_per_s, 1),
-        "applied_twice_count": len(check["twice"]),
-        "events_count": len(events),
-        "deliveries_count": len(deliveries),
-        "baseline_requests_per_s": round(baseline_per_s, 1),
-        "deliveries_to_baseline_ratio": round(deliveries_per_s / baseline_per_s, 3),
-        "non_200_count": len(failed_answers),
-        "method_type_wrong_count": check["wrong_method"],
-        "concurrency": CONCURRENCY,
-    }))
+    print(
+        json.dumps(
+            {
+                "bench": "webhooks",
+                "events_per_s": round(events_per_s, 1),
+                "deliveries_per_s": round(deliveries_per_s, 1),
+                "applied_twice_count": len(check["twice"]),
+                "events_count": len(events),
+                "deliveries_count": len(deliveries),
+                "baseline_requests_per_s": round(baseline_per_s, 1),
+                "deliveries_to_baseline_ratio": round(deliveries_per_s / baseline_per_s, 3),
+                "non_200_count": len(failed_answers),
+                "method_type_wrong_count": check["wrong_method"],
+                "concurrency": CONCURRENCY,
+            }
+        )
+    )
     if problems:
         print(f"webhooks bench: {', '.join(problems)}", file=sys.stderr)
         sys.exit(1)

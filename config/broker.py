@@ -25,7 +25,9 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 class Channel(kombu_redis.Channel):
     def _connparams(self, asynchronous: bool = False) -> dict[str, Any]:
-        if self.connection.client is None:  # the transport was collected after the connection dropped
+        if (
+            self.connection.client is None
+        ):  # the transport was collected after the connection dropped
             raise RedisConnectionError("the broker connection is closed")
         return super()._connparams(asynchronous=asynchronous)
 

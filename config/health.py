@@ -30,10 +30,16 @@ def _check_migrations() -> str:
 
 def readyz(request: HttpRequest) -> JsonResponse:
     checks = {}
-    for name, check in (("database", _check_database), ("redis", _check_redis), ("migrations", _check_migrations)):
+    for name, check in (
+        ("database", _check_database),
+        ("redis", _check_redis),
+        ("migrations", _check_migrations),
+    ):
         try:
             checks[name] = check()
         except Exception as exc:  # a probe reports failures, it does not raise them
             checks[name] = f"error: {type(exc).__name__}"
     ready = all(value == "ok" for value in checks.values())
-    return JsonResponse({"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503)
+    return JsonResponse(
+        {"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503
+    )

@@ -45,7 +45,6 @@ class RequestIdMiddleware:
             current_request_id.reset(token)
 
 
-
 def server_error(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
     """handler500 of every URLconf: Django turns an exception anywhere in the middleware or the
     view into a response at the layer it was raised in, and calls this for uncaught ones. One
@@ -54,11 +53,20 @@ def server_error(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpRespons
     again (connections are opened per request). Anything else is our bug: a plain 500."""
     error = sys.exc_info()[1]
     if error is not None and is_outage(error):
-        logging.getLogger(__name__).warning("Unavailable: %s %s: %r", request.method, request.path, error)
-        response = JsonResponse({"errors": [{
-            "message": "A service this request needs is unavailable; try again shortly.",
-            "extensions": {"code": "UNAVAILABLE"},
-        }]}, status=503)
+        logging.getLogger(__name__).warning(
+            "Unavailable: %s %s: %r", request.method, request.path, error
+        )
+        response = JsonResponse(
+            {
+                "errors": [
+                    {
+                        "message": "A service this request needs is unavailable; try again shortly.",
+                        "extensions": {"code": "UNAVAILABLE"},
+                    }
+                ]
+            },
+            status=503,
+        )
         response["Retry-After"] = str(RETRY_AFTER_SECONDS)
         return response
     return defaults.server_error(request, *args, **kwargs)

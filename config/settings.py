@@ -19,7 +19,9 @@ env = environ.Env()
 DEV_SERVER = env.bool("DJANGO_DEV_SERVER", default=False)
 DEBUG = env.bool("DEBUG", default=DEV_SERVER)
 if DEBUG and not DEV_SERVER and not env.bool("DJANGO_ALLOW_DEBUG", default=False):
-    raise environ.ImproperlyConfigured("DEBUG is for the dev server only (set DJANGO_DEV_SERVER=1).")
+    raise environ.ImproperlyConfigured(
+        "DEBUG is for the dev server only (set DJANGO_DEV_SERVER=1)."
+    )
 
 SECRET_KEY = env.str("SECRET_KEY", default="")
 if not SECRET_KEY:
@@ -123,8 +125,9 @@ DATABASES["default"]["ENGINE"] = "tenants.backend"
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
 # A PostgreSQL that does not answer is an outage answered in seconds (apps.common.outages), not a
 # request waiting on the kernel's TCP timeout.
-DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT",
-                                                                                      default=3))
+DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+    "connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=3)
+)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
@@ -148,7 +151,10 @@ CHANNEL_LAYERS = {
         "BACKEND": "apps.live.layer.RedisChannelLayer",
         # A read timeout above channels-redis' 5 s BZPOPMIN: redis-py 8's default (5 s) lets an idle
         # consumer's blocking receive time out and crash its socket.
-        "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 15}], "prefix": f"{REDIS_KEY_PREFIX}:asgi"},
+        "CONFIG": {
+            "hosts": [{"address": REDIS_URL, "socket_timeout": 15}],
+            "prefix": f"{REDIS_KEY_PREFIX}:asgi",
+        },
     }
 }
 
@@ -237,9 +243,13 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=600)
 # The soft limit raises in the task (an export marks itself failed) before the hard one kills it.
 CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - min(30, CELERY_TASK_TIME_LIMIT // 4)
-CELERY_VISIBILITY_TIMEOUT = env.int("CELERY_VISIBILITY_TIMEOUT", default=CELERY_TASK_TIME_LIMIT * 3 // 2)
+CELERY_VISIBILITY_TIMEOUT = env.int(
+    "CELERY_VISIBILITY_TIMEOUT", default=CELERY_TASK_TIME_LIMIT * 3 // 2
+)
 if CELERY_VISIBILITY_TIMEOUT <= CELERY_TASK_TIME_LIMIT:
-    raise environ.ImproperlyConfigured("CELERY_VISIBILITY_TIMEOUT must be longer than CELERY_TASK_TIME_LIMIT.")
+    raise environ.ImproperlyConfigured(
+        "CELERY_VISIBILITY_TIMEOUT must be longer than CELERY_TASK_TIME_LIMIT."
+    )
 # How a lost message comes back (kombu's Redis transport): each worker looks for messages unacked
 # for longer than the visibility timeout every CELERY_RESTORE_INTERVAL seconds (kombu's default
 # looks only every tenth time, so about every 100 s) and once when it starts. The look is guarded
@@ -262,8 +272,10 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     # apps.payments: finishes Stripe calls a crash or an outage left between record and answer
     "payments.reconcile": {"task": "apps.payments.tasks.reconcile_all_tenants", "schedule": 60.0},
     # apps.exports: queues each active tenant's check for exports whose message was lost
-    "exports.reconcile": {"task": "apps.exports.tasks.reconcile_all_tenants",
-                          "schedule": env.float("EXPORT_RECONCILE_SECONDS", default=300.0)},
+    "exports.reconcile": {
+        "task": "apps.exports.tasks.reconcile_all_tenants",
+        "schedule": env.float("EXPORT_RECONCILE_SECONDS", default=300.0),
+    },
 }
 
 LANGUAGE_CODE = "en-us"
@@ -287,8 +299,10 @@ STORAGES: dict[str, dict[str, Any]] = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     # Data exports (apps.exports): outside MEDIA_ROOT, which is served publicly; files are named
     # <schema>/<random>.<ext> and downloaded only through a signed URL on the tenant's host.
-    "exports": {"BACKEND": "django.core.files.storage.FileSystemStorage",
-                "OPTIONS": {"location": env.path("EXPORT_ROOT", default=BASE_DIR / ".data" / "exports")}},
+    "exports": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": env.path("EXPORT_ROOT", default=BASE_DIR / ".data" / "exports")},
+    },
 }
 MULTITENANT_RELATIVE_MEDIA_ROOT = "%s"
 
@@ -307,7 +321,9 @@ LOGGING = {
 
 # Product images (apps.catalog.images): checked before anything is stored.
 PRODUCT_IMAGE_MAX_BYTES = env.int("PRODUCT_IMAGE_MAX_BYTES", default=10_000_000)
-PRODUCT_IMAGE_MAX_PIXELS = env.int("PRODUCT_IMAGE_MAX_PIXELS", default=40_000_000)  # all frames together
+PRODUCT_IMAGE_MAX_PIXELS = env.int(
+    "PRODUCT_IMAGE_MAX_PIXELS", default=40_000_000
+)  # all frames together
 PRODUCT_IMAGE_MAX_FILES = env.int("PRODUCT_IMAGE_MAX_FILES", default=20)  # per productImagesUpload
 PRODUCT_IMAGE_RENDITIONS = (160, 640, 1280)  # WebP, longest side in px
 
@@ -340,7 +356,10 @@ EXPORT_URL_MAX_AGE = env.int("EXPORT_URL_MAX_AGE", default=3600)
 EXPORT_TTL = env.int("EXPORT_TTL", default=7 * 24 * 3600)
 # Files being written (apps.exports.files): on the same disk as the storage, so a finished file is
 # moved, not copied.
-EXPORT_PARTIAL_ROOT = env.str("EXPORT_PARTIAL_ROOT", default=str(Path(STORAGES["exports"]["OPTIONS"]["location"]) / ".partial"))
+EXPORT_PARTIAL_ROOT = env.str(
+    "EXPORT_PARTIAL_ROOT",
+    default=str(Path(STORAGES["exports"]["OPTIONS"]["location"]) / ".partial"),
+)
 # The reconciler (apps.exports.tasks.reconcile_all_tenants) queues again an export queued for
 # longer than this whose message was lost (the broker down when it was sent, or restarted without
 # it); one still running after the visibility timeout is dead (every run ends within the time

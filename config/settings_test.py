@@ -9,8 +9,12 @@ os.environ.setdefault("REDIS_KEY_PREFIX", f"test-{uuid.uuid4().hex[:8]}")
 os.environ.setdefault("FIELD_ENCRYPTION_KEY", "dGVzdC1vbmx5LWZpZWxkLWtleS0wMTIzNDU2Nzg5YWI=")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 # Made only when unset: mypy's Django plugin loads these settings at every run (`make typecheck`).
-os.environ["MEDIA_ROOT"] = os.environ.get("MEDIA_ROOT") or tempfile.mkdtemp(prefix="shop-test-media-")
-os.environ["EXPORT_ROOT"] = os.environ.get("EXPORT_ROOT") or tempfile.mkdtemp(prefix="shop-test-exports-")
+os.environ["MEDIA_ROOT"] = os.environ.get("MEDIA_ROOT") or tempfile.mkdtemp(
+    prefix="shop-test-media-"
+)
+os.environ["EXPORT_ROOT"] = os.environ.get("EXPORT_ROOT") or tempfile.mkdtemp(
+    prefix="shop-test-exports-"
+)
 
 from config.settings import *  # noqa: F403
 

@@ -62,7 +62,9 @@ def declare_error_codes(ctx: DynamicClassDefContext) -> None:
 
 
 class ErrorCodesPlugin(Plugin):
-    def get_dynamic_class_hook(self, fullname: str) -> Callable[[DynamicClassDefContext], None] | None:
+    def get_dynamic_class_hook(
+        self, fullname: str
+    ) -> Callable[[DynamicClassDefContext], None] | None:
         return declare_error_codes if fullname == ERROR_CODES else None
 
 

@@ -35,9 +35,51 @@ from schema.extensions.operation import OperationNameRequired
 from schema.extensions.optimizer import QueryOptimizer
 from schema.extensions.strings import NulFreeVariables
 
-Query = merge_types("Query", (core.Query, accounts.Query, tenants.Query, audit.Query, catalog.Query, customers.Query, customer_segments.Query, orders.Query, payments.Query, payment_methods.Query, payment_analytics.Query, events.Query, analytics.Query, analytics_overview.Query, dashboards.Query, reports.Query, alerts.Query, live.Query, exports.Query))
-Mutation = merge_types("Mutation", (accounts.Mutation, tenants.Mutation, catalog.Mutation, customers.Mutation, orders.Mutation, payments.Mutation, payment_methods.Mutation, events.Mutation, dashboards.Mutation, reports.Mutation, alerts.Mutation, exports.Mutation))
-Subscription = merge_types("Subscription", (core.Subscription, alerts.Subscription, live.Subscription, exports.Subscription))
+Query = merge_types(
+    "Query",
+    (
+        core.Query,
+        accounts.Query,
+        tenants.Query,
+        audit.Query,
+        catalog.Query,
+        customers.Query,
+        customer_segments.Query,
+        orders.Query,
+        payments.Query,
+        payment_methods.Query,
+        payment_analytics.Query,
+        events.Query,
+        analytics.Query,
+        analytics_overview.Query,
+        dashboards.Query,
+        reports.Query,
+        alerts.Query,
+        live.Query,
+        exports.Query,
+    ),
+)
+Mutation = merge_types(
+    "Mutation",
+    (
+        accounts.Mutation,
+        tenants.Mutation,
+        catalog.Mutation,
+        customers.Mutation,
+        orders.Mutation,
+        payments.Mutation,
+        payment_methods.Mutation,
+        events.Mutation,
+        dashboards.Mutation,
+        reports.Mutation,
+        alerts.Mutation,
+        exports.Mutation,
+    ),
+)
+Subscription = merge_types(
+    "Subscription",
+    (core.Subscription, alerts.Subscription, live.Subscription, exports.Subscription),
+)
 
 
 class Schema(strawberry.Schema):

@@ -87,7 +87,9 @@ class MemberRemovePayload:
 @strawberry.type
 class ApiKeyPayload:
     api_key: ApiKeyType | None = None
-    secret: str | None = strawberry.field(default=None, description="Shown once; only a hash is kept.")
+    secret: str | None = strawberry.field(
+        default=None, description="Shown once; only a hash is kept."
+    )
     user_errors: list[AccountError] = strawberry.field(default_factory=list)
 
 
@@ -118,23 +120,33 @@ class Mutation:
     @strawberry.mutation
     def token_create(self, info: Info, email: str, password: str) -> TokenPayload:
         def make() -> TokenPayload:
-            user, access, refresh = services.create_tokens(email=email, password=password, tenant=tenant_or_none(info))
+            user, access, refresh = services.create_tokens(
+                email=email, password=password, tenant=tenant_or_none(info)
+            )
             return TokenPayload(token=access, refresh_token=refresh, user=user)
 
-        return payload_or_errors(make, lambda errors: TokenPayload(user_errors=errors), AccountError)
+        return payload_or_errors(
+            make, lambda errors: TokenPayload(user_errors=errors), AccountError
+        )
 
     @strawberry.mutation
     def token_refresh(self, info: Info, refresh_token: str) -> TokenPayload:
         def make() -> TokenPayload:
-            access, refresh = services.refresh_tokens(refresh_token=refresh_token, tenant=tenant_or_none(info))
+            access, refresh = services.refresh_tokens(
+                refresh_token=refresh_token, tenant=tenant_or_none(info)
+            )
             return TokenPayload(token=access, refresh_token=refresh)
 
-        return payload_or_errors(make, lambda errors: TokenPayload(user_errors=errors), AccountError)
+        return payload_or_errors(
+            make, lambda errors: TokenPayload(user_errors=errors), AccountError
+        )
 
     @strawberry.mutation
     def token_verify(self, info: Info, token: str) -> TokenVerifyPayload:
         return payload_or_errors(
-            lambda: TokenVerifyPayload(valid=True, payload=services.verify_access_token(token=token, tenant=tenant(info))),
+            lambda: TokenVerifyPayload(
+                valid=True, payload=services.verify_access_token(token=token, tenant=tenant(info))
+            ),
             lambda errors: TokenVerifyPayload(valid=False, user_errors=errors),
             AccountError,
         )
@@ -145,46 +157,68 @@ class Mutation:
             services.revoke_refresh_token(refresh_token=refresh_token, tenant=tenant_or_none(info))
             return TokenRevokePayload(revoked=True)
 
-        return payload_or_errors(make, lambda errors: TokenRevokePayload(revoked=False, user_errors=errors), AccountError)
+        return payload_or_errors(
+            make, lambda errors: TokenRevokePayload(revoked=False, user_errors=errors), AccountError
+        )
 
     @strawberry.mutation
-    def member_add(self, info: Info, email: str, role: RoleEnum, full_name: str = "") -> MemberPayload:
+    def member_add(
+        self, info: Info, email: str, role: RoleEnum, full_name: str = ""
+    ) -> MemberPayload:
         def make() -> MemberPayload:
             member, invitation = services.add_member(
-                actor=principal(info), tenant=tenant(info), email=email,
-                role=role.value, full_name=full_name,
+                actor=principal(info),
+                tenant=tenant(info),
+                email=email,
+                role=role.value,
+                full_name=full_name,
             )
             return MemberPayload(member=member, invitation_token=invitation)
 
-        return payload_or_errors(make, lambda errors: MemberPayload(user_errors=errors), AccountError)
+        return payload_or_errors(
+            make, lambda errors: MemberPayload(user_errors=errors), AccountError
+        )
 
     @strawberry.mutation
     def member_update_role(self, info: Info, id: strawberry.ID, role: RoleEnum) -> MemberPayload:
         def make() -> MemberPayload:
             member = services.change_member_role(
-                actor=principal(info), tenant=tenant(info), membership_id=pk_of(id, "Member", info), role=role.value
+                actor=principal(info),
+                tenant=tenant(info),
+                membership_id=pk_of(id, "Member", info),
+                role=role.value,
             )
             return MemberPayload(member=member)
 
-        return payload_or_errors(make, lambda errors: MemberPayload(user_errors=errors), AccountError)
+        return payload_or_errors(
+            make, lambda errors: MemberPayload(user_errors=errors), AccountError
+        )
 
     @strawberry.mutation
     def member_remove(self, info: Info, id: strawberry.ID) -> MemberRemovePayload:
         def make() -> MemberRemovePayload:
-            services.remove_member(actor=principal(info), tenant=tenant(info), membership_id=pk_of(id, "Member", info))
+            services.remove_member(
+                actor=principal(info), tenant=tenant(info), membership_id=pk_of(id, "Member", info)
+            )
             return MemberRemovePayload(removed_id=id)
 
-        return payload_or_errors(make, lambda errors: MemberRemovePayload(user_errors=errors), AccountError)
+        return payload_or_errors(
+            make, lambda errors: MemberRemovePayload(user_errors=errors), AccountError
+        )
 
     @strawberry.mutation
     def invitation_accept(
         self, info: Info, token: str, password: str, full_name: str = ""
     ) -> InvitationAcceptPayload:
         def make() -> InvitationAcceptPayload:
-            user = services.accept_invitation(tenant=tenant(info), token=token, password=password, full_name=full_name)
+            user = services.accept_invitation(
+                tenant=tenant(info), token=token, password=password, full_name=full_name
+            )
             return InvitationAcceptPayload(user=user)
 
-        return payload_or_errors(make, lambda errors: InvitationAcceptPayload(user_errors=errors), AccountError)
+        return payload_or_errors(
+            make, lambda errors: InvitationAcceptPayload(user_errors=errors), AccountError
+        )
 
     @strawberry.mutation
     def api_key_create(
@@ -197,20 +231,30 @@ class Mutation:
     ) -> ApiKeyPayload:
         def make() -> ApiKeyPayload:
             key, secret = services.create_api_key(
-                actor=principal(info), tenant=tenant(info), name=name, role=role.value,
-                scopes=scopes, expires_at=expires_at,
+                actor=principal(info),
+                tenant=tenant(info),
+                name=name,
+                role=role.value,
+                scopes=scopes,
+                expires_at=expires_at,
             )
             return ApiKeyPayload(api_key=key, secret=secret)
 
-        return payload_or_errors(make, lambda errors: ApiKeyPayload(user_errors=errors), AccountError)
+        return payload_or_errors(
+            make, lambda errors: ApiKeyPayload(user_errors=errors), AccountError
+        )
 
     @strawberry.mutation
     def api_key_revoke(self, info: Info, id: strawberry.ID) -> ApiKeyPayload:
         def make() -> ApiKeyPayload:
-            key = services.revoke_api_key(actor=principal(info), tenant=tenant(info), key_id=pk_of(id, "ApiKey", info))
+            key = services.revoke_api_key(
+                actor=principal(info), tenant=tenant(info), key_id=pk_of(id, "ApiKey", info)
+            )
             return ApiKeyPayload(api_key=key)
 
-        return payload_or_errors(make, lambda errors: ApiKeyPayload(user_errors=errors), AccountError)
+        return payload_or_errors(
+            make, lambda errors: ApiKeyPayload(user_errors=errors), AccountError
+        )
 
 
 __all__ = ["ApiKeyType", "MemberType", "Mutation", "Query"]

@@ -29,9 +29,12 @@ from schema.ids import TenantNode, pk_of
 from schema.live import subscription_slot
 
 
-@strawberry.enum(name="AlertComparison", description="ABOVE: value > threshold; BELOW: value < threshold; "
-                 "PERCENT_CHANGE: the change vs the previous window of the same length, in percent, signed: a "
-                 "positive threshold fires on a rise of at least that much, a negative one on a fall.")
+@strawberry.enum(
+    name="AlertComparison",
+    description="ABOVE: value > threshold; BELOW: value < threshold; "
+    "PERCENT_CHANGE: the change vs the previous window of the same length, in percent, signed: a "
+    "positive threshold fires on a rise of at least that much, a negative one on a fall.",
+)
 class ComparisonEnum(enum.Enum):
     ABOVE = Comparison.ABOVE.value
     BELOW = Comparison.BELOW.value
@@ -55,16 +58,19 @@ class StateEnum(enum.Enum):
 class AlertRuleType(TenantNode):
     name: str
     metric: str = strawberry_django.field(description="A metric of `analytics`, in total.")
-    window_days: int = strawberry_django.field(description="Whole days in the tenant's time zone ending today "
-                                               "(1: today so far).")
+    window_days: int = strawberry_django.field(
+        description="Whole days in the tenant's time zone ending today (1: today so far)."
+    )
     threshold: Decimal
     cooldown_minutes: int = strawberry_django.field(description="It never fires twice within this.")
     emails: list[str]
-    webhook_url: str = strawberry_django.field(description="Signed: X-Shop-Signature: t=<unix>,v1=<hex "
-                                               "HMAC-SHA256(secret, \"<t>.<body>\")>.")
+    webhook_url: str = strawberry_django.field(
+        description='Signed: X-Shop-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>.'
+    )
     active: bool
-    last_value: Decimal | None = strawberry_django.field(description="What the last evaluation saw (a change in "
-                                                         "percent for PERCENT_CHANGE).")
+    last_value: Decimal | None = strawberry_django.field(
+        description="What the last evaluation saw (a change in percent for PERCENT_CHANGE)."
+    )
     last_evaluated_at: datetime | None
     last_fired_at: datetime | None
     created: datetime
@@ -87,11 +93,17 @@ class AlertRuleType(TenantNode):
 class NotificationType(TenantNode):
     title: str
     body: str
-    data: JSON = strawberry_django.field(description="rule, metric, comparison, value, threshold, windowDays, "
-                                         "from, to (values as decimal strings).")
+    data: JSON = strawberry_django.field(
+        description="rule, metric, comparison, value, threshold, windowDays, "
+        "from, to (values as decimal strings)."
+    )
     created: datetime
-    read_at: datetime | None = strawberry_django.field(description="Shared by the tenant's members.")
-    rule: AlertRuleType | None = strawberry_django.field(description="Null once the rule is deleted.")
+    read_at: datetime | None = strawberry_django.field(
+        description="Shared by the tenant's members."
+    )
+    rule: AlertRuleType | None = strawberry_django.field(
+        description="Null once the rule is deleted."
+    )
 
 
 @strawberry.input
@@ -134,15 +146,21 @@ def _values(data: Any) -> dict[str, Any]:
             value = [item.value if isinstance(item, enum.Enum) else item for item in value]
         values[name] = value
     if unset := [name for name, value in values.items() if value is None]:
-        raise ServiceUserError(f"{unset[0]} cannot be null.", field=services.FIELDS[unset[0]], code=AlertErrorCode.REQUIRED)
+        raise ServiceUserError(
+            f"{unset[0]} cannot be null.",
+            field=services.FIELDS[unset[0]],
+            code=AlertErrorCode.REQUIRED,
+        )
     return values
 
 
 @strawberry.type
 class AlertRulePayload:
     alert_rule: AlertRuleType | None = None
-    webhook_secret: str | None = strawberry.field(default=None, description="On creation only: the secret that "
-                                                  "signs this rule's webhooks, shown once.")
+    webhook_secret: str | None = strawberry.field(
+        default=None,
+        description="On creation only: the secret that signs this rule's webhooks, shown once.",
+    )
     user_errors: list[AlertError] = strawberry.field(default_factory=list)
 
 
@@ -168,8 +186,10 @@ class Query:
     def alert_rules(self) -> Iterable[AlertRule]:
         return selectors.rules()
 
-    @strawberry_django.connection(DjangoListConnection[NotificationType], description="Newest first; `unread`: "
-                                  "only those not read (true) or read (false).")
+    @strawberry_django.connection(
+        DjangoListConnection[NotificationType],
+        description="Newest first; `unread`: only those not read (true) or read (false).",
+    )
     def notifications(self, unread: bool | None = None) -> Iterable[Notification]:
         return selectors.notifications(unread=unread)
 
@@ -185,9 +205,18 @@ class Mutation:
         return _payload(make)
 
     @strawberry.mutation
-    def alert_rule_update(self, info: Info, id: strawberry.ID, input: AlertRuleUpdateInput) -> AlertRulePayload:
-        return _payload(lambda: AlertRulePayload(alert_rule=services.update_rule(
-            actor=principal(info), rule_id=pk_of(id, "AlertRule", info), values=_values(input))))
+    def alert_rule_update(
+        self, info: Info, id: strawberry.ID, input: AlertRuleUpdateInput
+    ) -> AlertRulePayload:
+        return _payload(
+            lambda: AlertRulePayload(
+                alert_rule=services.update_rule(
+                    actor=principal(info),
+                    rule_id=pk_of(id, "AlertRule", info),
+                    values=_values(input),
+                )
+            )
+        )
 
     @strawberry.mutation(description="Its notifications stay.")
     def alert_rule_delete(self, info: Info, id: strawberry.ID) -> AlertRuleDeletePayload:
@@ -195,29 +224,43 @@ class Mutation:
             services.delete_rule(actor=principal(info), rule_id=pk_of(id, "AlertRule", info))
             return AlertRuleDeletePayload(deleted_id=id)
 
-        return payload_or_errors(make, lambda errors: AlertRuleDeletePayload(user_errors=errors), AlertError)
+        return payload_or_errors(
+            make, lambda errors: AlertRuleDeletePayload(user_errors=errors), AlertError
+        )
 
-    @strawberry.mutation(description=f"Marks notifications read for the whole tenant: `ids` (at most "
-                         f"{services.MARK_READ_MAX}) or `all: true`.")
-    def notification_mark_read(self, info: Info, ids: list[strawberry.ID] | None = None,
-                               all: bool = False) -> NotificationMarkReadPayload:
+    @strawberry.mutation(
+        description=f"Marks notifications read for the whole tenant: `ids` (at most "
+        f"{services.MARK_READ_MAX}) or `all: true`."
+    )
+    def notification_mark_read(
+        self, info: Info, ids: list[strawberry.ID] | None = None, all: bool = False
+    ) -> NotificationMarkReadPayload:
         pks = None if ids is None else [pk_of(each, "Notification", info) for each in ids]
         return payload_or_errors(
-            lambda: NotificationMarkReadPayload(marked=services.mark_read(actor=principal(info), ids=pks,
-                                                                          everything=all)),
-            lambda errors: NotificationMarkReadPayload(user_errors=errors), AlertError)
+            lambda: NotificationMarkReadPayload(
+                marked=services.mark_read(actor=principal(info), ids=pks, everything=all)
+            ),
+            lambda errors: NotificationMarkReadPayload(user_errors=errors),
+            AlertError,
+        )
 
 
 @strawberry.type
 class Subscription:
-    @strawberry.subscription(description="The tenant's new in-app notifications, as they are written (one of the "
-                             "connection's and the tenant's subscription slots, apps.live.limits).")
+    @strawberry.subscription(
+        description="The tenant's new in-app notifications, as they are written (one of the "
+        "connection's and the tenant's subscription slots, apps.live.limits)."
+    )
     async def notifications(self, info: Info) -> AsyncGenerator[NotificationType, None]:
         schema_name = tenant(info).schema_name
-        async with subscription_slot(info), bus.listen(info.context.request, schema_name,
-                                                       "notifications") as messages:
+        async with (
+            subscription_slot(info),
+            bus.listen(info.context.request, schema_name, "notifications") as messages,
+        ):
             async for payload in messages:
-                found = await database_sync_to_async(selectors.notification)(payload["notification"])
+                found = await database_sync_to_async(selectors.notification)(
+                    payload["notification"]
+                )
                 if found is not None:
                     yield found
 

@@ -36,16 +36,25 @@ else:
     AnalyticsMetric = strawberry.enum(
         enum.Enum("AnalyticsMetric", {name.upper(): name for name in METRICS}),
         name="AnalyticsMetric",
-        description="The metrics the engine answers. " + " ".join(
-            f"{name.upper()}: {metric.description}" for name, metric in METRICS.items()),
+        description="The metrics the engine answers. "
+        + " ".join(f"{name.upper()}: {metric.description}" for name, metric in METRICS.items()),
     )
 # strawberry.enum() marks the engine's own enums and hands them back: the GraphQL names are aliases.
-strawberry.enum(Dimension, name="AnalyticsDimension",
-                description="TIME: buckets of the granularity; PRODUCT, CATEGORY: top items.")
-strawberry.enum(Granularity, name="AnalyticsGranularity",
-                description="Weeks start on Monday; a bucket is labelled by its first day.")
-strawberry.enum(Kind, name="MetricKind",
-                description="MONEY: the tenant's currency, two places; COUNT; RATIO: 0 to 1, four places.")
+strawberry.enum(
+    Dimension,
+    name="AnalyticsDimension",
+    description="TIME: buckets of the granularity; PRODUCT, CATEGORY: top items.",
+)
+strawberry.enum(
+    Granularity,
+    name="AnalyticsGranularity",
+    description="Weeks start on Monday; a bucket is labelled by its first day.",
+)
+strawberry.enum(
+    Kind,
+    name="MetricKind",
+    description="MONEY: the tenant's currency, two places; COUNT; RATIO: 0 to 1, four places.",
+)
 AnalyticsDimension: TypeAlias = Dimension
 AnalyticsGranularity: TypeAlias = Granularity
 MetricKind: TypeAlias = Kind
@@ -54,37 +63,51 @@ MetricKind: TypeAlias = Kind
 @strawberry.input
 class AnalyticsFiltersInput:
     product_ids: list[strawberry.ID] = strawberry.field(default_factory=list)
-    category_ids: list[strawberry.ID] = strawberry.field(default_factory=list,
-                                                          description="A category includes its subcategories.")
+    category_ids: list[strawberry.ID] = strawberry.field(
+        default_factory=list, description="A category includes its subcategories."
+    )
 
 
 @strawberry.input
 class AnalyticsQueryInput:
-    metrics: list[AnalyticsMetric] = strawberry.field(description="One to ten; PRODUCT and CATEGORY rows are "
-                                                      "ranked by the first.")
+    metrics: list[AnalyticsMetric] = strawberry.field(
+        description="One to ten; PRODUCT and CATEGORY rows are ranked by the first."
+    )
     from_: date = strawberry.field(name="from", description="First day (tenant's time zone).")
     to: date = strawberry.field(description="Last day, included.")
-    dimension: AnalyticsDimension | None = strawberry.field(default=None, description="None: totals only.")
+    dimension: AnalyticsDimension | None = strawberry.field(
+        default=None, description="None: totals only."
+    )
     granularity: AnalyticsGranularity = Granularity.DAY
     filters: AnalyticsFiltersInput | None = None
-    compare: bool = strawberry.field(default=False, description="Also the previous period of the same length.")
-    limit: int | None = strawberry.field(default=None, description="PRODUCT and CATEGORY: top 1 to 100 (default 10).")
+    compare: bool = strawberry.field(
+        default=False, description="Also the previous period of the same length."
+    )
+    limit: int | None = strawberry.field(
+        default=None, description="PRODUCT and CATEGORY: top 1 to 100 (default 10)."
+    )
 
 
 @strawberry.type
 class MetricValue:
     metric: AnalyticsMetric
     kind: MetricKind
-    value: Decimal | None = strawberry.field(description="Null where there is nothing to divide by.")
+    value: Decimal | None = strawberry.field(
+        description="Null where there is nothing to divide by."
+    )
 
 
 @strawberry.type
 class AnalyticsRow:
-    key: str = strawberry.field(description="The bucket's first day (ISO), the product or category database id, "
-                                "'' for products without a category.")
+    key: str = strawberry.field(
+        description="The bucket's first day (ISO), the product or category database id, "
+        "'' for products without a category."
+    )
     label: str
     values: list[MetricValue]
-    product: ProductType | None = strawberry.field(description="PRODUCT rows: the product (if not deleted).")
+    product: ProductType | None = strawberry.field(
+        description="PRODUCT rows: the product (if not deleted)."
+    )
     category: CategoryType | None = strawberry.field(description="CATEGORY rows: the category.")
 
 
@@ -105,9 +128,12 @@ class AnalyticsSeries:
 class AnalyticsResult:
     rows: list[AnalyticsRow]
     totals: list[MetricValue]
-    previous: list[MetricValue] | None = strawberry.field(description="Totals of the previous period (compare).")
-    change: list[MetricValue] | None = strawberry.field(description="(now - before) / before, as RATIO values; null "
-                                                        "where before is zero.")
+    previous: list[MetricValue] | None = strawberry.field(
+        description="Totals of the previous period (compare)."
+    )
+    change: list[MetricValue] | None = strawberry.field(
+        description="(now - before) / before, as RATIO values; null where before is zero."
+    )
     series: AnalyticsSeries
     currency: str
     time_zone: str
@@ -117,12 +143,20 @@ class AnalyticsResult:
 class AnalyticsCacheStats:
     hits: int
     misses: int
-    version: int = strawberry.field(description="The tenant's data version; every change of a figure raises it.")
+    version: int = strawberry.field(
+        description="The tenant's data version; every change of a figure raises it."
+    )
 
 
 def _values(values: dict, *, kind: Kind | None = None) -> list[MetricValue]:
-    return [MetricValue(metric=AnalyticsMetric(name), kind=kind or METRICS[name].kind,
-                        value=None if value is None else Decimal(value)) for name, value in values.items()]
+    return [
+        MetricValue(
+            metric=AnalyticsMetric(name),
+            kind=kind or METRICS[name].kind,
+            value=None if value is None else Decimal(value),
+        )
+        for name, value in values.items()
+    ]
 
 
 def _query(given: AnalyticsQueryInput, info: Info) -> AnalyticsQuery:
@@ -132,8 +166,10 @@ def _query(given: AnalyticsQueryInput, info: Info) -> AnalyticsQuery:
         range=DateRange(given.from_, given.to),
         dimension=Dimension(given.dimension.value) if given.dimension else None,
         granularity=Granularity(given.granularity.value),
-        filters=Filters(product_ids=tuple(pk_of(g, "Product", info) for g in filters.product_ids),
-                        category_ids=tuple(pk_of(g, "Category", info) for g in filters.category_ids)),
+        filters=Filters(
+            product_ids=tuple(pk_of(g, "Product", info) for g in filters.product_ids),
+            category_ids=tuple(pk_of(g, "Category", info) for g in filters.category_ids),
+        ),
         compare=given.compare,
         limit=given.limit,
     )
@@ -151,17 +187,30 @@ def result_of(result: Result) -> AnalyticsResult:
         categories = catalog.categories_by_id(ids)
     series = result.series
     return AnalyticsResult(
-        rows=[AnalyticsRow(key=row.key, label=row.label, values=_values(row.values),
-                           product=products.get(int(row.key)) if products and row.key else None,
-                           category=categories.get(int(row.key)) if categories and row.key else None)
-              for row in result.rows],
+        rows=[
+            AnalyticsRow(
+                key=row.key,
+                label=row.label,
+                values=_values(row.values),
+                product=products.get(int(row.key)) if products and row.key else None,
+                category=categories.get(int(row.key)) if categories and row.key else None,
+            )
+            for row in result.rows
+        ],
         totals=_values(result.totals),
         previous=_values(result.previous) if result.previous is not None else None,
         change=_values(result.change, kind=Kind.RATIO) if result.query.compare else None,
-        series=AnalyticsSeries(labels=series.labels, datasets=[
-            AnalyticsDataset(metric=AnalyticsMetric(d.metric), label=d.label,
-                             data=[None if v is None else Decimal(v) for v in d.data])
-            for d in series.datasets]),
+        series=AnalyticsSeries(
+            labels=series.labels,
+            datasets=[
+                AnalyticsDataset(
+                    metric=AnalyticsMetric(d.metric),
+                    label=d.label,
+                    data=[None if v is None else Decimal(v) for v in d.data],
+                )
+                for d in series.datasets
+            ],
+        ),
         currency=result.currency,
         time_zone=result.time_zone,
     )
@@ -169,13 +218,17 @@ def result_of(result: Result) -> AnalyticsResult:
 
 @strawberry.type
 class Query:
-    @strawberry.field(description="Metrics by time, product or category over a range of days (tenant's time zone).")
+    @strawberry.field(
+        description="Metrics by time, product or category over a range of days (tenant's time zone)."
+    )
     def analytics(self, info: Info, query: AnalyticsQueryInput) -> AnalyticsResult:
         current = tenant(info)
         result = read_or_bad_request(lambda: engine.run(current, _query(query, info)))
         return result_of(result)
 
-    @strawberry.field(description="How often analytics answers came from the cache, in this tenant.")
+    @strawberry.field(
+        description="How often analytics answers came from the cache, in this tenant."
+    )
     def analytics_cache_stats(self, info: Info) -> AnalyticsCacheStats:
         tenant(info)
         return AnalyticsCacheStats(**cache.stats(), version=cache.version())

@@ -41,6 +41,10 @@ class Query:
     ) -> QuerySet[AuditEntry]:
         """Newest first. `action` is a whole action (`member.add`) or a prefix ending in `.`."""
         return selectors.audit_log(
-            action=action, actor_email=actor_email, object_type=object_type,
-            object_id=object_id, since=since, until=until,
+            action=action,
+            actor_email=actor_email,
+            object_type=object_type,
+            object_id=object_id,
+            since=since,
+            until=until,
         )

@@ -17,10 +17,14 @@ from schema.errors import bad_request
 
 @strawberry.type
 class Query:
-    @strawberry.field(description="The object an id names, if this tenant has it and you may see it: null for "
-                      "anything else (another tenant's id, a malformed one, a deleted object).")
+    @strawberry.field(
+        description="The object an id names, if this tenant has it and you may see it: null for "
+        "anything else (another tenant's id, a malformed one, a deleted object)."
+    )
     def node(
-        self, info: Info, id: Annotated[strawberry.ID, strawberry.argument(description="The ID of the object.")]
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="The ID of the object.")],
     ) -> relay.Node | None:
         return ids.node(info, id)
 
@@ -28,7 +32,9 @@ class Query:
 @strawberry.type
 class Subscription:
     @strawberry.subscription
-    async def server_time(self, interval: float = 1.0, count: int | None = None) -> AsyncGenerator[datetime, None]:
+    async def server_time(
+        self, interval: float = 1.0, count: int | None = None
+    ) -> AsyncGenerator[datetime, None]:
         """The server's clock every `interval` seconds (0.1 to 60), `count` times or forever."""
         if not 0.1 <= interval <= 60 or (count is not None and count < 1):
             raise bad_request("interval must be 0.1 to 60 seconds and count at least 1.")

@@ -48,13 +48,17 @@ class CustomerAnalytics:
     analytics: strawberry.Private[customer_figures.CustomerAnalytics]
     currency: strawberry.Private[str]
 
-    @strawberry.field(description="Categories of what the customer bought (units kept), best first.")
+    @strawberry.field(
+        description="Categories of what the customer bought (units kept), best first."
+    )
     def favourite_categories(
         self, info: Info, by: CategoryRankEnum = CategoryRankEnum.REVENUE, first: int = 5
     ) -> list[CategoryShare]:
         if not 1 <= first <= 100:
             raise bad_request("first must be 1 to 100.")
-        shares = self.analytics.favourite_categories(by=customer_figures.CategoryRank(by.value), first=first)
+        shares = self.analytics.favourite_categories(
+            by=customer_figures.CategoryRank(by.value), first=first
+        )
         return [
             CategoryShare(
                 category_id=global_id(info, "Category", share.category_id),
@@ -85,19 +89,29 @@ class CustomerAnalytics:
 class CustomerAnalyticsSummary:
     from_: date = strawberry.field(name="from")
     to: date
-    customers_count: int = strawberry.field(description="Customers that existed at the end of the range.")
+    customers_count: int = strawberry.field(
+        description="Customers that existed at the end of the range."
+    )
     new_customers_count: int = strawberry.field(description="Customers created in the range.")
-    customers_with_orders: int = strawberry.field(description="Customers who placed an order in the range.")
+    customers_with_orders: int = strawberry.field(
+        description="Customers who placed an order in the range."
+    )
     new_buyers: int = strawberry.field(description="... whose first order ever is in the range.")
     returning_buyers: int = strawberry.field(description="... who had ordered before the range.")
-    revenue: Money = strawberry.field(description="What customers spent on orders placed in the range.")
-    buyers_to_date: int = strawberry.field(description="Customers with an order before the end of the range.")
+    revenue: Money = strawberry.field(
+        description="What customers spent on orders placed in the range."
+    )
+    buyers_to_date: int = strawberry.field(
+        description="Customers with an order before the end of the range."
+    )
     average_lifetime_value: Money | None = strawberry.field(
         description="Their mean spend on all their orders up to the end of the range."
     )
 
     @classmethod
-    def of(cls, figures: customer_figures.AnalyticsSummary, *, currency: str) -> CustomerAnalyticsSummary:
+    def of(
+        cls, figures: customer_figures.AnalyticsSummary, *, currency: str
+    ) -> CustomerAnalyticsSummary:
         return cls(
             from_=figures.first,
             to=figures.last,

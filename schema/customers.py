@@ -33,7 +33,6 @@ if TYPE_CHECKING:
     from schema.customer_segments import CustomerRfm
 
 
-
 def sees_contacts(info: Info) -> bool:
     """Whether the caller sees customers' contact details in full (else redacted)."""
     return permissions.check(permissions.CUSTOMER_CONTACTS, principal(info), "contacts") is None
@@ -54,13 +53,16 @@ def _currency(info: Info) -> str:
 
 # --- types ---------------------------------------------------------------------------------------
 
+
 @strawberry.type
 class Address:
     line1: str | None = strawberry.field(description="Null for roles that see contacts redacted.")
     line2: str | None
     city: str
     region: str
-    postal_code: str | None = strawberry.field(description="Null for roles that see contacts redacted.")
+    postal_code: str | None = strawberry.field(
+        description="Null for roles that see contacts redacted."
+    )
     country: str = strawberry.field(description="ISO 3166-1 alpha-2 code.")
 
     @classmethod
@@ -96,11 +98,15 @@ class CustomerType(TenantNode):
     last_order_at: datetime | None
     created: datetime
 
-    @strawberry_django.field(only=["email"], description="Redacted (a***@domain) for viewers and analysts.")
+    @strawberry_django.field(
+        only=["email"], description="Redacted (a***@domain) for viewers and analysts."
+    )
     def email(self, root: Customer, info: Info) -> str:
         return contact_email(info, root.email)
 
-    @strawberry_django.field(only=["phone"], description="E.164; redacted for viewers and analysts.")
+    @strawberry_django.field(
+        only=["phone"], description="E.164; redacted for viewers and analysts."
+    )
     def phone(self, root: Customer, info: Info) -> str:
         return root.phone if sees_contacts(info) else masked_phone(root.phone)
 
@@ -109,21 +115,31 @@ class CustomerType(TenantNode):
         full = sees_contacts(info)
         return [Address.of(address, full=full) for address in root.addresses]
 
-    @strawberry_django.field(only=["total_spent"], description="Order totals less refunds, cancelled orders left out.")
+    @strawberry_django.field(
+        only=["total_spent"], description="Order totals less refunds, cancelled orders left out."
+    )
     def total_spent(self, root: Customer, info: Info) -> Money:
         return money(root.total_spent, _currency(info))
 
-    @strawberry_django.field(only=["total_spent", "orders_count"], description="totalSpent / ordersCount.")
+    @strawberry_django.field(
+        only=["total_spent", "orders_count"], description="totalSpent / ordersCount."
+    )
     def average_order_value(self, root: Customer, info: Info) -> Money | None:
         average = selectors.average_order_value(root)
         return money(average, _currency(info))
 
-    @strawberry_django.field(prefetch_related=["notes"], description="Newest first; empty for viewers and analysts.")
+    @strawberry_django.field(
+        prefetch_related=["notes"], description="Newest first; empty for viewers and analysts."
+    )
     def notes(self, root: Customer, info: Info) -> list[CustomerNoteType]:
         return list(root.notes.all()) if sees_contacts(info) else []
 
     @strawberry_django.field(
-        prefetch_related=[lambda info: customer_figures.analytics_prefetch(empty=_analytics_refused(info) is not None)],
+        prefetch_related=[
+            lambda info: customer_figures.analytics_prefetch(
+                empty=_analytics_refused(info) is not None
+            )
+        ],
         description="Not for viewers (null with a FORBIDDEN error).",
     )
     def analytics(self, root: Customer, info: Info) -> CustomerAnalytics | None:
@@ -131,9 +147,14 @@ class CustomerType(TenantNode):
             raise refused
         return CustomerAnalytics.of(customer_figures.customer_analytics(root), _currency(info))
 
-    @strawberry_django.field(only=["id"], description="RFM scores and segment as of today; null without an order. "
-                             "Not for viewers (null with a FORBIDDEN error).")
-    def rfm(self, root: Customer, info: Info) -> Annotated[CustomerRfm, strawberry.lazy("schema.customer_segments")] | None:
+    @strawberry_django.field(
+        only=["id"],
+        description="RFM scores and segment as of today; null without an order. "
+        "Not for viewers (null with a FORBIDDEN error).",
+    )
+    def rfm(
+        self, root: Customer, info: Info
+    ) -> Annotated[CustomerRfm, strawberry.lazy("schema.customer_segments")] | None:
         if (refused := _analytics_refused(info)) is not None:
             raise refused
         from schema.customer_segments import customer_rfm
@@ -154,10 +175,13 @@ class TopCustomerEdge(relay.Edge[CustomerType]):
 
 @strawberry.type(name="TopCustomerConnection")
 class TopCustomerConnection(DjangoListConnection[CustomerType]):
-    edges: list[TopCustomerEdge] = strawberry.field(description="Contains the nodes in this connection")
+    edges: list[TopCustomerEdge] = strawberry.field(
+        description="Contains the nodes in this connection"
+    )
 
 
 # --- inputs --------------------------------------------------------------------------------------
+
 
 @strawberry.enum(name="CustomerSortField")
 class CustomerSortFieldEnum(enum.Enum):
@@ -175,12 +199,17 @@ class CustomerSort:
 @strawberry.input
 class CustomerFilter:
     search: str | None = strawberry.field(
-        default=None, description="Words found in the name, or the email for roles that see contacts."
+        default=None,
+        description="Words found in the name, or the email for roles that see contacts.",
     )
     tag: str | None = None
     accepts_marketing: bool | None = None
-    created_from: date | None = strawberry.field(default=None, description="A day in the tenant's time zone.")
-    created_to: date | None = strawberry.field(default=None, description="A day in the tenant's time zone, included.")
+    created_from: date | None = strawberry.field(
+        default=None, description="A day in the tenant's time zone."
+    )
+    created_to: date | None = strawberry.field(
+        default=None, description="A day in the tenant's time zone, included."
+    )
 
 
 @strawberry.input
@@ -198,7 +227,9 @@ class CustomerCreateInput:
     email: str
     first_name: str = ""
     last_name: str = ""
-    phone: str = strawberry.field(default="", description="International form: +, country code, number.")
+    phone: str = strawberry.field(
+        default="", description="International form: +, country code, number."
+    )
     addresses: list[AddressInput] = strawberry.field(default_factory=list)
     tags: list[str] = strawberry.field(default_factory=list)
     accepts_marketing: bool = False
@@ -213,7 +244,9 @@ class CustomerUpdateInput:
     addresses: list[AddressInput] | None = strawberry.field(
         default=strawberry.UNSET, description="Replaces all addresses."
     )
-    tags: list[str] | None = strawberry.field(default=strawberry.UNSET, description="Replaces all tags.")
+    tags: list[str] | None = strawberry.field(
+        default=strawberry.UNSET, description="Replaces all tags."
+    )
     accepts_marketing: bool | None = strawberry.UNSET
 
 
@@ -244,12 +277,20 @@ class CustomerNotePayload:
 
 
 def _customer_payload(make: Callable[[], Customer]) -> CustomerPayload:
-    return payload_or_errors(lambda: CustomerPayload(customer=make()), lambda e: CustomerPayload(user_errors=e), CustomerError)
+    return payload_or_errors(
+        lambda: CustomerPayload(customer=make()),
+        lambda e: CustomerPayload(user_errors=e),
+        CustomerError,
+    )
 
 
 CustomerConnection = DjangoListConnection[CustomerType]
-FromDate = Annotated[date | None, strawberry.argument(name="from", description="First day (tenant's time zone).")]
-ToDate = Annotated[date | None, strawberry.argument(description="Last day, included; default today.")]
+FromDate = Annotated[
+    date | None, strawberry.argument(name="from", description="First day (tenant's time zone).")
+]
+ToDate = Annotated[
+    date | None, strawberry.argument(description="Last day, included; default today.")
+]
 
 
 @strawberry.type
@@ -294,20 +335,32 @@ class Query:
         description="Customers who have ordered, but not in the last `days` days (periods of 24 hours), most recently "
         "lapsed first; with includeNeverOrdered, after them the customers older than that who never ordered.",
     )
-    def inactive_customers(self, days: int = 90, include_never_ordered: bool = False) -> Iterable[CustomerType]:
-        return read_or_bad_request(lambda: selectors.inactive_customers(days=days, include_never_ordered=include_never_ordered))
+    def inactive_customers(
+        self, days: int = 90, include_never_ordered: bool = False
+    ) -> Iterable[CustomerType]:
+        return read_or_bad_request(
+            lambda: selectors.inactive_customers(
+                days=days, include_never_ordered=include_never_ordered
+            )
+        )
 
     @strawberry_django.connection(
         TopCustomerConnection,
         description="Customers by what they spent on orders placed from `from` to `to` (days in the tenant's "
         "time zone; default the last 30 days), biggest first.",
     )
-    def top_customers(self, info: Info, from_: FromDate = None, to: ToDate = None) -> Iterable[CustomerType]:
+    def top_customers(
+        self, info: Info, from_: FromDate = None, to: ToDate = None
+    ) -> Iterable[CustomerType]:
         return read_or_bad_request(
-            lambda: customer_figures.top_customers_in_range(tenant=tenant(info), first=from_, last=to)
+            lambda: customer_figures.top_customers_in_range(
+                tenant=tenant(info), first=from_, last=to
+            )
         )
 
-    @strawberry.field(description="Customer figures for the days `from` to `to` (default the last 30 days).")
+    @strawberry.field(
+        description="Customer figures for the days `from` to `to` (default the last 30 days)."
+    )
     def customer_analytics_summary(
         self, info: Info, from_: FromDate = None, to: ToDate = None
     ) -> CustomerAnalyticsSummary:
@@ -321,13 +374,19 @@ class Query:
 class Mutation:
     @strawberry.mutation
     def customer_create(self, info: Info, input: CustomerCreateInput) -> CustomerPayload:
-        return _customer_payload(lambda: services.create_customer(actor=principal(info), **_fields(input)))
+        return _customer_payload(
+            lambda: services.create_customer(actor=principal(info), **_fields(input))
+        )
 
     @strawberry.mutation
-    def customer_update(self, info: Info, id: strawberry.ID, input: CustomerUpdateInput) -> CustomerPayload:
+    def customer_update(
+        self, info: Info, id: strawberry.ID, input: CustomerUpdateInput
+    ) -> CustomerPayload:
         return _customer_payload(
             lambda: services.update_customer(
-                actor=principal(info), customer_id=pk_of(id, "Customer", info), changes=_fields(input)
+                actor=principal(info),
+                customer_id=pk_of(id, "Customer", info),
+                changes=_fields(input),
             )
         )
 
@@ -337,14 +396,21 @@ class Mutation:
             services.delete_customer(actor=principal(info), customer_id=pk_of(id, "Customer", info))
             return CustomerDeletePayload(deleted_id=id)
 
-        return payload_or_errors(make, lambda errors: CustomerDeletePayload(user_errors=errors), CustomerError)
+        return payload_or_errors(
+            make, lambda errors: CustomerDeletePayload(user_errors=errors), CustomerError
+        )
 
     @strawberry.mutation
-    def customer_note_add(self, info: Info, customer_id: strawberry.ID, body: str) -> CustomerNotePayload:
+    def customer_note_add(
+        self, info: Info, customer_id: strawberry.ID, body: str
+    ) -> CustomerNotePayload:
         return payload_or_errors(
             lambda: CustomerNotePayload(
-                note=services.add_note(actor=principal(info), customer_id=pk_of(customer_id, "Customer", info),
-                                       body=body)
+                note=services.add_note(
+                    actor=principal(info),
+                    customer_id=pk_of(customer_id, "Customer", info),
+                    body=body,
+                )
             ),
             lambda errors: CustomerNotePayload(user_errors=errors),
             CustomerError,
@@ -352,5 +418,12 @@ class Mutation:
 
 
 __all__ = [
-    "CustomerNoteType", "CustomerType", "FromDate", "Mutation", "Query", "ToDate", "contact_email", "sees_contacts",
+    "CustomerNoteType",
+    "CustomerType",
+    "FromDate",
+    "Mutation",
+    "Query",
+    "ToDate",
+    "contact_email",
+    "sees_contacts",
 ]

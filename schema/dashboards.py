@@ -28,12 +28,14 @@ from schema.context import principal, tenant
 from schema.errors import AnalyticsError, payload_or_errors, read_or_bad_request
 from schema.ids import TenantNode, minted_in, pk_of
 
-DEFINITION = ('JSON with only these keys: metrics (names of AnalyticsMetric, lower case; one for a widget), '
-              'dimension ("time", "product", "category" or null), granularity ("day", "week", "month"), range '
-              '(a preset: today, yesterday, last_7_days, last_30_days, last_90_days, last_365_days, month_to_date, '
-              'year_to_date, last_month; or {"lastDays": n}; or {"from": "YYYY-MM-DD", "to": "YYYY-MM-DD"}; presets '
-              'end today in the tenant\'s time zone), filters ({"productIds": [ID], "categoryIds": [ID]}), compare '
-              '(bool), limit (1 to 100).')
+DEFINITION = (
+    "JSON with only these keys: metrics (names of AnalyticsMetric, lower case; one for a widget), "
+    'dimension ("time", "product", "category" or null), granularity ("day", "week", "month"), range '
+    "(a preset: today, yesterday, last_7_days, last_30_days, last_90_days, last_365_days, month_to_date, "
+    'year_to_date, last_month; or {"lastDays": n}; or {"from": "YYYY-MM-DD", "to": "YYYY-MM-DD"}; presets '
+    'end today in the tenant\'s time zone), filters ({"productIds": [ID], "categoryIds": [ID]}), compare '
+    "(bool), limit (1 to 100)."
+)
 
 
 @strawberry.enum(name="WidgetKind")
@@ -60,31 +62,55 @@ class WidgetType(TenantNode):
     def kind(self, root: Widget) -> WidgetKindEnum:
         return WidgetKindEnum(root.kind)
 
-    @strawberry_django.field(only=["user_id"], description="On the tenant's shared dashboard (else the caller's own).")
+    @strawberry_django.field(
+        only=["user_id"], description="On the tenant's shared dashboard (else the caller's own)."
+    )
     def shared(self, root: Widget) -> bool:
         return root.user_id is None
 
-    @strawberry_django.field(only=["definition"], description="Normalised: every key, ids as global ids.")
+    @strawberry_django.field(
+        only=["definition"], description="Normalised: every key, ids as global ids."
+    )
     def definition(self, root: Widget, info: Info) -> JSON:
         return definitions.public(root.definition, schema=minted_in(info))
 
-    @strawberry_django.field(only=["definition"], description="The figures, through the metrics engine (cached "
-                             "there): relative ranges end today in the tenant's time zone.")
+    @strawberry_django.field(
+        only=["definition"],
+        description="The figures, through the metrics engine (cached "
+        "there): relative ranges end today in the tenant's time zone.",
+    )
     def data(self, root: Widget, info: Info) -> AnalyticsResult:
         return result_of(_result(root, info))
 
-    @strawberry_django.field(only=["definition", "kind", "title"], description="The widget drawn as an image.")
-    def chart(self, root: Widget, info: Info, format: ChartFormatEnum, width: Width = None,
-              height: Height = None) -> ChartImage:
-        return chart_image(_result(root, info), kind=ChartKindEnum(root.kind), format=format, title=root.title,
-                           width=width, height=height)
+    @strawberry_django.field(
+        only=["definition", "kind", "title"], description="The widget drawn as an image."
+    )
+    def chart(
+        self,
+        root: Widget,
+        info: Info,
+        format: ChartFormatEnum,
+        width: Width = None,
+        height: Height = None,
+    ) -> ChartImage:
+        return chart_image(
+            _result(root, info),
+            kind=ChartKindEnum(root.kind),
+            format=format,
+            title=root.title,
+            width=width,
+            height=height,
+        )
 
 
 def _result(widget: Widget, info: Info) -> Result:
     """The widget's answer, asked once per operation however many fields show it. Keyed by its
     definition too: a widget changed by a mutation earlier in the operation is asked again."""
     key = f"widget:{widget.pk}:{json.dumps(widget.definition, sort_keys=True)}"
-    return info.context.once(key, lambda: read_or_bad_request(lambda: dashboards.widget_result(widget, tenant=tenant(info))))
+    return info.context.once(
+        key,
+        lambda: read_or_bad_request(lambda: dashboards.widget_result(widget, tenant=tenant(info))),
+    )
 
 
 @strawberry.input
@@ -92,8 +118,11 @@ class WidgetCreateInput:
     title: str
     kind: WidgetKindEnum
     definition: JSON = strawberry.field(description=DEFINITION)
-    shared: bool = strawberry.field(default=False, description="On the tenant's shared dashboard (owners, admins, "
-                                    "analysts) rather than the caller's own.")
+    shared: bool = strawberry.field(
+        default=False,
+        description="On the tenant's shared dashboard (owners, admins, "
+        "analysts) rather than the caller's own.",
+    )
 
 
 @strawberry.input
@@ -122,7 +151,11 @@ class WidgetsReorderPayload:
 
 
 def _widget_payload(make: Callable[[], Widget]) -> WidgetPayload:
-    return payload_or_errors(lambda: WidgetPayload(widget=make()), lambda errors: WidgetPayload(user_errors=errors), AnalyticsError)
+    return payload_or_errors(
+        lambda: WidgetPayload(widget=make()),
+        lambda errors: WidgetPayload(user_errors=errors),
+        AnalyticsError,
+    )
 
 
 def _changes(data: WidgetUpdateInput) -> dict[str, Any]:
@@ -134,9 +167,11 @@ def _changes(data: WidgetUpdateInput) -> dict[str, Any]:
 
 @strawberry.type
 class Query:
-    @strawberry.field(description=f"The shared dashboard's widgets, then the caller's own, each in order (at most "
-                      f"{dashboards.MAX_WIDGETS} a dashboard). mine: true for only the caller's, false for only "
-                      "the shared.")
+    @strawberry.field(
+        description=f"The shared dashboard's widgets, then the caller's own, each in order (at most "
+        f"{dashboards.MAX_WIDGETS} a dashboard). mine: true for only the caller's, false for only "
+        "the shared."
+    )
     def widgets(self, info: Info, mine: bool | None = None) -> list[WidgetType]:
         return dashboards.widgets(actor=principal(info), mine=mine)
 
@@ -145,14 +180,29 @@ class Query:
 class Mutation:
     @strawberry.mutation(description="A widget at the end of a dashboard.")
     def widget_create(self, info: Info, input: WidgetCreateInput) -> WidgetPayload:
-        return _widget_payload(lambda: dashboards.create_widget(
-            actor=principal(info), tenant=tenant(info), title=input.title, kind=input.kind.value,
-            definition=input.definition, shared=input.shared))
+        return _widget_payload(
+            lambda: dashboards.create_widget(
+                actor=principal(info),
+                tenant=tenant(info),
+                title=input.title,
+                kind=input.kind.value,
+                definition=input.definition,
+                shared=input.shared,
+            )
+        )
 
     @strawberry.mutation
-    def widget_update(self, info: Info, id: strawberry.ID, input: WidgetUpdateInput) -> WidgetPayload:
-        return _widget_payload(lambda: dashboards.update_widget(
-            actor=principal(info), tenant=tenant(info), widget_id=pk_of(id, "Widget", info), changes=_changes(input)))
+    def widget_update(
+        self, info: Info, id: strawberry.ID, input: WidgetUpdateInput
+    ) -> WidgetPayload:
+        return _widget_payload(
+            lambda: dashboards.update_widget(
+                actor=principal(info),
+                tenant=tenant(info),
+                widget_id=pk_of(id, "Widget", info),
+                changes=_changes(input),
+            )
+        )
 
     @strawberry.mutation
     def widget_delete(self, info: Info, id: strawberry.ID) -> WidgetDeletePayload:
@@ -160,13 +210,24 @@ class Mutation:
             dashboards.delete_widget(actor=principal(info), widget_id=pk_of(id, "Widget", info))
             return WidgetDeletePayload(deleted_id=id)
 
-        return payload_or_errors(make, lambda errors: WidgetDeletePayload(user_errors=errors), AnalyticsError)
-
-    @strawberry.mutation(description="Puts a dashboard's widgets in the order given (every one of them, once).")
-    def widgets_reorder(self, info: Info, widgets: list[strawberry.ID], shared: bool = False) -> WidgetsReorderPayload:
         return payload_or_errors(
-            lambda: WidgetsReorderPayload(widgets=dashboards.reorder_widgets(
-                actor=principal(info), shared=shared, widget_ids=[pk_of(w, "Widget", info) for w in widgets])),
+            make, lambda errors: WidgetDeletePayload(user_errors=errors), AnalyticsError
+        )
+
+    @strawberry.mutation(
+        description="Puts a dashboard's widgets in the order given (every one of them, once)."
+    )
+    def widgets_reorder(
+        self, info: Info, widgets: list[strawberry.ID], shared: bool = False
+    ) -> WidgetsReorderPayload:
+        return payload_or_errors(
+            lambda: WidgetsReorderPayload(
+                widgets=dashboards.reorder_widgets(
+                    actor=principal(info),
+                    shared=shared,
+                    widget_ids=[pk_of(w, "Widget", info) for w in widgets],
+                )
+            ),
             lambda errors: WidgetsReorderPayload(user_errors=errors),
             AnalyticsError,
         )

@@ -54,8 +54,16 @@ TOO_COMPLEX = re.compile(
 )
 
 CODES = frozenset(
-    {"UNAUTHENTICATED", "FORBIDDEN", "NOT_FOUND", "BAD_REQUEST", "THROTTLED", "QUERY_TOO_COMPLEX", "UNAVAILABLE",
-     "INTERNAL"}
+    {
+        "UNAUTHENTICATED",
+        "FORBIDDEN",
+        "NOT_FOUND",
+        "BAD_REQUEST",
+        "THROTTLED",
+        "QUERY_TOO_COMPLEX",
+        "UNAVAILABLE",
+        "INTERNAL",
+    }
 )
 
 
@@ -88,7 +96,9 @@ def give_codes(errors: list[GraphQLError]) -> None:
             original = error.original_error
             if original is None or isinstance(original, GraphQLError):
                 # syntax, validation, variables; or a limit on size and depth
-                extensions["code"] = "QUERY_TOO_COMPLEX" if TOO_COMPLEX.search(error.message) else "BAD_REQUEST"
+                extensions["code"] = (
+                    "QUERY_TOO_COMPLEX" if TOO_COMPLEX.search(error.message) else "BAD_REQUEST"
+                )
             elif is_outage(original):  # PostgreSQL or Redis unreachable: not our bug, try again
                 log.warning("Unavailable in %s: %r", error.path, original)
                 extensions["code"] = "UNAVAILABLE"
@@ -104,7 +114,8 @@ def give_codes(errors: list[GraphQLError]) -> None:
 FIELD_DESCRIPTION = (
     "The value at fault, as a dotted path: names as the schema spells them, list indexes as numbers "
     "(`lines.0.quantity`), from the fields of the mutation's `input` argument when it has one, else from "
-    "its arguments (`id`, `filters.placed.from`). Null when no one value is at fault.")
+    "its arguments (`id`, `filters.placed.from`). Null when no one value is at fault."
+)
 
 
 class DomainError:
@@ -124,13 +135,20 @@ class DomainError:
         super().__init_subclass__(**kwargs)
         domain = codes.__name__.removesuffix("ErrorCode")
         assert cls.__name__ == f"{domain}Error", cls.__name__
-        enum = strawberry.enum(codes, name=codes.__name__, description=(
-            f"The codes of `{domain}Error`: the common codes (INVALID, REQUIRED, NOT_FOUND, BAD_RANGE, …) and "
-            "the domain's own, declared in the service layer (apps/*/errors.py)."))
+        enum = strawberry.enum(
+            codes,
+            name=codes.__name__,
+            description=(
+                f"The codes of `{domain}Error`: the common codes (INVALID, REQUIRED, NOT_FOUND, BAD_RANGE, …) and "
+                "the domain's own, declared in the service layer (apps/*/errors.py)."
+            ),
+        )
         cls.codes = codes
         cls.__annotations__ = {"field": str | None, "message": str, "code": enum}
         cls.field = strawberry.field(description=FIELD_DESCRIPTION)
-        strawberry.type(cls, description=f"Something the user can fix, in a mutation of the {domain} domain.")
+        strawberry.type(
+            cls, description=f"Something the user can fix, in a mutation of the {domain} domain."
+        )
 
 
 class AccountError(DomainError, codes=AccountErrorCode):
@@ -189,4 +207,6 @@ def read_or_bad_request(read: Callable[[], T]) -> T:
     try:
         return read()
     except ServiceUserError as exc:
-        raise ApiError(exc.message, code="BAD_REQUEST", reason=exc.code.value, field=exc.field) from exc
+        raise ApiError(
+            exc.message, code="BAD_REQUEST", reason=exc.code.value, field=exc.field
+        ) from exc

@@ -34,14 +34,20 @@ if TYPE_CHECKING:  # their members are the models' choices: mypy knows them as e
     ExportLayoutEnum: TypeAlias = enum.Enum
     ExportStatusEnum: TypeAlias = enum.Enum
 else:
-    ExportKindEnum = strawberry.enum(enum.Enum("ExportKind", {kind.name: kind.value for kind in ExportKind}),
-                                     name="ExportKind")
-    ExportFormatEnum = strawberry.enum(enum.Enum("ExportFormat", {f.name: f.value for f in ExportFormat}),
-                                       name="ExportFormat")
-    ExportLayoutEnum = strawberry.enum(enum.Enum("ExportJsonLayout", {f.name: f.value for f in JsonLayout}),
-                                       name="ExportJsonLayout", description="JSON as one array, or one object a line.")
-    ExportStatusEnum = strawberry.enum(enum.Enum("ExportStatus", {s.name: s.value for s in ExportStatus}),
-                                       name="ExportStatus")
+    ExportKindEnum = strawberry.enum(
+        enum.Enum("ExportKind", {kind.name: kind.value for kind in ExportKind}), name="ExportKind"
+    )
+    ExportFormatEnum = strawberry.enum(
+        enum.Enum("ExportFormat", {f.name: f.value for f in ExportFormat}), name="ExportFormat"
+    )
+    ExportLayoutEnum = strawberry.enum(
+        enum.Enum("ExportJsonLayout", {f.name: f.value for f in JsonLayout}),
+        name="ExportJsonLayout",
+        description="JSON as one array, or one object a line.",
+    )
+    ExportStatusEnum = strawberry.enum(
+        enum.Enum("ExportStatus", {s.name: s.value for s in ExportStatus}), name="ExportStatus"
+    )
 
 
 def _member(info: Info) -> dict[str, Any]:
@@ -53,7 +59,9 @@ def _member(info: Info) -> dict[str, Any]:
 @strawberry_django.type(Export, name="Export")
 class ExportType(TenantNode):
     rows_done: int = strawberry_django.field(description="Rows written so far.")
-    rows_total: int | None = strawberry_django.field(description="Rows the export holds, once counted.")
+    rows_total: int | None = strawberry_django.field(
+        description="Rows the export holds, once counted."
+    )
     size: int | None = strawberry_django.field(description="Bytes, once written.")
     error: str
     created: datetime
@@ -88,14 +96,20 @@ class ExportType(TenantNode):
     def file_name(self, root: Export) -> str | None:
         return root.file_name or None
 
-    @strawberry_django.field(only=["redact_contacts"], description="Customers' emails and phones masked "
-                             "(asked for by a role that sees them masked).")
+    @strawberry_django.field(
+        only=["redact_contacts"],
+        description="Customers' emails and phones masked "
+        "(asked for by a role that sees them masked).",
+    )
     def contacts_redacted(self, root: Export) -> bool:
         return root.redact_contacts
 
-    @strawberry_django.field(only=["status", "file"], description="A signed link to the file on this host, valid "
-                             "for EXPORT_URL_MAX_AGE seconds (an hour by default); null until the export is done "
-                             "and after it expires.")
+    @strawberry_django.field(
+        only=["status", "file"],
+        description="A signed link to the file on this host, valid "
+        "for EXPORT_URL_MAX_AGE seconds (an hour by default); null until the export is done "
+        "and after it expires.",
+    )
     def download_url(self, root: Export, info: Info) -> str | None:
         if root.status != ExportStatus.DONE or not root.file:
             return None
@@ -119,8 +133,12 @@ class ExportProgress:
 
     @classmethod
     def of(cls, export_id: str, status: str, rows: int, total: int | None) -> ExportProgress:
-        return cls(export_id=strawberry.ID(export_id), status=ExportStatusEnum(status),
-                   rows_done=rows, rows_total=total)
+        return cls(
+            export_id=strawberry.ID(export_id),
+            status=ExportStatusEnum(status),
+            rows_done=rows,
+            rows_total=total,
+        )
 
 
 FILTERS = filters.__doc__.split("\n\n")[1].strip()
@@ -128,35 +146,62 @@ FILTERS = filters.__doc__.split("\n\n")[1].strip()
 
 @strawberry.type
 class Query:
-    @strawberry_django.connection(DjangoListConnection[ExportType], description="Newest first: the caller's "
-                                  "exports (owners and admins: all of them).")
+    @strawberry_django.connection(
+        DjangoListConnection[ExportType],
+        description="Newest first: the caller's exports (owners and admins: all of them).",
+    )
     def exports(self) -> Iterable[ExportType]:
         return selectors.exports()  # ExportType.get_queryset keeps the caller's
 
 
 @strawberry.type
 class Mutation:
-    @strawberry.mutation(description="Queues an export; follow it with `exportProgress` or `exports`. Filters "
-                         "by kind:\n" + FILTERS)
-    def export_create(self, info: Info, kind: ExportKindEnum, format: ExportFormatEnum, filters: JSON | None = None,
-                      layout: ExportLayoutEnum = ExportLayoutEnum.ARRAY) -> ExportPayload:
+    @strawberry.mutation(
+        description="Queues an export; follow it with `exportProgress` or `exports`. Filters "
+        "by kind:\n" + FILTERS
+    )
+    def export_create(
+        self,
+        info: Info,
+        kind: ExportKindEnum,
+        format: ExportFormatEnum,
+        filters: JSON | None = None,
+        layout: ExportLayoutEnum = ExportLayoutEnum.ARRAY,
+    ) -> ExportPayload:
         return payload_or_errors(
-            lambda: ExportPayload(export=services.create_export(
-                actor=principal(info), tenant=tenant(info), kind=kind.value, format=format.value, filters=filters,
-                layout=layout.value)),
-            lambda errors: ExportPayload(user_errors=errors), ExportError)
+            lambda: ExportPayload(
+                export=services.create_export(
+                    actor=principal(info),
+                    tenant=tenant(info),
+                    kind=kind.value,
+                    format=format.value,
+                    filters=filters,
+                    layout=layout.value,
+                )
+            ),
+            lambda errors: ExportPayload(user_errors=errors),
+            ExportError,
+        )
 
 
 @strawberry.type
 class Subscription:
-    @strawberry.subscription(description="The export's state now, then each change (every 10,000 rows, and the "
-                             "end); the stream ends when the export is done or has failed.")
-    async def export_progress(self, info: Info, id: strawberry.ID) -> AsyncGenerator[ExportProgress, None]:
+    @strawberry.subscription(
+        description="The export's state now, then each change (every 10,000 rows, and the "
+        "end); the stream ends when the export is done or has failed."
+    )
+    async def export_progress(
+        self, info: Info, id: strawberry.ID
+    ) -> AsyncGenerator[ExportProgress, None]:
         pk = pk_of(id, "Export", info)
         # Listening before the state is read: nothing published in between is missed.
-        async with subscription_slot(info), bus.listen(info.context.request, tenant(info).schema_name,
-                                                       "exports") as messages:
-            current = await database_sync_to_async(lambda: selectors.visible_export(pk, **_member(info)))()
+        async with (
+            subscription_slot(info),
+            bus.listen(info.context.request, tenant(info).schema_name, "exports") as messages,
+        ):
+            current = await database_sync_to_async(
+                lambda: selectors.visible_export(pk, **_member(info))
+            )()
             if current is None:
                 raise ApiError("No such export.", code="NOT_FOUND")
             yield ExportProgress.of(id, current.status, current.rows_done, current.rows_total)

@@ -47,7 +47,9 @@ def pk_or_none(value: str | None, type_name: str, info: Info) -> int | None:
 class TenantNode(relay.Node):
     """A Relay Node (our types are all Django models) whose id names the tenant it was read in."""
 
-    @strawberry.field(name="id", description="The object's id: opaque, and valid in this tenant only.")
+    @strawberry.field(
+        name="id", description="The object's id: opaque, and valid in this tenant only."
+    )
     @classmethod
     def _id(cls, root: Any, info: Info) -> strawberry.ID:
         return global_id(info, info.path.typename, root.pk)
@@ -65,6 +67,7 @@ def node(info: Info, id: str) -> Any:
         return None
     resolved = origin.resolve_node(str(found[1]), info=info, required=False)
     if inspect.isawaitable(resolved):
+
         async def cast_when_done() -> Any:
             return strawberry.cast(origin, await resolved)
 

@@ -37,31 +37,47 @@ async def subscription_slot(info: Info) -> AsyncIterator[None]:
         async with limits.slot(info.context.request, tenant(info).schema_name):
             yield
     except limits.TooManySubscriptions as full:
-        raise ApiError(str(full), code="THROTTLED", reason="TOO_MANY_SUBSCRIPTIONS", limit=full.limit,
-                       scope=full.scope) from full
+        raise ApiError(
+            str(full),
+            code="THROTTLED",
+            reason="TOO_MANY_SUBSCRIPTIONS",
+            limit=full.limit,
+            scope=full.scope,
+        ) from full
 
 
 @strawberry.type(description="The tenant's figures for its local today, as of `at`.")
 class LiveMetrics:
     at: datetime
     day: date = strawberry.field(description="Today in the tenant's time zone.")
-    revenue: Money = strawberry.field(description="Gross sales of today's orders (cancelled ones left out).")
+    revenue: Money = strawberry.field(
+        description="Gross sales of today's orders (cancelled ones left out)."
+    )
     orders: int = strawberry.field(description="Orders placed today, cancelled ones left out.")
-    average_order_value: Money | None = strawberry.field(description="Revenue over orders; null without orders.")
+    average_order_value: Money | None = strawberry.field(
+        description="Revenue over orders; null without orders."
+    )
     visitors: int = strawberry.field(
         description="Distinct visitors (sessions, else customers) with an event in the last 5 minutes."
     )
     conversion: Decimal | None = strawberry.field(
         description="Today's orders over today's distinct visitors, four places; null without visitors."
     )
-    version: int = strawberry.field(description="The tenant's analytics data version; never goes back.")
+    version: int = strawberry.field(
+        description="The tenant's analytics data version; never goes back."
+    )
 
     @classmethod
     def of(cls, made: Snapshot) -> LiveMetrics:
         return cls(
-            at=made.at, day=made.day, revenue=money(made.revenue, made.currency), orders=made.orders,
-            average_order_value=money(made.average_order_value, made.currency), visitors=made.visitors,
-            conversion=made.conversion, version=made.version,
+            at=made.at,
+            day=made.day,
+            revenue=money(made.revenue, made.currency),
+            orders=made.orders,
+            average_order_value=money(made.average_order_value, made.currency),
+            visitors=made.visitors,
+            conversion=made.conversion,
+            version=made.version,
         )
 
 
@@ -78,14 +94,20 @@ def _order(order_id: int, info: Info) -> Order | None:
     return optimize(order_selectors.orders_with_ids([order_id]), info).first()
 
 
-@strawberry.type(name="LiveOrderEvent", description="Something that happened to an order, when it committed.")
+@strawberry.type(
+    name="LiveOrderEvent", description="Something that happened to an order, when it committed."
+)
 class LiveOrderEvent:
     event: OrderEventKind
-    status: OrderStatusEnum = strawberry.field(description="The order's status right after the event.")
+    status: OrderStatusEnum = strawberry.field(
+        description="The order's status right after the event."
+    )
     at: datetime
     order_id: strawberry.Private[int]
 
-    @strawberry.field(description="The order as it is now, read with your permissions; null once deleted.")
+    @strawberry.field(
+        description="The order as it is now, read with your permissions; null once deleted."
+    )
     async def order(self, info: Info) -> OrderType | None:
         return await database_sync_to_async(_order)(self.order_id, info)
 
@@ -99,21 +121,31 @@ class Query:
 
 @strawberry.type
 class Subscription:
-    @strawberry.subscription(description="Today's figures: the current snapshot first, then a new one whenever they "
-                             "change (at most 4 a second, the last change always delivered).")
+    @strawberry.subscription(
+        description="Today's figures: the current snapshot first, then a new one whenever they "
+        "change (at most 4 a second, the last change always delivered)."
+    )
     async def live_metrics(self, info: Info) -> AsyncGenerator[LiveMetrics, None]:
         async with subscription_slot(info), hub.updates(tenant(info)) as snapshots:
             async for made in snapshots:
                 yield LiveMetrics.of(made)
 
-    @strawberry.subscription(description="The tenant's orders as they are created, paid, change status, are "
-                             "cancelled or refunded (once each write commits).")
+    @strawberry.subscription(
+        description="The tenant's orders as they are created, paid, change status, are "
+        "cancelled or refunded (once each write commits)."
+    )
     async def order_events(self, info: Info) -> AsyncGenerator[LiveOrderEvent, None]:
-        async with subscription_slot(info), bus.listen(info.context.request, tenant(info).schema_name,
-                                                       "orders") as messages:
+        async with (
+            subscription_slot(info),
+            bus.listen(info.context.request, tenant(info).schema_name, "orders") as messages,
+        ):
             async for payload in messages:
-                yield LiveOrderEvent(event=OrderEventKind(payload["event"]), status=OrderStatusEnum(payload["status"]),
-                                     at=datetime.fromisoformat(payload["at"]), order_id=payload["order"])
+                yield LiveOrderEvent(
+                    event=OrderEventKind(payload["event"]),
+                    status=OrderStatusEnum(payload["status"]),
+                    at=datetime.fromisoformat(payload["at"]),
+                    order_id=payload["order"],
+                )
 
 
 __all__ = ["LiveMetrics", "LiveOrderEvent", "Query", "Subscription", "subscription_slot"]

@@ -47,16 +47,21 @@ class OrderSortFieldEnum(enum.Enum):
     TOTAL = selectors.OrderSort.TOTAL.value
 
 
-def _money_field(name: str, currency_of: Callable[[Any], str] | None = None, *, description: str | None = None):
+def _money_field(
+    name: str, currency_of: Callable[[Any], str] | None = None, *, description: str | None = None
+):
     """A Money field from a money column, in the currency of the order (the tenant's currency
     when it was placed). Rows under an order (`currency_of` given) reach it through their order,
     which the list they come from has loaded already: `Order.lines` and `Order.refunds` ask for
     the order's currency, and prefetched rows point back at the order they were fetched for."""
     if currency_of is None:
+
         def resolve_on_order(root: Order) -> Money:
             return money(getattr(root, name), root.currency)
 
-        return strawberry_django.field(resolver=resolve_on_order, only=[name, "currency"], description=description)
+        return strawberry_django.field(
+            resolver=resolve_on_order, only=[name, "currency"], description=description
+        )
 
     def resolve(root) -> Money:
         return money(getattr(root, name), currency_of(root))
@@ -117,7 +122,8 @@ class RefundType(TenantNode):
     order: OrderType
 
     @strawberry_django.field(
-        select_related=["stripe_refund"], description="The Stripe refund carrying it out, when Stripe took the money."
+        select_related=["stripe_refund"],
+        description="The Stripe refund carrying it out, when Stripe took the money.",
     )
     def stripe_refund(
         self, root: Refund
@@ -151,7 +157,9 @@ class OrderType(TenantNode):
     def status(self, root: Order) -> OrderStatusEnum:
         return OrderStatusEnum(root.status)
 
-    @strawberry_django.field(only=["email"], description="Redacted (a***@domain) for viewers and analysts.")
+    @strawberry_django.field(
+        only=["email"], description="Redacted (a***@domain) for viewers and analysts."
+    )
     def email(self, root: Order, info: Info) -> str:
         return contact_email(info, root.email)
 
@@ -166,9 +174,15 @@ class OrderStatusCount:
 class OrderAnalytics:
     from_: date = strawberry.field(name="from")
     to: date
-    orders_count: int = strawberry.field(description="Orders placed in the range, cancelled ones included.")
-    by_status: list[OrderStatusCount] = strawberry.field(description="Every status, zero counts included.")
-    average_order_value: Money | None = strawberry.field(description="Mean total of the orders not cancelled.")
+    orders_count: int = strawberry.field(
+        description="Orders placed in the range, cancelled ones included."
+    )
+    by_status: list[OrderStatusCount] = strawberry.field(
+        description="Every status, zero counts included."
+    )
+    average_order_value: Money | None = strawberry.field(
+        description="Mean total of the orders not cancelled."
+    )
     fulfilled_count: int
     average_fulfilment_hours: float | None = strawberry.field(
         description="Mean time from placing to fulfilment, in hours, over the orders fulfilled."
@@ -184,7 +198,8 @@ class OrderFilter:
     total_min: Decimal | None = None
     total_max: Decimal | None = None
     search: str | None = strawberry.field(
-        default=None, description="An order number (#1042), or part of the email for roles that see contacts."
+        default=None,
+        description="An order number (#1042), or part of the email for roles that see contacts.",
     )
 
 
@@ -203,14 +218,20 @@ class OrderLineInput:
 @strawberry.input
 class OrderCreateInput:
     lines: list[OrderLineInput]
-    customer: strawberry.ID | None = strawberry.field(default=None, description="An existing customer (or give `email`).")
-    email: str | None = strawberry.field(
-        default=None, description="The buyer's email; a customer is created for an email never seen before."
+    customer: strawberry.ID | None = strawberry.field(
+        default=None, description="An existing customer (or give `email`)."
     )
-    discount: Decimal | None = strawberry.field(default=None, description="An amount off the subtotal.")
+    email: str | None = strawberry.field(
+        default=None,
+        description="The buyer's email; a customer is created for an email never seen before.",
+    )
+    discount: Decimal | None = strawberry.field(
+        default=None, description="An amount off the subtotal."
+    )
     shipping: Decimal | None = None
     tax_rate: Decimal | None = strawberry.field(
-        default=None, description="Percent of the subtotal after the discount (20 for 20%); shipping is not taxed."
+        default=None,
+        description="Percent of the subtotal after the discount (20 for 20%); shipping is not taxed.",
     )
     note: str = ""
 
@@ -225,15 +246,18 @@ class RefundLineInput:
 class RefundCreateInput:
     order: strawberry.ID
     lines: list[RefundLineInput] | None = strawberry.field(
-        default=None, description="Units to refund, worth their share of the total (discount and tax included)."
+        default=None,
+        description="Units to refund, worth their share of the total (discount and tax included).",
     )
     amount: Decimal | None = strawberry.field(
-        default=None, description="An amount to refund (shipping, goodwill), or what the given lines are refunded for."
+        default=None,
+        description="An amount to refund (shipping, goodwill), or what the given lines are refunded for.",
     )
     reason: str = ""
     restock: bool = False
     request_key: str = strawberry.field(
-        default="", description="Your key for this request: a retry with the same key refunds nothing twice."
+        default="",
+        description="Your key for this request: a retry with the same key refunds nothing twice.",
     )
 
 
@@ -251,15 +275,24 @@ class RefundPayload:
 
 
 def _order_payload(make) -> OrderPayload:
-    return payload_or_errors(lambda: OrderPayload(order=make()), lambda errors: OrderPayload(user_errors=errors), OrderError)
+    return payload_or_errors(
+        lambda: OrderPayload(order=make()),
+        lambda errors: OrderPayload(user_errors=errors),
+        OrderError,
+    )
 
 
 @strawberry.type
 class Query:
     @strawberry_django.connection(DjangoListConnection[OrderType])
-    def orders(self, info: Info, filter: OrderFilter | None = None, sort: OrderSort | None = None) -> Iterable[Order]:
+    def orders(
+        self, info: Info, filter: OrderFilter | None = None, sort: OrderSort | None = None
+    ) -> Iterable[Order]:
         given, sort = filter or OrderFilter(), sort or OrderSort()
-        if any(bound is not None and not bound.is_finite() for bound in (given.total_min, given.total_max)):
+        if any(
+            bound is not None and not bound.is_finite()
+            for bound in (given.total_min, given.total_max)
+        ):
             raise bad_request("totalMin and totalMax must be finite numbers.")
         return selectors.orders(
             statuses=[status.value for status in given.status or []],
@@ -279,7 +312,8 @@ class Query:
         return selectors.recent_orders()
 
     @strawberry_django.connection(
-        DjangoListConnection[OrderType], description="Orders waiting for payment, the longest waiting first."
+        DjangoListConnection[OrderType],
+        description="Orders waiting for payment, the longest waiting first.",
     )
     def pending_orders(self) -> Iterable[Order]:
         return selectors.pending_orders()
@@ -292,21 +326,32 @@ class Query:
     def high_value_orders(self, info: Info) -> Iterable[Order]:
         return selectors.high_value_orders(tenant=tenant(info))
 
-    @strawberry.field(description="Figures of the orders placed from `from` to `to` (days in the tenant's time "
-                      "zone, both included); by default the 30 days to today.")
-    def order_analytics(self, info: Info, from_: FromDate = None, to: ToDate = None) -> OrderAnalytics:
+    @strawberry.field(
+        description="Figures of the orders placed from `from` to `to` (days in the tenant's time "
+        "zone, both included); by default the 30 days to today."
+    )
+    def order_analytics(
+        self, info: Info, from_: FromDate = None, to: ToDate = None
+    ) -> OrderAnalytics:
         current = tenant(info)
         first, last = range_or_default(current, from_, to)
-        figures = read_or_bad_request(lambda: selectors.order_figures(tenant=current, start=first, end=last))
+        figures = read_or_bad_request(
+            lambda: selectors.order_figures(tenant=current, start=first, end=last)
+        )
         fulfil = figures.average_time_to_fulfil
         return OrderAnalytics(
             from_=figures.start,
             to=figures.end,
             orders_count=figures.orders_count,
-            by_status=[OrderStatusCount(status=OrderStatusEnum(s), count=n) for s, n in figures.by_status.items()],
+            by_status=[
+                OrderStatusCount(status=OrderStatusEnum(s), count=n)
+                for s, n in figures.by_status.items()
+            ],
             average_order_value=money(figures.average_order_value, current.currency),
             fulfilled_count=figures.fulfilled_count,
-            average_fulfilment_hours=None if fulfil is None else round(fulfil.total_seconds() / 3600, 2),
+            average_fulfilment_hours=None
+            if fulfil is None
+            else round(fulfil.total_seconds() / 3600, 2),
         )
 
 
@@ -318,8 +363,10 @@ class Mutation:
             lambda: services.create_order(
                 actor=principal(info),
                 tenant=tenant(info),
-                lines=[services.LineRequest(pk_of(line.variant, "Variant", info), line.quantity)
-                       for line in input.lines],
+                lines=[
+                    services.LineRequest(pk_of(line.variant, "Variant", info), line.quantity)
+                    for line in input.lines
+                ],
                 customer_id=pk_or_none(input.customer, "Customer", info),
                 email=input.email,
                 discount=input.discount,
@@ -330,30 +377,44 @@ class Mutation:
         )
 
     @strawberry.mutation
-    def order_update_status(self, info: Info, id: strawberry.ID, status: OrderStatusEnum) -> OrderPayload:
+    def order_update_status(
+        self, info: Info, id: strawberry.ID, status: OrderStatusEnum
+    ) -> OrderPayload:
         return _order_payload(
-            lambda: services.update_status(actor=principal(info), order_id=pk_of(id, "Order", info),
-                                           status=status.value)
-        )
-
-    @strawberry.mutation(description="Cancel a pending or paid order (a paid one is refunded in full).")
-    def order_cancel(self, info: Info, id: strawberry.ID, restock: bool = True, reason: str = "") -> OrderPayload:
-        return _order_payload(
-            lambda: payment_refunds.cancel_order(
-                actor=principal(info), order_id=pk_of(id, "Order", info), restock=restock, reason=reason
+            lambda: services.update_status(
+                actor=principal(info), order_id=pk_of(id, "Order", info), status=status.value
             )
         )
 
-    @strawberry.mutation(description="Refund a paid order by lines, an amount, or both, never more than is left. "
-                         "An order paid through Stripe is refunded through Stripe (`refund.stripeRefund`); any "
-                         "other refund is recorded as money returned outside a provider.")
+    @strawberry.mutation(
+        description="Cancel a pending or paid order (a paid one is refunded in full)."
+    )
+    def order_cancel(
+        self, info: Info, id: strawberry.ID, restock: bool = True, reason: str = ""
+    ) -> OrderPayload:
+        return _order_payload(
+            lambda: payment_refunds.cancel_order(
+                actor=principal(info),
+                order_id=pk_of(id, "Order", info),
+                restock=restock,
+                reason=reason,
+            )
+        )
+
+    @strawberry.mutation(
+        description="Refund a paid order by lines, an amount, or both, never more than is left. "
+        "An order paid through Stripe is refunded through Stripe (`refund.stripeRefund`); any "
+        "other refund is recorded as money returned outside a provider."
+    )
     def refund_create(self, info: Info, input: RefundCreateInput) -> RefundPayload:
         def make() -> RefundPayload:
             refund = payment_refunds.refund_order(  # through Stripe when Stripe took the money
                 actor=principal(info),
                 order_id=pk_of(input.order, "Order", info),
-                lines=[services.RefundLineRequest(pk_of(line.line, "OrderLine", info), line.quantity)
-                       for line in input.lines or []],
+                lines=[
+                    services.RefundLineRequest(pk_of(line.line, "OrderLine", info), line.quantity)
+                    for line in input.lines or []
+                ],
                 amount=input.amount,
                 reason=input.reason,
                 restock=input.restock,

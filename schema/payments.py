@@ -1,7 +1,7 @@
 """Payments: the shop's payment settings (Stripe keys; secrets write-only), Stripe payment
 intents and back-office confirmation, manual payments marked paid by staff, and the payments
-list, and the Stripe refunds behind the orders' `refundCreate` (apps.payments.refunds). Stripe's webhook is a plain Django view
-(apps.payments.views), not GraphQL."""
+list, and the Stripe refunds behind the orders' `refundCreate` (apps.payments.refunds).
+Stripe's webhook is a plain Django view (apps.payments.views), not GraphQL."""
 
 from __future__ import annotations
 
@@ -46,9 +46,13 @@ class PaymentStatusEnum(enum.Enum):
 
 @strawberry.enum(name="StripeRefundStatus")
 class StripeRefundStatusEnum(enum.Enum):
-    REQUESTED = strawberry.enum_value(StripeRefundStatus.REQUESTED.value, description=(
-        "Recorded, and not yet known to be made at Stripe (Stripe could not be reached, or the request "
-        "was cut off): it is made by a retry with the same requestKey or within minutes by the reconciler."))
+    REQUESTED = strawberry.enum_value(
+        StripeRefundStatus.REQUESTED.value,
+        description=(
+            "Recorded, and not yet known to be made at Stripe (Stripe could not be reached, or the request "
+            "was cut off): it is made by a retry with the same requestKey or within minutes by the reconciler."
+        ),
+    )
     PENDING = StripeRefundStatus.PENDING.value
     REQUIRES_ACTION = StripeRefundStatus.REQUIRES_ACTION.value
     SUCCEEDED = StripeRefundStatus.SUCCEEDED.value
@@ -58,9 +62,13 @@ class StripeRefundStatusEnum(enum.Enum):
 
 @strawberry_django.type(StripeRefund, name="StripeRefund")
 class StripeRefundType:
-    stripe_id: str = strawberry_django.field(description="The Stripe refund id (re_…); empty while REQUESTED.")
+    stripe_id: str = strawberry_django.field(
+        description="The Stripe refund id (re_…); empty while REQUESTED."
+    )
     failure_reason: str
-    from_dashboard: bool = strawberry_django.field(description="Made in the Stripe dashboard, not through this API.")
+    from_dashboard: bool = strawberry_django.field(
+        description="Made in the Stripe dashboard, not through this API."
+    )
     # RefundType's money reads its order's currency: fetched with the refund.
     order_refund: RefundType | None = strawberry_django.field(
         description="The order refund it carries out.", select_related=["order_refund__order"]
@@ -77,7 +85,9 @@ class StripeRefundType:
         return money(root.amount, root.currency)
 
 
-@strawberry.type(name="PaymentSettings", description="Secrets are write-only: only whether they are set shows.")
+@strawberry.type(
+    name="PaymentSettings", description="Secrets are write-only: only whether they are set shows."
+)
 class PaymentSettingsType:
     stripe_enabled: bool
     manual_enabled: bool
@@ -87,7 +97,14 @@ class PaymentSettingsType:
 
     @strawberry.field(description="The providers switched on.")
     def providers(self) -> list[ProviderEnum]:
-        return [p for p, on in ((ProviderEnum.STRIPE, self.stripe_enabled), (ProviderEnum.MANUAL, self.manual_enabled)) if on]
+        return [
+            p
+            for p, on in (
+                (ProviderEnum.STRIPE, self.stripe_enabled),
+                (ProviderEnum.MANUAL, self.manual_enabled),
+            )
+            if on
+        ]
 
     @classmethod
     def of(cls, row: PaymentSettings) -> PaymentSettingsType:
@@ -103,11 +120,16 @@ class PaymentSettingsType:
 @strawberry_django.type(Payment, name="Payment")
 class PaymentType(TenantNode):
     order: OrderType
-    stripe_id: str = strawberry_django.field(description="The Stripe PaymentIntent id (empty for manual payments, and for a Stripe attempt until Stripe has made its intent).")
+    stripe_id: str = strawberry_django.field(
+        description="The Stripe PaymentIntent id (empty for manual payments, and for a Stripe "
+        "attempt until Stripe has made its intent)."
+    )
     failure_code: str
     failure_message: str
     attempt: int
-    dispute_id: str = strawberry_django.field(description="The Stripe dispute (dp_…), when the payment is disputed.")
+    dispute_id: str = strawberry_django.field(
+        description="The Stripe dispute (dp_…), when the payment is disputed."
+    )
     dispute_reason: str
     disputed_at: datetime | None
     stripe_refunds: list[StripeRefundType] = strawberry_django.field(description="Oldest first.")
@@ -134,10 +156,18 @@ class PaymentType(TenantNode):
 @strawberry.input
 class PaymentSettingsInput:
     stripe_enabled: bool | None = None
-    manual_enabled: bool | None = strawberry.field(default=None, description="Cash on delivery, bank transfer.")
-    stripe_publishable_key: str | None = strawberry.field(default=None, description="pk_…; empty clears it.")
-    stripe_secret_key: str | None = strawberry.field(default=None, description="sk_… or rk_…; write-only; empty clears it.")
-    stripe_webhook_secret: str | None = strawberry.field(default=None, description="whsec_…; write-only; empty clears it.")
+    manual_enabled: bool | None = strawberry.field(
+        default=None, description="Cash on delivery, bank transfer."
+    )
+    stripe_publishable_key: str | None = strawberry.field(
+        default=None, description="pk_…; empty clears it."
+    )
+    stripe_secret_key: str | None = strawberry.field(
+        default=None, description="sk_… or rk_…; write-only; empty clears it."
+    )
+    stripe_webhook_secret: str | None = strawberry.field(
+        default=None, description="whsec_…; write-only; empty clears it."
+    )
 
 
 @strawberry.input
@@ -193,39 +223,65 @@ class Query:
 
 @strawberry.type
 class Mutation:
-    @strawberry.mutation(description="Owner only. Secrets are encrypted at rest and never returned.")
-    def payment_settings_update(self, info: Info, input: PaymentSettingsInput) -> PaymentSettingsPayload:
+    @strawberry.mutation(
+        description="Owner only. Secrets are encrypted at rest and never returned."
+    )
+    def payment_settings_update(
+        self, info: Info, input: PaymentSettingsInput
+    ) -> PaymentSettingsPayload:
         return payload_or_errors(
-            lambda: PaymentSettingsPayload(payment_settings=PaymentSettingsType.of(services.update_settings(
-                actor=principal(info),
-                stripe_enabled=input.stripe_enabled,
-                manual_enabled=input.manual_enabled,
-                stripe_publishable_key=input.stripe_publishable_key,
-                stripe_secret_key=input.stripe_secret_key,
-                stripe_webhook_secret=input.stripe_webhook_secret,
-            ))),
+            lambda: PaymentSettingsPayload(
+                payment_settings=PaymentSettingsType.of(
+                    services.update_settings(
+                        actor=principal(info),
+                        stripe_enabled=input.stripe_enabled,
+                        manual_enabled=input.manual_enabled,
+                        stripe_publishable_key=input.stripe_publishable_key,
+                        stripe_secret_key=input.stripe_secret_key,
+                        stripe_webhook_secret=input.stripe_webhook_secret,
+                    )
+                )
+            ),
             lambda errors: PaymentSettingsPayload(user_errors=errors),
             PaymentError,
         )
 
-    @strawberry.mutation(description="A Stripe PaymentIntent for a pending order's total; an open attempt is "
-                         "handed out again.")
+    @strawberry.mutation(
+        description="A Stripe PaymentIntent for a pending order's total; an open attempt is "
+        "handed out again."
+    )
     def payment_intent_create(self, info: Info, order: strawberry.ID) -> PaymentIntentPayload:
         def make() -> PaymentIntentPayload:
-            payment, client_secret = services.create_intent(actor=principal(info), order_id=pk_of(order, "Order", info))
+            payment, client_secret = services.create_intent(
+                actor=principal(info), order_id=pk_of(order, "Order", info)
+            )
             return PaymentIntentPayload(payment=payment, client_secret=client_secret)
 
-        return payload_or_errors(make, lambda errors: PaymentIntentPayload(user_errors=errors), PaymentError)
+        return payload_or_errors(
+            make, lambda errors: PaymentIntentPayload(user_errors=errors), PaymentError
+        )
 
-    @strawberry.mutation(description="Confirm a pending Stripe payment with a payment method (pm_…).")
-    def payment_confirm(self, info: Info, payment: strawberry.ID, payment_method: str) -> PaymentPayload:
-        return _payment_payload(lambda: services.confirm_payment(
-            actor=principal(info), payment_id=pk_of(payment, "Payment", info), payment_method=payment_method
-        ))
+    @strawberry.mutation(
+        description="Confirm a pending Stripe payment with a payment method (pm_…)."
+    )
+    def payment_confirm(
+        self, info: Info, payment: strawberry.ID, payment_method: str
+    ) -> PaymentPayload:
+        return _payment_payload(
+            lambda: services.confirm_payment(
+                actor=principal(info),
+                payment_id=pk_of(payment, "Payment", info),
+                payment_method=payment_method,
+            )
+        )
 
-    @strawberry.mutation(description="Record a manual payment (cash, bank transfer) of a pending order: it is paid.")
+    @strawberry.mutation(
+        description="Record a manual payment (cash, bank transfer) of a pending order: it is paid."
+    )
     def payment_mark_paid(self, info: Info, order: strawberry.ID) -> PaymentPayload:
-        return _payment_payload(lambda: services.mark_paid(actor=principal(info), order_id=pk_of(order, "Order", info)))
+        return _payment_payload(
+            lambda: services.mark_paid(actor=principal(info), order_id=pk_of(order, "Order", info))
+        )
 
 
 __all__ = ["Mutation", "PaymentType", "Query"]

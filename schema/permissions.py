@@ -67,7 +67,9 @@ RULES: dict[str, Rule] = {
     "Query.products": ALL_MEMBERS,
     "Query.categories": ALL_MEMBERS,
     "Query.lowStockProducts": ALL_MEMBERS,  # stock levels: readable on every product anyway
-    "Query.topSellingProducts": tenant(OWNER, ADMIN, STAFF, ANALYST),  # also guards Product.analytics
+    "Query.topSellingProducts": tenant(
+        OWNER, ADMIN, STAFF, ANALYST
+    ),  # also guards Product.analytics
     "Query.categoriesSummary": tenant(OWNER, ADMIN, STAFF, ANALYST),
     "Mutation.categoryCreate": tenant(OWNER, ADMIN, STAFF),
     "Mutation.categoryUpdate": tenant(OWNER, ADMIN, STAFF),
@@ -222,9 +224,13 @@ def check_type(rule: Rule, principal: Principal, name: str) -> ApiError | None:
     return None
 
 
-def check_operation_scope(principal: Principal, operation: str, fields: Iterable[str] = ()) -> ApiError | None:
+def check_operation_scope(
+    principal: Principal, operation: str, fields: Iterable[str] = ()
+) -> ApiError | None:
     """The scopes the operation's root `fields` need (FIELD_SCOPES, else the operation's)."""
-    scopes = {FIELD_SCOPES.get(name, OPERATION_SCOPES[operation]) for name in fields} or {OPERATION_SCOPES[operation]}
+    scopes = {FIELD_SCOPES.get(name, OPERATION_SCOPES[operation]) for name in fields} or {
+        OPERATION_SCOPES[operation]
+    }
     for scope in sorted(scopes):
         if not principal.may(scope):
             return forbidden(f"This API key lacks the {scope!r} scope.")

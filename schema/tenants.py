@@ -47,9 +47,11 @@ class TenantType(TenantNode):
     def domains(self, root: Tenant) -> list[str]:
         return [domain.domain for domain in root.domains.all()]
 
-    @strawberry_django.field(only=["time_zone", "currency", "schema_name"],
-                             description="KPIs over a range of the tenant's days (default the last 30): for its members "
-                      "who may read analytics, and for platform staff on the platform host.")
+    @strawberry_django.field(
+        only=["time_zone", "currency", "schema_name"],
+        description="KPIs over a range of the tenant's days (default the last 30): for its members "
+        "who may read analytics, and for platform staff on the platform host.",
+    )
     def analytics_summary(
         self, root: Tenant, info: Info, from_: FromDate = None, to: ToDate = None
     ) -> Annotated[TenantAnalyticsSummary, strawberry.lazy("schema.analytics_overview")]:
@@ -97,15 +99,20 @@ def _changes(data: TenantUpdateInput) -> dict[str, object]:
 
 
 def _tenant_payload(make) -> TenantPayload:
-    return payload_or_errors(lambda: TenantPayload(tenant=make()), lambda e: TenantPayload(user_errors=e), TenantError)
+    return payload_or_errors(
+        lambda: TenantPayload(tenant=make()), lambda e: TenantPayload(user_errors=e), TenantError
+    )
 
 
 @strawberry.type
 class Query:
     tenants: DjangoListConnection[TenantType] = strawberry_django.connection()
 
-    @strawberry.field(name="tenant", description="On a tenant host, the current tenant (`id`, if given, must name "
-                      "it). On the platform host, for platform staff, the tenant `id` names.")
+    @strawberry.field(
+        name="tenant",
+        description="On a tenant host, the current tenant (`id`, if given, must name "
+        "it). On the platform host, for platform staff, the tenant `id` names.",
+    )
     def current_tenant(self, info: Info, id: strawberry.ID | None = None) -> TenantType:
         current = tenant_or_none(info)
         wanted = pk_or_none(id, "Tenant", info)
@@ -141,14 +148,20 @@ class Mutation:
     @strawberry.mutation
     def tenant_update(self, info: Info, input: TenantUpdateInput) -> TenantPayload:
         return _tenant_payload(
-            lambda: services.update_tenant(actor=principal(info), tenant=tenant(info), changes=_changes(input))
+            lambda: services.update_tenant(
+                actor=principal(info), tenant=tenant(info), changes=_changes(input)
+            )
         )
 
     @strawberry.mutation
-    def platform_tenant_update(self, info: Info, id: strawberry.ID, input: TenantUpdateInput) -> TenantPayload:
+    def platform_tenant_update(
+        self, info: Info, id: strawberry.ID, input: TenantUpdateInput
+    ) -> TenantPayload:
         return _tenant_payload(
             lambda: services.update_tenant(
-                actor=principal(info), tenant=services.tenant_by_id(pk_of(id, "Tenant", info)), changes=_changes(input)
+                actor=principal(info),
+                tenant=services.tenant_by_id(pk_of(id, "Tenant", info)),
+                changes=_changes(input),
             )
         )
 
@@ -156,7 +169,9 @@ class Mutation:
     def tenant_suspend(self, info: Info, id: strawberry.ID) -> TenantPayload:
         return _tenant_payload(
             lambda: services.set_tenant_status(
-                actor=principal(info), tenant_id=pk_of(id, "Tenant", info), status=Tenant.Status.SUSPENDED
+                actor=principal(info),
+                tenant_id=pk_of(id, "Tenant", info),
+                status=Tenant.Status.SUSPENDED,
             )
         )
 
@@ -164,6 +179,8 @@ class Mutation:
     def tenant_resume(self, info: Info, id: strawberry.ID) -> TenantPayload:
         return _tenant_payload(
             lambda: services.set_tenant_status(
-                actor=principal(info), tenant_id=pk_of(id, "Tenant", info), status=Tenant.Status.ACTIVE
+                actor=principal(info),
+                tenant_id=pk_of(id, "Tenant", info),
+                status=Tenant.Status.ACTIVE,
             )
         )

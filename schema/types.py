@@ -37,4 +37,6 @@ class UserType(TenantNode):
     @classmethod
     def get_queryset(cls, queryset, info, **kwargs):
         tenant = info.context.tenant
-        return queryset.filter(memberships__tenant=tenant) if tenant is not None else queryset.none()
+        return (
+            queryset.filter(memberships__tenant=tenant) if tenant is not None else queryset.none()
+        )

@@ -41,7 +41,11 @@ STATUS_BY_CODE = {"UNAUTHENTICATED": 401, "FORBIDDEN": 403, "THROTTLED": 429, "N
 
 
 def _request_error_status(result) -> int | None:
-    if result.data is not None or not result.errors or any(e.path is not None for e in result.errors):
+    if (
+        result.data is not None
+        or not result.errors
+        or any(e.path is not None for e in result.errors)
+    ):
         return None
     code = (result.errors[0].extensions or {}).get("code")
     return STATUS_BY_CODE.get(code or "", 400)
@@ -60,11 +64,15 @@ def _require_object(text: str | bytes, what: str) -> None:
     so an array is refused too."""
     start = text.lstrip()[:1]
     if start not in ("{", b"{"):
-        raise HTTPException(400, f"{what} must be a JSON object (batches, arrays of operations, are not supported).")
+        raise HTTPException(
+            400, f"{what} must be a JSON object (batches, arrays of operations, are not supported)."
+        )
 
 
 def error_response(status: int, code: str, message: str) -> JsonResponse:
-    return JsonResponse({"errors": [{"message": message, "extensions": {"code": code}}]}, status=status)
+    return JsonResponse(
+        {"errors": [{"message": message, "extensions": {"code": code}}]}, status=status
+    )
 
 
 class _ViewRequest(ResolvedRequest):
@@ -92,19 +100,26 @@ class GraphQLView(StrawberryView[Context, None]):
         except (TypeError, AttributeError, IndexError, ValueError) as exc:
             # strawberry walks `map`'s paths into `operations` trusting both: a path that is not a
             # list of strings, or leads nowhere a file can go, raised from inside its walk (a 500).
-            raise HTTPException(400, "The map field does not fit the operations field (a path that "
-                                     "is not a string or names no variable).") from exc
+            raise HTTPException(
+                400,
+                "The map field does not fit the operations field (a path that "
+                "is not a string or names no variable).",
+            ) from exc
 
     def should_render_graphql_ide(self, request) -> bool:
         if request.method == "GET" and request.query_params.get("query") is not None:
             # No GraphiQL on the platform host: a link there still answers its result.
-            return (request.request.tenant is not None
-                    and request.request.get_preferred_type(GET_MEDIA_TYPES) == "text/html")
+            return (
+                request.request.tenant is not None
+                and request.request.get_preferred_type(GET_MEDIA_TYPES) == "text/html"
+            )
         return super().should_render_graphql_ide(request)
 
     def get_context(self, request: HttpRequest, response: HttpResponse) -> Context:
         caller = resolved(request)
-        return Context(principal=caller.principal, tenant=caller.tenant, request=request, response=response)
+        return Context(
+            principal=caller.principal, tenant=caller.tenant, request=request, response=response
+        )
 
     def get_sub_response(self, request: HttpRequest) -> TemporalHttpResponse:
         view_request = cast(_ViewRequest, request)
@@ -177,7 +192,9 @@ class GraphQLConsumer(GraphQLWSConsumer[Context, None]):
 
     async def get_context(self, request, response) -> Context:
         tenant = self.scope.get("tenant")
-        return Context(principal=Principal(tenant=tenant), tenant=tenant, request=request, response=response)
+        return Context(
+            principal=Principal(tenant=tenant), tenant=tenant, request=request, response=response
+        )
 
     async def disconnect(self, code: int) -> None:
         await super().disconnect(code)  # ends the connection's operations
@@ -210,7 +227,9 @@ class GraphQLConsumer(GraphQLWSConsumer[Context, None]):
         try:
             context.principal = await database_sync_to_async(who)()
         except RequestRefused as refused:
-            raise ConnectionRejectionError({"code": refused.code, "message": refused.message}) from refused
+            raise ConnectionRejectionError(
+                {"code": refused.code, "message": refused.message}
+            ) from refused
         if not context.principal.is_authenticated:
             raise ConnectionRejectionError({"code": "UNAUTHENTICATED", "message": "Sign in first."})
         return {"tenant": getattr(context.tenant, "slug", None), "role": context.principal.role}

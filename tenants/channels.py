@@ -14,7 +14,9 @@ from tenants.resolution import PUBLIC, TenantSignals, resolve_tenant
 
 
 def signals_from_scope(scope: dict) -> TenantSignals:
-    headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]}
+    headers = {
+        name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]
+    }
     query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
     return TenantSignals.from_headers(headers.get("host", ""), headers, query)
 
@@ -29,7 +31,9 @@ class TenantWebSocketMiddleware:
         except RequestRefused as refused:
             await receive()  # websocket.connect
             protocols = scope.get("subprotocols") or []
-            await send({"type": "websocket.accept", "subprotocol": protocols[0] if protocols else None})
+            await send(
+                {"type": "websocket.accept", "subprotocol": protocols[0] if protocols else None}
+            )
             # A close frame's reason holds at most 123 bytes: cut the UTF-8, not the characters.
             reason = refused.message.encode()[:120].decode(errors="ignore")
             await send({"type": "websocket.close", "code": refused.close_code, "reason": reason})

@@ -102,8 +102,12 @@ def clone_schema(template: str, target: str) -> None:
         )
         # pg_get_indexdef() always names the table's schema: point each index at the new one.
         statements.extend(
-            re.sub(rf" ON (ONLY )?{re.escape(source)}\.| ON (ONLY )?{re.escape(template)}\.",
-                   lambda m: f" ON {m.group(1) or m.group(2) or ''}{destination}.", index, count=1)
+            re.sub(
+                rf" ON (ONLY )?{re.escape(source)}\.| ON (ONLY )?{re.escape(template)}\.",
+                lambda m: f" ON {m.group(1) or m.group(2) or ''}{destination}.",
+                index,
+                count=1,
+            )
             for index in indexes
         )
         statements.extend(

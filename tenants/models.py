@@ -74,13 +74,17 @@ class Tenant(TenantMixin):
     def __str__(self) -> str:
         return self.slug
 
-    def create_schema(self, check_if_exists: bool = False, sync_schema: bool = True, verbosity: int = 1) -> bool | None:
+    def create_schema(
+        self, check_if_exists: bool = False, sync_schema: bool = True, verbosity: int = 1
+    ) -> bool | None:
         created = self._create_schema(check_if_exists, sync_schema, verbosity)
         if created is not False:
             hooks.schema_created.send(schema_name=self.schema_name)
         return created
 
-    def _create_schema(self, check_if_exists: bool, sync_schema: bool, verbosity: int) -> bool | None:
+    def _create_schema(
+        self, check_if_exists: bool, sync_schema: bool, verbosity: int
+    ) -> bool | None:
         """Clone the template (tenants.cloning) and stop there: its `django_migrations` rows come
         along, so the clone is exactly as migrated as the template. django-tenants would then
         run `migrate_schemas --fake`, ~0.15 s of loading the migration graph to record nothing."""

@@ -29,7 +29,12 @@ PUBLIC = FakeTenant(schema_name="public")
 
 # Longest value each signal may hold: a host name (253) with a port; a slug (40) or an id; an API
 # key (`sk_` + 12 + `_` + 43 characters), with room to spare.
-MAX_LENGTH = {"Host header": 300, "X-Tenant-ID header": 100, "tenant_id parameter": 100, "X-API-Key header": 200}
+MAX_LENGTH = {
+    "Host header": 300,
+    "X-Tenant-ID header": 100,
+    "tenant_id parameter": 100,
+    "X-API-Key header": 200,
+}
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -53,13 +58,19 @@ class TenantSignals:
     api_key: str | None = None
 
     @classmethod
-    def from_headers(cls, host: str, headers: dict[str, str], query: dict[str, list[str]]) -> TenantSignals:
+    def from_headers(
+        cls, host: str, headers: dict[str, str], query: dict[str, list[str]]
+    ) -> TenantSignals:
         """`headers` with lower-case names; `query` the query string with every value of each
         name, so that a repeated `tenant_id` naming two tenants is a conflict, not "the last one
         wins". Raises RequestRefused."""
-        named = {_bounded(value, "tenant_id parameter") for value in query.get("tenant_id", [])} - {None}
+        named = {_bounded(value, "tenant_id parameter") for value in query.get("tenant_id", [])} - {
+            None
+        }
         if len(named) > 1:
-            raise bad_request("The tenant_id parameter is given more than once, naming different tenants.")
+            raise bad_request(
+                "The tenant_id parameter is given more than once, naming different tenants."
+            )
         return cls(
             host=_bounded(host, "Host header") or "",
             tenant_header=_bounded(headers.get("x-tenant-id"), "X-Tenant-ID header"),
@@ -91,7 +102,11 @@ def _by_host(host: str) -> Tenant | None:
 def _by_reference(reference: str, source: str) -> Tenant:
     query = _live_tenants()
     pk = parse_id(reference)
-    tenant = query.filter(pk=pk).first() if pk is not None else query.filter(slug=reference.lower()).first()
+    tenant = (
+        query.filter(pk=pk).first()
+        if pk is not None
+        else query.filter(slug=reference.lower()).first()
+    )
     if tenant is None:
         raise not_found(f"Unknown tenant {reference!r} in {source}.")
     return tenant
@@ -110,7 +125,9 @@ def use_api_key_lookup(lookup: Callable[[str], int | None]) -> None:
 
 def _by_api_key(raw_key: str) -> Tenant | None:
     if _api_key_lookup is None:
-        raise ImproperlyConfigured("No API key lookup: apps.accounts registers it when Django starts.")
+        raise ImproperlyConfigured(
+            "No API key lookup: apps.accounts registers it when Django starts."
+        )
     tenant_id = _api_key_lookup(raw_key)
     return _live_tenants().filter(pk=tenant_id).first() if tenant_id else None
 

@@ -39,7 +39,9 @@ def run_committed(tenant: Tenant, work: Callable[[], T]) -> T:
 
 
 @contextmanager
-def throwaway_tenant(django_db_blocker: Any, slug: str, name: str, *, domain: str | None = None) -> Iterator[Tenant]:
+def throwaway_tenant(
+    django_db_blocker: Any, slug: str, name: str, *, domain: str | None = None
+) -> Iterator[Tenant]:
     """A committed tenant of its own (with `domain` as its primary host, if given), dropped on exit.
 
     Enter it in a fixture the test asks for before `db`, so it is made before the test's

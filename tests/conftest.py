@@ -31,11 +31,16 @@ pytest_plugins = ["tests.apps.payments.fixtures", "tests.servers"]
 # limits, which a busy machine breaks (an example over hypothesis' 200 ms deadline, or data made
 # "too slowly"). HYPOTHESIS_PROFILE=explore draws new examples each run, for hunting.
 hypothesis.settings.register_profile(
-    "suite", derandomize=True, deadline=None, database=None,
+    "suite",
+    derandomize=True,
+    deadline=None,
+    database=None,
     suppress_health_check=[hypothesis.HealthCheck.too_slow],
 )
 hypothesis.settings.register_profile(
-    "explore", deadline=None, suppress_health_check=[hypothesis.HealthCheck.too_slow],
+    "explore",
+    deadline=None,
+    suppress_health_check=[hypothesis.HealthCheck.too_slow],
 )
 hypothesis.settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "suite"))
 
@@ -102,7 +107,9 @@ def _fresh_buckets():
         # commits; a test's writes are rolled back, never committed: start every test on a new
         # version, so no answer cached by another test is read.
         # Every schema has a version key from its creation on (tenants.models.Tenant.create_schema).
-        for key in client.scan_iter(match=redis_config.key("analytics", "*", "version"), count=1000):
+        for key in client.scan_iter(
+            match=redis_config.key("analytics", "*", "version"), count=1000
+        ):
             client.incr(key)
 
     flush()
@@ -216,7 +223,9 @@ class GraphQLClient:
     def get(self, path: str, *, host: str, headers: dict[str, str] | None = None):
         return self.request("get", path, host=host, headers=headers)
 
-    def request(self, method: str, path: str, *, host: str, headers: dict[str, str] | None = None, **extra):
+    def request(
+        self, method: str, path: str, *, host: str, headers: dict[str, str] | None = None, **extra
+    ):
         call = getattr(self.client, method)
         return async_to_sync(call)(path, headers={"Host": host, **(headers or {})}, **extra)
 

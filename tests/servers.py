@@ -47,7 +47,11 @@ def database_url(*, relay_port: int | None = None) -> str:
     `relay_port`, reached through a relay of ours on that loopback port."""
     db = settings.DATABASES["default"]
     auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
-    address = f"127.0.0.1:{relay_port}" if relay_port else f"{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}"
+    address = (
+        f"127.0.0.1:{relay_port}"
+        if relay_port
+        else f"{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}"
+    )
     return f"postgres://{auth}@{address}/{db['NAME']}"
 
 
@@ -61,7 +65,9 @@ class LiveServer:
 
     def http(self, host: str) -> httpx.Client:
         """Connects to 127.0.0.1 and sends the tenant's host name (*.localhost may not resolve)."""
-        return httpx.Client(base_url=f"http://127.0.0.1:{self.port}", headers={"Host": f"{host}:{self.port}"})
+        return httpx.Client(
+            base_url=f"http://127.0.0.1:{self.port}", headers={"Host": f"{host}:{self.port}"}
+        )
 
 
 @pytest.fixture(scope="session")
@@ -92,9 +98,19 @@ def browser():
     profile = tempfile.mkdtemp(prefix="chromium-")
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage", f"--user-data-dir={profile}", "--window-size=1280,900"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        f"--user-data-dir={profile}",
+        "--window-size=1280,900",
+    ):
         options.add_argument(flag)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
@@ -109,6 +125,7 @@ def pytest_collection_modifyitems(items):
     committed tenants. Give each of them `db` last (after its own fixtures have committed what the
     server must see), so `pytest tests/live` works on its own too."""
     for item in items:
-        if (item.nodeid.startswith("tests/live/") or "asgi_server" in item.fixturenames) \
-                and "db" not in item.fixturenames:
+        if (
+            item.nodeid.startswith("tests/live/") or "asgi_server" in item.fixturenames
+        ) and "db" not in item.fixturenames:
             item.fixturenames.append("db")

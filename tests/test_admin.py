@@ -16,8 +16,16 @@ def test_createsuperuser_makes_platform_staff(db, monkeypatch):
     assert user.is_staff and user.is_superuser and user.check_password("a-Long-pass-42")
 
 
-@pytest.mark.parametrize("page", ["tenants/tenant/", "tenants/domain/", "accounts/user/",
-                                  "accounts/membership/", "accounts/apikey/"])
+@pytest.mark.parametrize(
+    "page",
+    [
+        "tenants/tenant/",
+        "tenants/domain/",
+        "accounts/user/",
+        "accounts/membership/",
+        "accounts/apikey/",
+    ],
+)
 def test_staff_admin_lists_platform_models(gql, alpha, page):
     User.objects.filter(email="staff@platform.test").update(is_superuser=True)
     client = gql.client

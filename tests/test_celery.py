@@ -20,12 +20,18 @@ def refused_once(self) -> dict[str, object]:
     before the worker starts, so the worker knows it."""
     if self.request.retries == 0:
         raise ConnectionRefusedError(111, "Connection refused")
-    return {"retries": self.request.retries, "eta": self.request.eta, "schema": connection.schema_name}
+    return {
+        "retries": self.request.retries,
+        "eta": self.request.eta,
+        "schema": connection.schema_name,
+    }
 
 
 @pytest.fixture(scope="module")
 def worker():
-    with start_worker(app, pool="threads", concurrency=2, perform_ping_check=False, shutdown_timeout=10):
+    with start_worker(
+        app, pool="threads", concurrency=2, perform_ping_check=False, shutdown_timeout=10
+    ):
         yield
 
 

@@ -44,11 +44,14 @@ def get(path: str, host: str, *, session: tuple[str, str] | None = None, **extra
     return async_to_sync(client.get)(path, headers=headers, **extra)
 
 
-@pytest.mark.parametrize(("what", "path", "status"), [
-    ("static file", "/static/graphiql/init.js", 200),
-    ("404 of the URL map", "/no/such/page", 404),
-    ("404 of a static path", "/static/no-such-file.js", 404),
-])
+@pytest.mark.parametrize(
+    ("what", "path", "status"),
+    [
+        ("static file", "/static/graphiql/init.js", 200),
+        ("404 of the URL map", "/no/such/page", 404),
+        ("404 of a static path", "/static/no-such-file.js", 404),
+    ],
+)
 @pytest.mark.parametrize("where", ["tenant", "platform"])
 def test_static_files_and_not_found_pages_carry_the_policy(alpha, what, path, status, where):
     host = alpha.host if where == "tenant" else PLATFORM_HOST
@@ -80,7 +83,9 @@ def test_a_server_error_page_carries_the_policy(alpha, settings, caplog):
 
 
 def test_graphql_json_graphiql_and_dashboard_name_only_their_host(gql, alpha):
-    answer = gql.post("{ __typename }", host=alpha.host, token=token_for(alpha.email("viewer"), alpha.tenant))
+    answer = gql.post(
+        "{ __typename }", host=alpha.host, token=token_for(alpha.email("viewer"), alpha.tenant)
+    )
     assert answer.status == 200
     assert directives(answer)["connect-src"] == own_sockets(alpha.host)
     session = session_cookie(alpha, "owner")

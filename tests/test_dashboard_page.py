@@ -24,7 +24,10 @@ def test_members_who_read_analytics_get_the_page(alpha, role):
     response = _get(alpha, cookie=session_cookie(alpha, role))
     assert response.status_code == 200
     page = response.content.decode()
-    assert 'src="/static/dashboard/dashboard.js"' in page and 'src="/static/graphiql/graphql-ws.min.js"' in page
+    assert (
+        'src="/static/dashboard/dashboard.js"' in page
+        and 'src="/static/graphiql/graphql-ws.min.js"' in page
+    )
     assert "<script>" not in page  # no inline code: script-src 'self'
     assert "script-src 'self'" in response.headers["Content-Security-Policy"]
     assert f'data-currency="{alpha.tenant.currency}"' in page
@@ -33,12 +36,16 @@ def test_members_who_read_analytics_get_the_page(alpha, role):
 def test_viewers_are_refused_and_strangers_sent_to_sign_in(alpha):
     assert _get(alpha, cookie=session_cookie(alpha, "viewer")).status_code == 403
     anonymous = _get(alpha)
-    assert anonymous.status_code == 302 and anonymous.headers["Location"] == "/login/?next=/dashboard/"
+    assert (
+        anonymous.status_code == 302 and anonymous.headers["Location"] == "/login/?next=/dashboard/"
+    )
 
 
 def test_a_session_of_another_tenant_is_not_a_session_here(alpha, beta):
     response = _get(beta, cookie=session_cookie(alpha, "owner"))
-    assert response.status_code == 403  # the session middleware refuses a session opened for another tenant
+    assert (
+        response.status_code == 403
+    )  # the session middleware refuses a session opened for another tenant
 
 
 def test_the_platform_host_has_no_dashboard(alpha):

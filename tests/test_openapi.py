@@ -18,7 +18,9 @@ def test_the_document_is_valid_openapi():
 @pytest.mark.parametrize("path", sorted(document()["paths"]))
 def test_every_documented_path_is_served_on_tenant_hosts(path):
     try:
-        resolve(re.sub(r"\{[^}]+\}", "1", path), urlconf="config.urls")  # a value in each {parameter}
+        resolve(
+            re.sub(r"\{[^}]+\}", "1", path), urlconf="config.urls"
+        )  # a value in each {parameter}
     except Resolver404:
         pytest.fail(f"{path} is documented but not served")
 

@@ -15,7 +15,10 @@ def test_healthz_answers_on_any_host(gql, alpha):
 def test_readyz_checks_database_redis_and_migrations(gql, alpha):
     response = gql.get("/readyz", host=PLATFORM_HOST)
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "checks": {"database": "ok", "redis": "ok", "migrations": "ok"}}
+    assert response.json() == {
+        "status": "ok",
+        "checks": {"database": "ok", "redis": "ok", "migrations": "ok"},
+    }
 
 
 def test_readyz_reports_redis_down(gql, alpha, settings):
@@ -32,13 +35,17 @@ def test_readyz_reports_redis_down(gql, alpha, settings):
 
 
 def test_security_headers(gql, alpha):
-    response = gql.post("{ __typename }", host=alpha.host, token=token_for(alpha.email("viewer"), alpha.tenant))
+    response = gql.post(
+        "{ __typename }", host=alpha.host, token=token_for(alpha.email("viewer"), alpha.tenant)
+    )
     headers = {k.lower(): v for k, v in response.headers.items()}
     assert headers["x-content-type-options"] == "nosniff"
     assert headers["referrer-policy"] == "strict-origin-when-cross-origin"
     assert headers["x-frame-options"] == "DENY"
     csp = headers["content-security-policy"]
-    assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp and "unsafe-eval" not in csp
+    assert (
+        "script-src 'self'" in csp and "frame-ancestors 'none'" in csp and "unsafe-eval" not in csp
+    )
 
 
 def test_hsts_outside_debug(gql, alpha):
@@ -49,11 +56,19 @@ def test_hsts_outside_debug(gql, alpha):
 def test_cors_follows_the_tenants_settings(gql, alpha):
     alpha.tenant.settings = {"cors_allowed_origins": ["https://shop.alpha.test"]}
     alpha.tenant.save()
-    allowed = gql.request("options", "/graphql/", host=alpha.host, headers={
-        "Origin": "https://shop.alpha.test", "Access-Control-Request-Method": "POST"})
+    allowed = gql.request(
+        "options",
+        "/graphql/",
+        host=alpha.host,
+        headers={"Origin": "https://shop.alpha.test", "Access-Control-Request-Method": "POST"},
+    )
     assert allowed.headers.get("Access-Control-Allow-Origin") == "https://shop.alpha.test"
-    other = gql.request("options", "/graphql/", host=alpha.host, headers={
-        "Origin": "https://evil.test", "Access-Control-Request-Method": "POST"})
+    other = gql.request(
+        "options",
+        "/graphql/",
+        host=alpha.host,
+        headers={"Origin": "https://evil.test", "Access-Control-Request-Method": "POST"},
+    )
     assert "Access-Control-Allow-Origin" not in other.headers
 
 
@@ -89,7 +104,11 @@ def test_log_lines_are_json_with_tenant_and_request_id(alpha):
         current_request_id.reset(request_token)
         logger.removeHandler(handler)
     record = json.loads(lines[-1])
-    assert record["tenant"] == "alpha" and record["request_id"] == "req-42" and record["level"] == "ERROR"
+    assert (
+        record["tenant"] == "alpha"
+        and record["request_id"] == "req-42"
+        and record["level"] == "ERROR"
+    )
     assert "RuntimeError" in record["exc"]
 
 
@@ -98,7 +117,9 @@ def test_unexpected_errors_are_masked(gql, alpha):
 
     from schema.errors import give_codes
 
-    error = GraphQLError("SELECT secret FROM users", original_error=ValueError("SELECT secret FROM users"))
+    error = GraphQLError(
+        "SELECT secret FROM users", original_error=ValueError("SELECT secret FROM users")
+    )
     give_codes([error])
     assert error.message == "Internal server error." and error.extensions == {"code": "INTERNAL"}
 
@@ -118,8 +139,12 @@ def test_every_request_leaves_one_json_access_line(gql, alpha):
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
     try:
-        gql.post("{ tenant { slug } }", host=alpha.host, token=token_for(alpha.email("owner"), alpha.tenant),
-                 headers={"X-Request-ID": "req-77"})
+        gql.post(
+            "{ tenant { slug } }",
+            host=alpha.host,
+            token=token_for(alpha.email("owner"), alpha.tenant),
+            headers={"X-Request-ID": "req-77"},
+        )
     finally:
         logger.removeHandler(handler)
     assert len(lines) == 1
@@ -132,12 +157,18 @@ def test_settings_refuse_debug_and_a_missing_key_outside_the_dev_server():
     import subprocess
     import sys
 
-    env = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DJANGO_DEV_SERVER", "DEBUG")}
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DJANGO_DEV_SERVER", "DEBUG")
+    }
     env["DJANGO_SETTINGS_MODULE"] = "config.settings"
     check = [sys.executable, "-c", "import django; django.setup()"]
     no_key = subprocess.run(check, env=env, capture_output=True, text=True)
     assert no_key.returncode != 0 and "SECRET_KEY must be set" in no_key.stderr
-    debug = subprocess.run(check, env={**env, "SECRET_KEY": "x" * 50, "DEBUG": "1"}, capture_output=True, text=True)
+    debug = subprocess.run(
+        check, env={**env, "SECRET_KEY": "x" * 50, "DEBUG": "1"}, capture_output=True, text=True
+    )
     assert debug.returncode != 0 and "DEBUG is for the dev server only" in debug.stderr
-    dev = subprocess.run(check, env={**env, "DJANGO_DEV_SERVER": "1"}, capture_output=True, text=True)
+    dev = subprocess.run(
+        check, env={**env, "DJANGO_DEV_SERVER": "1"}, capture_output=True, text=True
+    )
     assert dev.returncode == 0, dev.stderr

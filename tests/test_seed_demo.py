@@ -39,8 +39,16 @@ def _fingerprint(fixture) -> str:
     """Every order's number, customer email, status and money, every line, in one digest."""
     with tenant_context(fixture.tenant):
         orders = Order.objects.order_by("number").values_list(
-            "number", "customer__email", "status", "placed_at", "subtotal", "discount_total", "tax_total",
-            "shipping_total", "total", "refunded_total",
+            "number",
+            "customer__email",
+            "status",
+            "placed_at",
+            "subtotal",
+            "discount_total",
+            "tax_total",
+            "shipping_total",
+            "total",
+            "refunded_total",
         )
         lines = OrderLine.objects.order_by("order__number", "sku").values_list(
             "order__number", "sku", "unit_price", "quantity", "refunded_quantity"
@@ -53,7 +61,11 @@ def test_seed_writes_the_asked_sizes_and_consistent_money(alpha):
     assert written["orders_order"] == 300 and written["catalog_product"] == 10
     assert written["customers_customer"] == 30
     with tenant_context(alpha.tenant):
-        assert Order.objects.count() == 300 and Product.objects.count() == 10 and Customer.objects.count() == 30
+        assert (
+            Order.objects.count() == 300
+            and Product.objects.count() == 10
+            and Customer.objects.count() == 30
+        )
         assert written["orders_orderline"] == OrderLine.objects.count()
         assert Category.objects.filter(parent__isnull=True).exists()
         assert Category.objects.filter(parent__isnull=False).exists()
@@ -61,7 +73,11 @@ def test_seed_writes_the_asked_sizes_and_consistent_money(alpha):
         assert set(variants_per_product.values()) <= {1, 2, 3, 4}
         assert len(variants_per_product) == 10
         for variant in Variant.objects.all():
-            assert variant.price > 0 and variant.cost_price is not None and 0 < variant.cost_price < variant.price
+            assert (
+                variant.price > 0
+                and variant.cost_price is not None
+                and 0 < variant.cost_price < variant.price
+            )
             assert variant.stock >= 0
 
         assert sorted(Order.objects.values_list("number", flat=True)) == list(range(1, 301))
@@ -75,7 +91,10 @@ def test_seed_writes_the_asked_sizes_and_consistent_money(alpha):
             lines = lines_by_order[order.pk]
             assert 1 <= len(lines) <= 5
             assert order.subtotal == sum(line.total for line in lines)
-            assert order.total == order.subtotal - order.discount_total + order.tax_total + order.shipping_total
+            assert (
+                order.total
+                == order.subtotal - order.discount_total + order.tax_total + order.shipping_total
+            )
             assert 0 <= order.discount_total <= order.subtotal and order.tax_total >= 0
             assert 0 <= order.refunded_total <= order.total
             for amount in (order.subtotal, order.total, order.refunded_total, order.tax_total):
@@ -121,7 +140,10 @@ def test_status_history_follows_the_status_machine(alpha):
             assert history[-1].to_status == order.status
             reached = {event.to_status for event in history}
             for status, stamp in machine.STAMPS.items():
-                assert (getattr(order, stamp) is not None) == (status in reached), (order.number, stamp)
+                assert (getattr(order, stamp) is not None) == (status in reached), (
+                    order.number,
+                    stamp,
+                )
             statuses[order.status] += 1
         # Mostly delivered, some still on their way, a few cancelled or refunded.
         assert statuses[machine.DELIVERED] > 0.7 * 300
@@ -140,13 +162,17 @@ def test_customer_statistics_are_the_aggregates_of_their_orders(alpha):
         )
         spent = {
             row["customer_id"]: row["spent"]
-            for row in Order.objects.exclude(status=machine.CANCELLED).values("customer_id")
+            for row in Order.objects.exclude(status=machine.CANCELLED)
+            .values("customer_id")
             .annotate(spent=Sum("total") - Sum("refunded_total"))
         }
         for customer in customers:
             assert customer.orders_count == customer.n
             assert customer.total_spent == spent.get(customer.pk, Decimal("0.00"))
-            assert customer.first_order_at == customer.first and customer.last_order_at == customer.last
+            assert (
+                customer.first_order_at == customer.first
+                and customer.last_order_at == customer.last
+            )
             if customer.first is not None:
                 assert customer.created <= customer.first
         counts = sorted(customer.orders_count for customer in customers)
@@ -173,14 +199,31 @@ def _order_events(fixture) -> list[tuple]:
     """Every order event: its order's number, type, statuses, payload (refund and line ids
     included) and time."""
     with tenant_context(fixture.tenant):
-        return list(OrderEvent.objects.order_by("id").values_list(
-            "order__number", "type", "from_status", "to_status", "data", "created"))
+        return list(
+            OrderEvent.objects.order_by("id").values_list(
+                "order__number", "type", "from_status", "to_status", "data", "created"
+            )
+        )
 
 
 def _seed_with_the_command(fixture, seed: int, *options: str) -> list[tuple]:
     """`manage.py seed_demo` (--reset restarts the ids), then its order events."""
-    call_command("seed_demo", "--tenant", fixture.slug, "--products", "10", "--customers", "30", "--orders", "300",
-                 "--seed", str(seed), "--reset", *options, stdout=StringIO())
+    call_command(
+        "seed_demo",
+        "--tenant",
+        fixture.slug,
+        "--products",
+        "10",
+        "--customers",
+        "30",
+        "--orders",
+        "300",
+        "--seed",
+        str(seed),
+        "--reset",
+        *options,
+        stdout=StringIO(),
+    )
     return _order_events(fixture)
 
 
@@ -194,7 +237,11 @@ def test_the_same_seed_gives_the_same_order_events_all_day(alpha):
         first, second = _seed_with_the_command(alpha, 5), _seed_with_the_command(alpha, 5)
         if local_today(tenant) == today:
             break
-    assert len(first) > 300 and {event[1] for event in first} >= {"placed", "status_changed", "refunded"}
+    assert len(first) > 300 and {event[1] for event in first} >= {
+        "placed",
+        "status_changed",
+        "refunded",
+    }
     assert second == first
     midnight = day_start(tenant, today).isoformat()
     assert _seed_with_the_command(alpha, 5, "--until", midnight) == first
@@ -206,10 +253,14 @@ def test_orders_follow_the_tenant_calendar(alpha):
     the tenant's time zone (13 hours off UTC here)."""
     tenant = Tenant.objects.get(pk=alpha.tenant.pk)
     tenant.time_zone = "Pacific/Auckland"
-    seed_demo(tenant=tenant, size=SeedSize(products=20, customers=200, orders=4000), seed=5, until=UNTIL)
+    seed_demo(
+        tenant=tenant, size=SeedSize(products=20, customers=200, orders=4000), seed=5, until=UNTIL
+    )
     zone = ZoneInfo(tenant.time_zone)
     with tenant_context(tenant):
-        local = [placed.astimezone(zone) for placed in Order.objects.values_list("placed_at", flat=True)]
+        local = [
+            placed.astimezone(zone) for placed in Order.objects.values_list("placed_at", flat=True)
+        ]
     per_day = Counter(moment.date() for moment in local)
     weekend = [count for day, count in per_day.items() if day.weekday() >= 5]
     weekday = [count for day, count in per_day.items() if day.weekday() < 5]
@@ -223,10 +274,13 @@ def test_orders_follow_the_tenant_calendar(alpha):
 
 def _keys_and_indexes(fixture) -> set[tuple[str, str]]:
     with connection.cursor() as cursor:
-        cursor.execute("""
+        cursor.execute(
+            """
             SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE connamespace = %s::regnamespace
             UNION ALL SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = %s
-        """, [fixture.tenant.schema_name] * 2)
+        """,
+            [fixture.tenant.schema_name] * 2,
+        )
         return set(cursor.fetchall())
 
 
@@ -255,11 +309,29 @@ def test_reset_replaces_everything_and_restarts_numbering(alpha):
     _seed(alpha)
     with tenant_context(alpha.tenant):
         Product.objects.create(name="Mine", slug="mine")
-    call_command("seed_demo", "--tenant", alpha.slug, "--products", "4", "--customers", "5", "--orders", "20",
-                 "--seed", "3", "--reset", "--until", UNTIL.isoformat())
+    call_command(
+        "seed_demo",
+        "--tenant",
+        alpha.slug,
+        "--products",
+        "4",
+        "--customers",
+        "5",
+        "--orders",
+        "20",
+        "--seed",
+        "3",
+        "--reset",
+        "--until",
+        UNTIL.isoformat(),
+    )
     with tenant_context(alpha.tenant):
         assert not Product.objects.filter(slug="mine").exists()
-        assert (Product.objects.count(), Customer.objects.count(), Order.objects.count()) == (4, 5, 20)
+        assert (Product.objects.count(), Customer.objects.count(), Order.objects.count()) == (
+            4,
+            5,
+            20,
+        )
         assert sorted(Order.objects.values_list("number", flat=True)) == list(range(1, 21))
         assert OrderCounter.objects.get().last == 20
         assert RefundLine.objects.filter(refund__order__number__gt=20).count() == 0
@@ -275,16 +347,25 @@ def test_existing_data_of_any_kind_is_refused(alpha):
         assert not Order.objects.exists()
 
 
-@pytest.mark.parametrize(("options", "message"), [
-    ({"--tenant": "nope"}, "No tenant 'nope'"),
-    ({"--orders": "-1"}, "cannot be negative"),
-    ({"--products": "0", "--orders": "5"}, "Orders need products and customers"),
-    ({"--customers": "0", "--orders": "5"}, "Orders need products and customers"),
-    ({"--until": "yesterday"}, "ISO date and time"),
-    ({"--until": "2025-06-30T12:00:00"}, "with an offset"),
-])
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"--tenant": "nope"}, "No tenant 'nope'"),
+        ({"--orders": "-1"}, "cannot be negative"),
+        ({"--products": "0", "--orders": "5"}, "Orders need products and customers"),
+        ({"--customers": "0", "--orders": "5"}, "Orders need products and customers"),
+        ({"--until": "yesterday"}, "ISO date and time"),
+        ({"--until": "2025-06-30T12:00:00"}, "with an offset"),
+    ],
+)
 def test_bad_options_are_refused_and_write_nothing(alpha, options, message):
-    arguments = {"--tenant": alpha.slug, "--products": "3", "--customers": "3", "--orders": "3", **options}
+    arguments = {
+        "--tenant": alpha.slug,
+        "--products": "3",
+        "--customers": "3",
+        "--orders": "3",
+        **options,
+    }
     with pytest.raises(CommandError, match=message):
         call_command("seed_demo", *[part for pair in arguments.items() for part in pair])
     with tenant_context(alpha.tenant):

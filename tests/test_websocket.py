@@ -27,7 +27,9 @@ HANDSHAKE_TIMEOUT = 15  # a deadline: only a broken handshake waits it out
 SERVER_TIME = "subscription { serverTime(interval: 0.1, count: 3) }"
 
 
-def communicator(host: str = "alpha.localhost", *, path: str = "/graphql/", headers=(), origin=None):
+def communicator(
+    host: str = "alpha.localhost", *, path: str = "/graphql/", headers=(), origin=None
+):
     return WebsocketCommunicator(
         application,
         path,
@@ -85,6 +87,7 @@ def refused_at_handshake(code: int, host: str, **options) -> None:
 
 def first_answer(fixture, params: dict, payload: dict) -> dict:
     """Open a session with `params`, send one `subscribe` with `payload`; the first message back."""
+
     async def scenario():
         ws = communicator(fixture.host)
         ack = await open_session(ws, params)
@@ -136,6 +139,7 @@ def stream_server_time(params: dict, host: str = "alpha.localhost", **options) -
 
 # --- accepted -----------------------------------------------------------------------------------
 
+
 def test_owner_token_streams_server_time(alpha):
     ack = stream_server_time(bearer(alpha))
     assert ack["payload"] == {"tenant": "alpha", "role": "owner"}
@@ -166,7 +170,9 @@ def test_tenant_header_on_the_platform_host(beta):
 
 
 def test_tenant_query_parameter_on_the_platform_host(beta):
-    ack = stream_server_time(bearer(beta, "viewer"), host=PLATFORM_HOST, path="/graphql/?tenant_id=beta")
+    ack = stream_server_time(
+        bearer(beta, "viewer"), host=PLATFORM_HOST, path="/graphql/?tenant_id=beta"
+    )
     assert ack["payload"] == {"tenant": "beta", "role": "viewer"}
 
 
@@ -196,6 +202,7 @@ def test_queries_over_the_socket_see_the_resolved_tenant(alpha, beta):
 
 
 # --- refused in connection_init (strawberry closes 4403) ----------------------------------------
+
 
 def test_no_credentials_is_refused(alpha):
     refused_at_init({})
@@ -244,7 +251,9 @@ def test_session_of_another_tenant_is_refused(alpha, beta):
 
 
 def test_session_from_another_origin_does_not_count(alpha, beta):
-    refused_at_init({}, host=alpha.host, origin=f"http://{beta.host}", headers=[session_cookie(alpha)])
+    refused_at_init(
+        {}, host=alpha.host, origin=f"http://{beta.host}", headers=[session_cookie(alpha)]
+    )
 
 
 def test_subscribe_before_init_is_refused(alpha):
@@ -260,6 +269,7 @@ def test_subscribe_before_init_is_refused(alpha):
 
 
 # --- refused at the handshake (the tenant middleware closes 44xx) -------------------------------
+
 
 def test_unknown_tenant_host_closes_4404(alpha):
     refused_at_handshake(4404, "nope.localhost")
@@ -313,6 +323,7 @@ def test_foreign_origin_with_a_token_is_accepted(alpha):
 
 # --- the operation guard applies over the socket too --------------------------------------------
 
+
 def test_permission_table_and_cost_apply_over_the_socket(alpha, settings):
     async def scenario(params, query):
         ws = communicator(alpha.host)
@@ -323,17 +334,26 @@ def test_permission_table_and_cost_apply_over_the_socket(alpha, settings):
         return message
 
     def codes(message):
-        errors = message["payload"] if message["type"] == "error" else message["payload"].get("errors", [])
+        errors = (
+            message["payload"]
+            if message["type"] == "error"
+            else message["payload"].get("errors", [])
+        )
         return [error.get("extensions", {}).get("code") for error in errors]
 
     viewer = bearer(alpha, "viewer")
     forbidden = async_to_sync(scenario)(viewer, "{ apiKeys(first: 5) { totalCount } }")
     assert codes(forbidden) == ["FORBIDDEN"], forbidden
     _, read_only = api_key_of(alpha, role="admin", scopes=["read"])
-    mutation = async_to_sync(scenario)({"X-API-Key": read_only}, 'mutation { tenantUpdate(input: {name: "x"}) { tenant { name } } }')
+    mutation = async_to_sync(scenario)(
+        {"X-API-Key": read_only},
+        'mutation { tenantUpdate(input: {name: "x"}) { tenant { name } } }',
+    )
     assert codes(mutation) == ["FORBIDDEN"], mutation
     settings.GRAPHQL_MAX_COST = 5
     costly = async_to_sync(scenario)(bearer(alpha), "subscription { serverTime(count: 1) } ")
     assert "errors" not in costly.get("payload", {}), costly  # cost 0: scalars only
-    too_costly = async_to_sync(scenario)(bearer(alpha), "{ members(first: 10) { edges { node { id } } } }")
+    too_costly = async_to_sync(scenario)(
+        bearer(alpha), "{ members(first: 10) { edges { node { id } } } }"
+    )
     assert codes(too_costly) == ["QUERY_TOO_COMPLEX"], too_costly

@@ -12,7 +12,10 @@ class UserAdmin(DjangoUserAdmin):
     fieldsets = (
         (None, {"fields": ("email", "password")}),
         ("Profile", {"fields": ("full_name",)}),
-        ("Permissions", {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")}),
+        (
+            "Permissions",
+            {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")},
+        ),
         ("Dates", {"fields": ("last_login", "date_joined")}),
     )
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),)
@@ -28,7 +31,16 @@ class MembershipAdmin(admin.ModelAdmin):
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
-    list_display = ("name", "prefix", "tenant", "role", "created", "expires_at", "revoked_at", "last_used_at")
+    list_display = (
+        "name",
+        "prefix",
+        "tenant",
+        "role",
+        "created",
+        "expires_at",
+        "revoked_at",
+        "last_used_at",
+    )
     list_filter = ("role",)
     search_fields = ("name", "prefix", "tenant__slug")
     readonly_fields = ("prefix", "secret_hash", "created", "last_used_at")

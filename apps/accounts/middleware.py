@@ -26,6 +26,7 @@ def resolved(request: HttpRequest) -> ResolvedRequest:
     class's overridden methods) but that runs only after the middleware."""
     return cast(ResolvedRequest, request)
 
+
 SESSION_TENANT_KEY = "tenant"
 
 

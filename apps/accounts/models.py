@@ -21,7 +21,13 @@ class Role(models.TextChoices):
 
 
 # Higher outranks lower: who may grant or change whose role.
-ROLE_RANK: dict[str, int] = {Role.OWNER: 5, Role.ADMIN: 4, Role.STAFF: 3, Role.ANALYST: 2, Role.VIEWER: 1}
+ROLE_RANK: dict[str, int] = {
+    Role.OWNER: 5,
+    Role.ADMIN: 4,
+    Role.STAFF: 3,
+    Role.ANALYST: 2,
+    Role.VIEWER: 1,
+}
 
 
 class UserManager(BaseUserManager["User"]):
@@ -75,7 +81,9 @@ class User(AbstractBaseUser, PermissionsMixin):
 
 class Membership(models.Model):
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
-    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, related_name="memberships")
+    tenant = models.ForeignKey(
+        "tenants.Tenant", on_delete=models.CASCADE, related_name="memberships"
+    )
     role = models.CharField(max_length=16, choices=Role.choices)
     created = models.DateTimeField(auto_now_add=True)
 

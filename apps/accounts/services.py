@@ -34,6 +34,7 @@ invitation_tokens = PasswordResetTokenGenerator()
 
 # --- tokens -----------------------------------------------------------------------------------
 
+
 def _token_pair(user: User, tenant: Tenant | None) -> tuple[str, str, RefreshToken]:
     role = None
     if tenant is not None:
@@ -48,13 +49,20 @@ def create_tokens(*, email: str, password: str, tenant: Tenant | None) -> tuple[
     """Sign in: (user, access token, refresh token) for a member of `tenant` (None: platform)."""
     user = check_password(None, username=(email or "").strip().lower(), password=password)
     if user is None:
-        raise UserError("Wrong email or password.", field="email", code=AccountErrorCode.INVALID_CREDENTIALS)
+        raise UserError(
+            "Wrong email or password.", field="email", code=AccountErrorCode.INVALID_CREDENTIALS
+        )
     if tenant is not None and selectors.membership_for(user=user, tenant=tenant) is None:
         # Same answer as a wrong password: do not tell who is a member of what.
-        raise UserError("Wrong email or password.", field="email", code=AccountErrorCode.INVALID_CREDENTIALS)
+        raise UserError(
+            "Wrong email or password.", field="email", code=AccountErrorCode.INVALID_CREDENTIALS
+        )
     if tenant is None and not user.is_staff:
-        raise UserError("Only platform staff sign in on the platform host.", field="email",
-                        code=AccountErrorCode.INVALID_CREDENTIALS)
+        raise UserError(
+            "Only platform staff sign in on the platform host.",
+            field="email",
+            code=AccountErrorCode.INVALID_CREDENTIALS,
+        )
     access, refresh, token = _token_pair(user, tenant)
     audit.record(actor=user, action="token.create", obj=token)  # a sign-in
     return user, access, refresh
@@ -67,9 +75,13 @@ def _live_refresh_token(token: str, tenant: Tenant | None) -> RefreshToken:
         .first()
     )
     if refresh is None or refresh.tenant_id != getattr(tenant, "pk", None):
-        raise UserError("Invalid refresh token.", field="refreshToken", code=AccountErrorCode.INVALID_TOKEN)
+        raise UserError(
+            "Invalid refresh token.", field="refreshToken", code=AccountErrorCode.INVALID_TOKEN
+        )
     if refresh.is_expired() or not refresh.user.is_active:
-        raise UserError("The refresh token has expired.", field="refreshToken", code=AccountErrorCode.EXPIRED)
+        raise UserError(
+            "The refresh token has expired.", field="refreshToken", code=AccountErrorCode.EXPIRED
+        )
     return refresh
 
 
@@ -78,8 +90,11 @@ def refresh_tokens(*, refresh_token: str, tenant: Tenant | None) -> tuple[str, s
     """Rotate: the old refresh token is revoked and a new pair issued."""
     old = _live_refresh_token(refresh_token, tenant)
     if tenant is not None and selectors.membership_for(user=old.user, tenant=tenant) is None:
-        raise UserError("You are no longer a member of this tenant.", field="refreshToken",
-                        code=AccountErrorCode.INVALID_TOKEN)
+        raise UserError(
+            "You are no longer a member of this tenant.",
+            field="refreshToken",
+            code=AccountErrorCode.INVALID_TOKEN,
+        )
     old.revoke()
     access, refresh, token = _token_pair(old.user, tenant)
     audit.record(actor=old.user, action="token.refresh", obj=token)
@@ -98,13 +113,18 @@ def verify_access_token(*, token: str, tenant) -> dict:
     try:
         claims = decode_access_token(token)
     except RequestRefused as refused:
-        raise UserError(refused.message, field="token", code=AccountErrorCode.INVALID_TOKEN) from refused
+        raise UserError(
+            refused.message, field="token", code=AccountErrorCode.INVALID_TOKEN
+        ) from refused
     if claims.get("tenant") != getattr(tenant, "slug", None):
-        raise UserError("Issued for another tenant.", field="token", code=AccountErrorCode.INVALID_TOKEN)
+        raise UserError(
+            "Issued for another tenant.", field="token", code=AccountErrorCode.INVALID_TOKEN
+        )
     return claims
 
 
 # --- members ------------------------------------------------------------------------------------
+
 
 def _check_role(role: str, field: str = "role") -> None:
     if role not in Role.values:
@@ -119,14 +139,18 @@ def _may_manage(actor_role: str | None, target_role: str) -> bool:
 
 
 @transaction.atomic
-def add_member(*, actor: Principal, tenant: Tenant, email: str, role: str, full_name: str = "") -> tuple[Membership, str | None]:
+def add_member(
+    *, actor: Principal, tenant: Tenant, email: str, role: str, full_name: str = ""
+) -> tuple[Membership, str | None]:
     """Add a person to the tenant. A new person gets an invitation token to set a password."""
     email = email.strip().lower()
     _check_role(role)
     try:
         validate_email(email)
     except ValidationError as exc:
-        raise UserError("Enter a valid email address.", field="email", code=AccountErrorCode.INVALID) from exc
+        raise UserError(
+            "Enter a valid email address.", field="email", code=AccountErrorCode.INVALID
+        ) from exc
     if not _may_manage(actor.role, role):
         raise PermissionDenied(f"You cannot grant the {role} role.", field="role")
     user = User.objects.filter(email__iexact=email).first()
@@ -135,9 +159,16 @@ def add_member(*, actor: Principal, tenant: Tenant, email: str, role: str, full_
         user = User.objects.create_user(email=email, full_name=full_name)
         invitation = f"{user.pk}-{invitation_tokens.make_token(user)}"
     elif Membership.objects.filter(user=user, tenant=tenant).exists():
-        raise UserError("This person is already a member.", field="email", code=AccountErrorCode.DUPLICATE)
+        raise UserError(
+            "This person is already a member.", field="email", code=AccountErrorCode.DUPLICATE
+        )
     membership = Membership.objects.create(user=user, tenant=tenant, role=role)
-    audit.record(actor=actor, action="member.add", obj=membership, changes={"email": user.email, "role": role})
+    audit.record(
+        actor=actor,
+        action="member.add",
+        obj=membership,
+        changes={"email": user.email, "role": role},
+    )
     return membership, invitation
 
 
@@ -146,13 +177,23 @@ def accept_invitation(*, tenant: Tenant, token: str, password: str, full_name: s
     user_id, _, secret = (token or "").partition("-")
     user = User.objects.filter(pk=parse_id(user_id) or -1).first()
     if user is None or not invitation_tokens.check_token(user, secret):
-        raise UserError("This invitation is not valid or has been used.", field="token", code=AccountErrorCode.INVALID_TOKEN)
+        raise UserError(
+            "This invitation is not valid or has been used.",
+            field="token",
+            code=AccountErrorCode.INVALID_TOKEN,
+        )
     if selectors.membership_for(user=user, tenant=tenant) is None:
-        raise UserError("This invitation is for another tenant.", field="token", code=AccountErrorCode.INVALID_TOKEN)
+        raise UserError(
+            "This invitation is for another tenant.",
+            field="token",
+            code=AccountErrorCode.INVALID_TOKEN,
+        )
     try:
         validate_password(password, user)
     except ValidationError as exc:
-        raise UserError(" ".join(exc.messages), field="password", code=AccountErrorCode.WEAK_PASSWORD) from exc
+        raise UserError(
+            " ".join(exc.messages), field="password", code=AccountErrorCode.WEAK_PASSWORD
+        ) from exc
     user.set_password(password)
     if full_name:
         user.full_name = full_name
@@ -162,7 +203,9 @@ def accept_invitation(*, tenant: Tenant, token: str, password: str, full_name: s
 
 
 def _membership(tenant: Tenant, membership_id: int) -> Membership:
-    membership = Membership.objects.select_related("user").filter(tenant=tenant, pk=membership_id).first()
+    membership = (
+        Membership.objects.select_related("user").filter(tenant=tenant, pk=membership_id).first()
+    )
     if membership is None:
         raise NotFound("No such member.")
     return membership
@@ -172,11 +215,15 @@ def _keep_an_owner(tenant: Tenant, membership: Membership) -> None:
     # Lock the owners first, so two concurrent changes cannot leave the tenant with none.
     list(Membership.objects.select_for_update().filter(tenant=tenant, role=Role.OWNER))
     if membership.role == Role.OWNER and selectors.owners_count(tenant) <= 1:
-        raise UserError("A tenant must keep at least one owner.", field="id", code=AccountErrorCode.LAST_OWNER)
+        raise UserError(
+            "A tenant must keep at least one owner.", field="id", code=AccountErrorCode.LAST_OWNER
+        )
 
 
 @transaction.atomic
-def change_member_role(*, actor: Principal, tenant: Tenant, membership_id: int, role: str) -> Membership:
+def change_member_role(
+    *, actor: Principal, tenant: Tenant, membership_id: int, role: str
+) -> Membership:
     _check_role(role)
     membership = _membership(tenant, membership_id)
     if not (_may_manage(actor.role, membership.role) and _may_manage(actor.role, role)):
@@ -186,37 +233,62 @@ def change_member_role(*, actor: Principal, tenant: Tenant, membership_id: int, 
     before = membership.role
     membership.role = role
     membership.save(update_fields=["role"])
-    audit.record(actor=actor, action="member.change_role", obj=membership, changes={"role": [before, role]})
+    audit.record(
+        actor=actor, action="member.change_role", obj=membership, changes={"role": [before, role]}
+    )
     return membership
 
 
 @transaction.atomic
 def remove_member(*, actor: Principal, tenant: Tenant, membership_id: int) -> None:
     membership = _membership(tenant, membership_id)
-    if membership.user_id != getattr(actor.user, "pk", None) and not _may_manage(actor.role, membership.role):
+    if membership.user_id != getattr(actor.user, "pk", None) and not _may_manage(
+        actor.role, membership.role
+    ):
         raise PermissionDenied("You cannot remove this member.")
     _keep_an_owner(tenant, membership)
-    audit.record(actor=actor, action="member.remove", obj=membership, changes={"email": membership.user.email})
+    audit.record(
+        actor=actor,
+        action="member.remove",
+        obj=membership,
+        changes={"email": membership.user.email},
+    )
     membership.delete()
 
 
 # --- API keys -----------------------------------------------------------------------------------
 
+
 @transaction.atomic
 def create_api_key(
-    *, actor: Principal, tenant: Tenant, name: str, role: str, scopes: list[str], expires_at: datetime | None = None
+    *,
+    actor: Principal,
+    tenant: Tenant,
+    name: str,
+    role: str,
+    scopes: list[str],
+    expires_at: datetime | None = None,
 ) -> tuple[ApiKey, str]:
     """A new key and its full secret, which is shown this once and never again."""
     _check_role(role)
-    name = required_text(name, field="name", max_length=ApiKey.NAME_MAX_LENGTH,
-                         missing="Give the key a name.")
+    name = required_text(
+        name, field="name", max_length=ApiKey.NAME_MAX_LENGTH, missing="Give the key a name."
+    )
     if role == Role.OWNER or ROLE_RANK[role] > ROLE_RANK.get(actor.role or "", 0):
-        raise PermissionDenied("A key cannot have the owner role or a role above yours.", field="role")
+        raise PermissionDenied(
+            "A key cannot have the owner role or a role above yours.", field="role"
+        )
     unknown = set(scopes) - set(ApiKey.Scope.values)
     if not scopes or unknown:
-        raise UserError(f"Scopes must be some of {', '.join(ApiKey.Scope.values)}.", field="scopes", code=AccountErrorCode.INVALID)
+        raise UserError(
+            f"Scopes must be some of {', '.join(ApiKey.Scope.values)}.",
+            field="scopes",
+            code=AccountErrorCode.INVALID,
+        )
     if expires_at is not None and expires_at <= timezone.now():
-        raise UserError("The expiry must be in the future.", field="expiresAt", code=AccountErrorCode.INVALID)
+        raise UserError(
+            "The expiry must be in the future.", field="expiresAt", code=AccountErrorCode.INVALID
+        )
     prefix = secrets.token_hex(6)
     secret = secrets.token_urlsafe(32)
     key = ApiKey.objects.create(
@@ -229,7 +301,9 @@ def create_api_key(
         created_by=actor.user,
         expires_at=expires_at,
     )
-    audit.record(actor=actor, action="api_key.create", obj=key, changes={"role": role, "scopes": key.scopes})
+    audit.record(
+        actor=actor, action="api_key.create", obj=key, changes={"role": role, "scopes": key.scopes}
+    )
     return key, f"{selectors.API_KEY_MARK}_{prefix}_{secret}"
 
 

@@ -46,8 +46,10 @@ def _describe(rule: AlertRule, value: Decimal | None, span: DateRange) -> tuple[
         days += " vs the period before"
     else:
         condition = f"{VERBS[rule.comparison]} {_text(rule.threshold)}: {_text(value)}"
-    return (f"{rule.name}: {label} {condition}"[:200],
-            f"{label} over {days} ({span.first} to {span.last}) {condition}.")
+    return (
+        f"{rule.name}: {label} {condition}"[:200],
+        f"{label} over {days} ({span.first} to {span.last}) {condition}.",
+    )
 
 
 def _queue(task: Any, object_id: int) -> None:
@@ -56,16 +58,28 @@ def _queue(task: Any, object_id: int) -> None:
     after_commit(lambda: task.apply_async((object_id,), headers={"_schema_name": schema}))
 
 
-def fire(rule: AlertRule, *, value: Decimal | None, range: DateRange, now: datetime) -> Notification:
+def fire(
+    rule: AlertRule, *, value: Decimal | None, range: DateRange, now: datetime
+) -> Notification:
     """Within the evaluation's transaction: the notification, and its deliveries queued."""
     from apps.alerts import tasks
 
     title, body = _describe(rule, value, range)
     notification = Notification.objects.create(
-        rule=rule, title=title, body=body, in_app=Channel.IN_APP in rule.channels,
-        data={"rule": rule.name, "metric": rule.metric, "comparison": rule.comparison, "value": _text(value),
-              "threshold": _text(rule.threshold), "windowDays": rule.window_days,
-              "from": range.first.isoformat(), "to": range.last.isoformat()},
+        rule=rule,
+        title=title,
+        body=body,
+        in_app=Channel.IN_APP in rule.channels,
+        data={
+            "rule": rule.name,
+            "metric": rule.metric,
+            "comparison": rule.comparison,
+            "value": _text(value),
+            "threshold": _text(rule.threshold),
+            "windowDays": rule.window_days,
+            "from": range.first.isoformat(),
+            "to": range.last.isoformat(),
+        },
     )
     if notification.in_app:
         bus.publish_on_commit("notifications", {"notification": notification.pk})
@@ -73,12 +87,20 @@ def fire(rule: AlertRule, *, value: Decimal | None, range: DateRange, now: datet
         _queue(tasks.send_email, notification.pk)
     if Channel.WEBHOOK in rule.channels and rule.webhook_url:
         schema = connection.schema_name  # the ids the tenant's API gives for these rows
-        body = json.dumps({
-            "rule": global_ids.encode("AlertRule", rule.pk, schema), "metric": rule.metric, "value": _text(value),
-            "threshold": _text(rule.threshold), "firedAt": now.isoformat(),
-            "notification": global_ids.encode("Notification", notification.pk, schema),
-        }, separators=(",", ":"))
-        sent = WebhookDelivery.objects.create(notification=notification, rule=rule, url=rule.webhook_url, body=body)
+        body = json.dumps(
+            {
+                "rule": global_ids.encode("AlertRule", rule.pk, schema),
+                "metric": rule.metric,
+                "value": _text(value),
+                "threshold": _text(rule.threshold),
+                "firedAt": now.isoformat(),
+                "notification": global_ids.encode("Notification", notification.pk, schema),
+            },
+            separators=(",", ":"),
+        )
+        sent = WebhookDelivery.objects.create(
+            notification=notification, rule=rule, url=rule.webhook_url, body=body
+        )
         _queue(tasks.deliver_webhook, sent.pk)
     return notification
 
@@ -97,6 +119,7 @@ def message_id(schema: str, notification_id: int) -> str:
 
 # --- email: claimed, sent outside any transaction, then marked sent --------------------------------
 
+
 def send_email(notification_id: int, run_id: str = "") -> bool:
     """Mails the notification to its rule's addresses; whether it did now. Sent once, unless a
     worker dies after sending and before marking it sent: the run after then sends it again, with
@@ -106,29 +129,41 @@ def send_email(notification_id: int, run_id: str = "") -> bool:
     if notification is None:
         return False
     assert notification.rule is not None  # _claim_email claims only notifications of a rule
-    message = EmailMessage(notification.title, notification.body, settings.DEFAULT_FROM_EMAIL,
-                           notification.rule.emails,
-                           headers={"Message-ID": message_id(connection.schema_name, notification.pk)})
+    message = EmailMessage(
+        notification.title,
+        notification.body,
+        settings.DEFAULT_FROM_EMAIL,
+        notification.rule.emails,
+        headers={"Message-ID": message_id(connection.schema_name, notification.pk)},
+    )
     try:
         message.send()
     except BaseException:
         _release_email(notification)  # not sent: the retry (or another run) may claim it at once
         raise
-    Notification.objects.filter(pk=notification.pk, email_run_id=run_id,
-                                email_started_at=notification.email_started_at).update(
-        emailed_at=timezone.now(), email_started_at=None)
+    Notification.objects.filter(
+        pk=notification.pk, email_run_id=run_id, email_started_at=notification.email_started_at
+    ).update(emailed_at=timezone.now(), email_started_at=None)
     return True
 
 
 @transaction.atomic
 def _claim_email(notification_id: int, run_id: str) -> Notification | None:
-    notification = (Notification.objects.select_for_update(of=("self",)).select_related("rule")
-                    .filter(pk=notification_id, emailed_at__isnull=True).first())
+    notification = (
+        Notification.objects.select_for_update(of=("self",))
+        .select_related("rule")
+        .filter(pk=notification_id, emailed_at__isnull=True)
+        .first()
+    )
     if notification is None or notification.rule is None or not notification.rule.emails:
         return None
     now = timezone.now()
-    if not runs.holder_is_dead(started_at=notification.email_started_at, holder=notification.email_run_id,
-                               run_id=run_id, now=now):
+    if not runs.holder_is_dead(
+        started_at=notification.email_started_at,
+        holder=notification.email_run_id,
+        run_id=run_id,
+        now=now,
+    ):
         return None
     notification.email_started_at, notification.email_run_id = now, run_id
     notification.save(update_fields=["email_started_at", "email_run_id"])
@@ -136,11 +171,15 @@ def _claim_email(notification_id: int, run_id: str) -> Notification | None:
 
 
 def _release_email(notification: Notification) -> None:
-    Notification.objects.filter(pk=notification.pk, email_run_id=notification.email_run_id,
-                                email_started_at=notification.email_started_at).update(email_started_at=None)
+    Notification.objects.filter(
+        pk=notification.pk,
+        email_run_id=notification.email_run_id,
+        email_started_at=notification.email_started_at,
+    ).update(email_started_at=None)
 
 
 # --- webhooks: the attempt committed, the POST outside any transaction, its outcome recorded --------
+
 
 def attempt_webhook(delivery_id: int, run_id: str = "") -> WebhookDelivery | None:
     """One attempt at a pending delivery, recorded on it (None: delivered, given up, or being
@@ -156,23 +195,36 @@ def attempt_webhook(delivery_id: int, run_id: str = "") -> WebhookDelivery | Non
     if sent is None or sent.status != WebhookDelivery.Status.PENDING:
         return sent
     assert sent.rule is not None  # _begin_attempt fails a delivery whose rule was deleted
-    outcome = webhooks.post(sent.url, sent.body, secret=crypto.decrypt(sent.rule.webhook_secret),
-                            delivery_id=delivery_key(connection.schema_name, sent.pk))
+    outcome = webhooks.post(
+        sent.url,
+        sent.body,
+        secret=crypto.decrypt(sent.rule.webhook_secret),
+        delivery_id=delivery_key(connection.schema_name, sent.pk),
+    )
     return _end_attempt(sent, outcome)
 
 
 @transaction.atomic
 def _begin_attempt(delivery_id: int, run_id: str) -> WebhookDelivery | None:
-    sent = (WebhookDelivery.objects.select_for_update(of=("self",)).select_related("rule")
-            .filter(pk=delivery_id, status=WebhookDelivery.Status.PENDING).first())
+    sent = (
+        WebhookDelivery.objects.select_for_update(of=("self",))
+        .select_related("rule")
+        .filter(pk=delivery_id, status=WebhookDelivery.Status.PENDING)
+        .first()
+    )
     now = timezone.now()
-    if sent is None or not runs.holder_is_dead(started_at=sent.attempt_started_at, holder=sent.attempt_run_id,
-                                               run_id=run_id, now=now):
+    if sent is None or not runs.holder_is_dead(
+        started_at=sent.attempt_started_at, holder=sent.attempt_run_id, run_id=run_id, now=now
+    ):
         return None
     sent.attempts += 1
     sent.last_attempt_at = now
     if sent.rule is None:  # deleted since: nothing left to sign with
-        sent.status, sent.last_status_code, sent.last_error = WebhookDelivery.Status.FAILED, None, "The alert rule was deleted."
+        sent.status, sent.last_status_code, sent.last_error = (
+            WebhookDelivery.Status.FAILED,
+            None,
+            "The alert rule was deleted.",
+        )
         sent.attempt_started_at = None
     else:
         sent.attempt_started_at, sent.attempt_run_id = now, run_id
@@ -184,9 +236,16 @@ def _begin_attempt(delivery_id: int, run_id: str) -> WebhookDelivery | None:
 def _end_attempt(sent: WebhookDelivery, outcome: webhooks.Outcome) -> WebhookDelivery | None:
     """The outcome on the delivery, unless another run took the attempt over meanwhile (this run
     was presumed dead: past the time limit); then that run's outcome counts."""
-    current = (WebhookDelivery.objects.select_for_update()
-               .filter(pk=sent.pk, status=WebhookDelivery.Status.PENDING, attempt_run_id=sent.attempt_run_id,
-                       attempt_started_at=sent.attempt_started_at).first())
+    current = (
+        WebhookDelivery.objects.select_for_update()
+        .filter(
+            pk=sent.pk,
+            status=WebhookDelivery.Status.PENDING,
+            attempt_run_id=sent.attempt_run_id,
+            attempt_started_at=sent.attempt_started_at,
+        )
+        .first()
+    )
     if current is None:
         return None
     current.last_status_code, current.last_error = outcome.status_code, outcome.error

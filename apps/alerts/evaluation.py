@@ -74,29 +74,41 @@ def read(tenant: Tenant, rule: AlertRule, now: datetime) -> Reading:
     return Reading(value=value, range=span, met=met(rule.comparison, value, rule.threshold))
 
 
-def evaluate_rule(*, tenant: Tenant, rule_id: int, now: datetime | None = None) -> Notification | None:
+def evaluate_rule(
+    *, tenant: Tenant, rule_id: int, now: datetime | None = None
+) -> Notification | None:
     """Evaluates one active rule; the notification when it fired."""
     now = now or timezone.now()
     with transaction.atomic():
-        rule = AlertRule.objects.select_for_update(skip_locked=True).filter(pk=rule_id, active=True).first()
+        rule = (
+            AlertRule.objects.select_for_update(skip_locked=True)
+            .filter(pk=rule_id, active=True)
+            .first()
+        )
         if rule is None:  # deleted, paused, or being evaluated right now
             return None
         reading = read(tenant, rule, now)
-        cooled = rule.last_fired_at is None or now - rule.last_fired_at >= timedelta(minutes=rule.cooldown_minutes)
+        cooled = rule.last_fired_at is None or now - rule.last_fired_at >= timedelta(
+            minutes=rule.cooldown_minutes
+        )
         fire = reading.met and cooled
         rule.state = AlertRule.State.FIRING if reading.met else AlertRule.State.CLEAR
         rule.last_value, rule.last_evaluated_at = reading.value, now
         if fire:
             rule.last_fired_at = now
         rule.save(update_fields=["state", "last_value", "last_evaluated_at", "last_fired_at"])
-        return delivery.fire(rule, value=reading.value, range=reading.range, now=now) if fire else None
+        return (
+            delivery.fire(rule, value=reading.value, range=reading.range, now=now) if fire else None
+        )
 
 
 def evaluate_all(*, tenant: Tenant, now: datetime | None = None) -> int:
     """Evaluates the tenant's active rules, each in its own transaction; how many fired. A rule
     the engine refuses (a metric since removed) is logged and the others go on."""
     fired = 0
-    for rule_id in AlertRule.objects.filter(active=True).order_by("pk").values_list("pk", flat=True):
+    for rule_id in (
+        AlertRule.objects.filter(active=True).order_by("pk").values_list("pk", flat=True)
+    ):
         try:
             fired += evaluate_rule(tenant=tenant, rule_id=rule_id, now=now) is not None
         except UserError as error:

@@ -31,7 +31,9 @@ class AlertRule(models.Model):
     name = models.CharField(max_length=120)
     metric = models.CharField(max_length=64)  # a name of apps.analytics.metrics.METRICS, in total
     comparison = models.CharField(max_length=16, choices=Comparison.choices)
-    window_days = models.PositiveSmallIntegerField()  # whole local days ending today (1: today so far)
+    window_days = (
+        models.PositiveSmallIntegerField()
+    )  # whole local days ending today (1: today so far)
     threshold = models.DecimalField(max_digits=16, decimal_places=4)
     cooldown_minutes = models.PositiveIntegerField(default=60)
     channels = ArrayField(models.CharField(max_length=16, choices=Channel.choices), default=list)
@@ -59,12 +61,17 @@ class AlertRule(models.Model):
 class Notification(models.Model):
     """One firing of a rule. Read state is shared by the tenant's members (one `read_at`)."""
 
-    rule = models.ForeignKey(AlertRule, null=True, blank=True, on_delete=models.SET_NULL,
-                             related_name="notifications")  # kept when the rule is deleted
+    rule = models.ForeignKey(
+        AlertRule, null=True, blank=True, on_delete=models.SET_NULL, related_name="notifications"
+    )  # kept when the rule is deleted
     title = models.CharField(max_length=200)
     body = models.TextField()
-    data = models.JSONField(default=dict)  # rule, metric, value, threshold, comparison, window, range
-    in_app = models.BooleanField(default=True)  # shown in the app (`notifications`), per the rule's channels
+    data = models.JSONField(
+        default=dict
+    )  # rule, metric, value, threshold, comparison, window, range
+    in_app = models.BooleanField(
+        default=True
+    )  # shown in the app (`notifications`), per the rule's channels
     created = models.DateTimeField(auto_now_add=True)
     read_at = models.DateTimeField(null=True, blank=True)
     emailed_at = models.DateTimeField(null=True, blank=True)  # so a task run twice mails once
@@ -75,10 +82,14 @@ class Notification(models.Model):
     class Meta:
         ordering = ["-created", "-id"]
         indexes = [
-            models.Index(fields=["-created", "-id"], name="notification_recent",
-                         condition=Q(in_app=True)),
-            models.Index(fields=["-created", "-id"], name="notification_unread",
-                         condition=Q(in_app=True, read_at__isnull=True)),
+            models.Index(
+                fields=["-created", "-id"], name="notification_recent", condition=Q(in_app=True)
+            ),
+            models.Index(
+                fields=["-created", "-id"],
+                name="notification_unread",
+                condition=Q(in_app=True, read_at__isnull=True),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -93,8 +104,12 @@ class WebhookDelivery(models.Model):
         DELIVERED = "delivered"
         FAILED = "failed"  # gave up
 
-    notification = models.ForeignKey(Notification, on_delete=models.CASCADE, related_name="deliveries")
-    rule = models.ForeignKey(AlertRule, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    notification = models.ForeignKey(
+        Notification, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    rule = models.ForeignKey(
+        AlertRule, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     url = models.URLField(max_length=500)
     body = models.TextField()
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)

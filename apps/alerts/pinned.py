@@ -42,8 +42,15 @@ class PinnedHTTPSConnection(PinnedHTTPConnection):
 
     default_port = 443  # so the Host header leaves out ":443", as for any https URL
 
-    def __init__(self, host: str, port: int, addresses: Sequence[str], *, timeout: float,
-                 context: ssl.SSLContext | None = None) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        addresses: Sequence[str],
+        *,
+        timeout: float,
+        context: ssl.SSLContext | None = None,
+    ) -> None:
         super().__init__(host, port, addresses, timeout=timeout)
         self.context = context or ssl.create_default_context()
 
@@ -52,8 +59,15 @@ class PinnedHTTPSConnection(PinnedHTTPConnection):
         self.sock = self.context.wrap_socket(self.sock, server_hostname=self.host)
 
 
-def connection(scheme: str, host: str, port: int, addresses: Sequence[str], *, timeout: float,
-               context: ssl.SSLContext | None = None) -> PinnedHTTPConnection:
+def connection(
+    scheme: str,
+    host: str,
+    port: int,
+    addresses: Sequence[str],
+    *,
+    timeout: float,
+    context: ssl.SSLContext | None = None,
+) -> PinnedHTTPConnection:
     """A pinned connection for an http or https URL's host and port (not yet connected)."""
     if scheme == "https":
         return PinnedHTTPSConnection(host, port, addresses, timeout=timeout, context=context)

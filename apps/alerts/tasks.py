@@ -24,8 +24,11 @@ class WebhookFailed(TryAgain):
 @shared_task
 def evaluate_all_tenants() -> int:
     """Queues `evaluate` for every active tenant (not the template); how many."""
-    schemas = list(Tenant.objects.filter(status=Tenant.Status.ACTIVE, is_template=False)
-                   .exclude(schema_name="public").values_list("schema_name", flat=True))
+    schemas = list(
+        Tenant.objects.filter(status=Tenant.Status.ACTIVE, is_template=False)
+        .exclude(schema_name="public")
+        .values_list("schema_name", flat=True)
+    )
     for schema in schemas:
         evaluate.apply_async(headers={"_schema_name": schema}, expires=EVALUATE_EXPIRES_SECONDS)
     return len(schemas)

@@ -62,22 +62,34 @@ def resolve(host: str, port: int) -> list[str]:
 
     The only place webhooks look a name up, so what is checked is what is connected to."""
     found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return list(dict.fromkeys(str(info[4][0]) for info in found))  # (address, port, …): typed str | int
+    return list(
+        dict.fromkeys(str(info[4][0]) for info in found)
+    )  # (address, port, …): typed str | int
 
 
 def _parts(url: str, field: str) -> SplitResult:
     """`url` split if it is an http(s) URL with a host and no credentials; a UserError otherwise."""
     if len(url) > URL_MAX:
-        raise UserError(f"At most {URL_MAX} characters.", field=field, code=AlertErrorCode.INVALID_URL)
+        raise UserError(
+            f"At most {URL_MAX} characters.", field=field, code=AlertErrorCode.INVALID_URL
+        )
     try:
         parts = urlsplit(url)
         _ = parts.port  # a port that is not a number or out of range raises here
     except ValueError as error:
-        raise UserError(f"Not a URL: {error}.", field=field, code=AlertErrorCode.INVALID_URL) from error
+        raise UserError(
+            f"Not a URL: {error}.", field=field, code=AlertErrorCode.INVALID_URL
+        ) from error
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UserError("Give an http:// or https:// URL with a host.", field=field, code=AlertErrorCode.INVALID_URL)
+        raise UserError(
+            "Give an http:// or https:// URL with a host.",
+            field=field,
+            code=AlertErrorCode.INVALID_URL,
+        )
     if parts.username or parts.password:
-        raise UserError("A webhook URL carries no credentials.", field=field, code=AlertErrorCode.INVALID_URL)
+        raise UserError(
+            "A webhook URL carries no credentials.", field=field, code=AlertErrorCode.INVALID_URL
+        )
     return parts
 
 
@@ -91,11 +103,17 @@ def _addresses(parts: SplitResult, field: str) -> list[str]:
     try:
         found = resolve(parts.hostname or "", _port(parts))
     except (OSError, UnicodeError) as error:  # socket.gaierror is an OSError
-        raise UserError(f"The host {parts.hostname!r} cannot be resolved.", field=field,
-                        code=AlertErrorCode.INVALID_URL) from error
+        raise UserError(
+            f"The host {parts.hostname!r} cannot be resolved.",
+            field=field,
+            code=AlertErrorCode.INVALID_URL,
+        ) from error
     if not settings.ALERT_WEBHOOK_ALLOW_PRIVATE and any(_is_private(address) for address in found):
-        raise UserError("Webhooks cannot be sent to private, loopback or reserved addresses.", field=field,
-                        code=AlertErrorCode.PRIVATE_ADDRESS)
+        raise UserError(
+            "Webhooks cannot be sent to private, loopback or reserved addresses.",
+            field=field,
+            code=AlertErrorCode.PRIVATE_ADDRESS,
+        )
     return found
 
 
@@ -115,7 +133,14 @@ class Outcome:
     error: str
 
 
-def post(url: str, body: str, *, secret: str, delivery_id: str = "", context: ssl.SSLContext | None = None) -> Outcome:
+def post(
+    url: str,
+    body: str,
+    *,
+    secret: str,
+    delivery_id: str = "",
+    context: ssl.SSLContext | None = None,
+) -> Outcome:
     """One signed POST of `body` (JSON), with `delivery_id` in DELIVERY_HEADER if given: its
     outcome, never an exception.
 
@@ -125,8 +150,14 @@ def post(url: str, body: str, *, secret: str, delivery_id: str = "", context: ss
         addresses = _addresses(parts, "url")
     except UserError as error:
         return Outcome(False, None, error.message)
-    connection = pinned.connection(parts.scheme, parts.hostname or "", _port(parts), addresses,
-                                   timeout=TIMEOUT_SECONDS, context=context)
+    connection = pinned.connection(
+        parts.scheme,
+        parts.hostname or "",
+        _port(parts),
+        addresses,
+        timeout=TIMEOUT_SECONDS,
+        context=context,
+    )
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     try:
         # http.client follows no redirect: a 3xx is an answer like any other failure.
@@ -140,7 +171,11 @@ def post(url: str, body: str, *, secret: str, delivery_id: str = "", context: ss
             headers[DELIVERY_HEADER] = delivery_id
         connection.request("POST", path, body=body.encode(), headers=headers)
         status = connection.getresponse().status
-    except (OSError, ValueError, http.client.HTTPException) as error:  # refused, timed out, TLS, bad answer
+    except (
+        OSError,
+        ValueError,
+        http.client.HTTPException,
+    ) as error:  # refused, timed out, TLS, bad answer
         return Outcome(False, None, str(error)[:500] or type(error).__name__)
     finally:
         connection.close()

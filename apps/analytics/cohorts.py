@@ -77,10 +77,18 @@ def month_range(tenant: Tenant, first: date | None, last: date | None) -> tuple[
     last = this_month if last is None else month_start(last)
     first = add_months(last, 1 - DEFAULT_MONTHS) if first is None else month_start(first)
     if last > this_month:
-        raise UserError("`to` must not be after this month.", field="to", code=AnalyticsErrorCode.BAD_RANGE)
+        raise UserError(
+            "`to` must not be after this month.", field="to", code=AnalyticsErrorCode.BAD_RANGE
+        )
     if first < MIN_AS_OF:
-        raise UserError(f"`from` must not be before {MIN_AS_OF}.", field="from", code=AnalyticsErrorCode.BAD_RANGE)
-    check_range(first, last, longest=MAX_MONTHS, length=months_between(first, last) + 1, unit="months")
+        raise UserError(
+            f"`from` must not be before {MIN_AS_OF}.",
+            field="from",
+            code=AnalyticsErrorCode.BAD_RANGE,
+        )
+    check_range(
+        first, last, longest=MAX_MONTHS, length=months_between(first, last) + 1, unit="months"
+    )
     return first, last
 
 
@@ -106,10 +114,17 @@ def _compute(tenant: Tenant, first: date, last: date) -> list[Cohort]:
     with connection.cursor() as cursor:
         cursor.execute(
             _COHORTS_SQL.format(orders=connection.ops.quote_name(Order._meta.db_table)),
-            {"zone": tenant.time_zone, "counted": list(COUNTED), "first": first,
-             "end": day_start(tenant, add_months(last, 1))},
+            {
+                "zone": tenant.time_zone,
+                "counted": list(COUNTED),
+                "first": first,
+                "end": day_start(tenant, add_months(last, 1)),
+            },
         )
-        cells = {(cohort, month): (customers, spent) for cohort, month, customers, spent in cursor.fetchall()}
+        cells = {
+            (cohort, month): (customers, spent)
+            for cohort, month, customers, spent in cursor.fetchall()
+        }
     cohorts = []
     for index in range(months_between(first, last) + 1):
         cohort = add_months(first, index)
@@ -118,15 +133,20 @@ def _compute(tenant: Tenant, first: date, last: date) -> list[Cohort]:
         for offset in range(months_between(cohort, last) + 1):
             month = add_months(cohort, offset)
             customers, spent = cells.get((cohort, month), (0, ZERO))
-            months.append(CohortMonth(offset, month, customers, ratio(customers, size), quantize(spent)))
+            months.append(
+                CohortMonth(offset, month, customers, ratio(customers, size), quantize(spent))
+            )
         revenue = sum((cell.revenue for cell in months), ZERO)
-        cohorts.append(Cohort(cohort, size, months, revenue, quantize(revenue / size) if size else None))
+        cohorts.append(
+            Cohort(cohort, size, months, revenue, quantize(revenue / size) if size else None)
+        )
     return cohorts
 
 
-def cohort_retention(tenant: Tenant, *, first: date | None = None, last: date | None = None) -> list[Cohort]:
+def cohort_retention(
+    tenant: Tenant, *, first: date | None = None, last: date | None = None
+) -> list[Cohort]:
     """The cohorts of the months `first`..`last` (see month_range), oldest first, cached."""
     first, last = month_range(tenant, first, last)
     key = f"{first.isoformat()}|{last.isoformat()}|{tenant.time_zone}"
     return cached("cohorts", key, lambda: _compute(tenant, first, last))
-

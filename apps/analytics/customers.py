@@ -43,7 +43,9 @@ def top_customers(*, start: datetime, end: datetime) -> QuerySet[Customer]:
     return queryset.order_by(F("period_spent").desc(), "id")
 
 
-def top_customers_in_range(*, tenant: Any, first: date | None, last: date | None) -> QuerySet[Customer]:
+def top_customers_in_range(
+    *, tenant: Any, first: date | None, last: date | None
+) -> QuerySet[Customer]:
     """`top_customers` over the days `first` to `last` (day_range: checked, default the last 30)."""
     _, _, start, end = day_range(tenant, first, last)
     return top_customers(start=start, end=end)
@@ -58,9 +60,19 @@ ANALYTICS_LINES = "analytics_lines"  # and each order's lines
 def analytics_orders() -> QuerySet[Order]:
     """Counted orders with the lines of categorised products: what customer analytics reads.
     The GraphQL Customer type prefetches this for a whole page (a fixed number of queries)."""
-    lines = OrderLine.objects.filter(product__category__isnull=False).select_related("product__category").only(
-        "order_id", "quantity", "refunded_quantity", "total",
-        "product__id", "product__category__id", "product__category__name", "product__category__slug",
+    lines = (
+        OrderLine.objects.filter(product__category__isnull=False)
+        .select_related("product__category")
+        .only(
+            "order_id",
+            "quantity",
+            "refunded_quantity",
+            "total",
+            "product__id",
+            "product__category__id",
+            "product__category__name",
+            "product__category__slug",
+        )
     )
     return (
         Order.objects.filter(status__in=COUNTED)
@@ -104,7 +116,11 @@ class CustomerAnalytics:
 
     def favourite_categories(self, *, by: CategoryRank, first: int) -> list[CategoryShare]:
         def key(share: CategoryShare):
-            ranked = (share.revenue, share.units) if by is CategoryRank.REVENUE else (share.units, share.revenue)
+            ranked = (
+                (share.revenue, share.units)
+                if by is CategoryRank.REVENUE
+                else (share.units, share.revenue)
+            )
             return (*ranked, share.name)
 
         return sorted(self.categories, key=key, reverse=True)[:first]
@@ -119,7 +135,9 @@ def _category_shares(orders: list[Order]) -> list[CategoryShare]:
             if kept <= 0:
                 continue
             category = line.product.category
-            share = shares.setdefault(category.pk, CategoryShare(category.pk, category.name, category.slug))
+            share = shares.setdefault(
+                category.pk, CategoryShare(category.pk, category.name, category.slug)
+            )
             share.units += kept
             share.revenue += quantize(line.total * kept / line.quantity)
     return list(shares.values())
@@ -140,8 +158,12 @@ def customer_analytics(customer: Customer) -> CustomerAnalytics:
     day = Decimal(86400)
     mean_gap = None
     if count > 1:
-        mean_gap = (Decimal((last - first).total_seconds()) / day / (count - 1)).quantize(Decimal("0.01"))
-    months = max(Decimal((timezone.now() - first).total_seconds()) / day / DAYS_PER_MONTH, Decimal(1))
+        mean_gap = (Decimal((last - first).total_seconds()) / day / (count - 1)).quantize(
+            Decimal("0.01")
+        )
+    months = max(
+        Decimal((timezone.now() - first).total_seconds()) / day / DAYS_PER_MONTH, Decimal(1)
+    )
     return CustomerAnalytics(
         orders_count=count,
         lifetime_value=lifetime,
@@ -155,6 +177,7 @@ def customer_analytics(customer: Customer) -> CustomerAnalytics:
 
 
 # --- all customers' analytics over a range ------------------------------------------------------
+
 
 @dataclass
 class AnalyticsSummary:

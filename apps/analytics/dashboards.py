@@ -47,6 +47,7 @@ def _user_id(actor: Actor) -> int | None:
 
 # --- reads --------------------------------------------------------------------------------------
 
+
 def visible_to(actor: Actor) -> Q:
     """The widgets `actor` may see: the shared ones and their own."""
     user_id = _user_id(actor)
@@ -73,13 +74,20 @@ def widget_result(widget: Widget, *, tenant: Tenant) -> Result:
 
 # --- writes -------------------------------------------------------------------------------------
 
+
 def _title(value: Any) -> str:
-    return required_text(value, field="title", max_length=TITLE_MAX, missing="Give the widget a title.")
+    return required_text(
+        value, field="title", max_length=TITLE_MAX, missing="Give the widget a title."
+    )
 
 
 def _kind(value: Any) -> str:
     if value not in Widget.Kind.values:
-        raise UserError(f"`kind` is one of {', '.join(Widget.Kind.values)}.", field="kind", code=AnalyticsErrorCode.INVALID)
+        raise UserError(
+            f"`kind` is one of {', '.join(Widget.Kind.values)}.",
+            field="kind",
+            code=AnalyticsErrorCode.INVALID,
+        )
     return value
 
 
@@ -92,8 +100,11 @@ def _definition(kind: str, definition: Any, *, tenant: Tenant) -> dict[str, Any]
     dimension = Dimension(stored["dimension"]) if stored["dimension"] else None
     if dimension not in DIMENSIONS[kind]:
         allowed = ", ".join(d.value if d else "none" for d in sorted(DIMENSIONS[kind], key=str))
-        raise UserError(f"A {kind} widget is drawn by dimension {allowed}.", field="definition.dimension",
-                        code=AnalyticsErrorCode.BAD_DIMENSION)
+        raise UserError(
+            f"A {kind} widget is drawn by dimension {allowed}.",
+            field="definition.dimension",
+            code=AnalyticsErrorCode.BAD_DIMENSION,
+        )
     return stored
 
 
@@ -108,9 +119,13 @@ def _editable(actor: Actor, widget_id: int) -> Widget:
 
 def _may_edit(actor: Actor, *, shared: bool) -> None:
     if shared and getattr(actor, "role", None) not in SHARED_EDITORS:
-        raise PermissionDenied("Only owners, admins and analysts change the shared dashboard.", field="shared")
+        raise PermissionDenied(
+            "Only owners, admins and analysts change the shared dashboard.", field="shared"
+        )
     if not shared and _user_id(actor) is None:
-        raise PermissionDenied("An API key has no dashboard of its own: make a shared widget.", field="shared")
+        raise PermissionDenied(
+            "An API key has no dashboard of its own: make a shared widget.", field="shared"
+        )
 
 
 def _dashboard(actor: Actor, *, shared: bool) -> QuerySet[Widget]:
@@ -118,26 +133,44 @@ def _dashboard(actor: Actor, *, shared: bool) -> QuerySet[Widget]:
     two creations from both passing the cap or taking one position (new rows are not locked)."""
     user_id = None if shared else _user_id(actor)
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(hashtext(current_schema() || %s))", [f":widgets:{user_id or ''}"])
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(hashtext(current_schema() || %s))",
+            [f":widgets:{user_id or ''}"],
+        )
     rows = Widget.objects.select_for_update()
     return rows.filter(user_id__isnull=True) if shared else rows.filter(user_id=user_id)
 
 
 def _audited(widget: Widget) -> dict[str, Any]:
-    return {"title": widget.title, "kind": widget.kind, "definition": widget.definition,
-            "shared": widget.user_id is None, "position": widget.position}
+    return {
+        "title": widget.title,
+        "kind": widget.kind,
+        "definition": widget.definition,
+        "shared": widget.user_id is None,
+        "position": widget.position,
+    }
 
 
 @transaction.atomic
-def create_widget(*, actor: Actor, tenant: Tenant, title: str, kind: str, definition: Any, shared: bool = False) -> Widget:
+def create_widget(
+    *, actor: Actor, tenant: Tenant, title: str, kind: str, definition: Any, shared: bool = False
+) -> Widget:
     """A widget at the end of the shared dashboard or of the caller's own."""
     _may_edit(actor, shared=shared)
     kind = _kind(kind)
-    widget = Widget(user_id=None if shared else _user_id(actor), title=_title(title), kind=kind,
-                    definition=_definition(kind, definition, tenant=tenant))
+    widget = Widget(
+        user_id=None if shared else _user_id(actor),
+        title=_title(title),
+        kind=kind,
+        definition=_definition(kind, definition, tenant=tenant),
+    )
     positions = list(_dashboard(actor, shared=shared).values_list("position", flat=True))
     if len(positions) >= MAX_WIDGETS:
-        raise UserError(f"A dashboard holds at most {MAX_WIDGETS} widgets.", field="shared", code=AnalyticsErrorCode.LIMIT_REACHED)
+        raise UserError(
+            f"A dashboard holds at most {MAX_WIDGETS} widgets.",
+            field="shared",
+            code=AnalyticsErrorCode.LIMIT_REACHED,
+        )
     widget.position = max(positions, default=-1) + 1
     widget.save()
     audit.record(actor=actor, action="widget.create", obj=widget, changes=_audited(widget))
@@ -145,10 +178,14 @@ def create_widget(*, actor: Actor, tenant: Tenant, title: str, kind: str, defini
 
 
 @transaction.atomic
-def update_widget(*, actor: Actor, tenant: Tenant, widget_id: int, changes: Mapping[str, Any]) -> Widget:
+def update_widget(
+    *, actor: Actor, tenant: Tenant, widget_id: int, changes: Mapping[str, Any]
+) -> Widget:
     """Change title, kind and/or definition (a new kind is checked against the definition)."""
     if unknown := sorted(set(changes) - {"title", "kind", "definition"}):
-        raise UserError(f"{unknown[0]} cannot be changed.", field=unknown[0], code=AnalyticsErrorCode.INVALID)
+        raise UserError(
+            f"{unknown[0]} cannot be changed.", field=unknown[0], code=AnalyticsErrorCode.INVALID
+        )
     widget = _editable(actor, widget_id)
     before = _audited(widget)
     if "title" in changes:
@@ -156,7 +193,9 @@ def update_widget(*, actor: Actor, tenant: Tenant, widget_id: int, changes: Mapp
     if "kind" in changes:
         widget.kind = _kind(changes["kind"])
     if "definition" in changes or "kind" in changes:
-        given = changes.get("definition", definitions.public(widget.definition, schema=tenant.schema_name))
+        given = changes.get(
+            "definition", definitions.public(widget.definition, schema=tenant.schema_name)
+        )
         widget.definition = _definition(widget.kind, given, tenant=tenant)
     after = _audited(widget)
     changed = {name: [before[name], after[name]] for name in after if before[name] != after[name]}
@@ -177,21 +216,39 @@ def delete_widget(*, actor: Actor, widget_id: int) -> None:
 def reorder_widgets(*, actor: Actor, shared: bool, widget_ids: Sequence[int]) -> list[Widget]:
     """Put a dashboard's widgets in the given order; `widget_ids` names every one of them once."""
     _may_edit(actor, shared=shared)
-    found = {widget.pk: widget for widget in _dashboard(actor, shared=shared).order_by("position", "id")}
+    found = {
+        widget.pk: widget for widget in _dashboard(actor, shared=shared).order_by("position", "id")
+    }
     if len(set(widget_ids)) != len(widget_ids) or set(widget_ids) != set(found):
-        raise UserError("Name every widget of the dashboard once, in the order wanted.", field="widgets",
-                        code=AnalyticsErrorCode.INVALID)
+        raise UserError(
+            "Name every widget of the dashboard once, in the order wanted.",
+            field="widgets",
+            code=AnalyticsErrorCode.INVALID,
+        )
     moved = []
     for position, pk in enumerate(widget_ids):
         widget = found[pk]
         if widget.position != position:
-            audit.record(actor=actor, action="widget.reorder", obj=widget,
-                         changes={"position": [widget.position, position]})
+            audit.record(
+                actor=actor,
+                action="widget.reorder",
+                obj=widget,
+                changes={"position": [widget.position, position]},
+            )
             widget.position = position
             moved.append(widget)
     Widget.objects.bulk_update(moved, ["position"])
     return [found[pk] for pk in widget_ids]
 
 
-__all__ = ["MAX_WIDGETS", "create_widget", "delete_widget", "reorder_widgets", "update_widget", "visible", "visible_to",
-           "widget_result", "widgets"]
+__all__ = [
+    "MAX_WIDGETS",
+    "create_widget",
+    "delete_widget",
+    "reorder_widgets",
+    "update_widget",
+    "visible",
+    "visible_to",
+    "widget_result",
+    "widgets",
+]

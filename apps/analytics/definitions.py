@@ -37,15 +37,26 @@ KEYS = frozenset({"metrics", "dimension", "granularity", "range", "filters", "co
 FILTER_KEYS = {"productIds": "product_ids", "categoryIds": "category_ids"}
 MAX_FILTER_IDS = 100
 MAX_LAST_DAYS = 3660
-PRESETS = ("today", "yesterday", "last_7_days", "last_30_days", "last_90_days", "last_365_days",
-           "month_to_date", "year_to_date", "last_month")
+PRESETS = (
+    "today",
+    "yesterday",
+    "last_7_days",
+    "last_30_days",
+    "last_90_days",
+    "last_365_days",
+    "month_to_date",
+    "year_to_date",
+    "last_month",
+)
 
 
 def _bad(message: str, field: str, code: StrEnum = AnalyticsErrorCode.INVALID) -> UserError:
     return UserError(message, field=f"definition.{field}", code=code)
 
 
-def _choice(value: Any, field: str, allowed: tuple[str, ...], code: StrEnum = AnalyticsErrorCode.INVALID) -> str:
+def _choice(
+    value: Any, field: str, allowed: tuple[str, ...], code: StrEnum = AnalyticsErrorCode.INVALID
+) -> str:
     if not isinstance(value, str) or value not in allowed:
         raise _bad(f"`{field}` must be one of: {', '.join(allowed)}.", field, code)
     return value
@@ -81,25 +92,43 @@ def _range(value: Any) -> str | dict[str, Any]:
     if isinstance(value, str):
         return _choice(value, "range", PRESETS, AnalyticsErrorCode.BAD_RANGE)
     if not isinstance(value, Mapping):
-        raise _bad("`range` is a preset name, {\"lastDays\": n} or {\"from\": day, \"to\": day}.", "range",
-                   AnalyticsErrorCode.BAD_RANGE)
+        raise _bad(
+            '`range` is a preset name, {"lastDays": n} or {"from": day, "to": day}.',
+            "range",
+            AnalyticsErrorCode.BAD_RANGE,
+        )
     if set(value) == {"lastDays"}:
         days = value["lastDays"]
         if not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= MAX_LAST_DAYS:
-            raise _bad(f"`lastDays` is a whole number of days, 1 to {MAX_LAST_DAYS}.", "range.lastDays", AnalyticsErrorCode.BAD_RANGE)
+            raise _bad(
+                f"`lastDays` is a whole number of days, 1 to {MAX_LAST_DAYS}.",
+                "range.lastDays",
+                AnalyticsErrorCode.BAD_RANGE,
+            )
         return {"lastDays": days}
     if set(value) == {"from", "to"}:
         days = {}
         for name in ("from", "to"):
             try:
-                days[name] = date.fromisoformat(value[name]).isoformat() if isinstance(value[name], str) else None
+                days[name] = (
+                    date.fromisoformat(value[name]).isoformat()
+                    if isinstance(value[name], str)
+                    else None
+                )
             except ValueError:
                 days[name] = None
             if days[name] is None or len(value[name]) != 10:
-                raise _bad(f"`{name}` must be a day written YYYY-MM-DD.", f"range.{name}", AnalyticsErrorCode.BAD_RANGE)
+                raise _bad(
+                    f"`{name}` must be a day written YYYY-MM-DD.",
+                    f"range.{name}",
+                    AnalyticsErrorCode.BAD_RANGE,
+                )
         return days
-    raise _bad("`range` is a preset name, {\"lastDays\": n} or {\"from\": day, \"to\": day}, nothing else.",
-               "range", AnalyticsErrorCode.BAD_RANGE)
+    raise _bad(
+        '`range` is a preset name, {"lastDays": n} or {"from": day, "to": day}, nothing else.',
+        "range",
+        AnalyticsErrorCode.BAD_RANGE,
+    )
 
 
 def _ids(value: Any, field: str, model: type[Product] | type[Category], schema: str) -> list[int]:
@@ -111,11 +140,19 @@ def _ids(value: Any, field: str, model: type[Product] | type[Category], schema: 
     for item in value:
         pk = global_ids.pk_in(item, model.__name__, schema)
         if pk is None:
-            raise _bad(f"{item!r} is not the id of a {model.__name__.lower()}.", f"filters.{field}", AnalyticsErrorCode.NOT_FOUND)
+            raise _bad(
+                f"{item!r} is not the id of a {model.__name__.lower()}.",
+                f"filters.{field}",
+                AnalyticsErrorCode.NOT_FOUND,
+            )
         given.setdefault(pk, item)
     found = set(model.objects.filter(pk__in=given).values_list("pk", flat=True)) if given else set()
     if missing := given.keys() - found:
-        raise _bad(f"No {model.__name__.lower()} with id {given[min(missing)]}.", f"filters.{field}", AnalyticsErrorCode.NOT_FOUND)
+        raise _bad(
+            f"No {model.__name__.lower()} with id {given[min(missing)]}.",
+            f"filters.{field}",
+            AnalyticsErrorCode.NOT_FOUND,
+        )
     return sorted(given)
 
 
@@ -125,26 +162,41 @@ def _filters(value: Any, schema: str) -> dict[str, list[int]]:
     if not isinstance(value, Mapping):
         raise _bad("`filters` is an object with productIds and categoryIds.", "filters")
     if unknown := sorted(set(value) - set(FILTER_KEYS)):
-        raise _bad(f"Unknown filter {unknown[0]!r}; filters are productIds and categoryIds.",
-                   f"filters.{unknown[0]}", AnalyticsErrorCode.UNKNOWN_KEY)
-    return {"productIds": _ids(value.get("productIds", []), "productIds", Product, schema),
-            "categoryIds": _ids(value.get("categoryIds", []), "categoryIds", Category, schema)}
+        raise _bad(
+            f"Unknown filter {unknown[0]!r}; filters are productIds and categoryIds.",
+            f"filters.{unknown[0]}",
+            AnalyticsErrorCode.UNKNOWN_KEY,
+        )
+    return {
+        "productIds": _ids(value.get("productIds", []), "productIds", Product, schema),
+        "categoryIds": _ids(value.get("categoryIds", []), "categoryIds", Category, schema),
+    }
 
 
-def normalise(definition: Any, *, tenant: Tenant, max_metrics: int = metrics.MAX_METRICS) -> dict[str, Any]:
+def normalise(
+    definition: Any, *, tenant: Tenant, max_metrics: int = metrics.MAX_METRICS
+) -> dict[str, Any]:
     """`definition` checked and in its stored form (every key present, ids as database ids);
     a UserError (field `definition.<key>`) for anything off the whitelist."""
     if not isinstance(definition, Mapping):
         raise _bad("The definition is a JSON object.", "", AnalyticsErrorCode.INVALID)
     if unknown := sorted(set(definition) - KEYS):
-        raise _bad(f"Unknown key {unknown[0]!r}; a definition has {', '.join(sorted(KEYS))}.", unknown[0],
-                   AnalyticsErrorCode.UNKNOWN_KEY)
+        raise _bad(
+            f"Unknown key {unknown[0]!r}; a definition has {', '.join(sorted(KEYS))}.",
+            unknown[0],
+            AnalyticsErrorCode.UNKNOWN_KEY,
+        )
     names = definition.get("metrics")
     if not isinstance(names, list) or not names or not all(isinstance(name, str) for name in names):
-        raise _bad("`metrics` is a list of metric names.", "metrics", AnalyticsErrorCode.UNKNOWN_METRIC)
+        raise _bad(
+            "`metrics` is a list of metric names.", "metrics", AnalyticsErrorCode.UNKNOWN_METRIC
+        )
     if len(names) > max_metrics:
-        raise _bad(f"At most {max_metrics} metric{'s' if max_metrics > 1 else ''} here.", "metrics",
-                   AnalyticsErrorCode.TOO_MANY_METRICS)
+        raise _bad(
+            f"At most {max_metrics} metric{'s' if max_metrics > 1 else ''} here.",
+            "metrics",
+            AnalyticsErrorCode.TOO_MANY_METRICS,
+        )
     dimension = definition.get("dimension")
     if dimension is not None:
         _choice(dimension, "dimension", tuple(Dimension), AnalyticsErrorCode.BAD_DIMENSION)
@@ -158,8 +210,9 @@ def normalise(definition: Any, *, tenant: Tenant, max_metrics: int = metrics.MAX
     stored = {
         "metrics": list(names),
         "dimension": dimension,
-        "granularity": _choice(definition.get("granularity", Granularity.DAY.value), "granularity",
-                               tuple(Granularity)),
+        "granularity": _choice(
+            definition.get("granularity", Granularity.DAY.value), "granularity", tuple(Granularity)
+        ),
         "range": _range(definition["range"]),
         "filters": _filters(definition.get("filters"), tenant.schema_name),
         "compare": compare,
@@ -169,20 +222,26 @@ def normalise(definition: Any, *, tenant: Tenant, max_metrics: int = metrics.MAX
     return stored
 
 
-def query(stored: Mapping[str, Any], *, tenant: Tenant, range: str | Mapping[str, Any] | None = None) -> AnalyticsQuery:
+def query(
+    stored: Mapping[str, Any], *, tenant: Tenant, range: str | Mapping[str, Any] | None = None
+) -> AnalyticsQuery:
     """The engine's query for a stored definition today (in the tenant's time zone), checked by
     metrics.check; `range` (stored form) replaces the definition's."""
     try:
-        return metrics.check(AnalyticsQuery(
-            metrics=tuple(stored["metrics"]),
-            range=resolve_range(stored["range"] if range is None else range, today_in(tenant)),
-            dimension=Dimension(stored["dimension"]) if stored["dimension"] else None,
-            granularity=Granularity(stored["granularity"]),
-            filters=Filters(product_ids=tuple(stored["filters"]["productIds"]),
-                            category_ids=tuple(stored["filters"]["categoryIds"])),
-            compare=stored["compare"],
-            limit=stored["limit"],
-        ))
+        return metrics.check(
+            AnalyticsQuery(
+                metrics=tuple(stored["metrics"]),
+                range=resolve_range(stored["range"] if range is None else range, today_in(tenant)),
+                dimension=Dimension(stored["dimension"]) if stored["dimension"] else None,
+                granularity=Granularity(stored["granularity"]),
+                filters=Filters(
+                    product_ids=tuple(stored["filters"]["productIds"]),
+                    category_ids=tuple(stored["filters"]["categoryIds"]),
+                ),
+                compare=stored["compare"],
+                limit=stored["limit"],
+            )
+        )
     except UserError as exc:
         field = {"from": "range", "to": "range"}.get(exc.field or "", exc.field or "")
         raise _bad(exc.message, field, exc.code) from exc
@@ -197,7 +256,14 @@ def public(stored: Mapping[str, Any], *, schema: str) -> dict[str, Any]:
     """A stored definition as the API of tenant `schema` shows it: what `normalise` takes back
     unchanged."""
     filters = stored["filters"]
-    return {**stored, "filters": {
-        "productIds": [global_ids.encode("Product", pk, schema) for pk in filters["productIds"]],
-        "categoryIds": [global_ids.encode("Category", pk, schema) for pk in filters["categoryIds"]],
-    }}
+    return {
+        **stored,
+        "filters": {
+            "productIds": [
+                global_ids.encode("Product", pk, schema) for pk in filters["productIds"]
+            ],
+            "categoryIds": [
+                global_ids.encode("Category", pk, schema) for pk in filters["categoryIds"]
+            ],
+        },
+    }

@@ -49,7 +49,11 @@ def _sources() -> dict[str, _Source]:
     return {
         "sales": _Source(SalesDay._meta.db_table, "", False),
         "product": _Source(ProductDay._meta.db_table, "", True),
-        "views": _Source(EventDay._meta.db_table, f"s.type = '{PRODUCT_VIEWED}' AND s.product_id IS NOT NULL", True),
+        "views": _Source(
+            EventDay._meta.db_table,
+            f"s.type = '{PRODUCT_VIEWED}' AND s.product_id IS NOT NULL",
+            True,
+        ),
     }
 
 
@@ -69,13 +73,18 @@ def run(tenant: Tenant, query: AnalyticsQuery) -> Result:
     figures = cache.cached("engine", f"{tenant.time_zone}|{query.key()}", lambda: _figures(query))
     labels = _labels(query, [key for key, _ in figures.rows])
     return Result(
-        query=query, currency=tenant.currency, time_zone=tenant.time_zone,
+        query=query,
+        currency=tenant.currency,
+        time_zone=tenant.time_zone,
         rows=[Row(key=key, label=labels[key], values=values) for key, values in figures.rows],
-        totals=figures.totals, previous=figures.previous, change=figures.change,
+        totals=figures.totals,
+        previous=figures.previous,
+        change=figures.change,
     )
 
 
 # --- figures ------------------------------------------------------------------------------------
+
 
 def _figures(query: AnalyticsQuery) -> Figures:
     metrics = [METRICS[name] for name in query.metrics]
@@ -99,7 +108,9 @@ def _figures(query: AnalyticsQuery) -> Figures:
 
     previous, changes = None, {}
     if query.compare:
-        previous = _values(metrics, _sums(query, query.range.previous(), parts, grouped=False).get("", {}))
+        previous = _values(
+            metrics, _sums(query, query.range.previous(), parts, grouped=False).get("", {})
+        )
         changes = {name: change(totals[name], previous[name]) for name in query.metrics}
     return Figures(rows=rows, totals=totals, previous=previous, change=changes)
 
@@ -123,7 +134,9 @@ def _group(query: AnalyticsQuery, grouped: bool) -> str:
     return "coalesce(p.category_id::text, '')"
 
 
-def _sums(query: AnalyticsQuery, span: DateRange, parts: list[str], *, grouped: bool) -> dict[str, dict[str, Any]]:
+def _sums(
+    query: AnalyticsQuery, span: DateRange, parts: list[str], *, grouped: bool
+) -> dict[str, dict[str, Any]]:
     """{key: {part: sum}} over `span`: one statement per rollup table the parts come from."""
     found: dict[str, dict[str, Any]] = defaultdict(dict)
     by_source: dict[str, list[str]] = defaultdict(list)
@@ -131,11 +144,15 @@ def _sums(query: AnalyticsQuery, span: DateRange, parts: list[str], *, grouped: 
         source_name, column = part.split(".")
         by_source[source_name].append(column)
     filters = query.filters
-    categories = sorted({pk for root in filters.category_ids for pk in category_descendant_ids(root)})
+    categories = sorted(
+        {pk for root in filters.category_ids for pk in category_descendant_ids(root)}
+    )
     for name, columns in by_source.items():
         source = _sources()[name]
         params: dict[str, Any] = {"first": span.first, "last": span.last}
-        conditions = ["s.day BETWEEN %(first)s AND %(last)s"] + ([source.where] if source.where else [])
+        conditions = ["s.day BETWEEN %(first)s AND %(last)s"] + (
+            [source.where] if source.where else []
+        )
         join = ""
         if source.per_product:
             if filters.product_ids:
@@ -148,8 +165,10 @@ def _sums(query: AnalyticsQuery, span: DateRange, parts: list[str], *, grouped: 
                 join = f"LEFT JOIN {Product._meta.db_table} p ON p.id = s.product_id"
         key = _group(query, grouped)
         sums = ", ".join(f"coalesce(sum(s.{column}), 0)" for column in columns)
-        sql = (f"SELECT {key} AS key, {sums} FROM {source.table} s {join} "
-               f"WHERE {' AND '.join(conditions)} GROUP BY 1")
+        sql = (
+            f"SELECT {key} AS key, {sums} FROM {source.table} s {join} "
+            f"WHERE {' AND '.join(conditions)} GROUP BY 1"
+        )
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             for key_value, *values in cursor.fetchall():
@@ -175,6 +194,7 @@ def buckets(span: DateRange, granularity: Granularity) -> list[date]:
 
 # --- labels -------------------------------------------------------------------------------------
 
+
 def _labels(query: AnalyticsQuery, keys: list[str]) -> dict[str, str]:
     """What a chart writes for each row (one query for products or categories)."""
     if query.dimension is Dimension.TIME:
@@ -182,9 +202,16 @@ def _labels(query: AnalyticsQuery, keys: list[str]) -> dict[str, str]:
             return {key: f"{date.fromisoformat(key):%b %Y}" for key in keys}
         return {key: key for key in keys}
     if query.dimension is Dimension.PRODUCT:
-        names = dict(Product.objects.filter(pk__in=[int(k) for k in keys]).values_list("pk", "name"))
+        names = dict(
+            Product.objects.filter(pk__in=[int(k) for k in keys]).values_list("pk", "name")
+        )
         return {key: names.get(int(key), f"Product {key} (deleted)") for key in keys}
     if query.dimension is Dimension.CATEGORY:
-        names = dict(Category.objects.filter(pk__in=[int(k) for k in keys if k]).values_list("pk", "name"))
-        return {key: names.get(int(key), f"Category {key} (deleted)") if key else UNCATEGORIZED for key in keys}
+        names = dict(
+            Category.objects.filter(pk__in=[int(k) for k in keys if k]).values_list("pk", "name")
+        )
+        return {
+            key: names.get(int(key), f"Category {key} (deleted)") if key else UNCATEGORIZED
+            for key in keys
+        }
     return {}

@@ -8,7 +8,7 @@ AnalyticsErrorCode = error_codes(
     "UNKNOWN_METRIC",
     "TOO_MANY_METRICS",
     "DUPLICATE_METRIC",
-    "UNKNOWN_KEY",       # a key a definition or filter does not have
+    "UNKNOWN_KEY",  # a key a definition or filter does not have
     "BAD_DIMENSION",
     "BAD_FILTER",
     "BAD_LIMIT",

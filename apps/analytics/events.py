@@ -68,7 +68,9 @@ TYPE_PATTERN = re.compile(r"[a-z][a-z0-9_.]{0,63}")
 # Printable: no control characters (COPY's text format, logs) and no lone surrogates (not UTF-8).
 _SESSION = re.compile(r"[^\x00-\x1f\x7f\ud800-\udfff]{1,128}").fullmatch
 _TYPE = TYPE_PATTERN.fullmatch
-FIELDS = frozenset({"type", "time", "sessionId", "customerId", "productId", "orderId", "properties"})
+FIELDS = frozenset(
+    {"type", "time", "sessionId", "customerId", "productId", "orderId", "properties"}
+)
 _ID_KINDS = (("customerId", Customer), ("productId", Product), ("orderId", Order))
 _BIGINT = 2**63
 _encode = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
@@ -150,24 +152,47 @@ def _validate(items: Iterable[tuple[int, object]], now: datetime):
             continue
         kind = item.get("type")
         if type(kind) is not str or not _TYPE(kind):
-            reject(Rejection(index, "INVALID_TYPE",
-                             "type must be a lowercase identifier: a letter, then up to 63 of a-z 0-9 _ ."))
+            reject(
+                Rejection(
+                    index,
+                    "INVALID_TYPE",
+                    "type must be a lowercase identifier: a letter, then up to 63 of a-z 0-9 _ .",
+                )
+            )
             continue
         moment = item.get("time")
         if type(moment) is str:
             try:
                 moment = fromisoformat(moment)
             except ValueError:
-                reject(Rejection(index, "INVALID_TIME", "time must be an ISO-8601 date and time with an offset."))
+                reject(
+                    Rejection(
+                        index,
+                        "INVALID_TIME",
+                        "time must be an ISO-8601 date and time with an offset.",
+                    )
+                )
                 continue
         elif not isinstance(moment, datetime):
-            reject(Rejection(index, "INVALID_TIME", "time is required: an ISO-8601 date and time with an offset."))
+            reject(
+                Rejection(
+                    index,
+                    "INVALID_TIME",
+                    "time is required: an ISO-8601 date and time with an offset.",
+                )
+            )
             continue
         if moment.tzinfo is None or moment.utcoffset() is None:
             reject(Rejection(index, "INVALID_TIME", "time needs an offset (Z or ±hh:mm)."))
             continue
         if moment > latest:
-            reject(Rejection(index, "TIME_IN_FUTURE", "time is more than 5 minutes ahead of the server's clock."))
+            reject(
+                Rejection(
+                    index,
+                    "TIME_IN_FUTURE",
+                    "time is more than 5 minutes ahead of the server's clock.",
+                )
+            )
             continue
         if moment < earliest:
             reject(Rejection(index, "TIME_TOO_OLD", f"time is more than {MAX_AGE.days} days ago."))
@@ -176,7 +201,11 @@ def _validate(items: Iterable[tuple[int, object]], now: datetime):
         if session is None:
             session = ""
         elif type(session) is not str or (session and not _SESSION(session)):
-            reject(Rejection(index, "INVALID_SESSION", "sessionId must be 1 to 128 printable characters."))
+            reject(
+                Rejection(
+                    index, "INVALID_SESSION", "sessionId must be 1 to 128 printable characters."
+                )
+            )
             continue
         ids = []
         for position, (name, _) in enumerate(_ID_KINDS):
@@ -189,7 +218,9 @@ def _validate(items: Iterable[tuple[int, object]], now: datetime):
             ids.append(value)
         else:
             if ids[0] is None and not session:
-                reject(Rejection(index, "NO_VISITOR", "Give a sessionId or a customerId: who did it."))
+                reject(
+                    Rejection(index, "NO_VISITOR", "Give a sessionId or a customerId: who did it.")
+                )
                 continue
             properties = item.get("properties")
             if properties is None or properties == {}:
@@ -199,8 +230,19 @@ def _validate(items: Iterable[tuple[int, object]], now: datetime):
                 if text is None:
                     reject(Rejection(index, "INVALID_PROPERTIES", why))
                     continue
-            rows.append((index, kind, moment.isoformat(), session, ids[0], ids[1], ids[2], text,
-                         int(moment.timestamp())))
+            rows.append(
+                (
+                    index,
+                    kind,
+                    moment.isoformat(),
+                    session,
+                    ids[0],
+                    ids[1],
+                    ids[2],
+                    text,
+                    int(moment.timestamp()),
+                )
+            )
     return rows, rejections, wanted
 
 
@@ -210,14 +252,18 @@ def _existing(wanted: tuple[set[int], set[int], set[int]]) -> list[set[int]]:
     with connection.cursor() as cursor:
         for ids, (_, model) in zip(wanted, _ID_KINDS, strict=True):
             if ids:
-                cursor.execute(f"SELECT id FROM {model._meta.db_table} WHERE id = ANY(%s)", [list(ids)])
+                cursor.execute(
+                    f"SELECT id FROM {model._meta.db_table} WHERE id = ANY(%s)", [list(ids)]
+                )
                 found.append({row[0] for row in cursor.fetchall()})
             else:
                 found.append(set())
     return found
 
 
-def ingest(*, tenant: Tenant, events: Iterable[tuple[int, object]], now: datetime | None = None) -> Outcome:
+def ingest(
+    *, tenant: Tenant, events: Iterable[tuple[int, object]], now: datetime | None = None
+) -> Outcome:
     """Validate `events` ((index it is reported under, the event) pairs) and store those that
     pass, with their EventDay counts, in one transaction. The caller bounds the batch."""
     now = now or timezone.now()
@@ -237,12 +283,16 @@ def ingest(*, tenant: Tenant, events: Iterable[tuple[int, object]], now: datetim
         if order is not None and order not in orders:
             rejections.append(_unknown(index, "order", order))
             continue
-        lines.append(f"{kind}\t{moment}\t{_escape(session)}\t{_cell(customer)}\t{_cell(product)}\t{_cell(order)}\t"
-                     f"{properties}\t{received}\n")
+        lines.append(
+            f"{kind}\t{moment}\t{_escape(session)}\t{_cell(customer)}\t{_cell(product)}\t{_cell(order)}\t"
+            f"{properties}\t{received}\n"
+        )
         quarters[(second // QUARTER, kind, product)] += 1
         visits.append((second, session, customer))
     if lines:
-        hooks.events_stored.send(tenant=tenant, visits=visits, now=now)  # before _write queues its bump
+        hooks.events_stored.send(
+            tenant=tenant, visits=visits, now=now
+        )  # before _write queues its bump
         _write(lines, quarters, tenant.time_zone)
     rejections.sort(key=lambda rejection: rejection.index)
     return Outcome(accepted=len(lines), rejections=rejections)
@@ -253,11 +303,18 @@ def track(*, actor: Actor, tenant: Tenant, events: list[dict[str, object]]) -> O
     """`eventsTrack`: at most GRAPHQL_MAX_EVENTS, ingested, and one audit entry for the call (the
     counts: events are data, not changes to audit one by one)."""
     if len(events) > GRAPHQL_MAX_EVENTS:
-        raise UserError(f"{len(events)} events; at most {GRAPHQL_MAX_EVENTS} a call (send more to POST /api/events).",
-                        field="events", code=AnalyticsErrorCode.TOO_MANY_EVENTS)
+        raise UserError(
+            f"{len(events)} events; at most {GRAPHQL_MAX_EVENTS} a call (send more to POST /api/events).",
+            field="events",
+            code=AnalyticsErrorCode.TOO_MANY_EVENTS,
+        )
     outcome = ingest(tenant=tenant, events=enumerate(events))
-    record(actor=actor, action="events.track", obj=tenant,
-           changes={"accepted": outcome.accepted, "rejected": outcome.rejected})
+    record(
+        actor=actor,
+        action="events.track",
+        obj=tenant,
+        changes={"accepted": outcome.accepted, "rejected": outcome.rejected},
+    )
     return outcome
 
 
@@ -270,7 +327,9 @@ def _cell(value: int | None) -> str:
 
 
 @transaction.atomic
-def _write(lines: list[str], quarters: Counter[tuple[int, str, int | None]], tenant_zone: str) -> None:
+def _write(
+    lines: list[str], quarters: Counter[tuple[int, str, int | None]], tenant_zone: str
+) -> None:
     """COPY the rows, then add their counts to EventDay. The local day of each quarter hour is
     taken in SQL, in the zone of the events' Rollup row as this transaction sees it after the
     COPY: a concurrent `rebuild_event_days` (new zone) either waits for this transaction, or
@@ -278,7 +337,9 @@ def _write(lines: list[str], quarters: Counter[tuple[int, str, int | None]], ten
     columns = "type, time, session_id, customer_id, product_id, order_id, properties, received"
     keys = list(quarters)
     with connection.cursor() as cursor:
-        cursor.copy_expert(f"COPY {Event._meta.db_table} ({columns}) FROM STDIN", io.StringIO("".join(lines)))
+        cursor.copy_expert(
+            f"COPY {Event._meta.db_table} ({columns}) FROM STDIN", io.StringIO("".join(lines))
+        )
         cursor.execute(
             f"""INSERT INTO {EventDay._meta.db_table} AS d (day, type, product_id, events)
                 SELECT (to_timestamp(u.quarter * {QUARTER}) AT TIME ZONE z.zone)::date, u.type, u.product,
@@ -290,8 +351,14 @@ def _write(lines: list[str], quarters: Counter[tuple[int, str, int | None]], ten
                  GROUP BY 1, 2, 3
                  ORDER BY 1, 2, 3  -- one lock order: concurrent batches never deadlock
                 ON CONFLICT (day, type, product_id) DO UPDATE SET events = d.events + EXCLUDED.events""",
-            [[k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys], [quarters[k] for k in keys],
-             ROLLUP_NAME, tenant_zone],
+            [
+                [k[0] for k in keys],
+                [k[1] for k in keys],
+                [k[2] for k in keys],
+                [quarters[k] for k in keys],
+                ROLLUP_NAME,
+                tenant_zone,
+            ],
         )
     cache.bump_on_commit()
 
@@ -300,7 +367,9 @@ def _write(lines: list[str], quarters: Counter[tuple[int, str, int | None]], ten
 def rebuild_event_days(*, time_zone: str | None = None) -> None:
     """Recompute EventDay from the events in `time_zone` (default: the tenant's), and record it
     as the zone of the events' days. Ingestion waits meanwhile (a SHARE lock on the events)."""
-    with connection.cursor() as cursor:  # applies the tenant context: connection.tenant is this tenant
+    with (
+        connection.cursor() as cursor
+    ):  # applies the tenant context: connection.tenant is this tenant
         zone = time_zone or connection.tenant.time_zone
         cursor.execute(f"LOCK TABLE {Event._meta.db_table} IN SHARE MODE")
         cursor.execute(f"DELETE FROM {EventDay._meta.db_table}")
@@ -310,5 +379,7 @@ def rebuild_event_days(*, time_zone: str | None = None) -> None:
                   FROM {Event._meta.db_table} GROUP BY 1, 2, 3""",
             [zone],
         )
-    Rollup.objects.update_or_create(name=ROLLUP_NAME, defaults={"time_zone": zone, "rebuilt": timezone.now()})
+    Rollup.objects.update_or_create(
+        name=ROLLUP_NAME, defaults={"time_zone": zone, "rebuilt": timezone.now()}
+    )
     cache.bump_on_commit()

@@ -47,7 +47,9 @@ class FunnelStep:
     type: str
     visitors: int
     conversion: Decimal | None  # from the first step, four places (None when nobody entered)
-    step_conversion: Decimal | None  # from the previous step (1 for the first step when anyone entered)
+    step_conversion: (
+        Decimal | None
+    )  # from the previous step (1 for the first step when anyone entered)
     drop_off: int  # visitors of the previous step who did not reach this one (0 for the first)
 
 
@@ -61,15 +63,26 @@ class Funnel:
 
 def _check(steps: Sequence[str], window_hours: int, days: DateRange) -> None:
     if not MIN_STEPS <= len(steps) <= MAX_STEPS:
-        raise UserError(f"A funnel has {MIN_STEPS} to {MAX_STEPS} steps.", field="steps", code=AnalyticsErrorCode.BAD_STEPS)
+        raise UserError(
+            f"A funnel has {MIN_STEPS} to {MAX_STEPS} steps.",
+            field="steps",
+            code=AnalyticsErrorCode.BAD_STEPS,
+        )
     for step in steps:
         if not TYPE_PATTERN.fullmatch(step):
-            raise UserError(f"{step!r} is not an event type.", field="steps", code=AnalyticsErrorCode.BAD_STEPS)
+            raise UserError(
+                f"{step!r} is not an event type.", field="steps", code=AnalyticsErrorCode.BAD_STEPS
+            )
     if len(set(steps)) != len(steps):
-        raise UserError("Each step is a different event type.", field="steps", code=AnalyticsErrorCode.BAD_STEPS)
+        raise UserError(
+            "Each step is a different event type.", field="steps", code=AnalyticsErrorCode.BAD_STEPS
+        )
     if not MIN_WINDOW_HOURS <= window_hours <= MAX_WINDOW_HOURS:
-        raise UserError(f"The window is {MIN_WINDOW_HOURS} to {MAX_WINDOW_HOURS} hours.", field="windowHours",
-                        code=AnalyticsErrorCode.BAD_WINDOW)
+        raise UserError(
+            f"The window is {MIN_WINDOW_HOURS} to {MAX_WINDOW_HOURS} hours.",
+            field="windowHours",
+            code=AnalyticsErrorCode.BAD_WINDOW,
+        )
     days.check(Granularity.MONTH)  # bounds and order; a funnel's length is capped lower
     check_range(days.first, days.last, longest=MAX_RANGE_DAYS)
 
@@ -79,13 +92,19 @@ def funnel(*, tenant: Tenant, steps: Sequence[str], window_hours: int, days: Dat
     steps = tuple(steps)
     _check(steps, window_hours, days)
     key = f"{tenant.time_zone}|{','.join(steps)}|{window_hours}|{days.first}|{days.last}"
-    counts = cache.cached("funnel", key, lambda: _count(tenant, steps, timedelta(hours=window_hours), days))
+    counts = cache.cached(
+        "funnel", key, lambda: _count(tenant, steps, timedelta(hours=window_hours), days)
+    )
     first = counts[0]
     return Funnel(
-        range=days, window_hours=window_hours, time_zone=tenant.time_zone,
+        range=days,
+        window_hours=window_hours,
+        time_zone=tenant.time_zone,
         steps=[
             FunnelStep(
-                type=step, visitors=count, conversion=ratio(count, first),
+                type=step,
+                visitors=count,
+                conversion=ratio(count, first),
                 step_conversion=ratio(count, counts[k - 1] if k else first),
                 drop_off=counts[k - 1] - count if k else 0,
             )
@@ -99,8 +118,14 @@ def _count(tenant: Tenant, steps: tuple[str, ...], window: timedelta, days: Date
     at step k, keeping `entered` for the window."""
     start = day_start(tenant, days.first)
     end = day_start(tenant, days.last + timedelta(days=1))
-    params: dict[str, Any] = {"types": list(steps), "start": start, "end": end, "horizon": end + window,
-                                 "window": window, "step1": steps[0]}
+    params: dict[str, Any] = {
+        "types": list(steps),
+        "start": start,
+        "end": end,
+        "horizon": end + window,
+        "window": window,
+        "step1": steps[0],
+    }
     ctes = [
         f"""e AS MATERIALIZED (
               SELECT CASE WHEN customer_id IS NOT NULL THEN 'c' || customer_id ELSE 's' || session_id END AS v,

@@ -86,10 +86,16 @@ def _compute(tenant: Tenant, as_of: date) -> LifetimeValue:
     with connection.cursor() as cursor:
         cursor.execute(
             _LIFETIME_SQL.format(orders=connection.ops.quote_name(Order._meta.db_table)),
-            {"counted": list(COUNTED), "end": day_start(tenant, as_of + timedelta(days=1)),
-             "year": day_start(tenant, year_first), "prior": day_start(tenant, year_first - timedelta(days=YEAR_DAYS))},
+            {
+                "counted": list(COUNTED),
+                "end": day_start(tenant, as_of + timedelta(days=1)),
+                "year": day_start(tenant, year_first),
+                "prior": day_start(tenant, year_first - timedelta(days=YEAR_DAYS)),
+            },
         )
-        customers, revenue, year_customers, year_orders, year_revenue, prior, retained = cursor.fetchone()
+        customers, revenue, year_customers, year_orders, year_revenue, prior, retained = (
+            cursor.fetchone()
+        )
     retention = ratio(retained, prior)
     lifespan = None
     if prior:
@@ -107,10 +113,15 @@ def _compute(tenant: Tenant, as_of: date) -> LifetimeValue:
         year_orders=year_orders,
         year_revenue=quantize(year_revenue),
         average_order_value=quantize(year_revenue / year_orders) if year_orders else None,
-        purchase_frequency=(Decimal(year_orders) / year_customers).quantize(TWO_PLACES, ROUND_HALF_UP)
-        if year_customers else None,
+        purchase_frequency=(Decimal(year_orders) / year_customers).quantize(
+            TWO_PLACES, ROUND_HALF_UP
+        )
+        if year_customers
+        else None,
         retention_rate=retention,
-        expected_lifespan_years=None if lifespan is None else lifespan.quantize(TWO_PLACES, ROUND_HALF_UP),
+        expected_lifespan_years=None
+        if lifespan is None
+        else lifespan.quantize(TWO_PLACES, ROUND_HALF_UP),
         predictive=predictive,
     )
 
@@ -118,4 +129,6 @@ def _compute(tenant: Tenant, as_of: date) -> LifetimeValue:
 def lifetime_value(tenant: Tenant, as_of: date | None = None) -> LifetimeValue:
     """CLV as of `as_of` (default today; see apps.analytics.rfm.check_as_of), cached."""
     as_of = check_as_of(tenant, as_of)
-    return cached("lifetime", f"{as_of.isoformat()}|{tenant.time_zone}", lambda: _compute(tenant, as_of))
+    return cached(
+        "lifetime", f"{as_of.isoformat()}|{tenant.time_zone}", lambda: _compute(tenant, as_of)
+    )

@@ -33,8 +33,11 @@ class Event(models.Model):
         indexes = [
             BrinIndex(fields=["time"], name="event_time_brin", autosummarize=True),
             models.Index(fields=["type", "time"], name="event_type_time"),
-            models.Index(fields=["product_id", "time"], name="event_product_time",
-                         condition=Q(product_id__isnull=False)),
+            models.Index(
+                fields=["product_id", "time"],
+                name="event_product_time",
+                condition=Q(product_id__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -68,7 +71,9 @@ class ProductDay(models.Model):
     """One product's lines in the orders placed on `day`, and its refunded lines that day."""
 
     day = models.DateField()
-    product = models.ForeignKey("catalog.Product", on_delete=models.CASCADE, related_name="+", db_constraint=False)
+    product = models.ForeignKey(
+        "catalog.Product", on_delete=models.CASCADE, related_name="+", db_constraint=False
+    )
     units = models.PositiveIntegerField(default=0)
     revenue = MoneyField(default=ZERO)  # line totals (before order-level discount, tax, shipping)
     orders = models.PositiveIntegerField(default=0)
@@ -77,7 +82,9 @@ class ProductDay(models.Model):
 
     class Meta:
         ordering = ["day", "product_id"]
-        constraints = [models.UniqueConstraint(fields=["day", "product"], name="product_day_unique")]
+        constraints = [
+            models.UniqueConstraint(fields=["day", "product"], name="product_day_unique")
+        ]
         indexes = [models.Index(fields=["product", "day"], name="product_day_product")]
 
     def __str__(self) -> str:
@@ -95,7 +102,9 @@ class EventDay(models.Model):
     class Meta:
         ordering = ["day", "type"]
         constraints = [
-            models.UniqueConstraint(fields=["day", "type", "product_id"], name="event_day_unique", nulls_distinct=False)
+            models.UniqueConstraint(
+                fields=["day", "type", "product_id"], name="event_day_unique", nulls_distinct=False
+            )
         ]
 
     def __str__(self) -> str:

@@ -24,8 +24,16 @@ from tenants.context import tenant_context
 if TYPE_CHECKING:
     from tenants.models import Tenant
 
-KPIS = ("gross_sales", "net_sales", "orders", "average_order_value", "units", "refunds", "new_customers",
-        "returning_customer_rate")
+KPIS = (
+    "gross_sales",
+    "net_sales",
+    "orders",
+    "average_order_value",
+    "units",
+    "refunds",
+    "new_customers",
+    "returning_customer_rate",
+)
 SALES = ("net_sales", "gross_sales", "orders")
 TOP_PRODUCTS = ("product_revenue", "product_units")
 MAX_TOP = 20
@@ -49,7 +57,9 @@ class Overview:
     segments: rfm.RfmTable  # as of the range's last day (today at the latest)
 
 
-def date_range(tenant: Tenant, first: date | None, last: date | None, granularity: Granularity) -> DateRange:
+def date_range(
+    tenant: Tenant, first: date | None, last: date | None, granularity: Granularity
+) -> DateRange:
     """The days asked for, defaults filled in (range_or_default), checked for `granularity`."""
     return DateRange(*range_or_default(tenant, first, last)).check(granularity)
 
@@ -58,18 +68,32 @@ def kpis(tenant: Tenant, span: DateRange) -> Result:
     return engine.run(tenant, AnalyticsQuery(metrics=KPIS, range=span, compare=True))
 
 
-def overview(tenant: Tenant, *, first: date | None = None, last: date | None = None,
-             granularity: Granularity = Granularity.DAY, top: int = 5) -> Overview:
+def overview(
+    tenant: Tenant,
+    *,
+    first: date | None = None,
+    last: date | None = None,
+    granularity: Granularity = Granularity.DAY,
+    top: int = 5,
+) -> Overview:
     span = date_range(tenant, first, last, granularity)
     top = max(1, min(top, MAX_TOP))
     return Overview(
         range=span,
         granularity=granularity,
         kpis=kpis(tenant, span),
-        sales=engine.run(tenant, AnalyticsQuery(metrics=SALES, range=span, dimension=Dimension.TIME,
-                                                granularity=granularity)),
-        top_products=engine.run(tenant, AnalyticsQuery(metrics=TOP_PRODUCTS, range=span,
-                                                       dimension=Dimension.PRODUCT, limit=top)),
+        sales=engine.run(
+            tenant,
+            AnalyticsQuery(
+                metrics=SALES, range=span, dimension=Dimension.TIME, granularity=granularity
+            ),
+        ),
+        top_products=engine.run(
+            tenant,
+            AnalyticsQuery(
+                metrics=TOP_PRODUCTS, range=span, dimension=Dimension.PRODUCT, limit=top
+            ),
+        ),
         top_customers=_top_customers(tenant, span, top),
         segments=rfm.rfm_table(tenant, min(span.last, local_today(tenant))),
     )
@@ -79,12 +103,19 @@ def _top_customers(tenant: Tenant, span: DateRange, top: int) -> list[TopCustome
     def compute() -> list[TopCustomer]:
         start, end = day_bounds(tenant, span.first, span.last)
         found = top_customers(start=start, end=end)
-        return [TopCustomer(customer_id=c.pk, spent=c.period_spent, orders=c.period_orders) for c in found[:top]]
+        return [
+            TopCustomer(customer_id=c.pk, spent=c.period_spent, orders=c.period_orders)
+            for c in found[:top]
+        ]
 
-    return cached("overview.top_customers", f"{tenant.time_zone}|{span.first}|{span.last}|{top}", compute)
+    return cached(
+        "overview.top_customers", f"{tenant.time_zone}|{span.first}|{span.last}|{top}", compute
+    )
 
 
-def tenant_summary(tenant: Tenant, *, first: date | None = None, last: date | None = None) -> Result:
+def tenant_summary(
+    tenant: Tenant, *, first: date | None = None, last: date | None = None
+) -> Result:
     """The KPIs of another tenant (the platform host's tenant summary), in that tenant's schema."""
     with tenant_context(tenant):
         return kpis(tenant, date_range(tenant, first, last, Granularity.DAY))

@@ -65,18 +65,26 @@ def top_selling(*, span: Window, by: str, limit: int) -> list[ProductSales]:
     """The products that sold most in the window, by "units" or "revenue" (gross, before refunds).
     Two queries: the ranking, then the products with their category, variants and images."""
     ranking = (
-        _days(span).values("product_id")
+        _days(span)
+        .values("product_id")
         # Each order falls on one day, so the per-day order counts add up.
         .annotate(units=Sum("units"), revenue=Sum("revenue"), orders=Sum("orders"))
         .filter(units__gt=0)
     )
     order = ("-units", "-revenue") if by == "units" else ("-revenue", "-units")
     rows = list(ranking.order_by(*order, "product_id")[:limit])
-    found = Product.objects.select_related("category").prefetch_related("variants", "images").in_bulk(
-        [row["product_id"] for row in rows]
+    found = (
+        Product.objects.select_related("category")
+        .prefetch_related("variants", "images")
+        .in_bulk([row["product_id"] for row in rows])
     )
     return [
-        ProductSales(product=found[row["product_id"]], units=row["units"], revenue=row["revenue"], orders=row["orders"])
+        ProductSales(
+            product=found[row["product_id"]],
+            units=row["units"],
+            revenue=row["revenue"],
+            orders=row["orders"],
+        )
         for row in rows
         if row["product_id"] in found
     ]
@@ -97,20 +105,26 @@ def categories_summary(*, span: Window) -> list[CategorySummary]:
     units, stock value (stock x cost price, or x price where no cost is set) and the sales of the
     window. Five queries whatever the number of categories."""
     stock_value = ExpressionWrapper(
-        F("stock") * Coalesce("cost_price", "price"), output_field=DecimalField(max_digits=20, decimal_places=2)
+        F("stock") * Coalesce("cost_price", "price"),
+        output_field=DecimalField(max_digits=20, decimal_places=2),
     )
     counts = dict(Product.objects.values_list("category_id").annotate(n=Count("id")).order_by())
     stock = {
         row["product__category_id"]: row
         for row in Variant.objects.values("product__category_id")
-        .annotate(units=Sum("stock"), value=Sum(stock_value)).order_by()
+        .annotate(units=Sum("stock"), value=Sum(stock_value))
+        .order_by()
     }
     sales = {
         row["product__category_id"]: row
-        for row in _days(span).values("product__category_id")
-        .annotate(units=Sum("units"), revenue=Sum("revenue")).order_by()
+        for row in _days(span)
+        .values("product__category_id")
+        .annotate(units=Sum("units"), revenue=Sum("revenue"))
+        .order_by()
     }
-    rows = [(c.pk, c) for c in Category.objects.select_related("parent").prefetch_related("children")]
+    rows = [
+        (c.pk, c) for c in Category.objects.select_related("parent").prefetch_related("children")
+    ]
     if None in counts or None in sales:
         rows.append((None, None))
     return [
@@ -156,8 +170,15 @@ def product_analytics(*, product_id: int, span: Window) -> ProductAnalytics:
     each day of the window present (zeros included). One query."""
     rows = {row.day: row for row in _days(span).filter(product_id=product_id)}
     days = [
-        Day(day=day, units=row.units, revenue=row.revenue, refunded_units=row.refunded_units, refunds=row.refunds)
-        if (row := rows.get(day)) else Day(day=day)
+        Day(
+            day=day,
+            units=row.units,
+            revenue=row.revenue,
+            refunded_units=row.refunded_units,
+            refunds=row.refunds,
+        )
+        if (row := rows.get(day))
+        else Day(day=day)
         for day in span.days()
     ]
     return ProductAnalytics(

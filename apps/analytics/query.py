@@ -57,8 +57,12 @@ class DateRange:
     def check(self, granularity: Granularity) -> DateRange:
         for name, day in (("from", self.first), ("to", self.last)):
             check_day(day, field=name, earliest=MIN_DAY, latest=MAX_DAY)
-        check_range(self.first, self.last, longest=MAX_RANGE_DAYS[granularity],
-                    hint=f" by {granularity.value}; use a coarser granularity")
+        check_range(
+            self.first,
+            self.last,
+            longest=MAX_RANGE_DAYS[granularity],
+            hint=f" by {granularity.value}; use a coarser granularity",
+        )
         return self
 
 
@@ -83,11 +87,17 @@ class AnalyticsQuery:
 
     def key(self) -> str:
         """A stable text naming this query, for the cache."""
-        return "|".join((
-            ",".join(self.metrics), f"{self.range.first}:{self.range.last}",
-            self.dimension.value if self.dimension else "-", self.granularity.value,
-            self.filters.key(), "c" if self.compare else "-", str(self.limit or ""),
-        ))
+        return "|".join(
+            (
+                ",".join(self.metrics),
+                f"{self.range.first}:{self.range.last}",
+                self.dimension.value if self.dimension else "-",
+                self.granularity.value,
+                self.filters.key(),
+                "c" if self.compare else "-",
+                str(self.limit or ""),
+            )
+        )
 
 
 Value = Decimal | int | None
@@ -123,7 +133,9 @@ class Result:
     rows: list[Row]  # every bucket of the range for TIME (zeros included); the top items otherwise
     totals: dict[str, Value]
     previous: dict[str, Value] | None = None  # totals of the previous period, when asked
-    change: dict[str, Decimal | None] = field(default_factory=dict)  # (now - before) / before, 4 places
+    change: dict[str, Decimal | None] = field(
+        default_factory=dict
+    )  # (now - before) / before, 4 places
 
     @property
     def series(self) -> Series:
@@ -132,7 +144,11 @@ class Result:
         return Series(
             labels=[row.label for row in self.rows],
             datasets=[
-                Dataset(metric=name, label=METRICS[name].label, data=[row.values.get(name) for row in self.rows])
+                Dataset(
+                    metric=name,
+                    label=METRICS[name].label,
+                    data=[row.values.get(name) for row in self.rows],
+                )
                 for name in self.query.metrics
             ],
         )

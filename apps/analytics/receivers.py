@@ -25,7 +25,9 @@ def connect() -> None:
 
 
 def schema_created(*, schema_name: str) -> None:
-    cache.bump(schema_name)  # a schema made again under an old name must not serve its cached answers
+    cache.bump(
+        schema_name
+    )  # a schema made again under an old name must not serve its cached answers
 
 
 def order_placed(*, order: Order) -> None:

@@ -50,15 +50,20 @@ def run(*, tenant: Tenant, definition: Mapping[str, Any], range: Any = None) -> 
 
 def run_unsaved(*, tenant: Tenant, definition: Any, range: Any = None) -> Result:
     """A definition tried out before it is saved: checked as a saved one would be."""
-    return run(tenant=tenant, definition=definitions.normalise(definition, tenant=tenant), range=range)
+    return run(
+        tenant=tenant, definition=definitions.normalise(definition, tenant=tenant), range=range
+    )
 
 
-def run_report(*, tenant: Any, report_id: int | None, definition: Any,
-               range: Any = None) -> tuple[Report | None, Result]:
+def run_report(
+    *, tenant: Any, report_id: int | None, definition: Any, range: Any = None
+) -> tuple[Report | None, Result]:
     """Exactly one of a saved report (`report_id`) and a definition not saved yet, run; with the
     report it was (None for the definition)."""
     if (report_id is None) == (definition is None):
-        raise UserError("Give either `id` or `definition`.", field="id", code=AnalyticsErrorCode.REQUIRED)
+        raise UserError(
+            "Give either `id` or `definition`.", field="id", code=AnalyticsErrorCode.REQUIRED
+        )
     if report_id is None:
         return None, run_unsaved(tenant=tenant, definition=definition, range=range)
     saved = report(report_id)
@@ -66,7 +71,9 @@ def run_report(*, tenant: Any, report_id: int | None, definition: Any,
 
 
 def _name(value: Any) -> str:
-    return required_text(value, field="name", max_length=NAME_MAX, missing="Give the report a name.")
+    return required_text(
+        value, field="name", max_length=NAME_MAX, missing="Give the report a name."
+    )
 
 
 def _editable(actor: Actor, report_id: int) -> Report:
@@ -76,29 +83,49 @@ def _editable(actor: Actor, report_id: int) -> Report:
     user = getattr(actor, "user", None)
     mine = found.user_id is not None and found.user_id == getattr(user, "pk", None)
     if not mine and getattr(actor, "role", None) not in KEEPERS:
-        raise PermissionDenied("Only whoever saved a report, owners and admins change it.", field="id")
+        raise PermissionDenied(
+            "Only whoever saved a report, owners and admins change it.", field="id"
+        )
     return found
 
 
 @transaction.atomic
 def create_report(*, actor: Actor, tenant: Tenant, name: str, definition: Any) -> Report:
     user = getattr(actor, "user", None)
-    saved = Report.objects.create(user_id=getattr(user, "pk", None), name=_name(name),
-                                  definition=definitions.normalise(definition, tenant=tenant))
-    audit.record(actor=actor, action="report.create", obj=saved,
-                 changes={"name": saved.name, "definition": saved.definition})
+    saved = Report.objects.create(
+        user_id=getattr(user, "pk", None),
+        name=_name(name),
+        definition=definitions.normalise(definition, tenant=tenant),
+    )
+    audit.record(
+        actor=actor,
+        action="report.create",
+        obj=saved,
+        changes={"name": saved.name, "definition": saved.definition},
+    )
     return saved
 
 
 @transaction.atomic
-def update_report(*, actor: Actor, tenant: Tenant, report_id: int, changes: Mapping[str, Any]) -> Report:
+def update_report(
+    *, actor: Actor, tenant: Tenant, report_id: int, changes: Mapping[str, Any]
+) -> Report:
     if unknown := sorted(set(changes) - {"name", "definition"}):
-        raise UserError(f"{unknown[0]} cannot be changed.", field=unknown[0], code=AnalyticsErrorCode.INVALID)
+        raise UserError(
+            f"{unknown[0]} cannot be changed.", field=unknown[0], code=AnalyticsErrorCode.INVALID
+        )
     saved = _editable(actor, report_id)
-    after = {"name": _name(changes["name"]) if "name" in changes else saved.name,
-             "definition": definitions.normalise(changes["definition"], tenant=tenant)
-             if "definition" in changes else saved.definition}
-    changed = {key: [getattr(saved, key), value] for key, value in after.items() if getattr(saved, key) != value}
+    after = {
+        "name": _name(changes["name"]) if "name" in changes else saved.name,
+        "definition": definitions.normalise(changes["definition"], tenant=tenant)
+        if "definition" in changes
+        else saved.definition,
+    }
+    changed = {
+        key: [getattr(saved, key), value]
+        for key, value in after.items()
+        if getattr(saved, key) != value
+    }
     if changed:
         for key, (_, value) in changed.items():
             setattr(saved, key, value)

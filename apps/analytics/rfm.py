@@ -139,8 +139,13 @@ class RfmTable:
             return None
         row = self.frame.loc[customer_id]
         return CustomerScores(
-            customer_id=customer_id, recency_days=int(row.recency_days), frequency=int(row.frequency),
-            monetary=_cents(row.monetary_cents), r=int(row.r), f=int(row.f), m=int(row.m),
+            customer_id=customer_id,
+            recency_days=int(row.recency_days),
+            frequency=int(row.frequency),
+            monetary=_cents(row.monetary_cents),
+            r=int(row.r),
+            f=int(row.f),
+            m=int(row.m),
             segment=Segment(row.segment),
         )
 
@@ -148,27 +153,45 @@ class RfmTable:
         """Every segment, in the order of `Segment`, empty ones included."""
         total_cents = int(self.frame["monetary_cents"].sum())
         grouped = self.frame.groupby("segment", observed=True).agg(
-            customers=("frequency", "size"), cents=("monetary_cents", "sum"),
-            recency=("recency_days", "sum"), orders=("frequency", "sum"),
+            customers=("frequency", "size"),
+            cents=("monetary_cents", "sum"),
+            recency=("recency_days", "sum"),
+            orders=("frequency", "sum"),
         )
         summaries = []
         for segment in Segment:
             if segment.value not in grouped.index:
-                summaries.append(SegmentSummary(segment, 0, ratio(0, self.customers), ZERO, ratio(0, total_cents),
-                                                None, None, None))
+                summaries.append(
+                    SegmentSummary(
+                        segment,
+                        0,
+                        ratio(0, self.customers),
+                        ZERO,
+                        ratio(0, total_cents),
+                        None,
+                        None,
+                        None,
+                    )
+                )
                 continue
             row = grouped.loc[segment.value]
             count, cents = int(row.customers), int(row.cents)
-            summaries.append(SegmentSummary(
-                segment=segment,
-                customers=count,
-                customers_share=ratio(count, self.customers),
-                revenue=_cents(cents),
-                revenue_share=ratio(cents, total_cents),
-                average_recency_days=(Decimal(int(row.recency)) / count).quantize(TWO_PLACES, ROUND_HALF_UP),
-                average_frequency=(Decimal(int(row.orders)) / count).quantize(TWO_PLACES, ROUND_HALF_UP),
-                average_monetary=_cents(Decimal(cents) / count),
-            ))
+            summaries.append(
+                SegmentSummary(
+                    segment=segment,
+                    customers=count,
+                    customers_share=ratio(count, self.customers),
+                    revenue=_cents(cents),
+                    revenue_share=ratio(cents, total_cents),
+                    average_recency_days=(Decimal(int(row.recency)) / count).quantize(
+                        TWO_PLACES, ROUND_HALF_UP
+                    ),
+                    average_frequency=(Decimal(int(row.orders)) / count).quantize(
+                        TWO_PLACES, ROUND_HALF_UP
+                    ),
+                    average_monetary=_cents(Decimal(cents) / count),
+                )
+            )
         return summaries
 
 
@@ -192,9 +215,15 @@ def check_as_of(tenant: Tenant, as_of: date | None) -> date:
     if as_of is None:
         return today
     if as_of > today + timedelta(days=1):
-        raise UserError("`asOf` must not be in the future.", field="asOf", code=AnalyticsErrorCode.BAD_RANGE)
+        raise UserError(
+            "`asOf` must not be in the future.", field="asOf", code=AnalyticsErrorCode.BAD_RANGE
+        )
     if as_of < MIN_AS_OF:
-        raise UserError(f"`asOf` must not be before {MIN_AS_OF}.", field="asOf", code=AnalyticsErrorCode.BAD_RANGE)
+        raise UserError(
+            f"`asOf` must not be before {MIN_AS_OF}.",
+            field="asOf",
+            code=AnalyticsErrorCode.BAD_RANGE,
+        )
     return as_of
 
 
@@ -205,8 +234,10 @@ def _score(values: pd.Series, *, ascending: bool) -> pd.Series:
     n = len(values)
     if n == 1:
         return pd.Series([3], index=values.index)
-    twice_rank = (values.rank(method="min", ascending=ascending)
-                  + values.rank(method="max", ascending=ascending)).astype("int64")
+    twice_rank = (
+        values.rank(method="min", ascending=ascending)
+        + values.rank(method="max", ascending=ascending)
+    ).astype("int64")
     scores = -(-5 * (twice_rank - 2) // (2 * (n - 1)))
     return scores.clip(lower=1).astype(int)
 
@@ -222,15 +253,21 @@ def score(frame: pd.DataFrame) -> pd.DataFrame:
     frame["segment"] = [segment_of(r, f).value for r, f in zip(frame["r"], frame["f"], strict=True)]
     frame["segment"] = frame["segment"].astype(pd.CategoricalDtype([s.value for s in Segment]))
     frame.index.name = "customer_id"
-    return frame.sort_values(["monetary_cents", "customer_id"], ascending=[False, True], kind="stable")
+    return frame.sort_values(
+        ["monetary_cents", "customer_id"], ascending=[False, True], kind="stable"
+    )
 
 
 def _compute(tenant: Tenant, as_of: date) -> RfmTable:
     with connection.cursor() as cursor:
         cursor.execute(
             _RFM_SQL.format(orders=connection.ops.quote_name(Order._meta.db_table)),
-            {"as_of": as_of, "zone": tenant.time_zone, "counted": list(COUNTED),
-             "end": day_start(tenant, as_of + timedelta(days=1))},
+            {
+                "as_of": as_of,
+                "zone": tenant.time_zone,
+                "counted": list(COUNTED),
+                "end": day_start(tenant, as_of + timedelta(days=1)),
+            },
         )
         rows = cursor.fetchall()
     frame = pd.DataFrame(rows, columns=COLUMNS).astype("int64")

@@ -58,7 +58,9 @@ def _scope(column: str, windows: list[tuple[datetime, datetime]] | None) -> str:
     """The condition on a timestamp column: the local days asked for (None: every day)."""
     if windows is None:
         return "TRUE"
-    coarse = " OR ".join(f"({column} >= %(s{i})s AND {column} < %(e{i})s)" for i in range(len(windows)))
+    coarse = " OR ".join(
+        f"({column} >= %(s{i})s AND {column} < %(e{i})s)" for i in range(len(windows))
+    )
     return f"({coarse}) AND ({column} AT TIME ZONE %(tz)s)::date = ANY(%(days)s::date[])"
 
 
@@ -70,8 +72,10 @@ def _statements(windows: list[tuple[datetime, datetime]] | None) -> list[str]:
     days = "TRUE" if windows is None else "day = ANY(%(days)s::date[])"
     counted = "o.status <> %(cancelled)s"
     # The customer's first counted order (by placed_at, then id) is a new customer's order.
-    earlier = (f"EXISTS (SELECT 1 FROM {order} e WHERE e.customer_id = o.customer_id AND e.status <> %(cancelled)s"
-               f" AND (e.placed_at, e.id) < (o.placed_at, o.id))")
+    earlier = (
+        f"EXISTS (SELECT 1 FROM {order} e WHERE e.customer_id = o.customer_id AND e.status <> %(cancelled)s"
+        f" AND (e.placed_at, e.id) < (o.placed_at, o.id))"
+    )
     return [
         f"DELETE FROM {sales} WHERE {days}",
         f"DELETE FROM {products} WHERE {days}",
@@ -174,8 +178,10 @@ def _lock_days(cursor, days: list[date]) -> None:
 def _lock_customer(cursor, customer_id: int | None) -> None:
     """Writes on one customer's orders queue: which of its orders is its first depends on all."""
     if customer_id is not None:
-        cursor.execute("SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.sales_customer.' || %s))",
-                       [str(customer_id)])
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.sales_customer.' || %s))",
+            [str(customer_id)],
+        )
 
 
 def touch(order: Order) -> None:
@@ -230,17 +236,37 @@ def order_placed(order: Order) -> None:
             return touch(order)
         _lock_days(cursor, [day])
         cursor.execute(
-            f"SELECT coalesce(sum(quantity), 0) FROM {_t(OrderLine)} WHERE order_id = %s", [order.pk])
+            f"SELECT coalesce(sum(quantity), 0) FROM {_t(OrderLine)} WHERE order_id = %s",
+            [order.pk],
+        )
         units = cursor.fetchone()[0]
         has_customer = order.customer_id is not None
-        cursor.execute(_SALES_ADD.format(sales=_t(SalesDay)), {
-            "day": day, "orders": 1, "gross": order.total, "discounts": order.discount_total, "tax": order.tax_total,
-            "shipping": order.shipping_total, "units": units, "refunds": 0, "refund_count": 0, "refunded_units": 0,
-            "new": int(has_customer and not earlier), "returning": int(has_customer and earlier),
-        })
-        cursor.execute(_PRODUCTS_ADD.format(products=_t(ProductDay), rows=f"""
+        cursor.execute(
+            _SALES_ADD.format(sales=_t(SalesDay)),
+            {
+                "day": day,
+                "orders": 1,
+                "gross": order.total,
+                "discounts": order.discount_total,
+                "tax": order.tax_total,
+                "shipping": order.shipping_total,
+                "units": units,
+                "refunds": 0,
+                "refund_count": 0,
+                "refunded_units": 0,
+                "new": int(has_customer and not earlier),
+                "returning": int(has_customer and earlier),
+            },
+        )
+        cursor.execute(
+            _PRODUCTS_ADD.format(
+                products=_t(ProductDay),
+                rows=f"""
             SELECT %(day)s, product_id, sum(quantity), sum(total), 1, 0, 0 FROM {_t(OrderLine)}
-             WHERE order_id = %(id)s AND product_id IS NOT NULL GROUP BY product_id"""), {"day": day, "id": order.pk})
+             WHERE order_id = %(id)s AND product_id IS NOT NULL GROUP BY product_id""",
+            ),
+            {"day": day, "id": order.pk},
+        )
     cache.bump_on_commit()
 
 
@@ -259,15 +285,33 @@ def refund_made(refund: Refund) -> None:
         if not counted:
             return touch(refund.order)
         _lock_days(cursor, [day])
-        cursor.execute(_SALES_ADD.format(sales=_t(SalesDay)), {
-            "day": day, "orders": 0, "gross": 0, "discounts": 0, "tax": 0, "shipping": 0, "units": 0,
-            "refunds": refund.amount, "refund_count": 1, "refunded_units": units, "new": 0, "returning": 0,
-        })
-        cursor.execute(_PRODUCTS_ADD.format(products=_t(ProductDay), rows=f"""
+        cursor.execute(
+            _SALES_ADD.format(sales=_t(SalesDay)),
+            {
+                "day": day,
+                "orders": 0,
+                "gross": 0,
+                "discounts": 0,
+                "tax": 0,
+                "shipping": 0,
+                "units": 0,
+                "refunds": refund.amount,
+                "refund_count": 1,
+                "refunded_units": units,
+                "new": 0,
+                "returning": 0,
+            },
+        )
+        cursor.execute(
+            _PRODUCTS_ADD.format(
+                products=_t(ProductDay),
+                rows=f"""
             SELECT %(day)s, l.product_id, 0, 0, 0, sum(rl.quantity), sum(rl.amount)
               FROM {_t(RefundLine)} rl JOIN {_t(OrderLine)} l ON l.id = rl.order_line_id
-             WHERE rl.refund_id = %(id)s AND l.product_id IS NOT NULL GROUP BY l.product_id"""),
-            {"day": day, "id": refund.pk})
+             WHERE rl.refund_id = %(id)s AND l.product_id IS NOT NULL GROUP BY l.product_id""",
+            ),
+            {"day": day, "id": refund.pk},
+        )
     cache.bump_on_commit()
 
 
@@ -280,7 +324,9 @@ def rebuild(*, time_zone: str | None = None) -> None:
         for sql in _statements(None):
             cursor.execute(sql, {"tz": zone, "cancelled": CANCELLED})
         cursor.execute(f"ANALYZE {_t(SalesDay)}, {_t(ProductDay)}")
-    Rollup.objects.update_or_create(name=SALES, defaults={"time_zone": zone, "rebuilt": timezone.now()})
+    Rollup.objects.update_or_create(
+        name=SALES, defaults={"time_zone": zone, "rebuilt": timezone.now()}
+    )
     _rebuild_event_days()
     cache.bump_on_commit()
 

@@ -60,10 +60,14 @@ def _array(body: bytes) -> list[tuple[int, object]]:
     except UnicodeDecodeError as exc:
         raise bad_request(f"The body is not UTF-8 (byte {exc.start}).") from exc
     except json.JSONDecodeError as exc:
-        raise bad_request(f"The body is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno} "
-                          f"(character {exc.pos}).") from exc
+        raise bad_request(
+            f"The body is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno} "
+            f"(character {exc.pos})."
+        ) from exc
     if type(parsed) is not list:
-        raise bad_request(f"The body must be a JSON array of events (or NDJSON with Content-Type {NDJSON}).")
+        raise bad_request(
+            f"The body must be a JSON array of events (or NDJSON with Content-Type {NDJSON})."
+        )
     if len(parsed) > events.REST_MAX_EVENTS:
         raise _too_large(f"{len(parsed)} events; at most {events.REST_MAX_EVENTS} a request.")
     return list(enumerate(parsed))
@@ -78,9 +82,18 @@ def _ndjson(body: bytes) -> list[tuple[int, object]]:
         try:
             items.append((number, json.loads(line)))
         except UnicodeDecodeError as exc:
-            items.append((number, events.Unreadable(f"Line {number} is not UTF-8 (byte {exc.start}).")))
+            items.append(
+                (number, events.Unreadable(f"Line {number} is not UTF-8 (byte {exc.start})."))
+            )
         except json.JSONDecodeError as exc:
-            items.append((number, events.Unreadable(f"Line {number} is not JSON: {exc.msg} at column {exc.colno}.")))
+            items.append(
+                (
+                    number,
+                    events.Unreadable(
+                        f"Line {number} is not JSON: {exc.msg} at column {exc.colno}."
+                    ),
+                )
+            )
     return items
 
 
@@ -89,7 +102,9 @@ def _admit(request: ResolvedRequest) -> None:
     principal = request.principal
     if principal.api_key is None:
         if not principal.is_authenticated:
-            raise AuthenticationError("Send an API key with the events scope: X-API-Key or Authorization: Bearer sk_….")
+            raise AuthenticationError(
+                "Send an API key with the events scope: X-API-Key or Authorization: Bearer sk_…."
+            )
         raise forbidden("Events are sent with an API key (the events scope), not a user's sign-in.")
     if not principal.may(ApiKey.Scope.EVENTS):
         raise forbidden("This API key lacks the 'events' scope.")
@@ -126,16 +141,23 @@ def track_events(request: ResolvedRequest) -> JsonResponse:
         _admit(request)
         media_type = (request.content_type or "").lower()
         if media_type not in ("application/json", NDJSON):
-            raise RequestRefused(f"Send application/json (an array of events) or {NDJSON}.", status=415,
-                                 code="UNSUPPORTED_MEDIA_TYPE")
+            raise RequestRefused(
+                f"Send application/json (an array of events) or {NDJSON}.",
+                status=415,
+                code="UNSUPPORTED_MEDIA_TYPE",
+            )
         body = _body(request)
         items = _ndjson(body) if media_type == NDJSON else _array(body)
         _spend(request, tenant, len(items))
     except RequestRefused as refused:
         return refused.as_response()
     outcome = events.ingest(tenant=tenant, events=items)
-    return JsonResponse({
-        "accepted": outcome.accepted,
-        "rejected": outcome.rejected,
-        "errors": [{"index": r.index, "code": r.code, "message": r.message} for r in outcome.rejections],
-    })
+    return JsonResponse(
+        {
+            "accepted": outcome.accepted,
+            "rejected": outcome.rejected,
+            "errors": [
+                {"index": r.index, "code": r.code, "message": r.message} for r in outcome.rejections
+            ],
+        }
+    )

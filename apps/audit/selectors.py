@@ -22,7 +22,11 @@ def audit_log(
     ("member.")."""
     entries = AuditEntry.objects.all()
     if action:
-        entries = entries.filter(action__startswith=action) if action.endswith(".") else entries.filter(action=action)
+        entries = (
+            entries.filter(action__startswith=action)
+            if action.endswith(".")
+            else entries.filter(action=action)
+        )
     if actor_email:
         entries = entries.filter(actor_email__iexact=actor_email)
     if object_type:

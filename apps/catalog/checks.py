@@ -37,14 +37,22 @@ def json_object(value: Any, field: str) -> dict:
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise UserError("Send a JSON object, such as {\"material\": \"cotton\"}.", field=field, code=ProductErrorCode.INVALID)
+        raise UserError(
+            'Send a JSON object, such as {"material": "cotton"}.',
+            field=field,
+            code=ProductErrorCode.INVALID,
+        )
     return value
 
 
 def options(value: Any, field: str) -> dict[str, str]:
     checked = json_object(value, field)
     if not all(isinstance(k, str) and isinstance(v, str) for k, v in checked.items()):
-        raise UserError("Options map names to text, such as {\"size\": \"M\"}.", field=field, code=ProductErrorCode.INVALID)
+        raise UserError(
+            'Options map names to text, such as {"size": "M"}.',
+            field=field,
+            code=ProductErrorCode.INVALID,
+        )
     return checked
 
 
@@ -55,7 +63,9 @@ def tags(values: Iterable[str] | None, field: str = "tags") -> list[str]:
         if not tag:
             raise UserError("A tag cannot be blank.", field=field, code=ProductErrorCode.INVALID)
         if len(tag) > 50:
-            raise UserError("A tag has at most 50 characters.", field=field, code=ProductErrorCode.TOO_LONG)
+            raise UserError(
+                "A tag has at most 50 characters.", field=field, code=ProductErrorCode.TOO_LONG
+            )
         if tag not in checked:
             checked.append(tag)
     if len(checked) > MAX_TAGS:
@@ -63,7 +73,14 @@ def tags(values: Iterable[str] | None, field: str = "tags") -> list[str]:
     return checked
 
 
-def slug(model: type[Model], value: str | None, *, source: str, field: str = "slug", exclude_pk: int | None = None) -> str:
+def slug(
+    model: type[Model],
+    value: str | None,
+    *,
+    source: str,
+    field: str = "slug",
+    exclude_pk: int | None = None,
+) -> str:
     """A given slug must be well formed and free; a missing one is made from `source`."""
     max_length = model._meta.get_field("slug").max_length
     others = model.objects.exclude(pk=exclude_pk) if exclude_pk else model.objects.all()
@@ -72,7 +89,8 @@ def slug(model: type[Model], value: str | None, *, source: str, field: str = "sl
         if not SLUG.fullmatch(value) or len(value) > max_length:
             raise UserError(
                 f"Use lower-case letters, digits and single hyphens (at most {max_length}).",
-                field=field, code=ProductErrorCode.INVALID,
+                field=field,
+                code=ProductErrorCode.INVALID,
             )
         if others.filter(slug=value).exists():
             raise UserError("This slug is taken.", field=field, code=ProductErrorCode.DUPLICATE)
@@ -88,7 +106,11 @@ def slug(model: type[Model], value: str | None, *, source: str, field: str = "sl
 
 def status(value: str) -> str:
     if value not in Product.Status.values:
-        raise UserError(f"Status is one of {', '.join(Product.Status.values)}.", field="status", code=ProductErrorCode.INVALID)
+        raise UserError(
+            f"Status is one of {', '.join(Product.Status.values)}.",
+            field="status",
+            code=ProductErrorCode.INVALID,
+        )
     return value
 
 
@@ -97,15 +119,24 @@ def sku(value: str, field: str, *, exclude_pk: int | None = None) -> str:
     if not checked:
         raise UserError("Give the variant a SKU.", field=field, code=ProductErrorCode.REQUIRED)
     if len(checked) > 64 or any(c.isspace() for c in checked):
-        raise UserError("A SKU has at most 64 characters and no spaces.", field=field, code=ProductErrorCode.INVALID)
+        raise UserError(
+            "A SKU has at most 64 characters and no spaces.",
+            field=field,
+            code=ProductErrorCode.INVALID,
+        )
     others = Variant.objects.exclude(pk=exclude_pk) if exclude_pk else Variant.objects.all()
     if others.filter(sku__iexact=checked).exists():
-        raise UserError("Another variant has this SKU.", field=field, code=ProductErrorCode.DUPLICATE)
+        raise UserError(
+            "Another variant has this SKU.", field=field, code=ProductErrorCode.DUPLICATE
+        )
     return checked
 
 
 def prices(variant: Variant, prefix: str) -> None:
     """The variant's prices together, once they are set on it."""
     if variant.compare_at_price is not None and variant.compare_at_price < variant.price:
-        raise UserError("The compare-at price cannot be below the price.",
-                        field=f"{prefix}compareAtPrice", code=ProductErrorCode.INVALID)
+        raise UserError(
+            "The compare-at price cannot be below the price.",
+            field=f"{prefix}compareAtPrice",
+            code=ProductErrorCode.INVALID,
+        )

@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 # --- stored files -------------------------------------------------------------------------------
 
+
 def files_of(image: ProductImage) -> list[str]:
     return [image.image.name, *image.renditions.values()]
 
@@ -48,6 +49,7 @@ def _delete_files(names: Iterable[str]) -> None:
 
 
 # --- uploads, edits, renditions -----------------------------------------------------------------
+
 
 def _queue_renditions(image_ids: list[int]) -> None:
     """After commit, in this tenant's schema (named explicitly: the task must never run in
@@ -78,12 +80,18 @@ def add_product_images(*, actor, product_id: int, uploads: list[Any]) -> list[Pr
     if not uploads:
         raise UserError("Send at least one file.", field="files", code=ProductErrorCode.REQUIRED)
     if len(uploads) > limit:
-        raise UserError(f"At most {limit} files at once.", field="files", code=ProductErrorCode.TOO_MANY_FILES)
-    cleaned = [(images.clean(upload, field=f"files.{index}"), "") for index, upload in enumerate(uploads)]
+        raise UserError(
+            f"At most {limit} files at once.", field="files", code=ProductErrorCode.TOO_MANY_FILES
+        )
+    cleaned = [
+        (images.clean(upload, field=f"files.{index}"), "") for index, upload in enumerate(uploads)
+    ]
     return _add_images(actor=actor, product_id=product_id, cleaned=cleaned)
 
 
-def _add_images(*, actor, product_id: int, cleaned: list[tuple[images.CleanImage, str]]) -> list[ProductImage]:
+def _add_images(
+    *, actor, product_id: int, cleaned: list[tuple[images.CleanImage, str]]
+) -> list[ProductImage]:
     stored: list[str] = []
     try:
         with transaction.atomic():
@@ -93,15 +101,30 @@ def _add_images(*, actor, product_id: int, cleaned: list[tuple[images.CleanImage
             made = []
             for clean, alt_text in cleaned:
                 position += 1
-                image = ProductImage(product=product, alt_text=alt_text, position=position,
-                                     width=clean.width, height=clean.height)
-                image.image.save(f"{uuid.uuid4().hex}.{clean.extension}", ContentFile(clean.content), save=False)
+                image = ProductImage(
+                    product=product,
+                    alt_text=alt_text,
+                    position=position,
+                    width=clean.width,
+                    height=clean.height,
+                )
+                image.image.save(
+                    f"{uuid.uuid4().hex}.{clean.extension}", ContentFile(clean.content), save=False
+                )
                 stored.append(image.image.name)
                 image.save()
                 made.append(image)
-                audit.record(actor=actor, action="product_image.create", obj=image,
-                             changes={"product": product.pk, "file": image.image.name,
-                                      "width": clean.width, "height": clean.height})
+                audit.record(
+                    actor=actor,
+                    action="product_image.create",
+                    obj=image,
+                    changes={
+                        "product": product.pk,
+                        "file": image.image.name,
+                        "width": clean.width,
+                        "height": clean.height,
+                    },
+                )
             _queue_renditions([image.pk for image in made])
     except BaseException:
         _delete_files(stored)  # nothing was committed: leave no file behind either
@@ -123,8 +146,12 @@ def update_product_image(*, actor, image_id: int, alt_text: str) -> ProductImage
 def delete_product_image(*, actor, image_id: int) -> None:
     image = rows.locked(ProductImage, image_id, "No such image.")
     files = files_of(image)
-    audit.record(actor=actor, action="product_image.delete", obj=image,
-                 changes={"product": image.product_id, "file": image.image.name})
+    audit.record(
+        actor=actor,
+        action="product_image.delete",
+        obj=image,
+        changes={"product": image.product_id, "file": image.image.name},
+    )
     image.delete()
     delete_files_on_commit(files)
 
@@ -135,7 +162,11 @@ def reorder_product_images(*, actor, product_id: int, image_ids: list[int]) -> l
     product = rows.locked(Product, product_id, "No such product.", field="product")
     current = {image.pk: image for image in product.images.all()}
     if len(image_ids) != len(set(image_ids)) or set(image_ids) != set(current):
-        raise UserError("List every image of this product exactly once.", field="images", code=ProductErrorCode.INVALID)
+        raise UserError(
+            "List every image of this product exactly once.",
+            field="images",
+            code=ProductErrorCode.INVALID,
+        )
     ordered = [current[pk] for pk in image_ids]
     before = [image.pk for image in sorted(current.values(), key=lambda i: (i.position, i.pk))]
     moved = [image for position, image in enumerate(ordered) if image.position != position]
@@ -143,8 +174,12 @@ def reorder_product_images(*, actor, product_id: int, image_ids: list[int]) -> l
         image.position = position
     if moved:  # only a real change is written, and every written change is audited
         ProductImage.objects.bulk_update(moved, ["position"])
-        audit.record(actor=actor, action="product_image.reorder", obj=product,
-                     changes={"images": [before, image_ids]})
+        audit.record(
+            actor=actor,
+            action="product_image.reorder",
+            obj=product,
+            changes={"images": [before, image_ids]},
+        )
     return ordered
 
 

@@ -43,13 +43,25 @@ class _Decoded:
 def _read(upload, field: str) -> bytes:
     limit = settings.PRODUCT_IMAGE_MAX_BYTES
     if not hasattr(upload, "read"):
-        raise UserError("Send the image as a file (GraphQL multipart request).", field=field, code=ProductErrorCode.INVALID_IMAGE)
+        raise UserError(
+            "Send the image as a file (GraphQL multipart request).",
+            field=field,
+            code=ProductErrorCode.INVALID_IMAGE,
+        )
     size = getattr(upload, "size", None)
     if size is not None and size > limit:
-        raise UserError(f"The file is larger than {limit // 1_000_000} MB.", field=field, code=ProductErrorCode.FILE_TOO_LARGE)
+        raise UserError(
+            f"The file is larger than {limit // 1_000_000} MB.",
+            field=field,
+            code=ProductErrorCode.FILE_TOO_LARGE,
+        )
     data = upload.read(limit + 1)
     if len(data) > limit:
-        raise UserError(f"The file is larger than {limit // 1_000_000} MB.", field=field, code=ProductErrorCode.FILE_TOO_LARGE)
+        raise UserError(
+            f"The file is larger than {limit // 1_000_000} MB.",
+            field=field,
+            code=ProductErrorCode.FILE_TOO_LARGE,
+        )
     if not data:
         raise UserError("The file is empty.", field=field, code=ProductErrorCode.INVALID_IMAGE)
     return data
@@ -57,7 +69,11 @@ def _read(upload, field: str) -> bytes:
 
 def _too_many_pixels(field: str) -> UserError:
     megapixels = settings.PRODUCT_IMAGE_MAX_PIXELS / 1_000_000
-    return UserError(f"The image has more than {megapixels:g} million pixels.", field=field, code=ProductErrorCode.TOO_MANY_PIXELS)
+    return UserError(
+        f"The image has more than {megapixels:g} million pixels.",
+        field=field,
+        code=ProductErrorCode.TOO_MANY_PIXELS,
+    )
 
 
 def _frames(image: Image.Image, field: str) -> Iterator[Image.Image]:
@@ -99,11 +115,17 @@ def _decode(data: bytes, field: str) -> _Decoded:
                 loop=int(image.info.get("loop", 0) or 0),
             )
     except UnidentifiedImageError as exc:
-        raise UserError("The file is not a JPEG, PNG, WebP or GIF image.", field=field, code=ProductErrorCode.INVALID_IMAGE) from exc
+        raise UserError(
+            "The file is not a JPEG, PNG, WebP or GIF image.",
+            field=field,
+            code=ProductErrorCode.INVALID_IMAGE,
+        ) from exc
     except Image.DecompressionBombError as exc:
         raise _too_many_pixels(field) from exc
     except (OSError, SyntaxError, ValueError, EOFError) as exc:  # truncated or damaged
-        raise UserError("The image is damaged or incomplete.", field=field, code=ProductErrorCode.INVALID_IMAGE) from exc
+        raise UserError(
+            "The image is damaged or incomplete.", field=field, code=ProductErrorCode.INVALID_IMAGE
+        ) from exc
 
 
 def _encode(decoded: _Decoded, image_format: str, frames: list[Image.Image], quality: int) -> bytes:
@@ -117,7 +139,9 @@ def _encode(decoded: _Decoded, image_format: str, frames: list[Image.Image], qua
     elif image_format == "WEBP":
         options.update(quality=quality)
     if len(frames) > 1:
-        options.update(save_all=True, append_images=frames[1:], duration=decoded.durations, loop=decoded.loop)
+        options.update(
+            save_all=True, append_images=frames[1:], duration=decoded.durations, loop=decoded.loop
+        )
         if image_format == "GIF":
             options["disposal"] = 2
     frames[0].save(out, format=image_format, **options)

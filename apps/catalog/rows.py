@@ -71,7 +71,11 @@ def update(
     of `fields`) before anything is set, then `check_row` on the row with every value set. Only a
     real change is saved (`taken`: the message for a `unique_field` taken meanwhile) and audited
     as `action`; what changed is returned, as the audit log has it."""
-    values = {attribute: check(changes[key], obj) for key, (attribute, check) in fields.items() if key in changes}
+    values = {
+        attribute: check(changes[key], obj)
+        for key, (attribute, check) in fields.items()
+        if key in changes
+    }
     diff = apply(obj, values)
     if check_row is not None:
         check_row(obj)

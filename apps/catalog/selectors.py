@@ -13,6 +13,7 @@ from apps.catalog.models import Category, Product, Variant
 
 # --- the category tree --------------------------------------------------------------------------
 
+
 def _parents() -> dict[int, int | None]:
     return dict(Category.objects.values_list("id", "parent_id"))
 
@@ -42,14 +43,18 @@ def category_descendant_ids(category_id: int) -> set[int]:
     return found
 
 
-def categories(*, parent_id: int | None = None, top_level: bool = False, search: str = "") -> QuerySet:
+def categories(
+    *, parent_id: int | None = None, top_level: bool = False, search: str = ""
+) -> QuerySet:
     queryset = Category.objects.all()
     if parent_id is not None:
         queryset = queryset.filter(parent_id=parent_id)
     if top_level:
         queryset = queryset.filter(parent__isnull=True)
     if search.strip():
-        queryset = queryset.filter(Q(name__icontains=search.strip()) | Q(slug__icontains=search.strip()))
+        queryset = queryset.filter(
+            Q(name__icontains=search.strip()) | Q(slug__icontains=search.strip())
+        )
     return queryset
 
 
@@ -59,6 +64,7 @@ def categories_by_id(ids: list[int]) -> dict[int, Category]:
 
 
 # --- products -----------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class ProductFilter:
@@ -79,7 +85,9 @@ def _variants() -> QuerySet:
     return Variant.objects.filter(product=OuterRef("pk"))
 
 
-def products(*, where: ProductFilter | None = None, sort: str = "created", descending: bool = True) -> QuerySet:
+def products(
+    *, where: ProductFilter | None = None, sort: str = "created", descending: bool = True
+) -> QuerySet:
     """Products matching `where`. Variant conditions are EXISTS subqueries, so a product shows
     once however many of its variants match; the sort ends on the id, so pages are stable."""
     where = where or ProductFilter()
@@ -87,7 +95,11 @@ def products(*, where: ProductFilter | None = None, sort: str = "created", desce
     if where.statuses:
         queryset = queryset.filter(status__in=where.statuses)
     if where.category_id is not None:
-        ids = category_descendant_ids(where.category_id) if where.include_subcategories else {where.category_id}
+        ids = (
+            category_descendant_ids(where.category_id)
+            if where.include_subcategories
+            else {where.category_id}
+        )
         queryset = queryset.filter(category_id__in=ids)
     if where.price_min is not None or where.price_max is not None:
         priced = _variants()
@@ -101,14 +113,17 @@ def products(*, where: ProductFilter | None = None, sort: str = "created", desce
         queryset = queryset.filter(stocked if where.in_stock else ~stocked)
     if text := where.search.strip():
         queryset = queryset.filter(
-            Q(name__icontains=text) | Q(description__icontains=text)
+            Q(name__icontains=text)
+            | Q(description__icontains=text)
             | Exists(_variants().filter(sku__icontains=text))
         )
     if where.tags:
         queryset = queryset.filter(tags__overlap=where.tags)
     key = SORT_KEYS[sort]
     if key == "min_price":
-        queryset = queryset.annotate(min_price=Subquery(_variants().order_by("price").values("price")[:1]))
+        queryset = queryset.annotate(
+            min_price=Subquery(_variants().order_by("price").values("price")[:1])
+        )
     direction = F(key).desc(nulls_last=True) if descending else F(key).asc(nulls_last=True)
     return queryset.order_by(direction, "-id" if descending else "id")
 
@@ -116,7 +131,11 @@ def products(*, where: ProductFilter | None = None, sort: str = "created", desce
 def products_by_id(ids: list[int]) -> dict[int, Product]:
     """The products of `ids` that exist (deleted ones are left out), by id, with their category,
     variants and images: what a product shows, in three queries however many they are."""
-    return Product.objects.select_related("category").prefetch_related("variants", "images").in_bulk(ids)
+    return (
+        Product.objects.select_related("category")
+        .prefetch_related("variants", "images")
+        .in_bulk(ids)
+    )
 
 
 def low_stock_variants() -> QuerySet:

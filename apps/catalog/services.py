@@ -26,21 +26,32 @@ SKU_TAKEN = "Another variant has this SKU."
 
 # --- categories ---------------------------------------------------------------------------------
 
+
 def _parent(parent_id: int | None, *, moving: Category | None = None) -> Category | None:
     if parent_id is None:
         return None
     parent = Category.objects.filter(pk=parent_id).first()
     if parent is None:
         raise NotFound("No such parent category.", field="parent")
-    if moving is not None and moving.pk in selectors.category_ancestor_ids(parent.pk, include_self=True):
-        raise UserError("A category cannot sit under itself or one of its subcategories.",
-                        field="parent", code=ProductErrorCode.CYCLE)
+    if moving is not None and moving.pk in selectors.category_ancestor_ids(
+        parent.pk, include_self=True
+    ):
+        raise UserError(
+            "A category cannot sit under itself or one of its subcategories.",
+            field="parent",
+            code=ProductErrorCode.CYCLE,
+        )
     return parent
 
 
 @transaction.atomic
 def create_category(
-    *, actor: Actor, name: str, slug: str | None = None, parent_id: int | None = None, position: int = 0
+    *,
+    actor: Actor,
+    name: str,
+    slug: str | None = None,
+    parent_id: int | None = None,
+    position: int = 0,
 ) -> Category:
     name = checks.name(name, "name", 120)
     category = Category(
@@ -50,15 +61,27 @@ def create_category(
         position=checks.count(position, "position"),
     )
     rows.save_unique(category, "slug", message=SLUG_TAKEN)
-    audit.record(actor=actor, action="category.create", obj=category,
-                 changes={"name": name, "slug": category.slug, "parent": parent_id})
+    audit.record(
+        actor=actor,
+        action="category.create",
+        obj=category,
+        changes={"name": name, "slug": category.slug, "parent": parent_id},
+    )
     return category
 
 
 CATEGORY_FIELDS: dict[str, FieldCheck] = {
     "name": ("name", lambda value, category: checks.name(value, "name", 120)),
-    "slug": ("slug", lambda value, category: checks.slug(Category, value, source=category.name, exclude_pk=category.pk)),
-    "parent_id": ("parent", lambda value, category: _parent(value, moving=category)),  # None: top level
+    "slug": (
+        "slug",
+        lambda value, category: checks.slug(
+            Category, value, source=category.name, exclude_pk=category.pk
+        ),
+    ),
+    "parent_id": (
+        "parent",
+        lambda value, category: _parent(value, moving=category),
+    ),  # None: top level
     "position": ("position", lambda value, category: checks.count(value, "position")),
 }
 
@@ -67,8 +90,15 @@ CATEGORY_FIELDS: dict[str, FieldCheck] = {
 def update_category(*, actor, category_id: int, changes: Mapping[str, Any]) -> Category:
     """`changes` may hold any of CATEGORY_FIELDS."""
     category = rows.locked(Category, category_id, "No such category.")
-    rows.update(category, changes, CATEGORY_FIELDS, actor=actor, action="category.update",
-                unique_field="slug", taken=SLUG_TAKEN)
+    rows.update(
+        category,
+        changes,
+        CATEGORY_FIELDS,
+        actor=actor,
+        action="category.update",
+        unique_field="slug",
+        taken=SLUG_TAKEN,
+    )
     return category
 
 
@@ -77,14 +107,21 @@ def delete_category(*, actor: Actor, category_id: int) -> None:
     """Its products stay, without a category; a category with subcategories stays too."""
     category = rows.locked(Category, category_id, "No such category.")
     if category.children.exists():
-        raise UserError("Move or delete its subcategories first.", field="id", code=ProductErrorCode.IN_USE)
-    audit.record(actor=actor, action="category.delete", obj=category,
-                 changes={"name": category.name, "slug": category.slug})
+        raise UserError(
+            "Move or delete its subcategories first.", field="id", code=ProductErrorCode.IN_USE
+        )
+    audit.record(
+        actor=actor,
+        action="category.delete",
+        obj=category,
+        changes={"name": category.name, "slug": category.slug},
+    )
     category.delete()
     hooks.category_deleted.send(category_id=category_id)
 
 
 # --- products -----------------------------------------------------------------------------------
+
 
 def _category(category_id: int | None) -> Category | None:
     if category_id is None:
@@ -124,8 +161,12 @@ def create_product(
         attributes=checks.json_object(attributes, "attributes"),
     )
     rows.save_unique(product, "slug", message=SLUG_TAKEN)
-    audit.record(actor=actor, action="product.create", obj=product,
-                 changes={"name": name, "slug": product.slug, "status": product.status})
+    audit.record(
+        actor=actor,
+        action="product.create",
+        obj=product,
+        changes={"name": name, "slug": product.slug, "status": product.status},
+    )
     for index, variant in enumerate(variants):
         # Each variant is saved before the next is checked, so a SKU repeated here is a duplicate too.
         fields = {"position": index, **variant}
@@ -135,7 +176,12 @@ def create_product(
 
 PRODUCT_FIELDS: dict[str, FieldCheck] = {
     "name": ("name", lambda value, product: checks.name(value, "name", 200)),
-    "slug": ("slug", lambda value, product: checks.slug(Product, value, source=product.name, exclude_pk=product.pk)),
+    "slug": (
+        "slug",
+        lambda value, product: checks.slug(
+            Product, value, source=product.name, exclude_pk=product.pk
+        ),
+    ),
     "description": ("description", lambda value, product: _description(value)),
     "status": ("status", lambda value, product: checks.status(value)),
     "category_id": ("category", lambda value, product: _category(value)),
@@ -148,8 +194,15 @@ PRODUCT_FIELDS: dict[str, FieldCheck] = {
 def update_product(*, actor, product_id: int, changes: Mapping[str, Any]) -> Product:
     """`changes` may hold any of PRODUCT_FIELDS."""
     product = rows.locked(Product, product_id, "No such product.")
-    diff = rows.update(product, changes, PRODUCT_FIELDS, actor=actor, action="product.update",
-                       unique_field="slug", taken=SLUG_TAKEN)
+    diff = rows.update(
+        product,
+        changes,
+        PRODUCT_FIELDS,
+        actor=actor,
+        action="product.update",
+        unique_field="slug",
+        taken=SLUG_TAKEN,
+    )
     if diff:
         hooks.product_updated.send(product=product, changes=diff)
     return product
@@ -161,14 +214,19 @@ def delete_product(*, actor: Actor, product_id: int) -> None:
     their snapshot of what was sold."""
     product = rows.locked(Product, product_id, "No such product.")
     files = [name for image in product.images.all() for name in image_services.files_of(image)]
-    audit.record(actor=actor, action="product.delete", obj=product,
-                 changes={"name": product.name, "slug": product.slug})
+    audit.record(
+        actor=actor,
+        action="product.delete",
+        obj=product,
+        changes={"name": product.name, "slug": product.slug},
+    )
     product.delete()
     hooks.product_deleted.send(product_id=product_id)
     image_services.delete_files_on_commit(files)
 
 
 # --- variants -----------------------------------------------------------------------------------
+
 
 def _create_variant(
     *,
@@ -202,9 +260,17 @@ def _create_variant(
     )
     checks.prices(variant, p)
     rows.save_unique(variant, f"{p}sku", message=SKU_TAKEN)
-    audit.record(actor=actor, action="variant.create", obj=variant,
-                 changes={"product": product.pk, "sku": variant.sku, "price": str(variant.price),
-                          "stock": variant.stock})
+    audit.record(
+        actor=actor,
+        action="variant.create",
+        obj=variant,
+        changes={
+            "product": product.pk,
+            "sku": variant.sku,
+            "price": str(variant.price),
+            "stock": variant.stock,
+        },
+    )
     return variant
 
 
@@ -219,10 +285,16 @@ VARIANT_FIELDS: dict[str, FieldCheck] = {
     "name": ("name", lambda value, variant: optional_text(value, field="name", max_length=120)),
     "options": ("options", lambda value, variant: checks.options(value, "options")),
     "price": ("price", lambda value, variant: money(value, field="price", required=True)),
-    "compare_at_price": ("compare_at_price", lambda value, variant: money(value, field="compareAtPrice")),
+    "compare_at_price": (
+        "compare_at_price",
+        lambda value, variant: money(value, field="compareAtPrice"),
+    ),
     "cost_price": ("cost_price", lambda value, variant: money(value, field="costPrice")),
     "stock": ("stock", lambda value, variant: checks.count(value, "stock")),
-    "low_stock_threshold": ("low_stock_threshold", lambda value, variant: checks.count(value, "lowStockThreshold")),
+    "low_stock_threshold": (
+        "low_stock_threshold",
+        lambda value, variant: checks.count(value, "lowStockThreshold"),
+    ),
     "position": ("position", lambda value, variant: checks.count(value, "position")),
     "sku": ("sku", lambda value, variant: checks.sku(value, "sku", exclude_pk=variant.pk)),
 }
@@ -233,14 +305,26 @@ def update_variant(*, actor, variant_id: int, changes: Mapping[str, Any]) -> Var
     """`changes` may hold any of VARIANT_FIELDS. The row is locked, so a stock set here and a
     reservation by an order never interleave."""
     variant = rows.locked(Variant, variant_id, "No such variant.")
-    rows.update(variant, changes, VARIANT_FIELDS, actor=actor, action="variant.update",
-                unique_field="sku", taken=SKU_TAKEN, check_row=lambda row: checks.prices(row, ""))
+    rows.update(
+        variant,
+        changes,
+        VARIANT_FIELDS,
+        actor=actor,
+        action="variant.update",
+        unique_field="sku",
+        taken=SKU_TAKEN,
+        check_row=lambda row: checks.prices(row, ""),
+    )
     return variant
 
 
 @transaction.atomic
 def delete_variant(*, actor, variant_id: int) -> None:
     variant = rows.locked(Variant, variant_id, "No such variant.")
-    audit.record(actor=actor, action="variant.delete", obj=variant,
-                 changes={"product": variant.product_id, "sku": variant.sku})
+    audit.record(
+        actor=actor,
+        action="variant.delete",
+        obj=variant,
+        changes={"product": variant.product_id, "sku": variant.sku},
+    )
     variant.delete()

@@ -32,4 +32,6 @@ def decrypt(token: str) -> str:
     try:
         return _fernet().decrypt(token.encode()).decode()
     except InvalidToken as exc:  # a rotated-out key: say so, never what was stored
-        raise ImproperlyConfigured("A payment secret cannot be decrypted with FIELD_ENCRYPTION_KEY.") from exc
+        raise ImproperlyConfigured(
+            "A payment secret cannot be decrypted with FIELD_ENCRYPTION_KEY."
+        ) from exc

@@ -70,7 +70,9 @@ class UserError(Exception):
     def __init__(self, message: str, *, field: str | None = None, code: StrEnum):
         # Refused with a TypeError, not an assert, so it holds under `python -O` too.
         if not (isinstance(code, StrEnum) and _REGISTERED.get(type(code).__name__) is type(code)):
-            raise TypeError(f"A UserError's code is a member of a registered error-code enum, not {code!r}.")
+            raise TypeError(
+                f"A UserError's code is a member of a registered error-code enum, not {code!r}."
+            )
         super().__init__(message)
         self.message = message
         self.field = field

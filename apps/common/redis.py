@@ -10,8 +10,9 @@ from django.conf import settings
 def client() -> redis.Redis:
     # Bounded waits: a Redis that is down or unreachable is an answer within a second or two
     # (apps.common.outages), never a request hanging on a socket.
-    return redis.Redis.from_url(settings.REDIS_URL, health_check_interval=30, socket_connect_timeout=1,
-                                socket_timeout=2)
+    return redis.Redis.from_url(
+        settings.REDIS_URL, health_check_interval=30, socket_connect_timeout=1, socket_timeout=2
+    )
 
 
 def key(*parts: object) -> str:

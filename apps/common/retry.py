@@ -50,7 +50,12 @@ class TryAgain(Exception):
 # serialization failure (OperationalError in Django); Redis or the broker unreachable.
 # OSError: refused, reset, timed out (socket.timeout is TimeoutError).
 RETRYABLE: tuple[type[BaseException], ...] = (
-    stripe.APIConnectionError, stripe.APIError, stripe.RateLimitError, *OUTAGES, OSError, TryAgain,
+    stripe.APIConnectionError,
+    stripe.APIError,
+    stripe.RateLimitError,
+    *OUTAGES,
+    OSError,
+    TryAgain,
 )
 
 
@@ -105,7 +110,9 @@ class RetryingTask(TenantTask):
     max_retries = MAX_RETRIES
 
     def __call__(self, *args, **kwargs):
-        if self.request.called_directly:  # a plain function call (shell, tests): no queue to retry on
+        if (
+            self.request.called_directly
+        ):  # a plain function call (shell, tests): no queue to retry on
             return super().__call__(*args, **kwargs)
         # Under a worker or apply() the request is already pushed: run as Celery's tracer would.
         try:
@@ -116,7 +123,14 @@ class RetryingTask(TenantTask):
             retryable = is_retryable(error)
             if retryable and self.request.retries < self.max_retries:
                 raise retry_later(self, error) from error
-            log.error("Task %s[%s] in tenant %s failed for good (%s): %s: %s", self.name, self.request.id,
-                      connection.schema_name, "retries exhausted" if retryable else "not retryable",
-                      type(error).__name__, error, exc_info=error)
+            log.error(
+                "Task %s[%s] in tenant %s failed for good (%s): %s: %s",
+                self.name,
+                self.request.id,
+                connection.schema_name,
+                "retries exhausted" if retryable else "not retryable",
+                type(error).__name__,
+                error,
+                exc_info=error,
+            )
             raise

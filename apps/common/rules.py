@@ -25,12 +25,22 @@ def check_day(day: Day, *, field: str, earliest: date = MIN_DAY, latest: date = 
     """A day a range starts or ends on, within the bounds the caller can answer for: BAD_RANGE."""
     if not earliest <= day <= latest:
         name = field.rsplit(".", 1)[-1]
-        raise UserError(f"`{name}` must be within {earliest} and {latest}.", field=field, code=Code.BAD_RANGE)
+        raise UserError(
+            f"`{name}` must be within {earliest} and {latest}.", field=field, code=Code.BAD_RANGE
+        )
     return day
 
 
-def check_range(first: date, last: date, *, field: str | None = None, longest: int | None = None,
-                length: int | None = None, unit: str = "days", hint: str = "") -> None:
+def check_range(
+    first: date,
+    last: date,
+    *,
+    field: str | None = None,
+    longest: int | None = None,
+    length: int | None = None,
+    unit: str = "days",
+    hint: str = "",
+) -> None:
     """The rule for every `from`/`to` pair: `from` after `to`, or a range longer than `longest`
     (`length` in `unit`, by default the days from `first` to `last`, both included; `hint`
     ends the message), is BAD_RANGE. `field` is where the pair sits (`filters.placed`), None for top-level arguments."""
@@ -39,7 +49,9 @@ def check_range(first: date, last: date, *, field: str | None = None, longest: i
         raise UserError("`from` must not be after `to`.", field=f"{at}from", code=Code.BAD_RANGE)
     length = (last - first).days + 1 if length is None else length
     if longest is not None and length > longest:
-        raise UserError(f"A range spans at most {longest} {unit}{hint}.", field=f"{at}to", code=Code.BAD_RANGE)
+        raise UserError(
+            f"A range spans at most {longest} {unit}{hint}.", field=f"{at}to", code=Code.BAD_RANGE
+        )
 
 
 # --- money ---------------------------------------------------------------------------------------
@@ -67,6 +79,7 @@ def money(value: Decimal | None, *, field: str, required: bool = False) -> Decim
 
 
 # --- text ----------------------------------------------------------------------------------------
+
 
 def required_text(value: Any, *, field: str, max_length: int, missing: str) -> str:
     """A required line of text, stripped: REQUIRED (with the message `missing`) when empty or

@@ -23,7 +23,9 @@ from django.conf import settings
 from django.utils import timezone
 
 
-def holder_is_dead(*, started_at: datetime | None, holder: str, run_id: str, now: datetime | None = None) -> bool:
+def holder_is_dead(
+    *, started_at: datetime | None, holder: str, run_id: str, now: datetime | None = None
+) -> bool:
     """Whether the claim (`started_at`, by task `holder`) may be taken over by task `run_id` (empty:
     not a Celery task, so never the same message)."""
     if started_at is None:

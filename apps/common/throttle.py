@@ -100,5 +100,8 @@ def peek(bucket: str) -> BucketStatus | None:
 def refund(bucket: str, points: int) -> float | None:
     """Give back what a query was charged but did not use; None without Redis."""
     capacity = settings.GRAPHQL_BUCKET_SIZE
-    return without_redis(lambda: float(redis_config.client().eval(_REFUND, 1, bucket, capacity, points)), None,
-                         "unused points not given back")
+    return without_redis(
+        lambda: float(redis_config.client().eval(_REFUND, 1, bucket, capacity, points)),
+        None,
+        "unused points not given back",
+    )

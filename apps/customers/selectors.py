@@ -24,7 +24,6 @@ from apps.customers.errors import CustomerErrorCode
 from apps.customers.models import Customer
 
 if TYPE_CHECKING:
-
     from tenants.models import Tenant
 
 DEFAULT_VIP_THRESHOLD = Decimal("1000.00")
@@ -33,13 +32,18 @@ MAX_DAYS = 3660
 
 # --- ranges and settings ---------------------------------------------------------------------
 
+
 def check_days(days: int, name: str = "days") -> int:
     if not 1 <= days <= MAX_DAYS:
-        raise UserError(f"{name} must be 1 to {MAX_DAYS}.", field=name, code=CustomerErrorCode.INVALID)
+        raise UserError(
+            f"{name} must be 1 to {MAX_DAYS}.", field=name, code=CustomerErrorCode.INVALID
+        )
     return days
 
 
-def day_range(tenant: Tenant, first: date | None, last: date | None) -> tuple[date, date, datetime, datetime]:
+def day_range(
+    tenant: Tenant, first: date | None, last: date | None
+) -> tuple[date, date, datetime, datetime]:
     """(first, last, start, end) for the days first..last (inclusive) in the tenant's time zone:
     start is midnight of `first` there, end midnight after `last` (exclusive), both aware.
     The missing ends are filled in by range_or_default; the ends given are checked before, so that
@@ -68,6 +72,7 @@ def vip_threshold(tenant: Tenant) -> Decimal:
 
 
 # --- lists -----------------------------------------------------------------------------------
+
 
 class CustomerSort(enum.Enum):
     CREATED = "created"
@@ -109,7 +114,9 @@ def customers(
     if accepts_marketing is not None:
         queryset = queryset.filter(accepts_marketing=accepts_marketing)
     if created_from is not None:
-        queryset = queryset.filter(created__gte=day_start(tenant, check_day(created_from, "createdFrom")))
+        queryset = queryset.filter(
+            created__gte=day_start(tenant, check_day(created_from, "createdFrom"))
+        )
     if created_to is not None:
         day_after = check_day(created_to, "createdTo") + timedelta(days=1)
         queryset = queryset.filter(created__lt=day_start(tenant, day_after))
@@ -124,7 +131,11 @@ def customers_with_ids(ids: list[int]) -> QuerySet[Customer]:
 
 def average_order_value(customer: Customer) -> Decimal | None:
     """Total spent / orders, from the statistics kept on the customer; None without orders."""
-    return quantize(customer.total_spent / customer.orders_count) if customer.orders_count > 0 else None
+    return (
+        quantize(customer.total_spent / customer.orders_count)
+        if customer.orders_count > 0
+        else None
+    )
 
 
 def vip_customers(*, tenant: Tenant) -> QuerySet[Customer]:

@@ -39,8 +39,12 @@ NOTE_MAX = 10_000
 PHONE = re.compile(r"\+[1-9][0-9]{6,14}")
 PHONE_SEPARATORS = re.compile(r"[\s().\-/]")
 EDITABLE = ("email", "first_name", "last_name", "phone", "addresses", "tags", "accepts_marketing")
-CAMEL = {"first_name": "firstName", "last_name": "lastName", "postal_code": "postalCode",
-         "accepts_marketing": "acceptsMarketing"}
+CAMEL = {
+    "first_name": "firstName",
+    "last_name": "lastName",
+    "postal_code": "postalCode",
+    "accepts_marketing": "acceptsMarketing",
+}
 
 
 def clean_email(value: Any) -> str:
@@ -48,7 +52,9 @@ def clean_email(value: Any) -> str:
     try:
         validate_email(email)
     except ValidationError as exc:
-        raise UserError("Enter a valid email address.", field="email", code=CustomerErrorCode.INVALID) from exc
+        raise UserError(
+            "Enter a valid email address.", field="email", code=CustomerErrorCode.INVALID
+        ) from exc
     return email
 
 
@@ -60,7 +66,8 @@ def clean_phone(value: Any) -> str:
         raise UserError(
             "Enter the phone number in international form: + and the country code, 7 to 15 digits.",
             field="phone",
-         code=CustomerErrorCode.INVALID)
+            code=CustomerErrorCode.INVALID,
+        )
     return phone
 
 
@@ -68,27 +75,51 @@ def clean_addresses(value: Any) -> list[dict[str, str]]:
     if value is None:
         return []
     if not isinstance(value, list | tuple):
-        raise UserError("Addresses must be a list.", field="addresses", code=CustomerErrorCode.INVALID)
+        raise UserError(
+            "Addresses must be a list.", field="addresses", code=CustomerErrorCode.INVALID
+        )
     if len(value) > MAX_ADDRESSES:
-        raise UserError(f"At most {MAX_ADDRESSES} addresses.", field="addresses", code=CustomerErrorCode.INVALID)
+        raise UserError(
+            f"At most {MAX_ADDRESSES} addresses.", field="addresses", code=CustomerErrorCode.INVALID
+        )
     cleaned = []
     for index, address in enumerate(value):
-        where = f"addresses.{index}"  # the path style of every userErrors.field: dotted, indexes too
+        where = (
+            f"addresses.{index}"  # the path style of every userErrors.field: dotted, indexes too
+        )
         if not isinstance(address, Mapping):
-            raise UserError("An address must be an object.", field=where, code=CustomerErrorCode.INVALID)
+            raise UserError(
+                "An address must be an object.", field=where, code=CustomerErrorCode.INVALID
+            )
         unknown = sorted(set(address) - set(ADDRESS_KEYS))
         if unknown:
-            raise UserError(f"Unknown address field {unknown[0]!r}.", field=f"{where}.{unknown[0]}", code=CustomerErrorCode.INVALID)
+            raise UserError(
+                f"Unknown address field {unknown[0]!r}.",
+                field=f"{where}.{unknown[0]}",
+                code=CustomerErrorCode.INVALID,
+            )
         item = {
-            key: optional_text(address.get(key), field=f"{where}.{CAMEL.get(key, key)}", max_length=ADDRESS_FIELD_MAX)
+            key: optional_text(
+                address.get(key),
+                field=f"{where}.{CAMEL.get(key, key)}",
+                max_length=ADDRESS_FIELD_MAX,
+            )
             for key in ADDRESS_KEYS
         }
         for key in REQUIRED_ADDRESS_KEYS:
             if not item[key]:
-                raise UserError("Required.", field=f"{where}.{CAMEL.get(key, key)}", code=CustomerErrorCode.INVALID)
+                raise UserError(
+                    "Required.",
+                    field=f"{where}.{CAMEL.get(key, key)}",
+                    code=CustomerErrorCode.INVALID,
+                )
         item["country"] = item["country"].upper()
         if item["country"] not in COUNTRY_CODES:
-            raise UserError("Use a two-letter ISO 3166 country code, such as DE or US.", field=f"{where}.country", code=CustomerErrorCode.INVALID)
+            raise UserError(
+                "Use a two-letter ISO 3166 country code, such as DE or US.",
+                field=f"{where}.country",
+                code=CustomerErrorCode.INVALID,
+            )
         cleaned.append(item)
     return cleaned
 
@@ -99,10 +130,14 @@ def clean_tags(value: Any) -> list[str]:
     if value is None:
         return []
     if not isinstance(value, list | tuple) or not all(isinstance(tag, str) for tag in value):
-        raise UserError("Tags must be a list of text.", field="tags", code=CustomerErrorCode.INVALID)
+        raise UserError(
+            "Tags must be a list of text.", field="tags", code=CustomerErrorCode.INVALID
+        )
     tags = list(dict.fromkeys(tag.strip().lower() for tag in value if tag.strip()))
     if any(len(tag) > TAG_MAX for tag in tags):
-        raise UserError(f"A tag has at most {TAG_MAX} characters.", field="tags", code=CustomerErrorCode.INVALID)
+        raise UserError(
+            f"A tag has at most {TAG_MAX} characters.", field="tags", code=CustomerErrorCode.INVALID
+        )
     if len(tags) > MAX_TAGS:
         raise UserError(f"At most {MAX_TAGS} tags.", field="tags", code=CustomerErrorCode.INVALID)
     return tags
@@ -111,7 +146,11 @@ def clean_tags(value: Any) -> list[str]:
 def _cleaned(changes: Mapping[str, Any]) -> dict[str, Any]:
     unknown = sorted(set(changes) - set(EDITABLE))
     if unknown:
-        raise UserError(f"{unknown[0]} cannot be changed.", field=CAMEL.get(unknown[0], unknown[0]), code=CustomerErrorCode.INVALID)
+        raise UserError(
+            f"{unknown[0]} cannot be changed.",
+            field=CAMEL.get(unknown[0], unknown[0]),
+            code=CustomerErrorCode.INVALID,
+        )
     cleaners = {
         "email": clean_email,
         "first_name": lambda v: optional_text(v, field="firstName", max_length=NAME_MAX),
@@ -126,7 +165,9 @@ def _cleaned(changes: Mapping[str, Any]) -> dict[str, Any]:
 
 def _flag(value: Any) -> bool:
     if not isinstance(value, bool):
-        raise UserError("Must be true or false.", field="acceptsMarketing", code=CustomerErrorCode.INVALID)
+        raise UserError(
+            "Must be true or false.", field="acceptsMarketing", code=CustomerErrorCode.INVALID
+        )
     return value
 
 
@@ -135,7 +176,11 @@ def _ensure_email_free(email: str, *, other_than: int | None = None) -> None:
     if other_than is not None:
         taken = taken.exclude(pk=other_than)
     if taken.exists():
-        raise UserError("Another customer has this email address.", field="email", code=CustomerErrorCode.DUPLICATE)
+        raise UserError(
+            "Another customer has this email address.",
+            field="email",
+            code=CustomerErrorCode.DUPLICATE,
+        )
 
 
 def _save(customer: Customer, **kwargs: Any) -> None:
@@ -144,7 +189,11 @@ def _save(customer: Customer, **kwargs: Any) -> None:
         with transaction.atomic():
             customer.save(**kwargs)
     except IntegrityError as exc:
-        raise UserError("Another customer has this email address.", field="email", code=CustomerErrorCode.DUPLICATE) from exc
+        raise UserError(
+            "Another customer has this email address.",
+            field="email",
+            code=CustomerErrorCode.DUPLICATE,
+        ) from exc
 
 
 def _locked(customer_id: int) -> Customer:
@@ -168,8 +217,12 @@ def create_customer(*, actor: Actor, email: str, **fields: Any) -> Customer:
     if customer.accepts_marketing:
         customer.marketing_consent_at = timezone.now()
     _save(customer)
-    audit.record(actor=actor, action="customer.create", obj=customer,
-                 changes={name: _audit_value(getattr(customer, name)) for name in EDITABLE})
+    audit.record(
+        actor=actor,
+        action="customer.create",
+        obj=customer,
+        changes={name: _audit_value(getattr(customer, name)) for name in EDITABLE},
+    )
     return customer
 
 
@@ -190,8 +243,15 @@ def update_customer(*, actor: Actor, customer_id: int, changes: Mapping[str, Any
     for name, value in changed.items():
         setattr(customer, name, value)
     _save(customer, update_fields=list(changed))
-    audit.record(actor=actor, action="customer.update", obj=customer,
-                 changes={name: [_audit_value(before[name]), _audit_value(value)] for name, value in changed.items()})
+    audit.record(
+        actor=actor,
+        action="customer.update",
+        obj=customer,
+        changes={
+            name: [_audit_value(before[name]), _audit_value(value)]
+            for name, value in changed.items()
+        },
+    )
     return customer
 
 
@@ -204,7 +264,9 @@ def delete_customer(*, actor: Actor, customer_id: int) -> None:
     customer = _locked(customer_id)
     if customer.orders.exists():
         raise UserError(HAS_ORDERS, field="id", code=CustomerErrorCode.HAS_ORDERS)
-    audit.record(actor=actor, action="customer.delete", obj=customer, changes={"email": customer.email})
+    audit.record(
+        actor=actor, action="customer.delete", obj=customer, changes={"email": customer.email}
+    )
     try:
         with transaction.atomic():
             customer.delete()
@@ -228,17 +290,25 @@ def add_note(*, actor: Actor, customer_id: int, body: str) -> CustomerNote:
     if customer is None:
         raise NotFound("No such customer.")
     author_id, author_email = _author(actor)
-    note = CustomerNote.objects.create(customer=customer, body=body, author_id=author_id, author_email=author_email)
-    audit.record(actor=actor, action="customer.note_add", obj=note, changes={"customer": customer.pk})
+    note = CustomerNote.objects.create(
+        customer=customer, body=body, author_id=author_id, author_email=author_email
+    )
+    audit.record(
+        actor=actor, action="customer.note_add", obj=note, changes={"customer": customer.pk}
+    )
     return note
 
 
-def record_order(*, customer_id: int, counted: int, spent: Decimal, placed_at: datetime | None) -> None:
+def record_order(
+    *, customer_id: int, counted: int, spent: Decimal, placed_at: datetime | None
+) -> None:
     """Add `counted` orders (+1 placed, -1 cancelled) and `spent` money (negative for refunds
     and cancellations) to a customer's statistics, atomically in SQL (no read-modify-write)."""
-    changes: dict[str, Expression] = {"orders_count": F("orders_count") + counted, "total_spent": F("total_spent") + spent}
+    changes: dict[str, Expression] = {
+        "orders_count": F("orders_count") + counted,
+        "total_spent": F("total_spent") + spent,
+    }
     if placed_at is not None and counted > 0:
         changes["first_order_at"] = Least(F("first_order_at"), placed_at)
         changes["last_order_at"] = Greatest(F("last_order_at"), placed_at)
     Customer.objects.filter(pk=customer_id).update(**changes)
-

@@ -43,8 +43,12 @@ def _keys(value: Any, allowed: frozenset[str], kind: str) -> Mapping[str, Any]:
     if not isinstance(value, Mapping):
         raise _bad("`filters` is a JSON object.", "")
     if unknown := sorted(set(value) - allowed):
-        raise _bad(f"Unknown filter {unknown[0]!r} for a {kind} export; filters are "
-                   f"{', '.join(sorted(allowed)) or 'none'}.", unknown[0], ExportErrorCode.UNKNOWN_KEY)
+        raise _bad(
+            f"Unknown filter {unknown[0]!r} for a {kind} export; filters are "
+            f"{', '.join(sorted(allowed)) or 'none'}.",
+            unknown[0],
+            ExportErrorCode.UNKNOWN_KEY,
+        )
     return value
 
 
@@ -52,7 +56,7 @@ def _days(value: Any, field: str) -> dict[str, str] | None:
     if value is None:
         return None
     if not isinstance(value, Mapping) or set(value) != {"from", "to"}:
-        raise _bad(f"`{field}` is {{\"from\": day, \"to\": day}}.", field, ExportErrorCode.BAD_RANGE)
+        raise _bad(f'`{field}` is {{"from": day, "to": day}}.', field, ExportErrorCode.BAD_RANGE)
     days: dict[str, date] = {}
     for end in ("from", "to"):
         text = value[end]
@@ -61,17 +65,26 @@ def _days(value: Any, field: str) -> dict[str, str] | None:
         except ValueError:
             day = None
         if day is None:
-            raise _bad(f"`{end}` must be a day written YYYY-MM-DD.", f"{field}.{end}", ExportErrorCode.BAD_RANGE)
+            raise _bad(
+                f"`{end}` must be a day written YYYY-MM-DD.",
+                f"{field}.{end}",
+                ExportErrorCode.BAD_RANGE,
+            )
         days[end] = day
     check_range(days["from"], days["to"], field=f"filters.{field}")
     return {end: day.isoformat() for end, day in days.items()}
 
 
-def _strings(value: Any, field: str, allowed: frozenset[str] | None = None, *, lower: bool = False) -> list[str]:
+def _strings(
+    value: Any, field: str, allowed: frozenset[str] | None = None, *, lower: bool = False
+) -> list[str]:
     if value is None:
         return []
-    if not isinstance(value, list) or len(value) > MAX_VALUES or not all(
-            isinstance(item, str) and 0 < len(item) <= 64 for item in value):
+    if (
+        not isinstance(value, list)
+        or len(value) > MAX_VALUES
+        or not all(isinstance(item, str) and 0 < len(item) <= 64 for item in value)
+    ):
         raise _bad(f"`{field}` is a list of at most {MAX_VALUES} names.", field)
     names = sorted({item.lower() if lower else item for item in value})
     if allowed is not None and (unknown := [name for name in names if name not in allowed]):
@@ -81,11 +94,19 @@ def _strings(value: Any, field: str, allowed: frozenset[str] | None = None, *, l
 
 def _report(value: Mapping[str, Any], tenant: Tenant) -> dict[str, Any]:
     if ("report" in value) == ("definition" in value):
-        raise _bad("Give either `report` (a report's id) or `definition`.", "report", ExportErrorCode.REQUIRED)
+        raise _bad(
+            "Give either `report` (a report's id) or `definition`.",
+            "report",
+            ExportErrorCode.REQUIRED,
+        )
     if "report" in value:
         pk = global_ids.pk_in(value["report"], "Report", tenant.schema_name)
         if pk is None:
-            raise _bad(f"{value['report']!r} is not the id of a report.", "report", ExportErrorCode.NOT_FOUND)
+            raise _bad(
+                f"{value['report']!r} is not the id of a report.",
+                "report",
+                ExportErrorCode.NOT_FOUND,
+            )
         saved = reports.reports().filter(pk=pk).first()
         if saved is None:
             raise _bad("No such report.", "report", ExportErrorCode.NOT_FOUND)
@@ -101,7 +122,9 @@ def _report(value: Mapping[str, Any], tenant: Tenant) -> dict[str, Any]:
             stored["range"] = definitions.check_range(value["range"])
         except UserError as exc:
             raise _bad(exc.message, "range", exc.code) from exc
-    definitions.query(stored["definition"], tenant=tenant, range=stored.get("range"))  # runnable now
+    definitions.query(
+        stored["definition"], tenant=tenant, range=stored.get("range")
+    )  # runnable now
     return stored
 
 
@@ -120,17 +143,27 @@ def normalise(kind: str, value: Any, *, tenant: Tenant) -> dict[str, Any]:
     """`value` checked for an export of `kind`, in its stored form; a UserError otherwise."""
     given = _keys(value, KEYS[ExportKind(kind)], kind)
     if kind == ExportKind.ORDERS:
-        return {"placed": _days(given.get("placed"), "placed"),
-                "statuses": _strings(given.get("statuses"), "statuses", ORDER_STATUSES, lower=True)}
+        return {
+            "placed": _days(given.get("placed"), "placed"),
+            "statuses": _strings(given.get("statuses"), "statuses", ORDER_STATUSES, lower=True),
+        }
     if kind == ExportKind.CUSTOMERS:
         marketing = given.get("acceptsMarketing")
         if marketing is not None and not isinstance(marketing, bool):
             raise _bad("`acceptsMarketing` is true or false.", "acceptsMarketing")
-        return {"tags": _strings(given.get("tags"), "tags", lower=True), "acceptsMarketing": marketing}
+        return {
+            "tags": _strings(given.get("tags"), "tags", lower=True),
+            "acceptsMarketing": marketing,
+        }
     if kind == ExportKind.PRODUCTS:
-        return {"statuses": _strings(given.get("statuses"), "statuses", PRODUCT_STATUSES, lower=True)}
+        return {
+            "statuses": _strings(given.get("statuses"), "statuses", PRODUCT_STATUSES, lower=True)
+        }
     if kind == ExportKind.EVENTS:
-        return {"time": _days(given.get("time"), "time"), "types": _strings(given.get("types"), "types")}
+        return {
+            "time": _days(given.get("time"), "time"),
+            "types": _strings(given.get("types"), "types"),
+        }
     return _report(given, tenant)
 
 
@@ -140,4 +173,7 @@ def span(days: Mapping[str, str] | None, zone: str) -> tuple[datetime, datetime]
         return None
     tz = ZoneInfo(zone)
     first, last = date.fromisoformat(days["from"]), date.fromisoformat(days["to"])
-    return (datetime.combine(first, time(), tzinfo=tz), datetime.combine(last + timedelta(days=1), time(), tzinfo=tz))
+    return (
+        datetime.combine(first, time(), tzinfo=tz),
+        datetime.combine(last + timedelta(days=1), time(), tzinfo=tz),
+    )

@@ -40,13 +40,21 @@ class Export(models.Model):
 
     kind = models.CharField(max_length=16, choices=ExportKind.choices)
     format = models.CharField(max_length=8, choices=ExportFormat.choices)
-    layout = models.CharField(max_length=8, choices=JsonLayout.choices, default=JsonLayout.ARRAY)  # JSON only
-    filters = models.JSONField(default=dict, blank=True)  # checked and normalised (apps.exports.filters)
+    layout = models.CharField(
+        max_length=8, choices=JsonLayout.choices, default=JsonLayout.ARRAY
+    )  # JSON only
+    filters = models.JSONField(
+        default=dict, blank=True
+    )  # checked and normalised (apps.exports.filters)
     # Contact details masked, as the API shows them to the role that asked (decided when asked).
     redact_contacts = models.BooleanField(default=False)
-    status = models.CharField(max_length=8, choices=ExportStatus.choices, default=ExportStatus.QUEUED)
+    status = models.CharField(
+        max_length=8, choices=ExportStatus.choices, default=ExportStatus.QUEUED
+    )
     rows_done = models.PositiveBigIntegerField(default=0)
-    rows_total = models.PositiveBigIntegerField(null=True, blank=True)  # counted when the task starts
+    rows_total = models.PositiveBigIntegerField(
+        null=True, blank=True
+    )  # counted when the task starts
     file = models.CharField(max_length=300, blank=True)  # name in the exports storage
     file_name = models.CharField(max_length=120, blank=True)  # what the download is called
     size = models.PositiveBigIntegerField(null=True, blank=True)  # bytes

@@ -22,8 +22,9 @@ def export(export_id: int) -> Export:
     return found
 
 
-
-def visible(queryset: QuerySet[Export], *, role: str | None, user_id: int | None) -> QuerySet[Export]:
+def visible(
+    queryset: QuerySet[Export], *, role: str | None, user_id: int | None
+) -> QuerySet[Export]:
     """The exports of `queryset` a member may see: owners and admins all, the others their own
     (another's file may hold contact details the caller sees masked)."""
     return queryset if role in KEEPERS else queryset.filter(requested_by_id=user_id)

@@ -42,35 +42,65 @@ EXPORTERS = frozenset({Role.OWNER, Role.ADMIN, Role.STAFF, Role.ANALYST})
 # (schema.permissions.CUSTOMER_CONTACTS).
 SEES_CONTACTS = frozenset({Role.OWNER, Role.ADMIN, Role.STAFF})
 PROGRESS_EVERY = 10_000  # rows between progress reports
-EXTENSIONS: dict[tuple[str, str], str] = {(ExportFormat.CSV, JsonLayout.ARRAY): "csv", (ExportFormat.XLSX, JsonLayout.ARRAY): "xlsx",
-              (ExportFormat.JSON, JsonLayout.ARRAY): "json", (ExportFormat.JSON, JsonLayout.NDJSON): "ndjson"}
-CONTENT_TYPES = {"csv": "text/csv; charset=utf-8", "json": "application/json",
-                 "ndjson": "application/x-ndjson",
-                 "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+EXTENSIONS: dict[tuple[str, str], str] = {
+    (ExportFormat.CSV, JsonLayout.ARRAY): "csv",
+    (ExportFormat.XLSX, JsonLayout.ARRAY): "xlsx",
+    (ExportFormat.JSON, JsonLayout.ARRAY): "json",
+    (ExportFormat.JSON, JsonLayout.NDJSON): "ndjson",
+}
+CONTENT_TYPES = {
+    "csv": "text/csv; charset=utf-8",
+    "json": "application/json",
+    "ndjson": "application/x-ndjson",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
 
 
 def _choice(value: str, choices: type[TextChoices], field: str) -> str:
     if value not in choices.values:
-        raise UserError(f"`{field}` must be one of: {', '.join(choices.values)}.", field=field, code=ExportErrorCode.INVALID)
+        raise UserError(
+            f"`{field}` must be one of: {', '.join(choices.values)}.",
+            field=field,
+            code=ExportErrorCode.INVALID,
+        )
     return value
 
 
 @transaction.atomic
-def create_export(*, actor: Actor, tenant: Tenant, kind: str, format: str, filters: Any = None,
-                  layout: str = JsonLayout.ARRAY) -> Export:
+def create_export(
+    *,
+    actor: Actor,
+    tenant: Tenant,
+    kind: str,
+    format: str,
+    filters: Any = None,
+    layout: str = JsonLayout.ARRAY,
+) -> Export:
     role = getattr(actor, "role", None)
     if role not in EXPORTERS:
         raise PermissionDenied("Exporting needs the analyst role or above.")
     kind, format = _choice(kind, ExportKind, "kind"), _choice(format, ExportFormat, "format")
     layout = _choice(layout, JsonLayout, "layout")
     if format != ExportFormat.JSON and layout != JsonLayout.ARRAY:
-        raise UserError("`layout` applies to JSON exports only.", field="layout", code=ExportErrorCode.INVALID)
+        raise UserError(
+            "`layout` applies to JSON exports only.", field="layout", code=ExportErrorCode.INVALID
+        )
     stored = export_filters.normalise(kind, filters, tenant=tenant)
     user = getattr(actor, "user", None)
-    export = Export.objects.create(kind=kind, format=format, layout=layout, filters=stored,
-                                   redact_contacts=role not in SEES_CONTACTS, requested_by_id=getattr(user, "pk", None))
-    audit.record(actor=actor, action="export.create", obj=export,
-                 changes={"kind": kind, "format": format, "layout": layout, "filters": stored})
+    export = Export.objects.create(
+        kind=kind,
+        format=format,
+        layout=layout,
+        filters=stored,
+        redact_contacts=role not in SEES_CONTACTS,
+        requested_by_id=getattr(user, "pk", None),
+    )
+    audit.record(
+        actor=actor,
+        action="export.create",
+        obj=export,
+        changes={"kind": kind, "format": format, "layout": layout, "filters": stored},
+    )
     _queue_on_commit(export.pk)
     return export
 
@@ -98,6 +128,7 @@ def content_type(export: Export) -> str:
 
 # --- the task's work -------------------------------------------------------------------------------
 
+
 class _Progress:
     """Rows written so far: every PROGRESS_EVERY rows an UPDATE of the export row on a connection of
     its own (the rows are read in a transaction on the main one, and the count must be visible
@@ -121,8 +152,10 @@ class _Progress:
         columns = {"rows_done": rows, **more}
         assignments = ", ".join(f"{name} = %s" for name in columns)
         with self.side.cursor() as cursor:
-            cursor.execute(f"UPDATE {Export._meta.db_table} SET {assignments} WHERE id = %s",
-                           [*columns.values(), self.export.pk])
+            cursor.execute(
+                f"UPDATE {Export._meta.db_table} SET {assignments} WHERE id = %s",
+                [*columns.values(), self.export.pk],
+            )
         publish(self.schema, self.export.pk, ExportStatus.RUNNING, rows, self.total)
 
     def close(self) -> None:
@@ -133,11 +166,18 @@ def publish(schema: str, export_id: int, status: str, rows: int, total: int | No
     """Progress on the live bus; while Redis is away it is skipped (the export row keeps the
     count), so a Redis outage never stops an export being written (bench/faults.py found them
     failed)."""
-    without_redis(lambda: bus.publish(schema, "exports", {"export": export_id, "status": status, "rows": rows,
-                                                         "total": total}), None, "export progress not published")
+    without_redis(
+        lambda: bus.publish(
+            schema, "exports", {"export": export_id, "status": status, "rows": rows, "total": total}
+        ),
+        None,
+        "export progress not published",
+    )
 
 
-def _write(export: Export, source: sources.Source, out: Any, progress: Callable[[int], None]) -> None:
+def _write(
+    export: Export, source: sources.Source, out: Any, progress: Callable[[int], None]
+) -> None:
     rows = source.rows()
     if export.format == ExportFormat.XLSX:
         writers.write_xlsx(out, source.columns, rows, progress, chart=source.chart)
@@ -146,7 +186,9 @@ def _write(export: Export, source: sources.Source, out: Any, progress: Callable[
     if export.format == ExportFormat.CSV:
         writers.write_csv(text, source.columns, rows, progress)
     else:
-        writers.write_json(text, source.columns, rows, progress, ndjson=export.layout == JsonLayout.NDJSON)
+        writers.write_json(
+            text, source.columns, rows, progress, ndjson=export.layout == JsonLayout.NDJSON
+        )
     text.flush()
     text.detach()  # the file stays open for the storage to take
 
@@ -163,14 +205,22 @@ def _claim(export_id: int, run_id: str) -> Export | None:
     finished, or running in a run that may be alive (apps.common.runs: a dead one's export is
     taken over, and started over)."""
     now = timezone.now()
-    fields = {"status": ExportStatus.RUNNING, "started_at": now, "run_id": run_id, "rows_done": 0,
-              "rows_total": None, "error": ""}
+    fields = {
+        "status": ExportStatus.RUNNING,
+        "started_at": now,
+        "run_id": run_id,
+        "rows_done": 0,
+        "rows_total": None,
+        "error": "",
+    }
     with transaction.atomic():
         export = Export.objects.select_for_update().filter(pk=export_id).first()
         if export is None or export.status in FINISHED:
             return None
         if export.status == ExportStatus.RUNNING:
-            if not runs.holder_is_dead(started_at=export.started_at, holder=export.run_id, run_id=run_id, now=now):
+            if not runs.holder_is_dead(
+                started_at=export.started_at, holder=export.run_id, run_id=run_id, now=now
+            ):
                 return None
             fields["restarts"] = export.restarts + 1
         Export.objects.filter(pk=export_id).update(**fields)
@@ -190,7 +240,10 @@ def run_export(*, export_id: int, run_id: str = "") -> str:
         found = Export.objects.filter(pk=export_id).values_list("status", flat=True).first()
         return found or "missing"
     tenant, schema = connection.tenant, connection.schema_name
-    name, partial = files.name_for(schema, export.pk, extension(export)), files.partial_path(schema, export.pk, extension(export))
+    name, partial = (
+        files.name_for(schema, export.pk, extension(export)),
+        files.partial_path(schema, export.pk, extension(export)),
+    )
     if export.restarts > settings.EXPORT_MAX_RESTARTS:
         files.discard_partial(partial)
         _finish(export, schema, status=ExportStatus.FAILED, error=GAVE_UP)
@@ -216,15 +269,25 @@ def run_export(*, export_id: int, run_id: str = "") -> str:
             _requeue_after_outage(export, run_id)
             raise
         log.exception("export %s failed", export.pk)
-        _finish(export, schema, status=ExportStatus.FAILED, error="The export could not be written.")
+        _finish(
+            export, schema, status=ExportStatus.FAILED, error="The export could not be written."
+        )
         files.delete(name)
         raise
     finally:
         progress.close()
     now = timezone.now()
-    _finish(export, schema, status=ExportStatus.DONE, rows_done=written["rows"], rows_total=written["rows"], file=name,
-            size=files.storage().size(name), expires_at=now + timedelta(seconds=settings.EXPORT_TTL),
-            file_name=f"{export.kind}-{export.created:%Y%m%d-%H%M%S}.{extension(export)}")
+    _finish(
+        export,
+        schema,
+        status=ExportStatus.DONE,
+        rows_done=written["rows"],
+        rows_total=written["rows"],
+        file=name,
+        size=files.storage().size(name),
+        expires_at=now + timedelta(seconds=settings.EXPORT_TTL),
+        file_name=f"{export.kind}-{export.created:%Y%m%d-%H%M%S}.{extension(export)}",
+    )
     return ExportStatus.DONE
 
 
@@ -236,7 +299,8 @@ def _requeue_after_outage(export: Export, run_id: str) -> None:
     export running under its own id, and takes it over)."""
     try:
         Export.objects.filter(pk=export.pk, status=ExportStatus.RUNNING, run_id=run_id).update(
-            status=ExportStatus.QUEUED, queued_at=timezone.now())
+            status=ExportStatus.QUEUED, queued_at=timezone.now()
+        )
     except OUTAGES as error:
         log.warning("export %s left running for its retry: %s", export.pk, error)
 
@@ -256,20 +320,30 @@ def reconcile_exports(*, now: Any = None) -> dict[str, int]:
     a message that was only late costs a no-op."""
     now = now or timezone.now()
     late = now - timedelta(seconds=settings.EXPORT_REQUEUE_AFTER)
-    dead = now - timedelta(seconds=settings.CELERY_VISIBILITY_TIMEOUT
-                           + settings.CELERY_BROKER_TRANSPORT_OPTIONS["unacked_restore_interval"])
+    dead = now - timedelta(
+        seconds=settings.CELERY_VISIBILITY_TIMEOUT
+        + settings.CELERY_BROKER_TRANSPORT_OPTIONS["unacked_restore_interval"]
+    )
     schema, done = connection.schema_name, {"queued": 0, "restarted": 0, "failed": 0}
     # A RUNNING export without started_at was left by a run from before runs were claimed: dead.
-    for export in Export.objects.filter(Q(started_at__lt=dead) | Q(started_at__isnull=True), status=ExportStatus.RUNNING):
-        running = Export.objects.filter(pk=export.pk, status=ExportStatus.RUNNING, started_at=export.started_at)
+    for export in Export.objects.filter(
+        Q(started_at__lt=dead) | Q(started_at__isnull=True), status=ExportStatus.RUNNING
+    ):
+        running = Export.objects.filter(
+            pk=export.pk, status=ExportStatus.RUNNING, started_at=export.started_at
+        )
         if export.restarts >= settings.EXPORT_MAX_RESTARTS:
             if running.update(status=ExportStatus.FAILED, error=GAVE_UP, finished=now):
                 files.discard_partial(files.partial_path(schema, export.pk, extension(export)))
                 done["failed"] += 1
             continue
         # QUEUED and due, so it is queued below and the new message's run claims it at once.
-        done["restarted"] += running.update(status=ExportStatus.QUEUED, queued_at=late, restarts=F("restarts") + 1)
-    for export_id in Export.objects.filter(status=ExportStatus.QUEUED, queued_at__lte=late).values_list("pk", flat=True):
+        done["restarted"] += running.update(
+            status=ExportStatus.QUEUED, queued_at=late, restarts=F("restarts") + 1
+        )
+    for export_id in Export.objects.filter(
+        status=ExportStatus.QUEUED, queued_at__lte=late
+    ).values_list("pk", flat=True):
         _queue(export_id, schema)  # sent first: if the broker is down, the next look tries again
         Export.objects.filter(pk=export_id, status=ExportStatus.QUEUED).update(queued_at=now)
         done["queued"] += 1
@@ -280,8 +354,11 @@ def expire_exports(*, now: Any = None) -> int:
     """Delete the files of the exports past their time and mark them expired; how many."""
     now = now or timezone.now()
     expired = 0
-    for export in Export.objects.filter(status=ExportStatus.DONE, expires_at__lte=now).only("pk", "file"):
+    for export in Export.objects.filter(status=ExportStatus.DONE, expires_at__lte=now).only(
+        "pk", "file"
+    ):
         files.delete(export.file)
         expired += Export.objects.filter(pk=export.pk, status=ExportStatus.DONE).update(
-            status=ExportStatus.EXPIRED, file="", size=None)
+            status=ExportStatus.EXPIRED, file="", size=None
+        )
     return expired

@@ -33,7 +33,16 @@ CHUNK = 5000  # rows per round trip of the server-side cursor
 
 
 class Type:
-    TEXT, INT, MONEY, DECIMAL, DATETIME, DATE, BOOL, JSON = "text", "int", "money", "decimal", "datetime", "date", "bool", "json"
+    TEXT, INT, MONEY, DECIMAL, DATETIME, DATE, BOOL, JSON = (
+        "text",
+        "int",
+        "money",
+        "decimal",
+        "datetime",
+        "date",
+        "bool",
+        "json",
+    )
 
 
 @dataclass(frozen=True)
@@ -65,10 +74,19 @@ def _chunks(queryset: QuerySet) -> Iterator[tuple]:
 # --- orders: one row per order, with its line count and units, oldest first --------------------
 
 ORDER_COLUMNS = [
-    Column("number", Type.INT), Column("placed_at", Type.DATETIME), Column("status"), Column("email"),
-    Column("currency"), Column("subtotal", Type.MONEY), Column("discount", Type.MONEY), Column("tax", Type.MONEY),
-    Column("shipping", Type.MONEY), Column("total", Type.MONEY), Column("refunded_total", Type.MONEY),
-    Column("lines", Type.INT), Column("units", Type.INT),
+    Column("number", Type.INT),
+    Column("placed_at", Type.DATETIME),
+    Column("status"),
+    Column("email"),
+    Column("currency"),
+    Column("subtotal", Type.MONEY),
+    Column("discount", Type.MONEY),
+    Column("tax", Type.MONEY),
+    Column("shipping", Type.MONEY),
+    Column("total", Type.MONEY),
+    Column("refunded_total", Type.MONEY),
+    Column("lines", Type.INT),
+    Column("units", Type.INT),
 ]
 
 
@@ -88,10 +106,12 @@ def _orders(export: Export, tenant: Tenant) -> Source:
     order, line = Order._meta.db_table, OrderLine._meta.db_table
     # One statement, read through a named cursor. The lines are counted per order by a LATERAL
     # lookup on the line's order index: no aggregate over every line of the shop first.
-    sql = (f"SELECT o.number, o.placed_at, o.status, o.email, o.currency, o.subtotal, o.discount_total, "
-           f"o.tax_total, o.shipping_total, o.total, o.refunded_total, l.lines, l.units "
-           f"FROM {order} o CROSS JOIN LATERAL (SELECT count(*) AS lines, COALESCE(sum(quantity), 0) AS units "
-           f"FROM {line} WHERE order_id = o.id) l{where} ORDER BY o.placed_at, o.id")
+    sql = (
+        f"SELECT o.number, o.placed_at, o.status, o.email, o.currency, o.subtotal, o.discount_total, "
+        f"o.tax_total, o.shipping_total, o.total, o.refunded_total, l.lines, l.units "
+        f"FROM {order} o CROSS JOIN LATERAL (SELECT count(*) AS lines, COALESCE(sum(quantity), 0) AS units "
+        f"FROM {line} WHERE order_id = o.id) l{where} ORDER BY o.placed_at, o.id"
+    )
     redact = export.redact_contacts
 
     def rows() -> Iterator[tuple]:
@@ -113,9 +133,17 @@ def _orders(export: Export, tenant: Tenant) -> Source:
 # --- customers, products, events -------------------------------------------------------------------
 
 CUSTOMER_COLUMNS = [
-    Column("id", Type.INT), Column("email"), Column("first_name"), Column("last_name"), Column("phone"),
-    Column("orders_count", Type.INT), Column("total_spent", Type.MONEY), Column("first_order_at", Type.DATETIME),
-    Column("last_order_at", Type.DATETIME), Column("accepts_marketing", Type.BOOL), Column("tags"),
+    Column("id", Type.INT),
+    Column("email"),
+    Column("first_name"),
+    Column("last_name"),
+    Column("phone"),
+    Column("orders_count", Type.INT),
+    Column("total_spent", Type.MONEY),
+    Column("first_order_at", Type.DATETIME),
+    Column("last_order_at", Type.DATETIME),
+    Column("accepts_marketing", Type.BOOL),
+    Column("tags"),
     Column("created", Type.DATETIME),
 ]
 
@@ -126,22 +154,43 @@ def _customers(export: Export, tenant: Tenant) -> Source:
         queryset = queryset.filter(tags__overlap=tags)
     if (marketing := export.filters.get("acceptsMarketing")) is not None:
         queryset = queryset.filter(accepts_marketing=marketing)
-    fields = ("id", "email", "first_name", "last_name", "phone", "orders_count", "total_spent", "first_order_at",
-              "last_order_at", "accepts_marketing", "tags", "created")
+    fields = (
+        "id",
+        "email",
+        "first_name",
+        "last_name",
+        "phone",
+        "orders_count",
+        "total_spent",
+        "first_order_at",
+        "last_order_at",
+        "accepts_marketing",
+        "tags",
+        "created",
+    )
     redact = export.redact_contacts
 
     def rows() -> Iterator[tuple]:
         for row in _chunks(queryset.values_list(*fields)):
-            email, phone = (masked_email(row[1]), masked_phone(row[4])) if redact else (row[1], row[4])
+            email, phone = (
+                (masked_email(row[1]), masked_phone(row[4])) if redact else (row[1], row[4])
+            )
             yield (row[0], email, row[2], row[3], phone, *row[5:10], ";".join(row[10]), row[11])
 
     return Source(CUSTOMER_COLUMNS, queryset.count, rows)
 
 
 PRODUCT_COLUMNS = [
-    Column("product_id", Type.INT), Column("product"), Column("status"), Column("category"), Column("sku"),
-    Column("variant"), Column("price", Type.MONEY), Column("compare_at_price", Type.MONEY),
-    Column("stock", Type.INT), Column("created", Type.DATETIME),
+    Column("product_id", Type.INT),
+    Column("product"),
+    Column("status"),
+    Column("category"),
+    Column("sku"),
+    Column("variant"),
+    Column("price", Type.MONEY),
+    Column("compare_at_price", Type.MONEY),
+    Column("stock", Type.INT),
+    Column("created", Type.DATETIME),
 ]
 
 
@@ -150,8 +199,18 @@ def _products(export: Export, tenant: Tenant) -> Source:
     queryset = Variant.objects.order_by("product_id", "position", "id")
     if statuses := export.filters.get("statuses"):
         queryset = queryset.filter(product__status__in=statuses)
-    fields = ("product_id", "product__name", "product__status", "product__category__name", "sku", "name", "price",
-              "compare_at_price", "stock", "product__created")
+    fields = (
+        "product_id",
+        "product__name",
+        "product__status",
+        "product__category__name",
+        "sku",
+        "name",
+        "price",
+        "compare_at_price",
+        "stock",
+        "product__created",
+    )
 
     def rows() -> Iterator[tuple]:
         for row in _chunks(queryset.values_list(*fields)):
@@ -161,8 +220,13 @@ def _products(export: Export, tenant: Tenant) -> Source:
 
 
 EVENT_COLUMNS = [
-    Column("time", Type.DATETIME), Column("type"), Column("session_id"), Column("customer_id", Type.INT),
-    Column("product_id", Type.INT), Column("order_id", Type.INT), Column("properties", Type.JSON),
+    Column("time", Type.DATETIME),
+    Column("type"),
+    Column("session_id"),
+    Column("customer_id", Type.INT),
+    Column("product_id", Type.INT),
+    Column("order_id", Type.INT),
+    Column("properties", Type.JSON),
 ]
 
 
@@ -186,29 +250,47 @@ def _report_rows(result: Result) -> list[tuple]:
     if result.query.dimension is None:
         return [("Total", *(result.totals.get(name) for name in names))]
     by_day = result.query.dimension is Dimension.TIME
-    return [(date.fromisoformat(row.key) if by_day else row.label, *(row.values.get(name) for name in names))
-            for row in result.rows]
+    return [
+        (
+            date.fromisoformat(row.key) if by_day else row.label,
+            *(row.values.get(name) for name in names),
+        )
+        for row in result.rows
+    ]
 
 
 def _report(export: Export, tenant: Tenant) -> Source:
     stored = export.filters
-    result = engine.run(tenant, definitions.query(stored["definition"], tenant=tenant, range=stored.get("range")))
+    result = engine.run(
+        tenant, definitions.query(stored["definition"], tenant=tenant, range=stored.get("range"))
+    )
     dimension = result.query.dimension
-    label = Column(dimension.value if dimension else "total",
-                   Type.DATE if dimension is Dimension.TIME else Type.TEXT)
-    columns = [label, *(Column(name, METRIC_TYPES[METRICS[name].kind]) for name in result.query.metrics)]
+    label = Column(
+        dimension.value if dimension else "total",
+        Type.DATE if dimension is Dimension.TIME else Type.TEXT,
+    )
+    columns = [
+        label,
+        *(Column(name, METRIC_TYPES[METRICS[name].kind]) for name in result.query.metrics),
+    ]
     rows = _report_rows(result)
-    return Source(columns, lambda: len(rows), lambda: rows,
-                  chart=Chart(title=stored.get("name") or "Report", line=dimension is Dimension.TIME))
+    return Source(
+        columns,
+        lambda: len(rows),
+        lambda: rows,
+        chart=Chart(title=stored.get("name") or "Report", line=dimension is Dimension.TIME),
+    )
 
 
 SOURCES: dict[str, Callable[[Export, Any], Source]] = {
-    ExportKind.ORDERS: _orders, ExportKind.CUSTOMERS: _customers, ExportKind.PRODUCTS: _products,
-    ExportKind.EVENTS: _events, ExportKind.REPORT: _report,
+    ExportKind.ORDERS: _orders,
+    ExportKind.CUSTOMERS: _customers,
+    ExportKind.PRODUCTS: _products,
+    ExportKind.EVENTS: _events,
+    ExportKind.REPORT: _report,
 }
 
 
 def source(export: Export, tenant: Tenant) -> Source:
     """What `export` holds, read in `tenant` (whose schema the connection is in)."""
     return SOURCES[export.kind](export, tenant)
-

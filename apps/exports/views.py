@@ -21,7 +21,11 @@ def download(request: HttpRequest, export_id: int) -> HttpResponseBase:
     export = Export.objects.filter(pk=export_id, status=ExportStatus.DONE).exclude(file="").first()
     if export is None or not files.storage().exists(export.file):
         raise Http404
-    response = FileResponse(files.storage().open(export.file, "rb"), as_attachment=True,
-                            filename=export.file_name, content_type=services.content_type(export))
+    response = FileResponse(
+        files.storage().open(export.file, "rb"),
+        as_attachment=True,
+        filename=export.file_name,
+        content_type=services.content_type(export),
+    )
     response["Cache-Control"] = "private, no-store"
     return streamed(response)

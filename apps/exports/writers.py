@@ -53,12 +53,16 @@ def _json_text(value: Any) -> str | None:
 
 # --- CSV -------------------------------------------------------------------------------------------
 
+
 def write_csv(out: IO[str], columns: list[Column], rows: Rows, progress: Progress) -> None:
     writer = csv.writer(out)
     writer.writerow([column.name for column in columns])
     # Only the columns that need it are converted: str, int and Decimal print as they should.
-    convert = [(index, _json_text if column.type == Type.JSON else _text) for index, column in enumerate(columns)
-               if column.type in (Type.DATETIME, Type.DATE, Type.JSON)]
+    convert = [
+        (index, _json_text if column.type == Type.JSON else _text)
+        for index, column in enumerate(columns)
+        if column.type in (Type.DATETIME, Type.DATE, Type.JSON)
+    ]
     for row in _counted(rows, progress):
         if not convert:
             writer.writerow(row)
@@ -71,6 +75,7 @@ def write_csv(out: IO[str], columns: list[Column], rows: Rows, progress: Progres
 
 # --- JSON ------------------------------------------------------------------------------------------
 
+
 def _json_value(value: Any) -> Any:
     if isinstance(value, Decimal):
         return str(value)
@@ -79,7 +84,9 @@ def _json_value(value: Any) -> Any:
     return value
 
 
-def write_json(out: IO[str], columns: list[Column], rows: Rows, progress: Progress, *, ndjson: bool) -> None:
+def write_json(
+    out: IO[str], columns: list[Column], rows: Rows, progress: Progress, *, ndjson: bool
+) -> None:
     """NDJSON: every object on a line that ends in a newline, so zero rows is an empty file (a
     lone newline would read as one blank record). Array: `[`, the objects one a line, `]` and a
     newline; zero rows is `[]` and a newline."""
@@ -88,7 +95,9 @@ def write_json(out: IO[str], columns: list[Column], rows: Rows, progress: Progre
         out.write("[")
     separator = ""
     for row in _counted(rows, progress):
-        text = json.dumps(dict(zip(names, map(_json_value, row), strict=True)), separators=(",", ":"))
+        text = json.dumps(
+            dict(zip(names, map(_json_value, row), strict=True)), separators=(",", ":")
+        )
         if ndjson:
             out.write(text + "\n")
         else:
@@ -99,6 +108,7 @@ def write_json(out: IO[str], columns: list[Column], rows: Rows, progress: Progre
 
 
 # --- XLSX ------------------------------------------------------------------------------------------
+
 
 def xlsx_time(value: datetime | None) -> datetime | None:
     """What an XLSX date cell holds for an aware time: the UTC time (cells have no zone) rounded
@@ -117,11 +127,16 @@ def _cells(sheet: Any, columns: list[Column]) -> list[Callable[[Any], Any]]:
         make: Callable[[Any], Any]
         if column.type in (Type.MONEY, Type.DATETIME, Type.DATE):
             cell = WriteOnlyCell(sheet)
-            cell.number_format = {Type.MONEY: MONEY_FORMAT, Type.DATETIME: DATETIME_FORMAT,
-                                  Type.DATE: DATE_FORMAT}[column.type]
+            cell.number_format = {
+                Type.MONEY: MONEY_FORMAT,
+                Type.DATETIME: DATETIME_FORMAT,
+                Type.DATE: DATE_FORMAT,
+            }[column.type]
             convert = xlsx_time if column.type == Type.DATETIME else (lambda value: value)
 
-            def styled(value: Any, cell: Any = cell, convert: Callable[[Any], Any] = convert) -> Any:
+            def styled(
+                value: Any, cell: Any = cell, convert: Callable[[Any], Any] = convert
+            ) -> Any:
                 cell.value = convert(value)
                 return cell
 
@@ -129,6 +144,7 @@ def _cells(sheet: Any, columns: list[Column]) -> list[Callable[[Any], Any]]:
         elif column.type == Type.JSON:
             make = _json_text
         else:
+
             def unchanged(value: Any) -> Any:
                 return value
 
@@ -137,7 +153,9 @@ def _cells(sheet: Any, columns: list[Column]) -> list[Callable[[Any], Any]]:
     return makers
 
 
-def _sheet(book: Workbook, title: str, columns: list[Column]) -> tuple[Any, list[Callable[[Any], Any]]]:
+def _sheet(
+    book: Workbook, title: str, columns: list[Column]
+) -> tuple[Any, list[Callable[[Any], Any]]]:
     sheet = book.create_sheet(title)
     sheet.freeze_panes = "A2"
     for index, column in enumerate(columns):
@@ -152,8 +170,14 @@ def _sheet(book: Workbook, title: str, columns: list[Column]) -> tuple[Any, list
     return sheet, _cells(sheet, columns)
 
 
-def write_xlsx(out: IO[bytes], columns: list[Column], rows: Rows, progress: Progress, *,
-               chart: Chart | None = None) -> None:
+def write_xlsx(
+    out: IO[bytes],
+    columns: list[Column],
+    rows: Rows,
+    progress: Progress,
+    *,
+    chart: Chart | None = None,
+) -> None:
     book = Workbook(write_only=True)
     sheet, makers = _sheet(book, "Data", columns)
     sheets, in_sheet, written = 1, 1, 0
@@ -175,6 +199,9 @@ def _chart_sheet(book: Workbook, data: Any, chart: Chart, width: int, rows: int)
     column labels the points, every other column is a series named by its header."""
     plot = LineChart() if chart.line else BarChart()
     plot.title = chart.title
-    plot.add_data(Reference(data, min_col=2, max_col=width, min_row=1, max_row=rows + 1), titles_from_data=True)
+    plot.add_data(
+        Reference(data, min_col=2, max_col=width, min_row=1, max_row=rows + 1),
+        titles_from_data=True,
+    )
     plot.set_categories(Reference(data, min_col=1, min_row=2, max_row=rows + 1))
     book.create_chartsheet("Chart").add_chart(plot)

@@ -40,8 +40,10 @@ def group(schema: str, topic: str) -> str:
 
 
 async def publish_async(schema: str, topic: str, payload: dict[str, Any]) -> None:
-    await get_channel_layer().group_send(group(schema, topic), {"type": MESSAGE_TYPE, "topic": topic,
-                                                                "schema": schema, "payload": payload})
+    await get_channel_layer().group_send(
+        group(schema, topic),
+        {"type": MESSAGE_TYPE, "topic": topic, "schema": schema, "payload": payload},
+    )
 
 
 def publish(schema: str, topic: str, payload: dict[str, Any]) -> None:
@@ -62,11 +64,15 @@ def publish_on_commit(topic: str, payload: dict[str, Any] | Callable[[], dict[st
 
 
 @asynccontextmanager
-async def listen(consumer: Any, schema: str, topic: str, *, timeout: float | None = None
-                 ) -> AsyncIterator[AsyncIterator[dict[str, Any]]]:
+async def listen(
+    consumer: Any, schema: str, topic: str, *, timeout: float | None = None
+) -> AsyncIterator[AsyncIterator[dict[str, Any]]]:
     """`async with listen(...) as messages: async for message in messages: ...` — the payloads
     published on the tenant's topic while the block runs."""
-    async with consumer.listen_to_channel(MESSAGE_TYPE, groups=[group(schema, topic)], timeout=timeout) as raw:
+    async with consumer.listen_to_channel(
+        MESSAGE_TYPE, groups=[group(schema, topic)], timeout=timeout
+    ) as raw:
+
         async def payloads() -> AsyncIterator[dict[str, Any]]:
             async for message in raw:
                 if message.get("topic") == topic and message.get("schema") == schema:

@@ -130,8 +130,11 @@ class Hub:
                 try:
                     self._deliver(await database_sync_to_async(_compute)(self.tenant, floor))
                 except REDIS_OUTAGES as error:  # the refresh after Redis is back makes it
-                    log.warning("Redis unavailable, live metrics snapshot of %s skipped: %s",
-                                self.tenant.schema_name, error)
+                    log.warning(
+                        "Redis unavailable, live metrics snapshot of %s skipped: %s",
+                        self.tenant.schema_name,
+                        error,
+                    )
                 except Exception:  # a failed snapshot must not end the hub: the next change retries
                     log.exception("live metrics snapshot failed for %s", self.tenant.schema_name)
                 if time.monotonic() - joined > GROUP_REFRESH:

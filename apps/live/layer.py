@@ -62,7 +62,9 @@ class RedisChannelLayer(BaseRedisChannelLayer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.memberships: dict[str, set[str]] = {}  # group -> this process's channels in it
-        self._rejoining: WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task] = WeakKeyDictionary()
+        self._rejoining: WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task] = (
+            WeakKeyDictionary()
+        )
         self._checked = time.monotonic()
         self._marked = False  # the marker is written with the first membership, then by re-joins
 
@@ -102,8 +104,10 @@ class RedisChannelLayer(BaseRedisChannelLayer):
                     self._checked = time.monotonic()
                     with contextlib.suppress(*REDIS_OUTAGES):  # the receive sees an outage too
                         if await self._marker_lost():
-                            log.warning("This process's channel groups were gone from Redis (it restarted "
-                                        "empty, or their marker ran out); joining them again")
+                            log.warning(
+                                "This process's channel groups were gone from Redis (it restarted "
+                                "empty, or their marker ran out); joining them again"
+                            )
                             await self._rejoin()
         finally:
             if not receiving.done():
@@ -115,7 +119,9 @@ class RedisChannelLayer(BaseRedisChannelLayer):
         if not self.memberships:
             return False
         connection = self.connection(0)
-        return bool(await connection.set(self.marker, 1, nx=True, ex=max(1, self.group_expiry // 2)))
+        return bool(
+            await connection.set(self.marker, 1, nx=True, ex=max(1, self.group_expiry // 2))
+        )
 
     async def _mark(self) -> None:
         await self.connection(0).set(self.marker, 1, ex=max(1, self.group_expiry // 2))
@@ -141,14 +147,20 @@ class RedisChannelLayer(BaseRedisChannelLayer):
                 await asyncio.sleep(wait)
                 wait = min(wait * 2, longest)
                 continue
-            log.warning("Redis is back after %.1f s; live subscriptions joined %d groups again",
-                        time.monotonic() - started, joined)
+            log.warning(
+                "Redis is back after %.1f s; live subscriptions joined %d groups again",
+                time.monotonic() - started,
+                joined,
+            )
             return
 
     async def _rejoin(self) -> int:
         """Add this process's channels to their groups again (one pipeline per shard), write the
         marker, then run the reset callbacks; how many groups."""
-        now, memberships = time.time(), {group: set(channels) for group, channels in self.memberships.items()}
+        now, memberships = (
+            time.time(),
+            {group: set(channels) for group, channels in self.memberships.items()},
+        )
         pipes: dict[int, Any] = {}
         for group, channels in memberships.items():
             index = self.consistent_hash(group)

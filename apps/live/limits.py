@@ -64,7 +64,9 @@ def _client() -> redis.asyncio.Redis:
     client = _clients.get(loop)
     if client is None:
         # Blocking: a burst of subscribes waits for a connection instead of failing.
-        pool = redis.asyncio.BlockingConnectionPool.from_url(settings.REDIS_URL, max_connections=32, timeout=10)
+        pool = redis.asyncio.BlockingConnectionPool.from_url(
+            settings.REDIS_URL, max_connections=32, timeout=10
+        )
         client = _clients[loop] = redis.asyncio.Redis(connection_pool=pool)
     return client
 
@@ -144,7 +146,9 @@ async def release_connection(consumer: Any) -> None:
         pipe.zrem(key, member)
     try:
         await pipe.execute()
-    except REDIS_OUTAGES as error:  # a socket closing while Redis is away: they lapse after SLOT_TTL
+    except (
+        REDIS_OUTAGES
+    ) as error:  # a socket closing while Redis is away: they lapse after SLOT_TTL
         log.warning("Redis unavailable, %d subscription slots left to lapse: %s", len(slots), error)
     slots.clear()
 
@@ -153,7 +157,10 @@ async def release_connection(consumer: Any) -> None:
 async def slot(consumer: Any, schema: str) -> AsyncIterator[None]:
     """Hold one subscription slot of the connection (`consumer`) and of the tenant while the
     block runs; TooManySubscriptions when either is full."""
-    per_connection, per_tenant = settings.LIVE_SUBSCRIPTIONS_PER_CONNECTION, settings.LIVE_SUBSCRIPTIONS_PER_TENANT
+    per_connection, per_tenant = (
+        settings.LIVE_SUBSCRIPTIONS_PER_CONNECTION,
+        settings.LIVE_SUBSCRIPTIONS_PER_TENANT,
+    )
     held = getattr(consumer, "live_subscriptions", 0)
     if held >= per_connection:
         raise TooManySubscriptions(per_connection, "connection")
@@ -162,7 +169,9 @@ async def slot(consumer: Any, schema: str) -> AsyncIterator[None]:
     slots = _connection_slots(consumer)
     slots[member] = key  # before the take: a disconnect during it frees the slot too
     try:
-        if not await _client().eval(_TAKE, 1, key, now, per_tenant, now + SLOT_TTL, member, SLOT_TTL):
+        if not await _client().eval(
+            _TAKE, 1, key, now, per_tenant, now + SLOT_TTL, member, SLOT_TTL
+        ):
             raise TooManySubscriptions(per_tenant, "tenant")
     except BaseException:
         consumer.live_subscriptions -= 1

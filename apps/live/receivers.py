@@ -26,8 +26,18 @@ def connect() -> None:
 
 
 def _publish_order(schema: str, order: Order, event: str) -> None:
-    bus.publish(schema, "orders", {"event": event, "order": order.pk, "number": order.number, "status": order.status,
-                                   "total": str(order.total), "at": timezone.now().isoformat()})
+    bus.publish(
+        schema,
+        "orders",
+        {
+            "event": event,
+            "order": order.pk,
+            "number": order.number,
+            "status": order.status,
+            "total": str(order.total),
+            "at": timezone.now().isoformat(),
+        },
+    )
 
 
 def order_placed(*, schema: str, order: Order) -> None:

@@ -55,7 +55,13 @@ def snapshot(tenant: Tenant, *, now: datetime | None = None) -> Snapshot:
     # The engine types every metric's value alike; these are money, a count and money or None.
     orders = cast(int, totals["orders"])
     return Snapshot(
-        at=now, day=day, currency=tenant.currency, revenue=cast(Decimal, totals["gross_sales"]), orders=orders,
-        average_order_value=cast(Decimal | None, totals["average_order_value"]), visitors=recent,
-        conversion=ratio(orders, today), version=version,
+        at=now,
+        day=day,
+        currency=tenant.currency,
+        revenue=cast(Decimal, totals["gross_sales"]),
+        orders=orders,
+        average_order_value=cast(Decimal | None, totals["average_order_value"]),
+        visitors=recent,
+        conversion=ratio(orders, today),
+        version=version,
     )

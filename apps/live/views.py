@@ -16,13 +16,23 @@ ANALYTICS_ROLES = frozenset({Role.OWNER, Role.ADMIN, Role.STAFF, Role.ANALYST})
 @require_GET
 def dashboard(request: ResolvedRequest) -> HttpResponse:
     if request.tenant is None:
-        return HttpResponse("The dashboard is served on tenant hosts.", status=404, content_type="text/plain")
+        return HttpResponse(
+            "The dashboard is served on tenant hosts.", status=404, content_type="text/plain"
+        )
     principal = request.principal
     if principal.via != "session":
         return redirect(f"/login/?next={request.path}")
     if principal.role not in ANALYTICS_ROLES:
-        return HttpResponse("Your role may not read analytics.", status=403, content_type="text/plain")
-    return render(request, "dashboard.html", {
-        "tenant_name": request.tenant.name, "currency": request.tenant.currency,
-        "time_zone": request.tenant.time_zone, "graphql_url": "/graphql/",
-    })
+        return HttpResponse(
+            "Your role may not read analytics.", status=403, content_type="text/plain"
+        )
+    return render(
+        request,
+        "dashboard.html",
+        {
+            "tenant_name": request.tenant.name,
+            "currency": request.tenant.currency,
+            "time_zone": request.tenant.time_zone,
+            "graphql_url": "/graphql/",
+        },
+    )

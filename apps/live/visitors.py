@@ -49,7 +49,9 @@ def add(tenant, visits: Sequence[Visit], now: datetime) -> None:
     by_key: dict[tuple[str, int], set[str]] = {}
     for second, session, customer in visits:
         who = f"s:{session}" if session else f"c:{customer}"
-        by_key.setdefault((_day_key(schema, datetime.fromtimestamp(second, zone).date()), DAY_TTL), set()).add(who)
+        by_key.setdefault(
+            (_day_key(schema, datetime.fromtimestamp(second, zone).date()), DAY_TTL), set()
+        ).add(who)
         if second >= recent_from:
             by_key.setdefault((_minute_key(schema, second // 60), MINUTE_TTL), set()).add(who)
     pipe = redis.client().pipeline(transaction=False)

@@ -34,7 +34,9 @@ class Order(models.Model):
         "customers.Customer", null=True, blank=True, on_delete=models.PROTECT, related_name="orders"
     )
     email = models.EmailField(blank=True)
-    status = models.CharField(max_length=24, choices=OrderStatus.choices, default=OrderStatus.PENDING)
+    status = models.CharField(
+        max_length=24, choices=OrderStatus.choices, default=OrderStatus.PENDING
+    )
     currency = models.CharField(max_length=3)
     subtotal = MoneyField(default=ZERO)
     discount_total = MoneyField(default=ZERO)
@@ -74,10 +76,18 @@ class Order(models.Model):
 class OrderLine(models.Model):
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
     variant = models.ForeignKey(
-        "catalog.Variant", null=True, blank=True, on_delete=models.SET_NULL, related_name="order_lines"
+        "catalog.Variant",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="order_lines",
     )
     product = models.ForeignKey(
-        "catalog.Product", null=True, blank=True, on_delete=models.SET_NULL, related_name="order_lines"
+        "catalog.Product",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="order_lines",
     )
     # A snapshot of what was sold, so later catalog edits do not rewrite history.
     product_name = models.CharField(max_length=200)
@@ -93,7 +103,8 @@ class OrderLine(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(quantity__gt=0), name="line_quantity_positive"),
             models.CheckConstraint(
-                condition=Q(refunded_quantity__lte=models.F("quantity")), name="line_refunds_within_quantity"
+                condition=Q(refunded_quantity__lte=models.F("quantity")),
+                name="line_refunds_within_quantity",
             ),
         ]
 
@@ -131,8 +142,11 @@ class Refund(models.Model):
         ordering = ["created", "id"]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="refund_amount_positive"),
-            models.UniqueConstraint(fields=["request_key"], condition=~Q(request_key=""),
-                                    name="refund_request_key_unique"),
+            models.UniqueConstraint(
+                fields=["request_key"],
+                condition=~Q(request_key=""),
+                name="refund_request_key_unique",
+            ),
         ]
         # Analytics rollups find the refunds of a day (apps.analytics.rollups).
         indexes = [models.Index(fields=["created"], name="refund_created")]

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 DEFAULT_HIGH_VALUE_THRESHOLD = Decimal("500.00")
 
+
 class OrderSort(Enum):
     PLACED = "placed_at"
     TOTAL = "total"
@@ -32,6 +33,7 @@ class OrderSort(Enum):
 def _sorted(orders: QuerySet[Order], sort: OrderSort, *, descending: bool) -> QuerySet[Order]:
     sign = "-" if descending else ""
     return orders.order_by(f"{sign}{sort.value}", f"{sign}id")
+
 
 _NUMBER = re.compile(r"#?([0-9]{1,18})")
 
@@ -87,7 +89,9 @@ def recent_orders() -> QuerySet[Order]:
 
 def pending_orders() -> QuerySet[Order]:
     """Orders waiting for payment, the longest waiting first."""
-    return _sorted(Order.objects.filter(status=OrderStatus.PENDING), OrderSort.PLACED, descending=False)
+    return _sorted(
+        Order.objects.filter(status=OrderStatus.PENDING), OrderSort.PLACED, descending=False
+    )
 
 
 def high_value_threshold(tenant: Tenant) -> Decimal:
@@ -102,7 +106,9 @@ def high_value_threshold(tenant: Tenant) -> Decimal:
 
 def high_value_orders(*, tenant: Tenant) -> QuerySet[Order]:
     """Orders whose total reaches the tenant's threshold, cancelled ones left out, newest first."""
-    found = Order.objects.filter(total__gte=high_value_threshold(tenant)).exclude(status=OrderStatus.CANCELLED)
+    found = Order.objects.filter(total__gte=high_value_threshold(tenant)).exclude(
+        status=OrderStatus.CANCELLED
+    )
     return _sorted(found, OrderSort.PLACED, descending=True)
 
 

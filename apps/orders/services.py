@@ -64,11 +64,16 @@ class RefundLineRequest:
 
 # --- input checks ---------------------------------------------------------------------------------
 
+
 def _tax_rate(value: Decimal | None) -> Decimal:
     if value is None:
         return ZERO
     if not value.is_finite() or not ZERO <= value <= HUNDRED:
-        raise UserError("The tax rate is a percentage from 0 to 100.", field="taxRate", code=OrderErrorCode.INVALID)
+        raise UserError(
+            "The tax rate is a percentage from 0 to 100.",
+            field="taxRate",
+            code=OrderErrorCode.INVALID,
+        )
     return value
 
 
@@ -81,11 +86,19 @@ def _quantities(requests: Sequence, key: str, field: str, noun: str) -> dict[int
     merged: dict[int, int] = {}
     for index, request in enumerate(requests):
         if not 0 < request.quantity <= MAX_QUANTITY:
-            raise UserError(f"The quantity must be 1 to {MAX_QUANTITY}.", field=f"{field}.{index}.quantity", code=OrderErrorCode.INVALID)
+            raise UserError(
+                f"The quantity must be 1 to {MAX_QUANTITY}.",
+                field=f"{field}.{index}.quantity",
+                code=OrderErrorCode.INVALID,
+            )
         object_id = getattr(request, key)
         merged[object_id] = merged.get(object_id, 0) + request.quantity
         if merged[object_id] > MAX_QUANTITY:
-            raise UserError(f"The quantity must be 1 to {MAX_QUANTITY}.", field=f"{field}.{index}.quantity", code=OrderErrorCode.INVALID)
+            raise UserError(
+                f"The quantity must be 1 to {MAX_QUANTITY}.",
+                field=f"{field}.{index}.quantity",
+                code=OrderErrorCode.INVALID,
+            )
     return merged
 
 
@@ -105,6 +118,7 @@ def actor_label(actor: Actor) -> str:
 
 # --- money ----------------------------------------------------------------------------------------
 
+
 def allocate(amount: Decimal, weights: Sequence[Decimal]) -> list[Decimal]:
     """Split `amount` in proportion to `weights` (evenly when they are all zero), to the cent,
     summing to exactly `amount`: largest remainders get the leftover cents, so no share is
@@ -121,7 +135,9 @@ def allocate(amount: Decimal, weights: Sequence[Decimal]) -> list[Decimal]:
     return shares
 
 
-def line_shares(*, total: Decimal, shipping: Decimal, line_totals: Sequence[Decimal]) -> list[Decimal]:
+def line_shares(
+    *, total: Decimal, shipping: Decimal, line_totals: Sequence[Decimal]
+) -> list[Decimal]:
     """What each line's goods came to in an order's total: the total without shipping, split
     over the lines by their value (discount and tax fall on lines in proportion)."""
     return allocate(total - shipping, list(line_totals))
@@ -132,6 +148,7 @@ def units_worth(share: Decimal, *, quantity: int, refunded: int, units: int) -> 
     order's total, its `quantity` and the units `refunded` already: the difference of two points
     on the share, so that refunding every unit, in any steps, comes to the share exactly. The
     one rule for refunds (here) and for the demo data (apps.provisioning.seeding)."""
+
     def worth(count: int) -> Decimal:
         return share if count == quantity else quantize(share * count / quantity)
 
@@ -139,20 +156,29 @@ def units_worth(share: Decimal, *, quantity: int, refunded: int, units: int) -> 
 
 
 def _line_shares(order: Order, lines: Sequence[OrderLine]) -> dict[int, Decimal]:
-    shares = line_shares(total=order.total, shipping=order.shipping_total, line_totals=[line.total for line in lines])
+    shares = line_shares(
+        total=order.total, shipping=order.shipping_total, line_totals=[line.total for line in lines]
+    )
     return dict(zip([line.pk for line in lines], shares, strict=True))
 
 
 # --- stock ----------------------------------------------------------------------------------------
 
-def _reserve(variants: dict[int, Variant], quantities: dict[int, int], requests: Sequence[LineRequest]) -> None:
+
+def _reserve(
+    variants: dict[int, Variant], quantities: dict[int, int], requests: Sequence[LineRequest]
+) -> None:
     """Take the units off stock, variant by variant in id order (one lock order for every
     writer, so no deadlocks); the conditional UPDATE is what makes overselling impossible."""
     for variant_id in sorted(quantities):
         wanted = quantities[variant_id]
-        taken = Variant.objects.filter(pk=variant_id, stock__gte=wanted).update(stock=F("stock") - wanted)
+        taken = Variant.objects.filter(pk=variant_id, stock__gte=wanted).update(
+            stock=F("stock") - wanted
+        )
         if not taken:
-            left = Variant.objects.filter(pk=variant_id).values_list("stock", flat=True).first() or 0
+            left = (
+                Variant.objects.filter(pk=variant_id).values_list("stock", flat=True).first() or 0
+            )
             raise UserError(
                 f"Not enough stock for {variants[variant_id].sku}: {wanted} wanted, {left} left.",
                 field=f"lines.{_index_of(requests, 'variant_id', variant_id)}.quantity",
@@ -173,6 +199,7 @@ def _restock(units: Iterable[tuple[int | None, int]]) -> None:
 
 # --- placing orders --------------------------------------------------------------------------------
 
+
 def _next_number() -> int:
     """The next order number. The counter row stays locked until the order's transaction ends,
     and a rolled-back order gives its number back: numbers are sequential without gaps."""
@@ -189,7 +216,9 @@ def _customer(*, actor: Actor, customer_id: int | None, email: str | None) -> Cu
     """The order's customer: an existing one by id, or by email, which creates the customer
     when this email has never ordered before (guest checkout)."""
     if (customer_id is None) == (not email):
-        raise UserError("Give either a customer or an email.", field="customer", code=OrderErrorCode.INVALID)
+        raise UserError(
+            "Give either a customer or an email.", field="customer", code=OrderErrorCode.INVALID
+        )
     if customer_id is not None:
         customer = Customer.objects.filter(pk=customer_id).first()
         if customer is None:
@@ -226,11 +255,23 @@ def create_order(
     taxed. `placed_at` (default now) is for orders imported from an earlier system. Anything
     wrong raises a UserError and nothing is kept."""
     if placed_at is not None and (timezone.is_naive(placed_at) or placed_at > timezone.now()):
-        raise UserError("An order's time is a past, timezone-aware time.", field="placedAt", code=OrderErrorCode.INVALID)
+        raise UserError(
+            "An order's time is a past, timezone-aware time.",
+            field="placedAt",
+            code=OrderErrorCode.INVALID,
+        )
     quantities = _quantities(lines, "variant_id", "lines", "line")
-    discount, shipping, rate = money(discount, field="discount") or ZERO, money(shipping, field="shipping") or ZERO, _tax_rate(tax_rate)
+    discount, shipping, rate = (
+        money(discount, field="discount") or ZERO,
+        money(shipping, field="shipping") or ZERO,
+        _tax_rate(tax_rate),
+    )
     if len(note) > MAX_NOTE:
-        raise UserError(f"Keep the note under {MAX_NOTE} characters.", field="note", code=OrderErrorCode.TOO_LONG)
+        raise UserError(
+            f"Keep the note under {MAX_NOTE} characters.",
+            field="note",
+            code=OrderErrorCode.TOO_LONG,
+        )
 
     variants = Variant.objects.select_related("product").in_bulk(list(quantities))
     for index, request in enumerate(lines):
@@ -240,7 +281,8 @@ def create_order(
         if variant.product.status != Product.Status.ACTIVE:
             raise UserError(
                 f"{variant.product.name} is not for sale ({variant.product.status}).",
-                field=f"lines.{index}.variant", code=OrderErrorCode.NOT_FOR_SALE,
+                field=f"lines.{index}.variant",
+                code=OrderErrorCode.NOT_FOR_SALE,
             )
     snapshot = [
         OrderLine(
@@ -257,11 +299,17 @@ def create_order(
     ]
     subtotal = sum((line.total for line in snapshot), ZERO)
     if discount > subtotal:
-        raise UserError(f"The discount cannot be more than the subtotal ({subtotal}).", field="discount", code=OrderErrorCode.INVALID)
+        raise UserError(
+            f"The discount cannot be more than the subtotal ({subtotal}).",
+            field="discount",
+            code=OrderErrorCode.INVALID,
+        )
     tax = quantize((subtotal - discount) * rate / HUNDRED)
     total = subtotal - discount + tax + shipping
     if total > MAX_MONEY:
-        raise UserError("This order's total is too large.", field="lines", code=OrderErrorCode.TOO_LARGE)
+        raise UserError(
+            "This order's total is too large.", field="lines", code=OrderErrorCode.TOO_LARGE
+        )
 
     customer = _customer(actor=actor, customer_id=customer_id, email=email)
     _reserve(variants, quantities, lines)
@@ -292,12 +340,15 @@ def create_order(
             "lines": [{"sku": line.sku, "quantity": line.quantity} for line in snapshot],
         },
     )
-    customers.record_order(customer_id=customer.pk, counted=1, spent=total, placed_at=order.placed_at)
+    customers.record_order(
+        customer_id=customer.pk, counted=1, spent=total, placed_at=order.placed_at
+    )
     hooks.order_placed.send(order=order)
     return order
 
 
 # --- status changes, cancellation, refunds ---------------------------------------------------------
+
 
 def _locked(order_id: int, *, field: str = "id") -> Order:
     order = Order.objects.select_for_update().filter(pk=order_id).first()
@@ -306,10 +357,16 @@ def _locked(order_id: int, *, field: str = "id") -> Order:
     return order
 
 
-def _event(order: Order, actor: Actor, kind: str, *, from_status: str = "", to_status: str = "", **data) -> None:
+def _event(
+    order: Order, actor: Actor, kind: str, *, from_status: str = "", to_status: str = "", **data
+) -> None:
     OrderEvent.objects.create(
-        order=order, type=kind, from_status=from_status, to_status=to_status,
-        data=data, actor_email=actor_label(actor),
+        order=order,
+        type=kind,
+        from_status=from_status,
+        to_status=to_status,
+        data=data,
+        actor_email=actor_label(actor),
     )
 
 
@@ -330,7 +387,9 @@ def update_status(*, actor: Actor, order_id: int, status: str) -> Order:
     before = _move(order, status, machine.Cause.UPDATE)
     order.save()
     _event(order, actor, "status_changed", from_status=before, to_status=status)
-    audit.record(actor=actor, action="order.update_status", obj=order, changes={"status": [before, status]})
+    audit.record(
+        actor=actor, action="order.update_status", obj=order, changes={"status": [before, status]}
+    )
     hooks.order_status_changed.send(order=order, before=before)
     return order
 
@@ -338,8 +397,12 @@ def update_status(*, actor: Actor, order_id: int, status: str) -> Order:
 def _values(order: Order, lines: Sequence[OrderLine], units: dict[OrderLine, int]) -> list[Decimal]:
     """What refunding `units` of the order's `lines` is worth, line by line."""
     shares = _line_shares(order, lines)
-    return [units_worth(shares[line.pk], quantity=line.quantity, refunded=line.refunded_quantity, units=quantity)
-            for line, quantity in units.items()]
+    return [
+        units_worth(
+            shares[line.pk], quantity=line.quantity, refunded=line.refunded_quantity, units=quantity
+        )
+        for line, quantity in units.items()
+    ]
 
 
 def _refund(
@@ -357,7 +420,11 @@ def _refund(
     and take it off the customer's spend. The caller has checked the figures and moves the
     status."""
     refund = Refund.objects.create(
-        order=order, amount=amount, reason=reason, restock=restock, actor_email=actor_label(actor),
+        order=order,
+        amount=amount,
+        reason=reason,
+        restock=restock,
+        actor_email=actor_label(actor),
         request_key=request_key,
     )
     if units:
@@ -373,7 +440,9 @@ def _refund(
             _restock((line.variant_id, quantity) for line, quantity in units.items())
     order.refunded_total += amount
     if order.customer_id is not None:
-        customers.record_order(customer_id=order.customer_id, counted=0, spent=-amount, placed_at=None)
+        customers.record_order(
+            customer_id=order.customer_id, counted=0, spent=-amount, placed_at=None
+        )
     return refund
 
 
@@ -382,27 +451,53 @@ def cancel_order(*, actor: Actor, order_id: int, restock: bool = True, reason: s
     """Cancel a pending or paid order. A paid order is refunded in full (a Refund of its total
     for all its lines); `restock` puts its units back on stock."""
     if len(reason) > MAX_REASON:
-        raise UserError(f"Keep the reason under {MAX_REASON} characters.", field="reason", code=OrderErrorCode.TOO_LONG)
+        raise UserError(
+            f"Keep the reason under {MAX_REASON} characters.",
+            field="reason",
+            code=OrderErrorCode.TOO_LONG,
+        )
     order = _locked(order_id)
     before = _move(order, machine.CANCELLED, machine.Cause.CANCEL, field="id")
     lines = list(order.lines.all())
     if before == machine.PAID and order.total > 0:
         _refund(
-            order, actor, lines=lines, units={line: line.quantity for line in lines}, amount=order.total,
-            reason=reason or "order cancelled", restock=restock,
+            order,
+            actor,
+            lines=lines,
+            units={line: line.quantity for line in lines},
+            amount=order.total,
+            reason=reason or "order cancelled",
+            restock=restock,
         )
     elif restock:
         _restock((line.variant_id, line.quantity) for line in lines)
     order.save()
-    _event(order, actor, "cancelled", from_status=before, to_status=order.status,
-           restock=restock, refunded=str(order.refunded_total), reason=reason)
+    _event(
+        order,
+        actor,
+        "cancelled",
+        from_status=before,
+        to_status=order.status,
+        restock=restock,
+        refunded=str(order.refunded_total),
+        reason=reason,
+    )
     audit.record(
-        actor=actor, action="order.cancel", obj=order,
-        changes={"status": [before, order.status], "restock": restock, "refunded": str(order.refunded_total)},
+        actor=actor,
+        action="order.cancel",
+        obj=order,
+        changes={
+            "status": [before, order.status],
+            "restock": restock,
+            "refunded": str(order.refunded_total),
+        },
     )
     if order.customer_id is not None:
         customers.record_order(
-            customer_id=order.customer_id, counted=-1, spent=-(order.total - order.refunded_total), placed_at=None
+            customer_id=order.customer_id,
+            counted=-1,
+            spent=-(order.total - order.refunded_total),
+            placed_at=None,
         )
     hooks.order_cancelled.send(order=order, before=before)
     return order
@@ -412,7 +507,11 @@ def checked_request_key(value: str | None) -> str:
     """A caller's key for a refund request, checked (empty: none)."""
     value = (value or "").strip()
     if len(value) > MAX_REQUEST_KEY:
-        raise UserError(f"Keep the request key under {MAX_REQUEST_KEY} characters.", field="requestKey", code=OrderErrorCode.TOO_LONG)
+        raise UserError(
+            f"Keep the request key under {MAX_REQUEST_KEY} characters.",
+            field="requestKey",
+            code=OrderErrorCode.TOO_LONG,
+        )
     return value
 
 
@@ -423,8 +522,11 @@ def refund_for_key(order: Order, key: str) -> Refund | None:
         return None
     done = Refund.objects.filter(request_key=key).first()
     if done is not None and done.order_id != order.pk:
-        raise UserError("This request key was used for another order's refund.", field="requestKey",
-                        code=OrderErrorCode.KEY_REUSED)
+        raise UserError(
+            "This request key was used for another order's refund.",
+            field="requestKey",
+            code=OrderErrorCode.KEY_REUSED,
+        )
     return done
 
 
@@ -446,20 +548,36 @@ def create_refund(
     `request_key` gets the refund the first one made and changes nothing."""
     key = checked_request_key(request_key)
     if not lines and amount is None:
-        raise UserError("Give the lines to refund, an amount, or both.", field="lines", code=OrderErrorCode.INVALID)
+        raise UserError(
+            "Give the lines to refund, an amount, or both.",
+            field="lines",
+            code=OrderErrorCode.INVALID,
+        )
     wanted = _quantities(lines, "line_id", "lines", "line") if lines else {}
     if restock and not wanted:
-        raise UserError("Restocking needs the lines whose units come back.", field="restock", code=OrderErrorCode.INVALID)
+        raise UserError(
+            "Restocking needs the lines whose units come back.",
+            field="restock",
+            code=OrderErrorCode.INVALID,
+        )
     if amount is not None:
         amount = money(amount, field="amount") or ZERO
     if len(reason) > MAX_REASON:
-        raise UserError(f"Keep the reason under {MAX_REASON} characters.", field="reason", code=OrderErrorCode.TOO_LONG)
+        raise UserError(
+            f"Keep the reason under {MAX_REASON} characters.",
+            field="reason",
+            code=OrderErrorCode.TOO_LONG,
+        )
 
     order = _locked(order_id, field="order")
     if (done := refund_for_key(order, key)) is not None:
         return done
     if order.status not in machine.REFUNDABLE:
-        raise UserError(f"A {order.status} order cannot be refunded.", field="order", code=OrderErrorCode.NOT_REFUNDABLE)
+        raise UserError(
+            f"A {order.status} order cannot be refunded.",
+            field="order",
+            code=OrderErrorCode.NOT_REFUNDABLE,
+        )
     order_lines = {line.pk: line for line in order.lines.all()}
     units: dict[OrderLine, int] = {}
     for line_id, quantity in wanted.items():
@@ -470,32 +588,62 @@ def create_refund(
         if quantity > line.quantity - line.refunded_quantity:
             raise UserError(
                 f"Only {line.quantity - line.refunded_quantity} of {line.sku} can still be refunded.",
-                field=f"lines.{index}.quantity", code=OrderErrorCode.OVER_REFUND,
+                field=f"lines.{index}.quantity",
+                code=OrderErrorCode.OVER_REFUND,
             )
         units[line] = quantity
     if amount is None:
         amount = sum(_values(order, list(order_lines.values()), units), ZERO)
     left = order.total - order.refunded_total
     if amount <= 0:
-        raise UserError("This refund comes to nothing.", field="amount", code=OrderErrorCode.NOTHING_TO_REFUND)
+        raise UserError(
+            "This refund comes to nothing.", field="amount", code=OrderErrorCode.NOTHING_TO_REFUND
+        )
     if amount > left:
         raise UserError(
-            f"This refund ({amount}) is more than is left to refund ({left}).", field="amount", code=OrderErrorCode.OVER_REFUND
+            f"This refund ({amount}) is more than is left to refund ({left}).",
+            field="amount",
+            code=OrderErrorCode.OVER_REFUND,
         )
 
     refund = _refund(
-        order, actor, lines=list(order_lines.values()), units=units, amount=amount, reason=reason, restock=restock,
+        order,
+        actor,
+        lines=list(order_lines.values()),
+        units=units,
+        amount=amount,
+        reason=reason,
+        restock=restock,
         request_key=key,
     )
-    before = _move(order, machine.after_refund(total=order.total, refunded_total=order.refunded_total),
-                   machine.Cause.REFUND)
+    before = _move(
+        order,
+        machine.after_refund(total=order.total, refunded_total=order.refunded_total),
+        machine.Cause.REFUND,
+    )
     order.save()
-    _event(order, actor, "refunded", from_status=before, to_status=order.status, refund=refund.pk,
-           amount=str(amount), restock=restock, lines={str(line.pk): n for line, n in units.items()})
+    _event(
+        order,
+        actor,
+        "refunded",
+        from_status=before,
+        to_status=order.status,
+        refund=refund.pk,
+        amount=str(amount),
+        restock=restock,
+        lines={str(line.pk): n for line, n in units.items()},
+    )
     audit.record(
-        actor=actor, action="refund.create", obj=refund,
-        changes={"order": order.number, "amount": str(amount), "restock": restock,
-                 "lines": {line.sku: n for line, n in units.items()}, "status": [before, order.status]},
+        actor=actor,
+        action="refund.create",
+        obj=refund,
+        changes={
+            "order": order.number,
+            "amount": str(amount),
+            "restock": restock,
+            "lines": {line.sku: n for line, n in units.items()},
+            "status": [before, order.status],
+        },
     )
     hooks.refund_made.send(refund=refund)
     return refund

@@ -19,10 +19,15 @@ from apps.orders.errors import OrderErrorCode
 from apps.orders.models import OrderStatus
 
 PENDING, PAID, FULFILLED, DELIVERED = (
-    OrderStatus.PENDING, OrderStatus.PAID, OrderStatus.FULFILLED, OrderStatus.DELIVERED,
+    OrderStatus.PENDING,
+    OrderStatus.PAID,
+    OrderStatus.FULFILLED,
+    OrderStatus.DELIVERED,
 )
 CANCELLED, PARTIALLY_REFUNDED, REFUNDED = (
-    OrderStatus.CANCELLED, OrderStatus.PARTIALLY_REFUNDED, OrderStatus.REFUNDED,
+    OrderStatus.CANCELLED,
+    OrderStatus.PARTIALLY_REFUNDED,
+    OrderStatus.REFUNDED,
 )
 
 
@@ -50,7 +55,12 @@ TRANSITIONS: dict[tuple[str, str], Cause] = {
 }
 
 # The timestamp a status stamps on the order when it is reached.
-STAMPS: dict[str, str] = {PAID: "paid_at", FULFILLED: "fulfilled_at", DELIVERED: "delivered_at", CANCELLED: "cancelled_at"}
+STAMPS: dict[str, str] = {
+    PAID: "paid_at",
+    FULFILLED: "fulfilled_at",
+    DELIVERED: "delivered_at",
+    CANCELLED: "cancelled_at",
+}
 
 
 def allowed(current: str, target: str, cause: Cause) -> bool:
@@ -65,7 +75,9 @@ def check(current: str, target: str, cause: Cause, *, field: str = "status") -> 
     other = TRANSITIONS.get((current, target))
     hint = f" Use {other.value}." if other is not None else ""
     raise UserError(
-        f"An order cannot go from {current} to {target}.{hint}", field=field, code=OrderErrorCode.ILLEGAL_TRANSITION
+        f"An order cannot go from {current} to {target}.{hint}",
+        field=field,
+        code=OrderErrorCode.ILLEGAL_TRANSITION,
     )
 
 

@@ -61,8 +61,16 @@ class Outcomes:
         return rate(self.refunded, self.collected)
 
     def add(self, other: Outcomes) -> None:
-        for name in ("attempts", "succeeded", "failed", "canceled", "pending", "collected", "refunded",
-                     "refunded_count"):
+        for name in (
+            "attempts",
+            "succeeded",
+            "failed",
+            "canceled",
+            "pending",
+            "collected",
+            "refunded",
+            "refunded_count",
+        ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
@@ -71,9 +79,13 @@ class PaymentFigures:
     start: date
     end: date
     totals: Outcomes = field(default_factory=Outcomes)
-    failure_reasons: list[tuple[str, int]] = field(default_factory=list)  # (failure code, count), most first
+    failure_reasons: list[tuple[str, int]] = field(
+        default_factory=list
+    )  # (failure code, count), most first
     by_provider: dict[str, Outcomes] = field(default_factory=dict)  # every provider, zeros included
-    by_method: dict[str, Outcomes] = field(default_factory=dict)  # the methods seen, most attempts first
+    by_method: dict[str, Outcomes] = field(
+        default_factory=dict
+    )  # the methods seen, most attempts first
 
 
 def _method() -> Case:
@@ -102,17 +114,31 @@ def payment_figures(*, tenant: Tenant, start: date, end: date) -> PaymentFigures
     check_range(start, end)
     since, until = day_bounds(tenant, start, end)
     attempts = Payment.objects.filter(created__gte=since, created__lt=until)
-    figures = PaymentFigures(start=start, end=end, by_provider={p: Outcomes() for p in Provider.values})
+    figures = PaymentFigures(
+        start=start, end=end, by_provider={p: Outcomes() for p in Provider.values}
+    )
     by_method: dict[str, Outcomes] = defaultdict(Outcomes)
-    groups = attempts.annotate(method=_method()).values("provider", "method").annotate(**_aggregates()).order_by()
+    groups = (
+        attempts.annotate(method=_method())
+        .values("provider", "method")
+        .annotate(**_aggregates())
+        .order_by()
+    )
     for group in groups:
         outcomes = Outcomes(**{name: group[name] for name in Outcomes.__dataclass_fields__})
-        for bucket in (figures.totals, figures.by_provider.setdefault(group["provider"], Outcomes()),
-                       by_method[group["method"]]):
+        for bucket in (
+            figures.totals,
+            figures.by_provider.setdefault(group["provider"], Outcomes()),
+            by_method[group["method"]],
+        ):
             bucket.add(outcomes)
-    figures.by_method = dict(sorted(by_method.items(), key=lambda item: (-item[1].attempts, item[0])))
+    figures.by_method = dict(
+        sorted(by_method.items(), key=lambda item: (-item[1].attempts, item[0]))
+    )
     reasons = (
-        attempts.filter(status=PaymentStatus.FAILED).values("failure_code").annotate(count=Count("pk"))
+        attempts.filter(status=PaymentStatus.FAILED)
+        .values("failure_code")
+        .annotate(count=Count("pk"))
         .order_by("-count", "failure_code")
     )
     figures.failure_reasons = [(row["failure_code"] or UNKNOWN, row["count"]) for row in reasons]

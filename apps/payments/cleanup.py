@@ -36,18 +36,31 @@ log = logging.getLogger(__name__)
 def cancel_open_intents(*, order_id: int) -> list[Payment]:
     """Cancel at Stripe every still-pending Stripe payment of the order; each ends as Stripe
     says it is (one that succeeded meanwhile goes the unexpected-payment way)."""
-    ids = Payment.objects.filter(order_id=order_id, provider=Provider.STRIPE, status=PaymentStatus.PENDING)
-    return [payment for pk in ids.values_list("pk", flat=True) if (payment := _cancel_intent(pk)) is not None]
+    ids = Payment.objects.filter(
+        order_id=order_id, provider=Provider.STRIPE, status=PaymentStatus.PENDING
+    )
+    return [
+        payment
+        for pk in ids.values_list("pk", flat=True)
+        if (payment := _cancel_intent(pk)) is not None
+    ]
 
 
 def _cancel_intent(payment_id: int) -> Payment | None:
-    payment = Payment.objects.filter(pk=payment_id, status=PaymentStatus.PENDING).exclude(stripe_id="").first()
-    if payment is None:  # settled meanwhile, or its intent never made (the reconciler makes and cancels it)
+    payment = (
+        Payment.objects.filter(pk=payment_id, status=PaymentStatus.PENDING)
+        .exclude(stripe_id="")
+        .first()
+    )
+    if (
+        payment is None
+    ):  # settled meanwhile, or its intent never made (the reconciler makes and cancels it)
         return None
     api = gateway.api_for(selectors.payment_settings(), "payment")
     try:
         intent = api.v1.payment_intents.cancel(
-            payment.stripe_id, options={"idempotency_key": f"{connection.schema_name}:cancel-{payment.pk}"}
+            payment.stripe_id,
+            options={"idempotency_key": f"{connection.schema_name}:cancel-{payment.pk}"},
         )
     except stripe.InvalidRequestError:  # not cancellable any more: it succeeded or was cancelled
         intent = gateway.call(api.v1.payment_intents.retrieve, payment.stripe_id)
@@ -56,7 +69,9 @@ def _cancel_intent(payment_id: int) -> Payment | None:
     status, code, message = state.intent_state(intent.to_dict())
     with transaction.atomic():
         payment = state.lock_payment(payment_id)
-        state.apply_state(payment, status, actor=CLEAN_UP, failure_code=code, failure_message=message)
+        state.apply_state(
+            payment, status, actor=CLEAN_UP, failure_code=code, failure_message=message
+        )
     return payment
 
 
@@ -65,25 +80,53 @@ def _record_return(payment_id: int) -> StripeRefund | None:
     """The requested refund of what is left of a payment marked unexpected (recorded now, or by
     an earlier run that did not finish); None when there is nothing to return."""
     payment = state.locked_payment(pk=payment_id)
-    if payment is None or payment.provider != Provider.STRIPE or payment.status != PaymentStatus.SUCCEEDED:
+    if (
+        payment is None
+        or payment.provider != Provider.STRIPE
+        or payment.status != PaymentStatus.SUCCEEDED
+    ):
         return None
-    if not OrderEvent.objects.filter(order_id=payment.order_id, type=UNEXPECTED, data__payment=payment.pk).exists():
+    if not OrderEvent.objects.filter(
+        order_id=payment.order_id, type=UNEXPECTED, data__payment=payment.pk
+    ).exists():
         return None
-    unfinished = StripeRefund.objects.filter(payment=payment, order_refund=None, from_dashboard=False,
-                                             status=StripeRefundStatus.REQUESTED).first()
+    unfinished = StripeRefund.objects.filter(
+        payment=payment,
+        order_refund=None,
+        from_dashboard=False,
+        status=StripeRefundStatus.REQUESTED,
+    ).first()
     if unfinished is not None:
         return unfinished
     left = payment.amount - payment.amount_refunded
     if left <= 0:
         return None
-    refund = StripeRefund.objects.create(payment=payment, amount=left, currency=payment.currency,
-                                         status=StripeRefundStatus.REQUESTED)
+    refund = StripeRefund.objects.create(
+        payment=payment, amount=left, currency=payment.currency, status=StripeRefundStatus.REQUESTED
+    )
     payment.amount_refunded += left
     payment.save(update_fields=["amount_refunded", "updated"])
-    state.order_event(payment, "payment_returned", CLEAN_UP, payment=payment.pk, refund=refund.pk, amount=str(left))
-    audit.record(actor=CLEAN_UP, action="payment.return", obj=refund, changes={"payment": payment.pk, "amount": str(left)})
-    log.warning("Payment %s succeeded for order %s, which is %s: returning %s", payment.pk, payment.order_id,
-                payment.order.status, left)
+    state.order_event(
+        payment,
+        "payment_returned",
+        CLEAN_UP,
+        payment=payment.pk,
+        refund=refund.pk,
+        amount=str(left),
+    )
+    audit.record(
+        actor=CLEAN_UP,
+        action="payment.return",
+        obj=refund,
+        changes={"payment": payment.pk, "amount": str(left)},
+    )
+    log.warning(
+        "Payment %s succeeded for order %s, which is %s: returning %s",
+        payment.pk,
+        payment.order_id,
+        payment.order.status,
+        left,
+    )
     return refund
 
 

@@ -9,7 +9,7 @@ PaymentErrorCode = error_codes(
     "NOT_PAYABLE",
     "ALREADY_PAID",
     "NOT_CONFIRMABLE",
-    "NOT_ATTACHED",          # a payment method that is not one of this customer's
-    "ATTACHED_ELSEWHERE",    # a payment method of another Stripe customer
+    "NOT_ATTACHED",  # a payment method that is not one of this customer's
+    "ATTACHED_ELSEWHERE",  # a payment method of another Stripe customer
     include=[OrderErrorCode],
 )

@@ -23,7 +23,24 @@ log = logging.getLogger(__name__)
 
 # Stripe's currencies without minor units, and with three decimals (ISO 4217 exponents).
 ZERO_DECIMAL = frozenset(
-    ["BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA", "PYG", "RWF", "UGX", "VND", "VUV", "XAF", "XOF", "XPF"]
+    [
+        "BIF",
+        "CLP",
+        "DJF",
+        "GNF",
+        "JPY",
+        "KMF",
+        "KRW",
+        "MGA",
+        "PYG",
+        "RWF",
+        "UGX",
+        "VND",
+        "VUV",
+        "XAF",
+        "XOF",
+        "XPF",
+    ]
 )
 THREE_DECIMAL = frozenset(["BHD", "JOD", "KWD", "OMR", "TND"])
 # What callers read when Stripe cannot be reached or fails (the details are in the log).
@@ -38,7 +55,11 @@ def minor_units(amount: Decimal, currency: str) -> int:
     exponent = 0 if code in ZERO_DECIMAL else 3 if code in THREE_DECIMAL else 2
     units = amount.scaleb(exponent)
     if units != units.to_integral_value():
-        raise UserError(f"{amount} {code} has more decimals than {code} allows.", field="amount", code=PaymentErrorCode.INVALID)
+        raise UserError(
+            f"{amount} {code} has more decimals than {code} allows.",
+            field="amount",
+            code=PaymentErrorCode.INVALID,
+        )
     return int(units)
 
 
@@ -67,8 +88,11 @@ def client(secret_key: str) -> stripe.StripeClient:
 def api_for(config: PaymentSettings, field: str) -> stripe.StripeClient:
     """The tenant's client, when Stripe is switched on (a userError on `field` otherwise)."""
     if not config.stripe_enabled:
-        raise UserError("Stripe payments are not enabled for this shop.", field=field,
-                        code=PaymentErrorCode.PROVIDER_DISABLED)
+        raise UserError(
+            "Stripe payments are not enabled for this shop.",
+            field=field,
+            code=PaymentErrorCode.PROVIDER_DISABLED,
+        )
     return client(config.stripe_secret_key)
 
 
@@ -83,16 +107,26 @@ def call(make: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return make(*args, **kwargs)
     except stripe.AuthenticationError as exc:
         log.warning("Stripe refused the tenant's secret key (%s)", exc.http_status)
-        raise UserError("Stripe refused this shop's secret key.", field=None, code=PaymentErrorCode.PROVIDER_AUTH) from exc
+        raise UserError(
+            "Stripe refused this shop's secret key.",
+            field=None,
+            code=PaymentErrorCode.PROVIDER_AUTH,
+        ) from exc
     except (stripe.CardError, stripe.InvalidRequestError) as exc:
         log.warning("Stripe refused the request: %s %s", exc.http_status, exc.code)
         message = exc.user_message or "the request failed"
-        raise UserError(f"Stripe: {message}", field=None, code=PaymentErrorCode.PROVIDER_ERROR) from exc
+        raise UserError(
+            f"Stripe: {message}", field=None, code=PaymentErrorCode.PROVIDER_ERROR
+        ) from exc
     except (stripe.APIConnectionError, stripe.APIError, stripe.RateLimitError) as exc:
         log.warning("Stripe could not be reached (%s): %s", type(exc).__name__, exc)
-        raise UserError(PROVIDER_UNREACHABLE, field=None, code=PaymentErrorCode.PROVIDER_ERROR) from exc
+        raise UserError(
+            PROVIDER_UNREACHABLE, field=None, code=PaymentErrorCode.PROVIDER_ERROR
+        ) from exc
     except stripe.StripeError as exc:  # permissions of a restricted key, idempotency conflicts
-        log.warning("Stripe failed the request (%s, %s): %s", type(exc).__name__, exc.http_status, exc)
+        log.warning(
+            "Stripe failed the request (%s, %s): %s", type(exc).__name__, exc.http_status, exc
+        )
         raise UserError(PROVIDER_FAILED, field=None, code=PaymentErrorCode.PROVIDER_ERROR) from exc
 
 
@@ -103,7 +137,9 @@ def outcome_unknown(error: UserError) -> bool:
     return is_retryable(error)
 
 
-def refund_made_for(api: stripe.StripeClient, intent_id: str, marker: dict[str, str]) -> dict[str, Any] | None:
+def refund_made_for(
+    api: stripe.StripeClient, intent_id: str, marker: dict[str, str]
+) -> dict[str, Any] | None:
     """The refund of PaymentIntent `intent_id` whose metadata carries every item of `marker`, if
     Stripe made one: how a call whose answer was lost (a crash, a timeout) is finished without a
     second refund. Stripe's idempotency keys do the same for 24 hours; this works at any age, and

@@ -53,8 +53,12 @@ class SavedMethod:
 def _saved(method: dict[str, Any], default_id: str | None) -> SavedMethod:
     card = method.get("card") or {}
     return SavedMethod(
-        id=method["id"], type=method.get("type") or "", is_default=method["id"] == default_id,
-        brand=card.get("brand"), last4=card.get("last4"), exp_month=card.get("exp_month"),
+        id=method["id"],
+        type=method.get("type") or "",
+        is_default=method["id"] == default_id,
+        brand=card.get("brand"),
+        last4=card.get("last4"),
+        exp_month=card.get("exp_month"),
         exp_year=card.get("exp_year"),
     )
 
@@ -62,11 +66,17 @@ def _saved(method: dict[str, Any], default_id: str | None) -> SavedMethod:
 def _method_id(value: str) -> str:
     value = (value or "").strip()
     if not value.startswith("pm_") or len(value) > MAX_ID or any(c.isspace() for c in value):
-        raise UserError("Give a Stripe payment method id (pm_…).", field="paymentMethod", code=PaymentErrorCode.INVALID)
+        raise UserError(
+            "Give a Stripe payment method id (pm_…).",
+            field="paymentMethod",
+            code=PaymentErrorCode.INVALID,
+        )
     return value
 
 
-def _call(call: Callable[..., Any], *args: Any, missing: str = "paymentMethod", **kwargs: Any) -> Any:
+def _call(
+    call: Callable[..., Any], *args: Any, missing: str = "paymentMethod", **kwargs: Any
+) -> Any:
     """A Stripe call (apps.payments.gateway.call), where what Stripe does not know (`missing`: the
     payment method, or the customer) is NOT_FOUND."""
 
@@ -94,31 +104,52 @@ def _customer(customer_id: int) -> Customer:
     return customer
 
 
-def _stripe_customer(customer: Customer, api: stripe.StripeClient, *, actor: Actor,
-                     replacing: StripeCustomer | None = None) -> StripeCustomer:
+def _stripe_customer(
+    customer: Customer,
+    api: stripe.StripeClient,
+    *,
+    actor: Actor,
+    replacing: StripeCustomer | None = None,
+) -> StripeCustomer:
     """A Stripe Customer for a customer that has none yet, or whose stored one Stripe no longer
     knows (`replacing`: the tenant switched Stripe accounts, or it was deleted there): made at
     Stripe, then recorded unless a concurrent first use recorded one meanwhile."""
     schema = connection.schema_name
     # A retry after a rolled-back first use gets the same Stripe Customer, not a second one; a
     # replacement has a key of its own, or Stripe would hand back the customer it replaces.
-    key = f"{schema}:customer-{customer.pk}" + (f":after-{replacing.stripe_customer_id}" if replacing else "")
+    key = f"{schema}:customer-{customer.pk}" + (
+        f":after-{replacing.stripe_customer_id}" if replacing else ""
+    )
     created = _call(
         api.v1.customers.create,
-        params={"email": customer.email, "metadata": {"tenant": schema, "customer_id": str(customer.pk)}},
+        params={
+            "email": customer.email,
+            "metadata": {"tenant": schema, "customer_id": str(customer.pk)},
+        },
         options={"idempotency_key": key},
     )
     with transaction.atomic():
-        Customer.objects.select_for_update().filter(pk=customer.pk).values_list("pk", flat=True).first()
+        Customer.objects.select_for_update().filter(pk=customer.pk).values_list(
+            "pk", flat=True
+        ).first()
         current = StripeCustomer.objects.filter(customer=customer).first()
         if current is not None and (replacing is None or current.pk != replacing.pk):
             return current  # recorded by a concurrent first use
         if replacing is not None:
             replacing.delete()
-            audit.record(actor=actor, action="stripe_customer.replace", obj=customer,
-                         changes={"stripeCustomerId": [replacing.stripe_customer_id, created.id]})
+            audit.record(
+                actor=actor,
+                action="stripe_customer.replace",
+                obj=customer,
+                changes={"stripeCustomerId": [replacing.stripe_customer_id, created.id]},
+            )
         row = StripeCustomer.objects.create(customer=customer, stripe_customer_id=created.id)
-        audit.record(actor=actor, action="stripe_customer.create", obj=row, changes={"stripeCustomerId": created.id})
+        audit.record(
+            actor=actor,
+            action="stripe_customer.create",
+            obj=row,
+            changes={"stripeCustomerId": created.id},
+        )
     return row
 
 
@@ -144,8 +175,11 @@ def _owned(
     """The customer's Stripe row and the method, when the method is attached to that customer."""
     method = _call(api.v1.payment_methods.retrieve, method_id).to_dict()
     if row is None or method.get("customer") != row.stripe_customer_id:
-        raise UserError("This payment method is not one of this customer's.", field="paymentMethod",
-                        code=PaymentErrorCode.NOT_ATTACHED)
+        raise UserError(
+            "This payment method is not one of this customer's.",
+            field="paymentMethod",
+            code=PaymentErrorCode.NOT_ATTACHED,
+        )
     return row, method
 
 
@@ -163,8 +197,10 @@ def list_methods(*, customer_id: int) -> list[SavedMethod]:
     except NotFound:  # another Stripe account, or deleted there: nothing saved here any more
         return []
     # type=card: the one type localstripe lists (Stripe needs a type per list call too).
-    found = _call(api.v1.payment_methods.list,
-                  params={"customer": row.stripe_customer_id, "type": "card", "limit": 100})
+    found = _call(
+        api.v1.payment_methods.list,
+        params={"customer": row.stripe_customer_id, "type": "card", "limit": 100},
+    )
     return [_saved(method.to_dict(), default_id) for method in found.data]
 
 
@@ -179,15 +215,24 @@ def attach(*, actor: Actor, customer_id: int, payment_method: str) -> SavedMetho
     if existing is not None and method.get("customer") == existing.stripe_customer_id:
         return _saved(method, _default_id(api, existing.stripe_customer_id))
     if method.get("customer"):
-        raise UserError("This payment method belongs to someone else.", field="paymentMethod",
-                        code=PaymentErrorCode.ATTACHED_ELSEWHERE)
+        raise UserError(
+            "This payment method belongs to someone else.",
+            field="paymentMethod",
+            code=PaymentErrorCode.ATTACHED_ELSEWHERE,
+        )
     if existing is not None and _known(api, existing):
         row = existing
     else:
         row = _stripe_customer(customer, api, actor=actor, replacing=existing)
-    attached = _call(api.v1.payment_methods.attach, method_id, params={"customer": row.stripe_customer_id})
-    audit.record(actor=actor, action="payment_method.attach", obj=row,
-                 changes={"paymentMethod": method_id, "type": method.get("type")})
+    attached = _call(
+        api.v1.payment_methods.attach, method_id, params={"customer": row.stripe_customer_id}
+    )
+    audit.record(
+        actor=actor,
+        action="payment_method.attach",
+        obj=row,
+        changes={"paymentMethod": method_id, "type": method.get("type")},
+    )
     return _saved(attached.to_dict(), _default_id(api, row.stripe_customer_id))
 
 
@@ -199,11 +244,19 @@ def detach(*, actor: Actor, customer_id: int, payment_method: str) -> SavedMetho
     row, _ = _owned(api, StripeCustomer.objects.filter(customer=customer).first(), method_id)
     was_default = _default_id(api, row.stripe_customer_id) == method_id
     if was_default:
-        _call(api.v1.customers.update, row.stripe_customer_id,
-              params={"invoice_settings": {"default_payment_method": ""}}, missing="customer")
+        _call(
+            api.v1.customers.update,
+            row.stripe_customer_id,
+            params={"invoice_settings": {"default_payment_method": ""}},
+            missing="customer",
+        )
     detached = _call(api.v1.payment_methods.detach, method_id)
-    audit.record(actor=actor, action="payment_method.detach", obj=row,
-                 changes={"paymentMethod": method_id, "wasDefault": was_default})
+    audit.record(
+        actor=actor,
+        action="payment_method.detach",
+        obj=row,
+        changes={"paymentMethod": method_id, "wasDefault": was_default},
+    )
     return _saved(detached.to_dict(), None)
 
 
@@ -215,10 +268,18 @@ def set_default(*, actor: Actor, customer_id: int, payment_method: str) -> Saved
     row, method = _owned(api, StripeCustomer.objects.filter(customer=customer).first(), method_id)
     before = _default_id(api, row.stripe_customer_id)
     if before != method_id:
-        _call(api.v1.customers.update, row.stripe_customer_id,
-              params={"invoice_settings": {"default_payment_method": method_id}}, missing="customer")
-        audit.record(actor=actor, action="payment_method.set_default", obj=row,
-                     changes={"defaultPaymentMethod": [before, method_id]})
+        _call(
+            api.v1.customers.update,
+            row.stripe_customer_id,
+            params={"invoice_settings": {"default_payment_method": method_id}},
+            missing="customer",
+        )
+        audit.record(
+            actor=actor,
+            action="payment_method.set_default",
+            obj=row,
+            changes={"defaultPaymentMethod": [before, method_id]},
+        )
     return _saved(method, method_id)
 
 

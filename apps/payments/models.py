@@ -55,10 +55,14 @@ class Payment(models.Model):
 
     order = models.ForeignKey("orders.Order", on_delete=models.PROTECT, related_name="payments")
     provider = models.CharField(max_length=16, choices=Provider.choices)
-    stripe_id = models.CharField(max_length=255, blank=True)  # the PaymentIntent id; empty until Stripe made it
+    stripe_id = models.CharField(
+        max_length=255, blank=True
+    )  # the PaymentIntent id; empty until Stripe made it
     amount = MoneyField()
     currency = models.CharField(max_length=3)
-    status = models.CharField(max_length=16, choices=PaymentStatus.choices, default=PaymentStatus.PENDING)
+    status = models.CharField(
+        max_length=16, choices=PaymentStatus.choices, default=PaymentStatus.PENDING
+    )
     failure_code = models.CharField(max_length=100, blank=True)
     failure_message = models.TextField(blank=True)
     attempt = models.PositiveIntegerField()
@@ -77,7 +81,9 @@ class Payment(models.Model):
         ordering = ["-created", "-id"]
         indexes = [models.Index(fields=["order", "-created"], name="payment_order_created")]
         constraints = [
-            models.UniqueConstraint(fields=["order", "attempt"], name="payment_order_attempt_unique"),
+            models.UniqueConstraint(
+                fields=["order", "attempt"], name="payment_order_attempt_unique"
+            ),
             models.UniqueConstraint(
                 fields=["stripe_id"], condition=~Q(stripe_id=""), name="payment_stripe_id_unique"
             ),
@@ -113,7 +119,11 @@ class StripeRefund(models.Model):
 
     payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="stripe_refunds")
     order_refund = models.OneToOneField(
-        "orders.Refund", null=True, blank=True, on_delete=models.PROTECT, related_name="stripe_refund"
+        "orders.Refund",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="stripe_refund",
     )
     stripe_id = models.CharField(max_length=255, blank=True)  # re_…; empty while requested
     amount = MoneyField()
@@ -133,12 +143,20 @@ class StripeRefund(models.Model):
         ordering = ["created", "id"]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="stripe_refund_amount_positive"),
-            models.UniqueConstraint(fields=["stripe_id"], condition=~Q(stripe_id=""), name="stripe_refund_id_unique"),
+            models.UniqueConstraint(
+                fields=["stripe_id"], condition=~Q(stripe_id=""), name="stripe_refund_id_unique"
+            ),
             # Only a refund not yet made, or one Stripe refused, has no Stripe id.
-            models.CheckConstraint(condition=Q(status__in=["requested", "failed"]) | ~Q(stripe_id=""),
-                                   name="stripe_refund_id_once_made"),
+            models.CheckConstraint(
+                condition=Q(status__in=["requested", "failed"]) | ~Q(stripe_id=""),
+                name="stripe_refund_id_once_made",
+            ),
         ]
-        indexes = [models.Index(fields=["status"], condition=Q(status="requested"), name="stripe_refund_requested")]
+        indexes = [
+            models.Index(
+                fields=["status"], condition=Q(status="requested"), name="stripe_refund_requested"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"stripe refund {self.stripe_id} of payment {self.payment_id}"
@@ -151,7 +169,9 @@ class WebhookEvent(models.Model):
     type = models.CharField(max_length=100)
     payload = models.JSONField()
     outcome = models.CharField(max_length=40)  # applied | stale | unknown_payment | ignored
-    payment = models.ForeignKey(Payment, null=True, blank=True, on_delete=models.SET_NULL, related_name="events")
+    payment = models.ForeignKey(
+        Payment, null=True, blank=True, on_delete=models.SET_NULL, related_name="events"
+    )
     received = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -165,10 +185,11 @@ class StripeCustomer(models.Model):
     """The Stripe Customer that holds a shop customer's saved payment methods (created on first
     need by apps.payments.methods); the methods themselves stay at Stripe."""
 
-    customer = models.OneToOneField("customers.Customer", on_delete=models.CASCADE, related_name="stripe_customer")
+    customer = models.OneToOneField(
+        "customers.Customer", on_delete=models.CASCADE, related_name="stripe_customer"
+    )
     stripe_customer_id = models.CharField(max_length=255, unique=True)
     created = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
         return self.stripe_customer_id
-

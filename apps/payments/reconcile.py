@@ -39,13 +39,24 @@ def _due() -> datetime:
 
 def unfinished_refunds() -> list[int]:
     free = Q(claimed_until__isnull=True) | Q(claimed_until__lt=timezone.now())
-    return list(StripeRefund.objects.filter(free, status=StripeRefundStatus.REQUESTED, created__lte=_due())
-                .order_by("pk").values_list("pk", flat=True)[:BATCH])
+    return list(
+        StripeRefund.objects.filter(free, status=StripeRefundStatus.REQUESTED, created__lte=_due())
+        .order_by("pk")
+        .values_list("pk", flat=True)[:BATCH]
+    )
 
 
 def unfinished_intents() -> list[Payment]:
-    return list(Payment.objects.filter(provider=Provider.STRIPE, status=PaymentStatus.PENDING, stripe_id="",
-                                       created__lte=_due()).select_related("order").order_by("pk")[:BATCH])
+    return list(
+        Payment.objects.filter(
+            provider=Provider.STRIPE,
+            status=PaymentStatus.PENDING,
+            stripe_id="",
+            created__lte=_due(),
+        )
+        .select_related("order")
+        .order_by("pk")[:BATCH]
+    )
 
 
 def reconcile() -> dict[str, int]:

@@ -54,16 +54,27 @@ from apps.payments.errors import PaymentErrorCode
 from apps.payments.models import Payment, PaymentStatus, Provider, StripeRefund, StripeRefundStatus
 from tenants.db import connection
 
-RECORDED_NOT_MADE = ("{reason} The refund is recorded and will be made at Stripe: a retry with the same "
-                     "requestKey shows it.")
+RECORDED_NOT_MADE = (
+    "{reason} The refund is recorded and will be made at Stripe: a retry with the same "
+    "requestKey shows it."
+)
 REFUSED = "{reason} The order refund is recorded, with Stripe's refusal on the order for staff."
 
 
 # --- refunds through the API --------------------------------------------------------------------
 
+
 @transaction.atomic
-def _record(*, actor: Actor, order_id: int, lines: Sequence[orders.RefundLineRequest], amount: Decimal | None,
-            reason: str, restock: bool, key: str) -> StripeRefund:
+def _record(
+    *,
+    actor: Actor,
+    order_id: int,
+    lines: Sequence[orders.RefundLineRequest],
+    amount: Decimal | None,
+    reason: str,
+    restock: bool,
+    key: str,
+) -> StripeRefund:
     """Step 1: the order refund and the requested Stripe refund, or those of a request with the
     same key made before."""
     order = Order.objects.select_for_update().filter(pk=order_id).first()
@@ -77,23 +88,51 @@ def _record(*, actor: Actor, order_id: int, lines: Sequence[orders.RefundLineReq
         .first()
     )
     if payment is None:
-        raise UserError("This order has no succeeded Stripe payment to refund (refundCreate records a refund "
-                        "made some other way).", field="order", code=PaymentErrorCode.NO_STRIPE_PAYMENT)
-    gateway.api_for(selectors.payment_settings(), "order")  # Stripe switched off: refused before anything
+        raise UserError(
+            "This order has no succeeded Stripe payment to refund (refundCreate records a refund "
+            "made some other way).",
+            field="order",
+            code=PaymentErrorCode.NO_STRIPE_PAYMENT,
+        )
+    gateway.api_for(
+        selectors.payment_settings(), "order"
+    )  # Stripe switched off: refused before anything
     order_refund = orders.create_refund(
-        actor=actor, order_id=order.pk, lines=lines, amount=amount, reason=reason, restock=restock, request_key=key
+        actor=actor,
+        order_id=order.pk,
+        lines=lines,
+        amount=amount,
+        reason=reason,
+        restock=restock,
+        request_key=key,
     )
     left = payment.amount - payment.amount_refunded
     if order_refund.amount > left:
-        raise UserError(f"This refund ({order_refund.amount}) is more than is left of the Stripe payment ({left}).",
-                        field="amount", code=PaymentErrorCode.OVER_REFUND)
-    refund = StripeRefund.objects.create(payment=payment, order_refund=order_refund, amount=order_refund.amount,
-                                         currency=payment.currency, status=StripeRefundStatus.REQUESTED)
+        raise UserError(
+            f"This refund ({order_refund.amount}) is more than is left of the Stripe payment ({left}).",
+            field="amount",
+            code=PaymentErrorCode.OVER_REFUND,
+        )
+    refund = StripeRefund.objects.create(
+        payment=payment,
+        order_refund=order_refund,
+        amount=order_refund.amount,
+        currency=payment.currency,
+        status=StripeRefundStatus.REQUESTED,
+    )
     payment.amount_refunded += refund.amount
     payment.save(update_fields=["amount_refunded", "updated"])
-    audit.record(actor=actor, action="payment.refund_create", obj=refund,
-                 changes={"order": order.number, "payment": payment.pk, "amount": str(refund.amount),
-                          "orderRefund": order_refund.pk})
+    audit.record(
+        actor=actor,
+        action="payment.refund_create",
+        obj=refund,
+        changes={
+            "order": order.number,
+            "payment": payment.pk,
+            "amount": str(refund.amount),
+            "orderRefund": order_refund.pk,
+        },
+    )
     return refund
 
 
@@ -112,13 +151,22 @@ def create_refund(
     request with the same `request_key` gets the first one's refund, made at Stripe if it was not
     yet."""
     key = orders.checked_request_key(request_key)
-    refund = _record(actor=actor, order_id=order_id, lines=lines, amount=amount, reason=reason, restock=restock,
-                     key=key)
+    refund = _record(
+        actor=actor,
+        order_id=order_id,
+        lines=lines,
+        amount=amount,
+        reason=reason,
+        restock=restock,
+        key=key,
+    )
     return settle(refund.pk, actor=actor)
 
 
 def stripe_payment_of(order_id: int) -> Payment | None:
-    return Payment.objects.filter(order_id=order_id, provider=Provider.STRIPE, status=PaymentStatus.SUCCEEDED).first()
+    return Payment.objects.filter(
+        order_id=order_id, provider=Provider.STRIPE, status=PaymentStatus.SUCCEEDED
+    ).first()
 
 
 def refund_order(
@@ -134,12 +182,26 @@ def refund_order(
     """`refundCreate`: an order paid through Stripe is refunded through Stripe (money really
     goes back); any other order's refund is recorded as made outside a provider."""
     if stripe_payment_of(order_id) is not None:
-        made = create_refund(actor=actor, order_id=order_id, lines=lines, amount=amount, reason=reason,
-                             restock=restock, request_key=request_key)
+        made = create_refund(
+            actor=actor,
+            order_id=order_id,
+            lines=lines,
+            amount=amount,
+            reason=reason,
+            restock=restock,
+            request_key=request_key,
+        )
         assert made.order_refund is not None  # only refunds made in Stripe's dashboard have none
         return made.order_refund
-    return orders.create_refund(actor=actor, order_id=order_id, lines=lines, amount=amount, reason=reason,
-                                restock=restock, request_key=request_key)
+    return orders.create_refund(
+        actor=actor,
+        order_id=order_id,
+        lines=lines,
+        amount=amount,
+        reason=reason,
+        restock=restock,
+        request_key=request_key,
+    )
 
 
 def cancel_order(*, actor: Actor, order_id: int, restock: bool = True, reason: str = "") -> Order:
@@ -147,8 +209,11 @@ def cancel_order(*, actor: Actor, order_id: int, restock: bool = True, reason: s
     record a full refund that moves no money. Refund it first (refundCreate), then cancel."""
     payment = stripe_payment_of(order_id)
     if payment is not None and payment.amount_refunded < payment.amount:
-        raise UserError("This order was paid through Stripe: refund it (refundCreate) before cancelling.",
-                        field="id", code=PaymentErrorCode.REFUND_THROUGH_STRIPE)
+        raise UserError(
+            "This order was paid through Stripe: refund it (refundCreate) before cancelling.",
+            field="id",
+            code=PaymentErrorCode.REFUND_THROUGH_STRIPE,
+        )
     with transaction.atomic():
         order = orders.cancel_order(actor=actor, order_id=order_id, restock=restock, reason=reason)
         state.queue_intent_cancellation(order.pk)  # the buyer can no longer pay an open intent
@@ -157,6 +222,7 @@ def cancel_order(*, actor: Actor, order_id: int, restock: bool = True, reason: s
 
 # --- the call ---------------------------------------------------------------------------------
 
+
 def _claim(refund_id: int) -> int | None:
     """Hold a requested refund for one call (autocommitted); the number of calls made before this
     one, or None when it is not requested any more or another caller holds it."""
@@ -164,8 +230,9 @@ def _claim(refund_id: int) -> int | None:
     lease = timedelta(seconds=settings.PAYMENTS_CALL_LEASE_SECONDS)
     free = Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
     with transaction.atomic():
-        claimed = StripeRefund.objects.filter(free, pk=refund_id, status=StripeRefundStatus.REQUESTED).update(
-            attempts=F("attempts") + 1, claimed_until=now + lease)
+        claimed = StripeRefund.objects.filter(
+            free, pk=refund_id, status=StripeRefundStatus.REQUESTED
+        ).update(attempts=F("attempts") + 1, claimed_until=now + lease)
         if not claimed:
             return None
         return StripeRefund.objects.values_list("attempts", flat=True).get(pk=refund_id) - 1
@@ -184,19 +251,27 @@ def _ask(refund: StripeRefund, earlier_calls: int) -> dict[str, Any]:
     if earlier_calls and (made := gateway.refund_made_for(api, payment.stripe_id, tag)) is not None:
         return made
     if refund.order_refund_id is not None:
-        purpose = {"order_id": str(payment.order_id), "order_refund_id": str(refund.order_refund_id)}
+        purpose = {
+            "order_id": str(payment.order_id),
+            "order_refund_id": str(refund.order_refund_id),
+        }
     else:
         purpose = {"order_id": str(payment.order_id), "returned_payment": str(payment.pk)}
     return gateway.call(
         api.v1.refunds.create,
-        params={"payment_intent": payment.stripe_id, "amount": gateway.minor_units(refund.amount, refund.currency),
-                "metadata": {**tag, **purpose}},
+        params={
+            "payment_intent": payment.stripe_id,
+            "amount": gateway.minor_units(refund.amount, refund.currency),
+            "metadata": {**tag, **purpose},
+        },
         options={"idempotency_key": f"{tag['tenant']}:stripe-refund-{refund.pk}"},
     ).to_dict()
 
 
 @transaction.atomic
-def _apply(refund_id: int, status: str, stripe_id: str, failure_reason: str, actor: Actor) -> StripeRefund:
+def _apply(
+    refund_id: int, status: str, stripe_id: str, failure_reason: str, actor: Actor
+) -> StripeRefund:
     """Step 3: Stripe's answer on the refund (a webhook may have brought it first)."""
     payment_id = StripeRefund.objects.values_list("payment_id", flat=True).get(pk=refund_id)
     payment = state.lock_payment(payment_id)
@@ -222,13 +297,23 @@ def settle(refund_id: int, *, actor: Actor) -> StripeRefund:
     except UserError as error:
         if gateway.outcome_unknown(error) or error.code == PaymentErrorCode.PROVIDER_DISABLED:
             StripeRefund.objects.filter(pk=refund_id).update(claimed_until=None)
-            raise UserError(RECORDED_NOT_MADE.format(reason=error.message), field=error.field,
-                            code=PaymentErrorCode.PROVIDER_ERROR) from error
+            raise UserError(
+                RECORDED_NOT_MADE.format(reason=error.message),
+                field=error.field,
+                code=PaymentErrorCode.PROVIDER_ERROR,
+            ) from error
         _apply(refund_id, StripeRefundStatus.FAILED, "", f"refused: {_refusal(error)}", actor)
-        raise UserError(REFUSED.format(reason=error.message), field=error.field, code=error.code) from error
+        raise UserError(
+            REFUSED.format(reason=error.message), field=error.field, code=error.code
+        ) from error
     crash_point("refund.after_answer")
-    return _apply(refund_id, state.refund_status(made.get("status")), made["id"],
-                  str(made.get("failure_reason") or ""), actor)
+    return _apply(
+        refund_id,
+        state.refund_status(made.get("status")),
+        made["id"],
+        str(made.get("failure_reason") or ""),
+        actor,
+    )
 
 
 def _refusal(error: UserError) -> str:

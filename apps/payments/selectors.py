@@ -14,7 +14,9 @@ def payment_settings() -> PaymentSettings:
     )
 
 
-def payments(*, order_id: int | None = None, statuses: list[str] | None = None) -> QuerySet[Payment]:
+def payments(
+    *, order_id: int | None = None, statuses: list[str] | None = None
+) -> QuerySet[Payment]:
     queryset = Payment.objects.all()
     if order_id is not None:
         queryset = queryset.filter(order_id=order_id)

@@ -43,6 +43,7 @@ MAX_KEY = 255
 
 # --- settings ---------------------------------------------------------------------------------
 
+
 def _camel(name: str) -> str:
     head, *rest = name.split("_")
     return head + "".join(part.title() for part in rest)
@@ -51,10 +52,17 @@ def _camel(name: str) -> str:
 def _key(name: str, value: str) -> str:
     """A Stripe key as given ("" clears it); the message never repeats the value."""
     value = value.strip()
-    if value and (len(value) > MAX_KEY or not value.startswith(KEY_PREFIXES[name]) or any(c.isspace() for c in value)):
+    if value and (
+        len(value) > MAX_KEY
+        or not value.startswith(KEY_PREFIXES[name])
+        or any(c.isspace() for c in value)
+    ):
         expected = " or ".join(KEY_PREFIXES[name])
-        raise UserError(f"This is not a Stripe key of this kind (it should start with {expected}).",
-                        field=_camel(name), code=PaymentErrorCode.INVALID)
+        raise UserError(
+            f"This is not a Stripe key of this kind (it should start with {expected}).",
+            field=_camel(name),
+            code=PaymentErrorCode.INVALID,
+        )
     return value
 
 
@@ -70,10 +78,9 @@ def update_settings(
 ) -> PaymentSettings:
     """Change what is given (None: unchanged; "" clears a key). Stripe can be on only with all
     three keys set. The audit entry says a secret was set or cleared, never what it is."""
-    current = (
-        PaymentSettings.objects.select_for_update().filter(pk=PaymentSettings.SINGLETON).first()
-        or PaymentSettings(pk=PaymentSettings.SINGLETON)
-    )
+    current = PaymentSettings.objects.select_for_update().filter(
+        pk=PaymentSettings.SINGLETON
+    ).first() or PaymentSettings(pk=PaymentSettings.SINGLETON)
     changes: dict[str, Any] = {}
     for name, value in (("stripe_enabled", stripe_enabled), ("manual_enabled", manual_enabled)):
         if value is not None and value != getattr(current, name):
@@ -84,16 +91,24 @@ def update_settings(
         if key != current.stripe_publishable_key:
             changes["stripePublishableKey"] = [current.stripe_publishable_key, key]
             current.stripe_publishable_key = key
-    for name, given in (("stripe_secret_key", stripe_secret_key), ("stripe_webhook_secret", stripe_webhook_secret)):
+    for name, given in (
+        ("stripe_secret_key", stripe_secret_key),
+        ("stripe_webhook_secret", stripe_webhook_secret),
+    ):
         if given is not None:
             secret = _key(name, given)
             setattr(current, f"{name}_encrypted", crypto.encrypt(secret))
             changes[_camel(name)] = "set" if secret else "cleared"
     if current.stripe_enabled and not (
-        current.stripe_publishable_key and current.stripe_secret_key_encrypted and current.stripe_webhook_secret_encrypted
+        current.stripe_publishable_key
+        and current.stripe_secret_key_encrypted
+        and current.stripe_webhook_secret_encrypted
     ):
-        raise UserError("Stripe needs its publishable key, secret key and webhook signing secret.",
-                        field="stripeEnabled", code=PaymentErrorCode.STRIPE_NOT_CONFIGURED)
+        raise UserError(
+            "Stripe needs its publishable key, secret key and webhook signing secret.",
+            field="stripeEnabled",
+            code=PaymentErrorCode.STRIPE_NOT_CONFIGURED,
+        )
     current.save()
     audit.record(actor=actor, action="payment_settings.update", obj=current, changes=changes)
     return current
@@ -101,16 +116,22 @@ def update_settings(
 
 # --- payments ---------------------------------------------------------------------------------
 
+
 def _payable(order_id: int, field: str) -> Order:
     """The order, locked, when it is waiting for payment."""
     order = Order.objects.select_for_update().filter(pk=order_id).first()
     if order is None:
         raise NotFound("No such order.", field=field)
     if order.status != OrderStatus.PENDING:
-        raise UserError(f"Only a pending order can be paid (this one is {order.status}).", field=field,
-                        code=PaymentErrorCode.NOT_PAYABLE)
+        raise UserError(
+            f"Only a pending order can be paid (this one is {order.status}).",
+            field=field,
+            code=PaymentErrorCode.NOT_PAYABLE,
+        )
     if order.total <= 0:
-        raise UserError("This order has nothing to pay.", field=field, code=PaymentErrorCode.NOT_PAYABLE)
+        raise UserError(
+            "This order has nothing to pay.", field=field, code=PaymentErrorCode.NOT_PAYABLE
+        )
     return order
 
 
@@ -123,12 +144,21 @@ def _open_attempt(order_id: int) -> Payment:
     """The order's open Stripe attempt, or a new one recorded for it (without a Stripe id yet)."""
     order = _payable(order_id, "order")
     if order.payments.filter(status=PaymentStatus.SUCCEEDED).exists():
-        raise UserError("This order is paid already.", field="order", code=PaymentErrorCode.ALREADY_PAID)
-    open_attempt = order.payments.filter(provider=Provider.STRIPE, status=PaymentStatus.PENDING).first()
+        raise UserError(
+            "This order is paid already.", field="order", code=PaymentErrorCode.ALREADY_PAID
+        )
+    open_attempt = order.payments.filter(
+        provider=Provider.STRIPE, status=PaymentStatus.PENDING
+    ).first()
     if open_attempt is not None:
         return open_attempt
-    return Payment.objects.create(order=order, provider=Provider.STRIPE, amount=order.total, currency=order.currency,
-                                  attempt=_next_attempt(order))
+    return Payment.objects.create(
+        order=order,
+        provider=Provider.STRIPE,
+        amount=order.total,
+        currency=order.currency,
+        attempt=_next_attempt(order),
+    )
 
 
 def intent_key(payment: Payment) -> str:
@@ -147,8 +177,13 @@ def make_intent(api: stripe.StripeClient, payment: Payment, *, actor: Actor) -> 
         params={
             "amount": gateway.minor_units(payment.amount, payment.currency),
             "currency": payment.currency.lower(),
-            "metadata": {"tenant": schema, "order_id": str(payment.order_id), "order_number": str(order.number),
-                         "attempt": str(payment.attempt), "payment": str(payment.pk)},
+            "metadata": {
+                "tenant": schema,
+                "order_id": str(payment.order_id),
+                "order_number": str(order.number),
+                "attempt": str(payment.attempt),
+                "payment": str(payment.pk),
+            },
         },
         options={"idempotency_key": intent_key(payment)},
     )
@@ -158,12 +193,26 @@ def make_intent(api: stripe.StripeClient, payment: Payment, *, actor: Actor) -> 
         if not locked.stripe_id:
             locked.stripe_id = intent.id
             locked.save(update_fields=["stripe_id", "updated"])
-            audit.record(actor=actor, action="payment.intent_create", obj=locked,
-                         changes={"order": locked.order_id, "attempt": locked.attempt, "amount": str(locked.amount),
-                                  "stripeId": intent.id})
-        elif locked.stripe_id != intent.id:  # Stripe forgot the key (older than 24 h): keep the first
-            log.warning("Payment %s has intent %s; Stripe made %s for the same attempt", locked.pk,
-                        locked.stripe_id, intent.id)
+            audit.record(
+                actor=actor,
+                action="payment.intent_create",
+                obj=locked,
+                changes={
+                    "order": locked.order_id,
+                    "attempt": locked.attempt,
+                    "amount": str(locked.amount),
+                    "stripeId": intent.id,
+                },
+            )
+        elif (
+            locked.stripe_id != intent.id
+        ):  # Stripe forgot the key (older than 24 h): keep the first
+            log.warning(
+                "Payment %s has intent %s; Stripe made %s for the same attempt",
+                locked.pk,
+                locked.stripe_id,
+                intent.id,
+            )
         crash_point("intent.before_commit")
     return locked, intent
 
@@ -175,7 +224,9 @@ def create_intent(*, actor: Actor, order_id: int) -> tuple[Payment, str]:
     api = gateway.api_for(selectors.payment_settings(), "order")
     payment = _open_attempt(order_id)
     if payment.stripe_id:
-        return payment, gateway.call(api.v1.payment_intents.retrieve, payment.stripe_id).client_secret
+        return payment, gateway.call(
+            api.v1.payment_intents.retrieve, payment.stripe_id
+        ).client_secret
     payment, intent = make_intent(api, payment, actor=actor)
     if intent.id != payment.stripe_id:
         intent = gateway.call(api.v1.payment_intents.retrieve, payment.stripe_id)
@@ -185,7 +236,9 @@ def create_intent(*, actor: Actor, order_id: int) -> tuple[Payment, str]:
 def _confirm(api: stripe.StripeClient, intent_id: str) -> tuple[str, str, str]:
     try:
         return state.intent_state(api.v1.payment_intents.confirm(intent_id).to_dict())
-    except stripe.CardError as exc:  # declined: a fact about the payment, not a mistake in the input
+    except (
+        stripe.CardError
+    ) as exc:  # declined: a fact about the payment, not a mistake in the input
         return PaymentStatus.FAILED, exc.code or "card_declined", exc.user_message or ""
 
 
@@ -194,20 +247,38 @@ def confirm_payment(*, actor: Actor, payment_id: int, payment_method: str) -> Pa
     is asked first, outside any transaction, and its answer applied after."""
     payment_method = (payment_method or "").strip()
     if not payment_method.startswith("pm_") or len(payment_method) > MAX_KEY:
-        raise UserError("Give a Stripe payment method id (pm_…).", field="paymentMethod", code=PaymentErrorCode.INVALID)
+        raise UserError(
+            "Give a Stripe payment method id (pm_…).",
+            field="paymentMethod",
+            code=PaymentErrorCode.INVALID,
+        )
     payment = Payment.objects.filter(pk=payment_id).first()
     if payment is None:
         raise NotFound("No such payment.", field="payment")
-    if payment.provider != Provider.STRIPE or payment.status != PaymentStatus.PENDING or not payment.stripe_id:
-        raise UserError(f"Only a pending Stripe payment can be confirmed (this one is {payment.status}).",
-                        field="payment", code=PaymentErrorCode.NOT_CONFIRMABLE)
+    if (
+        payment.provider != Provider.STRIPE
+        or payment.status != PaymentStatus.PENDING
+        or not payment.stripe_id
+    ):
+        raise UserError(
+            f"Only a pending Stripe payment can be confirmed (this one is {payment.status}).",
+            field="payment",
+            code=PaymentErrorCode.NOT_CONFIRMABLE,
+        )
     api = gateway.api_for(selectors.payment_settings(), "payment")
     # Set the method, then confirm (localstripe does not take it on confirm; Stripe takes both).
-    gateway.call(api.v1.payment_intents.update, payment.stripe_id, params={"payment_method": payment_method})
+    gateway.call(
+        api.v1.payment_intents.update, payment.stripe_id, params={"payment_method": payment_method}
+    )
     status, code, message = gateway.call(_confirm, api, payment.stripe_id)
     with transaction.atomic():
         payment = state.lock_payment(payment.pk)
-        audit.record(actor=actor, action="payment.confirm", obj=payment, changes={"paymentMethod": payment_method})
+        audit.record(
+            actor=actor,
+            action="payment.confirm",
+            obj=payment,
+            changes={"paymentMethod": payment_method},
+        )
         state.apply_state(payment, status, actor=actor, failure_code=code, failure_message=message)
     return payment
 
@@ -216,14 +287,26 @@ def confirm_payment(*, actor: Actor, payment_id: int, payment_method: str) -> Pa
 def mark_paid(*, actor: Actor, order_id: int) -> Payment:
     """A manual payment (cash, bank transfer) of a pending order's total, which pays the order."""
     if not selectors.payment_settings().manual_enabled:
-        raise UserError("Manual payments are not enabled for this shop.", field="order", code=PaymentErrorCode.PROVIDER_DISABLED)
+        raise UserError(
+            "Manual payments are not enabled for this shop.",
+            field="order",
+            code=PaymentErrorCode.PROVIDER_DISABLED,
+        )
     order = _payable(order_id, "order")
     payment = Payment.objects.create(
-        order=order, provider=Provider.MANUAL, amount=order.total, currency=order.currency,
-        attempt=_next_attempt(order), status=PaymentStatus.SUCCEEDED,
+        order=order,
+        provider=Provider.MANUAL,
+        amount=order.total,
+        currency=order.currency,
+        attempt=_next_attempt(order),
+        status=PaymentStatus.SUCCEEDED,
     )
-    audit.record(actor=actor, action="payment.mark_paid", obj=payment,
-                 changes={"order": order.pk, "amount": str(order.total)})
+    audit.record(
+        actor=actor,
+        action="payment.mark_paid",
+        obj=payment,
+        changes={"order": order.pk, "amount": str(order.total)},
+    )
     payment.order = orders.update_status(actor=actor, order_id=order.pk, status=OrderStatus.PAID)
     state.queue_intent_cancellation(order.pk)  # the buyer can no longer pay an open intent too
     return payment

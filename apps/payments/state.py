@@ -49,7 +49,12 @@ RECONCILER = SystemActor(email="Payment reconciler")
 UNEXPECTED = "payment_unexpected"
 log = logging.getLogger(__name__)
 
-RANK: dict[str, int] = {PaymentStatus.PENDING: 0, PaymentStatus.FAILED: 1, PaymentStatus.CANCELED: 2, PaymentStatus.SUCCEEDED: 3}
+RANK: dict[str, int] = {
+    PaymentStatus.PENDING: 0,
+    PaymentStatus.FAILED: 1,
+    PaymentStatus.CANCELED: 2,
+    PaymentStatus.SUCCEEDED: 3,
+}
 REFUND_RANK: dict[str, int] = {
     StripeRefundStatus.REQUESTED: -1,
     StripeRefundStatus.PENDING: 0,
@@ -66,7 +71,11 @@ def queue(task_name: str, *args: Any) -> None:
     """Queue the task `task_name` with `args` in this tenant's schema once the transaction
     commits (by name, so this layer imports no task module)."""
     schema = connection.schema_name
-    after_commit(lambda: current_app.signature(task_name, args=args).apply_async(headers={"_schema_name": schema}))
+    after_commit(
+        lambda: current_app.signature(task_name, args=args).apply_async(
+            headers={"_schema_name": schema}
+        )
+    )
 
 
 def locked_payment(**lookup: Any) -> Payment | None:
@@ -74,7 +83,9 @@ def locked_payment(**lookup: Any) -> Payment | None:
     row = Payment.objects.filter(**lookup).values("pk", "order_id").first()
     if row is None:
         return None
-    Order.objects.select_for_update().filter(pk=row["order_id"]).values_list("pk", flat=True).first()
+    Order.objects.select_for_update().filter(pk=row["order_id"]).values_list(
+        "pk", flat=True
+    ).first()
     return Payment.objects.select_for_update().select_related("order").get(pk=row["pk"])
 
 
@@ -88,10 +99,13 @@ def lock_payment(pk: int) -> Payment:
 
 def order_event(payment: Payment, kind: str, actor: Actor, /, **data: Any) -> None:
     """An OrderEvent on the payment's order, for staff (`data` may name the payment itself)."""
-    OrderEvent.objects.create(order_id=payment.order_id, type=kind, data=data, actor_email=orders.actor_label(actor))
+    OrderEvent.objects.create(
+        order_id=payment.order_id, type=kind, data=data, actor_email=orders.actor_label(actor)
+    )
 
 
 # --- payments ---------------------------------------------------------------------------------
+
 
 def failure(intent: dict[str, Any]) -> tuple[str, str]:
     """(code, message) of the intent's last payment error; empty when there is none."""
@@ -111,8 +125,14 @@ def intent_state(intent: dict[str, Any]) -> tuple[str, str, str]:
     return PaymentStatus.PENDING, "", ""
 
 
-def apply_state(payment: Payment, target: str, *, actor: Actor, failure_code: str = "",
-                failure_message: str = "") -> bool:
+def apply_state(
+    payment: Payment,
+    target: str,
+    *,
+    actor: Actor,
+    failure_code: str = "",
+    failure_message: str = "",
+) -> bool:
     """Move a locked payment up to `target` (never down); a success pays its pending order.
     False when the payment already is there or beyond."""
     if RANK[target] <= RANK[payment.status]:
@@ -121,16 +141,31 @@ def apply_state(payment: Payment, target: str, *, actor: Actor, failure_code: st
     if target == PaymentStatus.FAILED:
         payment.failure_code, payment.failure_message = failure_code[:100], failure_message
     payment.save(update_fields=["status", "failure_code", "failure_message", "updated"])
-    audit.record(actor=actor, action="payment.update_status", obj=payment,
-                 changes={"status": [before, target], **({"failureCode": failure_code} if failure_code else {})})
+    audit.record(
+        actor=actor,
+        action="payment.update_status",
+        obj=payment,
+        changes={
+            "status": [before, target],
+            **({"failureCode": failure_code} if failure_code else {}),
+        },
+    )
     if target == PaymentStatus.SUCCEEDED and payment.order.status == OrderStatus.PENDING:
-        payment.order = orders.update_status(actor=actor, order_id=payment.order_id, status=OrderStatus.PAID)
+        payment.order = orders.update_status(
+            actor=actor, order_id=payment.order_id, status=OrderStatus.PAID
+        )
     elif target == PaymentStatus.SUCCEEDED:
         # Money taken for an order that is no longer waiting for it (cancelled, or paid another
         # way): it goes back (apps.payments.cleanup).
-        order_event(payment, UNEXPECTED, CLEAN_UP, payment=payment.pk, orderStatus=payment.order.status)
-        log.warning("Payment %s succeeded for order %s, which is %s: returning it", payment.pk, payment.order_id,
-                    payment.order.status)
+        order_event(
+            payment, UNEXPECTED, CLEAN_UP, payment=payment.pk, orderStatus=payment.order.status
+        )
+        log.warning(
+            "Payment %s succeeded for order %s, which is %s: returning it",
+            payment.pk,
+            payment.order_id,
+            payment.order.status,
+        )
         queue("apps.payments.tasks.return_payment", payment.pk)
     return True
 
@@ -138,19 +173,33 @@ def apply_state(payment: Payment, target: str, *, actor: Actor, failure_code: st
 def queue_intent_cancellation(order_id: int) -> None:
     """Inside the transaction that stops an order waiting for payment: cancel its open intents
     once that commits."""
-    if Payment.objects.filter(order_id=order_id, provider="stripe", status=PaymentStatus.PENDING).exists():
+    if Payment.objects.filter(
+        order_id=order_id, provider="stripe", status=PaymentStatus.PENDING
+    ).exists():
         queue("apps.payments.tasks.cancel_open_intents", order_id)
 
 
 # --- Stripe refunds ---------------------------------------------------------------------------
 
+
 def refund_status(value: Any) -> str:
     """A status Stripe reports for a refund, as ours; anything unexpected is still pending."""
-    return value if value in REFUND_RANK and value != StripeRefundStatus.REQUESTED else StripeRefundStatus.PENDING
+    return (
+        value
+        if value in REFUND_RANK and value != StripeRefundStatus.REQUESTED
+        else StripeRefundStatus.PENDING
+    )
 
 
-def move_refund(payment: Payment, refund: StripeRefund, status: str, failure_reason: str, *,
-                actor: Actor, stripe_id: str = "") -> bool:
+def move_refund(
+    payment: Payment,
+    refund: StripeRefund,
+    status: str,
+    failure_reason: str,
+    *,
+    actor: Actor,
+    stripe_id: str = "",
+) -> bool:
     """Move a locked refund of the locked `payment` up to `status` (never down), learning its
     Stripe id when it had none; False when it is there or beyond."""
     if REFUND_RANK[status] <= REFUND_RANK[refund.status]:
@@ -164,10 +213,25 @@ def move_refund(payment: Payment, refund: StripeRefund, status: str, failure_rea
         if before not in NOT_COUNTED:
             payment.amount_refunded = max(payment.amount_refunded - refund.amount, Decimal(0))
             payment.save(update_fields=["amount_refunded", "updated"])
-            order_event(payment, "refund_failed", actor, stripeRefund=refund.stripe_id, amount=str(refund.amount),
-                        status=status, reason=refund.failure_reason, orderRefund=refund.order_refund_id)
+            order_event(
+                payment,
+                "refund_failed",
+                actor,
+                stripeRefund=refund.stripe_id,
+                amount=str(refund.amount),
+                status=status,
+                reason=refund.failure_reason,
+                orderRefund=refund.order_refund_id,
+            )
     refund.save(update_fields=["status", "failure_reason", "stripe_id", "updated"])
-    audit.record(actor=actor, action="payment.refund_update", obj=refund,
-                 changes={"status": [before, status], **({"stripeId": learned} if learned else {}),
-                          **({"failureReason": failure_reason} if failure_reason else {})})
+    audit.record(
+        actor=actor,
+        action="payment.refund_update",
+        obj=refund,
+        changes={
+            "status": [before, status],
+            **({"stripeId": learned} if learned else {}),
+            **({"failureReason": failure_reason} if failure_reason else {}),
+        },
+    )
     return True

@@ -34,8 +34,11 @@ def reconcile_payments() -> dict[str, int]:
 def reconcile_all_tenants() -> int:
     """Beat: queue `reconcile_payments` in each tenant's schema (suspended ones too: money already
     on its way is finished all the same)."""
-    schemas = list(Tenant.objects.filter(is_template=False)
-                   .exclude(schema_name=get_public_schema_name()).values_list("schema_name", flat=True))
+    schemas = list(
+        Tenant.objects.filter(is_template=False)
+        .exclude(schema_name=get_public_schema_name())
+        .values_list("schema_name", flat=True)
+    )
     for schema in schemas:
         reconcile_payments.apply_async(headers={"_schema_name": schema})
     return len(schemas)

@@ -32,7 +32,12 @@ def _event(body: bytes) -> dict | None:
     if not isinstance(event, dict):
         return None
     event_id, kind, data = event.get("id"), event.get("type"), event.get("data", {})
-    if not (isinstance(event_id, str) and 0 < len(event_id) <= MAX_ID and isinstance(kind, str) and 0 < len(kind) <= 100):
+    if not (
+        isinstance(event_id, str)
+        and 0 < len(event_id) <= MAX_ID
+        and isinstance(kind, str)
+        and 0 < len(kind) <= 100
+    ):
         return None
     if not isinstance(data, dict) or not isinstance(data.get("object", {}), dict):
         return None
@@ -46,7 +51,9 @@ def stripe_webhook(request: HttpRequest) -> JsonResponse:
         return not_found("Stripe webhooks are received on the tenant's host.").as_response()
     secret = selectors.payment_settings().stripe_webhook_secret
     body = request.body
-    if not secret or not gateway.verify_signature(body, request.headers.get("Stripe-Signature", ""), secret):
+    if not secret or not gateway.verify_signature(
+        body, request.headers.get("Stripe-Signature", ""), secret
+    ):
         log.warning("Stripe webhook refused: missing, bad or stale signature")
         return bad_request("Missing, bad or stale Stripe-Signature.").as_response()
     event = _event(body)
@@ -56,7 +63,14 @@ def stripe_webhook(request: HttpRequest) -> JsonResponse:
     try:
         stored, created = webhooks.receive_event(event=event)
     except Exception:
-        log.exception("Stripe webhook %s (%s) failed; Stripe will retry", event["id"], event["type"])
+        log.exception(
+            "Stripe webhook %s (%s) failed; Stripe will retry", event["id"], event["type"]
+        )
         return RequestRefused("Internal server error.", status=500, code="INTERNAL").as_response()
-    log.info("Stripe webhook %s (%s): %s", event["id"], event["type"], stored.outcome if created else "replay")
+    log.info(
+        "Stripe webhook %s (%s): %s",
+        event["id"],
+        event["type"],
+        stored.outcome if created else "replay",
+    )
     return JsonResponse({"received": True, "duplicate": not created})

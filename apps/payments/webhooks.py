@@ -37,7 +37,9 @@ INTENT_EVENTS = {
     "payment_intent.payment_failed": "failed",
     "payment_intent.canceled": "canceled",
 }
-REFUND_EVENTS = frozenset({"charge.refunded", "refund.updated", "refund.created", "charge.refund.updated"})
+REFUND_EVENTS = frozenset(
+    {"charge.refunded", "refund.updated", "refund.created", "charge.refund.updated"}
+)
 DISPUTE_EVENTS = frozenset({"charge.dispute.created"})
 DASHBOARD_REASON = "Refunded in Stripe"
 
@@ -86,16 +88,26 @@ def _foreign(metadata: Any) -> bool:
 
 # --- intents ----------------------------------------------------------------------------------
 
+
 def _apply_intent(kind: str, intent: dict[str, Any]) -> tuple[str, Payment | None]:
     if _foreign(intent.get("metadata")):
         return "foreign", None
     intent_id = intent.get("id")
-    payment = state.locked_payment(provider=Provider.STRIPE, stripe_id=intent_id) if isinstance(intent_id, str) else None
+    payment = (
+        state.locked_payment(provider=Provider.STRIPE, stripe_id=intent_id)
+        if isinstance(intent_id, str)
+        else None
+    )
     if payment is None:
         return "unknown_payment", None
     code, message = state.failure(intent)
-    changed = state.apply_state(payment, INTENT_EVENTS[kind], actor=STRIPE_WEBHOOK, failure_code=code,
-                                failure_message=message)
+    changed = state.apply_state(
+        payment,
+        INTENT_EVENTS[kind],
+        actor=STRIPE_WEBHOOK,
+        failure_code=code,
+        failure_message=message,
+    )
     if changed:  # a stale event (a late failure after the success) must not relabel the method
         methods.record_method_type(payment, intent)
     return ("applied" if changed else "stale"), payment
@@ -103,18 +115,24 @@ def _apply_intent(kind: str, intent: dict[str, Any]) -> tuple[str, Payment | Non
 
 # --- refunds and disputes ---------------------------------------------------------------------
 
+
 def _payment_of(intent_id: Any, refund_ids: list[str]) -> Payment | None:
     """The Stripe payment (locked, after its order) of an intent id, or of a refund we know."""
     if isinstance(intent_id, str) and intent_id:
         payment = state.locked_payment(provider=Provider.STRIPE, stripe_id=intent_id)
         if payment is not None:
             return payment
-    known = StripeRefund.objects.filter(stripe_id__in=refund_ids).values_list("payment_id", flat=True).first()
+    known = (
+        StripeRefund.objects.filter(stripe_id__in=refund_ids)
+        .values_list("payment_id", flat=True)
+        .first()
+    )
     return state.locked_payment(pk=known) if known is not None else None
 
 
-def _record_dashboard_refund(payment: Payment, stripe_refund: dict[str, Any], amount: Decimal,
-                             status: str) -> StripeRefund:
+def _record_dashboard_refund(
+    payment: Payment, stripe_refund: dict[str, Any], amount: Decimal, status: str
+) -> StripeRefund:
     """A refund Stripe made that we did not ask for: its row, and (unless it failed) the order
     refund by amount. When the order cannot take it (cancelled, or refunded otherwise already),
     the refund is kept without one and the order gets an event saying so."""
@@ -122,21 +140,45 @@ def _record_dashboard_refund(payment: Payment, stripe_refund: dict[str, Any], am
     counted = status not in NOT_COUNTED
     if counted:
         try:
-            order_refund = orders.create_refund(actor=STRIPE_WEBHOOK, order_id=payment.order_id, amount=amount,
-                                                reason=DASHBOARD_REASON)
+            order_refund = orders.create_refund(
+                actor=STRIPE_WEBHOOK,
+                order_id=payment.order_id,
+                amount=amount,
+                reason=DASHBOARD_REASON,
+            )
         except UserError as error:
-            state.order_event(payment, "stripe_refund_unmatched", STRIPE_WEBHOOK, stripeRefund=stripe_refund["id"],
-                              amount=str(amount), reason=str(error))
+            state.order_event(
+                payment,
+                "stripe_refund_unmatched",
+                STRIPE_WEBHOOK,
+                stripeRefund=stripe_refund["id"],
+                amount=str(amount),
+                reason=str(error),
+            )
     refund = StripeRefund.objects.create(
-        payment=payment, order_refund=order_refund, stripe_id=stripe_refund["id"], amount=amount,
-        currency=payment.currency, status=status, from_dashboard=True,
+        payment=payment,
+        order_refund=order_refund,
+        stripe_id=stripe_refund["id"],
+        amount=amount,
+        currency=payment.currency,
+        status=status,
+        from_dashboard=True,
     )
     if counted:
         payment.amount_refunded = min(payment.amount, payment.amount_refunded + amount)
         payment.save(update_fields=["amount_refunded", "updated"])
-    audit.record(actor=STRIPE_WEBHOOK, action="payment.refund_record", obj=refund,
-                 changes={"payment": payment.pk, "amount": str(amount), "stripeId": refund.stripe_id,
-                          "status": status, "orderRefund": order_refund.pk if order_refund else None})
+    audit.record(
+        actor=STRIPE_WEBHOOK,
+        action="payment.refund_record",
+        obj=refund,
+        changes={
+            "payment": payment.pk,
+            "amount": str(amount),
+            "stripeId": refund.stripe_id,
+            "status": status,
+            "orderRefund": order_refund.pk if order_refund else None,
+        },
+    )
     return refund
 
 
@@ -149,8 +191,11 @@ def _ours(payment: Payment, stripe_refund: dict[str, Any]) -> StripeRefund | Non
     named = str((stripe_refund.get("metadata") or {}).get("stripe_refund") or "")
     if not named.isdigit():
         return None
-    return StripeRefund.objects.select_for_update().filter(
-        pk=int(named), payment=payment, status=StripeRefundStatus.REQUESTED).first()
+    return (
+        StripeRefund.objects.select_for_update()
+        .filter(pk=int(named), payment=payment, status=StripeRefundStatus.REQUESTED)
+        .first()
+    )
 
 
 def _sync_refund(payment: Payment, stripe_refund: dict[str, Any]) -> bool:
@@ -160,7 +205,13 @@ def _sync_refund(payment: Payment, stripe_refund: dict[str, Any]) -> bool:
     known = _ours(payment, stripe_refund)
     if known is not None:
         return known.payment_id == payment.pk and state.move_refund(
-            payment, known, status, failure_reason, actor=STRIPE_WEBHOOK, stripe_id=stripe_refund["id"])
+            payment,
+            known,
+            status,
+            failure_reason,
+            actor=STRIPE_WEBHOOK,
+            stripe_id=stripe_refund["id"],
+        )
     units = stripe_refund.get("amount")
     if not isinstance(units, int) or isinstance(units, bool) or units <= 0:
         return False
@@ -198,9 +249,21 @@ def _apply_dispute(obj: dict[str, Any]) -> tuple[str, Payment | None]:
     payment.disputed_at = timezone.now()
     payment.save(update_fields=["dispute_id", "dispute_reason", "disputed_at", "updated"])
     units = obj.get("amount")
-    amount = str(gateway.from_minor_units(units, payment.currency)) if isinstance(units, int) else None
-    state.order_event(payment, "disputed", STRIPE_WEBHOOK, dispute=payment.dispute_id, reason=payment.dispute_reason,
-                      amount=amount)
-    audit.record(actor=STRIPE_WEBHOOK, action="payment.dispute", obj=payment,
-                 changes={"dispute": payment.dispute_id, "reason": payment.dispute_reason, "amount": amount})
+    amount = (
+        str(gateway.from_minor_units(units, payment.currency)) if isinstance(units, int) else None
+    )
+    state.order_event(
+        payment,
+        "disputed",
+        STRIPE_WEBHOOK,
+        dispute=payment.dispute_id,
+        reason=payment.dispute_reason,
+        amount=amount,
+    )
+    audit.record(
+        actor=STRIPE_WEBHOOK,
+        action="payment.dispute",
+        obj=payment,
+        changes={"dispute": payment.dispute_id, "reason": payment.dispute_reason, "amount": amount},
+    )
     return "applied", payment

@@ -67,20 +67,26 @@ def provision_tenant(
         time_zone=time_zone,
         currency=(currency or "").upper(),
     )
-    if Tenant.objects.filter(models.Q(slug=slug) | models.Q(schema_name=tenant.schema_name)).exists():
+    if Tenant.objects.filter(
+        models.Q(slug=slug) | models.Q(schema_name=tenant.schema_name)
+    ).exists():
         raise UserError("This address is taken.", field="slug", code=TenantErrorCode.DUPLICATE)
     _validated(tenant)
     try:
         validate_email(owner_email)
     except ValidationError as exc:
-        raise UserError("Enter a valid email address.", field="ownerEmail", code=TenantErrorCode.INVALID) from exc
+        raise UserError(
+            "Enter a valid email address.", field="ownerEmail", code=TenantErrorCode.INVALID
+        ) from exc
     user_model = get_user_model()
     owner = user_model.objects.filter(email__iexact=owner_email).first()
     if owner is None and owner_password is not None:
         try:
             validate_password(owner_password)
         except ValidationError as exc:
-            raise UserError(" ".join(exc.messages), field="ownerPassword", code=TenantErrorCode.WEAK_PASSWORD) from exc
+            raise UserError(
+                " ".join(exc.messages), field="ownerPassword", code=TenantErrorCode.WEAK_PASSWORD
+            ) from exc
     host = (domain or tenant_domain(slug)).lower()
     if Domain.objects.filter(domain=host).exists():
         raise UserError("This domain is taken.", field="slug", code=TenantErrorCode.DUPLICATE)
@@ -96,7 +102,9 @@ def provision_tenant(
             Membership.objects.create(user=owner, tenant=tenant, role=Role.OWNER)
             audit.record(actor=actor, action="tenant.create", obj=tenant, changes={"slug": slug})
     except IntegrityError as exc:  # a concurrent sign-up took the slug, domain or email first
-        raise UserError("This address is taken.", field="slug", code=TenantErrorCode.DUPLICATE) from exc
+        raise UserError(
+            "This address is taken.", field="slug", code=TenantErrorCode.DUPLICATE
+        ) from exc
     finally:
         connection.set_schema_to_public()
     return tenant
@@ -107,15 +115,27 @@ def update_tenant(*, actor: Any, tenant: Tenant, changes: dict[str, Any]) -> Ten
     """Change the fields in `changes` (a subset of UPDATABLE_FIELDS)."""
     unknown = set(changes) - set(UPDATABLE_FIELDS)
     if unknown:
-        raise UserError(f"{sorted(unknown)[0]} cannot be changed.", field=_camel(sorted(unknown)[0]), code=TenantErrorCode.INVALID)
+        raise UserError(
+            f"{sorted(unknown)[0]} cannot be changed.",
+            field=_camel(sorted(unknown)[0]),
+            code=TenantErrorCode.INVALID,
+        )
     tenant = Tenant.objects.select_for_update().get(pk=tenant.pk)
     before = {field: getattr(tenant, field) for field in changes}
     for field, value in changes.items():
-        setattr(tenant, field, value.upper() if field == "currency" and isinstance(value, str) else value)
+        setattr(
+            tenant,
+            field,
+            value.upper() if field == "currency" and isinstance(value, str) else value,
+        )
     _validated(tenant)
     tenant.save(update_fields=list(changes))
-    audit.record(actor=actor, action="tenant.update", obj=tenant,
-                 changes={field: [before[field], getattr(tenant, field)] for field in changes})
+    audit.record(
+        actor=actor,
+        action="tenant.update",
+        obj=tenant,
+        changes={field: [before[field], getattr(tenant, field)] for field in changes},
+    )
     if "time_zone" in changes and before["time_zone"] != tenant.time_zone:
         _rebuild_rollups(tenant)
     return tenant

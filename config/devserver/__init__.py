@@ -22,4 +22,3 @@ class ServiceError(RuntimeError):
 def say(message: str) -> None:
     """One line of launcher output, on stderr so it never mixes into a child's stdout data."""
     print(f"devserver: {message}", file=sys.stderr, flush=True)
-

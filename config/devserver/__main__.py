@@ -156,8 +156,10 @@ def _app_commands(port: int) -> dict[str, list[str]]:
 def admin_command(urls: Mapping[str, str]) -> str:
     """The shell command that makes a platform admin in the database of the servers at `urls`
     (an `exec` next to a running `run` would otherwise get throwaway servers)."""
-    return (f"DATABASE_URL={shlex.quote(urls['DATABASE_URL'])} REDIS_URL={shlex.quote(urls['REDIS_URL'])} "
-            ".venv/bin/python -m config.devserver exec -- python manage.py createsuperuser")
+    return (
+        f"DATABASE_URL={shlex.quote(urls['DATABASE_URL'])} REDIS_URL={shlex.quote(urls['REDIS_URL'])} "
+        ".venv/bin/python -m config.devserver exec -- python manage.py createsuperuser"
+    )
 
 
 def _banner(port: int, urls: Mapping[str, str]) -> str:

@@ -42,18 +42,34 @@ def _bound_socket() -> socket.socket:
 
 
 @contextmanager
-def uvicorn_server(*options: str, env: dict[str, str] | None = None, start_timeout: float = 60,
-                   capture_output: bool = False) -> Iterator[RunningServer]:
+def uvicorn_server(
+    *options: str,
+    env: dict[str, str] | None = None,
+    start_timeout: float = 60,
+    capture_output: bool = False,
+) -> Iterator[RunningServer]:
     """uvicorn with `options` on a port bound here, answering /healthz before the block runs,
     stopped after it. With `capture_output`, its output is kept for the error when it fails to
     start (read it from `process.stdout` otherwise)."""
     with _bound_socket() as sock:
         port = sock.getsockname()[1]
         process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "config.asgi:application", "--fd", str(sock.fileno()),
-             "--log-level", "warning", *options],
-            cwd=PROJECT_DIR, env={**os.environ, **(env or {})}, pass_fds=(sock.fileno(),),
-            stdout=subprocess.PIPE if capture_output else None, stderr=subprocess.STDOUT if capture_output else None,
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "config.asgi:application",
+                "--fd",
+                str(sock.fileno()),
+                "--log-level",
+                "warning",
+                *options,
+            ],
+            cwd=PROJECT_DIR,
+            env={**os.environ, **(env or {})},
+            pass_fds=(sock.fileno(),),
+            stdout=subprocess.PIPE if capture_output else None,
+            stderr=subprocess.STDOUT if capture_output else None,
         )
     try:
         _wait_healthy(port, process, start_timeout)

@@ -107,4 +107,3 @@ def claim_data_dir(data_dir: Path = DATA_DIR, *, allow_scratch: bool = False) ->
     with _scratch_dir(data_dir) as scratch:
         say(f"{data_dir} is in use by pid {holder}; using throwaway servers in {scratch}")
         yield scratch
-

@@ -24,4 +24,3 @@ def port_is_open(port: int, host: str = HOST) -> bool:
     with socket.socket() as probe:
         probe.settimeout(0.5)
         return probe.connect_ex((host, port)) == 0
-

@@ -191,4 +191,3 @@ class EmbeddedPostgres(EmbeddedServer):
                     cursor.execute(sql.SQL("CREATE DATABASE {}").format(name))
         finally:
             connection.close()
-

@@ -77,4 +77,3 @@ class EmbeddedRedis(EmbeddedServer):
                 return connection.recv(16).startswith(b"+PONG")
         except OSError:
             return False
-

@@ -129,4 +129,3 @@ class EmbeddedServer(abc.ABC):
                     f"{_log_tail(self.log_path)}"
                 )
             time.sleep(0.01)
-

@@ -29,10 +29,13 @@ T = TypeVar("T")
 
 # --- mutation inputs and payloads ---------------------------------------------------------------
 
+
 @strawberry.input
 class CategoryCreateInput:
     name: str
-    slug: str | None = strawberry.field(default=None, description="Made from the name when left out.")
+    slug: str | None = strawberry.field(
+        default=None, description="Made from the name when left out."
+    )
     parent: strawberry.ID | None = None
     position: int = 0
 
@@ -41,7 +44,9 @@ class CategoryCreateInput:
 class CategoryUpdateInput:
     name: str | None = strawberry.UNSET
     slug: str | None = strawberry.UNSET
-    parent: strawberry.ID | None = strawberry.field(default=strawberry.UNSET, description="null: top level.")
+    parent: strawberry.ID | None = strawberry.field(
+        default=strawberry.UNSET, description="null: top level."
+    )
     position: int | None = strawberry.UNSET
 
 
@@ -64,8 +69,12 @@ class VariantUpdateInput:
     price: Decimal | None = strawberry.UNSET
     name: str | None = strawberry.UNSET
     options: JSON | None = strawberry.UNSET
-    compare_at_price: Decimal | None = strawberry.field(default=strawberry.UNSET, description="null: none.")
-    cost_price: Decimal | None = strawberry.field(default=strawberry.UNSET, description="null: none.")
+    compare_at_price: Decimal | None = strawberry.field(
+        default=strawberry.UNSET, description="null: none."
+    )
+    cost_price: Decimal | None = strawberry.field(
+        default=strawberry.UNSET, description="null: none."
+    )
     stock: int | None = strawberry.UNSET
     low_stock_threshold: int | None = strawberry.UNSET
     position: int | None = strawberry.UNSET
@@ -74,7 +83,9 @@ class VariantUpdateInput:
 @strawberry.input
 class ProductCreateInput:
     name: str
-    slug: str | None = strawberry.field(default=None, description="Made from the name when left out.")
+    slug: str | None = strawberry.field(
+        default=None, description="Made from the name when left out."
+    )
     description: str = ""
     status: ProductStatusEnum = ProductStatusEnum.DRAFT
     category: strawberry.ID | None = None
@@ -89,7 +100,9 @@ class ProductUpdateInput:
     slug: str | None = strawberry.UNSET
     description: str | None = strawberry.UNSET
     status: ProductStatusEnum | None = strawberry.UNSET
-    category: strawberry.ID | None = strawberry.field(default=strawberry.UNSET, description="null: none.")
+    category: strawberry.ID | None = strawberry.field(
+        default=strawberry.UNSET, description="null: none."
+    )
     tags: list[str] | None = strawberry.UNSET
     attributes: JSON | None = strawberry.UNSET
 
@@ -153,106 +166,212 @@ def _deleted(delete: Callable[[], None], gid: strawberry.ID) -> CatalogDeletePay
         delete()
         return CatalogDeletePayload(deleted_id=gid)
 
-    return payload_or_errors(make, lambda errors: CatalogDeletePayload(user_errors=errors), ProductError)
+    return payload_or_errors(
+        make, lambda errors: CatalogDeletePayload(user_errors=errors), ProductError
+    )
 
 
 def _payload(payload: type[T], name: str, make: Callable[[], Any]) -> T:
-    return payload_or_errors(lambda: payload(**{name: make()}), lambda errors: payload(user_errors=errors), ProductError)
+    return payload_or_errors(
+        lambda: payload(**{name: make()}), lambda errors: payload(user_errors=errors), ProductError
+    )
 
 
 # --- mutations ----------------------------------------------------------------------------------
+
 
 @strawberry.type
 class Mutation:
     @strawberry.mutation
     def category_create(self, info: Info, input: CategoryCreateInput) -> CategoryPayload:
-        return _payload(CategoryPayload, "category", lambda: services.create_category(
-            actor=principal(info), name=input.name, slug=input.slug,
-            parent_id=pk_or_none(input.parent, "Category", info), position=input.position,
-        ))
+        return _payload(
+            CategoryPayload,
+            "category",
+            lambda: services.create_category(
+                actor=principal(info),
+                name=input.name,
+                slug=input.slug,
+                parent_id=pk_or_none(input.parent, "Category", info),
+                position=input.position,
+            ),
+        )
 
     @strawberry.mutation
-    def category_update(self, info: Info, id: strawberry.ID, input: CategoryUpdateInput) -> CategoryPayload:
-        changes = _with_id(_given(input, nullable=frozenset({"parent"})), "parent", "Category", info)
-        return _payload(CategoryPayload, "category", lambda: services.update_category(
-            actor=principal(info), category_id=pk_of(id, "Category", info), changes=changes,
-        ))
+    def category_update(
+        self, info: Info, id: strawberry.ID, input: CategoryUpdateInput
+    ) -> CategoryPayload:
+        changes = _with_id(
+            _given(input, nullable=frozenset({"parent"})), "parent", "Category", info
+        )
+        return _payload(
+            CategoryPayload,
+            "category",
+            lambda: services.update_category(
+                actor=principal(info),
+                category_id=pk_of(id, "Category", info),
+                changes=changes,
+            ),
+        )
 
     @strawberry.mutation
     def category_delete(self, info: Info, id: strawberry.ID) -> CatalogDeletePayload:
-        return _deleted(lambda: services.delete_category(
-            actor=principal(info), category_id=pk_of(id, "Category", info)), id)
+        return _deleted(
+            lambda: services.delete_category(
+                actor=principal(info), category_id=pk_of(id, "Category", info)
+            ),
+            id,
+        )
 
     @strawberry.mutation
     def product_create(self, info: Info, input: ProductCreateInput) -> ProductPayload:
-        return _payload(ProductPayload, "product", lambda: services.create_product(
-            actor=principal(info), name=input.name, slug=input.slug, description=input.description,
-            status=input.status.value, category_id=pk_or_none(input.category, "Category", info),
-            tags=input.tags, attributes=input.attributes,
-            variants=[_given(variant) for variant in input.variants],
-        ))
+        return _payload(
+            ProductPayload,
+            "product",
+            lambda: services.create_product(
+                actor=principal(info),
+                name=input.name,
+                slug=input.slug,
+                description=input.description,
+                status=input.status.value,
+                category_id=pk_or_none(input.category, "Category", info),
+                tags=input.tags,
+                attributes=input.attributes,
+                variants=[_given(variant) for variant in input.variants],
+            ),
+        )
 
     @strawberry.mutation
-    def product_update(self, info: Info, id: strawberry.ID, input: ProductUpdateInput) -> ProductPayload:
-        changes = _with_id(_given(input, nullable=frozenset({"category"})), "category", "Category", info)
-        return _payload(ProductPayload, "product", lambda: services.update_product(
-            actor=principal(info), product_id=pk_of(id, "Product", info), changes=changes,
-        ))
+    def product_update(
+        self, info: Info, id: strawberry.ID, input: ProductUpdateInput
+    ) -> ProductPayload:
+        changes = _with_id(
+            _given(input, nullable=frozenset({"category"})), "category", "Category", info
+        )
+        return _payload(
+            ProductPayload,
+            "product",
+            lambda: services.update_product(
+                actor=principal(info),
+                product_id=pk_of(id, "Product", info),
+                changes=changes,
+            ),
+        )
 
     @strawberry.mutation
     def product_delete(self, info: Info, id: strawberry.ID) -> CatalogDeletePayload:
-        return _deleted(lambda: services.delete_product(
-            actor=principal(info), product_id=pk_of(id, "Product", info)), id)
+        return _deleted(
+            lambda: services.delete_product(
+                actor=principal(info), product_id=pk_of(id, "Product", info)
+            ),
+            id,
+        )
 
     @strawberry.mutation
-    def variant_create(self, info: Info, product: strawberry.ID, input: VariantInput) -> VariantPayload:
-        return _payload(VariantPayload, "variant", lambda: services.create_variant(
-            actor=principal(info), product_id=pk_of(product, "Product", info), **_given(input),
-        ))
+    def variant_create(
+        self, info: Info, product: strawberry.ID, input: VariantInput
+    ) -> VariantPayload:
+        return _payload(
+            VariantPayload,
+            "variant",
+            lambda: services.create_variant(
+                actor=principal(info),
+                product_id=pk_of(product, "Product", info),
+                **_given(input),
+            ),
+        )
 
     @strawberry.mutation
-    def variant_update(self, info: Info, id: strawberry.ID, input: VariantUpdateInput) -> VariantPayload:
+    def variant_update(
+        self, info: Info, id: strawberry.ID, input: VariantUpdateInput
+    ) -> VariantPayload:
         changes = _given(input, nullable=frozenset({"compare_at_price", "cost_price"}))
-        return _payload(VariantPayload, "variant", lambda: services.update_variant(
-            actor=principal(info), variant_id=pk_of(id, "Variant", info), changes=changes,
-        ))
+        return _payload(
+            VariantPayload,
+            "variant",
+            lambda: services.update_variant(
+                actor=principal(info),
+                variant_id=pk_of(id, "Variant", info),
+                changes=changes,
+            ),
+        )
 
     @strawberry.mutation
     def variant_delete(self, info: Info, id: strawberry.ID) -> CatalogDeletePayload:
-        return _deleted(lambda: services.delete_variant(
-            actor=principal(info), variant_id=pk_of(id, "Variant", info)), id)
+        return _deleted(
+            lambda: services.delete_variant(
+                actor=principal(info), variant_id=pk_of(id, "Variant", info)
+            ),
+            id,
+        )
 
-    @strawberry.mutation(description="Upload one image (GraphQL multipart request); renditions follow.")
+    @strawberry.mutation(
+        description="Upload one image (GraphQL multipart request); renditions follow."
+    )
     def product_image_upload(
         self, info: Info, product: strawberry.ID, file: Upload, alt_text: str = ""
     ) -> ProductImagePayload:
-        return _payload(ProductImagePayload, "image", lambda: image_services.add_product_image(
-            actor=principal(info), product_id=pk_of(product, "Product", info), upload=file, alt_text=alt_text,
-        ))
+        return _payload(
+            ProductImagePayload,
+            "image",
+            lambda: image_services.add_product_image(
+                actor=principal(info),
+                product_id=pk_of(product, "Product", info),
+                upload=file,
+                alt_text=alt_text,
+            ),
+        )
 
-    @strawberry.mutation(description="Upload several images at once: one bad file and none is stored.")
-    def product_images_upload(self, info: Info, product: strawberry.ID, files: list[Upload]) -> ProductImagesPayload:
-        return _payload(ProductImagesPayload, "images", lambda: image_services.add_product_images(
-            actor=principal(info), product_id=pk_of(product, "Product", info), uploads=files,
-        ))
+    @strawberry.mutation(
+        description="Upload several images at once: one bad file and none is stored."
+    )
+    def product_images_upload(
+        self, info: Info, product: strawberry.ID, files: list[Upload]
+    ) -> ProductImagesPayload:
+        return _payload(
+            ProductImagesPayload,
+            "images",
+            lambda: image_services.add_product_images(
+                actor=principal(info),
+                product_id=pk_of(product, "Product", info),
+                uploads=files,
+            ),
+        )
 
     @strawberry.mutation
-    def product_image_update(self, info: Info, id: strawberry.ID, alt_text: str) -> ProductImagePayload:
-        return _payload(ProductImagePayload, "image", lambda: image_services.update_product_image(
-            actor=principal(info), image_id=pk_of(id, "ProductImage", info), alt_text=alt_text,
-        ))
+    def product_image_update(
+        self, info: Info, id: strawberry.ID, alt_text: str
+    ) -> ProductImagePayload:
+        return _payload(
+            ProductImagePayload,
+            "image",
+            lambda: image_services.update_product_image(
+                actor=principal(info),
+                image_id=pk_of(id, "ProductImage", info),
+                alt_text=alt_text,
+            ),
+        )
 
     @strawberry.mutation
     def product_image_delete(self, info: Info, id: strawberry.ID) -> CatalogDeletePayload:
         return _deleted(
-            lambda: image_services.delete_product_image(actor=principal(info), image_id=pk_of(id, "ProductImage", info)), id
+            lambda: image_services.delete_product_image(
+                actor=principal(info), image_id=pk_of(id, "ProductImage", info)
+            ),
+            id,
         )
 
-    @strawberry.mutation(description="`images` lists every image of the product once, in the new order.")
+    @strawberry.mutation(
+        description="`images` lists every image of the product once, in the new order."
+    )
     def product_images_reorder(
         self, info: Info, product: strawberry.ID, images: list[strawberry.ID]
     ) -> ProductImagesPayload:
-        return _payload(ProductImagesPayload, "images", lambda: image_services.reorder_product_images(
-            actor=principal(info), product_id=pk_of(product, "Product", info),
-            image_ids=[pk_of(gid, "ProductImage", info) for gid in images],
-        ))
+        return _payload(
+            ProductImagesPayload,
+            "images",
+            lambda: image_services.reorder_product_images(
+                actor=principal(info),
+                product_id=pk_of(product, "Product", info),
+                image_ids=[pk_of(gid, "ProductImage", info) for gid in images],
+            ),
+        )

@@ -33,15 +33,24 @@ from schema.scalars import money
 
 # --- list inputs --------------------------------------------------------------------------------
 
+
 @strawberry.input
 class ProductFilter:
     status: list[ProductStatusEnum] | None = None
     category: strawberry.ID | None = None
     include_subcategories: bool = True
-    price_min: Decimal | None = strawberry.field(default=None, description="Some variant costs at least this.")
-    price_max: Decimal | None = strawberry.field(default=None, description="Some variant costs at most this.")
-    in_stock: bool | None = strawberry.field(default=None, description="true: some variant has stock; false: none has.")
-    search: str | None = strawberry.field(default=None, description="In the name, description or a variant's SKU.")
+    price_min: Decimal | None = strawberry.field(
+        default=None, description="Some variant costs at least this."
+    )
+    price_max: Decimal | None = strawberry.field(
+        default=None, description="Some variant costs at most this."
+    )
+    in_stock: bool | None = strawberry.field(
+        default=None, description="true: some variant has stock; false: none has."
+    )
+    search: str | None = strawberry.field(
+        default=None, description="In the name, description or a variant's SKU."
+    )
     tags: list[str] | None = strawberry.field(default=None, description="Has any of these tags.")
 
 
@@ -77,7 +86,11 @@ def _product_filter(given: ProductFilter | None, info: Info) -> selectors.Produc
     for bound in (given.price_min, given.price_max):
         if bound is not None and (not bound.is_finite() or bound < 0):
             raise bad_request("Price bounds are amounts of 0 or more.")
-    if given.price_min is not None and given.price_max is not None and given.price_min > given.price_max:
+    if (
+        given.price_min is not None
+        and given.price_max is not None
+        and given.price_min > given.price_max
+    ):
         raise bad_request("priceMin must not be above priceMax.")
     return selectors.ProductFilter(
         statuses=[status.value for status in given.status or []],
@@ -93,6 +106,7 @@ def _product_filter(given: ProductFilter | None, info: Info) -> selectors.Produc
 
 # --- queries ------------------------------------------------------------------------------------
 
+
 @strawberry.type
 class Query:
     @strawberry_django.connection(DjangoListConnection[ProductType])
@@ -101,8 +115,9 @@ class Query:
     ) -> Iterable[Product]:
         """Newest first unless `sort` says otherwise; by price: a product's cheapest variant."""
         sort = sort or ProductSort()
-        return selectors.products(where=_product_filter(filter, info), sort=sort.field.value,
-                                  descending=sort.descending)
+        return selectors.products(
+            where=_product_filter(filter, info), sort=sort.field.value, descending=sort.descending
+        )
 
     @strawberry_django.connection(DjangoListConnection[CategoryType])
     def categories(self, info: Info, filter: CategoryFilter | None = None) -> Iterable[Category]:
@@ -120,7 +135,9 @@ class Query:
     def low_stock_products(self, info: Info) -> Iterable[Variant]:
         return selectors.low_stock_variants()
 
-    @strawberry.field(description="Best sellers over a range of days (default: the last 30), gross of refunds.")
+    @strawberry.field(
+        description="Best sellers over a range of days (default: the last 30), gross of refunds."
+    )
     def top_selling_products(
         self,
         info: Info,
@@ -134,21 +151,31 @@ class Query:
         span = window_of(info, from_, to)
         currency = currency_of(info)
         return [
-            ProductSalesType(product=row.product, units_sold=row.units, revenue=money(row.revenue, currency),
-                             orders_count=row.orders)
+            ProductSalesType(
+                product=row.product,
+                units_sold=row.units,
+                revenue=money(row.revenue, currency),
+                orders_count=row.orders,
+            )
             for row in product_figures.top_selling(span=span, by=by.value, limit=first)
         ]
 
-    @strawberry.field(description="Per category: products, stock and its value, and sales over a range of days.")
-    def categories_summary(self, info: Info, from_: FromDate = None, to: date | None = None) -> list[CategorySummaryType]:
+    @strawberry.field(
+        description="Per category: products, stock and its value, and sales over a range of days."
+    )
+    def categories_summary(
+        self, info: Info, from_: FromDate = None, to: date | None = None
+    ) -> list[CategorySummaryType]:
         span = window_of(info, from_, to)
         currency = currency_of(info)
         return [
             CategorySummaryType(
-                category=row.category, products_count=row.products, stock=row.stock,
-                stock_value=money(row.stock_value, currency), units_sold=row.units,
+                category=row.category,
+                products_count=row.products,
+                stock=row.stock,
+                stock_value=money(row.stock_value, currency),
+                units_sold=row.units,
                 revenue=money(row.revenue, currency),
             )
             for row in product_figures.categories_summary(span=span)
         ]
-

@@ -112,7 +112,9 @@ class ProductAnalyticsType:
     refunded_units: int
     refunds: Money
     net_revenue: Money
-    days: list[ProductDayType] = strawberry.field(description="Every day of the range, in the tenant's time zone.")
+    days: list[ProductDayType] = strawberry.field(
+        description="Every day of the range, in the tenant's time zone."
+    )
 
 
 FromDate = Annotated[date | None, strawberry.argument(name="from")]
@@ -130,8 +132,11 @@ def _analytics(figures: product_figures.ProductAnalytics, currency: str) -> Prod
         net_revenue=money(figures.net_revenue, currency),
         days=[
             ProductDayType(
-                date=day.day, units_sold=day.units, revenue=money(day.revenue, currency),
-                refunded_units=day.refunded_units, refunds=money(day.refunds, currency),
+                date=day.day,
+                units_sold=day.units,
+                revenue=money(day.revenue, currency),
+                refunded_units=day.refunded_units,
+                refunds=money(day.refunds, currency),
             )
             for day in figures.days
         ],
@@ -167,12 +172,16 @@ class ProductType(TenantNode):
         return ProductStatusEnum(root.status)
 
     @strawberry_django.field(only=["id"])
-    def analytics(self, root: Product, info: Info, from_: FromDate = None, to: date | None = None) -> ProductAnalyticsType:
+    def analytics(
+        self, root: Product, info: Info, from_: FromDate = None, to: date | None = None
+    ) -> ProductAnalyticsType:
         """Sales of this product over a range of days (default: the last 30), for analysts and
         above. Two queries per product: ask it of one product, use topSellingProducts for lists."""
         _require_analytics(info, "Product.analytics")
         span = window_of(info, from_, to)
-        return _analytics(product_figures.product_analytics(product_id=root.pk, span=span), currency_of(info))
+        return _analytics(
+            product_figures.product_analytics(product_id=root.pk, span=span), currency_of(info)
+        )
 
 
 @strawberry.type(name="ProductSales")
@@ -185,10 +194,13 @@ class ProductSalesType:
 
 @strawberry.type(name="CategorySummary")
 class CategorySummaryType:
-    category: CategoryType | None = strawberry.field(description="Null: products without a category.")
+    category: CategoryType | None = strawberry.field(
+        description="Null: products without a category."
+    )
     products_count: int
     stock: int
-    stock_value: Money = strawberry.field(description="Stock x cost price (the price where no cost is set).")
+    stock_value: Money = strawberry.field(
+        description="Stock x cost price (the price where no cost is set)."
+    )
     units_sold: int
     revenue: Money
-

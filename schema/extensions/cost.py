@@ -79,7 +79,9 @@ def _check_cursors(node: FieldNode, definition, variables: dict[str, Any]) -> No
             value = value_from_ast(argument.value, definition.args[name].type, variables)
             # not a string: GraphQL's own coercion refuses it (BAD_REQUEST) once execution starts
             if isinstance(value, str) and cursor_offset(value) is None:
-                raise bad_request(f"`{name}` is not a cursor of this list: give one a page returned, or null.")
+                raise bad_request(
+                    f"`{name}` is not a cursor of this list: give one a page returned, or null."
+                )
 
 
 def _page_size(node: FieldNode, definition, variables: dict[str, Any]) -> int:
@@ -102,15 +104,22 @@ def _page_size(node: FieldNode, definition, variables: dict[str, Any]) -> int:
 
 
 class _Walker:
-    def __init__(self, schema: GraphQLSchema, fragments: dict[str, FragmentDefinitionNode],
-                 variables: dict[str, Any], analysis: Analysis):
+    def __init__(
+        self,
+        schema: GraphQLSchema,
+        fragments: dict[str, FragmentDefinitionNode],
+        variables: dict[str, Any],
+        analysis: Analysis,
+    ):
         self.schema = schema
         self.fragments = fragments
         self.variables = variables
         self.analysis = analysis
         self.under_node = False
 
-    def walk(self, selection_set: SelectionSetNode | None, parent: GraphQLNamedType, depth: int) -> int:
+    def walk(
+        self, selection_set: SelectionSetNode | None, parent: GraphQLNamedType, depth: int
+    ) -> int:
         if selection_set is None:
             return 0
         total = 0
@@ -158,11 +167,16 @@ class _Walker:
         return _object_cost(named) + _page_size(node, definition, self.variables) * child
 
 
-def analyse(schema: GraphQLSchema, document, operation_name: str | None,
-            variables: dict[str, Any] | None) -> Analysis | None:
+def analyse(
+    schema: GraphQLSchema, document, operation_name: str | None, variables: dict[str, Any] | None
+) -> Analysis | None:
     operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
     operation = next(
-        (op for op in operations if operation_name is None or (op.name and op.name.value == operation_name)),
+        (
+            op
+            for op in operations
+            if operation_name is None or (op.name and op.name.value == operation_name)
+        ),
         None,
     )
     if operation is None:
@@ -177,7 +191,9 @@ def analyse(schema: GraphQLSchema, document, operation_name: str | None,
     for definition in operation.variable_definitions or ():
         name = definition.variable.name.value
         if name not in given and definition.default_value is not None:
-            given[name] = value_from_ast(definition.default_value, type_from_ast(schema, definition.type))
+            given[name] = value_from_ast(
+                definition.default_value, type_from_ast(schema, definition.type)
+            )
     walker = _Walker(schema, fragments, given, analysis)
     analysis.cost = walker.walk(operation.selection_set, root, 0)
     return analysis

@@ -54,7 +54,9 @@ class OperationGuard(SchemaExtension):
 
     def _admit(self, context) -> GraphQLError | None:
         ctx = self.execution_context
-        analysis = analyse(ctx.schema._schema, ctx.graphql_document, ctx.operation_name, ctx.variables)
+        analysis = analyse(
+            ctx.schema._schema, ctx.graphql_document, ctx.operation_name, ctx.variables
+        )
         if analysis is None:
             return None
         principal = context.principal
@@ -75,7 +77,9 @@ class OperationGuard(SchemaExtension):
             if rule is not None and (error := permissions.check_type(rule, principal, name)):
                 return error
         if analysis.root_fields and (
-            error := permissions.check_operation_scope(principal, analysis.operation, analysis.root_fields)
+            error := permissions.check_operation_scope(
+                principal, analysis.operation, analysis.root_fields
+            )
         ):
             return error
         self.requested = analysis.cost
@@ -104,12 +108,18 @@ class OperationGuard(SchemaExtension):
         if self.actual < self.requested:
             available = throttle.refund(self.bucket, self.requested - self.actual)
             if available is not None:
-                self.status = throttle.BucketStatus(True, available, self.status.maximum_available,
-                                                    self.status.restore_rate)
+                self.status = throttle.BucketStatus(
+                    True, available, self.status.maximum_available, self.status.restore_rate
+                )
 
     def get_results(self) -> dict[str, object]:
-        cost: dict[str, object] = {"requestedQueryCost": self.requested, "actualQueryCost": self.actual}
-        if self.status is None and self.bucket is not None:  # refused before paying: show the bucket
+        cost: dict[str, object] = {
+            "requestedQueryCost": self.requested,
+            "actualQueryCost": self.actual,
+        }
+        if (
+            self.status is None and self.bucket is not None
+        ):  # refused before paying: show the bucket
             self.status = throttle.peek(self.bucket)
         if self.status is not None:
             cost["throttleStatus"] = self.status.as_extension()

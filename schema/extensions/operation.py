@@ -29,7 +29,11 @@ class OperationNameRequired(SchemaExtension):
         # What the client sent: `operation_name` is strawberry's fallback to the first operation.
         # strawberry is pinned (pyproject.toml), so this private name holds.
         named = context._provided_operation_name
-        operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)] if document else []
+        operations = (
+            [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+            if document
+            else []
+        )
         if named is None and len(operations) > 1:
             error = OperationNotChosen(
                 f"The document has {len(operations)} operations: name the one to run in operationName."

@@ -18,7 +18,9 @@ NUL = "\x00"
 class NoNulInStringLiterals(ValidationRule):
     def enter_string_value(self, node: StringValueNode, *_args) -> None:
         if NUL in node.value:
-            self.report_error(GraphQLError("A string cannot contain a NUL character (\\u0000).", node))
+            self.report_error(
+                GraphQLError("A string cannot contain a NUL character (\\u0000).", node)
+            )
 
 
 def nul_path(value: object) -> str | None:
@@ -44,5 +46,7 @@ class NulFreeVariables(SchemaExtension):
     def on_execute(self) -> Iterator[None]:
         where = nul_path(self.execution_context.variables or {})
         if where is not None:
-            raise bad_request(f"Variable ${where} contains a NUL character (\\u0000), which cannot be stored.")
+            raise bad_request(
+                f"Variable ${where} contains a NUL character (\\u0000), which cannot be stored."
+            )
         yield

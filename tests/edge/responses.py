@@ -9,7 +9,9 @@ from asgiref.sync import async_to_sync
 
 
 def json_of(response) -> dict:
-    assert response["Content-Type"].startswith(("application/json", "application/graphql-response+json"))
+    assert response["Content-Type"].startswith(
+        ("application/json", "application/graphql-response+json")
+    )
     return json.loads(response.content)
 
 
@@ -20,7 +22,10 @@ def assert_bad_request(response) -> None:
     assert errors[0]["message"]
 
 
-def post(gql, path: str, body: str, *, host: str, content_type: str = "application/json", headers=None):
+def post(
+    gql, path: str, body: str, *, host: str, content_type: str = "application/json", headers=None
+):
     """A raw body through Django's ASGI handler, with a real Host."""
-    return async_to_sync(gql.client.post)(path, body, content_type=content_type,
-                                          headers={"Host": host, **(headers or {})})
+    return async_to_sync(gql.client.post)(
+        path, body, content_type=content_type, headers={"Host": host, **(headers or {})}
+    )

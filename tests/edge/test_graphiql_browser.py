@@ -21,19 +21,24 @@ VARIABLES = '{"n": 2}'
 
 def _editor_text(browser, selector: str) -> str:
     return browser.execute_script(
-        "const el = document.querySelector(arguments[0]); return el && el.CodeMirror.getValue();", selector
+        "const el = document.querySelector(arguments[0]); return el && el.CodeMirror.getValue();",
+        selector,
     )
 
 
 def test_a_shared_link_opens_with_its_operation_and_runs_it(browser, asgi_server, db):
-    link = asgi_server.url("alpha.localhost", "/graphql/?" + urlencode(
-        {"query": QUERY, "variables": VARIABLES, "operationName": "B"}))
+    link = asgi_server.url(
+        "alpha.localhost",
+        "/graphql/?" + urlencode({"query": QUERY, "variables": VARIABLES, "operationName": "B"}),
+    )
     browser.get(link)
     WebDriverWait(browser, 15).until(EC.presence_of_element_located((By.ID, "login-submit")))
     browser.find_element(By.ID, "email").send_keys("owner@alpha.test")
     browser.find_element(By.ID, "password").send_keys(PASSWORD)
     browser.find_element(By.ID, "login-submit").click()
-    WebDriverWait(browser, 20).until(lambda d: d.execute_script("return document.body.dataset.graphiqlReady") == "1")
+    WebDriverWait(browser, 20).until(
+        lambda d: d.execute_script("return document.body.dataset.graphiqlReady") == "1"
+    )
     assert browser.current_url == link  # back on the link after signing in
 
     assert _editor_text(browser, ".graphiql-query-editor .CodeMirror") == QUERY

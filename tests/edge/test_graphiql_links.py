@@ -17,7 +17,9 @@ from apps.accounts.models import User
 from tests.conftest import PLATFORM_HOST, HostAsyncClient
 
 BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,*/*;q=0.8"
-QUERY = 'query A { tenant { slug } }\nquery B($n: Int!) { members(first: $n) { totalCount } } # "<&>"'
+QUERY = (
+    'query A { tenant { slug } }\nquery B($n: Int!) { members(first: $n) { totalCount } } # "<&>"'
+)
 LINK = {"query": QUERY, "variables": '{"n": 2}', "operationName": "B"}
 
 
@@ -39,9 +41,9 @@ def _get(client, host: str, accept: str | None, params: dict):
 
 def _data_attributes(page: str) -> dict[str, str]:
     start = page.index('<div id="graphiql"')
-    tag = page[start:page.index(">", start)]
+    tag = page[start : page.index(">", start)]
     attributes = {}
-    for part in tag.split(' data-')[1:]:
+    for part in tag.split(" data-")[1:]:
         name, _, value = part.partition("=")
         attributes[name.strip()] = html.unescape(value.strip().strip('"'))
     return attributes
@@ -60,18 +62,30 @@ def test_a_browser_opens_graphiql_with_the_link_filled_in(browser_session, alpha
 
 
 def test_a_link_with_only_a_query_fills_only_the_query(browser_session, alpha):
-    page = _get(browser_session, alpha.host, "text/html", {"query": "{ me { role } }"}).content.decode()
+    page = _get(
+        browser_session, alpha.host, "text/html", {"query": "{ me { role } }"}
+    ).content.decode()
     attributes = _data_attributes(page)
     assert attributes["query"] == "{ me { role } }"
     assert "variables" not in attributes and "operation-name" not in attributes
 
 
-@pytest.mark.parametrize("accept", ["application/json", "application/graphql-response+json", "*/*", None,
-                                    "application/json, text/html;q=0.5"])
+@pytest.mark.parametrize(
+    "accept",
+    [
+        "application/json",
+        "application/graphql-response+json",
+        "*/*",
+        None,
+        "application/json, text/html;q=0.5",
+    ],
+)
 def test_a_client_that_asks_for_json_gets_the_result(browser_session, alpha, accept):
     response = _get(browser_session, alpha.host, accept, LINK)
     assert response.status_code == 200, response.content[:300]
-    assert response["Content-Type"].startswith(("application/json", "application/graphql-response+json"))
+    assert response["Content-Type"].startswith(
+        ("application/json", "application/graphql-response+json")
+    )
     assert json.loads(response.content)["data"] == {"members": {"totalCount": 5}}
 
 

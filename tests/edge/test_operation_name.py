@@ -26,11 +26,17 @@ def _assert_refused(response) -> None:
 
 @pytest.mark.parametrize("accept", MEDIA)
 def test_post_with_two_operations_and_no_name_is_400(gql, alpha, accept):
-    headers = {"Host": alpha.host, "Authorization": f"Bearer {token_for(alpha.email('owner'), alpha.tenant)}"}
+    headers = {
+        "Host": alpha.host,
+        "Authorization": f"Bearer {token_for(alpha.email('owner'), alpha.tenant)}",
+    }
     if accept:
         headers["Accept"] = accept
     response = async_to_sync(gql.client.post)(
-        "/graphql/", json.dumps({"query": TWO_OPERATIONS}), content_type="application/json", headers=headers
+        "/graphql/",
+        json.dumps({"query": TWO_OPERATIONS}),
+        content_type="application/json",
+        headers=headers,
     )
     _assert_refused(response)
 
@@ -38,15 +44,25 @@ def test_post_with_two_operations_and_no_name_is_400(gql, alpha, accept):
 @pytest.mark.parametrize("accept", ["application/json", "application/graphql-response+json"])
 def test_get_with_two_operations_and_no_name_is_400(gql, alpha, accept):
     token = token_for(alpha.email("owner"), alpha.tenant)
-    response = gql.request("get", "/graphql/", host=alpha.host, data={"query": TWO_OPERATIONS},
-                           headers={"Accept": accept, "Authorization": f"Bearer {token}"})
+    response = gql.request(
+        "get",
+        "/graphql/",
+        host=alpha.host,
+        data={"query": TWO_OPERATIONS},
+        headers={"Accept": accept, "Authorization": f"Bearer {token}"},
+    )
     _assert_refused(response)
 
 
 def test_the_named_operation_runs(gql, alpha):
     token = token_for(alpha.email("owner"), alpha.tenant)
-    response = gql.request("get", "/graphql/", host=alpha.host, data={"query": TWO_OPERATIONS, "operationName": "B"},
-                           headers={"Accept": "application/json", "Authorization": f"Bearer {token}"})
+    response = gql.request(
+        "get",
+        "/graphql/",
+        host=alpha.host,
+        data={"query": TWO_OPERATIONS, "operationName": "B"},
+        headers={"Accept": "application/json", "Authorization": f"Bearer {token}"},
+    )
     assert response.status_code == 200
     assert json.loads(response.content)["data"] == {"me": {"role": "OWNER"}}
 

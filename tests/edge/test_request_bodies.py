@@ -43,19 +43,29 @@ MAPS_THAT_DO_NOT_FIT = [
 @pytest.mark.parametrize(("operations", "file_map"), MAPS_THAT_DO_NOT_FIT)
 def test_multipart_map_that_does_not_fit_the_operations_is_400(gql, alpha, operations, file_map):
     """GraphQL multipart uploads: strawberry follows `map`'s paths into `operations` unchecked."""
-    form = {"operations": json.dumps(operations), "map": json.dumps(file_map),
-            "0": SimpleUploadedFile("a.txt", b"x")}
-    assert_bad_request(async_to_sync(gql.client.post)("/graphql/", form, headers={"Host": alpha.host}))
+    form = {
+        "operations": json.dumps(operations),
+        "map": json.dumps(file_map),
+        "0": SimpleUploadedFile("a.txt", b"x"),
+    }
+    assert_bad_request(
+        async_to_sync(gql.client.post)("/graphql/", form, headers={"Host": alpha.host})
+    )
 
 
 @pytest.mark.parametrize("variables", ['"str"', "42", "[1]", "true"])
 def test_graphql_get_variables_that_are_not_an_object_are_400(gql, alpha, variables):
-    response = gql.request("get", "/graphql/", host=alpha.host, headers={"Accept": "application/json"},
-                           data={"query": "{ __typename }", "variables": variables})
+    response = gql.request(
+        "get",
+        "/graphql/",
+        host=alpha.host,
+        headers={"Accept": "application/json"},
+        data={"query": "{ __typename }", "variables": variables},
+    )
     assert_bad_request(response)
 
 
-TOKEN_CREATE = "mutation($e: String!) { tokenCreate(email: $e, password: \"x\") { token } }"
+TOKEN_CREATE = 'mutation($e: String!) { tokenCreate(email: $e, password: "x") { token } }'
 
 
 @pytest.mark.parametrize("accept", ["application/json", "application/graphql-response+json"])
@@ -66,7 +76,9 @@ def test_nul_in_a_graphql_string_is_bad_request(gql, alpha, where, accept):
     if where == "variables":
         body = {"query": TOKEN_CREATE, "variables": {"e": "owner\x00@alpha.test"}}
     else:
-        body = {"query": 'mutation { tokenCreate(email: "owner\\u0000@alpha.test", password: "x") { token } }'}
+        body = {
+            "query": 'mutation { tokenCreate(email: "owner\\u0000@alpha.test", password: "x") { token } }'
+        }
     response = post(gql, "/graphql/", json.dumps(body), host=alpha.host, headers={"Accept": accept})
     assert response.status_code == (400 if "graphql-response" in accept else 200), response.content
     payload = json_of(response)
@@ -78,11 +90,22 @@ def test_nul_in_a_graphql_string_is_bad_request(gql, alpha, where, accept):
 def test_nul_in_a_websocket_variable_is_an_error_message(alpha):
     params = bearer(alpha)
 
-    message = first_answer(alpha, params, {
-        "query": "query($n: String!) { customers(first: 1, filter: {search: $n}) { totalCount } }",
-        "variables": {"n": "\x00"}})
-    codes = [e["extensions"]["code"] for e in (message["payload"] if message["type"] == "error"
-                                                else message["payload"].get("errors", []))]
+    message = first_answer(
+        alpha,
+        params,
+        {
+            "query": "query($n: String!) { customers(first: 1, filter: {search: $n}) { totalCount } }",
+            "variables": {"n": "\x00"},
+        },
+    )
+    codes = [
+        e["extensions"]["code"]
+        for e in (
+            message["payload"]
+            if message["type"] == "error"
+            else message["payload"].get("errors", [])
+        )
+    ]
     assert codes == ["BAD_REQUEST"], message
 
 
@@ -96,6 +119,10 @@ def test_nul_in_the_login_form_is_400(gql, alpha, field):
 
 
 def test_the_login_form_still_signs_in(gql, alpha):
-    response = gql.request("post", "/login/", host=alpha.host,
-                           data={"email": " Owner@Alpha.test ", "password": PASSWORD, "next": "/graphql/"})
+    response = gql.request(
+        "post",
+        "/login/",
+        host=alpha.host,
+        data={"email": " Owner@Alpha.test ", "password": PASSWORD, "next": "/graphql/"},
+    )
     assert response.status_code == 302 and response["Location"] == "/graphql/"

@@ -49,19 +49,27 @@ def alpha_session(tenants, django_db_blocker):
         Session.objects.filter(session_key=session.session_key).delete()
 
 
-async def _subscribe(port: int, init_payload: dict, **connect) -> tuple[dict | None, list[dict], int | None]:
+async def _subscribe(
+    port: int, init_payload: dict, **connect
+) -> tuple[dict | None, list[dict], int | None]:
     """connection_init, then SERVER_TIME: (the ack, the messages up to `complete`, the close code
     when the server closed instead of acknowledging)."""
     async with websockets.connect(
-        f"ws://{HOST}:{port}/graphql/", host="127.0.0.1", port=port,
-        subprotocols=["graphql-transport-ws"], open_timeout=TIMEOUT, **connect,
+        f"ws://{HOST}:{port}/graphql/",
+        host="127.0.0.1",
+        port=port,
+        subprotocols=["graphql-transport-ws"],
+        open_timeout=TIMEOUT,
+        **connect,
     ) as ws:
         await ws.send(json.dumps({"type": "connection_init", "payload": init_payload}))
         try:
             ack = json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
         except websockets.ConnectionClosed as closed:
             return None, [], closed.rcvd.code if closed.rcvd else None
-        await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": SERVER_TIME}}))
+        await ws.send(
+            json.dumps({"id": "1", "type": "subscribe", "payload": {"query": SERVER_TIME}})
+        )
         messages = []
         while not messages or messages[-1]["type"] not in ("complete", "error"):
             messages.append(json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT)))
@@ -77,32 +85,52 @@ def _assert_streamed(ack, messages, closed, role: str) -> None:
 
 def test_a_bearer_token_needs_no_origin(asgi_server, db):
     token = asgi_server.tokens["alpha-viewer"]
-    _assert_streamed(*asyncio.run(_subscribe(asgi_server.port, {"Authorization": f"Bearer {token}"})), "viewer")
+    _assert_streamed(
+        *asyncio.run(_subscribe(asgi_server.port, {"Authorization": f"Bearer {token}"})), "viewer"
+    )
 
 
 def test_an_api_key_needs_no_origin(asgi_server, alpha_api_key, db):
-    _assert_streamed(*asyncio.run(_subscribe(asgi_server.port, {"X-API-Key": alpha_api_key})), "analyst")
+    _assert_streamed(
+        *asyncio.run(_subscribe(asgi_server.port, {"X-API-Key": alpha_api_key})), "analyst"
+    )
 
 
 def test_a_token_from_a_foreign_page_is_accepted(asgi_server, db):
     """Tokens are not ambient: a page that sends one was given it (documented in README)."""
     token = asgi_server.tokens["alpha-owner"]
-    outcome = asyncio.run(_subscribe(asgi_server.port, {"Authorization": f"Bearer {token}"},
-                                     origin="http://evil.example"))
+    outcome = asyncio.run(
+        _subscribe(
+            asgi_server.port, {"Authorization": f"Bearer {token}"}, origin="http://evil.example"
+        )
+    )
     _assert_streamed(*outcome, "owner")
 
 
 def test_a_session_cookie_counts_from_a_page_of_this_host(asgi_server, alpha_session, db):
     """The control for the two refusals below: the same cookie is a valid session."""
-    outcome = asyncio.run(_subscribe(asgi_server.port, {}, origin=f"http://{HOST}:{asgi_server.port}",
-                                     additional_headers={"Cookie": alpha_session}))
+    outcome = asyncio.run(
+        _subscribe(
+            asgi_server.port,
+            {},
+            origin=f"http://{HOST}:{asgi_server.port}",
+            additional_headers={"Cookie": alpha_session},
+        )
+    )
     _assert_streamed(*outcome, "owner")
 
 
-@pytest.mark.parametrize("origin", ["http://evil.example", f"http://{HOST}.evil.example", "null", None])
-def test_a_session_cookie_from_a_foreign_page_or_no_page_is_refused(asgi_server, alpha_session, db, origin):
-    ack, _, closed = asyncio.run(_subscribe(asgi_server.port, {}, origin=origin,
-                                            additional_headers={"Cookie": alpha_session}))
+@pytest.mark.parametrize(
+    "origin", ["http://evil.example", f"http://{HOST}.evil.example", "null", None]
+)
+def test_a_session_cookie_from_a_foreign_page_or_no_page_is_refused(
+    asgi_server, alpha_session, db, origin
+):
+    ack, _, closed = asyncio.run(
+        _subscribe(
+            asgi_server.port, {}, origin=origin, additional_headers={"Cookie": alpha_session}
+        )
+    )
     assert ack is None and closed == 4403
 
 
@@ -112,8 +140,11 @@ def test_a_refusal_with_a_long_non_ascii_reason_still_closes_with_its_code(asgi_
 
     async def scenario():
         async with websockets.connect(
-            f"ws://{HOST}:{asgi_server.port}/graphql/?tenant_id={'%C3%A9' * 60}", host="127.0.0.1",
-            port=asgi_server.port, subprotocols=["graphql-transport-ws"], open_timeout=TIMEOUT,
+            f"ws://{HOST}:{asgi_server.port}/graphql/?tenant_id={'%C3%A9' * 60}",
+            host="127.0.0.1",
+            port=asgi_server.port,
+            subprotocols=["graphql-transport-ws"],
+            open_timeout=TIMEOUT,
         ) as ws:
             with pytest.raises(websockets.ConnectionClosed) as closed:
                 await asyncio.wait_for(ws.recv(), TIMEOUT)

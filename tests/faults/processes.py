@@ -46,9 +46,22 @@ class RedisProcess:
 
     def start(self, deadline: float = 30) -> None:
         self.process = subprocess.Popen(
-            [str(redis_server_path()), "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
-             "--appendonly", "yes" if self.appendonly else "no", "--dir", str(self.data_dir)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                str(redis_server_path()),
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--save",
+                "",
+                "--appendonly",
+                "yes" if self.appendonly else "no",
+                "--dir",
+                str(self.data_dir),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         give_up = time.monotonic() + deadline
         while not self._answers():
             assert self.process.poll() is None, "redis-server exited"
@@ -142,16 +155,28 @@ class CeleryWorkerProcess:
     The app is tests.faults.worker_app (the project's app, plus FAULT_HOLD to stop a task at a
     known call); a worker's output goes to `log` (for a person reading a failure, never asserted)."""
 
-    def __init__(self, broker_url: str, env: Mapping[str, str], *, log: Path, queues: Iterable[str] = ("celery",),
-                 concurrency: int = 1, key_prefix: str | None = None) -> None:
+    def __init__(
+        self,
+        broker_url: str,
+        env: Mapping[str, str],
+        *,
+        log: Path,
+        queues: Iterable[str] = ("celery",),
+        concurrency: int = 1,
+        key_prefix: str | None = None,
+    ) -> None:
         self.broker_url, self.log = broker_url, log
         self.env = {**os.environ, "REDIS_URL": broker_url, **env}
         self.queues, self.concurrency = list(queues), concurrency
         # Kombu's keys in Redis carry settings' prefix (settings.CELERY_BROKER_TRANSPORT_OPTIONS).
-        self.key_prefix = key_prefix if key_prefix is not None else f"{self.env['REDIS_KEY_PREFIX']}:celery:"
+        self.key_prefix = (
+            key_prefix if key_prefix is not None else f"{self.env['REDIS_KEY_PREFIX']}:celery:"
+        )
         self.process: subprocess.Popen | None = None
 
-    def start(self, *, hold: str | None = None, hold_marker: Path | None = None, deadline: float = 60) -> None:
+    def start(
+        self, *, hold: str | None = None, hold_marker: Path | None = None, deadline: float = 60
+    ) -> None:
         """Start a new worker (`hold`, `hold_marker`: see tests.faults.worker_app) and wait until
         it is ready."""
         assert self.process is None, "this worker is running"
@@ -162,12 +187,41 @@ class CeleryWorkerProcess:
             env.update(FAULT_HOLD=hold, FAULT_HOLD_MARKER=str(hold_marker))
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "tests.faults.worker_app", "worker", "-P", "prefork",
-                 "-c", str(self.concurrency), "-Q", ",".join(self.queues), "-n", f"faults-{uuid.uuid4().hex[:8]}@%h",
-                 "-l", "WARNING", "--without-heartbeat", "--without-mingle", "--without-gossip"],
-                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-        wait_for(lambda: ready.exists() or self.process.poll() is not None, deadline, "the worker to be ready")
-        assert self.process.poll() is None, f"the worker exited with {self.process.returncode}; see {self.log}"
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "tests.faults.worker_app",
+                    "worker",
+                    "-P",
+                    "prefork",
+                    "-c",
+                    str(self.concurrency),
+                    "-Q",
+                    ",".join(self.queues),
+                    "-n",
+                    f"faults-{uuid.uuid4().hex[:8]}@%h",
+                    "-l",
+                    "WARNING",
+                    "--without-heartbeat",
+                    "--without-mingle",
+                    "--without-gossip",
+                ],
+                cwd=ROOT,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        wait_for(
+            lambda: ready.exists() or self.process.poll() is not None,
+            deadline,
+            "the worker to be ready",
+        )
+        assert self.process.poll() is None, (
+            f"the worker exited with {self.process.returncode}; see {self.log}"
+        )
 
     def kill(self, deadline: float = 30) -> None:
         """SIGKILL to the worker's process group: nothing of it runs a line more (no ack, no
@@ -201,9 +255,15 @@ class CeleryWorkerProcess:
         self.process = None
 
     def _keys(self) -> tuple[list[str], str]:
-        sep, steps = "\x06\x16", (0, 3, 6, 9)  # kombu's Redis transport: a list per queue and priority
-        lists = [self.key_prefix + (queue if step == 0 else f"{queue}{sep}{step}")
-                 for queue in self.queues for step in steps]
+        sep, steps = (
+            "\x06\x16",
+            (0, 3, 6, 9),
+        )  # kombu's Redis transport: a list per queue and priority
+        lists = [
+            self.key_prefix + (queue if step == 0 else f"{queue}{sep}{step}")
+            for queue in self.queues
+            for step in steps
+        ]
         return lists, self.key_prefix + "unacked_index"
 
     def pending(self) -> int:
@@ -219,7 +279,9 @@ class CeleryWorkerProcess:
         wait_for(lambda: self.pending() == 0, deadline, "the worker to be idle")
 
 
-def wait_for(condition: Callable[[], object], deadline: float, what: str, *, every: float = 0.05) -> float:
+def wait_for(
+    condition: Callable[[], object], deadline: float, what: str, *, every: float = 0.05
+) -> float:
     """Poll `condition()` until it is true; the seconds it took. An AssertionError naming `what`
     after `deadline` seconds."""
     began = time.monotonic()

@@ -75,8 +75,11 @@ class HoldingSmtpServer(_Holding):
                         self.wfile.write(b"354 go on\r\n")
                         outer.messages.append(self._data())
                         outer._hold()
-                    self.wfile.write(b"250 ok\r\n" if verb in (b"EHLO", b"HELO", b"MAIL", b"RCPT", b"RSET", b"NOOP",
-                                                              b"DATA") else b"502 not here\r\n")
+                    self.wfile.write(
+                        b"250 ok\r\n"
+                        if verb in (b"EHLO", b"HELO", b"MAIL", b"RCPT", b"RSET", b"NOOP", b"DATA")
+                        else b"502 not here\r\n"
+                    )
 
             def _data(self) -> bytes:
                 lines = []

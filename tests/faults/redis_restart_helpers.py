@@ -77,7 +77,9 @@ class CeleryWorkerProcess:
     process's environment (e.g. another REDIS_URL and DATABASE_URL), importing `include` too
     (modules of test tasks such as this one's `hold_until`); its log in `log`."""
 
-    def __init__(self, env: dict[str, str], *, concurrency: int = 2, include: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, env: dict[str, str], *, concurrency: int = 2, include: tuple[str, ...] = ()
+    ) -> None:
         self.env, self.concurrency, self.include = env, concurrency, include
         self.process: subprocess.Popen | None = None
         self.log: ProcessLog | None = None
@@ -85,10 +87,29 @@ class CeleryWorkerProcess:
     def start(self, *, ready: Callable[[], bool] | None = None, deadline: float = 60) -> None:
         """Start it; with `ready`, wait (polling) until `ready()` says the worker serves."""
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "threads",
-             "--concurrency", str(self.concurrency), "--loglevel", "INFO", "--without-gossip", "--without-mingle",
-             "--without-heartbeat", *(["--include", ",".join(self.include)] if self.include else [])],
-            cwd=ROOT, env={**os.environ, **self.env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "worker",
+                "--pool",
+                "threads",
+                "--concurrency",
+                str(self.concurrency),
+                "--loglevel",
+                "INFO",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                *(["--include", ",".join(self.include)] if self.include else []),
+            ],
+            cwd=ROOT,
+            env={**os.environ, **self.env},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
         self.log = ProcessLog(self.process.stdout)
         if ready is not None:
             wait_until(ready, deadline, "the Celery worker did not serve", alive=self.process)
@@ -105,8 +126,14 @@ class CeleryWorkerProcess:
         self.process = None
 
 
-def wait_until(condition: Callable[[], Any], deadline: float, failure: str, *, every: float = 0.1,
-               alive: subprocess.Popen | None = None) -> Any:
+def wait_until(
+    condition: Callable[[], Any],
+    deadline: float,
+    failure: str,
+    *,
+    every: float = 0.1,
+    alive: subprocess.Popen | None = None,
+) -> Any:
     """Poll `condition()` until it is truthy (its value) or `deadline` seconds have passed."""
     give_up = time.monotonic() + deadline
     while not (value := condition()):
@@ -121,7 +148,9 @@ class LiveSocket:
     """A graphql-transport-ws connection that files every message it receives by operation id
     (and the connection's end, if it comes), for tests that watch several subscriptions at once."""
 
-    def __init__(self, url: str, *, host: str, port: int, connection_params: dict[str, str]) -> None:
+    def __init__(
+        self, url: str, *, host: str, port: int, connection_params: dict[str, str]
+    ) -> None:
         self.url, self.host, self.port, self.params = url, host, port, connection_params
         self.messages: dict[str, list[dict]] = {}
         self.closed: websockets.ConnectionClosed | None = None
@@ -130,8 +159,13 @@ class LiveSocket:
         self._reader: asyncio.Task | None = None
 
     async def __aenter__(self) -> LiveSocket:
-        self._ws = await websockets.connect(self.url, host=self.host, port=self.port,
-                                            subprotocols=["graphql-transport-ws"], open_timeout=30)
+        self._ws = await websockets.connect(
+            self.url,
+            host=self.host,
+            port=self.port,
+            subprotocols=["graphql-transport-ws"],
+            open_timeout=30,
+        )
         await self._ws.send(json.dumps({"type": "connection_init", "payload": self.params}))
         ack = json.loads(await asyncio.wait_for(self._ws.recv(), 30))
         assert ack["type"] == "connection_ack", ack
@@ -158,7 +192,9 @@ class LiveSocket:
 
     async def subscribe(self, operation_id: str, query: str) -> None:
         self.messages.setdefault(operation_id, [])
-        await self._ws.send(json.dumps({"id": operation_id, "type": "subscribe", "payload": {"query": query}}))
+        await self._ws.send(
+            json.dumps({"id": operation_id, "type": "subscribe", "payload": {"query": query}})
+        )
 
     async def complete(self, operation_id: str) -> None:
         await self._ws.send(json.dumps({"id": operation_id, "type": "complete"}))

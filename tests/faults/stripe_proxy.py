@@ -48,21 +48,46 @@ UPSTREAM_TIMEOUT_SECONDS = 30
 
 # Stripe's own wording and types (docs.stripe.com/error-codes, /rate-limits, /idempotency).
 ERRORS: dict[int, dict[str, str]] = {
-    429: {"type": "invalid_request_error", "code": "rate_limit", "message": (
-        "Too many requests hit the API too quickly. We recommend an exponential backoff of your requests.")},
-    500: {"type": "api_error", "message": "An unknown error occurred (injected by the fault proxy)."},
+    429: {
+        "type": "invalid_request_error",
+        "code": "rate_limit",
+        "message": (
+            "Too many requests hit the API too quickly. We recommend an exponential backoff of your requests."
+        ),
+    },
+    500: {
+        "type": "api_error",
+        "message": "An unknown error occurred (injected by the fault proxy).",
+    },
     502: {"type": "api_error", "message": "Bad gateway (injected by the fault proxy)."},
     503: {"type": "api_error", "message": "Service unavailable (injected by the fault proxy)."},
 }
 # Request headers about this hop, not the request: not passed on (the proxy frames its own).
-_HOP_HEADERS = frozenset({"host", "connection", "keep-alive", "content-length", "transfer-encoding",
-                          "accept-encoding", "proxy-connection", "te", "upgrade"})
+_HOP_HEADERS = frozenset(
+    {
+        "host",
+        "connection",
+        "keep-alive",
+        "content-length",
+        "transfer-encoding",
+        "accept-encoding",
+        "proxy-connection",
+        "te",
+        "upgrade",
+    }
+)
 _KEPT_ANSWER_HEADERS = ("Content-Type",)
-_NOT_SAVED = frozenset({400, 401, 403, 404})  # refused before the endpoint ran (see the module's doc)
-_OTHER_PARAMETERS = ("Keys for idempotent requests can only be used with the same parameters they were first used "
-                     "with. Try using a key other than '{key}' if you meant to execute a different request.")
-_IN_USE = ("There is currently another in-progress request using this Idempotent Key (that probably means you "
-           "submitted twice, and the other request is still going through): {key}. Please try again later.")
+_NOT_SAVED = frozenset(
+    {400, 401, 403, 404}
+)  # refused before the endpoint ran (see the module's doc)
+_OTHER_PARAMETERS = (
+    "Keys for idempotent requests can only be used with the same parameters they were first used "
+    "with. Try using a key other than '{key}' if you meant to execute a different request."
+)
+_IN_USE = (
+    "There is currently another in-progress request using this Idempotent Key (that probably means you "
+    "submitted twice, and the other request is still going through): {key}. Please try again later."
+)
 
 
 @dataclass(frozen=True)
@@ -157,8 +182,12 @@ class StripeProxy:
         handler = type("Handler", (_Handler,), {"proxy": self})
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="stripe-proxy", daemon=True)  # a short poll: stop() is quick
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="stripe-proxy",
+            daemon=True,
+        )  # a short poll: stop() is quick
         self._thread.start()
         return self
 
@@ -184,13 +213,21 @@ class StripeProxy:
 
     # --- the script -----------------------------------------------------------------------------
 
-    def fail_next(self, n: int = 1, *, status: int = 500, method: str | None = None, path: str | None = None) -> None:
+    def fail_next(
+        self, n: int = 1, *, status: int = 500, method: str | None = None, path: str | None = None
+    ) -> None:
         """The next `n` requests `method`/`path` take are answered `status` with Stripe's error
         body for it, and never reach localstripe."""
         self._script(Fault("fail", Route(method, path), n, status=status))
 
-    def time_out_next(self, n: int = 1, *, after_forwarding: bool = False, method: str | None = None,
-                      path: str | None = None) -> None:
+    def time_out_next(
+        self,
+        n: int = 1,
+        *,
+        after_forwarding: bool = False,
+        method: str | None = None,
+        path: str | None = None,
+    ) -> None:
         """The next `n` requests `method`/`path` take get no answer at all until their client
         hangs up (its timeout) or `HOLD_LIMIT_SECONDS` pass. `after_forwarding`: localstripe
         did the work first (and an idempotent POST's answer is saved); else it never saw it."""
@@ -233,20 +270,27 @@ class StripeProxy:
         route = Route(method, path)
         return sum(1 for e in self.exchanges if e.forwarded and route.matches(e.method, e.path))
 
-    def objects(self, resource: str, *, metadata: dict[str, str] | None = None, **fields: Any) -> list[dict]:
+    def objects(
+        self, resource: str, *, metadata: dict[str, str] | None = None, **fields: Any
+    ) -> list[dict]:
         """localstripe's `resource` objects (`payment_intents`, `refunds`, …), asked of it
         directly, page by page: those whose fields equal `fields` and whose metadata holds
         `metadata`. localstripe has one store for every key, so narrow by metadata or ids."""
         found: list[dict] = []
         params: dict[str, Any] = {"limit": 100}
         while True:
-            answer = httpx.get(f"{self.upstream}/v1/{resource}", params=params, auth=("sk_test_fault_proxy", ""),
-                               timeout=UPSTREAM_TIMEOUT_SECONDS)
+            answer = httpx.get(
+                f"{self.upstream}/v1/{resource}",
+                params=params,
+                auth=("sk_test_fault_proxy", ""),
+                timeout=UPSTREAM_TIMEOUT_SECONDS,
+            )
             answer.raise_for_status()
             page = answer.json()
             for item in page["data"]:
                 if all(item.get(k) == v for k, v in fields.items()) and all(
-                        (item.get("metadata") or {}).get(k) == v for k, v in (metadata or {}).items()):
+                    (item.get("metadata") or {}).get(k) == v for k, v in (metadata or {}).items()
+                ):
                     found.append(item)
             if not page.get("has_more") or not page["data"]:
                 return found
@@ -258,14 +302,23 @@ class StripeProxy:
 
     # --- one request ----------------------------------------------------------------------------
 
-    def handle(self, method: str, path: str, query: str, headers: dict[str, str], body: bytes,
-               client: socket.socket) -> _Answer | None:
+    def handle(
+        self,
+        method: str,
+        path: str,
+        query: str,
+        headers: dict[str, str],
+        body: bytes,
+        client: socket.socket,
+    ) -> _Answer | None:
         """What the client gets (None: nothing), after the script and the idempotency layer."""
         key = headers.get("idempotency-key") if method == "POST" else None
         fault = self._take_fault(method, path)
 
         def note(outcome: str, answer: _Answer | None, forwarded: bool) -> _Answer | None:
-            self._note(Exchange(method, path, key, outcome, answer.status if answer else None, forwarded))
+            self._note(
+                Exchange(method, path, key, outcome, answer.status if answer else None, forwarded)
+            )
             return answer
 
         if fault is not None and fault.kind == "fail":
@@ -279,47 +332,84 @@ class StripeProxy:
             return self._hold(client)
         return note(outcome, answer, forwarded)
 
-    def _idempotent(self, method: str, path: str, query: str, headers: dict[str, str], body: bytes,
-                    key: str | None) -> tuple[str, _Answer, bool]:
+    def _idempotent(
+        self,
+        method: str,
+        path: str,
+        query: str,
+        headers: dict[str, str],
+        body: bytes,
+        key: str | None,
+    ) -> tuple[str, _Answer, bool]:
         if key is None:
             return self._forward_once(method, path, query, headers, body)
         scope = (headers.get("authorization", ""), key)
         parameters = urllib.parse.parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
-        fingerprint = (method, path, query, tuple(sorted(parameters)))  # the order of fields is no difference
+        fingerprint = (
+            method,
+            path,
+            query,
+            tuple(sorted(parameters)),
+        )  # the order of fields is no difference
         with self._lock:
             saved = self._saved.get(scope)
             if saved is None:
                 saved = self._saved[scope] = _Saved(fingerprint)  # this request is the key's first
             elif saved.fingerprint != fingerprint:
-                error = stripe_error(400, type="idempotency_error", message=_OTHER_PARAMETERS.format(key=key))
+                error = stripe_error(
+                    400, type="idempotency_error", message=_OTHER_PARAMETERS.format(key=key)
+                )
                 return "idempotency error", error, False
             elif not saved.done:
-                error = stripe_error(409, type="idempotency_error", code="idempotency_key_in_use",
-                                     message=_IN_USE.format(key=key))
+                error = stripe_error(
+                    409,
+                    type="idempotency_error",
+                    code="idempotency_key_in_use",
+                    message=_IN_USE.format(key=key),
+                )
                 return "in use", error, False
             else:
-                replay = _Answer(saved.status, {**saved.headers, "Idempotent-Replayed": "true"}, saved.body)
+                replay = _Answer(
+                    saved.status, {**saved.headers, "Idempotent-Replayed": "true"}, saved.body
+                )
                 return "replayed", replay, False
         outcome, answer, forwarded = self._forward_once(method, path, query, headers, body)
         with self._lock:
             if forwarded and answer.status not in _NOT_SAVED:
-                saved.status, saved.headers, saved.body, saved.done = answer.status, answer.headers, answer.body, True
+                saved.status, saved.headers, saved.body, saved.done = (
+                    answer.status,
+                    answer.headers,
+                    answer.body,
+                    True,
+                )
             else:  # nothing began executing: the key stays free
                 del self._saved[scope]
         return outcome, answer, forwarded
 
-    def _forward_once(self, method: str, path: str, query: str, headers: dict[str, str],
-                      body: bytes) -> tuple[str, _Answer, bool]:
+    def _forward_once(
+        self, method: str, path: str, query: str, headers: dict[str, str], body: bytes
+    ) -> tuple[str, _Answer, bool]:
         parsed = urllib.parse.urlsplit(self.upstream)
-        connection = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=UPSTREAM_TIMEOUT_SECONDS)
+        connection = http.client.HTTPConnection(
+            parsed.hostname, parsed.port, timeout=UPSTREAM_TIMEOUT_SECONDS
+        )
         sent = {k: v for k, v in headers.items() if k.lower() not in _HOP_HEADERS}
         try:
-            connection.request(method, path + (f"?{query}" if query else ""), body=body or None, headers=sent)
+            connection.request(
+                method, path + (f"?{query}" if query else ""), body=body or None, headers=sent
+            )
             response = connection.getresponse()
-            answer = _Answer(response.status, {k: response.headers[k] for k in _KEPT_ANSWER_HEADERS
-                                               if response.headers.get(k)}, response.read())
+            answer = _Answer(
+                response.status,
+                {k: response.headers[k] for k in _KEPT_ANSWER_HEADERS if response.headers.get(k)},
+                response.read(),
+            )
         except OSError as error:
-            return "upstream error", stripe_error(502, message=f"localstripe did not answer: {error}"), False
+            return (
+                "upstream error",
+                stripe_error(502, message=f"localstripe did not answer: {error}"),
+                False,
+            )
         finally:
             connection.close()
         answer.headers["Request-Id"] = f"req_{secrets.token_hex(8)}"  # as Stripe's every answer has
@@ -353,7 +443,9 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         split = urllib.parse.urlsplit(self.path)
         headers = {k.lower(): v for k, v in self.headers.items()}
-        answer = self.proxy.handle(self.command, split.path, split.query, headers, body, self.connection)
+        answer = self.proxy.handle(
+            self.command, split.path, split.query, headers, body, self.connection
+        )
         if answer is None:
             self.close_connection = True
             return

@@ -23,7 +23,9 @@ def test_the_production_broker_keeps_its_messages_across_a_restart():
     command = redis["command"]
     assert command[command.index("--appendonly") + 1] == "yes"
     assert command[command.index("--appendfsync") + 1] in ("everysec", "always")
-    assert any(volume.endswith(":/data") for volume in redis["volumes"])  # the file outlives the container
+    assert any(
+        volume.endswith(":/data") for volume in redis["volumes"]
+    )  # the file outlives the container
 
 
 def test_an_unacknowledged_task_comes_back_only_after_the_longest_task_could_have_ended():
@@ -32,4 +34,6 @@ def test_an_unacknowledged_task_comes_back_only_after_the_longest_task_could_hav
     assert limit and app.conf.task_soft_time_limit < limit
     timeout = app.conf.broker_transport_options["visibility_timeout"]
     assert timeout == settings.CELERY_VISIBILITY_TIMEOUT > limit
-    assert timeout <= 3600  # and a crashed task runs again within the hour Celery's default would take
+    assert (
+        timeout <= 3600
+    )  # and a crashed task runs again within the hour Celery's default would take

@@ -32,8 +32,9 @@ def outage_shop(tenants, django_db_blocker):
     the suite's shared tenants must never see."""
     with throwaway_tenant(django_db_blocker, SLUG, "Outage", domain=f"{SLUG}.localhost") as tenant:
         with django_db_blocker.unblock():
-            owner = User.objects.filter(email=f"owner@{SLUG}.test").first() or User.objects.create_user(
-                email=f"owner@{SLUG}.test", password=PASSWORD)
+            owner = User.objects.filter(
+                email=f"owner@{SLUG}.test"
+            ).first() or User.objects.create_user(email=f"owner@{SLUG}.test", password=PASSWORD)
             Membership.objects.get_or_create(user=owner, tenant=tenant, defaults={"role": "owner"})
             token = token_for(owner.email, tenant)
         try:
@@ -59,9 +60,14 @@ def outage_server(outage_shop, tmp_path, db):
     }
     try:
         with uvicorn_server(env=env, start_timeout=60, capture_output=True) as server:
-            client = httpx.Client(base_url=f"http://127.0.0.1:{server.port}", timeout=DEADLINE,
-                                  headers={"Host": f"{SLUG}.localhost:{server.port}",
-                                           "Authorization": f"Bearer {token}"})
+            client = httpx.Client(
+                base_url=f"http://127.0.0.1:{server.port}",
+                timeout=DEADLINE,
+                headers={
+                    "Host": f"{SLUG}.localhost:{server.port}",
+                    "Authorization": f"Bearer {token}",
+                },
+            )
             with client:
                 yield client, redis, relay
     finally:
@@ -71,7 +77,10 @@ def outage_server(outage_shop, tmp_path, db):
 
 def _ask(client: httpx.Client, query: str, variables: dict | None = None) -> httpx.Response:
     response = client.post("/graphql/", json={"query": query, "variables": variables or {}})
-    assert response.status_code < 500 or response.status_code == 503, (response.status_code, response.text)
+    assert response.status_code < 500 or response.status_code == 503, (
+        response.status_code,
+        response.text,
+    )
     return response
 
 

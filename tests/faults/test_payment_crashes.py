@@ -44,15 +44,24 @@ REFUND = """mutation($input: RefundCreateInput!) { refundCreate(input: $input) {
 
 
 @pytest.fixture(scope="module")
-def money_shop(django_db_setup, tenants, django_db_blocker, localstripe) -> Iterator[tuple[TenantFixture, StripeShop]]:  # noqa: F811
+def money_shop(
+    django_db_setup,
+    tenants,
+    django_db_blocker,
+    localstripe,  # noqa: F811
+) -> Iterator[tuple[TenantFixture, StripeShop]]:
     """A committed tenant with Stripe on (localstripe), a staff member and an owner; dropped after."""
-    with throwaway_tenant(django_db_blocker, SLUG, "Money", domain=HOST) as tenant, \
-            override_settings(STRIPE_API_BASE=localstripe), django_db_blocker.unblock():
+    with (
+        throwaway_tenant(django_db_blocker, SLUG, "Money", domain=HOST) as tenant,
+        override_settings(STRIPE_API_BASE=localstripe),
+        django_db_blocker.unblock(),
+    ):
         shop = TenantFixture(tenant=tenant, host=HOST)
         users = []
         for role in ("owner", "staff"):
             user = User.objects.filter(email=shop.email(role)).first() or User.objects.create_user(
-                email=shop.email(role), password=PASSWORD)
+                email=shop.email(role), password=PASSWORD
+            )
             Membership.objects.get_or_create(user=user, tenant=tenant, defaults={"role": role})
             users.append(user)
         try:
@@ -66,9 +75,14 @@ _proxy: dict[str, StripeProxy] = {}
 
 
 def _server_env(crash_at: str = "") -> dict[str, str]:
-    return {"DJANGO_SETTINGS_MODULE": "config.settings_test", "DATABASE_URL": database_url(),
-            "SESSION_COOKIE_SECURE": "false", "STRIPE_API_BASE": _proxy["running"].url,
-            "PAYMENTS_CALL_LEASE_SECONDS": str(LEASE), "CRASH_AT": crash_at}
+    return {
+        "DJANGO_SETTINGS_MODULE": "config.settings_test",
+        "DATABASE_URL": database_url(),
+        "SESSION_COOKIE_SECURE": "false",
+        "STRIPE_API_BASE": _proxy["running"].url,
+        "PAYMENTS_CALL_LEASE_SECONDS": str(LEASE),
+        "CRASH_AT": crash_at,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -96,10 +110,21 @@ def paid(money_shop, django_db_blocker, localstripe) -> Payment:  # noqa: F811
 
 def _refund(port: int, shop: TenantFixture, payment: Payment, key: str) -> httpx.Response:
     token = token_for(shop.email("staff"), shop.tenant)
-    return httpx.post(f"http://127.0.0.1:{port}/graphql/", timeout=DEADLINE,
-                      headers={"Host": f"{HOST}:{port}", "Authorization": f"Bearer {token}"},
-                      json={"query": REFUND, "variables": {"input": {
-                          "order": gid(shop, "Order", payment.order_id), "amount": "12.34", "requestKey": key}}})
+    return httpx.post(
+        f"http://127.0.0.1:{port}/graphql/",
+        timeout=DEADLINE,
+        headers={"Host": f"{HOST}:{port}", "Authorization": f"Bearer {token}"},
+        json={
+            "query": REFUND,
+            "variables": {
+                "input": {
+                    "order": gid(shop, "Order", payment.order_id),
+                    "amount": "12.34",
+                    "requestKey": key,
+                }
+            },
+        },
+    )
 
 
 def _crashing(point: str, ask) -> None:
@@ -123,14 +148,26 @@ def _finished(shop: TenantFixture, payment: Payment, keys: StripeShop, key: str)
         (order_refund,) = Refund.objects.filter(order_id=payment.order_id)
         refunded = Payment.objects.get(pk=payment.pk).amount_refunded
     assert (row.stripe_id, row.status, row.amount) == (at_stripe.id, "succeeded", Decimal("12.34"))
-    assert (order_refund.request_key, order_refund.amount, row.order_refund_id) == (key, Decimal("12.34"),
-                                                                                   order_refund.pk)
+    assert (order_refund.request_key, order_refund.amount, row.order_refund_id) == (
+        key,
+        Decimal("12.34"),
+        order_refund.pk,
+    )
     assert refunded == Decimal("12.34")
 
 
-@pytest.mark.parametrize("point", ["refund.before_call", "refund.after_answer", "refund.before_commit"])
+@pytest.mark.parametrize(
+    "point", ["refund.before_call", "refund.after_answer", "refund.before_commit"]
+)
 def test_a_crash_at_any_step_then_a_retry_with_the_same_key_refunds_once(
-        point, money_shop, paid, steady_server, localstripe, django_db_blocker, db):  # noqa: F811
+    point,
+    money_shop,
+    paid,
+    steady_server,
+    localstripe,  # noqa: F811
+    django_db_blocker,
+    db,
+):
     shop, keys = money_shop
     key = f"crash-{point}-{paid.pk}"
     with django_db_blocker.unblock():
@@ -153,7 +190,13 @@ def test_a_crash_at_any_step_then_a_retry_with_the_same_key_refunds_once(
 
 
 def test_without_a_retry_the_reconciler_finishes_a_refund_cut_off_after_stripe_made_it(
-        money_shop, paid, stripe_proxy, localstripe, django_db_blocker, db):  # noqa: F811
+    money_shop,
+    paid,
+    stripe_proxy,
+    localstripe,  # noqa: F811
+    django_db_blocker,
+    db,
+):
     shop, keys = money_shop
     key = f"crash-reconciled-{paid.pk}"
     with django_db_blocker.unblock():
@@ -175,9 +218,12 @@ INTENT = """mutation($order: ID!) { paymentIntentCreate(order: $order) {
 
 def _intent(port: int, shop: TenantFixture, order_id: int) -> httpx.Response:
     token = token_for(shop.email("staff"), shop.tenant)
-    return httpx.post(f"http://127.0.0.1:{port}/graphql/", timeout=DEADLINE,
-                      headers={"Host": f"{HOST}:{port}", "Authorization": f"Bearer {token}"},
-                      json={"query": INTENT, "variables": {"order": gid(shop, "Order", order_id)}})
+    return httpx.post(
+        f"http://127.0.0.1:{port}/graphql/",
+        timeout=DEADLINE,
+        headers={"Host": f"{HOST}:{port}", "Authorization": f"Bearer {token}"},
+        json={"query": INTENT, "variables": {"order": gid(shop, "Order", order_id)}},
+    )
 
 
 @pytest.fixture
@@ -188,18 +234,25 @@ def pending_order(money_shop, django_db_blocker) -> Order:
         return orders_shop.place(shop, [(orders_shop.variant("19.99", stock=5), 3)])
 
 
-@pytest.mark.parametrize("point", ["intent.before_call", "intent.after_answer", "intent.before_commit"])
+@pytest.mark.parametrize(
+    "point", ["intent.before_call", "intent.after_answer", "intent.before_commit"]
+)
 def test_a_crash_at_any_step_of_an_intent_then_a_retry_makes_one_intent(
-        point, money_shop, pending_order, steady_server, stripe_proxy, django_db_blocker, db):
+    point, money_shop, pending_order, steady_server, stripe_proxy, django_db_blocker, db
+):
     shop, _ = money_shop
     order = pending_order
     with django_db_blocker.unblock():
         _crashing(point, lambda port: _intent(port, shop, order.pk))
         answer = _intent(steady_server, shop, order.pk).json()["data"]["paymentIntentCreate"]
         assert answer["userErrors"] == [] and answer["payment"]["attempt"] == 1
-        (intent,) = stripe_proxy.objects("payment_intents", metadata={"tenant": shop.tenant.schema_name, "order_id": str(order.pk)})
+        (intent,) = stripe_proxy.objects(
+            "payment_intents",
+            metadata={"tenant": shop.tenant.schema_name, "order_id": str(order.pk)},
+        )
         assert (answer["payment"]["stripeId"], intent["amount"]) == (intent["id"], 5997)
         assert answer["clientSecret"].startswith(intent["id"])
         with tenant_context(shop.tenant):
-            assert list(Payment.objects.filter(order_id=order.pk).values_list("stripe_id", "attempt")) == [
-                (intent["id"], 1)]
+            assert list(
+                Payment.objects.filter(order_id=order.pk).values_list("stripe_id", "attempt")
+            ) == [(intent["id"], 1)]

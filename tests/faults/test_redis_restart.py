@@ -50,7 +50,9 @@ METRICS = "subscription { liveMetrics { orders version } }"
 READ = "{ products(first: 5) { totalCount } }"
 ORDER = """mutation($v: ID!) { orderCreate(input: {lines: [{variant: $v, quantity: 1}], email: "r@example.com"})
   { order { id } userErrors { code } } }"""
-EXPORT = "mutation { exportCreate(kind: PRODUCTS, format: CSV) { export { id } userErrors { code } } }"
+EXPORT = (
+    "mutation { exportCreate(kind: PRODUCTS, format: CSV) { export { id } userErrors { code } } }"
+)
 EXPORT_STATUS = "query($id: ID!) { node(id: $id) { ... on Export { status } } }"
 
 
@@ -64,17 +66,22 @@ class RestartShop:
 @pytest.fixture
 def restart_shop(tenants, django_db_blocker):
     """A committed tenant of its own with an owner and a variant in stock (dropped after)."""
-    with throwaway_tenant(django_db_blocker, SLUG, "Redis restart", domain=f"{SLUG}.localhost") as tenant:
+    with throwaway_tenant(
+        django_db_blocker, SLUG, "Redis restart", domain=f"{SLUG}.localhost"
+    ) as tenant:
         with django_db_blocker.unblock():
-            owner = User.objects.filter(email=f"owner@{SLUG}.test").first() or User.objects.create_user(
-                email=f"owner@{SLUG}.test", password=PASSWORD)
+            owner = User.objects.filter(
+                email=f"owner@{SLUG}.test"
+            ).first() or User.objects.create_user(email=f"owner@{SLUG}.test", password=PASSWORD)
             Membership.objects.get_or_create(user=owner, tenant=tenant, defaults={"role": "owner"})
             with tenant_context(tenant):
                 variant = order_shop.variant("12.50", stock=1000)
             token = token_for(owner.email, tenant)
 
         try:
-            yield RestartShop(tenant=tenant, token=token, variant=gid(tenant, "Variant", variant.pk))
+            yield RestartShop(
+                tenant=tenant, token=token, variant=gid(tenant, "Variant", variant.pk)
+            )
         finally:
             with django_db_blocker.unblock():
                 owner.delete()
@@ -102,37 +109,56 @@ def restart_stack(restart_shop, tmp_path, db):
 def _server_faults(lines: list[str]) -> list[str]:
     """What must never be logged, outage or not: a consumer or request that crashed (uvicorn's
     own lines, not JSON) and errors of the live code."""
-    return [line for line in lines if "Exception in ASGI application" in line
-            or (line.startswith("{") and '"level": "ERROR"' in line and '"logger": "apps.live' in line)]
+    return [
+        line
+        for line in lines
+        if "Exception in ASGI application" in line
+        or (line.startswith("{") and '"level": "ERROR"' in line and '"logger": "apps.live' in line)
+    ]
 
 
 class Api:
     """GraphQL over HTTP as the shop's owner; every answer is checked: no 5xx but a coded 503."""
 
     def __init__(self, port: int, token: str) -> None:
-        self.client = httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=DEADLINE,
-                                        headers={"Host": f"{SLUG}.localhost:{port}",
-                                                 "Authorization": f"Bearer {token}"})
+        self.client = httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{port}",
+            timeout=DEADLINE,
+            headers={"Host": f"{SLUG}.localhost:{port}", "Authorization": f"Bearer {token}"},
+        )
         self.answered = 0
 
     async def ask(self, query: str, variables: dict | None = None) -> httpx.Response:
-        response = await self.client.post("/graphql/", json={"query": query, "variables": variables or {}})
+        response = await self.client.post(
+            "/graphql/", json={"query": query, "variables": variables or {}}
+        )
         self.answered += 1
-        assert response.status_code < 500 or response.status_code == 503, (response.status_code, response.text)
+        assert response.status_code < 500 or response.status_code == 503, (
+            response.status_code,
+            response.text,
+        )
         if response.status_code == 503:
-            assert [e["extensions"]["code"] for e in response.json()["errors"]] == ["UNAVAILABLE"], response.text
+            assert [e["extensions"]["code"] for e in response.json()["errors"]] == [
+                "UNAVAILABLE"
+            ], response.text
         return response
 
     async def order(self, variant: str) -> None:
         placed = await self.ask(ORDER, {"v": variant})
-        assert placed.status_code == 200 and placed.json()["data"]["orderCreate"]["userErrors"] == [], placed.text
+        assert (
+            placed.status_code == 200 and placed.json()["data"]["orderCreate"]["userErrors"] == []
+        ), placed.text
 
 
 def _codes(socket: LiveSocket, operation_id: str) -> list[str]:
     """The error codes an operation was answered with (an `error` message, or errors in `next`)."""
     codes = []
     for message in socket.messages.get(operation_id, []):
-        errors = message["payload"] if message["type"] == "error" else message.get("payload", {}).get("errors") or []
+        errors = (
+            message["payload"]
+            if message["type"] == "error"
+            else message.get("payload", {}).get("errors") or []
+        )
         codes += [(error.get("extensions") or {}).get("code") for error in errors]
     return codes
 
@@ -141,13 +167,17 @@ async def _poll(check: Callable[[], Awaitable[bool]], failure: str | Callable[[]
     loop = asyncio.get_running_loop()
     give_up = loop.time() + DEADLINE
     while not await check():
-        assert loop.time() < give_up, f"{failure() if callable(failure) else failure} within {DEADLINE} s"
+        assert loop.time() < give_up, (
+            f"{failure() if callable(failure) else failure} within {DEADLINE} s"
+        )
         await asyncio.sleep(0.05)
 
 
 async def _slots_held(url: str, key: str, count: int) -> None:
     async with redis.asyncio.Redis.from_url(url) as store:
-        await _poll(lambda: _equals(store.zcard(key), count), f"not {count} subscription slots held")
+        await _poll(
+            lambda: _equals(store.zcard(key), count), f"not {count} subscription slots held"
+        )
 
 
 async def _equals(answer: Awaitable[int], expected: int) -> bool:
@@ -165,8 +195,11 @@ async def _order_reaches(api: Api, socket: LiveSocket, variant: str) -> float:
         await api.order(variant)
         left = started + DEADLINE - loop.time()
         try:
-            await socket.wait_for(lambda seen=seen: len(socket.payloads("orders")) > seen, min(0.25, max(0.0, left)),
-                                  "no order event")
+            await socket.wait_for(
+                lambda seen=seen: len(socket.payloads("orders")) > seen,
+                min(0.25, max(0.0, left)),
+                "no order event",
+            )
             return loop.time() - started
         except AssertionError:
             assert socket.closed is None, f"the socket closed: {socket.closed!r}"
@@ -174,9 +207,16 @@ async def _order_reaches(api: Api, socket: LiveSocket, variant: str) -> float:
 
 
 async def _metrics_show_every_order(api: Api, socket: LiveSocket) -> None:
-    orders = (await api.ask("{ realTimeMetrics { orders } }")).json()["data"]["realTimeMetrics"]["orders"]
-    await socket.wait_for(lambda: any(p["data"]["liveMetrics"]["orders"] == orders for p in socket.payloads("metrics")),
-                          DEADLINE, f"live metrics never showed {orders} orders")
+    orders = (await api.ask("{ realTimeMetrics { orders } }")).json()["data"]["realTimeMetrics"][
+        "orders"
+    ]
+    await socket.wait_for(
+        lambda: any(
+            p["data"]["liveMetrics"]["orders"] == orders for p in socket.payloads("metrics")
+        ),
+        DEADLINE,
+        f"live metrics never showed {orders} orders",
+    )
     versions = [p["data"]["liveMetrics"]["version"] for p in socket.payloads("metrics")]
     assert versions == sorted(versions), versions  # never goes back, across a restart too
 
@@ -194,7 +234,9 @@ async def _traffic(api: Api) -> None:
         await asyncio.sleep(0.02)
 
 
-def test_open_subscriptions_resume_after_redis_restarts_and_the_tenant_limit_still_holds(restart_shop, restart_stack):
+def test_open_subscriptions_resume_after_redis_restarts_and_the_tenant_limit_still_holds(
+    restart_shop, restart_stack
+):
     port, log, redis_process, _ = restart_stack
     slots = redis_config.key("live", restart_shop.tenant.schema_name, "subscriptions")
     variant, timings = restart_shop.variant, {}
@@ -215,7 +257,9 @@ def test_open_subscriptions_resume_after_redis_restarts_and_the_tenant_limit_sti
         assert during.status_code == 200 and during.json().get("errors") is None, during.text
         await api.order(variant)  # commits; its event is dropped (its figures show after)
         await socket.subscribe("while-down", ORDER_EVENTS)
-        await socket.wait_for(lambda: _codes(socket, "while-down"), DEADLINE, "no answer to a subscribe")
+        await socket.wait_for(
+            lambda: _codes(socket, "while-down"), DEADLINE, "no answer to a subscribe"
+        )
         assert _codes(socket, "while-down") == ["UNAVAILABLE"]
 
         await asyncio.to_thread(redis_process.start)
@@ -231,8 +275,12 @@ def test_open_subscriptions_resume_after_redis_restarts_and_the_tenant_limit_sti
         await socket.wait_for(lambda: _codes(socket, "fourth"), DEADLINE, "no answer to the fourth")
         assert _codes(socket, "fourth") == ["THROTTLED"]
         lines = log.since(down)
-        assert sum("live subscriptions wait for it" in line for line in lines) == 1, lines  # once an outage
-        timings["restart: groups joined again"] = _logged_at(lines, "live subscriptions joined") - back_at
+        assert sum("live subscriptions wait for it" in line for line in lines) == 1, (
+            lines
+        )  # once an outage
+        timings["restart: groups joined again"] = (
+            _logged_at(lines, "live subscriptions joined") - back_at
+        )
 
         # A Redis that lost everything without a connection error (a restart between two reads,
         # a flush): found by the layer's marker within its WATCH, and mended the same way.
@@ -244,15 +292,25 @@ def test_open_subscriptions_resume_after_redis_restarts_and_the_tenant_limit_sti
         await _slots_held(redis_process.url, slots, 3)
         timings["flush: slots held again"] = time.monotonic() - flushed
 
-        assert _codes(socket, "orders") == [] and _codes(socket, "metrics") == [] and _codes(socket, "third") == []
+        assert (
+            _codes(socket, "orders") == []
+            and _codes(socket, "metrics") == []
+            and _codes(socket, "third") == []
+        )
         assert socket.closed is None
         assert _server_faults(log.since(0)) == []
 
     async def run() -> None:
         api = Api(port, restart_shop.token)
-        reads = asyncio.ensure_future(_traffic(api))  # reads all along, each answer checked by `ask`
-        async with LiveSocket(f"ws://{SLUG}.localhost:{port}/graphql/", host="127.0.0.1", port=port,
-                              connection_params={"Authorization": f"Bearer {restart_shop.token}"}) as socket:
+        reads = asyncio.ensure_future(
+            _traffic(api)
+        )  # reads all along, each answer checked by `ask`
+        async with LiveSocket(
+            f"ws://{SLUG}.localhost:{port}/graphql/",
+            host="127.0.0.1",
+            port=port,
+            connection_params={"Authorization": f"Bearer {restart_shop.token}"},
+        ) as socket:
             await scenario(api, socket)
         if reads.done():
             reads.result()  # a read answered otherwise than allowed: its assertion
@@ -274,17 +332,25 @@ async def _export_runs(api: Api, worker: CeleryWorkerProcess, server_log: Proces
     async def done() -> bool:
         nonlocal status
         assert worker.process.poll() is None, ("the worker exited", worker.log.since()[-5:])
-        status = (await api.ask(EXPORT_STATUS, {"id": made["export"]["id"]})).json()["data"]["node"]["status"]
+        status = (await api.ask(EXPORT_STATUS, {"id": made["export"]["id"]})).json()["data"][
+            "node"
+        ]["status"]
         assert status in ("QUEUED", "RUNNING", "DONE"), (status, worker.log.since()[-20:])
         return status == "DONE"
 
-    await _poll(done, lambda: f"the export was not done (last {status}; worker: {worker.log.since()[-10:]}; "
-                              f"server: {server_log.since(mark)[-10:]})")
+    await _poll(
+        done,
+        lambda: (
+            f"the export was not done (last {status}; worker: {worker.log.since()[-10:]}; "
+            f"server: {server_log.since(mark)[-10:]})"
+        ),
+    )
     return time.monotonic() - started
 
 
-def test_a_task_queued_after_redis_restarts_runs_without_restarting_the_app_or_the_worker(restart_shop, restart_stack,
-                                                                                          tmp_path):
+def test_a_task_queued_after_redis_restarts_runs_without_restarting_the_app_or_the_worker(
+    restart_shop, restart_stack, tmp_path
+):
     """Redis goes away while the worker holds a task it has not acknowledged yet (tasks ack late,
     so under traffic there always is one): the worker reconnects instead of dying, and the app's
     next task runs."""
@@ -300,9 +366,12 @@ def test_a_task_queued_after_redis_restarts_runs_without_restarting_the_app_or_t
         send_task(redis_process.url, "tests.faults.hold_until", str(started), str(release))
         await asyncio.to_thread(wait_until, started.exists, DEADLINE, "the held task did not start")
         redis_process.kill()
-        await asyncio.to_thread(wait_until, lambda: any("Connection to broker lost" in line
-                                                        for line in worker.log.since()), DEADLINE,
-                                "the worker did not notice Redis was gone")
+        await asyncio.to_thread(
+            wait_until,
+            lambda: any("Connection to broker lost" in line for line in worker.log.since()),
+            DEADLINE,
+            "the worker did not notice Redis was gone",
+        )
         assert (await api.ask(READ)).status_code == 200
         await asyncio.to_thread(redis_process.start)
         release.touch()

@@ -84,8 +84,14 @@ def new_worker(shop, broker, tmp_path, db) -> Iterator[Callable[..., CeleryWorke
     made: list[CeleryWorkerProcess] = []
 
     def make(concurrency: int = 1, **more_env: str) -> CeleryWorkerProcess:
-        made.append(CeleryWorkerProcess(broker.url, {**env, **more_env}, concurrency=concurrency,
-                                        log=tmp_path / f"worker-{len(made)}.log"))
+        made.append(
+            CeleryWorkerProcess(
+                broker.url,
+                {**env, **more_env},
+                concurrency=concurrency,
+                log=tmp_path / f"worker-{len(made)}.log",
+            )
+        )
         return made[-1]
 
     try:
@@ -103,20 +109,27 @@ def worker(new_worker) -> CeleryWorkerProcess:
 def _send(worker: CeleryWorkerProcess, task: Any, *args: Any) -> None:
     """Queue `task` in the throwaway tenant's schema on the worker's broker."""
     with app.connection_for_write(worker.broker_url) as broker_connection:
-        task.apply_async(args, headers={"_schema_name": SLUG.replace("-", "_")}, connection=broker_connection)
+        task.apply_async(
+            args, headers={"_schema_name": SLUG.replace("-", "_")}, connection=broker_connection
+        )
 
 
 # --- an export ---------------------------------------------------------------------------------
+
 
 def _export_row(shop, export_id: int) -> Export:
     return run_committed(shop, lambda: Export.objects.get(pk=export_id))
 
 
-def test_an_export_killed_mid_write_is_written_once_after_a_new_worker_starts(shop, worker, tmp_path):
+def test_an_export_killed_mid_write_is_written_once_after_a_new_worker_starts(
+    shop, worker, tmp_path
+):
     def make() -> int:
         # Other tests of this module may have left customers in the shared tenant (the payment
         # return's buyer): the export holds all of them (make test-stress seed 15379).
-        Customer.objects.filter(email__startswith="c").filter(email__endswith="@example.com").delete()
+        Customer.objects.filter(email__startswith="c").filter(
+            email__endswith="@example.com"
+        ).delete()
         Customer.objects.bulk_create(Customer(email=f"c{n:05}@example.com") for n in range(ROWS))
         return Export.objects.create(kind="customers", format="csv").pk, Customer.objects.count()
 
@@ -137,28 +150,44 @@ def test_an_export_killed_mid_write_is_written_once_after_a_new_worker_starts(sh
     assert worker.pending() == 1  # the message: unacknowledged, in the broker
 
     worker.start()
-    wait_for(lambda: _export_row(shop, export_id).status in (ExportStatus.DONE, ExportStatus.FAILED), DEADLINE,
-             "the export to finish after the redelivery")
+    wait_for(
+        lambda: _export_row(shop, export_id).status in (ExportStatus.DONE, ExportStatus.FAILED),
+        DEADLINE,
+        "the export to finish after the redelivery",
+    )
     worker.wait_idle(DEADLINE)
 
     done = _export_row(shop, export_id)
-    assert (done.status, done.rows_done, done.rows_total, done.restarts) == (ExportStatus.DONE, total, total, 1)
+    assert (done.status, done.rows_done, done.rows_total, done.restarts) == (
+        ExportStatus.DONE,
+        total,
+        total,
+        1,
+    )
     assert done.file == files.name_for(schema, export_id, "csv")
     assert sorted(path.name for path in stored.iterdir()) == [done.file.split("/")[1]]  # one file
     assert list(partials.iterdir()) == []  # the killed run's partial file replaced, then moved
-    rows = list(csv.DictReader(io.StringIO((stored / done.file.split("/")[1]).read_text(), newline="")))
+    rows = list(
+        csv.DictReader(io.StringIO((stored / done.file.split("/")[1]).read_text(), newline=""))
+    )
     assert len(rows) == total
     assert [email for email in sorted(row["email"] for row in rows) if email.startswith("c0")] == [
-        f"c{n:05}@example.com" for n in range(ROWS)]
+        f"c{n:05}@example.com" for n in range(ROWS)
+    ]
 
 
 # --- a product image's renditions --------------------------------------------------------------
 
-def test_renditions_killed_after_the_first_file_are_written_once_after_a_new_worker_starts(shop, worker, tmp_path):
+
+def test_renditions_killed_after_the_first_file_are_written_once_after_a_new_worker_starts(
+    shop, worker, tmp_path
+):
     def make() -> tuple[int, str]:
         product = Product.objects.create(name="Kill", slug="kill")
         image = ProductImage(product=product, width=1600, height=800)
-        image.image.save("kill.jpg", ContentFile(image_bytes("JPEG", (1600, 800), "orange")), save=False)
+        image.image.save(
+            "kill.jpg", ContentFile(image_bytes("JPEG", (1600, 800), "orange")), save=False
+        )
         image.save()
         return image.pk, image.image.path
 
@@ -170,46 +199,70 @@ def test_renditions_killed_after_the_first_file_are_written_once_after_a_new_wor
     _send(worker, catalog_tasks.make_renditions, image_id)
     wait_for(marker.exists, DEADLINE, "the renditions to be half written")
 
-    assert sorted(path.name for path in folder.iterdir()) == sorted([f"{stem}.jpg", f"{stem}-160.webp"])
+    assert sorted(path.name for path in folder.iterdir()) == sorted(
+        [f"{stem}.jpg", f"{stem}-160.webp"]
+    )
     assert run_committed(shop, lambda: ProductImage.objects.get(pk=image_id).renditions) == {}
     worker.kill()
 
     worker.start()
-    wait_for(lambda: run_committed(shop, lambda: ProductImage.objects.get(pk=image_id).renditions), DEADLINE,
-             "the renditions to be recorded after the redelivery")
+    wait_for(
+        lambda: run_committed(shop, lambda: ProductImage.objects.get(pk=image_id).renditions),
+        DEADLINE,
+        "the renditions to be recorded after the redelivery",
+    )
     worker.wait_idle(DEADLINE)
 
     renditions = run_committed(shop, lambda: ProductImage.objects.get(pk=image_id).renditions)
     relative = Path(original).relative_to(Path(settings.MEDIA_ROOT) / shop.schema_name).parent
     assert renditions == {str(size): f"{relative}/{stem}-{size}.webp" for size in (160, 640, 1280)}
     assert sorted(path.name for path in folder.iterdir()) == sorted(
-        [f"{stem}.jpg"] + [f"{stem}-{size}.webp" for size in (160, 640, 1280)])  # each once, no copies
+        [f"{stem}.jpg"] + [f"{stem}-{size}.webp" for size in (160, 640, 1280)]
+    )  # each once, no copies
 
 
 # --- an alert's webhook and email --------------------------------------------------------------
 
-def test_an_alert_killed_mid_send_is_delivered_once_after_a_new_worker_starts(shop, new_worker, monkeypatch):
+
+def test_an_alert_killed_mid_send_is_delivered_once_after_a_new_worker_starts(
+    shop, new_worker, monkeypatch
+):
     """The webhook's POST and the email's DATA both reached their receivers, which hold them
     unanswered; the worker (two pool processes, one task each) is killed. The receivers cannot
     tell whether we heard them, and neither can we: the next run sends again, and every copy
     carries the same delivery id (webhook) or Message-ID (email), so each receiver keeps one."""
     hook, smtp = HoldingWebhookReceiver(DEADLINE), HoldingSmtpServer(DEADLINE)
     worker = new_worker(concurrency=2, EMAIL_URL=f"smtp://127.0.0.1:{smtp.port}")
-    monkeypatch.setattr(delivery, "_queue", lambda task, object_id: None)  # sent below, to the worker's broker
+    monkeypatch.setattr(
+        delivery, "_queue", lambda task, object_id: None
+    )  # sent below, to the worker's broker
     schema = SLUG.replace("-", "_")
 
     def fire() -> tuple[int, int]:
-        rule = AlertRule.objects.create(name="Kill", metric="gross_sales", comparison="above", window_days=1,
-                                        threshold=Decimal("1"), channels=["webhook", "email"], emails=["ops@example.com"],
-                                        webhook_url=hook.url, webhook_secret=crypto.encrypt("kill-secret"))
+        rule = AlertRule.objects.create(
+            name="Kill",
+            metric="gross_sales",
+            comparison="above",
+            window_days=1,
+            threshold=Decimal("1"),
+            channels=["webhook", "email"],
+            emails=["ops@example.com"],
+            webhook_url=hook.url,
+            webhook_secret=crypto.encrypt("kill-secret"),
+        )
         today = date.today()
-        notification = delivery.fire(rule, value=Decimal("5"), range=DateRange(today, today), now=timezone.now())
+        notification = delivery.fire(
+            rule, value=Decimal("5"), range=DateRange(today, today), now=timezone.now()
+        )
         return notification.pk, WebhookDelivery.objects.get(rule=rule).pk
 
     def state() -> tuple[str, bool]:
         def read() -> tuple[str, bool]:
-            return (WebhookDelivery.objects.get(pk=delivery_id).status,
-                    Notification.objects.get(pk=notification_id).emailed_at is not None)
+            return (
+                WebhookDelivery.objects.get(pk=delivery_id).status,
+                Notification.objects.get(pk=notification_id).emailed_at is not None,
+            )
+
         return run_committed(shop, read)
 
     try:
@@ -223,27 +276,40 @@ def test_an_alert_killed_mid_send_is_delivered_once_after_a_new_worker_starts(sh
         smtp.release()
 
         worker.start()
-        wait_for(lambda: state() == (WebhookDelivery.Status.DELIVERED, True), DEADLINE,
-                 "the webhook and the email to be recorded after the redelivery")
+        wait_for(
+            lambda: state() == (WebhookDelivery.Status.DELIVERED, True),
+            DEADLINE,
+            "the webhook and the email to be recorded after the redelivery",
+        )
         worker.wait_idle(DEADLINE)
     finally:
         hook.close()
         smtp.close()
 
-    assert run_committed(shop, lambda: (Notification.objects.count(), WebhookDelivery.objects.count())) == (1, 1)
+    assert run_committed(
+        shop, lambda: (Notification.objects.count(), WebhookDelivery.objects.count())
+    ) == (1, 1)
     # At least once, as a kill after the send must be; one delivery id, one body, one Message-ID.
     assert len(hook.requests) == 2
-    assert {headers[webhooks.DELIVERY_HEADER] for headers, _ in hook.requests} == {delivery.delivery_key(schema, delivery_id)}
+    assert {headers[webhooks.DELIVERY_HEADER] for headers, _ in hook.requests} == {
+        delivery.delivery_key(schema, delivery_id)
+    }
     assert len({body for _, body in hook.requests}) == 1
     assert len(smtp.messages) == 2
     assert {message_from_bytes(data)["Message-ID"] for data in smtp.messages} == {
-        delivery.message_id(schema, notification_id)}
+        delivery.message_id(schema, notification_id)
+    }
 
 
 # --- a payment return --------------------------------------------------------------------------
 
+
 def test_a_payment_return_killed_after_stripe_refunded_is_finished_once_after_a_new_worker_starts(
-        shop, new_worker, tmp_path, localstripe):  # noqa: F811 (the fixture)
+    shop,
+    new_worker,
+    tmp_path,
+    localstripe,  # noqa: F811 (the fixture)
+):
     """Money Stripe took for a cancelled order goes back (apps.payments.cleanup): the worker is
     killed right after Stripe made the refund and before the answer was recorded. The new worker's
     run of the same message finds the refund at Stripe by its metadata instead of making another."""
@@ -264,20 +330,35 @@ def test_a_payment_return_killed_after_stripe_refunded_is_finished_once_after_a_
     secret = f"sk_test_{secrets.token_hex(12)}"
 
     def make() -> int:
-        payments.update_settings(actor=actor, stripe_enabled=True, stripe_publishable_key="pk_test_kill",
-                                 stripe_secret_key=secret, stripe_webhook_secret="whsec_kill")
+        payments.update_settings(
+            actor=actor,
+            stripe_enabled=True,
+            stripe_publishable_key="pk_test_kill",
+            stripe_secret_key=secret,
+            stripe_webhook_secret="whsec_kill",
+        )
         product = Product.objects.create(name="Paid", slug="paid", status=Product.Status.ACTIVE)
-        variant = Variant.objects.create(product=product, sku="PAID-1", name="One", price=Decimal("19.99"), stock=5)
-        order = orders.create_order(actor=actor, tenant=shop, lines=[orders.LineRequest(variant.pk, 3)],
-                                    email="buyer@example.com")
+        variant = Variant.objects.create(
+            product=product, sku="PAID-1", name="One", price=Decimal("19.99"), stock=5
+        )
+        order = orders.create_order(
+            actor=actor,
+            tenant=shop,
+            lines=[orders.LineRequest(variant.pk, 3)],
+            email="buyer@example.com",
+        )
         payment, _ = payments.create_intent(actor=actor, order_id=order.pk)
         api = stripe.StripeClient(secret, base_addresses={"api": localstripe})
         method = api.v1.payment_methods.create(params=CARD)
         api.v1.payment_intents.update(payment.stripe_id, params={"payment_method": method.id})
         assert api.v1.payment_intents.confirm(payment.stripe_id).status == "succeeded"
         orders.cancel_order(actor=actor, order_id=order.pk)  # cancelled as the buyer paid
-        Payment.objects.filter(pk=payment.pk).update(status="succeeded")  # as the webhook records it,
-        state.order_event(payment, state.UNEXPECTED, state.CLEAN_UP, payment=payment.pk)  # and marks it
+        Payment.objects.filter(pk=payment.pk).update(
+            status="succeeded"
+        )  # as the webhook records it,
+        state.order_event(
+            payment, state.UNEXPECTED, state.CLEAN_UP, payment=payment.pk
+        )  # and marks it
         return payment.pk
 
     with override_settings(STRIPE_API_BASE=localstripe):
@@ -294,17 +375,27 @@ def test_a_payment_return_killed_after_stripe_refunded_is_finished_once_after_a_
     _send(worker, payment_tasks.return_payment, payment_id)
     wait_for(marker.exists, DEADLINE, "Stripe to have made the refund")
     assert [r.amount for r in at_stripe()] == [5997]
-    assert run_committed(shop, lambda: list(StripeRefund.objects.values_list("status", flat=True))) == ["requested"]
+    assert run_committed(
+        shop, lambda: list(StripeRefund.objects.values_list("status", flat=True))
+    ) == ["requested"]
     worker.kill()
 
     worker.start()
-    wait_for(lambda: run_committed(shop, lambda: StripeRefund.objects.get().status) == "succeeded", DEADLINE,
-             "the return to be recorded after the redelivery")
+    wait_for(
+        lambda: run_committed(shop, lambda: StripeRefund.objects.get().status) == "succeeded",
+        DEADLINE,
+        "the return to be recorded after the redelivery",
+    )
     worker.wait_idle(DEADLINE)
 
     (made,) = at_stripe()
-    row, refunded, returned = run_committed(shop, lambda: (
-        StripeRefund.objects.get(), Payment.objects.get(pk=payment_id).amount_refunded,
-        OrderEvent.objects.filter(order_id=payment.order_id, type="payment_returned").count()))
+    row, refunded, returned = run_committed(
+        shop,
+        lambda: (
+            StripeRefund.objects.get(),
+            Payment.objects.get(pk=payment_id).amount_refunded,
+            OrderEvent.objects.filter(order_id=payment.order_id, type="payment_returned").count(),
+        ),
+    )
     assert (row.stripe_id, row.amount, row.order_refund_id) == (made.id, Decimal("59.97"), None)
     assert (refunded, returned, made.amount) == (Decimal("59.97"), 1, 5997)

@@ -51,7 +51,8 @@ def _ids(value: Any) -> set[str]:
     """Every value of an `id` key in an answer."""
     if isinstance(value, dict):
         return {v for k, v in value.items() if k == "id" and isinstance(v, str)} | {
-            found for v in value.values() for found in _ids(v)}
+            found for v in value.values() for found in _ids(v)
+        }
     if isinstance(value, list):
         return {found for v in value for found in _ids(v)}
     return set()
@@ -76,35 +77,76 @@ def _violable(field: str) -> bool:
         if isinstance(named, graphql.GraphQLScalarType):
             return graphql.is_specified_scalar_type(named)
         if isinstance(named, graphql.GraphQLInputObjectType) and named.name not in seen:
-            return any(graphql.is_non_null_type(f.type) or violable(f.type, seen | {named.name})
-                       for f in named.fields.values())
+            return any(
+                graphql.is_non_null_type(f.type) or violable(f.type, seen | {named.name})
+                for f in named.fields.values()
+            )
         return False
 
-    return any(graphql.is_non_null_type(arg.type) or violable(arg.type, frozenset()) for arg in root.args.values())
+    return any(
+        graphql.is_non_null_type(arg.type) or violable(arg.type, frozenset())
+        for arg in root.args.values()
+    )
 
 
 def _text(value: Any) -> graphql.StringValueNode:
     return nodes.String(value)
 
 
-BAD_TEXT = st.sampled_from(["", "\x00", "a\x00b", "x" * 10_000, "💥", "../../etc/passwd", "' OR 1=1 --", "null",
-                            "-1", "1e999999", "NaN", "Infinity", "9" * 40, "0x1F", "2026-02-30",
-                            "10000-01-01", "0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"])
+BAD_TEXT = st.sampled_from(
+    [
+        "",
+        "\x00",
+        "a\x00b",
+        "x" * 10_000,
+        "💥",
+        "../../etc/passwd",
+        "' OR 1=1 --",
+        "null",
+        "-1",
+        "1e999999",
+        "NaN",
+        "Infinity",
+        "9" * 40,
+        "0x1F",
+        "2026-02-30",
+        "10000-01-01",
+        "0001-01-01T00:00:00+14:00",
+        "9999-12-31T23:59:59-14:00",
+    ]
+)
 
 
 def _scalars(ids: list[str]) -> dict[str, st.SearchStrategy]:
-    malformed_ids = st.one_of(BAD_TEXT, st.text(max_size=40),
-                              st.sampled_from(ids).map(lambda known: known[:-2] + ("A" if known[-2] != "A" else "B")
-                                                       + known[-1:]))
+    malformed_ids = st.one_of(
+        BAD_TEXT,
+        st.text(max_size=40),
+        st.sampled_from(ids).map(
+            lambda known: known[:-2] + ("A" if known[-2] != "A" else "B") + known[-1:]
+        ),
+    )
     return {
         "ID": st.one_of(st.sampled_from(ids), malformed_ids).map(_text),
-        "Date": st.one_of(st.dates(min_value=date(1, 1, 1)).map(date.isoformat), BAD_TEXT).map(_text),
-        "DateTime": st.one_of(st.datetimes(timezones=st.just(UTC)).map(datetime.isoformat), BAD_TEXT).map(_text),
+        "Date": st.one_of(st.dates(min_value=date(1, 1, 1)).map(date.isoformat), BAD_TEXT).map(
+            _text
+        ),
+        "DateTime": st.one_of(
+            st.datetimes(timezones=st.just(UTC)).map(datetime.isoformat), BAD_TEXT
+        ).map(_text),
         "Decimal": st.one_of(
-            st.decimals(allow_nan=False, allow_infinity=False, places=2, min_value=Decimal("-1e15"),
-                        max_value=Decimal("1e15")).map(str),
-            st.decimals(allow_nan=True, allow_infinity=True).map(str), BAD_TEXT).map(_text),
-        "JSON": st.one_of(st.just(nodes.Object([])), BAD_TEXT.map(_text), st.integers().map(nodes.Int)),
+            st.decimals(
+                allow_nan=False,
+                allow_infinity=False,
+                places=2,
+                min_value=Decimal("-1e15"),
+                max_value=Decimal("1e15"),
+            ).map(str),
+            st.decimals(allow_nan=True, allow_infinity=True).map(str),
+            BAD_TEXT,
+        ).map(_text),
+        "JSON": st.one_of(
+            st.just(nodes.Object([])), BAD_TEXT.map(_text), st.integers().map(nodes.Int)
+        ),
         "Upload": st.just(graphql.NullValueNode()),
     }
 
@@ -131,7 +173,9 @@ def _run(gql, alpha, token: str, document: str, foreign_schema: str) -> None:
     TALLY.count(codes, answer.status)
     assert answer.status < 500, (answer.status, document, answer.body)
     assert "INTERNAL" not in codes, (document, answer.body)
-    leaked = [text for text in _ids(answer.data) if global_ids.decode(text, foreign_schema) is not None]
+    leaked = [
+        text for text in _ids(answer.data) if global_ids.decode(text, foreign_schema) is not None
+    ]
     assert not leaked, (document, leaked)
 
 
@@ -148,15 +192,21 @@ def _fuzz(fields: list[str], gql, both) -> None:
     broken: dict[str, str] = {}
     for field in fields:
         modes = [Mode.POSITIVE, Mode.NEGATIVE] if _violable(field) else [Mode.POSITIVE]
-        operations = st.one_of(*(from_schema(SCHEMA, fields=[field], custom_scalars=scalars, mode=mode)
-                                 for mode in modes))
+        operations = st.one_of(
+            *(
+                from_schema(SCHEMA, fields=[field], custom_scalars=scalars, mode=mode)
+                for mode in modes
+            )
+        )
 
         @settings(max_examples=EXAMPLES, suppress_health_check=list(HealthCheck))
         @given(document=operations, as_outsider=st.booleans())
         def check(document: str, as_outsider: bool) -> None:
             _run(gql, alpha, outsider if as_outsider else owner, document, beta.tenant.schema_name)
 
-        with override_settings(GRAPHQL_RESTORE_RATE=1_000_000):  # the bucket is not what is tested here
+        with override_settings(
+            GRAPHQL_RESTORE_RATE=1_000_000
+        ):  # the bucket is not what is tested here
             try:
                 check()
             except AssertionError as failure:

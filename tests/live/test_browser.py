@@ -10,6 +10,7 @@ from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.browser
 
+
 def _sign_in(browser, asgi_server, host="alpha.localhost", email="owner@alpha.test"):
     browser.get(asgi_server.url(host, "/graphql/"))
     WebDriverWait(browser, 15).until(EC.presence_of_element_located((By.ID, "login-submit")))
@@ -21,7 +22,9 @@ def _sign_in(browser, asgi_server, host="alpha.localhost", email="owner@alpha.te
 
 def test_graphiql_signs_in_runs_a_query_and_a_subscription(browser, asgi_server):
     _sign_in(browser, asgi_server)
-    WebDriverWait(browser, 20).until(lambda d: d.execute_script("return document.body.dataset.graphiqlReady") == "1")
+    WebDriverWait(browser, 20).until(
+        lambda d: d.execute_script("return document.body.dataset.graphiqlReady") == "1"
+    )
     assert browser.current_url.endswith("/graphql/")
     browser.find_element(By.CSS_SELECTOR, ".graphiql-execute-button").click()
     WebDriverWait(browser, 15).until(
@@ -33,7 +36,8 @@ def test_graphiql_signs_in_runs_a_query_and_a_subscription(browser, asgi_server)
     times = browser.execute_async_script(
         """
         const done = arguments[arguments.length - 1];
-        const client = graphqlWs.createClient({url: 'ws://' + location.host + '/graphql/', lazy: true, retryAttempts: 0});
+        const client = graphqlWs.createClient({url: 'ws://' + location.host + '/graphql/',
+        lazy: true, retryAttempts: 0});
         const got = [];
         client.subscribe({query: 'subscription { serverTime(interval: 0.1, count: 2) }'}, {
           next: (m) => got.push(m.data && m.data.serverTime),

@@ -35,11 +35,16 @@ def shop(tenants, django_db_blocker):
         connection.set_schema_to_public()
         if (stale := Tenant.objects.filter(slug=SLUG).first()) is not None:
             stale.delete(force_drop=True)
-        tenant = tenant_services.provision_tenant(name="Dash Live", slug=SLUG, owner_email=OWNER,
-                                                  owner_password=PASSWORD, currency="USD")
+        tenant = tenant_services.provision_tenant(
+            name="Dash Live", slug=SLUG, owner_email=OWNER, owner_password=PASSWORD, currency="USD"
+        )
         with tenant_context(tenant):
-            product = Product.objects.create(name="Teapot", slug="teapot", status=Product.Status.ACTIVE)
-            variant = Variant.objects.create(product=product, sku="POT", price=Decimal("12.50"), stock=100)
+            product = Product.objects.create(
+                name="Teapot", slug="teapot", status=Product.Status.ACTIVE
+            )
+            variant = Variant.objects.create(
+                product=product, sku="POT", price=Decimal("12.50"), stock=100
+            )
         token = token_for(OWNER, tenant)
         connection.set_schema_to_public()
     try:
@@ -52,8 +57,11 @@ def shop(tenants, django_db_blocker):
 
 def _place_order(asgi_server, host: str, token: str, variant_id: str) -> int:
     with asgi_server.http(host) as client:
-        response = client.post("/graphql/", json={"query": PLACE, "variables": {"v": variant_id}},
-                               headers={"Authorization": f"Bearer {token}"})
+        response = client.post(
+            "/graphql/",
+            json={"query": PLACE, "variables": {"v": variant_id}},
+            headers={"Authorization": f"Bearer {token}"},
+        )
     payload = response.json()["data"]["orderCreate"]
     assert payload["userErrors"] == [], payload
     return payload["order"]["number"]
@@ -71,26 +79,33 @@ def test_the_dashboard_follows_orders_live(browser, asgi_server, shop):
     browser.find_element(By.ID, "email").send_keys(OWNER)
     browser.find_element(By.ID, "password").send_keys(PASSWORD)
     browser.find_element(By.ID, "login-submit").click()
-    WebDriverWait(browser, 20).until(lambda d: d.execute_script("return document.body.dataset.dashboardReady") == "1")
+    WebDriverWait(browser, 20).until(
+        lambda d: d.execute_script("return document.body.dataset.dashboardReady") == "1"
+    )
     assert browser.current_url.endswith("/dashboard/")
     WebDriverWait(browser, 15).until(
-        lambda d: d.find_element(By.ID, "live-status").get_attribute("data-state") == "live")
+        lambda d: d.find_element(By.ID, "live-status").get_attribute("data-state") == "live"
+    )
     assert _text(browser, "live-revenue") == "$0.00"
     browser.execute_script("window.samePage = true")  # gone if the page reloads
 
     first = _place_order(asgi_server, host, token, variant_id)
     WebDriverWait(browser, 15).until(lambda d: _text(d, "live-revenue") == "$25.00")
-    WebDriverWait(browser, 10).until(lambda d: f"#{first}" in d.find_element(By.ID, "latest-orders").text)
+    WebDriverWait(browser, 10).until(
+        lambda d: f"#{first}" in d.find_element(By.ID, "latest-orders").text
+    )
     assert _text(browser, "live-orders") == "1"
 
     # The socket drops: the page reconnects by itself and keeps following.
     browser.execute_script("window.dashboardSocket.terminate()")
     WebDriverWait(browser, 20).until(
-        lambda d: d.find_element(By.ID, "live-status").get_attribute("data-state") == "live")
+        lambda d: d.find_element(By.ID, "live-status").get_attribute("data-state") == "live"
+    )
     second = _place_order(asgi_server, host, token, variant_id)
     WebDriverWait(browser, 15).until(lambda d: _text(d, "live-revenue") == "$50.00")
-    WebDriverWait(browser, 10).until(lambda d: f"#{second}" in d.find_element(By.ID, "latest-orders").text)
+    WebDriverWait(browser, 10).until(
+        lambda d: f"#{second}" in d.find_element(By.ID, "latest-orders").text
+    )
     assert browser.execute_script("return window.samePage") is True
     problems = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
     assert problems == []  # no CSP violations, no failed asset loads
-

@@ -10,8 +10,11 @@ from tests.conftest import PLATFORM_HOST
 
 def test_graphql_over_http(asgi_server):
     with asgi_server.http("alpha.localhost") as client:
-        response = client.post("/graphql/", json={"query": "{ tenant { slug } me { role } }"},
-                               headers={"Authorization": f"Bearer {asgi_server.tokens['alpha-owner']}"})
+        response = client.post(
+            "/graphql/",
+            json={"query": "{ tenant { slug } me { role } }"},
+            headers={"Authorization": f"Bearer {asgi_server.tokens['alpha-owner']}"},
+        )
     assert response.status_code == 200
     body = response.json()
     assert body["data"] == {"tenant": {"slug": "alpha"}, "me": {"role": "OWNER"}}
@@ -21,26 +24,46 @@ def test_graphql_over_http(asgi_server):
 
 def test_graphql_over_http_get_and_refusals(asgi_server):
     with asgi_server.http("alpha.localhost") as client:
-        got = client.get("/graphql/", params={"query": "{ tenant { slug } }"},
-                         headers={"Authorization": f"Bearer {asgi_server.tokens['alpha-viewer']}",
-                                  "Accept": "application/json"})
-        other = client.post("/graphql/", json={"query": "{ tenant { slug } }"},
-                            headers={"Authorization": f"Bearer {asgi_server.tokens['beta-owner']}"})
-        mutation_by_get = client.get("/graphql/", params={"query": "mutation { tokenVerify(token: \"x\") { valid } }"},
-                                     headers={"Accept": "application/json"})
+        got = client.get(
+            "/graphql/",
+            params={"query": "{ tenant { slug } }"},
+            headers={
+                "Authorization": f"Bearer {asgi_server.tokens['alpha-viewer']}",
+                "Accept": "application/json",
+            },
+        )
+        other = client.post(
+            "/graphql/",
+            json={"query": "{ tenant { slug } }"},
+            headers={"Authorization": f"Bearer {asgi_server.tokens['beta-owner']}"},
+        )
+        mutation_by_get = client.get(
+            "/graphql/",
+            params={"query": 'mutation { tokenVerify(token: "x") { valid } }'},
+            headers={"Accept": "application/json"},
+        )
     assert got.json()["data"] == {"tenant": {"slug": "alpha"}}
-    assert other.status_code == 403 and other.json()["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    assert (
+        other.status_code == 403 and other.json()["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    )
     assert mutation_by_get.status_code in (400, 405)
     with asgi_server.http(PLATFORM_HOST) as client:
-        unknown = client.post("/graphql/", json={"query": "{ me { via } }"}, headers={"X-Tenant-ID": "nope"})
+        unknown = client.post(
+            "/graphql/", json={"query": "{ me { via } }"}, headers={"X-Tenant-ID": "nope"}
+        )
     assert unknown.status_code == 404
 
 
-async def _subscribe(port: int, host: str, init_payload: dict, query: str) -> tuple[list[dict], int | None]:
+async def _subscribe(
+    port: int, host: str, init_payload: dict, query: str
+) -> tuple[list[dict], int | None]:
     messages: list[dict] = []
     async with websockets.connect(
-        f"ws://{host}:{port}/graphql/", host="127.0.0.1", port=port,
-        subprotocols=["graphql-transport-ws"], origin=f"http://{host}:{port}",
+        f"ws://{host}:{port}/graphql/",
+        host="127.0.0.1",
+        port=port,
+        subprotocols=["graphql-transport-ws"],
+        origin=f"http://{host}:{port}",
     ) as ws:
         await ws.send(json.dumps({"type": "connection_init", "payload": init_payload}))
         try:
@@ -57,11 +80,14 @@ async def _subscribe(port: int, host: str, init_payload: dict, query: str) -> tu
 
 
 def test_server_time_over_a_real_websocket(asgi_server):
-    messages, closed = asyncio.run(_subscribe(
-        asgi_server.port, "alpha.localhost",
-        {"Authorization": f"Bearer {asgi_server.tokens['alpha-viewer']}"},
-        "subscription { serverTime(interval: 0.1, count: 3) }",
-    ))
+    messages, closed = asyncio.run(
+        _subscribe(
+            asgi_server.port,
+            "alpha.localhost",
+            {"Authorization": f"Bearer {asgi_server.tokens['alpha-viewer']}"},
+            "subscription { serverTime(interval: 0.1, count: 3) }",
+        )
+    )
     assert closed is None
     assert [m["type"] for m in messages] == ["next", "next", "next", "complete"]
     assert all("T" in m["payload"]["data"]["serverTime"] for m in messages[:3])
@@ -70,8 +96,14 @@ def test_server_time_over_a_real_websocket(asgi_server):
 def test_websocket_refuses_no_token_and_another_tenants_token(asgi_server):
     query = "subscription { serverTime(count: 1) }"
     _, without = asyncio.run(_subscribe(asgi_server.port, "alpha.localhost", {}, query))
-    _, foreign = asyncio.run(_subscribe(
-        asgi_server.port, "alpha.localhost", {"Authorization": f"Bearer {asgi_server.tokens['beta-owner']}"}, query))
+    _, foreign = asyncio.run(
+        _subscribe(
+            asgi_server.port,
+            "alpha.localhost",
+            {"Authorization": f"Bearer {asgi_server.tokens['beta-owner']}"},
+            query,
+        )
+    )
     assert without == 4403 and foreign == 4403
 
 

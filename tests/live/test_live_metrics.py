@@ -33,10 +33,14 @@ from tests.conftest import _tenant, token_for
 from tests.subscribers import joining
 
 TIMEOUT = 30  # a deadline, never slept
-METRICS = "subscription { liveMetrics { day orders revenue { amount currency } averageOrderValue { amount } " \
-          "visitors conversion version } }"
+METRICS = (
+    "subscription { liveMetrics { day orders revenue { amount currency } averageOrderValue { amount } "
+    "visitors conversion version } }"
+)
 TIMED_METRICS = METRICS.replace("liveMetrics { ", "liveMetrics { at ")
-ORDER_EVENTS = "subscription { orderEvents { event status at order { number email total { amount } } } }"
+ORDER_EVENTS = (
+    "subscription { orderEvents { event status at order { number email total { amount } } } }"
+)
 SLUGS = ("live-a", "live-b")
 
 pytestmark = pytest.mark.django_db  # lets the writing threads reach the database
@@ -49,17 +53,30 @@ class Shop:
         self.variants: list[int] = []
 
     def actor(self) -> Principal:
-        return Principal(tenant=self.tenant, user=User.objects.get(email=self.fixture.email("staff")), role="staff",
-                         via="jwt")
+        return Principal(
+            tenant=self.tenant,
+            user=User.objects.get(email=self.fixture.email("staff")),
+            role="staff",
+            via="jwt",
+        )
 
 
-def place(shop: Shop, count: int = 1, *, variant: int = 0, email: str = "buyer@example.com") -> list[int]:
+def place(
+    shop: Shop, count: int = 1, *, variant: int = 0, email: str = "buyer@example.com"
+) -> list[int]:
     """`count` orders of one unit at 12.50, committed one by one; their ids."""
+
     def work() -> list[int]:
         actor = shop.actor()
-        return [services.create_order(actor=actor, tenant=shop.tenant, email=email,
-                                      lines=[services.LineRequest(shop.variants[variant], 1)]).pk
-                for _ in range(count)]
+        return [
+            services.create_order(
+                actor=actor,
+                tenant=shop.tenant,
+                email=email,
+                lines=[services.LineRequest(shop.variants[variant], 1)],
+            ).pk
+            for _ in range(count)
+        ]
 
     return run_committed(shop.tenant, work)
 
@@ -85,8 +102,10 @@ def place_in_bulk(shop: Shop, count: int, threads: int = 4) -> None:
 def engine_today(shop: Shop) -> dict[str, Any]:
     def work() -> dict[str, Any]:
         today = date.fromisoformat(committed_day(shop))
-        return engine.run(shop.tenant, AnalyticsQuery(metrics=("gross_sales", "orders"),
-                                                      range=DateRange(today, today))).totals
+        return engine.run(
+            shop.tenant,
+            AnalyticsQuery(metrics=("gross_sales", "orders"), range=DateRange(today, today)),
+        ).totals
 
     return run_committed(shop.tenant, work)
 
@@ -105,9 +124,19 @@ def shops(tenants, django_db_blocker):
                 shop.tokens[role] = token_for(shop.fixture.email(role), shop.tenant)
 
             def stock(shop=shop) -> list[int]:
-                product = Product.objects.create(name="Live", slug="live", status=Product.Status.ACTIVE)
-                return [Variant.objects.create(product=product, sku=f"LIVE-{n}", name=f"V{n}", price=Decimal("12.50"),
-                                               stock=100_000).pk for n in range(4)]
+                product = Product.objects.create(
+                    name="Live", slug="live", status=Product.Status.ACTIVE
+                )
+                return [
+                    Variant.objects.create(
+                        product=product,
+                        sku=f"LIVE-{n}",
+                        name=f"V{n}",
+                        price=Decimal("12.50"),
+                        stock=100_000,
+                    ).pk
+                    for n in range(4)
+                ]
 
             shop.variants = run_committed(shop.tenant, stock)
     yield made
@@ -119,6 +148,7 @@ def shops(tenants, django_db_blocker):
 
 
 # --- a client speaking graphql-transport-ws ---------------------------------------------------------
+
 
 class Socket:
     def __init__(self, ws) -> None:
@@ -142,10 +172,21 @@ class Socket:
 
 async def connect(server, shop: Shop, role: str = "analyst", *, token: str | None = None) -> Socket:
     host = shop.host
-    ws = await websockets.connect(f"ws://{host}:{server.port}/graphql/", host="127.0.0.1", port=server.port,
-                                  subprotocols=["graphql-transport-ws"], origin=f"http://{host}:{server.port}")
-    await ws.send(json.dumps({"type": "connection_init",
-                              "payload": {"Authorization": f"Bearer {token or shop.tokens[role]}"}}))
+    ws = await websockets.connect(
+        f"ws://{host}:{server.port}/graphql/",
+        host="127.0.0.1",
+        port=server.port,
+        subprotocols=["graphql-transport-ws"],
+        origin=f"http://{host}:{server.port}",
+    )
+    await ws.send(
+        json.dumps(
+            {
+                "type": "connection_init",
+                "payload": {"Authorization": f"Bearer {token or shop.tokens[role]}"},
+            }
+        )
+    )
     ack = json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
     assert ack["type"] == "connection_ack", ack
     return Socket(ws)
@@ -161,6 +202,7 @@ async def in_thread(function: Callable, *args: Any, **kwargs: Any) -> Any:
 
 # --- liveMetrics ----------------------------------------------------------------------------------
 
+
 def test_a_subscriber_gets_its_own_tenants_change_and_nothing_of_another(asgi_server, shops):
     a, b = shops["live-a"], shops["live-b"]
 
@@ -173,15 +215,22 @@ def test_a_subscriber_gets_its_own_tenants_change_and_nothing_of_another(asgi_se
 
         await in_thread(place, b)  # B's order reaches B's subscriber, and nothing reaches A's
         after_b = await on_b.data()
-        assert after_b["orders"] == first_b["orders"] + 1 and after_b["version"] > first_b["version"]
+        assert (
+            after_b["orders"] == first_b["orders"] + 1 and after_b["version"] > first_b["version"]
+        )
         await on_a.nothing()
 
-        order_id, = await in_thread(place, a)
-        await in_thread(run_committed, a.tenant,
-                        lambda: services.update_status(actor=a.actor(), order_id=order_id, status=PAID))
+        (order_id,) = await in_thread(place, a)
+        await in_thread(
+            run_committed,
+            a.tenant,
+            lambda: services.update_status(actor=a.actor(), order_id=order_id, status=PAID),
+        )
         after_a = await on_a.data()
         assert after_a["orders"] == first_a["orders"] + 1
-        assert Decimal(after_a["revenue"]["amount"]) == Decimal(first_a["revenue"]["amount"]) + Decimal("12.50")
+        assert Decimal(after_a["revenue"]["amount"]) == Decimal(
+            first_a["revenue"]["amount"]
+        ) + Decimal("12.50")
         assert after_a["version"] > first_a["version"]
         await on_a.nothing()  # paying changes no figure: no second message
         await on_b.nothing()
@@ -215,8 +264,9 @@ def test_a_burst_of_orders_is_coalesced_and_ends_on_the_engines_figures(asgi_ser
     last = received[-1]
     assert last["orders"] == expected["orders"] == first["orders"] + 1000
     assert Decimal(last["revenue"]["amount"]) == expected["gross_sales"]
-    assert Decimal(last["averageOrderValue"]["amount"]) == (expected["gross_sales"] / expected["orders"]).quantize(
-        Decimal("0.01"))
+    assert Decimal(last["averageOrderValue"]["amount"]) == (
+        expected["gross_sales"] / expected["orders"]
+    ).quantize(Decimal("0.01"))
     versions = [message["version"] for message in received]
     assert versions == sorted(versions) and len(set(versions)) == len(versions)
     computed = [datetime.fromisoformat(message["at"]) for message in [first, *received]]
@@ -239,8 +289,11 @@ def test_real_time_metrics_is_the_subscriptions_first_snapshot(asgi_server, shop
 
     first = run(scenario())
     with asgi_server.http(a.host) as client:
-        answer = client.post("/graphql/", json={"query": f"{{ realTimeMetrics {{ {fields} }} }}"},
-                             headers={"Authorization": f"Bearer {a.tokens['analyst']}"}).json()
+        answer = client.post(
+            "/graphql/",
+            json={"query": f"{{ realTimeMetrics {{ {fields} }} }}"},
+            headers={"Authorization": f"Bearer {a.tokens['analyst']}"},
+        ).json()
     assert answer["data"]["realTimeMetrics"] == first
 
 
@@ -254,9 +307,13 @@ def test_live_metrics_refuses_viewers_and_foreign_or_missing_credentials(asgi_se
         await viewer.ws.close()
         closes = []
         for payload in ({}, {"Authorization": f"Bearer {b.tokens['analyst']}"}):
-            async with websockets.connect(f"ws://{a.host}:{asgi_server.port}/graphql/", host="127.0.0.1",
-                                          port=asgi_server.port, subprotocols=["graphql-transport-ws"],
-                                          origin=f"http://{a.host}:{asgi_server.port}") as ws:
+            async with websockets.connect(
+                f"ws://{a.host}:{asgi_server.port}/graphql/",
+                host="127.0.0.1",
+                port=asgi_server.port,
+                subprotocols=["graphql-transport-ws"],
+                origin=f"http://{a.host}:{asgi_server.port}",
+            ) as ws:
                 await ws.send(json.dumps({"type": "connection_init", "payload": payload}))
                 with pytest.raises(websockets.ConnectionClosed) as closed:
                     await asyncio.wait_for(ws.recv(), TIMEOUT)
@@ -272,6 +329,7 @@ def test_live_metrics_refuses_viewers_and_foreign_or_missing_credentials(asgi_se
 
 # --- orderEvents ----------------------------------------------------------------------------------
 
+
 def test_order_events_deliver_created_paid_refunded_of_the_own_tenant_only(asgi_server, shops):
     a, b = shops["live-a"], shops["live-b"]
 
@@ -286,7 +344,7 @@ def test_order_events_deliver_created_paid_refunded_of_the_own_tenant_only(asgi_
             await on_a.subscribe(ORDER_EVENTS)
             await on_b.subscribe(ORDER_EVENTS)
         await in_thread(place, b, email="someone@example.com")
-        order_id, = await in_thread(place, a, email="someone@example.com")
+        (order_id,) = await in_thread(place, a, email="someone@example.com")
         number = await in_thread(run_committed, a.tenant, lambda: paid_and_refunded(order_id))
         seen_a = [await on_a.data() for _ in range(3)]
         seen_b = [await on_b.data()]
@@ -298,9 +356,16 @@ def test_order_events_deliver_created_paid_refunded_of_the_own_tenant_only(asgi_
 
     number, seen_a, seen_b = run(scenario())
     assert [(e["event"], e["status"]) for e in seen_a] == [
-        ("CREATED", "PENDING"), ("PAID", "PAID"), ("REFUNDED", "PARTIALLY_REFUNDED")]
+        ("CREATED", "PENDING"),
+        ("PAID", "PAID"),
+        ("REFUNDED", "PARTIALLY_REFUNDED"),
+    ]
     # the order as it is now, read with the viewer's permissions: contact details masked
     assert {e["order"]["number"] for e in seen_a} == {number}
-    assert all(e["order"]["email"] != "someone@example.com" and e["order"]["total"]["amount"] == "12.50"
-               for e in seen_a)
-    assert [e["event"] for e in seen_b] == ["CREATED"] and seen_b[0]["order"]["email"] == "someone@example.com"
+    assert all(
+        e["order"]["email"] != "someone@example.com" and e["order"]["total"]["amount"] == "12.50"
+        for e in seen_a
+    )
+    assert [e["event"] for e in seen_b] == ["CREATED"] and seen_b[0]["order"][
+        "email"
+    ] == "someone@example.com"

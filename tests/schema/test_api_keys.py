@@ -45,40 +45,66 @@ def test_wrong_secret_revoked_and_expired_keys_are_refused(gql, alpha):
     prefix = created["apiKey"]["prefix"]
     wrong = gql.post("{ me { via } }", host=alpha.host, api_key=f"sk_{prefix}_wrongsecret")
     assert wrong.status == 401 and wrong.codes == ["UNAUTHENTICATED"]
-    revoked = gql.post(REVOKE, {"id": created["apiKey"]["id"]}, host=alpha.host,
-                       token=token_for(alpha.email("owner"), alpha.tenant))
+    revoked = gql.post(
+        REVOKE,
+        {"id": created["apiKey"]["id"]},
+        host=alpha.host,
+        token=token_for(alpha.email("owner"), alpha.tenant),
+    )
     assert revoked.data["apiKeyRevoke"]["apiKey"]["revokedAt"] is not None
-    assert gql.post("{ me { via } }", host=alpha.host, api_key=created["secret"]).codes == ["UNAUTHENTICATED"]
+    assert gql.post("{ me { via } }", host=alpha.host, api_key=created["secret"]).codes == [
+        "UNAUTHENTICATED"
+    ]
     expiring = _create(gql, alpha, expiresAt=(timezone.now() + timedelta(hours=1)).isoformat())
-    ApiKey.objects.filter(prefix=expiring["apiKey"]["prefix"]).update(expires_at=timezone.now() - timedelta(seconds=1))
-    assert gql.post("{ me { via } }", host=alpha.host, api_key=expiring["secret"]).codes == ["UNAUTHENTICATED"]
+    ApiKey.objects.filter(prefix=expiring["apiKey"]["prefix"]).update(
+        expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    assert gql.post("{ me { via } }", host=alpha.host, api_key=expiring["secret"]).codes == [
+        "UNAUTHENTICATED"
+    ]
 
 
 def test_bad_key_requests_are_user_errors(gql, alpha):
     before = ApiKey.objects.count()
-    assert _create(gql, alpha, role="OWNER")["userErrors"] == [{"field": "role", "code": "PERMISSION_DENIED"}]
-    assert _create(gql, alpha, scopes=["everything"])["userErrors"] == [{"field": "scopes", "code": "INVALID"}]
+    assert _create(gql, alpha, role="OWNER")["userErrors"] == [
+        {"field": "role", "code": "PERMISSION_DENIED"}
+    ]
+    assert _create(gql, alpha, scopes=["everything"])["userErrors"] == [
+        {"field": "scopes", "code": "INVALID"}
+    ]
     assert _create(gql, alpha, name="  ")["userErrors"] == [{"field": "name", "code": "REQUIRED"}]
     past = (timezone.now() - timedelta(days=1)).isoformat()
-    assert _create(gql, alpha, expiresAt=past)["userErrors"] == [{"field": "expiresAt", "code": "INVALID"}]
+    assert _create(gql, alpha, expiresAt=past)["userErrors"] == [
+        {"field": "expiresAt", "code": "INVALID"}
+    ]
     assert ApiKey.objects.count() == before
 
 
 def test_a_key_acts_with_its_role_and_scopes(gql, alpha):
     writer = _create(gql, alpha, role="ADMIN", scopes=["read", "write"])["secret"]
-    renamed = gql.post('mutation { tenantUpdate(input: {name: "Alpha Two"}) { tenant { name } } }',
-                       host=alpha.host, api_key=writer)
+    renamed = gql.post(
+        'mutation { tenantUpdate(input: {name: "Alpha Two"}) { tenant { name } } }',
+        host=alpha.host,
+        api_key=writer,
+    )
     assert renamed.data["tenantUpdate"]["tenant"]["name"] == "Alpha Two"
     viewer = _create(gql, alpha, role="VIEWER", scopes=["read", "write"])["secret"]
-    refused = gql.post('mutation { tenantUpdate(input: {name: "X"}) { tenant { name } } }',
-                       host=alpha.host, api_key=viewer)
+    refused = gql.post(
+        'mutation { tenantUpdate(input: {name: "X"}) { tenant { name } } }',
+        host=alpha.host,
+        api_key=viewer,
+    )
     assert refused.codes == ["FORBIDDEN"]
 
 
 def test_viewer_cannot_fetch_a_key_by_global_id(gql, alpha):
     key_id = _create(gql, alpha)["apiKey"]["id"]
     query = "query($id: ID!) { node(id: $id) { ... on ApiKey { name } } }"
-    viewer = gql.post(query, {"id": key_id}, host=alpha.host, token=token_for(alpha.email("viewer"), alpha.tenant))
+    viewer = gql.post(
+        query, {"id": key_id}, host=alpha.host, token=token_for(alpha.email("viewer"), alpha.tenant)
+    )
     assert viewer.codes == ["FORBIDDEN"]
-    admin = gql.post(query, {"id": key_id}, host=alpha.host, token=token_for(alpha.email("admin"), alpha.tenant))
+    admin = gql.post(
+        query, {"id": key_id}, host=alpha.host, token=token_for(alpha.email("admin"), alpha.tenant)
+    )
     assert admin.data == {"node": {"name": "script"}}

@@ -123,9 +123,12 @@ def test_a_page_size_out_of_range_is_a_bad_request(first):
 
 def test_sibling_connections_add_up():
     # members 1 + 10 * (edge 0 + node 1) = 11; apiKeys 1 + 4 * 1 = 5 → 16
-    assert cost(
-        "{ members(first: 10) { edges { node { id } } } apiKeys(first: 4) { edges { node { id } } } }"
-    ) == 16
+    assert (
+        cost(
+            "{ members(first: 10) { edges { node { id } } } apiKeys(first: 4) { edges { node { id } } } }"
+        )
+        == 16
+    )
 
 
 def test_page_info_is_part_of_the_multiplied_selection():
@@ -186,7 +189,10 @@ def test_inline_fragment_without_type_condition():
 
 def test_fragment_inside_a_connection_is_multiplied():
     # members 1 + 10 * (edge 0 + node 1 + user 1) = 21
-    assert cost("{ members(first: 10) { edges { ... on MemberEdge { node { user { email } } } } } }") == 21
+    assert (
+        cost("{ members(first: 10) { edges { ... on MemberEdge { node { user { email } } } } } }")
+        == 21
+    )
 
 
 # --- introspection -------------------------------------------------------------------------------
@@ -242,7 +248,9 @@ def test_nested_fields_are_not_root_fields():
 
 
 def test_mutation_root_fields_and_cost():
-    analysis = run('mutation { tokenCreate(email: "a@b.c", password: "x") { token user { email } } }')
+    analysis = run(
+        'mutation { tokenCreate(email: "a@b.c", password: "x") { token user { email } } }'
+    )
     assert analysis.operation == "mutation"
     assert analysis.root_fields == {"Mutation.tokenCreate"}
     # tokenCreate (TokenPayload) 1 + user 1 = 2
@@ -310,7 +318,10 @@ def test_node_with_only_the_interface_reaches_no_type():
     [
         ("{ me { via } }", 1),
         ("{ me { user { email } } tenant { name } }", 3),  # me 1 + user 1, tenant 1
-        ("{ apiKeys(first: 20) { edges { node { name role } } } }", 21),  # 1 + 20 * (edge 0 + node 1)
+        (
+            "{ apiKeys(first: 20) { edges { node { name role } } } }",
+            21,
+        ),  # 1 + 20 * (edge 0 + node 1)
         ("{ auditLog(first: 25) { edges { cursor node { action } } } }", 26),  # 1 + 25 * 1
         ("{ tenants(first: 2) { edges { node { name domains } } } }", 3),  # 1 + 2 * 1
     ],

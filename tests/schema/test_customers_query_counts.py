@@ -16,7 +16,10 @@ from apps.orders.models import Order, OrderLine
 from tests.apps.customers import factories as make
 from tests.conftest import token_for
 
-PAGE = "query($n: Int!) { customers(first: $n) { edges { node { email ordersCount totalSpent { amount } notes { body } } } } }"
+PAGE = (
+    "query($n: Int!) { customers(first: $n) { edges { node { email ordersCount totalSpent "
+    "{ amount } notes { body } } } } }"
+)
 WITH_ANALYTICS = """query($n: Int!) { customers(first: $n) { totalCount edges { node {
   email notes { body authorEmail }
   analytics { lifetimeValue { amount } ordersPerMonth favouriteCategories(first: 3) { name units } }
@@ -37,23 +40,42 @@ def crowd(alpha):
     with tenant_context(alpha.tenant):
         products = [make.product(f"P{i}", make.category(f"C{i}")) for i in range(3)]
         customers = Customer.objects.bulk_create(
-            Customer(email=f"c{i:03}@crowd.test", orders_count=2, total_spent=Decimal("2000.00"),
-                     last_order_at=datetime(2026, 1, 20, tzinfo=UTC))
+            Customer(
+                email=f"c{i:03}@crowd.test",
+                orders_count=2,
+                total_spent=Decimal("2000.00"),
+                last_order_at=datetime(2026, 1, 20, tzinfo=UTC),
+            )
             for i in range(100)
         )
         CustomerNote.objects.bulk_create(
             CustomerNote(customer=customer, body=f"note {n}", author_email="staff@alpha.test")
-            for customer in customers for n in range(2)
+            for customer in customers
+            for n in range(2)
         )
         orders = Order.objects.bulk_create(
-            Order(number=10_000 + 2 * index + n, customer=customer, currency="USD", total=Decimal("1000.00"),
-                  placed_at=datetime(2026, 1, 10, tzinfo=UTC) + timedelta(days=n))
-            for index, customer in enumerate(customers) for n in range(2)
+            Order(
+                number=10_000 + 2 * index + n,
+                customer=customer,
+                currency="USD",
+                total=Decimal("1000.00"),
+                placed_at=datetime(2026, 1, 10, tzinfo=UTC) + timedelta(days=n),
+            )
+            for index, customer in enumerate(customers)
+            for n in range(2)
         )
         OrderLine.objects.bulk_create(
-            OrderLine(order=order, product=products[(order.number + k) % 3], product_name="p", sku=f"S{order.number}-{k}",
-                      unit_price=Decimal("500.00"), quantity=1, total=Decimal("500.00"))
-            for order in orders for k in range(2)
+            OrderLine(
+                order=order,
+                product=products[(order.number + k) % 3],
+                product_name="p",
+                sku=f"S{order.number}-{k}",
+                unit_price=Decimal("500.00"),
+                quantity=1,
+                total=Decimal("500.00"),
+            )
+            for order in orders
+            for k in range(2)
         )
     return alpha
 
@@ -66,7 +88,9 @@ def _count(gql, fixture, query, n, role="owner") -> tuple[int, dict]:
     return len(captured.captured_queries), response.data
 
 
-@pytest.mark.parametrize("query", [PAGE, WITH_ANALYTICS, TOP, LISTS], ids=["page", "analytics", "top", "lists"])
+@pytest.mark.parametrize(
+    "query", [PAGE, WITH_ANALYTICS, TOP, LISTS], ids=["page", "analytics", "top", "lists"]
+)
 def test_a_page_of_100_costs_as_many_queries_as_a_page_of_10(gql, crowd, query):
     few, small = _count(gql, crowd, query, 10)
     many, large = _count(gql, crowd, query, 100)
@@ -86,9 +110,20 @@ def test_the_page_reads_what_it_shows(gql, crowd):
 
 
 def test_viewers_pages_do_not_read_orders_for_analytics_they_cannot_see(gql, crowd):
-    staff, _ = _count(gql, crowd, PAGE.replace("notes { body }", "notes { body } analytics { ordersCount }"), 50, "staff")
+    staff, _ = _count(
+        gql,
+        crowd,
+        PAGE.replace("notes { body }", "notes { body } analytics { ordersCount }"),
+        50,
+        "staff",
+    )
     viewer_token = token_for(crowd.email("viewer"), crowd.tenant)
     with CaptureQueriesContext(connection) as captured:
-        gql.post(PAGE.replace("notes { body }", "analytics { ordersCount }"), {"n": 50}, host=crowd.host, token=viewer_token)
+        gql.post(
+            PAGE.replace("notes { body }", "analytics { ordersCount }"),
+            {"n": 50},
+            host=crowd.host,
+            token=viewer_token,
+        )
     assert not any('"orders_order"' in query["sql"] for query in captured.captured_queries)
     assert len(captured.captured_queries) < staff

@@ -41,7 +41,10 @@ def test_every_mutation_has_user_errors_with_an_enum_code_of_its_domain():
     assert len(types) > 50  # every mutation, not a few
     for mutation, error in types.items():
         code = error.fields["code"].type
-        assert isinstance(code, GraphQLNonNull) and isinstance(code.of_type, GraphQLEnumType), (mutation, code)
+        assert isinstance(code, GraphQLNonNull) and isinstance(code.of_type, GraphQLEnumType), (
+            mutation,
+            code,
+        )
         enum = code.of_type
         assert enum.name == f"{error.name}Code", (mutation, error.name, enum.name)
         declared = registered()[enum.name]
@@ -65,16 +68,28 @@ def test_the_committed_schema_has_no_string_code_on_a_user_error_type():
 # imported but not on any path a mutation of that module takes, each with the reason.
 NOT_ON_A_MUTATION_PATH = {
     ("schema/customers.py", "ILLEGAL_TRANSITION"): "imports apps.orders.status for COUNTED only",
-    ("schema/tenants.py", "ILLEGAL_TRANSITION"): "seeding moves orders along allowed transitions only",
-    ("schema/orders.py", "HAS_ORDERS"): "orders find customers; only customerDelete refuses with HAS_ORDERS",
+    (
+        "schema/tenants.py",
+        "ILLEGAL_TRANSITION",
+    ): "seeding moves orders along allowed transitions only",
+    (
+        "schema/orders.py",
+        "HAS_ORDERS",
+    ): "orders find customers; only customerDelete refuses with HAS_ORDERS",
     ("schema/payments.py", "HAS_ORDERS"): "as above",
-    ("schema/tenants.py", "TOO_MANY_EVENTS"): "the rollups' rebuild reaches apps.analytics.events; only eventsTrack caps a batch",
+    (
+        "schema/tenants.py",
+        "TOO_MANY_EVENTS",
+    ): "the rollups' rebuild reaches apps.analytics.events; only eventsTrack caps a batch",
 }
 CODE = re.compile(r"\b(\w+ErrorCode)\.([A-Z_]+)\b")
 
 
 def _module_file(name: str) -> Path | None:
-    for path in (ROOT / (name.replace(".", "/") + ".py"), ROOT / name.replace(".", "/") / "__init__.py"):
+    for path in (
+        ROOT / (name.replace(".", "/") + ".py"),
+        ROOT / name.replace(".", "/") / "__init__.py",
+    ):
         if path.exists():
             return path
     return None
@@ -83,10 +98,21 @@ def _module_file(name: str) -> Path | None:
 def _imports(path: Path) -> set[Path]:
     found = set()
     for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] in ("apps", "tenants"):
-            found |= {_module_file(f"{node.module}.{alias.name}") or _module_file(node.module) for alias in node.names}
+        if (
+            isinstance(node, ast.ImportFrom)
+            and node.module
+            and node.module.split(".")[0] in ("apps", "tenants")
+        ):
+            found |= {
+                _module_file(f"{node.module}.{alias.name}") or _module_file(node.module)
+                for alias in node.names
+            }
         elif isinstance(node, ast.Import):
-            found |= {_module_file(alias.name) for alias in node.names if alias.name.split(".")[0] in ("apps", "tenants")}
+            found |= {
+                _module_file(alias.name)
+                for alias in node.names
+                if alias.name.split(".")[0] in ("apps", "tenants")
+            }
     return {path for path in found if path is not None}
 
 
@@ -101,7 +127,12 @@ def _reachable(path: Path) -> set[Path]:
 
 
 def _codes_named(paths: set[Path]) -> set[str]:
-    return {code for path in paths if path.name != "errors.py" for _, code in CODE.findall(path.read_text())}
+    return {
+        code
+        for path in paths
+        if path.name != "errors.py"
+        for _, code in CODE.findall(path.read_text())
+    }
 
 
 def _payload_error_modules() -> dict[str, type]:
@@ -133,7 +164,9 @@ def test_the_reachability_check_sees_cross_domain_codes():
     orders = _codes_named(_reachable(ROOT / "schema/orders.py"))
     assert {"REFUND_THROUGH_STRIPE", "NO_STRIPE_PAYMENT", "INSUFFICIENT_STOCK"} <= orders
     assert {"UNKNOWN_METRIC", "UNKNOWN_KEY"} <= _codes_named(_reachable(ROOT / "schema/exports.py"))
-    assert "REFUND_THROUGH_STRIPE" not in _codes_named(_reachable(ROOT / "schema/catalog/mutations.py"))
+    assert "REFUND_THROUGH_STRIPE" not in _codes_named(
+        _reachable(ROOT / "schema/catalog/mutations.py")
+    )
 
 
 @pytest.mark.parametrize("stale", sorted(NOT_ON_A_MUTATION_PATH))
@@ -151,15 +184,23 @@ def test_the_payload_error_keeps_field_message_and_code_of_its_domain():
     def failed(errors):
         return errors
 
-    [error] = schema_errors.payload_or_errors(lambda: _refuse(PaymentErrorCode.INSUFFICIENT_STOCK), failed,
-                                              schema_errors.OrderError)
-    assert (error.field, error.message, error.code) == ("x", "No.", OrderErrorCode.INSUFFICIENT_STOCK)
-    [common] = schema_errors.payload_or_errors(lambda: _refuse(CommonErrorCode.BAD_RANGE), failed,
-                                               schema_errors.ProductError)
+    [error] = schema_errors.payload_or_errors(
+        lambda: _refuse(PaymentErrorCode.INSUFFICIENT_STOCK), failed, schema_errors.OrderError
+    )
+    assert (error.field, error.message, error.code) == (
+        "x",
+        "No.",
+        OrderErrorCode.INSUFFICIENT_STOCK,
+    )
+    [common] = schema_errors.payload_or_errors(
+        lambda: _refuse(CommonErrorCode.BAD_RANGE), failed, schema_errors.ProductError
+    )
     assert common.code is ProductErrorCode.BAD_RANGE
 
 
 def test_a_code_foreign_to_the_payloads_domain_fails_loudly():
     """Never a userError with a code its enum cannot show: our bug, an INTERNAL error."""
     with pytest.raises(ValueError):
-        schema_errors.payload_or_errors(lambda: _refuse(PaymentErrorCode.NOT_PAYABLE), list, schema_errors.ProductError)
+        schema_errors.payload_or_errors(
+            lambda: _refuse(PaymentErrorCode.NOT_PAYABLE), list, schema_errors.ProductError
+        )

@@ -42,7 +42,9 @@ def test_success_and_field_errors_keep_200_and_data(gql, alpha):
 
 def test_plain_json_clients_get_200(gql, alpha):
     response = _post(gql, alpha, "{ nope }", "application/json")
-    assert response.status == 200 and response.headers["Content-Type"].startswith("application/json")
+    assert response.status == 200 and response.headers["Content-Type"].startswith(
+        "application/json"
+    )
     assert response.body["data"] is None and response.codes == ["BAD_REQUEST"]
 
 

@@ -51,7 +51,9 @@ async def _runs(ws, id: str, fixture, held: int, query: str = ORDER_EVENTS) -> d
     while client.zcard(key) != held:
         if not await ws.receive_nothing(timeout=0.01):
             return await _answer(ws, id)
-        assert time.monotonic() < give_up, f"neither running nor refused: {client.zcard(key)} slots held"
+        assert time.monotonic() < give_up, (
+            f"neither running nor refused: {client.zcard(key)} slots held"
+        )
     return None
 
 
@@ -71,7 +73,7 @@ async def _until_held(fixture, count: int) -> None:
 
 def _limit_error(message: dict) -> dict:
     errors = message["payload"] if message["type"] == "error" else message["payload"]["errors"]
-    error, = errors
+    (error,) = errors
     return error["extensions"]
 
 
@@ -85,7 +87,9 @@ def test_a_connection_holds_at_most_its_limit_and_stays_up(alpha):
         assert await _runs(ws, "1", alpha, 1) is None
         assert await _runs(ws, "2", alpha, 2) is None
         refused = await _refused(ws, "3")
-        await ws.send_json_to({"id": "1", "type": "complete"})  # frees a slot once its task has ended
+        await ws.send_json_to(
+            {"id": "1", "type": "complete"}
+        )  # frees a slot once its task has ended
         await _until_held(alpha, 1)
         again = await _runs(ws, "4", alpha, 2)
         await _subscribe(ws, "5", "subscription { serverTime(interval: 0.1, count: 1) }")
@@ -96,13 +100,19 @@ def test_a_connection_holds_at_most_its_limit_and_stays_up(alpha):
     with override_settings(LIVE_SUBSCRIPTIONS_PER_CONNECTION=2):
         refused, again, still_up = async_to_sync(scenario)()
     assert refused["id"] == "3"
-    assert _limit_error(refused) == {"code": "THROTTLED", "reason": "TOO_MANY_SUBSCRIPTIONS", "limit": 2,
-                                     "scope": "connection"}
+    assert _limit_error(refused) == {
+        "code": "THROTTLED",
+        "reason": "TOO_MANY_SUBSCRIPTIONS",
+        "limit": 2,
+        "scope": "connection",
+    }
     assert again is None
     assert still_up["type"] == "next" and "serverTime" in still_up["payload"]["data"]
 
 
-def test_a_tenant_holds_at_most_its_limit_across_connections_and_other_tenants_do_not_count(alpha, beta):
+def test_a_tenant_holds_at_most_its_limit_across_connections_and_other_tenants_do_not_count(
+    alpha, beta
+):
     for fixture in (alpha, beta):
         redis.client().delete(limits._key(fixture.tenant.schema_name))
 
@@ -118,7 +128,9 @@ def test_a_tenant_holds_at_most_its_limit_across_connections_and_other_tenants_d
         # Redis holds writes for a moment (as under load), so a release left to run after the
         # connection has closed would still be pending when the next line reads.
         redis.client().execute_command("CLIENT", "PAUSE", 300, "WRITE")
-        await first.disconnect(timeout=DEADLINE)  # a deadline, not a pause: returns once the app has ended
+        await first.disconnect(
+            timeout=DEADLINE
+        )  # a deadline, not a pause: returns once the app has ended
         # Read with a blocking client, so nothing else on this loop runs first: the slot must be
         # free by the time the server has closed the connection, not a moment later.
         held_after_close = redis.client().zcard(limits._key(alpha.tenant.schema_name))
@@ -129,21 +141,39 @@ def test_a_tenant_holds_at_most_its_limit_across_connections_and_other_tenants_d
 
     with override_settings(LIVE_SUBSCRIPTIONS_PER_TENANT=2):
         refused, beta_runs, held_after_close, again = async_to_sync(scenario)()
-    assert _limit_error(refused) == {"code": "THROTTLED", "reason": "TOO_MANY_SUBSCRIPTIONS", "limit": 2,
-                                     "scope": "tenant"}
+    assert _limit_error(refused) == {
+        "code": "THROTTLED",
+        "reason": "TOO_MANY_SUBSCRIPTIONS",
+        "limit": 2,
+        "scope": "tenant",
+    }
     assert beta_runs is None and held_after_close == 1 and again is None
 
 
-def test_visitors_are_distinct_sessions_or_customers_of_the_last_minutes(alpha, django_capture_on_commit_callbacks):
+def test_visitors_are_distinct_sessions_or_customers_of_the_last_minutes(
+    alpha, django_capture_on_commit_callbacks
+):
     now = timezone.now()
     with tenant_context(alpha.tenant):  # a snapshot reads the schema the connection is in
         before = snapshot(alpha.tenant, now=now)
     tag = now.timestamp()
     events = [
         {"type": "page_viewed", "time": now.isoformat(), "sessionId": f"s1-{tag}"},
-        {"type": "product_viewed", "time": now.isoformat(), "sessionId": f"s1-{tag}"},  # the same visitor
-        {"type": "page_viewed", "time": (now - timedelta(minutes=2)).isoformat(), "sessionId": f"s2-{tag}"},
-        {"type": "page_viewed", "time": (now - timedelta(minutes=30)).isoformat(), "sessionId": f"s3-{tag}"},
+        {
+            "type": "product_viewed",
+            "time": now.isoformat(),
+            "sessionId": f"s1-{tag}",
+        },  # the same visitor
+        {
+            "type": "page_viewed",
+            "time": (now - timedelta(minutes=2)).isoformat(),
+            "sessionId": f"s2-{tag}",
+        },
+        {
+            "type": "page_viewed",
+            "time": (now - timedelta(minutes=30)).isoformat(),
+            "sessionId": f"s3-{tag}",
+        },
     ]
     with tenant_context(alpha.tenant), django_capture_on_commit_callbacks(execute=True):
         outcome = ingest(tenant=alpha.tenant, events=enumerate(events), now=now)

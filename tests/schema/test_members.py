@@ -9,7 +9,10 @@ from tests.conftest import token_for
 ADD = """mutation($email: String!, $role: Role!) {
   memberAdd(email: $email, role: $role) { member { id role user { email } } invitationToken userErrors { field code } }
 }"""
-UPDATE = "mutation($id: ID!, $role: Role!) { memberUpdateRole(id: $id, role: $role) { member { role } userErrors { field code } } }"
+UPDATE = (
+    "mutation($id: ID!, $role: Role!) { memberUpdateRole(id: $id, role: $role) { member "
+    "{ role } userErrors { field code } } }"
+)
 REMOVE = "mutation($id: ID!) { memberRemove(id: $id) { removedId userErrors { field code } } }"
 ACCEPT = """mutation($token: String!, $password: String!) {
   invitationAccept(token: $token, password: $password) { user { email } userErrors { field code } }
@@ -24,40 +27,69 @@ def _member_id(gql, fixture, token, email):
 
 def test_invite_a_new_person_who_then_signs_in(gql, alpha):
     owner = token_for(alpha.email("owner"), alpha.tenant)
-    added = gql.post(ADD, {"email": "New.Person@Example.com", "role": "ANALYST"}, host=alpha.host, token=owner)
+    added = gql.post(
+        ADD, {"email": "New.Person@Example.com", "role": "ANALYST"}, host=alpha.host, token=owner
+    )
     payload = added.data["memberAdd"]
     assert payload["userErrors"] == [] and payload["member"]["role"] == "ANALYST"
     assert payload["member"]["user"]["email"] == "new.person@example.com"
-    accepted = gql.post(ACCEPT, {"token": payload["invitationToken"], "password": "a-Long-pass-42"}, host=alpha.host)
-    assert accepted.data["invitationAccept"] == {"user": {"email": "new.person@example.com"}, "userErrors": []}
-    reused = gql.post(ACCEPT, {"token": payload["invitationToken"], "password": "other-Long-pass-42"}, host=alpha.host)
-    assert reused.data["invitationAccept"]["userErrors"] == [{"field": "token", "code": "INVALID_TOKEN"}]
+    accepted = gql.post(
+        ACCEPT, {"token": payload["invitationToken"], "password": "a-Long-pass-42"}, host=alpha.host
+    )
+    assert accepted.data["invitationAccept"] == {
+        "user": {"email": "new.person@example.com"},
+        "userErrors": [],
+    }
+    reused = gql.post(
+        ACCEPT,
+        {"token": payload["invitationToken"], "password": "other-Long-pass-42"},
+        host=alpha.host,
+    )
+    assert reused.data["invitationAccept"]["userErrors"] == [
+        {"field": "token", "code": "INVALID_TOKEN"}
+    ]
     signed_in = gql.post(
         'mutation { tokenCreate(email: "new.person@example.com", password: "a-Long-pass-42") { token } }',
         host=alpha.host,
     )
     assert signed_in.data["tokenCreate"]["token"]
     with tenant_context(alpha.tenant):
-        assert AuditEntry.objects.filter(action="member.add", changes__email="new.person@example.com").exists()
+        assert AuditEntry.objects.filter(
+            action="member.add", changes__email="new.person@example.com"
+        ).exists()
 
 
 def test_an_invitation_is_good_on_its_own_tenant_only(gql, alpha, beta):
     owner = token_for(alpha.email("owner"), alpha.tenant)
-    token = gql.post(ADD, {"email": "only-alpha@example.com", "role": "VIEWER"}, host=alpha.host, token=owner)
+    token = gql.post(
+        ADD, {"email": "only-alpha@example.com", "role": "VIEWER"}, host=alpha.host, token=owner
+    )
     invitation = token.data["memberAdd"]["invitationToken"]
-    elsewhere = gql.post(ACCEPT, {"token": invitation, "password": "a-Long-pass-42"}, host=beta.host)
-    assert elsewhere.data["invitationAccept"]["userErrors"] == [{"field": "token", "code": "INVALID_TOKEN"}]
+    elsewhere = gql.post(
+        ACCEPT, {"token": invitation, "password": "a-Long-pass-42"}, host=beta.host
+    )
+    assert elsewhere.data["invitationAccept"]["userErrors"] == [
+        {"field": "token", "code": "INVALID_TOKEN"}
+    ]
 
 
 def test_bad_input_is_a_user_error_and_writes_nothing(gql, alpha):
     admin = token_for(alpha.email("admin"), alpha.tenant)
     before = Membership.objects.count()
-    bad_email = gql.post(ADD, {"email": "not-an-email", "role": "VIEWER"}, host=alpha.host, token=admin)
+    bad_email = gql.post(
+        ADD, {"email": "not-an-email", "role": "VIEWER"}, host=alpha.host, token=admin
+    )
     assert bad_email.data["memberAdd"]["userErrors"] == [{"field": "email", "code": "INVALID"}]
-    duplicate = gql.post(ADD, {"email": alpha.email("viewer"), "role": "VIEWER"}, host=alpha.host, token=admin)
+    duplicate = gql.post(
+        ADD, {"email": alpha.email("viewer"), "role": "VIEWER"}, host=alpha.host, token=admin
+    )
     assert duplicate.data["memberAdd"]["userErrors"] == [{"field": "email", "code": "DUPLICATE"}]
-    too_high = gql.post(ADD, {"email": "boss@example.com", "role": "OWNER"}, host=alpha.host, token=admin)
-    assert too_high.data["memberAdd"]["userErrors"] == [{"field": "role", "code": "PERMISSION_DENIED"}]
+    too_high = gql.post(
+        ADD, {"email": "boss@example.com", "role": "OWNER"}, host=alpha.host, token=admin
+    )
+    assert too_high.data["memberAdd"]["userErrors"] == [
+        {"field": "role", "code": "PERMISSION_DENIED"}
+    ]
     assert Membership.objects.count() == before
 
 
@@ -66,7 +98,9 @@ def test_admins_cannot_touch_owners_but_owners_can_promote(gql, alpha):
     owner = token_for(alpha.email("owner"), alpha.tenant)
     owner_id = _member_id(gql, alpha, owner, alpha.email("owner"))
     demote = gql.post(UPDATE, {"id": owner_id, "role": "VIEWER"}, host=alpha.host, token=admin)
-    assert demote.data["memberUpdateRole"]["userErrors"] == [{"field": "role", "code": "PERMISSION_DENIED"}]
+    assert demote.data["memberUpdateRole"]["userErrors"] == [
+        {"field": "role", "code": "PERMISSION_DENIED"}
+    ]
     staff_id = _member_id(gql, alpha, owner, alpha.email("staff"))
     promoted = gql.post(UPDATE, {"id": staff_id, "role": "OWNER"}, host=alpha.host, token=owner)
     assert promoted.data["memberUpdateRole"] == {"member": {"role": "OWNER"}, "userErrors": []}

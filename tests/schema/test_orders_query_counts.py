@@ -27,14 +27,21 @@ def _orders(count: int, fixture, *, refunded: bool = False) -> None:
     with tenant_context(fixture.tenant):
         variants = [shop.variant("12.50", stock=1000) for _ in range(3)]
         for index, variant in enumerate(variants):
-            ProductImage.objects.create(product=variant.product, image=f"products/{index}.jpg", alt_text=f"photo {index}")
+            ProductImage.objects.create(
+                product=variant.product, image=f"products/{index}.jpg", alt_text=f"photo {index}"
+            )
         for index in range(count):
-            order = shop.place(fixture, [(variants[index % 3], 1), (variants[(index + 1) % 3], 2)],
-                               email=f"buyer{index % 7}@example.com")
+            order = shop.place(
+                fixture,
+                [(variants[index % 3], 1), (variants[(index + 1) % 3], 2)],
+                email=f"buyer{index % 7}@example.com",
+            )
             if refunded:
                 services.update_status(actor=None, order_id=order.pk, status="paid")
                 line = order.lines.first()
-                services.create_refund(actor=None, order_id=order.pk, lines=[services.RefundLineRequest(line.pk, 1)])
+                services.create_refund(
+                    actor=None, order_id=order.pk, lines=[services.RefundLineRequest(line.pk, 1)]
+                )
                 services.create_refund(actor=None, order_id=order.pk, amount=Decimal("1.00"))
 
 

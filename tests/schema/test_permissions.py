@@ -81,7 +81,11 @@ def _literal(gtype) -> str:
 
 def _operation(root: str, name: str) -> str:
     field = ROOTS[root].fields[name]
-    args = [f"{arg}: {_literal(a.type)}" for arg, a in field.args.items() if isinstance(a.type, GraphQLNonNull)]
+    args = [
+        f"{arg}: {_literal(a.type)}"
+        for arg, a in field.args.items()
+        if isinstance(a.type, GraphQLNonNull)
+    ]
     call = f"{name}({', '.join(args)})" if args else name
     keyword = {"Query": "query", "Mutation": "mutation"}[root]
     return f"{keyword} {{ {call} {{ __typename }} }}"
@@ -123,12 +127,22 @@ def test_each_root_field_answers_each_role_as_the_table_says(gql, alpha, field_n
 # What readers may change: analysts keep their dashboards (widgets) and reports; nothing else.
 READER_MUTATIONS = {
     Role.VIEWER: set(),
-    Role.ANALYST: {"widgetCreate", "widgetUpdate", "widgetDelete", "widgetsReorder",
-                   "reportCreate", "reportUpdate", "reportDelete",
-                   # alerts (schema/alerts.py): analysts manage rules, every analytics role marks read
-                   "alertRuleCreate", "alertRuleUpdate", "alertRuleDelete", "notificationMarkRead",
-                   # exports (schema/exports.py): the issue's rule, analyst role and above
-                   "exportCreate"},
+    Role.ANALYST: {
+        "widgetCreate",
+        "widgetUpdate",
+        "widgetDelete",
+        "widgetsReorder",
+        "reportCreate",
+        "reportUpdate",
+        "reportDelete",
+        # alerts (schema/alerts.py): analysts manage rules, every analytics role marks read
+        "alertRuleCreate",
+        "alertRuleUpdate",
+        "alertRuleDelete",
+        "notificationMarkRead",
+        # exports (schema/exports.py): the issue's rule, analyst role and above
+        "exportCreate",
+    },
 }
 
 
@@ -153,11 +167,22 @@ def test_a_read_only_api_key_cannot_mutate(gql, alpha):
     from apps.accounts.models import User
     from apps.accounts.services import create_api_key
 
-    owner = Principal(tenant=alpha.tenant, user=User.objects.get(email=alpha.email("owner")), role=Role.OWNER, via="jwt")
-    _, secret = create_api_key(actor=owner, tenant=alpha.tenant, name="ro", role=Role.ADMIN, scopes=["read"])
+    owner = Principal(
+        tenant=alpha.tenant,
+        user=User.objects.get(email=alpha.email("owner")),
+        role=Role.OWNER,
+        via="jwt",
+    )
+    _, secret = create_api_key(
+        actor=owner, tenant=alpha.tenant, name="ro", role=Role.ADMIN, scopes=["read"]
+    )
     read = gql.post("{ tenant { slug } }", host=alpha.host, api_key=secret)
     assert read.data == {"tenant": {"slug": "alpha"}}
-    write = gql.post('mutation { tenantUpdate(input: {name: "Nope"}) { tenant { name } } }', host=alpha.host, api_key=secret)
+    write = gql.post(
+        'mutation { tenantUpdate(input: {name: "Nope"}) { tenant { name } } }',
+        host=alpha.host,
+        api_key=secret,
+    )
     assert write.codes == ["FORBIDDEN"]
     assert "scope" in write.errors[0]["message"]
 
@@ -177,7 +202,14 @@ def test_tenant_fields_need_a_tenant(gql, alpha):
     assert response.codes == ["BAD_REQUEST"]
 
 
-MANAGEMENT = ["memberAdd", "memberUpdateRole", "memberRemove", "apiKeyCreate", "apiKeyRevoke", "tenantUpdate"]
+MANAGEMENT = [
+    "memberAdd",
+    "memberUpdateRole",
+    "memberRemove",
+    "apiKeyCreate",
+    "apiKeyRevoke",
+    "tenantUpdate",
+]
 
 
 @pytest.mark.parametrize("name", MANAGEMENT)
@@ -185,7 +217,9 @@ def test_only_owners_and_admins_manage_the_tenant(gql, alpha, name):
     """The table itself, pinned: people and keys are managed by owners and admins only."""
     for role in Role.values:
         response = gql.post(
-            _operation("Mutation", name), host=alpha.host, token=token_for(alpha.email(role), alpha.tenant)
+            _operation("Mutation", name),
+            host=alpha.host,
+            token=token_for(alpha.email(role), alpha.tenant),
         )
         refused = "FORBIDDEN" in response.codes
         assert refused == (role not in (Role.OWNER, Role.ADMIN)), (name, role, response.body)

@@ -72,7 +72,9 @@ def test_depth_at_the_limit_passes(post, settings):
 
 def test_depth_limit_names_the_operation(post, settings):
     settings.GRAPHQL_MAX_DEPTH = 2
-    response = post("query Deep { me { user { email } apiKey { name } } members { edges { node { id } } } }")
+    response = post(
+        "query Deep { me { user { email } apiKey { name } } members { edges { node { id } } } }"
+    )
     assert response.codes == ["QUERY_TOO_COMPLEX"]
     assert response.errors[0]["message"] == "'Deep' exceeds maximum operation depth of 2"
 
@@ -99,7 +101,11 @@ def test_aliases_at_the_limit_pass(post, settings):
     settings.GRAPHQL_MAX_ALIASES = 2
     response = post("{ a: me { via } b: me { role } tenant { name } }")
     assert response.errors == []
-    assert response.data == {"a": {"via": "jwt"}, "b": {"role": "OWNER"}, "tenant": {"name": "Alpha"}}
+    assert response.data == {
+        "a": {"via": "jwt"},
+        "b": {"role": "OWNER"},
+        "tenant": {"name": "Alpha"},
+    }
 
 
 def test_too_many_tokens_are_refused(post, settings):
@@ -163,10 +169,15 @@ def test_too_complex_mutation_does_not_run(post, settings, alpha):
     assert not User.objects.filter(email="newcomer@alpha.test").exists()
     assert Membership.objects.filter(tenant=alpha.tenant).count() == members_before
 
-    settings.GRAPHQL_MAX_COST = 4  # the same mutation, allowed, does write: the check above can fail
+    settings.GRAPHQL_MAX_COST = (
+        4  # the same mutation, allowed, does write: the check above can fail
+    )
     done = post(mutation)
     assert done.errors == []
-    assert done.data["memberAdd"] == {"member": {"user": {"email": "newcomer@alpha.test"}}, "userErrors": []}
+    assert done.data["memberAdd"] == {
+        "member": {"user": {"email": "newcomer@alpha.test"}},
+        "userErrors": [],
+    }
     assert Membership.objects.filter(tenant=alpha.tenant).count() == members_before + 1
 
 
@@ -301,8 +312,9 @@ def test_buckets_are_per_tenant_and_per_credential(post, gql, settings, alpha, b
     assert available(other_tenant) == 7
 
     # the same person in another tenant has another bucket there
-    Membership.objects.create(user=User.objects.get(email=alpha.email("owner")), tenant=beta.tenant,
-                              role="viewer")
+    Membership.objects.create(
+        user=User.objects.get(email=alpha.email("owner")), tenant=beta.tenant, role="viewer"
+    )
     elsewhere = gql.post(COST_3, host=beta.host, token=token_for(alpha.email("owner"), beta.tenant))
     assert elsewhere.errors == [], elsewhere.body
     assert elsewhere.data["me"] == {"user": {"email": "owner@alpha.test"}}
@@ -425,7 +437,9 @@ def test_internal_errors_are_masked(post, monkeypatch, caplog):
     raw = json.dumps(response.body)
     for leak in ("Traceback", "RuntimeError", "hunter2", "secret.py", "site-packages"):
         assert leak not in raw, raw
-    assert any(record.exc_info and "hunter2" in str(record.exc_info[1]) for record in caplog.records)
+    assert any(
+        record.exc_info and "hunter2" in str(record.exc_info[1]) for record in caplog.records
+    )
 
 
 def test_validation_errors_carry_a_code_and_no_trace(post):

@@ -6,7 +6,9 @@ from django.test.utils import CaptureQueriesContext
 from apps.accounts.models import Membership, User
 from tests.conftest import token_for
 
-MEMBERS = "{ members(first: 100) { totalCount edges { node { id role user { id email fullName } } } } }"
+MEMBERS = (
+    "{ members(first: 100) { totalCount edges { node { id role user { id email fullName } } } } }"
+)
 KEYS = "{ apiKeys(first: 100) { totalCount edges { node { id name role scopes } } } }"
 
 
@@ -33,12 +35,19 @@ def test_api_keys_page_costs_the_same_for_1_or_20_keys(gql, alpha):
     from apps.accounts.authentication import Principal
     from apps.accounts.services import create_api_key
 
-    owner = Principal(tenant=alpha.tenant, user=User.objects.get(email=alpha.email("owner")), role="owner", via="jwt")
+    owner = Principal(
+        tenant=alpha.tenant,
+        user=User.objects.get(email=alpha.email("owner")),
+        role="owner",
+        via="jwt",
+    )
     token = token_for(alpha.email("owner"), alpha.tenant)
     create_api_key(actor=owner, tenant=alpha.tenant, name="k0", role="viewer", scopes=["read"])
     few, _ = _queries(gql, alpha, KEYS, token)
     for index in range(1, 20):
-        create_api_key(actor=owner, tenant=alpha.tenant, name=f"k{index}", role="viewer", scopes=["read"])
+        create_api_key(
+            actor=owner, tenant=alpha.tenant, name=f"k{index}", role="viewer", scopes=["read"]
+        )
     many, data = _queries(gql, alpha, KEYS, token)
     assert data["apiKeys"]["totalCount"] == 20
     assert many == few > 0

@@ -23,7 +23,7 @@ RANGE_QUERIES = {
     "orderAnalytics": f"{{ orderAnalytics({BACKWARDS}) {{ ordersCount }} }}",
     "paymentAnalytics": f"{{ paymentAnalytics({BACKWARDS}) {{ __typename }} }}",
     "funnel": f"{{ funnel({BACKWARDS}) {{ __typename }} }}",
-    "analytics": f'{{ analytics(query: {{metrics: [GROSS_SALES], {BACKWARDS}}}) {{ currency }} }}',
+    "analytics": f"{{ analytics(query: {{metrics: [GROSS_SALES], {BACKWARDS}}}) {{ currency }} }}",
     "analyticsOverview": f"{{ analyticsOverview({BACKWARDS}) {{ __typename }} }}",
     "tenant.analyticsSummary": f"{{ tenant {{ analyticsSummary({BACKWARDS}) {{ __typename }} }} }}",
 }
@@ -31,12 +31,20 @@ RANGE_QUERIES = {
 # Every mutation that takes a range of days (inside its JSON filters or report definition), and
 # the field it names (a definition's `range` may be a preset, so the whole range is at fault).
 RANGE_MUTATIONS = {
-    "exportCreate": (f"exportCreate(kind: ORDERS, format: CSV, filters: {{placed: {BACKWARDS_JSON}}})",
-                     "filters.placed.from"),
-    "reportCreate": (f'reportCreate(input: {{name: "Week", definition: {{metrics: ["orders"], '
-                     f"range: {BACKWARDS_JSON}}}}})", "definition.range"),
-    "widgetCreate": (f'widgetCreate(input: {{title: "Sales", kind: KPI, definition: {{metrics: ["orders"], '
-                     f"range: {BACKWARDS_JSON}}}}})", "definition.range"),
+    "exportCreate": (
+        f"exportCreate(kind: ORDERS, format: CSV, filters: {{placed: {BACKWARDS_JSON}}})",
+        "filters.placed.from",
+    ),
+    "reportCreate": (
+        f'reportCreate(input: {{name: "Week", definition: {{metrics: ["orders"], '
+        f"range: {BACKWARDS_JSON}}}}})",
+        "definition.range",
+    ),
+    "widgetCreate": (
+        f'widgetCreate(input: {{title: "Sales", kind: KPI, definition: {{metrics: ["orders"], '
+        f"range: {BACKWARDS_JSON}}}}})",
+        "definition.range",
+    ),
 }
 
 
@@ -56,9 +64,13 @@ def test_a_backwards_range_is_bad_range_in_every_query(gql, alpha, owner, place)
 @pytest.mark.parametrize("place", sorted(RANGE_MUTATIONS))
 def test_a_backwards_range_is_bad_range_in_every_mutation(gql, alpha, owner, place):
     mutation, field = RANGE_MUTATIONS[place]
-    response = gql.post(f"mutation {{ {mutation} {{ userErrors {{ field code }} }} }}", host=alpha.host, token=owner)
+    response = gql.post(
+        f"mutation {{ {mutation} {{ userErrors {{ field code }} }} }}", host=alpha.host, token=owner
+    )
     assert response.errors == [], response.body
-    assert response.data[place]["userErrors"] == [{"field": field, "code": "BAD_RANGE"}], response.body
+    assert response.data[place]["userErrors"] == [{"field": field, "code": "BAD_RANGE"}], (
+        response.body
+    )
 
 
 def test_every_range_place_is_listed():
@@ -68,7 +80,11 @@ def test_every_range_place_is_listed():
 
     graphql = schema._schema
     with_from = {name for name, field in graphql.query_type.fields.items() if "from" in field.args}
-    with_from |= {f"tenant.{name}" for name, field in graphql.get_type("Tenant").fields.items() if "from" in field.args}
+    with_from |= {
+        f"tenant.{name}"
+        for name, field in graphql.get_type("Tenant").fields.items()
+        if "from" in field.args
+    }
     assert with_from <= set(RANGE_QUERIES), with_from - set(RANGE_QUERIES)
 
 
@@ -80,26 +96,52 @@ def _nowhere(type_name: str) -> str:
 NOWHERE_VARIANT = _nowhere("Variant")
 # Every mutation that takes money, with `{}` where the amount goes and the userError field it names.
 MONEY_INPUTS = {
-    "productCreate price": ("productCreate", 'input: {{name: "Hat", variants: [{{sku: "HAT-1", price: "{}"}}]}}',
-                            "variants.0.price"),
-    "productCreate compareAtPrice": ("productCreate", 'input: {{name: "Hat", variants: [{{sku: "HAT-1", price: "1", '
-                                     'compareAtPrice: "{}"}}]}}', "variants.0.compareAtPrice"),
-    "productCreate costPrice": ("productCreate", 'input: {{name: "Hat", variants: [{{sku: "HAT-1", price: "1", '
-                                'costPrice: "{}"}}]}}', "variants.0.costPrice"),
-    "orderCreate discount": ("orderCreate", f'input: {{{{lines: [{{{{variant: "{NOWHERE_VARIANT}", quantity: 1}}}}], '
-                             'discount: "{}"}}', "discount"),
-    "orderCreate shipping": ("orderCreate", f'input: {{{{lines: [{{{{variant: "{NOWHERE_VARIANT}", quantity: 1}}}}], '
-                             'shipping: "{}"}}', "shipping"),
-    "refundCreate amount": ("refundCreate", f'input: {{{{order: "{_nowhere("Order")}", amount: "{{}}"}}}}', "amount"),
+    "productCreate price": (
+        "productCreate",
+        'input: {{name: "Hat", variants: [{{sku: "HAT-1", price: "{}"}}]}}',
+        "variants.0.price",
+    ),
+    "productCreate compareAtPrice": (
+        "productCreate",
+        'input: {{name: "Hat", variants: [{{sku: "HAT-1", price: "1", compareAtPrice: "{}"}}]}}',
+        "variants.0.compareAtPrice",
+    ),
+    "productCreate costPrice": (
+        "productCreate",
+        'input: {{name: "Hat", variants: [{{sku: "HAT-1", price: "1", costPrice: "{}"}}]}}',
+        "variants.0.costPrice",
+    ),
+    "orderCreate discount": (
+        "orderCreate",
+        f'input: {{{{lines: [{{{{variant: "{NOWHERE_VARIANT}", quantity: 1}}}}], '
+        'discount: "{}"}}',
+        "discount",
+    ),
+    "orderCreate shipping": (
+        "orderCreate",
+        f'input: {{{{lines: [{{{{variant: "{NOWHERE_VARIANT}", quantity: 1}}}}], '
+        'shipping: "{}"}}',
+        "shipping",
+    ),
+    "refundCreate amount": (
+        "refundCreate",
+        f'input: {{{{order: "{_nowhere("Order")}", amount: "{{}}"}}}}',
+        "amount",
+    ),
 }
 
 
-@pytest.mark.parametrize(("amount", "code"), [("-1", "NEGATIVE"), ("10000000000.00", "TOO_LARGE"),
-                                              ("1.234", "TOO_PRECISE")])
+@pytest.mark.parametrize(
+    ("amount", "code"),
+    [("-1", "NEGATIVE"), ("10000000000.00", "TOO_LARGE"), ("1.234", "TOO_PRECISE")],
+)
 @pytest.mark.parametrize("place", sorted(MONEY_INPUTS))
 def test_money_answers_the_same_code_everywhere(gql, alpha, owner, place, amount, code):
     mutation, arguments, field = MONEY_INPUTS[place]
-    response = gql.post(f"mutation {{ {mutation}({arguments.format(amount)}) {{ userErrors {{ field code }} }} }}",
-                        host=alpha.host, token=owner)
+    response = gql.post(
+        f"mutation {{ {mutation}({arguments.format(amount)}) {{ userErrors {{ field code }} }} }}",
+        host=alpha.host,
+        token=owner,
+    )
     assert response.errors == [], response.body
     assert response.data[mutation]["userErrors"] == [{"field": field, "code": code}], response.body

@@ -30,21 +30,30 @@ def test_wrong_password_and_non_members_get_the_same_user_error(gql, alpha, beta
 
 
 def test_only_platform_staff_sign_in_on_the_platform_host(gql, alpha):
-    assert _create(gql, PLATFORM_HOST, alpha.email("owner"))["userErrors"][0]["code"] == "INVALID_CREDENTIALS"
+    assert (
+        _create(gql, PLATFORM_HOST, alpha.email("owner"))["userErrors"][0]["code"]
+        == "INVALID_CREDENTIALS"
+    )
     assert _create(gql, PLATFORM_HOST, "staff@platform.test")["token"]
 
 
 def test_refresh_rotates_and_the_old_refresh_token_dies(gql, alpha):
     created = _create(gql, alpha.host, alpha.email("staff"))
     first = gql.post(REFRESH, {"t": created["refreshToken"]}, host=alpha.host).data["tokenRefresh"]
-    assert first["userErrors"] == [] and first["token"] and first["refreshToken"] != created["refreshToken"]
+    assert (
+        first["userErrors"] == []
+        and first["token"]
+        and first["refreshToken"] != created["refreshToken"]
+    )
     again = gql.post(REFRESH, {"t": created["refreshToken"]}, host=alpha.host).data["tokenRefresh"]
     assert again["token"] is None and again["userErrors"] == [{"code": "INVALID_TOKEN"}]
 
 
 def test_a_refresh_token_works_only_on_its_tenant(gql, alpha, beta):
     created = _create(gql, alpha.host, alpha.email("owner"))
-    elsewhere = gql.post(REFRESH, {"t": created["refreshToken"]}, host=beta.host).data["tokenRefresh"]
+    elsewhere = gql.post(REFRESH, {"t": created["refreshToken"]}, host=beta.host).data[
+        "tokenRefresh"
+    ]
     assert elsewhere["token"] is None and elsewhere["userErrors"] == [{"code": "INVALID_TOKEN"}]
 
 
@@ -59,7 +68,11 @@ def test_revoked_refresh_token_cannot_refresh(gql, alpha):
 def test_verify_checks_signature_and_tenant(gql, alpha, beta):
     token = token_for(alpha.email("owner"), alpha.tenant)
     ok = gql.post(VERIFY, {"t": token}, host=alpha.host).data["tokenVerify"]
-    assert ok["valid"] is True and ok["payload"]["tenant"] == "alpha" and ok["payload"]["role"] == "owner"
+    assert (
+        ok["valid"] is True
+        and ok["payload"]["tenant"] == "alpha"
+        and ok["payload"]["role"] == "owner"
+    )
     other = gql.post(VERIFY, {"t": token}, host=beta.host).data["tokenVerify"]
     assert other["valid"] is False
     forged = gql.post(VERIFY, {"t": token[:-4] + "abcd"}, host=alpha.host).data["tokenVerify"]

@@ -18,6 +18,8 @@ from tests.conftest import token_for
 
 GRAPHQL = schema._schema
 PATH = re.compile(r"[a-z][A-Za-z0-9]*(\.(\d+|[a-z][A-Za-z0-9]*))*")
+
+
 def _nowhere(type_name: str) -> str:
     """An id of alpha's that names no row (the rows these mutations look for do not exist)."""
     return global_ids.encode(type_name, 999_999, "alpha")
@@ -34,12 +36,18 @@ BAD_INPUT = [
     ("tenantUpdate", 'input: {name: ""}'),
     ("categoryCreate", f'input: {{name: "Hats", parent: "{_nowhere("Category")}"}}'),
     ("productCreate", 'input: {name: ""}'),
-    ("productCreate", 'input: {name: "Hat", variants: [{sku: "HAT-1", price: "1.00", compareAtPrice: "-3"}]}'),
+    (
+        "productCreate",
+        'input: {name: "Hat", variants: [{sku: "HAT-1", price: "1.00", compareAtPrice: "-3"}]}',
+    ),
     ("productUpdate", f'id: "{_nowhere("Product")}", input: {{name: "x"}}'),
     ("variantCreate", f'product: "{_nowhere("Product")}", input: {{sku: "x", price: "1"}}'),
     ("customerCreate", 'input: {email: "ok@example.com", phone: "abc"}'),
-    ("customerCreate", 'input: {email: "ok@example.com", addresses: [{line1: "1 A St", city: "X", country: "DE"}, '
-                       '{line1: "2 B St", city: "Y", country: "XX"}]}'),
+    (
+        "customerCreate",
+        'input: {email: "ok@example.com", addresses: [{line1: "1 A St", city: "X", country: "DE"}, '
+        '{line1: "2 B St", city: "Y", country: "XX"}]}',
+    ),
     ("customerNoteAdd", f'customerId: "{_nowhere("Customer")}", body: ""'),
     ("orderCreate", "input: {lines: []}"),
     ("orderCreate", f'input: {{lines: [{{variant: "{_nowhere("Variant")}", quantity: 0}}]}}'),
@@ -47,11 +55,20 @@ BAD_INPUT = [
     ("refundCreate", f'input: {{order: "{NOWHERE}", amount: "-1"}}'),
     ("paymentSettingsUpdate", 'input: {stripeSecretKey: "nope"}'),
     ("paymentConfirm", f'payment: "{_nowhere("Payment")}", paymentMethod: "x"'),
-    ("widgetCreate", 'input: {title: "Sales", kind: KPI, definition: {metrics: ["orders"], range: "soon"}}'),
+    (
+        "widgetCreate",
+        'input: {title: "Sales", kind: KPI, definition: {metrics: ["orders"], range: "soon"}}',
+    ),
     ("widgetsReorder", f'widgets: ["{_nowhere("Widget")}"]'),
     ("reportCreate", 'input: {name: "Week", definition: {metrics: ["nope"], range: "today"}}'),
-    ("alertRuleCreate", 'input: {name: "Slow", metric: "orders", comparison: ABOVE, threshold: "1", windowDays: 999}'),
-    ("exportCreate", 'kind: ORDERS, format: CSV, filters: {placed: {from: "2026-02-30", to: "2026-03-01"}}'),
+    (
+        "alertRuleCreate",
+        'input: {name: "Slow", metric: "orders", comparison: ABOVE, threshold: "1", windowDays: 999}',
+    ),
+    (
+        "exportCreate",
+        'kind: ORDERS, format: CSV, filters: {placed: {from: "2026-02-30", to: "2026-03-01"}}',
+    ),
 ]
 
 
@@ -84,8 +101,11 @@ def _names_a_place(mutation: str, path: str) -> bool:
 
 @pytest.mark.parametrize(("mutation", "arguments"), BAD_INPUT)
 def test_user_error_fields_are_dotted_paths_into_the_arguments(gql, alpha, mutation, arguments):
-    response = gql.post(f"mutation {{ {mutation}({arguments}) {{ userErrors {{ field message code }} }} }}",
-                        host=alpha.host, token=token_for(alpha.email("owner"), alpha.tenant))
+    response = gql.post(
+        f"mutation {{ {mutation}({arguments}) {{ userErrors {{ field message code }} }} }}",
+        host=alpha.host,
+        token=token_for(alpha.email("owner"), alpha.tenant),
+    )
     assert response.errors == [], response.body
     fields = [error["field"] for error in response.data[mutation]["userErrors"]]
     assert fields and None not in fields, response.body

@@ -19,7 +19,8 @@ SELECT 'index', c.relname, regexp_replace(pg_get_indexdef(i.indexrelid), %(schem
 FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = %(schema)s
 UNION ALL
-SELECT 'constraint', c.relname, con.contype::text || ' ' || regexp_replace(pg_get_constraintdef(con.oid), %(schema)s || '\\.', '', 'g')
+SELECT 'constraint', c.relname, con.contype::text || ' ' ||
+  regexp_replace(pg_get_constraintdef(con.oid), %(schema)s || '\\.', '', 'g')
 FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = %(schema)s
 """
@@ -29,11 +30,16 @@ def _structure(schema: str) -> list[tuple]:
     with connection.cursor() as cursor:
         cursor.execute(STRUCTURE, {"schema": schema})
         rows = cursor.fetchall()
-    return sorted((kind, table, text.replace(f'"{schema}".', "").replace(f"{schema}.", "")) for kind, table, text in rows)
+    return sorted(
+        (kind, table, text.replace(f'"{schema}".', "").replace(f"{schema}.", ""))
+        for kind, table, text in rows
+    )
 
 
 def test_a_clone_matches_the_template(tenants, db):
-    tenant = provision_tenant(name="Twin", slug="twin", owner_email="twin@twin.test", owner_password="a-Long-pass-42")
+    tenant = provision_tenant(
+        name="Twin", slug="twin", owner_email="twin@twin.test", owner_password="a-Long-pass-42"
+    )
     template, clone = _structure(settings.TENANT_BASE_SCHEMA), _structure(tenant.schema_name)
     assert len(template) > 20
     assert clone == template
@@ -45,9 +51,12 @@ def test_a_clone_matches_the_template(tenants, db):
             JOIN pg_class r ON r.oid = con.confrelid JOIN pg_namespace rn ON rn.oid = r.relnamespace
             WHERE n.nspname = 'twin' AND con.contype = 'f'""")
         assert {row[0] for row in cursor.fetchall()} <= {"twin", "public"}
-        cursor.execute("""
+        cursor.execute(
+            """
             SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid
-            JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s""", [settings.TENANT_BASE_SCHEMA])
+            JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s""",
+            [settings.TENANT_BASE_SCHEMA],
+        )
         template_indexes = cursor.fetchone()[0]
         cursor.execute("""
             SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid
@@ -60,7 +69,9 @@ def test_a_clone_matches_the_template(tenants, db):
 
 
 def test_a_clones_rows_and_sequences_are_its_own(tenants, db):
-    tenant = provision_tenant(name="Solo", slug="solo", owner_email="solo@solo.test", owner_password="a-Long-pass-42")
+    tenant = provision_tenant(
+        name="Solo", slug="solo", owner_email="solo@solo.test", owner_password="a-Long-pass-42"
+    )
     with tenant_context(tenant):
         first = AuditEntry.objects.create(action="test.one")
         second = AuditEntry.objects.create(action="test.two")
@@ -72,7 +83,9 @@ def test_a_clones_rows_and_sequences_are_its_own(tenants, db):
 
 
 def test_sign_up_audit_goes_to_the_platform_log(tenants, db):
-    provision_tenant(name="Logged", slug="logged", owner_email="l@logged.test", owner_password="a-Long-pass-42")
+    provision_tenant(
+        name="Logged", slug="logged", owner_email="l@logged.test", owner_password="a-Long-pass-42"
+    )
     connection.set_schema_to_public()
     assert AuditEntry.objects.filter(action="tenant.create", changes__slug="logged").exists()
 
@@ -98,9 +111,15 @@ def test_foreign_keys_indexes_and_identities_point_at_the_clone(db):
             JOIN pg_class r ON r.oid = con.confrelid JOIN pg_namespace rn ON rn.oid = r.relnamespace
             WHERE n.nspname = 'scratch_dst' AND con.contype = 'f'""")
         assert [row[1] for row in cursor.fetchall()] == ["scratch_dst"]
-        cursor.execute("SELECT indexname FROM pg_indexes WHERE schemaname = 'scratch_dst' ORDER BY 1")
+        cursor.execute(
+            "SELECT indexname FROM pg_indexes WHERE schemaname = 'scratch_dst' ORDER BY 1"
+        )
         assert [row[0] for row in cursor.fetchall()] == [
-            "child_parent_idx", "child_pkey", "parent_code_key", "parent_pkey"]
+            "child_parent_idx",
+            "child_pkey",
+            "parent_code_key",
+            "parent_pkey",
+        ]
         cursor.execute("INSERT INTO scratch_dst.parent (code) VALUES ('c') RETURNING id")
         assert cursor.fetchone()[0] == 3  # the clone's identity continues after the copied rows
         cursor.execute("SELECT count(*) FROM scratch_src.parent")

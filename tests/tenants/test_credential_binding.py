@@ -22,8 +22,9 @@ METHODS = ["host", "header", "query"]
 def api_key_of(fixture, *, name: str = "binding") -> tuple[ApiKey, str]:
     owner = User.objects.get(email=fixture.email("owner"))
     actor = Principal(tenant=fixture.tenant, user=owner, role="owner", via="jwt")
-    return create_api_key(actor=actor, tenant=fixture.tenant, name=name, role="viewer", scopes=["read"])
-
+    return create_api_key(
+        actor=actor, tenant=fixture.tenant, name=name, role="viewer", scopes=["read"]
+    )
 
 
 def assert_refused(response, status: int, code: str) -> None:
@@ -122,7 +123,9 @@ def test_unknown_api_key_is_unauthenticated(gql, alpha, key):
 
 @pytest.mark.parametrize("host", ["alpha", "platform"])
 def test_garbage_bearer_token_is_unauthenticated(gql, alpha, host):
-    response = gql.post(QUERY, token="not.a.jwt", host=alpha.host if host == "alpha" else PLATFORM_HOST)
+    response = gql.post(
+        QUERY, token="not.a.jwt", host=alpha.host if host == "alpha" else PLATFORM_HOST
+    )
     assert_refused(response, 401, "UNAUTHENTICATED")
 
 

@@ -47,9 +47,9 @@ query($id: ID!) {
 # below, but unique values keep a leak from hiding behind a coincidence).
 _serial = itertools.count()
 
-names = st.text(alphabet=string.ascii_letters + string.digits + " -.'", min_size=1, max_size=16).filter(
-    lambda s: s.strip()
-)
+names = st.text(
+    alphabet=string.ascii_letters + string.digits + " -.'", min_size=1, max_size=16
+).filter(lambda s: s.strip())
 local_parts = st.text(alphabet=string.ascii_lowercase + string.digits, min_size=1, max_size=10)
 operations = st.lists(
     st.tuples(
@@ -61,7 +61,6 @@ operations = st.lists(
     ),
     max_size=6,
 )
-
 
 
 def ok(response) -> dict:
@@ -100,9 +99,13 @@ class World:
         with schema_context(fixture.tenant.schema_name):
             audit = set(AuditEntry.objects.values_list("action", "object_id"))
         return {
-            "apiKeys": set(ApiKey.objects.filter(tenant=fixture.tenant).values_list("name", flat=True)),
+            "apiKeys": set(
+                ApiKey.objects.filter(tenant=fixture.tenant).values_list("name", flat=True)
+            ),
             "members": set(
-                Membership.objects.filter(tenant=fixture.tenant).values_list("user__email", flat=True)
+                Membership.objects.filter(tenant=fixture.tenant).values_list(
+                    "user__email", flat=True
+                )
             ),
             "auditLog": audit,
         }
@@ -115,7 +118,9 @@ class World:
         return {
             "apiKeys": {e["node"]["name"] for e in data["apiKeys"]["edges"]},
             "members": {e["node"]["user"]["email"] for e in data["members"]["edges"]},
-            "auditLog": {(e["node"]["action"], e["node"]["objectId"]) for e in data["auditLog"]["edges"]},
+            "auditLog": {
+                (e["node"]["action"], e["node"]["objectId"]) for e in data["auditLog"]["edges"]
+            },
         }
 
 
@@ -135,15 +140,23 @@ def _create(world: World, tenant: str, kind: str, method: str, name: str, local:
             "id": payload["apiKey"]["id"],
         }
     email = f"{local}.{serial}@iso-{tenant}.test"
-    payload = ok(world.post(tenant, method, MEMBER_ADD, {"email": email, "name": name}))["memberAdd"]
+    payload = ok(world.post(tenant, method, MEMBER_ADD, {"email": email, "name": name}))[
+        "memberAdd"
+    ]
     assert payload["userErrors"] == [], payload
     assert payload["member"]["user"] == {"email": email}
     membership = Membership.objects.get(user__email=email)
     assert membership.tenant_id == world.fixtures[tenant].tenant.pk
-    return {"members": email, "auditLog": ("member.add", str(membership.pk)), "id": payload["member"]["id"]}
+    return {
+        "members": email,
+        "auditLog": ("member.add", str(membership.pk)),
+        "id": payload["member"]["id"],
+    }
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(ops=operations)
 def test_tenants_see_only_their_own_items(gql, alpha, beta, ops):
     world = World(gql, {"alpha": alpha, "beta": beta})
@@ -186,7 +199,10 @@ def test_node_of_a_committed_beta_member_is_null_from_alpha(gql, alpha, beta):
     beta_token = token_for(beta.email("owner"), beta.tenant)
     query = "{ members(first: 100) { edges { node { id user { email } } } } }"
     edges = ok(gql.post(query, host=beta.host, token=beta_token))["members"]["edges"]
-    assert {e["node"]["user"]["email"] for e in edges} >= {beta.email("owner"), beta.email("viewer")}
+    assert {e["node"]["user"]["email"] for e in edges} >= {
+        beta.email("owner"),
+        beta.email("viewer"),
+    }
     token = token_for(alpha.email("owner"), alpha.tenant)
     for edge in edges:
         data = ok(gql.post(NODE, {"id": edge["node"]["id"]}, host=alpha.host, token=token))
@@ -196,9 +212,19 @@ def test_node_of_a_committed_beta_member_is_null_from_alpha(gql, alpha, beta):
 def test_node_of_the_other_tenant_and_its_owner_user(gql, alpha, beta):
     token = token_for(alpha.email("owner"), alpha.tenant)
     query = "query($id: ID!) { node(id: $id) { id } }"
-    beta_tenant_id = ok(gql.post("{ tenant { id } }", host=beta.host,
-                                 token=token_for(beta.email("owner"), beta.tenant)))["tenant"]["id"]
-    assert ok(gql.post(query, {"id": beta_tenant_id}, host=alpha.host, token=token)) == {"node": None}
-    beta_owner = ok(gql.post("{ me { user { id } } }", host=beta.host,
-                             token=token_for(beta.email("owner"), beta.tenant)))["me"]["user"]["id"]
+    beta_tenant_id = ok(
+        gql.post(
+            "{ tenant { id } }", host=beta.host, token=token_for(beta.email("owner"), beta.tenant)
+        )
+    )["tenant"]["id"]
+    assert ok(gql.post(query, {"id": beta_tenant_id}, host=alpha.host, token=token)) == {
+        "node": None
+    }
+    beta_owner = ok(
+        gql.post(
+            "{ me { user { id } } }",
+            host=beta.host,
+            token=token_for(beta.email("owner"), beta.tenant),
+        )
+    )["me"]["user"]["id"]
     assert ok(gql.post(query, {"id": beta_owner}, host=alpha.host, token=token)) == {"node": None}

@@ -19,8 +19,9 @@ TENANT_SLUG = "{ tenant { slug } }"
 def api_key_of(fixture, *, role: str = "viewer", scopes: tuple[str, ...] = ("read",)) -> str:
     owner = User.objects.get(email=fixture.email("owner"))
     actor = Principal(tenant=fixture.tenant, user=owner, role="owner", via="jwt")
-    _, secret = create_api_key(actor=actor, tenant=fixture.tenant, name="resolution", role=role,
-                               scopes=list(scopes))
+    _, secret = create_api_key(
+        actor=actor, tenant=fixture.tenant, name="resolution", role=role, scopes=list(scopes)
+    )
     return secret
 
 
@@ -42,6 +43,7 @@ def suspend(fixture) -> None:
 
 # --- each signal finds its tenant ---------------------------------------------------------------
 
+
 @pytest.mark.parametrize("name", ["alpha", "beta"])
 def test_by_host(gql, tenants, db, name):
     fixture = tenants[name]
@@ -59,7 +61,9 @@ def test_by_host_with_port_and_upper_case(gql, alpha):
 def test_by_tenant_header_on_platform_host(gql, beta, reference):
     value = {"slug": beta.slug, "SLUG": beta.slug.upper(), "id": str(beta.tenant.pk)}[reference]
     token = token_for(beta.email("owner"), beta.tenant)
-    response = gql.post(TENANT_SLUG, host=PLATFORM_HOST, token=token, headers={"X-Tenant-ID": value})
+    response = gql.post(
+        TENANT_SLUG, host=PLATFORM_HOST, token=token, headers={"X-Tenant-ID": value}
+    )
     assert_answered_by(response, "beta")
 
 
@@ -67,7 +71,9 @@ def test_by_tenant_header_on_platform_host(gql, beta, reference):
 def test_by_query_parameter_on_platform_host(gql, alpha, reference):
     value = alpha.slug if reference == "slug" else str(alpha.tenant.pk)
     token = token_for(alpha.email("owner"), alpha.tenant)
-    response = gql.post(TENANT_SLUG, host=PLATFORM_HOST, token=token, path=f"/graphql/?tenant_id={value}")
+    response = gql.post(
+        TENANT_SLUG, host=PLATFORM_HOST, token=token, path=f"/graphql/?tenant_id={value}"
+    )
     assert_answered_by(response, "alpha")
 
 
@@ -103,9 +109,12 @@ def test_api_key_agreeing_with_the_header(gql, alpha):
 
 # --- signals that disagree ----------------------------------------------------------------------
 
+
 def test_host_and_header_disagree(gql, alpha, beta):
     token = token_for(alpha.email("owner"), alpha.tenant)
-    response = gql.post(TENANT_SLUG, host=alpha.host, token=token, headers={"X-Tenant-ID": beta.slug})
+    response = gql.post(
+        TENANT_SLUG, host=alpha.host, token=token, headers={"X-Tenant-ID": beta.slug}
+    )
     assert_refused(response, 400, "BAD_REQUEST")
 
 
@@ -146,12 +155,16 @@ def test_a_repeated_query_parameter_naming_two_tenants_is_a_conflict(gql, alpha,
     first, last = values
     token = token_for(alpha.email("owner"), alpha.tenant)
     response = gql.post(
-        TENANT_SLUG, host=PLATFORM_HOST, token=token, path=f"/graphql/?tenant_id={first}&tenant_id={last}"
+        TENANT_SLUG,
+        host=PLATFORM_HOST,
+        token=token,
+        path=f"/graphql/?tenant_id={first}&tenant_id={last}",
     )
     assert_refused(response, 400, "BAD_REQUEST")
 
 
 # --- unknown tenants ----------------------------------------------------------------------------
+
 
 def test_unknown_host(gql, alpha):
     assert_refused(gql.post(TENANT_SLUG, host="nope.localhost"), 404, "NOT_FOUND")
@@ -194,6 +207,7 @@ def test_odd_numeric_references_are_unknown_tenants_not_server_errors(gql, alpha
 
 # --- suspended tenants --------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("method", ["host", "header-slug", "header-id", "query", "api-key"])
 def test_suspended_tenant_is_refused_by_every_method(gql, alpha, method):
     key = api_key_of(alpha)
@@ -222,6 +236,7 @@ def test_suspending_one_tenant_leaves_the_other_alone(gql, alpha, beta):
 
 # --- no signal: the public schema ---------------------------------------------------------------
 
+
 def test_no_signal_on_platform_host_is_public_and_anonymous(gql, alpha):
     response = gql.post("{ me { via } }", host=PLATFORM_HOST)
     assert response.status == 200, response.body
@@ -243,7 +258,9 @@ def test_platform_staff_on_the_platform_host(gql, alpha):
     token = token_for("staff@platform.test", None)
     response = gql.post("{ me { via role user { email } } }", host=PLATFORM_HOST, token=token)
     assert response.errors == [], response.body
-    assert response.data == {"me": {"via": "jwt", "role": None, "user": {"email": "staff@platform.test"}}}
+    assert response.data == {
+        "me": {"via": "jwt", "role": None, "user": {"email": "staff@platform.test"}}
+    }
 
 
 TENANT_CREATE = """
@@ -259,7 +276,9 @@ def test_tenant_create_is_served_on_the_platform_host_only(gql, alpha):
     assert on_tenant.codes == ["BAD_REQUEST"], on_tenant.body
     assert "platform host" in on_tenant.errors[0]["message"]
 
-    by_header = gql.post(TENANT_CREATE, host=PLATFORM_HOST, token=token, headers={"X-Tenant-ID": "alpha"})
+    by_header = gql.post(
+        TENANT_CREATE, host=PLATFORM_HOST, token=token, headers={"X-Tenant-ID": "alpha"}
+    )
     assert by_header.codes == ["BAD_REQUEST"], by_header.body
 
     # On the platform host, anonymous, it runs (and refuses this input with userErrors).

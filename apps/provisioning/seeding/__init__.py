@@ -71,16 +71,25 @@ class SeedResult:
     seconds: dict[str, float]  # by phase: prepare, generate, load (COPY), keys, derive, commit
 
 
-def seed_demo(*, tenant: Tenant, size: SeedSize, seed: int = 42, reset: bool = False,
-              until: datetime | None = None) -> SeedResult:
+def seed_demo(
+    *,
+    tenant: Tenant,
+    size: SeedSize,
+    seed: int = 42,
+    reset: bool = False,
+    until: datetime | None = None,
+) -> SeedResult:
     """Fill `tenant` with demo data, all or nothing. Refuses (UserError NOT_EMPTY) when the
     tenant has commerce data already, unless `reset`, which deletes it first."""
     for name in ("products", "customers", "orders"):
         if getattr(size, name) < 0:
             raise UserError(f"{name} cannot be negative.", field=name, code=SeedErrorCode.NEGATIVE)
     if size.orders and not (size.products and size.customers):
-        raise UserError("Orders need products and customers: give --products and --customers.",
-                        field="orders", code=SeedErrorCode.INVALID)
+        raise UserError(
+            "Orders need products and customers: give --products and --customers.",
+            field="orders",
+            code=SeedErrorCode.INVALID,
+        )
     until = (until or day_start(tenant, local_today(tenant))).astimezone(UTC).replace(microsecond=0)
     seconds: dict[str, float] = {}
     lap = _stopwatch(seconds)
@@ -91,13 +100,19 @@ def seed_demo(*, tenant: Tenant, size: SeedSize, seed: int = 42, reset: bool = F
             generated = generate(plan)
             lap("generate")
             with _keys_and_indexes_set_aside(cursor, LOADED):
-                rows = {model._meta.db_table: _copy(cursor, model, generated.pop(model, [])) for model in LOADED}
+                rows = {
+                    model._meta.db_table: _copy(cursor, model, generated.pop(model, []))
+                    for model in LOADED
+                }
                 lap("load")
             lap("keys")
             _derive(cursor)
             rollups.rebuild(time_zone=tenant.time_zone)
-            audit.record(actor=None, action="demo.seed",
-                         changes={"seed": seed, "reset": reset, "until": until.isoformat(), "rows": rows})
+            audit.record(
+                actor=None,
+                action="demo.seed",
+                changes={"seed": seed, "reset": reset, "until": until.isoformat(), "rows": rows},
+            )
             lap("derive")
         lap("commit")
     return SeedResult(until=until, rows=rows, seconds=seconds)
@@ -114,7 +129,9 @@ def _stopwatch(seconds: dict[str, float]) -> Callable[[str], None]:
     return lap
 
 
-def _prepare(cursor, tenant: Tenant, *, size: SeedSize, seed: int, reset: bool, until: datetime) -> Plan:
+def _prepare(
+    cursor, tenant: Tenant, *, size: SeedSize, seed: int, reset: bool, until: datetime
+) -> Plan:
     """Lock the tenant's commerce tables, refuse or empty them, and set up the generators."""
     tables = ", ".join(_table(model) for model in COMMERCE)
     # Two seeds (or a seed and a shop) of one tenant never interleave.
@@ -122,8 +139,12 @@ def _prepare(cursor, tenant: Tenant, *, size: SeedSize, seed: int, reset: bool, 
     present = commerce_rows()
     if present and not reset:
         listed = ", ".join(f"{count} {table}" for table, count in present.items())
-        raise UserError(f"Tenant {tenant.slug} has data already ({listed}); "
-                        "pass --reset to delete it and seed again.", field="reset", code=SeedErrorCode.NOT_EMPTY)
+        raise UserError(
+            f"Tenant {tenant.slug} has data already ({listed}); "
+            "pass --reset to delete it and seed again.",
+            field="reset",
+            code=SeedErrorCode.NOT_EMPTY,
+        )
     if reset:
         # Deferred foreign-key checks of earlier writes in this transaction (a test's) would
         # stop TRUNCATE: run them now. CASCADE: rows of other apps that point at these
@@ -133,9 +154,15 @@ def _prepare(cursor, tenant: Tenant, *, size: SeedSize, seed: int, reset: bool, 
         OrderCounter.objects.update_or_create(pk=1, defaults={"last": 0})
     counter = OrderCounter.objects.get_or_create(pk=1)[0]
     return Plan(
-        size=size, seed=seed, until=until, zone=ZoneInfo(tenant.time_zone), currency=tenant.currency,
-        first_ids={model: _next_id(cursor, model)
-                   for model in (Category, Product, Variant, Customer, Order, OrderLine, Refund)},
+        size=size,
+        seed=seed,
+        until=until,
+        zone=ZoneInfo(tenant.time_zone),
+        currency=tenant.currency,
+        first_ids={
+            model: _next_id(cursor, model)
+            for model in (Category, Product, Variant, Customer, Order, OrderLine, Refund)
+        },
         first_number=counter.last + 1,
     )
 
@@ -150,7 +177,8 @@ def _keys_and_indexes_set_aside(cursor, tables: Sequence[type[models.Model]]) ->
     names = [model._meta.db_table for model in tables]
     # Deferred checks of earlier writes in this transaction (a test's) would stop ALTER TABLE.
     cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-    cursor.execute("""
+    cursor.execute(
+        """
         SELECT format('ALTER TABLE %%s DROP CONSTRAINT %%I', conrelid::regclass, conname),
                format('ALTER TABLE %%s ADD CONSTRAINT %%I %%s', conrelid::regclass, conname,
                       pg_get_constraintdef(oid))
@@ -160,7 +188,9 @@ def _keys_and_indexes_set_aside(cursor, tables: Sequence[type[models.Model]]) ->
           FROM pg_index i
          WHERE i.indrelid = ANY(%s::regclass[]) AND NOT EXISTS (
                SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid AND c.contype IN ('p', 'u', 'x'))
-    """, [names, names])
+    """,
+        [names, names],
+    )
     statements = cursor.fetchall()
     for drop, _ in statements:
         cursor.execute(drop)
@@ -187,7 +217,9 @@ def _copy(cursor, model: type[models.Model], rows: list[str]) -> int:
         defaults = [f for f in model._meta.concrete_fields if f not in fields and not f.primary_key]
         end = "".join("\t" + _default(f) for f in defaults) + "\n"
         columns = ", ".join(connection.ops.quote_name(f.column) for f in fields + defaults)
-        cursor.copy_expert(f"COPY {_table(model)} ({columns}) FROM STDIN", io.StringIO(end.join(rows) + end))
+        cursor.copy_expert(
+            f"COPY {_table(model)} ({columns}) FROM STDIN", io.StringIO(end.join(rows) + end)
+        )
     return len(rows)
 
 
@@ -204,7 +236,8 @@ def _derive(cursor) -> None:
     """Set what follows from the orders, in SQL: each customer's statistics (as the order
     services keep them: cancelled orders neither count nor spend, refunds reduce the spend, first
     and last order times over every order placed), the order counter, the id sequences."""
-    cursor.execute(f"""
+    cursor.execute(
+        f"""
         UPDATE {_table(Customer)} AS c
            SET orders_count = s.orders_count, total_spent = s.total_spent,
                first_order_at = s.first_order_at, last_order_at = s.last_order_at
@@ -215,12 +248,18 @@ def _derive(cursor) -> None:
                        min(placed_at) AS first_order_at, max(placed_at) AS last_order_at
                   FROM {_table(Order)} WHERE customer_id IS NOT NULL GROUP BY customer_id) AS s
          WHERE c.id = s.customer_id
-    """, {"cancelled": order_status.CANCELLED})
-    cursor.execute(f"UPDATE {_table(OrderCounter)} SET last = GREATEST(last, "
-                   f"(SELECT coalesce(max(number), 0) FROM {_table(Order)}))")
+    """,
+        {"cancelled": order_status.CANCELLED},
+    )
+    cursor.execute(
+        f"UPDATE {_table(OrderCounter)} SET last = GREATEST(last, "
+        f"(SELECT coalesce(max(number), 0) FROM {_table(Order)}))"
+    )
     for model in LOADED:
-        cursor.execute(f"SELECT setval(pg_get_serial_sequence(%s, 'id'), "
-                       f"(SELECT coalesce(max(id), 0) + 1 FROM {_table(model)}), false)",
-                       [model._meta.db_table])
+        cursor.execute(
+            f"SELECT setval(pg_get_serial_sequence(%s, 'id'), "
+            f"(SELECT coalesce(max(id), 0) + 1 FROM {_table(model)}), false)",
+            [model._meta.db_table],
+        )
     # Fresh planner statistics, so the first queries on the new rows pick good plans.
     cursor.execute("ANALYZE " + ", ".join(_table(model) for model in LOADED))

@@ -81,16 +81,79 @@ class _Tables:
 # The columns written for each table; the others get their model default (`_copy`).
 COLUMNS: dict[type[models.Model], tuple[str, ...]] = {
     Category: ("id", "name", "slug", "parent", "position", "created"),
-    Product: ("id", "name", "slug", "description", "status", "category", "tags", "attributes", "created", "updated"),
-    Variant: ("id", "product", "sku", "name", "options", "price", "compare_at_price", "cost_price", "stock",
-              "low_stock_threshold", "position", "created"),
-    Customer: ("id", "email", "first_name", "last_name", "phone", "addresses", "tags", "accepts_marketing",
-               "marketing_consent_at", "created"),
-    Order: ("id", "number", "customer", "email", "status", "currency", "subtotal", "discount_total", "tax_total",
-            "shipping_total", "total", "refunded_total", "placed_at", "paid_at", "fulfilled_at", "delivered_at",
-            "cancelled_at", "note", "created", "updated"),
-    OrderLine: ("id", "order", "variant", "product", "product_name", "variant_name", "sku", "unit_price",
-                "quantity", "refunded_quantity", "total"),
+    Product: (
+        "id",
+        "name",
+        "slug",
+        "description",
+        "status",
+        "category",
+        "tags",
+        "attributes",
+        "created",
+        "updated",
+    ),
+    Variant: (
+        "id",
+        "product",
+        "sku",
+        "name",
+        "options",
+        "price",
+        "compare_at_price",
+        "cost_price",
+        "stock",
+        "low_stock_threshold",
+        "position",
+        "created",
+    ),
+    Customer: (
+        "id",
+        "email",
+        "first_name",
+        "last_name",
+        "phone",
+        "addresses",
+        "tags",
+        "accepts_marketing",
+        "marketing_consent_at",
+        "created",
+    ),
+    Order: (
+        "id",
+        "number",
+        "customer",
+        "email",
+        "status",
+        "currency",
+        "subtotal",
+        "discount_total",
+        "tax_total",
+        "shipping_total",
+        "total",
+        "refunded_total",
+        "placed_at",
+        "paid_at",
+        "fulfilled_at",
+        "delivered_at",
+        "cancelled_at",
+        "note",
+        "created",
+        "updated",
+    ),
+    OrderLine: (
+        "id",
+        "order",
+        "variant",
+        "product",
+        "product_name",
+        "variant_name",
+        "sku",
+        "unit_price",
+        "quantity",
+        "refunded_quantity",
+        "total",
+    ),
     OrderEvent: ("order", "type", "from_status", "to_status", "data", "created"),
     Refund: ("id", "order", "amount", "reason", "restock", "created"),
     RefundLine: ("refund", "order_line", "quantity", "amount"),
@@ -105,10 +168,9 @@ def cell(value: Any) -> str:
         return "t" if value else "f"
     if isinstance(value, datetime):
         return value.isoformat()
-    if isinstance(value, (list, dict)):
-        text = json.dumps(value, separators=(",", ":"))
-    else:
-        text = str(value)
+    text = (
+        json.dumps(value, separators=(",", ":")) if isinstance(value, (list, dict)) else str(value)
+    )
     return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
 
 
@@ -207,11 +269,20 @@ def _catalog(plan: Plan) -> _Weighted:
     leaves = []
     for top_position, (top_name, children) in enumerate(TAXONOMY.items()):
         top_id = category_id
-        plan.tables.add(Category, top_id, top_name, slugify(top_name), None, top_position, plan.start)
+        plan.tables.add(
+            Category, top_id, top_name, slugify(top_name), None, top_position, plan.start
+        )
         category_id += 1
         for position, leaf in enumerate(children):
-            plan.tables.add(Category, category_id, leaf[0], slugify(f"{top_name} {leaf[0]}"), top_id, position,
-                           plan.start)
+            plan.tables.add(
+                Category,
+                category_id,
+                leaf[0],
+                slugify(f"{top_name} {leaf[0]}"),
+                top_id,
+                position,
+                plan.start,
+            )
             leaves.append((category_id, top_name, *leaf))
             category_id += 1
 
@@ -221,8 +292,12 @@ def _catalog(plan: Plan) -> _Weighted:
         leaf_id, top_name, _, code, nouns, (low, high), kind = rng.choice(leaves)
         name = f"{rng.choice(ADJECTIVES)} {rng.choice(nouns)}"
         # The first product is always on sale from the start, so any seed can take orders.
-        status = "active" if index == 0 else rng.choices(("active", "draft", "archived"), (90, 6, 4))[0]
-        period = -1 if index == 0 or rng.random() < 0.8 else rng.randrange(WINDOW_DAYS // PERIOD_DAYS)
+        status = (
+            "active" if index == 0 else rng.choices(("active", "draft", "archived"), (90, 6, 4))[0]
+        )
+        period = (
+            -1 if index == 0 or rng.random() < 0.8 else rng.randrange(WINDOW_DAYS // PERIOD_DAYS)
+        )
         created = plan.moment_in_period(rng, period)
         popularity = rng.lognormvariate(0, 1.0)
         base = math.exp(rng.uniform(math.log(low), math.log(high)))
@@ -235,20 +310,36 @@ def _catalog(plan: Plan) -> _Weighted:
         if on_sale:
             tags.append("sale")
         attributes = {"brand": rng.choice(BRANDS), "material": rng.choice(MATERIALS)}
-        description = (f"The {name.lower()} by {attributes['brand']}, made of {attributes['material']}. "
-                       f"Part of our {top_name.lower()} range.")
-        plan.tables.add(Product, product_id, name, f"{slugify(name)}-{index + 1}", description, status, leaf_id,
-                       pg_array(tags), attributes, created, created)
+        description = (
+            f"The {name.lower()} by {attributes['brand']}, made of {attributes['material']}. "
+            f"Part of our {top_name.lower()} range."
+        )
+        plan.tables.add(
+            Product,
+            product_id,
+            name,
+            f"{slugify(name)}-{index + 1}",
+            description,
+            status,
+            leaf_id,
+            pg_array(tags),
+            attributes,
+            created,
+            created,
+        )
 
         option = OPTIONS.get(kind)
         count = 1 if option is None else min(len(option[1]), rng.randint(1, 4))
         first = 0 if option is None else rng.randrange(len(option[1]) - count + 1)
         for position in range(count):
-            price = max(100, round(base * (1.3 ** position if option and option[2] else 1)) * 100 - 1)
-            compare_at = _Money(_percent_of(price, rng.choice((120, 125, 130, 140)))) if on_sale else None
+            price = max(100, round(base * (1.3**position if option and option[2] else 1)) * 100 - 1)
+            compare_at = (
+                _Money(_percent_of(price, rng.choice((120, 125, 130, 140)))) if on_sale else None
+            )
             cost = _Money(_percent_of(price, rng.randrange(35, 66)))
             stock = rng.choices(
-                (rng.randrange(20, 300), rng.randrange(1, 10), 0, rng.randrange(300, 1000)), (70, 15, 8, 7)
+                (rng.randrange(20, 300), rng.randrange(1, 10), 0, rng.randrange(300, 1000)),
+                (70, 15, 8, 7),
             )[0]
             if option is None:
                 variant_name, options, suffix = "Default", {}, "STD"
@@ -256,11 +347,30 @@ def _catalog(plan: Plan) -> _Weighted:
                 value = option[1][first + position]
                 variant_name, options, suffix = value, {option[0]: value}, slugify(value).upper()
             sku = f"{code}-{index + 1:05d}-{suffix}"
-            plan.tables.add(Variant, variant_id, product_id, sku, variant_name, options, _Money(price), compare_at,
-                           cost, stock, rng.choice((5, 10)), position, created)
+            plan.tables.add(
+                Variant,
+                variant_id,
+                product_id,
+                sku,
+                variant_name,
+                options,
+                _Money(price),
+                compare_at,
+                cost,
+                stock,
+                rng.choice((5, 10)),
+                position,
+                created,
+            )
             if status != "draft":
                 weight = popularity * rng.uniform(0.5, 1.5)
-                sellable.append((period, weight, _Sellable(variant_id, product_id, name, variant_name, sku, price)))
+                sellable.append(
+                    (
+                        period,
+                        weight,
+                        _Sellable(variant_id, product_id, name, variant_name, sku, price),
+                    )
+                )
             variant_id += 1
         product_id += 1
     return _Weighted(sellable)
@@ -286,7 +396,11 @@ def _customers(plan: Plan) -> tuple[_Weighted, list[_Buyer]]:
         email = f"{first}.{last}.{index + 1}@example.{rng.choice(('com', 'org', 'net'))}".lower()
         # Some were customers before the window; sign-ups grow over it. The first customer
         # buys from the start, so any seed can take orders.
-        period = -1 if index == 0 or rng.random() < 0.3 else rng.choices(periods, [8 + p for p in periods])[0]
+        period = (
+            -1
+            if index == 0 or rng.random() < 0.3
+            else rng.choices(periods, [8 + p for p in periods])[0]
+        )
         created = plan.moment_in_period(rng, period)
         address = dict.fromkeys(ADDRESS_KEYS, "") | {
             "line1": f"{rng.randrange(1, 400)} {rng.choice(STREETS)}",
@@ -297,8 +411,18 @@ def _customers(plan: Plan) -> tuple[_Weighted, list[_Buyer]]:
         accepts = rng.random() < 0.55
         tags = ["wholesale"] if rng.random() < 0.02 else []
         customer_id = plan.first_ids[Customer] + index
-        row = [customer_id, email, first, last, f"{phone_prefix}{rng.randrange(10**6, 10**7)}", [address],
-               pg_array(tags), accepts, created if accepts else None, created]
+        row = [
+            customer_id,
+            email,
+            first,
+            last,
+            f"{phone_prefix}{rng.randrange(10**6, 10**7)}",
+            [address],
+            pg_array(tags),
+            accepts,
+            created if accepts else None,
+            created,
+        ]
         buyer = _Buyer(customer_id, email, created, row)
         buyers.append(buyer)
         # A quarter never buy; the rest buy with a long-tailed appetite (capped: no one customer
@@ -335,16 +459,26 @@ def _black_friday(year: int) -> date:
 
 def _placed_times(plan: Plan, rng: random.Random) -> list[datetime]:
     first_day = plan.start.astimezone(plan.zone).date()
-    days = rng.choices(range(WINDOW_DAYS + 1), cum_weights=list(accumulate(_day_weights(plan))),
-                       k=plan.size.orders)
+    days = rng.choices(
+        range(WINDOW_DAYS + 1), cum_weights=list(accumulate(_day_weights(plan))), k=plan.size.orders
+    )
     hours = rng.choices(range(24), HOUR_WEIGHTS, k=plan.size.orders)
     times = []
     for offset, hour in zip(days, hours, strict=True):
         day = first_day + timedelta(days=offset)
-        local = datetime(day.year, day.month, day.day, hour, rng.randrange(60), rng.randrange(60),
-                         tzinfo=plan.zone)
+        local = datetime(
+            day.year,
+            day.month,
+            day.day,
+            hour,
+            rng.randrange(60),
+            rng.randrange(60),
+            tzinfo=plan.zone,
+        )
         moment = local.astimezone(UTC)
-        if not plan.start <= moment < plan.until:  # the window's first and last local days are partial
+        if (
+            not plan.start <= moment < plan.until
+        ):  # the window's first and last local days are partial
             moment = plan.start + timedelta(seconds=rng.uniform(0, WINDOW_DAYS * 86_400 - 1))
         times.append(moment.replace(microsecond=0))
     times.sort()
@@ -399,7 +533,9 @@ def _orders(plan: Plan, products: _Weighted, customers: _Weighted, buyers: list[
         first_order.setdefault(buyer.id, placed)
 
         subtotal = sum(line.total for line in lines)
-        discount = _percent_of(subtotal, rng.choice(DISCOUNT_PERCENTS)) if rng.random() < 0.18 else 0
+        discount = (
+            _percent_of(subtotal, rng.choice(DISCOUNT_PERCENTS)) if rng.random() < 0.18 else 0
+        )
         goods = subtotal - discount
         shipping = 0 if goods >= FREE_SHIPPING_CENTS else rng.choices(SHIPPING_CENTS, (85, 15))[0]
         tax = _percent_of(goods, tax_percent)  # shipping is not taxed (as orders.services)
@@ -411,26 +547,43 @@ def _orders(plan: Plan, products: _Weighted, customers: _Weighted, buyers: list[
         # The hot tables are formatted here directly: every value is a number, a time or text
         # from the vocabulary: none needs COPY escaping.
         note = rng.choice(ORDER_NOTES) if rng.random() < 0.02 else ""
-        plan.tables.formatted(Order, (
-            f"{order_id}\t{number}\t{buyer.id}\t{buyer.email}\t{events[-1].target}\t{plan.currency}\t"
-            f"{_Money(subtotal)}\t{_Money(discount)}\t{_Money(tax)}\t{_Money(shipping)}\t{_Money(total)}\t"
-            f"{refunded_total}\t{placed}\t{_null(stamps.get('paid_at'))}\t{_null(stamps.get('fulfilled_at'))}\t"
-            f"{_null(stamps.get('delivered_at'))}\t{_null(stamps.get('cancelled_at'))}\t{note}\t{placed}\t"
-            f"{events[-1].when}"
-        ))
+        plan.tables.formatted(
+            Order,
+            (
+                f"{order_id}\t{number}\t{buyer.id}\t{buyer.email}\t{events[-1].target}\t{plan.currency}\t"
+                f"{_Money(subtotal)}\t{_Money(discount)}\t{_Money(tax)}\t{_Money(shipping)}\t{_Money(total)}\t"
+                f"{refunded_total}\t{placed}\t{_null(stamps.get('paid_at'))}\t{_null(stamps.get('fulfilled_at'))}\t"
+                f"{_null(stamps.get('delivered_at'))}\t{_null(stamps.get('cancelled_at'))}\t{note}\t{placed}\t"
+                f"{events[-1].when}"
+            ),
+        )
         for line in lines:
             item = line.item
-            plan.tables.formatted(OrderLine, (
-                f"{line.id}\t{order_id}\t{item.variant_id}\t{item.product_id}\t{item.product_name}\t"
-                f"{item.variant_name}\t{item.sku}\t{_Money(item.price)}\t{line.quantity}\t{line.refunded}\t"
-                f"{_Money(line.total)}"
-            ))
+            plan.tables.formatted(
+                OrderLine,
+                (
+                    f"{line.id}\t{order_id}\t{item.variant_id}\t{item.product_id}\t{item.product_name}\t"
+                    f"{item.variant_name}\t{item.sku}\t{_Money(item.price)}\t{line.quantity}\t{line.refunded}\t"
+                    f"{_Money(line.total)}"
+                ),
+            )
         for event in events:
-            plan.tables.formatted(OrderEvent, (
-                f"{order_id}\t{event.type}\t{event.source}\t{event.target}\t{event.data}\t{event.when}"
-            ))
+            plan.tables.formatted(
+                OrderEvent,
+                (
+                    f"{order_id}\t{event.type}\t{event.source}\t{event.target}\t{event.data}\t{event.when}"
+                ),
+            )
         for refund in refunds:
-            plan.tables.add(Refund, refund.id, order_id, refund.amount, refund.reason, refund.restock, refund.when)
+            plan.tables.add(
+                Refund,
+                refund.id,
+                order_id,
+                refund.amount,
+                refund.reason,
+                refund.restock,
+                refund.when,
+            )
             for line, quantity, amount in refund.lines:
                 plan.tables.add(RefundLine, refund.id, line.id, quantity, amount)
 
@@ -444,14 +597,28 @@ def _orders(plan: Plan, products: _Weighted, customers: _Weighted, buyers: list[
         plan.tables.add(Customer, *buyer.row)
 
 
-def _history(plan: Plan, rng: random.Random, placed: datetime, lines: list[_Line], total: int,
-             shipping: int, refund_id: int) -> tuple[list[_Event], dict[str, datetime], list[_Refund]]:
+def _history(
+    plan: Plan,
+    rng: random.Random,
+    placed: datetime,
+    lines: list[_Line],
+    total: int,
+    shipping: int,
+    refund_id: int,
+) -> tuple[list[_Event], dict[str, datetime], list[_Refund]]:
     """What happened to an order, as the order services would have recorded it (events, status
     timestamps, refunds): most go all the way to delivered, a few are cancelled (some after
     payment, refunded in full) or never paid, 4.5% of the paid ones get a refund; recent ones
     stop where `until` finds them."""
-    events = [_Event(placed, "placed", "", order_status.PENDING,
-                     json.dumps({"total": str(_Money(total)), "lines": len(lines)}))]
+    events = [
+        _Event(
+            placed,
+            "placed",
+            "",
+            order_status.PENDING,
+            json.dumps({"total": str(_Money(total)), "lines": len(lines)}),
+        )
+    ]
     stamps: dict[str, datetime] = {}
     refunds: list[_Refund] = []
     minutes = rng.randrange
@@ -463,8 +630,11 @@ def _history(plan: Plan, rng: random.Random, placed: datetime, lines: list[_Line
     elif fate < 0.045:
         path = []  # awaiting a payment that never came
     else:
-        path = [(order_status.PAID, minutes(1, 45)), (order_status.FULFILLED, minutes(120, 4_320)),
-                (order_status.DELIVERED, minutes(1_440, 8_640))]
+        path = [
+            (order_status.PAID, minutes(1, 45)),
+            (order_status.FULFILLED, minutes(120, 4_320)),
+            (order_status.DELIVERED, minutes(1_440, 8_640)),
+        ]
     for target, delay in path:
         when = events[-1].when + timedelta(minutes=delay)
         if when >= plan.until:
@@ -476,50 +646,128 @@ def _history(plan: Plan, rng: random.Random, placed: datetime, lines: list[_Line
             continue
         refunded = ZERO
         if source == order_status.PAID:  # cancelling a paid order refunds all of it
-            refunds.append(_refund(refund_id, when, lines, total, shipping, lines, total, "order cancelled", True))
+            refunds.append(
+                _refund(
+                    refund_id, when, lines, total, shipping, lines, total, "order cancelled", True
+                )
+            )
             refunded = refunds[-1].amount
-        events.append(_Event(when, "cancelled", source, target, json.dumps(
-            {"restock": True, "refunded": str(refunded), "reason": ""})))
+        events.append(
+            _Event(
+                when,
+                "cancelled",
+                source,
+                target,
+                json.dumps({"restock": True, "refunded": str(refunded), "reason": ""}),
+            )
+        )
 
     when = events[-1].when + timedelta(minutes=rng.randrange(60, 20 * 1_440))
     if events[-1].target in order_status.REFUNDABLE and rng.random() < 0.045 and when < plan.until:
         units = sum(line.quantity for line in lines)
         if units == 1 or rng.random() < 1 / 3:  # everything back, shipping included
-            refund = _refund(refund_id, when, lines, total, shipping, lines, total, rng.choice(REFUND_REASONS),
-                             rng.random() < 0.5)
+            refund = _refund(
+                refund_id,
+                when,
+                lines,
+                total,
+                shipping,
+                lines,
+                total,
+                rng.choice(REFUND_REASONS),
+                rng.random() < 0.5,
+            )
         else:  # some units of one line, worth their share of the order
             line = rng.choice(lines)
-            part = _Line(line.id, line.item, rng.randint(1, line.quantity - 1 if len(lines) == 1 else line.quantity))
-            refund = _refund(refund_id, when, lines, total, shipping, [part], None, rng.choice(REFUND_REASONS),
-                             rng.random() < 0.5)
+            part = _Line(
+                line.id,
+                line.item,
+                rng.randint(1, line.quantity - 1 if len(lines) == 1 else line.quantity),
+            )
+            refund = _refund(
+                refund_id,
+                when,
+                lines,
+                total,
+                shipping,
+                [part],
+                None,
+                rng.choice(REFUND_REASONS),
+                rng.random() < 0.5,
+            )
         refunds.append(refund)
-        target = order_status.after_refund(total=_Money(total).decimal, refunded_total=refund.amount)
-        events.append(_Event(when, "refunded", events[-1].target, target, json.dumps({
-            "refund": refund.id, "amount": str(refund.amount), "restock": refund.restock,
-            "lines": {str(line.id): quantity for line, quantity, _ in refund.lines},
-        })))
+        target = order_status.after_refund(
+            total=_Money(total).decimal, refunded_total=refund.amount
+        )
+        events.append(
+            _Event(
+                when,
+                "refunded",
+                events[-1].target,
+                target,
+                json.dumps(
+                    {
+                        "refund": refund.id,
+                        "amount": str(refund.amount),
+                        "restock": refund.restock,
+                        "lines": {str(line.id): quantity for line, quantity, _ in refund.lines},
+                    }
+                ),
+            )
+        )
     return events, stamps, refunds
 
 
-def _refund(refund_id: int, when: datetime, lines: list[_Line], total: int, shipping: int,
-            returned: list[_Line], amount: int | None, reason: str, restock: bool) -> _Refund:
+def _refund(
+    refund_id: int,
+    when: datetime,
+    lines: list[_Line],
+    total: int,
+    shipping: int,
+    returned: list[_Line],
+    amount: int | None,
+    reason: str,
+    restock: bool,
+) -> _Refund:
     """A refund of the `returned` units (their quantity) of an order's `lines`, worth `amount`
     or, without one, what those units are worth. As in orders.services: each line's share is
     the order's total without shipping split over the lines by value; units are worth their
     part of the share; `amount` is split over the units by their worth."""
-    shares = dict(zip((line.id for line in lines),
-                      line_shares(total=_Money(total).decimal, shipping=_Money(shipping).decimal,
-                                  line_totals=[_Money(line.total).decimal for line in lines]),
-                      strict=True))
+    shares = dict(
+        zip(
+            (line.id for line in lines),
+            line_shares(
+                total=_Money(total).decimal,
+                shipping=_Money(shipping).decimal,
+                line_totals=[_Money(line.total).decimal for line in lines],
+            ),
+            strict=True,
+        )
+    )
     by_id = {line.id: line for line in lines}
-    worth = [units_worth(shares[part.id], quantity=by_id[part.id].quantity, refunded=by_id[part.id].refunded,
-                         units=part.quantity) for part in returned]
+    worth = [
+        units_worth(
+            shares[part.id],
+            quantity=by_id[part.id].quantity,
+            refunded=by_id[part.id].refunded,
+            units=part.quantity,
+        )
+        for part in returned
+    ]
     value = _Money(amount).decimal if amount is not None else sum(worth, ZERO)
     for part in returned:
         by_id[part.id].refunded += part.quantity
-    return _Refund(refund_id, when, value, reason, restock, [
-        (by_id[part.id], part.quantity, share) for part, share in zip(returned, allocate(value, worth), strict=True)
-    ])
+    return _Refund(
+        refund_id,
+        when,
+        value,
+        reason,
+        restock,
+        [
+            (by_id[part.id], part.quantity, share)
+            for part, share in zip(returned, allocate(value, worth), strict=True)
+        ],
+    )
 
 
 def generate(plan: Plan) -> dict[type[models.Model], list[str]]:

@@ -26,8 +26,15 @@ from tests.apps.orders import shop
 
 def make_rule(fixture, role: str = "analyst", **values: Any) -> tuple[AlertRule, str]:
     """A rule on today's gross sales (unless `values` say otherwise), made in the tenant."""
-    base = {"name": "Big day", "metric": "gross_sales", "comparison": "above", "window_days": 1,
-            "threshold": Decimal("100"), "cooldown_minutes": 60, "channels": ["in_app"]}
+    base = {
+        "name": "Big day",
+        "metric": "gross_sales",
+        "comparison": "above",
+        "window_days": 1,
+        "threshold": Decimal("100"),
+        "cooldown_minutes": 60,
+        "channels": ["in_app"],
+    }
     with tenant_context(fixture.tenant):
         return services.create_rule(actor=shop.actor(fixture, role), values={**base, **values})
 
@@ -36,7 +43,9 @@ def today(fixture, metric: str = "gross_sales") -> Decimal:
     """The metric today, as the engine tells it now."""
     with tenant_context(fixture.tenant):
         span = window(fixture.tenant, 1, timezone.now())
-        return Decimal(run(fixture.tenant, AnalyticsQuery(metrics=(metric,), range=span)).totals[metric] or 0)
+        return Decimal(
+            run(fixture.tenant, AnalyticsQuery(metrics=(metric,), range=span)).totals[metric] or 0
+        )
 
 
 def sell(fixture, price: str, quantity: int = 1) -> None:

@@ -55,14 +55,21 @@ def _deliver(fixture, sent: WebhookDelivery) -> None:
 def test_a_webhook_carries_a_verifiable_signature(alpha, django_capture_on_commit_callbacks):
     with receiver(200) as hook:
         rule_values = {"channels": ["in_app", "webhook"], "webhook_url": hook.url}
-        with eager(), django_capture_on_commit_callbacks(execute=True):  # queued on commit, run in place
+        with (
+            eager(),
+            django_capture_on_commit_callbacks(execute=True),
+        ):  # queued on commit, run in place
             notification, secret = _fired(alpha, **rule_values)
-        (headers, body), = hook.requests
+        ((headers, body),) = hook.requests
 
     assert secret.startswith("whsec_")
-    assert headers["X-Shop-Event"] == "alert.fired" and headers["Content-Type"] == "application/json"
+    assert (
+        headers["X-Shop-Event"] == "alert.fired" and headers["Content-Type"] == "application/json"
+    )
     fields = dict(part.split("=", 1) for part in headers["X-Shop-Signature"].split(","))
-    expected = hmac.new(secret.encode(), f"{fields['t']}.".encode() + body, hashlib.sha256).hexdigest()
+    expected = hmac.new(
+        secret.encode(), f"{fields['t']}.".encode() + body, hashlib.sha256
+    ).hexdigest()
     assert hmac.compare_digest(fields["v1"], expected)
     assert abs(int(fields["t"]) - time.time()) < 300
     payload = json.loads(body)
@@ -74,7 +81,9 @@ def test_a_webhook_carries_a_verifiable_signature(alpha, django_capture_on_commi
     sent = _delivery(alpha, notification)
     assert (sent.status, sent.attempts, sent.last_status_code) == ("delivered", 1, 200)
     assert sent.delivered_at is not None
-    assert headers["X-Shop-Delivery"] == gid(alpha, "WebhookDelivery", sent.pk)  # the same on every attempt
+    assert headers["X-Shop-Delivery"] == gid(
+        alpha, "WebhookDelivery", sent.pk
+    )  # the same on every attempt
     with tenant_context(alpha.tenant):  # the secret is kept encrypted, never as it is
         assert secret not in notification.rule.webhook_secret
         assert crypto.decrypt(notification.rule.webhook_secret) == secret
@@ -88,7 +97,12 @@ def test_a_failing_endpoint_is_retried_until_it_takes_the_webhook(alpha):
         signatures = [headers["X-Shop-Signature"] for headers, _ in hook.requests]
 
     sent = _delivery(alpha, notification)
-    assert (sent.status, sent.attempts, sent.last_status_code, sent.last_error) == ("delivered", 3, 200, "")
+    assert (sent.status, sent.attempts, sent.last_status_code, sent.last_error) == (
+        "delivered",
+        3,
+        200,
+        "",
+    )
     assert len(bodies) == 3 and len(set(bodies)) == 1  # the same body each time, signed anew
     assert all(signature.startswith("t=") for signature in signatures)
     with tenant_context(alpha.tenant):  # not in the app: the rule asked for the webhook only
@@ -107,14 +121,20 @@ def test_an_endpoint_that_keeps_failing_is_given_up_after_the_last_attempt(alpha
     sent = _delivery(alpha, notification)
     assert attempts == delivery.WEBHOOK_MAX_RETRIES + 1
     assert (sent.status, sent.attempts, sent.last_status_code, sent.last_error) == (
-        "failed", attempts, 500, "HTTP 500")
+        "failed",
+        attempts,
+        500,
+        "HTTP 500",
+    )
     assert sent.delivered_at is None
 
 
 def test_an_unreachable_endpoint_records_the_error(alpha):
     with receiver(200) as hook:
         url = hook.url
-    notification, _ = _fired(alpha, channels=["webhook"], webhook_url=url)  # nobody listens there now
+    notification, _ = _fired(
+        alpha, channels=["webhook"], webhook_url=url
+    )  # nobody listens there now
     with tenant_context(alpha.tenant):
         sent = delivery.attempt_webhook(_delivery(alpha, notification).pk)
     assert (sent.status, sent.attempts, sent.last_status_code) == ("pending", 1, None)
@@ -141,13 +161,19 @@ def test_a_redirect_is_not_followed(alpha):
 
 def test_the_signature_is_hmac_sha256_of_timestamp_and_body():
     header = webhooks.signature_header("whsec_x", '{"a":1}', timestamp=1700000000)
-    assert header == "t=1700000000,v1=" + hmac.new(b"whsec_x", b'1700000000.{"a":1}', hashlib.sha256).hexdigest()
+    assert (
+        header
+        == "t=1700000000,v1="
+        + hmac.new(b"whsec_x", b'1700000000.{"a":1}', hashlib.sha256).hexdigest()
+    )
 
 
 def test_an_email_goes_to_the_rule_addresses_once(alpha, django_capture_on_commit_callbacks):
     mail.outbox.clear()
     with eager(), django_capture_on_commit_callbacks(execute=True):
-        notification, _ = _fired(alpha, channels=["email"], emails=["Ops@Example.com", "boss@example.com"])
+        notification, _ = _fired(
+            alpha, channels=["email"], emails=["Ops@Example.com", "boss@example.com"]
+        )
     (message,) = mail.outbox
     assert message.to == ["ops@example.com", "boss@example.com"]
     assert message.subject == notification.title and "Gross sales" in message.body

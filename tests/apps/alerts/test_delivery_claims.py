@@ -21,8 +21,12 @@ from tests.apps.alerts.test_delivery import _delivery, _fired
 
 
 def _claimed(model, pk: int, *, run_id: str, seconds_ago: float, prefix: str) -> None:
-    model.objects.filter(pk=pk).update(**{f"{prefix}_started_at": timezone.now() - timedelta(seconds=seconds_ago),
-                                          f"{prefix}_run_id": run_id})
+    model.objects.filter(pk=pk).update(
+        **{
+            f"{prefix}_started_at": timezone.now() - timedelta(seconds=seconds_ago),
+            f"{prefix}_run_id": run_id,
+        }
+    )
 
 
 def test_no_transaction_is_open_while_the_webhook_is_posted(alpha, monkeypatch):
@@ -39,7 +43,10 @@ def test_no_transaction_is_open_while_the_webhook_is_posted(alpha, monkeypatch):
         monkeypatch.setattr(webhooks, "post", watched)
         with tenant_context(alpha.tenant):
             outside = len(connection.atomic_blocks)  # the test's own transaction
-            assert delivery.attempt_webhook(sent.pk, run_id="task-1").status == WebhookDelivery.Status.DELIVERED
+            assert (
+                delivery.attempt_webhook(sent.pk, run_id="task-1").status
+                == WebhookDelivery.Status.DELIVERED
+            )
     assert depth == [outside]
 
 
@@ -64,7 +71,11 @@ def test_the_same_message_come_back_posts_again_with_the_same_delivery_id(alpha)
             _claimed(WebhookDelivery, sent.pk, run_id="task-1", seconds_ago=1, prefix="attempt")
             again = delivery.attempt_webhook(sent.pk, run_id="task-1")
         ids = [headers[webhooks.DELIVERY_HEADER] for headers, _ in hook.requests]
-    assert (again.status, again.attempts, again.attempt_started_at) == (WebhookDelivery.Status.DELIVERED, 2, None)
+    assert (again.status, again.attempts, again.attempt_started_at) == (
+        WebhookDelivery.Status.DELIVERED,
+        2,
+        None,
+    )
     assert ids == [delivery.delivery_key("alpha", sent.pk)] * 2
 
 

@@ -47,7 +47,9 @@ def test_a_rule_fires_once_when_crossed_not_within_its_cooldown_and_again_after(
     assert (fired.state, fired.last_value) == (AlertRule.State.FIRING, today(alpha))
     (notification,) = _notifications(alpha)
     assert notification.rule_id == rule.pk and notification.read_at is None
-    assert notification.data["metric"] == "gross_sales" and notification.data["threshold"] == format(rule.threshold.normalize(), "f")
+    assert notification.data["metric"] == "gross_sales" and notification.data[
+        "threshold"
+    ] == format(rule.threshold.normalize(), "f")
     assert notification.title.startswith("Big day: Gross sales is above")
 
     assert evaluate(alpha) == 0  # still above, within the cool-down
@@ -57,7 +59,9 @@ def test_a_rule_fires_once_when_crossed_not_within_its_cooldown_and_again_after(
 
     # The cool-down has passed (time moved by the rule's own record, not by a mock).
     with tenant_context(alpha.tenant):
-        AlertRule.objects.filter(pk=rule.pk).update(last_fired_at=timezone.now() - timedelta(minutes=61))
+        AlertRule.objects.filter(pk=rule.pk).update(
+            last_fired_at=timezone.now() - timedelta(minutes=61)
+        )
     assert evaluate(alpha) == 1
     assert len(_notifications(alpha)) == 2
     assert evaluate(alpha) == 0
@@ -67,11 +71,16 @@ def test_a_paused_rule_is_not_evaluated_and_a_cleared_one_says_so(alpha):
     rule, _ = make_rule(alpha, threshold=today(alpha) + 10, cooldown_minutes=1)
     sell(alpha, "20.00")
     with tenant_context(alpha.tenant):
-        services.update_rule(actor=shop.actor(alpha, "owner"), rule_id=rule.pk, values={"active": False})
+        services.update_rule(
+            actor=shop.actor(alpha, "owner"), rule_id=rule.pk, values={"active": False}
+        )
     assert evaluate(alpha) == 0 and _rule(alpha, rule).last_evaluated_at is None
     with tenant_context(alpha.tenant):
-        services.update_rule(actor=shop.actor(alpha, "owner"), rule_id=rule.pk,
-                             values={"active": True, "threshold": today(alpha) + 1000})
+        services.update_rule(
+            actor=shop.actor(alpha, "owner"),
+            rule_id=rule.pk,
+            values={"active": True, "threshold": today(alpha) + 1000},
+        )
     assert evaluate(alpha) == 0
     assert _rule(alpha, rule).state == AlertRule.State.CLEAR
 
@@ -81,17 +90,20 @@ def test_below_fires_under_the_threshold(alpha):
     assert evaluate(alpha) == 1
 
 
-@pytest.mark.parametrize(("comparison", "value", "threshold", "met"), [
-    ("above", Decimal("10"), Decimal("10"), False),
-    ("above", Decimal("10.01"), Decimal("10"), True),
-    ("below", Decimal("9.99"), Decimal("10"), True),
-    ("below", None, Decimal("10"), False),
-    ("percent_change", Decimal("25.00"), Decimal("25"), True),
-    ("percent_change", Decimal("-30.00"), Decimal("25"), False),
-    ("percent_change", Decimal("-30.00"), Decimal("-25"), True),
-    ("percent_change", Decimal("10.00"), Decimal("-25"), False),
-    ("percent_change", None, Decimal("-25"), False),
-])
+@pytest.mark.parametrize(
+    ("comparison", "value", "threshold", "met"),
+    [
+        ("above", Decimal("10"), Decimal("10"), False),
+        ("above", Decimal("10.01"), Decimal("10"), True),
+        ("below", Decimal("9.99"), Decimal("10"), True),
+        ("below", None, Decimal("10"), False),
+        ("percent_change", Decimal("25.00"), Decimal("25"), True),
+        ("percent_change", Decimal("-30.00"), Decimal("25"), False),
+        ("percent_change", Decimal("-30.00"), Decimal("-25"), True),
+        ("percent_change", Decimal("10.00"), Decimal("-25"), False),
+        ("percent_change", None, Decimal("-25"), False),
+    ],
+)
 def test_conditions(comparison, value, threshold, met):
     assert evaluation.met(comparison, value, threshold) is met
 
@@ -107,7 +119,9 @@ def test_percent_change_compares_with_the_window_before(alpha):
 def test_the_window_is_whole_local_days_ending_today(alpha):
     now = timezone.now()
     assert evaluation.window(alpha.tenant, 7, now) == DateRange(
-        evaluation.window(alpha.tenant, 1, now).first - timedelta(days=6), evaluation.window(alpha.tenant, 1, now).last)
+        evaluation.window(alpha.tenant, 1, now).first - timedelta(days=6),
+        evaluation.window(alpha.tenant, 1, now).last,
+    )
 
 
 def test_an_unknown_metric_is_logged_and_the_other_rules_go_on(alpha):
@@ -126,7 +140,8 @@ def test_an_unknown_metric_is_logged_and_the_other_rules_go_on(alpha):
     finally:
         logger.removeHandler(handler)
     assert [record.getMessage() for record in logged] == [
-        f"Alert rule {broken.pk} cannot be evaluated: Unknown metric: no_such_metric."]
+        f"Alert rule {broken.pk} cannot be evaluated: Unknown metric: no_such_metric."
+    ]
 
 
 def test_tenants_are_evaluated_apart(alpha, beta):
@@ -139,7 +154,9 @@ def test_tenants_are_evaluated_apart(alpha, beta):
 def test_beat_queues_an_evaluation_in_every_active_tenant(alpha, beta):
     """The beat entry names the fan-out task; run eagerly (as a worker would), it evaluates
     each active tenant's rules in that tenant's schema, and not the template's."""
-    assert settings.CELERY_BEAT_SCHEDULE["alerts.evaluate"]["task"] == tasks.evaluate_all_tenants.name
+    assert (
+        settings.CELERY_BEAT_SCHEDULE["alerts.evaluate"]["task"] == tasks.evaluate_all_tenants.name
+    )
     make_rule(alpha, comparison="below", threshold=today(alpha) + 1)
     make_rule(beta, comparison="below", threshold=today(beta) + 1)
     app.conf.task_always_eager, app.conf.task_eager_propagates = True, True
@@ -165,9 +182,17 @@ def race(tenants, django_db_blocker):
     transaction (the test asks for `db` after this), so that other connections see it."""
     with throwaway_tenant(django_db_blocker, SLUG, "Alerts race") as tenant:
         with tenant_context(tenant):
-            rule, _ = services.create_rule(actor=None, values={
-                "name": "Any sale", "metric": "orders", "comparison": "below", "window_days": 1,
-                "threshold": Decimal("1"), "channels": ["in_app"]})
+            rule, _ = services.create_rule(
+                actor=None,
+                values={
+                    "name": "Any sale",
+                    "metric": "orders",
+                    "comparison": "below",
+                    "window_days": 1,
+                    "threshold": Decimal("1"),
+                    "channels": ["in_app"],
+                },
+            )
         yield tenant, rule
 
 

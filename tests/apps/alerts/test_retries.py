@@ -16,7 +16,9 @@ from tests.retries import retries_of
 
 
 def test_an_unreachable_mail_server_is_retried_after_the_policys_backoff(alpha, settings):
-    notification, _ = _fired(alpha, channels=["email"], emails=["ops@example.com"])  # queued on a commit never reached
+    notification, _ = _fired(
+        alpha, channels=["email"], emails=["ops@example.com"]
+    )  # queued on a commit never reached
     mail.outbox.clear()
     locmem = settings.EMAIL_BACKEND
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"

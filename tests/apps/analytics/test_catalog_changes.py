@@ -16,8 +16,12 @@ from apps.orders import services as orders
 from tests.apps.orders import shop
 
 DAY = date(2025, 6, 3)
-BY_CATEGORY = AnalyticsQuery(metrics=("product_revenue",), range=DateRange(DAY, DAY), dimension=Dimension.CATEGORY)
-BY_PRODUCT = AnalyticsQuery(metrics=("product_revenue",), range=DateRange(DAY, DAY), dimension=Dimension.PRODUCT)
+BY_CATEGORY = AnalyticsQuery(
+    metrics=("product_revenue",), range=DateRange(DAY, DAY), dimension=Dimension.CATEGORY
+)
+BY_PRODUCT = AnalyticsQuery(
+    metrics=("product_revenue",), range=DateRange(DAY, DAY), dimension=Dimension.PRODUCT
+)
 
 
 def _by_key(result) -> dict[str, str]:
@@ -32,26 +36,38 @@ def sold(alpha, django_capture_on_commit_callbacks):
         variant = shop.variant("15.00", stock=10)
         variant.product.category = tea
         variant.product.save()
-        orders.create_order(actor=None, tenant=alpha.tenant, email="t@example.com",
-                            placed_at=datetime(2025, 6, 3, 12, tzinfo=UTC),
-                            lines=[orders.LineRequest(variant.pk, 2)])
+        orders.create_order(
+            actor=None,
+            tenant=alpha.tenant,
+            email="t@example.com",
+            placed_at=datetime(2025, 6, 3, 12, tzinfo=UTC),
+            lines=[orders.LineRequest(variant.pk, 2)],
+        )
     return tea, variant.product
 
 
-def test_moving_a_product_to_another_category_moves_its_sales(alpha, sold, django_capture_on_commit_callbacks):
+def test_moving_a_product_to_another_category_moves_its_sales(
+    alpha, sold, django_capture_on_commit_callbacks
+):
     tea, product = sold
     with tenant_context(alpha.tenant):
-        assert _by_key(engine.run(alpha.tenant, BY_CATEGORY)) == {str(tea.pk): "30.00"}  # now cached
+        assert _by_key(engine.run(alpha.tenant, BY_CATEGORY)) == {
+            str(tea.pk): "30.00"
+        }  # now cached
         coffee = Category.objects.create(name="Coffee", slug="coffee")
         with django_capture_on_commit_callbacks(execute=True):
-            catalog.update_product(actor=shop.actor(alpha), product_id=product.pk, changes={"category_id": coffee.pk})
+            catalog.update_product(
+                actor=shop.actor(alpha), product_id=product.pk, changes={"category_id": coffee.pk}
+            )
         assert _by_key(engine.run(alpha.tenant, BY_CATEGORY)) == {str(coffee.pk): "30.00"}
         with django_capture_on_commit_callbacks(execute=True):
             catalog.delete_category(actor=shop.actor(alpha), category_id=coffee.pk)
         assert _by_key(engine.run(alpha.tenant, BY_CATEGORY)) == {"": "30.00"}
 
 
-def test_deleting_a_product_removes_it_from_the_product_figures(alpha, sold, django_capture_on_commit_callbacks):
+def test_deleting_a_product_removes_it_from_the_product_figures(
+    alpha, sold, django_capture_on_commit_callbacks
+):
     _, product = sold
     with tenant_context(alpha.tenant):
         assert _by_key(engine.run(alpha.tenant, BY_PRODUCT)) == {str(product.pk): "30.00"}

@@ -29,37 +29,58 @@ def _t(text: str) -> datetime:
 # (type, UTC time, session, customer id); what each visitor reaches with a 24-hour window:
 DATASET = [
     # a: every step in order                                                   → 4
-    (V, "2026-03-01 10:00", "a", None), (C, "2026-03-01 10:05", "a", None),
-    (K, "2026-03-01 10:10", "a", None), (P, "2026-03-01 10:15", "a", None),
+    (V, "2026-03-01 10:00", "a", None),
+    (C, "2026-03-01 10:05", "a", None),
+    (K, "2026-03-01 10:10", "a", None),
+    (P, "2026-03-01 10:15", "a", None),
     # b: skips checkout; the purchase after it does not count                   → 2
-    (V, "2026-03-01 12:00", "b", None), (C, "2026-03-01 12:30", "b", None), (P, "2026-03-01 13:00", "b", None),
+    (V, "2026-03-01 12:00", "b", None),
+    (C, "2026-03-01 12:30", "b", None),
+    (P, "2026-03-01 13:00", "b", None),
     # c: the cart before the view is out of order                                → 1
-    (C, "2026-03-01 09:00", "c", None), (V, "2026-03-01 09:30", "c", None), (K, "2026-03-01 10:00", "c", None),
+    (C, "2026-03-01 09:00", "c", None),
+    (V, "2026-03-01 09:30", "c", None),
+    (K, "2026-03-01 10:00", "c", None),
     # d: cart exactly 24 h after entering (in), checkout a second later (out)    → 2
-    (V, "2026-03-01 08:00", "d", None), (C, "2026-03-02 08:00", "d", None), (K, "2026-03-02 08:00:01", "d", None),
+    (V, "2026-03-01 08:00", "d", None),
+    (C, "2026-03-02 08:00", "d", None),
+    (K, "2026-03-02 08:00:01", "d", None),
     # e: a view before the range does not count; enters at the one inside       → 2
-    (V, "2026-02-28 23:00", "e", None), (V, "2026-03-01 01:00", "e", None), (C, "2026-03-01 02:00", "e", None),
+    (V, "2026-02-28 23:00", "e", None),
+    (V, "2026-03-01 01:00", "e", None),
+    (C, "2026-03-01 02:00", "e", None),
     # customer 7 in two sessions is one visitor; the checkout without the customer is
     # session y's, a visitor who never viewed                                    → 2
-    (V, "2026-03-02 10:00", "x", 7), (C, "2026-03-02 11:00", "y", 7), (K, "2026-03-02 12:00", "y", None),
+    (V, "2026-03-02 10:00", "x", 7),
+    (C, "2026-03-02 11:00", "y", 7),
+    (K, "2026-03-02 12:00", "y", None),
     # f: views after the range: never enters
-    (V, "2026-03-03 00:30", "f", None), (C, "2026-03-03 00:40", "f", None),
+    (V, "2026-03-03 00:30", "f", None),
+    (C, "2026-03-03 00:40", "f", None),
     # g: enters late on the last day; later steps after the range, in the window;
     # checkout and purchase at the same instant                                  → 4
-    (V, "2026-03-02 23:00", "g", None), (C, "2026-03-03 05:00", "g", None),
-    (K, "2026-03-03 06:00", "g", None), (P, "2026-03-03 06:00", "g", None),
+    (V, "2026-03-02 23:00", "g", None),
+    (C, "2026-03-03 05:00", "g", None),
+    (K, "2026-03-03 06:00", "g", None),
+    (P, "2026-03-03 06:00", "g", None),
     # h: a checkout before the cart does not count, the one after it does         → 3
-    (V, "2026-03-01 10:00", "h", None), (K, "2026-03-01 11:00", "h", None),
-    (C, "2026-03-01 12:00", "h", None), (K, "2026-03-01 13:00", "h", None),
+    (V, "2026-03-01 10:00", "h", None),
+    (K, "2026-03-01 11:00", "h", None),
+    (C, "2026-03-01 12:00", "h", None),
+    (K, "2026-03-01 13:00", "h", None),
     # i: the window runs from the first view, not from a later one               → 1
-    (V, "2026-03-01 10:00", "i", None), (V, "2026-03-01 20:00", "i", None), (C, "2026-03-02 15:00", "i", None),
+    (V, "2026-03-01 10:00", "i", None),
+    (V, "2026-03-01 20:00", "i", None),
+    (C, "2026-03-02 15:00", "i", None),
 ]
 MARCH = DateRange(date(2026, 3, 1), date(2026, 3, 2))
 
 
 def _load(fixture, rows) -> None:
-    Event.objects.bulk_create(Event(type=kind, time=_t(at), session_id=session, customer_id=customer)
-                              for kind, at, session, customer in rows)
+    Event.objects.bulk_create(
+        Event(type=kind, time=_t(at), session_id=session, customer_id=customer)
+        for kind, at, session, customer in rows
+    )
     cache.bump(fixture.tenant.schema_name)  # what the commit of an ingestion does
 
 
@@ -67,7 +88,9 @@ def _figures(result: funnels.Funnel) -> list[tuple]:
     return [(s.type, s.visitors, s.conversion, s.step_conversion, s.drop_off) for s in result.steps]
 
 
-def _funnel(fixture, *, steps=funnels.DEFAULT_STEPS, hours=24, days=MARCH, zone="UTC") -> funnels.Funnel:
+def _funnel(
+    fixture, *, steps=funnels.DEFAULT_STEPS, hours=24, days=MARCH, zone="UTC"
+) -> funnels.Funnel:
     tenant = copy.copy(fixture.tenant)
     tenant.time_zone = zone
     return funnels.funnel(tenant=tenant, steps=steps, window_hours=hours, days=days)
@@ -102,21 +125,34 @@ def test_a_one_day_range_and_custom_steps(alpha):
         view_to_purchase = _funnel(alpha, steps=[V, P])
     assert [s.visitors for s in last_day.steps] == [2, 2, 1, 1]  # 7 and g enter; g goes on
     # a and g purchase after viewing; b's purchase counts once checkout is not a step
-    assert _figures(view_to_purchase) == [(V, 9, Decimal("1.0000"), Decimal("1.0000"), 0),
-                                          (P, 3, Decimal("0.3333"), Decimal("0.3333"), 6)]
+    assert _figures(view_to_purchase) == [
+        (V, 9, Decimal("1.0000"), Decimal("1.0000"), 0),
+        (P, 3, Decimal("0.3333"), Decimal("0.3333"), 6),
+    ]
 
 
 def test_days_are_the_tenants(alpha):
     """New York is UTC-5 on 1 March 2026: its day runs from 05:00Z to 05:00Z."""
-    rows = [(V, "2026-03-01 03:00", "out-early", None), (V, "2026-03-01 04:59", "out-before", None), (V, "2026-03-01 05:00", "in-first", None),
-            (V, "2026-03-02 04:59", "in-last", None), (V, "2026-03-02 05:00", "out-after", None)]
+    rows = [
+        (V, "2026-03-01 03:00", "out-early", None),
+        (V, "2026-03-01 04:59", "out-before", None),
+        (V, "2026-03-01 05:00", "in-first", None),
+        (V, "2026-03-02 04:59", "in-last", None),
+        (V, "2026-03-02 05:00", "out-after", None),
+    ]
     with tenant_context(alpha.tenant):
         _load(alpha, rows)
-        result = _funnel(alpha, steps=[V, C], days=DateRange(date(2026, 3, 1), date(2026, 3, 1)),
-                         zone="America/New_York")
+        result = _funnel(
+            alpha,
+            steps=[V, C],
+            days=DateRange(date(2026, 3, 1), date(2026, 3, 1)),
+            zone="America/New_York",
+        )
         utc = _funnel(alpha, steps=[V, C], days=DateRange(date(2026, 3, 1), date(2026, 3, 1)))
-    assert _figures(result) == [(V, 2, Decimal("1.0000"), Decimal("1.0000"), 0), (C, 0, Decimal("0.0000"),
-                                                                                  Decimal("0.0000"), 2)]
+    assert _figures(result) == [
+        (V, 2, Decimal("1.0000"), Decimal("1.0000"), 0),
+        (C, 0, Decimal("0.0000"), Decimal("0.0000"), 2),
+    ]
     assert utc.steps[0].visitors == 3  # in UTC: 03:00, 04:59 and 05:00 on the 1st
 
 
@@ -136,17 +172,20 @@ def test_new_events_change_the_next_answer(alpha):
         assert _funnel(alpha).steps[0].visitors == 2
 
 
-@pytest.mark.parametrize(("arguments", "code"), [
-    ({"steps": [V]}, "BAD_STEPS"),
-    ({"steps": [V, C, K, P, "a", "b", "c", "d", "e"]}, "BAD_STEPS"),
-    ({"steps": [V, V]}, "BAD_STEPS"),
-    ({"steps": [V, "Added To Cart"]}, "BAD_STEPS"),
-    ({"hours": 0}, "BAD_WINDOW"),
-    ({"hours": 30 * 24 + 1}, "BAD_WINDOW"),
-    ({"days": DateRange(date(2026, 3, 2), date(2026, 3, 1))}, "BAD_RANGE"),
-    ({"days": DateRange(date(1999, 12, 31), date(2000, 1, 1))}, "BAD_RANGE"),
-    ({"days": DateRange(date(2025, 1, 1), date(2026, 1, 2))}, "BAD_RANGE"),
-])
+@pytest.mark.parametrize(
+    ("arguments", "code"),
+    [
+        ({"steps": [V]}, "BAD_STEPS"),
+        ({"steps": [V, C, K, P, "a", "b", "c", "d", "e"]}, "BAD_STEPS"),
+        ({"steps": [V, V]}, "BAD_STEPS"),
+        ({"steps": [V, "Added To Cart"]}, "BAD_STEPS"),
+        ({"hours": 0}, "BAD_WINDOW"),
+        ({"hours": 30 * 24 + 1}, "BAD_WINDOW"),
+        ({"days": DateRange(date(2026, 3, 2), date(2026, 3, 1))}, "BAD_RANGE"),
+        ({"days": DateRange(date(1999, 12, 31), date(2000, 1, 1))}, "BAD_RANGE"),
+        ({"days": DateRange(date(2025, 1, 1), date(2026, 1, 2))}, "BAD_RANGE"),
+    ],
+)
 def test_bad_arguments(alpha, arguments, code):
     with tenant_context(alpha.tenant), pytest.raises(UserError) as refused:
         _funnel(alpha, **arguments)
@@ -156,14 +195,22 @@ def test_bad_arguments(alpha, arguments, code):
 def test_limits_are_inclusive(alpha):
     with tenant_context(alpha.tenant):
         cache.bump(alpha.tenant.schema_name)
-        _funnel(alpha, steps=[V, C, K, P, "a", "b", "c", "d"], hours=30 * 24,
-                days=DateRange(date(2025, 1, 1), date(2026, 1, 1)))  # 8 steps, 30 days, 366 days: no error
+        _funnel(
+            alpha,
+            steps=[V, C, K, P, "a", "b", "c", "d"],
+            hours=30 * 24,
+            days=DateRange(date(2025, 1, 1), date(2026, 1, 1)),
+        )  # 8 steps, 30 days, 366 days: no error
 
 
 def test_events_posted_to_alpha_never_show_in_betas_funnel(gql, alpha, beta):
     now = timezone.now() - timedelta(hours=1)
-    body = json.dumps([{"type": kind, "time": (now + timedelta(minutes=n)).isoformat(), "sessionId": "iso"}
-                       for n, kind in enumerate(funnels.DEFAULT_STEPS)])
+    body = json.dumps(
+        [
+            {"type": kind, "time": (now + timedelta(minutes=n)).isoformat(), "sessionId": "iso"}
+            for n, kind in enumerate(funnels.DEFAULT_STEPS)
+        ]
+    )
     assert _post(gql, alpha, body, key=_key(alpha)).json()["accepted"] == 4
     today = DateRange(now.date() - timedelta(days=1), now.date() + timedelta(days=1))
     with tenant_context(alpha.tenant):

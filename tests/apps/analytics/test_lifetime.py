@@ -45,9 +45,17 @@ def test_without_a_year_before_there_is_no_prediction(shop):
     with tenant_context(tenant):
         figures = lifetime.lifetime_value(tenant, date(2025, 6, 30))  # nobody ordered before 2025
     # c6 (200), c7 (500 + 500), c10 (0): 1200 / 3
-    assert (figures.customers, figures.revenue, figures.historical) == (3, Decimal("1200.00"), Decimal("400.00"))
+    assert (figures.customers, figures.revenue, figures.historical) == (
+        3,
+        Decimal("1200.00"),
+        Decimal("400.00"),
+    )
     assert (figures.year_orders, figures.average_order_value) == (4, Decimal("300.00"))
-    assert (figures.retention_rate, figures.expected_lifespan_years, figures.predictive) == (None, None, None)
+    assert (figures.retention_rate, figures.expected_lifespan_years, figures.predictive) == (
+        None,
+        None,
+        None,
+    )
 
 
 def test_when_no_one_churns_the_lifespan_is_capped(alpha):
@@ -57,5 +65,8 @@ def test_when_no_one_churns_the_lifespan_is_capped(alpha):
         make.order(buyer, "100.00", datetime(2025, 1, 10, 12, tzinfo=UTC))
         make.order(buyer, "100.00", datetime(2026, 1, 10, 12, tzinfo=UTC))
         figures = lifetime.lifetime_value(alpha.tenant, date(2026, 3, 31))
-    assert (figures.retention_rate, figures.expected_lifespan_years) == (Decimal("1.0000"), Decimal("10.00"))
+    assert (figures.retention_rate, figures.expected_lifespan_years) == (
+        Decimal("1.0000"),
+        Decimal("10.00"),
+    )
     assert figures.predictive == Decimal("1000.00")  # 100 a year for 10 years

@@ -22,15 +22,26 @@ QUERY = AnalyticsQuery(metrics=("orders",), range=DateRange(DAY, DAY))
 def answers(tenants, django_db_blocker) -> tuple[int, int]:
     """Orders of DAY in a committed tenant with one order (answer cached), then in a tenant made
     again under the same name (set up before `db` opens the test's transaction)."""
-    with throwaway_tenant(django_db_blocker, "cache-again", "Cache again") as first, \
-            django_db_blocker.unblock(), tenant_context(first):
+    with (
+        throwaway_tenant(django_db_blocker, "cache-again", "Cache again") as first,
+        django_db_blocker.unblock(),
+        tenant_context(first),
+    ):
         product = Product.objects.create(name="Pen", slug="pen", status=Product.Status.ACTIVE)
         variant = Variant.objects.create(product=product, sku="PEN", price="2.00", stock=10)
-        services.create_order(actor=None, tenant=first, email="a@example.com",
-                              placed_at=datetime(2025, 6, 1, 12, tzinfo=UTC), lines=[services.LineRequest(variant.pk, 1)])
+        services.create_order(
+            actor=None,
+            tenant=first,
+            email="a@example.com",
+            placed_at=datetime(2025, 6, 1, 12, tzinfo=UTC),
+            lines=[services.LineRequest(variant.pk, 1)],
+        )
         before = engine.run(first, QUERY).totals["orders"]
-    with throwaway_tenant(django_db_blocker, "cache-again", "Cache again") as second, \
-            django_db_blocker.unblock(), tenant_context(second):
+    with (
+        throwaway_tenant(django_db_blocker, "cache-again", "Cache again") as second,
+        django_db_blocker.unblock(),
+        tenant_context(second),
+    ):
         return before, engine.run(second, QUERY).totals["orders"]
 
 

@@ -34,7 +34,15 @@ EXPECTED = {
     "c7": (120, 4, "1900.00", 2, 5, 5, Segment.CANT_LOSE),  # 2000 less a 100 refund
     "c8": (150, 1, "30.00", 2, 1, 1, Segment.HIBERNATING),  # its cancelled March order is left out
     "c9": (242, 2, "120.00", 1, 3, 3, Segment.AT_RISK),
-    "c10": (440, 1, "0.00", 1, 1, 1, Segment.LOST),  # refunded in full, still a customer with an order
+    "c10": (
+        440,
+        1,
+        "0.00",
+        1,
+        1,
+        1,
+        Segment.LOST,
+    ),  # refunded in full, still a customer with an order
 }
 
 
@@ -48,7 +56,9 @@ def test_scores_and_segments_by_hand(shop):
     tenant, ids = shop
     with tenant_context(tenant):
         table = rfm.rfm_table(tenant, rfm_shop.AS_OF)
-    assert table.as_of == rfm_shop.AS_OF and table.customers == 10  # c11 (cancelled only), c12 (none) left out
+    assert (
+        table.as_of == rfm_shop.AS_OF and table.customers == 10
+    )  # c11 (cancelled only), c12 (none) left out
     for name, (recency, frequency, monetary, r, f, m, segment) in EXPECTED.items():
         assert table.scores(ids[name]) == rfm.CustomerScores(
             ids[name], recency, frequency, Decimal(monetary), r, f, m, segment
@@ -64,20 +74,36 @@ def test_segment_figures_by_hand(shop):
     assert list(summaries) == list(Segment)
     loyal = summaries[Segment.LOYAL]
     assert (loyal.customers, loyal.customers_share, loyal.revenue, loyal.revenue_share) == (
-        2, Decimal("0.2000"), Decimal("2100.00"), Decimal("0.4375"))  # 2100 / 4800
+        2,
+        Decimal("0.2000"),
+        Decimal("2100.00"),
+        Decimal("0.4375"),
+    )  # 2100 / 4800
     assert (loyal.average_recency_days, loyal.average_frequency, loyal.average_monetary) == (
-        Decimal("32.50"), Decimal("4.00"), Decimal("1050.00"))
+        Decimal("32.50"),
+        Decimal("4.00"),
+        Decimal("1050.00"),
+    )
     shares = {segment: summary.revenue_share for segment, summary in summaries.items()}
     assert shares == {
-        Segment.CHAMPIONS: Decimal("0.0833"), Segment.LOYAL: Decimal("0.4375"),
-        Segment.POTENTIAL_LOYALISTS: Decimal("0.0333"), Segment.NEW: Decimal("0.0104"),
-        Segment.PROMISING: Decimal("0.0000"), Segment.NEED_ATTENTION: Decimal("0.0083"),
-        Segment.AT_RISK: Decimal("0.0250"), Segment.CANT_LOSE: Decimal("0.3958"),
-        Segment.HIBERNATING: Decimal("0.0063"), Segment.LOST: Decimal("0.0000"),
+        Segment.CHAMPIONS: Decimal("0.0833"),
+        Segment.LOYAL: Decimal("0.4375"),
+        Segment.POTENTIAL_LOYALISTS: Decimal("0.0333"),
+        Segment.NEW: Decimal("0.0104"),
+        Segment.PROMISING: Decimal("0.0000"),
+        Segment.NEED_ATTENTION: Decimal("0.0083"),
+        Segment.AT_RISK: Decimal("0.0250"),
+        Segment.CANT_LOSE: Decimal("0.3958"),
+        Segment.HIBERNATING: Decimal("0.0063"),
+        Segment.LOST: Decimal("0.0000"),
     }
     assert abs(sum(shares.values()) - 1) <= Decimal("0.0010")
     promising = summaries[Segment.PROMISING]
-    assert (promising.customers, promising.average_monetary, promising.average_recency_days) == (0, None, None)
+    assert (promising.customers, promising.average_monetary, promising.average_recency_days) == (
+        0,
+        None,
+        None,
+    )
     assert table.segment_ids(Segment.LOYAL) == [ids["c4"], ids["c6"]]  # biggest spender first
 
 
@@ -85,15 +111,22 @@ def test_every_cell_of_the_grid_has_one_segment_and_every_segment_a_cell():
     cells = {(r, f): rfm.segment_of(r, f) for r, f in itertools.product(range(1, 6), repeat=2)}
     assert len(cells) == 25 and all(isinstance(segment, Segment) for segment in cells.values())
     assert set(cells.values()) == set(Segment)
-    assert cells[5, 5] is Segment.CHAMPIONS and cells[1, 1] is Segment.LOST and cells[1, 5] is Segment.CANT_LOSE
+    assert (
+        cells[5, 5] is Segment.CHAMPIONS
+        and cells[1, 1] is Segment.LOST
+        and cells[1, 5] is Segment.CANT_LOSE
+    )
 
 
 def _frame(rows):
     return pd.DataFrame(rows, columns=rfm.COLUMNS).astype("int64")
 
 
-MEASURES = st.lists(st.tuples(st.integers(0, 400), st.integers(1, 6), st.integers(0, 10_000)),
-                   min_size=1, max_size=60)
+MEASURES = st.lists(
+    st.tuples(st.integers(0, 400), st.integers(1, 6), st.integers(0, 10_000)),
+    min_size=1,
+    max_size=60,
+)
 
 
 @settings(deadline=None, max_examples=50)
@@ -118,7 +151,11 @@ def test_scores_are_quintiles_of_ranks(measures):
 
 
 @settings(deadline=None, max_examples=100)
-@given(MEASURES, st.lists(st.integers(0, 59), min_size=1, max_size=30), st.randoms(use_true_random=False))
+@given(
+    MEASURES,
+    st.lists(st.integers(0, 59), min_size=1, max_size=30),
+    st.randoms(use_true_random=False),
+)
 def test_equal_measures_get_equal_scores_and_segments(measures, copies, shuffle):
     """Customers with the same (recency, frequency, monetary) are scored and segmented alike,
     whatever their ids and however many share those values; a measure shared alone scores alike."""
@@ -135,14 +172,23 @@ def test_equal_measures_get_equal_scores_and_segments(measures, copies, shuffle)
 
 def test_small_populations():
     one = rfm.score(_frame([(7, 3, 1, 500)]))
-    assert (one.loc[7, "r"], one.loc[7, "f"], one.loc[7, "m"], one.loc[7, "segment"]) == (3, 3, 3, "need_attention")
+    assert (one.loc[7, "r"], one.loc[7, "f"], one.loc[7, "m"], one.loc[7, "segment"]) == (
+        3,
+        3,
+        3,
+        "need_attention",
+    )
     two = rfm.score(_frame([(1, 10, 1, 100), (2, 10, 1, 100)]))  # tied: no one to rank them against
     assert list(two["r"]) == list(two["f"]) == list(two["m"]) == [3, 3]
     assert list(two["segment"]) == ["need_attention"] * 2
     apart = rfm.score(_frame([(1, 0, 1, 100), (2, 0, 1, 250)]))  # both today, once; one spent more
     assert list(apart.loc[[1, 2], "m"]) == [1, 5] and set(apart["segment"]) == {"need_attention"}
-    straddling = rfm.score(_frame([(1, 5, 1, 1), (2, 3, 2, 2), (3, 3, 2, 3)]))  # ranks 2 and 3 share 2.5
-    assert list(straddling.loc[[1, 2, 3], "f"]) == [1, 4, 4] and list(straddling.loc[[1, 2, 3], "r"]) == [1, 4, 4]
+    straddling = rfm.score(
+        _frame([(1, 5, 1, 1), (2, 3, 2, 2), (3, 3, 2, 3)])
+    )  # ranks 2 and 3 share 2.5
+    assert list(straddling.loc[[1, 2, 3], "f"]) == [1, 4, 4] and list(
+        straddling.loc[[1, 2, 3], "r"]
+    ) == [1, 4, 4]
     assert rfm.score(_frame([])).empty
 
 
@@ -153,7 +199,9 @@ def test_no_orders_no_customers(alpha):
         table = rfm.rfm_table(alpha.tenant)
         summaries = table.summaries()
     assert table.customers == 0 and table.as_of == local_today(alpha.tenant)
-    assert [(s.customers, s.customers_share, s.revenue_share) for s in summaries] == [(0, None, None)] * 10
+    assert [(s.customers, s.customers_share, s.revenue_share) for s in summaries] == [
+        (0, None, None)
+    ] * 10
 
 
 def test_as_of_bounds(alpha):

@@ -33,8 +33,13 @@ def race(tenants, django_db_blocker):
             variant = Variant.objects.create(product=product, sku="TEE", price="12.50", stock=1000)
             paid = []
             for n in range(WRITERS):
-                order = services.create_order(actor=None, tenant=tenant, email=f"old{n}@example.com", placed_at=WHEN,
-                                              lines=[services.LineRequest(variant.pk, 2)])
+                order = services.create_order(
+                    actor=None,
+                    tenant=tenant,
+                    email=f"old{n}@example.com",
+                    placed_at=WHEN,
+                    lines=[services.LineRequest(variant.pk, 2)],
+                )
                 paid.append(services.update_status(actor=None, order_id=order.pk, status="paid"))
         yield tenant, variant, paid
 
@@ -48,12 +53,19 @@ def test_concurrent_writers_of_one_day_leave_it_exact(race, db):
             with tenant_context(tenant):
                 start.wait()
                 if index < WRITERS:
-                    services.create_order(actor=None, tenant=tenant, email=f"new{index}@example.com",
-                                          placed_at=WHEN, lines=[services.LineRequest(variant.pk, 1)])
+                    services.create_order(
+                        actor=None,
+                        tenant=tenant,
+                        email=f"new{index}@example.com",
+                        placed_at=WHEN,
+                        lines=[services.LineRequest(variant.pk, 1)],
+                    )
                 elif index % 2:
                     services.cancel_order(actor=None, order_id=paid[index - WRITERS].pk)
                 else:
-                    services.create_refund(actor=None, order_id=paid[index - WRITERS].pk, amount=Decimal("5.00"))
+                    services.create_refund(
+                        actor=None, order_id=paid[index - WRITERS].pk, amount=Decimal("5.00")
+                    )
         finally:
             connection.close()
 
@@ -63,9 +75,14 @@ def test_concurrent_writers_of_one_day_leave_it_exact(race, db):
         counted = Order.objects.exclude(status="cancelled")
         day = SalesDay.objects.get(day=WHEN.date())
         refunds = Refund.objects.filter(order__in=counted)  # made today: on today's row
-        rolled = SalesDay.objects.aggregate(refunds=Sum("refunds"), refund_count=Sum("refund_count"))
+        rolled = SalesDay.objects.aggregate(
+            refunds=Sum("refunds"), refund_count=Sum("refund_count")
+        )
         assert (day.orders, day.gross, rolled["refunds"], rolled["refund_count"]) == (
-            counted.count(), counted.aggregate(s=Sum("total"))["s"], refunds.aggregate(s=Sum("amount"))["s"],
-            refunds.count())
+            counted.count(),
+            counted.aggregate(s=Sum("total"))["s"],
+            refunds.aggregate(s=Sum("amount"))["s"],
+            refunds.count(),
+        )
         assert day.orders == WRITERS + WRITERS // 2 and rolled["refund_count"] == WRITERS // 2
         assert day.new_customer_orders == day.orders  # every customer has one order

@@ -30,10 +30,23 @@ from apps.orders.models import Order, OrderLine, Refund, RefundLine
 from apps.provisioning import services as tenant_services
 from tests.apps.orders import shop
 
-ZONES = ["America/New_York", "Europe/London", "Australia/Lord_Howe", "Asia/Kathmandu", "Pacific/Chatham", "UTC"]
+ZONES = [
+    "America/New_York",
+    "Europe/London",
+    "Australia/Lord_Howe",
+    "Asia/Kathmandu",
+    "Pacific/Chatham",
+    "UTC",
+]
 YEAR = 2025
 SALES_METRICS = [name for name, metric in METRICS.items() if "sales" in metric.sources]
-PRODUCT_METRICS = ["product_revenue", "product_units", "product_orders", "product_refunds", "product_refunded_units"]
+PRODUCT_METRICS = [
+    "product_revenue",
+    "product_units",
+    "product_orders",
+    "product_refunds",
+    "product_refunded_units",
+]
 
 
 def transitions(zone: ZoneInfo) -> list[datetime]:
@@ -54,9 +67,15 @@ def anchors(zone: ZoneInfo) -> list[datetime]:
 
 
 op = st.one_of(
-    st.tuples(st.just("order"), st.integers(0, 3), st.lists(st.tuples(st.integers(0, 2), st.integers(1, 3)),
-              min_size=1, max_size=3), st.integers(0, 5), st.integers(-2880, 2880), st.booleans(),
-              st.sampled_from(["0", "1.50"])),
+    st.tuples(
+        st.just("order"),
+        st.integers(0, 3),
+        st.lists(st.tuples(st.integers(0, 2), st.integers(1, 3)), min_size=1, max_size=3),
+        st.integers(0, 5),
+        st.integers(-2880, 2880),
+        st.booleans(),
+        st.sampled_from(["0", "1.50"]),
+    ),
     st.tuples(st.just("cancel"), st.integers(0, 30)),
     st.tuples(st.just("refund"), st.integers(0, 30), st.booleans(), st.integers(0, 5000)),
 )
@@ -96,7 +115,9 @@ def _expected(zone: ZoneInfo) -> tuple[dict[date, dict], dict[tuple[date, int], 
         day = sales[_local(refund.created, zone)]
         day["sales.refunds"] += refund.amount
         day["sales.refund_count"] += 1
-    for line in RefundLine.objects.filter(refund__order_id__in=counted).select_related("refund", "order_line"):
+    for line in RefundLine.objects.filter(refund__order_id__in=counted).select_related(
+        "refund", "order_line"
+    ):
         day = _local(line.refund.created, zone)
         sales[day]["sales.refunded_units"] += line.quantity
         row = products[(day, line.order_line.product_id)]
@@ -110,7 +131,11 @@ def _expected(zone: ZoneInfo) -> tuple[dict[date, dict], dict[tuple[date, int], 
 def _bucket(day: date, first: date, granularity: Granularity) -> date:
     if granularity is Granularity.DAY:
         return day
-    start = day - timedelta(days=day.weekday()) if granularity is Granularity.WEEK else day.replace(day=1)
+    start = (
+        day - timedelta(days=day.weekday())
+        if granularity is Granularity.WEEK
+        else day.replace(day=1)
+    )
     return max(start, first)
 
 
@@ -120,16 +145,22 @@ def _metric(name: str, parts: dict) -> object:
     money = lambda value: quantize(Decimal(value))  # noqa: E731
     derived = {
         "net_sales": lambda: money(get("sales.gross") - get("sales.refunds")),
-        "average_order_value": lambda: money(get("sales.gross") / get("sales.orders")) if get("sales.orders") else None,
+        "average_order_value": lambda: (
+            money(get("sales.gross") / get("sales.orders")) if get("sales.orders") else None
+        ),
         "returning_customer_rate": lambda: ratio(
             get("sales.returning_customer_orders"),
-            get("sales.returning_customer_orders") + get("sales.new_customer_orders")),
+            get("sales.returning_customer_orders") + get("sales.new_customer_orders"),
+        ),
     }
     if name in derived:
         return derived[name]()
     (part,) = METRICS[name].parts
-    return money(get(part)) if part.endswith(("gross", "discounts", "tax", "shipping", "refunds", "revenue")) \
+    return (
+        money(get(part))
+        if part.endswith(("gross", "discounts", "tax", "shipping", "refunds", "revenue"))
         else int(get(part))
+    )
 
 
 def _apply(fixture, ops, zone: ZoneInfo) -> None:
@@ -142,9 +173,14 @@ def _apply(fixture, ops, zone: ZoneInfo) -> None:
             _, customer, lines, anchor, minutes, paid, discount = step
             placed = places[anchor % len(places)] + timedelta(minutes=minutes)
             order = services.create_order(
-                actor=actor, tenant=fixture.tenant, email=f"c{customer}@example.com", placed_at=placed,
+                actor=actor,
+                tenant=fixture.tenant,
+                email=f"c{customer}@example.com",
+                placed_at=placed,
                 lines=[services.LineRequest(variants[v].pk, n) for v, n in lines],
-                discount=Decimal(discount), shipping=Decimal("4.99"), tax_rate=Decimal("7.25"),
+                discount=Decimal(discount),
+                shipping=Decimal("4.99"),
+                tax_rate=Decimal("7.25"),
             )
             if paid:
                 services.update_status(actor=actor, order_id=order.pk, status="paid")
@@ -158,11 +194,15 @@ def _apply(fixture, ops, zone: ZoneInfo) -> None:
             line = order.lines.order_by("id").first()
             try:
                 if partial and line.quantity > line.refunded_quantity:
-                    refund = services.create_refund(actor=actor, order_id=order.pk,
-                                                    lines=[services.RefundLineRequest(line.pk, 1)])
+                    refund = services.create_refund(
+                        actor=actor,
+                        order_id=order.pk,
+                        lines=[services.RefundLineRequest(line.pk, 1)],
+                    )
                 else:
-                    refund = services.create_refund(actor=actor, order_id=order.pk,
-                                                    amount=order.total - order.refunded_total)
+                    refund = services.create_refund(
+                        actor=actor, order_id=order.pk, amount=order.total - order.refunded_total
+                    )
             except UserError:
                 continue
             # Made later than the order, at a time of our choosing: as an import of old refunds
@@ -181,10 +221,19 @@ def _check(zone: ZoneInfo, ranges: list[tuple[date, date]]) -> None:
     for day, parts in sales.items():
         for part, value in parts.items():
             assert getattr(stored[day], part.split(".")[1]) == value, (day, part)
-    assert {(r.day, r.product_id): (r.units, r.revenue, r.orders, r.refunded_units, r.refunds)
-            for r in ProductDay.objects.all()} == {
-        key: (p["product.units"], p["product.revenue"] or ZERO, p["product.orders"], p["product.refunded_units"],
-              p["product.refunds"] or ZERO) for key, p in products.items()}
+    assert {
+        (r.day, r.product_id): (r.units, r.revenue, r.orders, r.refunded_units, r.refunds)
+        for r in ProductDay.objects.all()
+    } == {
+        key: (
+            p["product.units"],
+            p["product.revenue"] or ZERO,
+            p["product.orders"],
+            p["product.refunded_units"],
+            p["product.refunds"] or ZERO,
+        )
+        for key, p in products.items()
+    }
     for first, last in ranges:
         for granularity in Granularity:
             buckets: dict[date, dict] = defaultdict(lambda: defaultdict(lambda: 0))
@@ -197,13 +246,18 @@ def _check(zone: ZoneInfo, ranges: list[tuple[date, date]]) -> None:
                     for part, value in parts.items():
                         buckets[_bucket(day, first, granularity)][part] += value
             for names in (SALES_METRICS[:10], SALES_METRICS[10:] + PRODUCT_METRICS):
-                query = AnalyticsQuery(metrics=tuple(names), range=DateRange(first, last),
-                                       dimension=Dimension.TIME, granularity=granularity)
+                query = AnalyticsQuery(
+                    metrics=tuple(names),
+                    range=DateRange(first, last),
+                    dimension=Dimension.TIME,
+                    granularity=granularity,
+                )
                 result = engine.run(tenant, query)
                 for row in result.rows:
                     for name in names:
-                        assert row.values[name] == _metric(name, buckets.get(date.fromisoformat(row.key), {})), \
-                            (first, last, granularity, row.key, name)
+                        assert row.values[name] == _metric(
+                            name, buckets.get(date.fromisoformat(row.key), {})
+                        ), (first, last, granularity, row.key, name)
                 whole: dict = defaultdict(lambda: 0)
                 for parts in buckets.values():
                     for part, value in parts.items():
@@ -228,8 +282,11 @@ def fresh_analytics(alpha):
     cache.bump(alpha.tenant.schema_name)
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                 HealthCheck.too_slow])
+@settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(zone=st.sampled_from(ZONES), ops=st.lists(op, min_size=1, max_size=14), data=st.data())
 def test_rollups_equal_the_raw_rows(alpha, zone, ops, data):
     zone_info = ZoneInfo(zone)
@@ -252,12 +309,18 @@ def test_a_new_time_zone_rebuilds_the_rollups(alpha, fresh_analytics):
     with tenant_context(alpha.tenant):
         variant = shop.variant("20.00")
         # 23:30 on 1 March in London is 2 March in Sydney.
-        services.create_order(actor=None, tenant=alpha.tenant, email="tz@example.com",
-                              placed_at=datetime(2025, 3, 1, 23, 30, tzinfo=UTC),
-                              lines=[services.LineRequest(variant.pk, 1)])
+        services.create_order(
+            actor=None,
+            tenant=alpha.tenant,
+            email="tz@example.com",
+            placed_at=datetime(2025, 3, 1, 23, 30, tzinfo=UTC),
+            lines=[services.LineRequest(variant.pk, 1)],
+        )
         rollups.rebuild(time_zone="Europe/London")
         assert list(SalesDay.objects.values_list("day", "orders")) == [(date(2025, 3, 1), 1)]
-    tenant_services.update_tenant(actor=None, tenant=alpha.tenant, changes={"time_zone": "Australia/Sydney"})
+    tenant_services.update_tenant(
+        actor=None, tenant=alpha.tenant, changes={"time_zone": "Australia/Sydney"}
+    )
     with tenant_context(alpha.tenant):
         assert list(SalesDay.objects.values_list("day", "orders")) == [(date(2025, 3, 2), 1)]
         assert list(ProductDay.objects.values_list("day", "units")) == [(date(2025, 3, 2), 1)]

@@ -18,7 +18,9 @@ from tests.conftest import Response
 
 def category(fixture, name: str, *, parent: Category | None = None) -> Category:
     with tenant_context(fixture.tenant):
-        return Category.objects.create(name=name, slug=name.lower().replace(" ", "-"), parent=parent)
+        return Category.objects.create(
+            name=name, slug=name.lower().replace(" ", "-"), parent=parent
+        )
 
 
 def product(
@@ -33,7 +35,10 @@ def product(
     """A product and its variants: dicts of Variant fields, `sku` and `price` at least."""
     with tenant_context(fixture.tenant):
         made = Product.objects.create(
-            name=name, slug=name.lower().replace(" ", "-"), category=category, status=status,
+            name=name,
+            slug=name.lower().replace(" ", "-"),
+            category=category,
+            status=status,
             description=description,
         )
         for position, fields in enumerate(variants):
@@ -42,7 +47,9 @@ def product(
         return made
 
 
-def image_bytes(fmt: str = "PNG", size: tuple[int, int] = (64, 48), color: str = "red", **save: Any) -> bytes:
+def image_bytes(
+    fmt: str = "PNG", size: tuple[int, int] = (64, 48), color: str = "red", **save: Any
+) -> bytes:
     out = BytesIO()
     Image.new("RGB", size, color).save(out, format=fmt, **save)
     return out.getvalue()
@@ -69,4 +76,6 @@ def upload(
     response = async_to_sync(gql.client.post)(
         "/graphql/", form, headers={"Host": fixture.host, "Authorization": f"Bearer {token}"}
     )
-    return Response(response.status_code, json.loads(response.content or b"{}"), dict(response.headers))
+    return Response(
+        response.status_code, json.loads(response.content or b"{}"), dict(response.headers)
+    )

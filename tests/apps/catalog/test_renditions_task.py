@@ -25,7 +25,9 @@ from tests.committed import run_committed
 
 @pytest.fixture(scope="module")
 def worker():
-    with start_worker(app, pool="threads", concurrency=2, perform_ping_check=False, shutdown_timeout=10):
+    with start_worker(
+        app, pool="threads", concurrency=2, perform_ping_check=False, shutdown_timeout=10
+    ):
         yield
 
 
@@ -33,7 +35,9 @@ def _upload(fixture, slug: str) -> tuple[int, int]:
     def work():
         product = Product.objects.create(name=slug, slug=slug)
         file = BytesIO(image_bytes("JPEG", (1600, 800), "orange"))
-        image, = image_services.add_product_images(actor=Principal(), product_id=product.pk, uploads=[file])
+        (image,) = image_services.add_product_images(
+            actor=Principal(), product_id=product.pk, uploads=[file]
+        )
         return product.pk, image.pk
 
     return run_committed(fixture.tenant, work)
@@ -42,7 +46,9 @@ def _upload(fixture, slug: str) -> tuple[int, int]:
 def _renditions(fixture, image_id: int, *, timeout: float = 20) -> dict[str, str]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        found = run_committed(fixture.tenant, lambda: ProductImage.objects.get(pk=image_id).renditions)
+        found = run_committed(
+            fixture.tenant, lambda: ProductImage.objects.get(pk=image_id).renditions
+        )
         if found:
             return found
         time.sleep(0.1)
@@ -55,7 +61,9 @@ def _remove(fixture, product_id: int) -> None:
             for name in [image.image.name, *image.renditions.values()]:
                 image.image.storage.delete(name)
         Product.objects.filter(pk=product_id).delete()
-        AuditEntry.objects.filter(action="product_image.create", changes__product=product_id).delete()
+        AuditEntry.objects.filter(
+            action="product_image.create", changes__product=product_id
+        ).delete()
 
     run_committed(fixture.tenant, work)
 
@@ -69,7 +77,11 @@ def test_a_worker_writes_the_renditions_in_the_uploading_tenants_schema(worker, 
             assert sorted(renditions, key=int) == ["160", "640", "1280"]
             for size, name in renditions.items():
                 path = Path(settings.MEDIA_ROOT) / fixture.tenant.schema_name / name
-                assert path.is_file() and name.startswith(f"products/{product_id}/") and name.endswith(f"-{size}.webp")
+                assert (
+                    path.is_file()
+                    and name.startswith(f"products/{product_id}/")
+                    and name.endswith(f"-{size}.webp")
+                )
     finally:
         for fixture in (alpha, beta):
             _remove(fixture, made[fixture.slug][0])

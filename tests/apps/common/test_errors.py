@@ -26,16 +26,24 @@ def test_a_code_is_required():
 
 
 def test_registered_codes_are_kept():
-    error = UserError("Out of stock.", field="lines.0.quantity", code=OrderErrorCode.INSUFFICIENT_STOCK)
-    assert (error.code, error.field, error.message) == ("INSUFFICIENT_STOCK", "lines.0.quantity", "Out of stock.")
+    error = UserError(
+        "Out of stock.", field="lines.0.quantity", code=OrderErrorCode.INSUFFICIENT_STOCK
+    )
+    assert (error.code, error.field, error.message) == (
+        "INSUFFICIENT_STOCK",
+        "lines.0.quantity",
+        "Out of stock.",
+    )
     assert NotFound().code is CommonErrorCode.NOT_FOUND
 
 
 def test_every_domain_holds_the_common_codes_and_its_includes():
     assert registered()["OrderErrorCode"] is OrderErrorCode
     for enum in registered().values():
-        assert [member.value for member in enum][:len(COMMON)] == list(COMMON), enum
-    assert {member.value for member in OrderErrorCode} <= {member.value for member in PaymentErrorCode}
+        assert [member.value for member in enum][: len(COMMON)] == list(COMMON), enum
+    assert {member.value for member in OrderErrorCode} <= {
+        member.value for member in PaymentErrorCode
+    }
 
 
 def test_a_domain_cannot_redeclare_a_code():

@@ -31,7 +31,8 @@ def test_an_in_transaction_receiver_that_raises_rolls_the_write_back(alpha):
 
 
 def test_after_commit_receivers_hear_committed_writes_only_with_the_writers_schema(
-        alpha, django_capture_on_commit_callbacks):
+    alpha, django_capture_on_commit_callbacks
+):
     hook, heard = Hook("test.heard"), []
     hook.connect(lambda **kwargs: heard.append(("after commit", kwargs)), after_commit=True)
     hook.connect(lambda **kwargs: heard.append(("in transaction", kwargs)))
@@ -46,7 +47,8 @@ def test_after_commit_receivers_hear_committed_writes_only_with_the_writers_sche
 
 
 def test_after_commit_receivers_run_before_the_on_commit_work_of_in_transaction_ones(
-        alpha, django_capture_on_commit_callbacks):
+    alpha, django_capture_on_commit_callbacks
+):
     hook, order = Hook("test.order"), []
     hook.connect(lambda **_: transaction.on_commit(lambda: order.append("queued by a receiver")))
     hook.connect(lambda **_: order.append("after commit"), after_commit=True)

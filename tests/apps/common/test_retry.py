@@ -55,43 +55,56 @@ def _stripe_error(kind: type[stripe.StripeError], status: int) -> stripe.StripeE
     return kind("refused", http_status=status)
 
 
-@pytest.mark.parametrize("error", [
-    stripe.APIConnectionError("Stripe cannot be reached"),
-    _stripe_error(stripe.APIError, 503),
-    _stripe_error(stripe.RateLimitError, 429),
-    OperationalError("canceling statement due to lock timeout"),
-    TimeoutError("timed out"),  # socket.timeout is this one
-    ConnectionRefusedError(111, "Connection refused"),
-    smtplib.SMTPServerDisconnected("gone"),
-    smtplib.SMTPResponseException(451, b"try again later"),
-    retry.TryAgain("HTTP 500"),
-], ids=type)
+@pytest.mark.parametrize(
+    "error",
+    [
+        stripe.APIConnectionError("Stripe cannot be reached"),
+        _stripe_error(stripe.APIError, 503),
+        _stripe_error(stripe.RateLimitError, 429),
+        OperationalError("canceling statement due to lock timeout"),
+        TimeoutError("timed out"),  # socket.timeout is this one
+        ConnectionRefusedError(111, "Connection refused"),
+        smtplib.SMTPServerDisconnected("gone"),
+        smtplib.SMTPResponseException(451, b"try again later"),
+        retry.TryAgain("HTTP 500"),
+    ],
+    ids=type,
+)
 def test_errors_that_may_pass_are_retryable(error):
     assert retry.is_retryable(error)
 
 
-@pytest.mark.parametrize("error", [
-    _stripe_error(stripe.CardError, 402),
-    _stripe_error(stripe.InvalidRequestError, 400),
-    _stripe_error(stripe.AuthenticationError, 401),
-    _stripe_error(stripe.PermissionError, 403),
-    _stripe_error(stripe.IdempotencyError, 400),
-    smtplib.SMTPResponseException(550, b"no such mailbox"),
-    smtplib.SMTPRecipientsRefused({"a@example.com": (550, b"no such user")}),
-    ValueError("a bug of ours"),
-    UserError("Stripe payments are not enabled for this shop.", code=CommonErrorCode.INVALID),
-], ids=type)
+@pytest.mark.parametrize(
+    "error",
+    [
+        _stripe_error(stripe.CardError, 402),
+        _stripe_error(stripe.InvalidRequestError, 400),
+        _stripe_error(stripe.AuthenticationError, 401),
+        _stripe_error(stripe.PermissionError, 403),
+        _stripe_error(stripe.IdempotencyError, 400),
+        smtplib.SMTPResponseException(550, b"no such mailbox"),
+        smtplib.SMTPRecipientsRefused({"a@example.com": (550, b"no such user")}),
+        ValueError("a bug of ours"),
+        UserError("Stripe payments are not enabled for this shop.", code=CommonErrorCode.INVALID),
+    ],
+    ids=type,
+)
 def test_errors_a_retry_cannot_fix_are_permanent(error):
     assert not retry.is_retryable(error)
 
 
 def test_a_wrapping_error_is_judged_by_what_it_wraps():
     """The payment services turn Stripe's errors into UserErrors `from` them."""
-    for cause, expected in ((stripe.APIConnectionError("down"), True), (_stripe_error(stripe.CardError, 402), False)):
+    for cause, expected in (
+        (stripe.APIConnectionError("down"), True),
+        (_stripe_error(stripe.CardError, 402), False),
+    ):
         try:
             try:
                 raise cause
             except stripe.StripeError as error:
-                raise UserError("Stripe could not be reached.", code=CommonErrorCode.INVALID) from error
+                raise UserError(
+                    "Stripe could not be reached.", code=CommonErrorCode.INVALID
+                ) from error
         except UserError as wrapped:
             assert retry.is_retryable(wrapped) is expected

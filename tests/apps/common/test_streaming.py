@@ -33,7 +33,9 @@ class Download:
     status: int
     headers: dict[str, str]
     chunks: list[bytes]
-    read_before_first_chunk: int  # how far the server had read the file when it sent the first bytes
+    read_before_first_chunk: (
+        int  # how far the server had read the file when it sent the first bytes
+    )
 
     @property
     def body(self) -> bytes:
@@ -55,9 +57,18 @@ def read_position(path: Path) -> int:
 def download(host: str, target: str, file: Path) -> Download:
     path, _, query = target.partition("?")
     scope = {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
-        "path": path, "raw_path": path.encode(), "query_string": query.encode(), "root_path": "",
-        "headers": [(b"host", host.encode())], "client": ("127.0.0.1", 40000), "server": ("127.0.0.1", 80),
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": query.encode(),
+        "root_path": "",
+        "headers": [(b"host", host.encode())],
+        "client": ("127.0.0.1", 40000),
+        "server": ("127.0.0.1", 80),
     }
     answer = Download(0, {}, [], -1)
 
@@ -76,7 +87,9 @@ def download(host: str, target: str, file: Path) -> Download:
         async def send(message: dict) -> None:
             if message["type"] == "http.response.start":
                 answer.status = message["status"]
-                answer.headers = {name.decode().lower(): value.decode() for name, value in message["headers"]}
+                answer.headers = {
+                    name.decode().lower(): value.decode() for name, value in message["headers"]
+                }
             elif message.get("body"):
                 if not answer.chunks:
                     answer.read_before_first_chunk = read_position(file)
@@ -114,8 +127,13 @@ def export_file(alpha):
     data = os.urandom(SIZE)
 
     def make() -> Export:
-        export = Export.objects.create(kind="orders", format="csv", status=ExportStatus.DONE,
-                                       file_name="orders-2026-12-03.csv", size=SIZE)
+        export = Export.objects.create(
+            kind="orders",
+            format="csv",
+            status=ExportStatus.DONE,
+            file_name="orders-2026-12-03.csv",
+            size=SIZE,
+        )
         schema = alpha.tenant.schema_name
         export.file = files.name_for(schema, export.pk, "csv")
         with files.writing(export.file, files.partial_path(schema, export.pk, "csv")) as out:
@@ -124,7 +142,11 @@ def export_file(alpha):
         return export
 
     export = run_committed(alpha.tenant, make)
-    yield links.path(alpha.tenant.schema_name, export.pk), Path(files.storage().path(export.file)), data
+    yield (
+        links.path(alpha.tenant.schema_name, export.pk),
+        Path(files.storage().path(export.file)),
+        data,
+    )
 
     def remove() -> None:
         files.delete(export.file)

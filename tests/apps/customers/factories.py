@@ -44,16 +44,32 @@ def order(
 ) -> Order:
     """An order; `lines` are (product, quantity, line total, refunded quantity)."""
     made = Order.objects.create(
-        number=next(_numbers), customer=buyer, email=buyer.email if buyer else "", status=status,
-        currency="USD", subtotal=Decimal(total), total=Decimal(total), refunded_total=Decimal(refunded),
+        number=next(_numbers),
+        customer=buyer,
+        email=buyer.email if buyer else "",
+        status=status,
+        currency="USD",
+        subtotal=Decimal(total),
+        total=Decimal(total),
+        refunded_total=Decimal(refunded),
         placed_at=placed_at,
     )
     for index, (item, quantity, line_total, refunded_quantity) in enumerate(lines):
         OrderLine.objects.create(
-            order=made, product=item, product_name=item.name if item else "gone", sku=f"SKU-{made.number}-{index}",
-            unit_price=Decimal(line_total) / quantity, quantity=quantity, refunded_quantity=refunded_quantity,
+            order=made,
+            product=item,
+            product_name=item.name if item else "gone",
+            sku=f"SKU-{made.number}-{index}",
+            unit_price=Decimal(line_total) / quantity,
+            quantity=quantity,
+            refunded_quantity=refunded_quantity,
             total=Decimal(line_total),
         )
     if buyer is not None and status != OrderStatus.CANCELLED:
-        record_order(customer_id=buyer.pk, counted=1, spent=Decimal(total) - Decimal(refunded), placed_at=placed_at)
+        record_order(
+            customer_id=buyer.pk,
+            counted=1,
+            spent=Decimal(total) - Decimal(refunded),
+            placed_at=placed_at,
+        )
     return made

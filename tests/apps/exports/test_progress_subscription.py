@@ -18,12 +18,16 @@ from tests.conftest import gid
 from tests.test_websocket import bearer, communicator, open_session
 
 TIMEOUT = 30  # a deadline, never slept
-PROGRESS = "subscription($id: ID!) { exportProgress(id: $id) { exportId status rowsDone rowsTotal } }"
+PROGRESS = (
+    "subscription($id: ID!) { exportProgress(id: $id) { exportId status rowsDone rowsTotal } }"
+)
 
 
 @pytest.fixture
 def queued(alpha):
-    export_id = run_committed(alpha.tenant, lambda: Export.objects.create(kind="products", format="csv").pk)
+    export_id = run_committed(
+        alpha.tenant, lambda: Export.objects.create(kind="products", format="csv").pk
+    )
     yield export_id
 
     def remove() -> None:
@@ -36,8 +40,13 @@ def queued(alpha):
 
 async def _subscribe(ws, export_id: str, params: dict) -> None:
     assert json.loads((await open_session(ws, params))["text"])["type"] == "connection_ack"
-    await ws.send_json_to({"id": "1", "type": "subscribe",
-                           "payload": {"query": PROGRESS, "variables": {"id": export_id}}})
+    await ws.send_json_to(
+        {
+            "id": "1",
+            "type": "subscribe",
+            "payload": {"query": PROGRESS, "variables": {"id": export_id}},
+        }
+    )
 
 
 def test_progress_streams_from_the_current_state_to_done(alpha, queued):
@@ -49,7 +58,9 @@ def test_progress_streams_from_the_current_state_to_done(alpha, queued):
         await _subscribe(ws, gid(alpha, "Export", queued), params)
         first = await ws.receive_json_from(timeout=TIMEOUT)
         # The task's work, committed as a worker's would be, while the socket listens.
-        await asyncio.to_thread(run_committed, alpha.tenant, lambda: services.run_export(export_id=queued))
+        await asyncio.to_thread(
+            run_committed, alpha.tenant, lambda: services.run_export(export_id=queued)
+        )
         seen = [first]
         while (message := await ws.receive_json_from(timeout=TIMEOUT))["type"] == "next":
             seen.append(message)
@@ -57,8 +68,13 @@ def test_progress_streams_from_the_current_state_to_done(alpha, queued):
         return seen, message
 
     seen, last = run()
-    states = [(m["payload"]["data"]["exportProgress"]["status"], m["payload"]["data"]["exportProgress"]["rowsDone"])
-              for m in seen]
+    states = [
+        (
+            m["payload"]["data"]["exportProgress"]["status"],
+            m["payload"]["data"]["exportProgress"]["rowsDone"],
+        )
+        for m in seen
+    ]
     assert states[0] == ("QUEUED", 0)
     assert states[-1] == ("DONE", 0) and ("RUNNING", 0) in states  # no products: an empty file
     assert last["type"] == "complete"

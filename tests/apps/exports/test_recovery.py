@@ -26,7 +26,9 @@ from tests.apps.orders import shop
 def sent(monkeypatch) -> list[tuple[int, str]]:
     """The run_export messages sent (export id, schema), instead of sending them."""
     messages: list[tuple[int, str]] = []
-    monkeypatch.setattr(services, "_queue", lambda export_id, schema: messages.append((export_id, schema)))
+    monkeypatch.setattr(
+        services, "_queue", lambda export_id, schema: messages.append((export_id, schema))
+    )
     return messages
 
 
@@ -35,8 +37,14 @@ def _customers(count: int = 3) -> None:
 
 
 def _running(*, run_id: str, started_ago: float, restarts: int = 0) -> Export:
-    return Export.objects.create(kind="customers", format="csv", status=ExportStatus.RUNNING, run_id=run_id,
-                                 started_at=timezone.now() - timedelta(seconds=started_ago), restarts=restarts)
+    return Export.objects.create(
+        kind="customers",
+        format="csv",
+        status=ExportStatus.RUNNING,
+        run_id=run_id,
+        started_at=timezone.now() - timedelta(seconds=started_ago),
+        restarts=restarts,
+    )
 
 
 def _paths(schema: str, export: Export) -> tuple[str, Path]:
@@ -56,7 +64,12 @@ def test_the_same_message_come_back_starts_over_into_the_same_file(alpha):
         assert services.run_export(export_id=export.pk, run_id="task-1") == ExportStatus.DONE
         export.refresh_from_db()
         data = files.storage().open(name).read().decode()
-    assert (export.status, export.file, export.rows_done, export.restarts) == (ExportStatus.DONE, name, 3, 1)
+    assert (export.status, export.file, export.rows_done, export.restarts) == (
+        ExportStatus.DONE,
+        name,
+        3,
+        1,
+    )
     assert data.splitlines()[0].startswith("id,email,") and len(data.splitlines()) == 4
     assert not partial.exists()
     stored = files.storage().listdir(alpha.tenant.schema_name)[1]
@@ -90,7 +103,11 @@ def test_an_export_restarted_too_often_fails_and_leaves_no_partial(alpha):
         partial.write_bytes(b"half")
         assert services.run_export(export_id=export.pk, run_id="task-1") == ExportStatus.FAILED
         export.refresh_from_db()
-    assert export.status == ExportStatus.FAILED and export.error == services.GAVE_UP and not partial.exists()
+    assert (
+        export.status == ExportStatus.FAILED
+        and export.error == services.GAVE_UP
+        and not partial.exists()
+    )
 
 
 def test_an_outage_queues_the_export_again_for_the_tasks_retry(alpha, monkeypatch):
@@ -110,31 +127,57 @@ def test_an_outage_queues_the_export_again_for_the_tasks_retry(alpha, monkeypatc
 def test_the_reconciler_queues_lost_messages_and_restarts_dead_runs(alpha, sent):
     now = timezone.now()
     late = now - timedelta(seconds=settings.EXPORT_REQUEUE_AFTER + 1)
-    dead_after = settings.CELERY_VISIBILITY_TIMEOUT + settings.CELERY_BROKER_TRANSPORT_OPTIONS["unacked_restore_interval"]
+    dead_after = (
+        settings.CELERY_VISIBILITY_TIMEOUT
+        + settings.CELERY_BROKER_TRANSPORT_OPTIONS["unacked_restore_interval"]
+    )
     with tenant_context(alpha.tenant):
         lost = Export.objects.create(kind="customers", format="csv", queued_at=late)
-        waiting = Export.objects.create(kind="customers", format="csv", queued_at=now - timedelta(seconds=5))
+        waiting = Export.objects.create(
+            kind="customers", format="csv", queued_at=now - timedelta(seconds=5)
+        )
         dead = _running(run_id="task-1", started_ago=dead_after + 5)
         alive = _running(run_id="task-2", started_ago=settings.CELERY_TASK_TIME_LIMIT)
-        hopeless = _running(run_id="task-3", started_ago=dead_after + 5, restarts=settings.EXPORT_MAX_RESTARTS)
-        legacy = Export.objects.create(kind="customers", format="csv", status=ExportStatus.RUNNING)  # no claim
+        hopeless = _running(
+            run_id="task-3", started_ago=dead_after + 5, restarts=settings.EXPORT_MAX_RESTARTS
+        )
+        legacy = Export.objects.create(
+            kind="customers", format="csv", status=ExportStatus.RUNNING
+        )  # no claim
         assert services.reconcile_exports(now=now) == {"queued": 3, "restarted": 2, "failed": 1}
         states = {e.pk: (e.status, e.restarts) for e in Export.objects.all()}
-        assert services.reconcile_exports(now=now) == {"queued": 0, "restarted": 0, "failed": 0}  # sent once
+        assert services.reconcile_exports(now=now) == {
+            "queued": 0,
+            "restarted": 0,
+            "failed": 0,
+        }  # sent once
     assert sorted(sent) == sorted([(lost.pk, "alpha"), (dead.pk, "alpha"), (legacy.pk, "alpha")])
-    assert states[lost.pk] == (ExportStatus.QUEUED, 0) and states[dead.pk] == (ExportStatus.QUEUED, 1)
-    assert states[waiting.pk] == (ExportStatus.QUEUED, 0) and states[alive.pk] == (ExportStatus.RUNNING, 0)
+    assert states[lost.pk] == (ExportStatus.QUEUED, 0) and states[dead.pk] == (
+        ExportStatus.QUEUED,
+        1,
+    )
+    assert states[waiting.pk] == (ExportStatus.QUEUED, 0) and states[alive.pk] == (
+        ExportStatus.RUNNING,
+        0,
+    )
     assert states[hopeless.pk][0] == ExportStatus.FAILED
 
 
-def test_an_export_whose_send_failed_after_commit_is_queued_by_the_reconciler(alpha, sent, monkeypatch):
+def test_an_export_whose_send_failed_after_commit_is_queued_by_the_reconciler(
+    alpha, sent, monkeypatch
+):
     """The broker down when create_export's commit sent the task: the export waits QUEUED, and the
     reconciler sends it once it is due."""
     with tenant_context(alpha.tenant):
-        export = services.create_export(actor=shop.actor(alpha, "owner"), tenant=alpha.tenant, kind="customers",
-                                        format="csv")
+        export = services.create_export(
+            actor=shop.actor(alpha, "owner"), tenant=alpha.tenant, kind="customers", format="csv"
+        )
         # The on-commit send, dropped (apps.common.outages.after_commit logs it): nothing sent.
-        assert sent == [] and services.reconcile_exports() == {"queued": 0, "restarted": 0, "failed": 0}
+        assert sent == [] and services.reconcile_exports() == {
+            "queued": 0,
+            "restarted": 0,
+            "failed": 0,
+        }
         later = timezone.now() + timedelta(seconds=settings.EXPORT_REQUEUE_AFTER + 1)
         assert services.reconcile_exports(now=later)["queued"] == 1
     assert sent == [(export.pk, "alpha")]
@@ -142,12 +185,18 @@ def test_an_export_whose_send_failed_after_commit_is_queued_by_the_reconciler(al
 
 def test_beat_reconciles_active_tenants_only(alpha, beta, monkeypatch):
     queued: list[str] = []
-    monkeypatch.setattr(tasks.reconcile_exports, "apply_async",
-                        lambda headers, **kw: queued.append(headers["_schema_name"]))
+    monkeypatch.setattr(
+        tasks.reconcile_exports,
+        "apply_async",
+        lambda headers, **kw: queued.append(headers["_schema_name"]),
+    )
     Tenant.objects.filter(pk=beta.tenant.pk).update(status=Tenant.Status.SUSPENDED)
     assert tasks.reconcile_all_tenants() == len(queued)
     assert "alpha" in queued and "beta" not in queued
-    assert settings.CELERY_BEAT_SCHEDULE["exports.reconcile"]["task"] == tasks.reconcile_all_tenants.name
+    assert (
+        settings.CELERY_BEAT_SCHEDULE["exports.reconcile"]["task"]
+        == tasks.reconcile_all_tenants.name
+    )
 
 
 def test_an_export_is_written_while_redis_cannot_take_its_progress(alpha, settings):
@@ -161,8 +210,10 @@ def test_an_export_is_written_while_redis_cannot_take_its_progress(alpha, settin
         closed.bind(("127.0.0.1", 0))
         port = closed.getsockname()[1]
     layers = {"default": {**settings.CHANNEL_LAYERS["default"]}}
-    layers["default"]["CONFIG"] = {**layers["default"]["CONFIG"],
-                                   "hosts": [{"address": f"redis://127.0.0.1:{port}/0", "socket_timeout": 1}]}
+    layers["default"]["CONFIG"] = {
+        **layers["default"]["CONFIG"],
+        "hosts": [{"address": f"redis://127.0.0.1:{port}/0", "socket_timeout": 1}],
+    }
     settings.CHANNEL_LAYERS = layers
     channel_layers.backends.clear()
     try:

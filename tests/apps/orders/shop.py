@@ -16,7 +16,9 @@ from tests.conftest import token_for
 _serial = itertools.count(1)
 
 
-def variant(price: str = "10.00", stock: int = 10, *, name: str = "", product: Product | None = None) -> Variant:
+def variant(
+    price: str = "10.00", stock: int = 10, *, name: str = "", product: Product | None = None
+) -> Variant:
     """A variant of an active product (a new one unless given), with `stock` units."""
     serial = next(_serial)
     if product is None:
@@ -24,7 +26,11 @@ def variant(price: str = "10.00", stock: int = 10, *, name: str = "", product: P
             name=name or f"Product {serial}", slug=f"product-{serial}", status=Product.Status.ACTIVE
         )
     return Variant.objects.create(
-        product=product, sku=f"SKU-{serial}", name=f"Size {serial}", price=Decimal(price), stock=stock
+        product=product,
+        sku=f"SKU-{serial}",
+        name=f"Size {serial}",
+        price=Decimal(price),
+        stock=stock,
     )
 
 
@@ -33,7 +39,9 @@ def actor(fixture, role: str = "staff") -> Principal:
     return Principal(tenant=fixture.tenant, user=user, role=role, via="jwt")
 
 
-def place(fixture, lines: list[tuple[Variant, int]], *, email: str = "buyer@example.com", **money) -> Order:
+def place(
+    fixture, lines: list[tuple[Variant, int]], *, email: str = "buyer@example.com", **money
+) -> Order:
     """An order placed by the service as a staff member; `money`: discount, shipping, tax_rate."""
     return services.create_order(
         actor=actor(fixture),

@@ -29,8 +29,12 @@ def race(tenants, django_db_blocker):
     test's transaction (the test asks for `db` after this), so that other connections see it."""
     with throwaway_tenant(django_db_blocker, SLUG, "Orders race") as tenant:
         with tenant_context(tenant):
-            product = Product.objects.create(name="Last ones", slug="last-ones", status=Product.Status.ACTIVE)
-            variant = Variant.objects.create(product=product, sku="LAST", price="25.00", stock=UNITS)
+            product = Product.objects.create(
+                name="Last ones", slug="last-ones", status=Product.Status.ACTIVE
+            )
+            variant = Variant.objects.create(
+                product=product, sku="LAST", price="25.00", stock=UNITS
+            )
         yield tenant, variant
 
 
@@ -43,7 +47,9 @@ def test_twenty_buyers_for_the_last_five_units(race, db, django_db_blocker):
             with tenant_context(tenant):
                 start.wait()
                 services.create_order(
-                    actor=None, tenant=tenant, email=f"buyer{index}@example.com",
+                    actor=None,
+                    tenant=tenant,
+                    email=f"buyer{index}@example.com",
                     lines=[services.LineRequest(variant.pk, 1)],
                 )
             return "ok"
@@ -63,5 +69,7 @@ def test_twenty_buyers_for_the_last_five_units(race, db, django_db_blocker):
     assert outcomes.count("ok") == UNITS
     assert sorted(set(outcomes)) == ["INSUFFICIENT_STOCK", "ok"]
     assert stock == 0
-    assert numbers == list(range(1, UNITS + 1)) and last_number == UNITS  # gapless, none given twice
+    assert (
+        numbers == list(range(1, UNITS + 1)) and last_number == UNITS
+    )  # gapless, none given twice
     assert buyers == UNITS

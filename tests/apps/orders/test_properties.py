@@ -21,7 +21,15 @@ from apps.orders import services
 from apps.orders.models import Order, OrderLine, Refund, RefundLine
 from tests.apps.orders import shop
 
-STATUSES = ["pending", "paid", "fulfilled", "delivered", "cancelled", "partially_refunded", "refunded"]
+STATUSES = [
+    "pending",
+    "paid",
+    "fulfilled",
+    "delivered",
+    "cancelled",
+    "partially_refunded",
+    "refunded",
+]
 BY_UPDATE = {("pending", "paid"), ("paid", "fulfilled"), ("fulfilled", "delivered")}
 CANCELLABLE = {"pending", "paid"}
 REFUNDABLE = {"paid", "fulfilled", "delivered", "partially_refunded"}
@@ -37,19 +45,23 @@ steps = st.lists(
         st.tuples(st.just("cancel"), st.booleans()),
         st.tuples(st.just("refund_lines"), line_picks, st.booleans()),
         st.tuples(st.just("refund_lines"), line_picks, st.booleans()),
-        st.tuples(st.just("refund_amount"), st.integers(-100, 60_000).map(lambda n: Decimal(n) / 100)),
+        st.tuples(
+            st.just("refund_amount"), st.integers(-100, 60_000).map(lambda n: Decimal(n) / 100)
+        ),
         st.just(("refund_amount", "rest")),  # exactly what is left
         st.just(("refund_lines", "rest", False)),  # every unit not refunded yet
         st.tuples(st.just("refund_both"), line_picks, cents),
     ),
     max_size=12,
 )
-orders = st.fixed_dictionaries({
-    "lines": st.lists(st.tuples(cents, st.integers(1, 5)), min_size=1, max_size=3),
-    "discount_share": st.integers(0, 100),  # percent of the subtotal
-    "tax_rate": st.integers(0, 2500).map(lambda n: Decimal(n) / 100),
-    "shipping": cents,
-})
+orders = st.fixed_dictionaries(
+    {
+        "lines": st.lists(st.tuples(cents, st.integers(1, 5)), min_size=1, max_size=3),
+        "discount_share": st.integers(0, 100),  # percent of the subtotal
+        "tax_rate": st.integers(0, 2500).map(lambda n: Decimal(n) / 100),
+        "shipping": cents,
+    }
+)
 
 
 def _is_money(value) -> bool:
@@ -59,20 +71,34 @@ def _is_money(value) -> bool:
 def _state(order: Order) -> tuple:
     order.refresh_from_db()
     return (
-        order.status, order.refunded_total,
+        order.status,
+        order.refunded_total,
         tuple(OrderLine.objects.filter(order=order).values_list("refunded_quantity", flat=True)),
         Refund.objects.filter(order=order).count(),
         tuple(Variant.objects.order_by("pk").values_list("stock", flat=True)),
-        tuple(Customer.objects.filter(pk=order.customer_id).values_list("orders_count", "total_spent").get()),
+        tuple(
+            Customer.objects.filter(pk=order.customer_id)
+            .values_list("orders_count", "total_spent")
+            .get()
+        ),
     )
 
 
 def _check(order: Order, variants: list[Variant], restocked: dict[int, int]) -> None:
     order.refresh_from_db()
-    money = [order.subtotal, order.discount_total, order.tax_total, order.shipping_total, order.total,
-             order.refunded_total]
+    money = [
+        order.subtotal,
+        order.discount_total,
+        order.tax_total,
+        order.shipping_total,
+        order.total,
+        order.refunded_total,
+    ]
     assert all(_is_money(value) and value >= 0 for value in money)
-    assert order.total == order.subtotal - order.discount_total + order.tax_total + order.shipping_total
+    assert (
+        order.total
+        == order.subtotal - order.discount_total + order.tax_total + order.shipping_total
+    )
     assert order.refunded_total <= order.total
     refunds = list(Refund.objects.filter(order=order))
     assert all(_is_money(refund.amount) and refund.amount > 0 for refund in refunds)
@@ -82,7 +108,9 @@ def _check(order: Order, variants: list[Variant], restocked: dict[int, int]) -> 
         assert not parts or sum(parts) == refund.amount
         assert all(_is_money(part) and part >= 0 for part in parts)
     for line in OrderLine.objects.filter(order=order):
-        refunded = sum(RefundLine.objects.filter(order_line=line).values_list("quantity", flat=True))
+        refunded = sum(
+            RefundLine.objects.filter(order_line=line).values_list("quantity", flat=True)
+        )
         assert line.refunded_quantity == refunded <= line.quantity
     # the status says what the refunds say
     if order.status == "refunded":
@@ -103,7 +131,10 @@ def _check(order: Order, variants: list[Variant], restocked: dict[int, int]) -> 
     if order.status == "cancelled":
         assert (customer.orders_count, customer.total_spent) == (0, 0)
     else:
-        assert (customer.orders_count, customer.total_spent) == (1, order.total - order.refunded_total)
+        assert (customer.orders_count, customer.total_spent) == (
+            1,
+            order.total - order.refunded_total,
+        )
 
 
 def _apply(order: Order, step: tuple, restocked: dict[int, int]) -> None:
@@ -117,7 +148,9 @@ def _apply(order: Order, step: tuple, restocked: dict[int, int]) -> None:
         args = [NEXT.get(status, "paid")]
     if args[0] == "rest":
         rest = [(i, line.quantity - line.refunded_quantity) for i, line in enumerate(lines)]
-        args[0] = order.total - before[1] if kind == "refund_amount" else [(i, n) for i, n in rest if n]
+        args[0] = (
+            order.total - before[1] if kind == "refund_amount" else [(i, n) for i, n in rest if n]
+        )
     try:
         if kind == "update":
             services.update_status(actor=None, order_id=order.pk, status=args[0])
@@ -133,8 +166,9 @@ def _apply(order: Order, step: tuple, restocked: dict[int, int]) -> None:
             requests = [services.RefundLineRequest(lines[i % len(lines)].pk, n) for i, n in picks]
             restock = kind == "refund_lines" and args[1]
             amount = None if kind == "refund_lines" else args[-1]
-            refund = services.create_refund(actor=None, order_id=order.pk, lines=requests, amount=amount,
-                                            restock=restock)
+            refund = services.create_refund(
+                actor=None, order_id=order.pk, lines=requests, amount=amount, restock=restock
+            )
             assert status in REFUNDABLE and _is_money(refund.amount)
             assert refund.amount <= order.total - before[1]  # never more than was left
             if restock:
@@ -151,15 +185,26 @@ def _apply(order: Order, step: tuple, restocked: dict[int, int]) -> None:
             assert status not in CANCELLABLE
 
 
-@settings(deadline=None, max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    deadline=None, max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(order_spec=orders, paid_first=st.booleans(), plan=steps)
-def test_orders_stay_consistent_through_any_sequence_of_changes(alpha, order_spec, paid_first, plan):
+def test_orders_stay_consistent_through_any_sequence_of_changes(
+    alpha, order_spec, paid_first, plan
+):
     with tenant_context(alpha.tenant), transaction.atomic():
         variants = [shop.variant(str(price), stock=STOCK) for price, _ in order_spec["lines"]]
         subtotal = sum(price * quantity for price, quantity in order_spec["lines"])
-        discount = (subtotal * order_spec["discount_share"] / 100).quantize(CENT, rounding=ROUND_DOWN)
-        order = shop.place(alpha, [(v, q) for v, (_, q) in zip(variants, order_spec["lines"], strict=True)],
-                           discount=discount, tax_rate=order_spec["tax_rate"], shipping=order_spec["shipping"])
+        discount = (subtotal * order_spec["discount_share"] / 100).quantize(
+            CENT, rounding=ROUND_DOWN
+        )
+        order = shop.place(
+            alpha,
+            [(v, q) for v, (_, q) in zip(variants, order_spec["lines"], strict=True)],
+            discount=discount,
+            tax_rate=order_spec["tax_rate"],
+            shipping=order_spec["shipping"],
+        )
         restocked: dict[int, int] = {}
         _check(order, variants, restocked)
         for step in [("update", "paid")] * paid_first + plan:

@@ -60,7 +60,8 @@ def localstripe_url() -> str:
         port = _free_port()
         process = subprocess.Popen(
             [_localstripe_command(), "--port", str(port), "--from-scratch"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         base = f"http://127.0.0.1:{port}"
         _server["localstripe"] = (process, base)
@@ -87,8 +88,10 @@ def _answers(base: str, port: int, process: subprocess.Popen, timeout: float = 2
 def _listens(process: subprocess.Popen, port: int) -> bool:
     """Whether this very process holds the listening socket on `port`."""
     try:
-        return any(c.status == psutil.CONN_LISTEN and c.laddr.port == port
-                   for c in psutil.Process(process.pid).net_connections(kind="tcp"))
+        return any(
+            c.status == psutil.CONN_LISTEN and c.laddr.port == port
+            for c in psutil.Process(process.pid).net_connections(kind="tcp")
+        )
     except psutil.NoSuchProcess:
         return False
 
@@ -122,7 +125,9 @@ class StripeShop:
     def api(self) -> stripe.StripeClient:
         from django.conf import settings
 
-        return stripe.StripeClient(self.secret_key, base_addresses={"api": settings.STRIPE_API_BASE})
+        return stripe.StripeClient(
+            self.secret_key, base_addresses={"api": settings.STRIPE_API_BASE}
+        )
 
 
 def configure(fixture, *, stripe_enabled: bool = True, manual_enabled: bool = True) -> StripeShop:
@@ -135,8 +140,11 @@ def configure(fixture, *, stripe_enabled: bool = True, manual_enabled: bool = Tr
     )
     with tenant_context(fixture.tenant):
         services.update_settings(
-            actor=shop.actor(fixture, "owner"), stripe_enabled=stripe_enabled, manual_enabled=manual_enabled,
-            stripe_publishable_key=keys.publishable_key, stripe_secret_key=keys.secret_key,
+            actor=shop.actor(fixture, "owner"),
+            stripe_enabled=stripe_enabled,
+            manual_enabled=manual_enabled,
+            stripe_publishable_key=keys.publishable_key,
+            stripe_secret_key=keys.secret_key,
             stripe_webhook_secret=keys.webhook_secret,
         )
     return keys
@@ -162,16 +170,24 @@ def sign(payload: bytes, secret: str, *, timestamp: int | None = None) -> str:
 
 def event(kind: str, intent: dict[str, Any], *, event_id: str | None = None) -> bytes:
     """A Stripe event as its webhook body."""
-    return json.dumps({
-        "id": event_id or f"evt_{secrets.token_hex(12)}",
-        "object": "event",
-        "type": kind,
-        "created": int(time.time()),
-        "data": {"object": intent},
-    }).encode()
+    return json.dumps(
+        {
+            "id": event_id or f"evt_{secrets.token_hex(12)}",
+            "object": "event",
+            "type": kind,
+            "created": int(time.time()),
+            "data": {"object": intent},
+        }
+    ).encode()
 
 
 def post_webhook(gql, fixture, body: bytes, signature: str | None):
     headers = {"Stripe-Signature": signature} if signature is not None else {}
-    return gql.request("post", "/webhooks/stripe/", host=fixture.host, headers=headers,
-                       data=body, content_type="application/json")
+    return gql.request(
+        "post",
+        "/webhooks/stripe/",
+        host=fixture.host,
+        headers=headers,
+        data=body,
+        content_type="application/json",
+    )

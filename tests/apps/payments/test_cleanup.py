@@ -68,7 +68,9 @@ def reload(fixture, payment: Payment) -> Payment:
 
 def events_of(fixture, payment: Payment) -> list[str]:
     with tenant_context(fixture.tenant):
-        return list(OrderEvent.objects.filter(order_id=payment.order_id).values_list("type", flat=True))
+        return list(
+            OrderEvent.objects.filter(order_id=payment.order_id).values_list("type", flat=True)
+        )
 
 
 def test_marking_an_order_paid_cancels_its_open_intent(alpha, keys, tasks_on_commit):
@@ -99,22 +101,38 @@ def test_money_taken_as_the_order_was_cancelled_goes_back_in_full(alpha, keys, t
         refunds.cancel_order(actor=shop.actor(alpha), order_id=payment.order_id)
         assert tasks_on_commit() >= 2  # the cancellation finds it paid, then the return
     after = reload(alpha, payment)
-    assert (after.status, after.amount_refunded, after.order.status) == ("succeeded", Decimal("30.00"), "cancelled")
+    assert (after.status, after.amount_refunded, after.order.status) == (
+        "succeeded",
+        Decimal("30.00"),
+        "cancelled",
+    )
     assert after.order.refunded_total == Decimal("0.00")
     (in_stripe,) = stripe_refunds(keys, payment)
     assert (in_stripe.amount, in_stripe.metadata["returned_payment"]) == (3000, str(payment.pk))
     with tenant_context(alpha.tenant):
         returned = StripeRefund.objects.get()
         entry = AuditEntry.objects.get(action="payment.return")
-    assert (returned.stripe_id, returned.order_refund_id, returned.amount) == (in_stripe.id, None, Decimal("30.00"))
+    assert (returned.stripe_id, returned.order_refund_id, returned.amount) == (
+        in_stripe.id,
+        None,
+        Decimal("30.00"),
+    )
     assert entry.changes["amount"] == "30.00" and entry.actor_email == cleanup.CLEAN_UP.email
     assert events_of(alpha, payment)[-2:] == ["payment_unexpected", "payment_returned"]
 
     # Stripe then reports the refund: it is known, so no order refund is recorded for it.
-    refund_object = {"id": in_stripe.id, "object": "refund", "amount": 3000, "status": "succeeded",
-                     "payment_intent": payment.stripe_id, "metadata": in_stripe.metadata.to_dict()}
+    refund_object = {
+        "id": in_stripe.id,
+        "object": "refund",
+        "amount": 3000,
+        "status": "succeeded",
+        "payment_intent": payment.stripe_id,
+        "metadata": in_stripe.metadata.to_dict(),
+    }
     with tenant_context(alpha.tenant):
-        stored, fresh = webhooks.receive_event(event=json.loads(charge_refunded(payment, refund_object)))
+        stored, fresh = webhooks.receive_event(
+            event=json.loads(charge_refunded(payment, refund_object))
+        )
     assert fresh and stored.outcome == "stale"
     assert reload(alpha, payment).order.refunded_total == Decimal("0.00")
     # A second run of the task returns nothing more.
@@ -123,9 +141,13 @@ def test_money_taken_as_the_order_was_cancelled_goes_back_in_full(alpha, keys, t
     assert len(stripe_refunds(keys, payment)) == 1
 
 
-def test_a_success_webhook_for_a_cancelled_order_returns_the_money(gql, alpha, keys, tasks_on_commit):
+def test_a_success_webhook_for_a_cancelled_order_returns_the_money(
+    gql, alpha, keys, tasks_on_commit
+):
     payment = open_intent(alpha, keys)
-    with tenant_context(alpha.tenant):  # cancelled while Stripe could not be told (intent still open)
+    with tenant_context(
+        alpha.tenant
+    ):  # cancelled while Stripe could not be told (intent still open)
         refunds.orders.cancel_order(actor=shop.actor(alpha), order_id=payment.order_id)
     api = keys.api()
     method = api.v1.payment_methods.create(params=CARD)
@@ -137,16 +159,26 @@ def test_a_success_webhook_for_a_cancelled_order_returns_the_money(gql, alpha, k
     with tenant_context(alpha.tenant):
         assert tasks_on_commit() >= 1
     after = reload(alpha, payment)
-    assert (after.status, after.amount_refunded, after.order.status) == ("succeeded", Decimal("30.00"), "cancelled")
+    assert (after.status, after.amount_refunded, after.order.status) == (
+        "succeeded",
+        Decimal("30.00"),
+        "cancelled",
+    )
     assert [r.amount for r in stripe_refunds(keys, payment)] == [3000]
 
 
 def test_a_payment_that_paid_its_order_is_never_returned(alpha, keys):
     payment = open_intent(alpha, keys, pay_at_stripe=True)
     with tenant_context(alpha.tenant):
-        stored, _ = webhooks.receive_event(event={
-            "id": "evt_paid_normally", "type": "payment_intent.succeeded",
-            "data": {"object": keys.api().v1.payment_intents.retrieve(payment.stripe_id).to_dict()}})
+        stored, _ = webhooks.receive_event(
+            event={
+                "id": "evt_paid_normally",
+                "type": "payment_intent.succeeded",
+                "data": {
+                    "object": keys.api().v1.payment_intents.retrieve(payment.stripe_id).to_dict()
+                },
+            }
+        )
         assert stored.outcome == "applied"
         assert cleanup.return_payment(payment_id=payment.pk) is None
     assert reload(alpha, payment).order.status == "paid"

@@ -15,10 +15,16 @@ from apps.common.errors import UserError
 from apps.payments.gateway import from_minor_units, minor_units
 
 
-@pytest.mark.parametrize(("amount", "currency", "units"), [
-    ("56.50", "USD", 5650), ("0.01", "eur", 1), ("500", "JPY", 500), ("1.25", "KWD", 1250),
-    ("9999999999.99", "USD", 999999999999),
-])
+@pytest.mark.parametrize(
+    ("amount", "currency", "units"),
+    [
+        ("56.50", "USD", 5650),
+        ("0.01", "eur", 1),
+        ("500", "JPY", 500),
+        ("1.25", "KWD", 1250),
+        ("9999999999.99", "USD", 999999999999),
+    ],
+)
 def test_minor_units(amount, currency, units):
     assert minor_units(Decimal(amount), currency) == units
     assert from_minor_units(units, currency) == Decimal(amount)
@@ -29,7 +35,10 @@ def test_an_amount_finer_than_the_currency_is_refused():
         minor_units(Decimal("500.50"), "JPY")
 
 
-@given(st.decimals(min_value=0, max_value=Decimal("9999999999.99"), places=2), st.sampled_from(["USD", "GBP", "BHD"]))
+@given(
+    st.decimals(min_value=0, max_value=Decimal("9999999999.99"), places=2),
+    st.sampled_from(["USD", "GBP", "BHD"]),
+)
 def test_minor_units_round_trip(amount, currency):
     assert from_minor_units(minor_units(amount, currency), currency) == amount
     assert isinstance(minor_units(amount, currency), int)

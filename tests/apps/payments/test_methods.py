@@ -17,14 +17,25 @@ from tests.apps.orders import shop
 
 def card(keys, number: str = "4242424242424242") -> str:
     """A new, unattached card payment method in localstripe."""
-    return keys.api().v1.payment_methods.create(params={
-        "type": "card", "card": {"number": number, "exp_month": 12, "exp_year": 2040, "cvc": "123"}}).id
+    return (
+        keys.api()
+        .v1.payment_methods.create(
+            params={
+                "type": "card",
+                "card": {"number": number, "exp_month": 12, "exp_year": 2040, "cvc": "123"},
+            }
+        )
+        .id
+    )
 
 
 @pytest.fixture
 def buyers(alpha):
     with tenant_context(alpha.tenant):
-        return (Customer.objects.create(email="ann@example.com"), Customer.objects.create(email="bob@example.com"))
+        return (
+            Customer.objects.create(email="ann@example.com"),
+            Customer.objects.create(email="bob@example.com"),
+        )
 
 
 def test_the_stripe_customer_is_made_on_first_attach_only(alpha, alpha_stripe, buyers):
@@ -34,7 +45,9 @@ def test_the_stripe_customer_is_made_on_first_attach_only(alpha, alpha_stripe, b
         assert methods.list_methods(customer_id=ann.pk) == []
         assert not StripeCustomer.objects.exists()  # a read makes nothing
         first = methods.attach(actor=actor, customer_id=ann.pk, payment_method=card(alpha_stripe))
-        second = methods.attach(actor=actor, customer_id=ann.pk, payment_method=card(alpha_stripe, "5555555555554444"))
+        second = methods.attach(
+            actor=actor, customer_id=ann.pk, payment_method=card(alpha_stripe, "5555555555554444")
+        )
         row = StripeCustomer.objects.get()
         listed = methods.list_methods(customer_id=ann.pk)
     remote = alpha_stripe.api().v1.customers.retrieve(row.stripe_customer_id)
@@ -55,11 +68,15 @@ def test_a_stripe_customer_stripe_no_longer_knows_is_replaced(alpha, alpha_strip
     alpha_stripe.api().v1.customers.delete(old)
     with tenant_context(alpha.tenant):
         assert methods.list_methods(customer_id=ann.pk) == []
-        again = methods.attach(actor=actor, customer_id=ann.pk, payment_method=card(alpha_stripe, "5555555555554444"))
+        again = methods.attach(
+            actor=actor, customer_id=ann.pk, payment_method=card(alpha_stripe, "5555555555554444")
+        )
         row = StripeCustomer.objects.get()
         (replaced,) = AuditEntry.objects.filter(action="stripe_customer.replace")
         listed = methods.list_methods(customer_id=ann.pk)
-    assert row.stripe_customer_id != old and replaced.changes == {"stripeCustomerId": [old, row.stripe_customer_id]}
+    assert row.stripe_customer_id != old and replaced.changes == {
+        "stripeCustomerId": [old, row.stripe_customer_id]
+    }
     assert [m.id for m in listed] == [again.id]
 
 
@@ -97,13 +114,18 @@ def test_set_default_then_detach_clears_the_default(alpha, alpha_stripe, buyers)
     with tenant_context(alpha.tenant):
         for method in (first, second):
             methods.attach(actor=actor, customer_id=ann.pk, payment_method=method)
-        assert methods.set_default(actor=actor, customer_id=ann.pk, payment_method=second).is_default
+        assert methods.set_default(
+            actor=actor, customer_id=ann.pk, payment_method=second
+        ).is_default
         assert [m.id for m in methods.list_methods(customer_id=ann.pk) if m.is_default] == [second]
         methods.detach(actor=actor, customer_id=ann.pk, payment_method=second)
         listed = methods.list_methods(customer_id=ann.pk)
         stripe_id = StripeCustomer.objects.get().stripe_customer_id
     assert [(m.id, m.is_default) for m in listed] == [(first, False)]
-    assert alpha_stripe.api().v1.customers.retrieve(stripe_id).invoice_settings.default_payment_method is None
+    assert (
+        alpha_stripe.api().v1.customers.retrieve(stripe_id).invoice_settings.default_payment_method
+        is None
+    )
     assert alpha_stripe.api().v1.payment_methods.retrieve(second).customer is None
 
 
@@ -111,10 +133,14 @@ def test_unknown_method_and_customer_are_not_found(alpha, alpha_stripe, buyers):
     ann, _ = buyers
     with tenant_context(alpha.tenant):
         with pytest.raises(NotFound) as unknown:
-            methods.attach(actor=shop.actor(alpha), customer_id=ann.pk, payment_method="pm_doesnotexist")
+            methods.attach(
+                actor=shop.actor(alpha), customer_id=ann.pk, payment_method="pm_doesnotexist"
+            )
         assert unknown.value.field == "paymentMethod"
         with pytest.raises(NotFound) as nobody:
-            methods.attach(actor=shop.actor(alpha), customer_id=0, payment_method=card(alpha_stripe))
+            methods.attach(
+                actor=shop.actor(alpha), customer_id=0, payment_method=card(alpha_stripe)
+            )
         assert nobody.value.field == "customer"
         assert not StripeCustomer.objects.exists()
 
@@ -130,11 +156,22 @@ def test_a_declined_card_is_a_user_error_and_attaches_nothing(alpha, alpha_strip
             methods.attach(actor=shop.actor(alpha), customer_id=ann.pk, payment_method=declined)
         assert refused.value.code == "PROVIDER_ERROR" and "declined" in refused.value.message
         (row,) = StripeCustomer.objects.filter(customer=ann)
-        assert list(AuditEntry.objects.filter(action__startswith="payment_method").values_list("action")) == []
-    assert alpha_stripe.api().v1.payment_methods.list(
-        params={"customer": row.stripe_customer_id, "type": "card"}).data == []
+        assert (
+            list(
+                AuditEntry.objects.filter(action__startswith="payment_method").values_list("action")
+            )
+            == []
+        )
+    assert (
+        alpha_stripe.api()
+        .v1.payment_methods.list(params={"customer": row.stripe_customer_id, "type": "card"})
+        .data
+        == []
+    )
     with tenant_context(alpha.tenant):
-        methods.attach(actor=shop.actor(alpha), customer_id=ann.pk, payment_method=card(alpha_stripe))
+        methods.attach(
+            actor=shop.actor(alpha), customer_id=ann.pk, payment_method=card(alpha_stripe)
+        )
         assert list(StripeCustomer.objects.filter(customer=ann)) == [row]  # the same one, no second
 
 
@@ -143,22 +180,41 @@ def test_stripe_off_is_a_user_error(alpha, stripe_api, buyers):
 
     configure(alpha, stripe_enabled=False)
     with tenant_context(alpha.tenant), pytest.raises(UserError) as off:
-        methods.attach(actor=shop.actor(alpha), customer_id=buyers[0].pk, payment_method="pm_card_visa")
+        methods.attach(
+            actor=shop.actor(alpha), customer_id=buyers[0].pk, payment_method="pm_card_visa"
+        )
     assert off.value.code == "PROVIDER_DISABLED"
 
 
-@pytest.mark.parametrize(("intent", "expected"), [
-    ({"last_payment_error": {"payment_method": {"type": "sepa_debit"}}, "payment_method_types": ["card", "sepa_debit"]},
-     "sepa_debit"),
-    ({"payment_method": {"id": "pm_1", "type": "card"}}, "card"),
-    ({"payment_method": "pm_1", "payment_method_types": ["card"]}, "card"),
-    ({"payment_method": "pm_1", "payment_method_types": ["card", "link"]}, ""),  # which one: not said
-])
+@pytest.mark.parametrize(
+    ("intent", "expected"),
+    [
+        (
+            {
+                "last_payment_error": {"payment_method": {"type": "sepa_debit"}},
+                "payment_method_types": ["card", "sepa_debit"],
+            },
+            "sepa_debit",
+        ),
+        ({"payment_method": {"id": "pm_1", "type": "card"}}, "card"),
+        ({"payment_method": "pm_1", "payment_method_types": ["card"]}, "card"),
+        (
+            {"payment_method": "pm_1", "payment_method_types": ["card", "link"]},
+            "",
+        ),  # which one: not said
+    ],
+)
 def test_the_method_type_is_taken_from_what_stripe_says(alpha, intent, expected):
     with tenant_context(alpha.tenant):
         order = shop.place(alpha, [(shop.variant("10.00"), 1)])
-        payment = Payment.objects.create(order=order, provider="stripe", stripe_id="pi_x", amount=order.total,
-                                         currency=order.currency, attempt=1)
+        payment = Payment.objects.create(
+            order=order,
+            provider="stripe",
+            stripe_id="pi_x",
+            amount=order.total,
+            currency=order.currency,
+            attempt=1,
+        )
         methods.record_method_type(payment, intent)
         payment.refresh_from_db()
     assert payment.method_type == expected

@@ -46,10 +46,16 @@ def _intents_of(keys, order_id: int) -> list:
     """The tenant's intents for the order at localstripe (which every test of the session shares)."""
     mine = {"tenant": keys.fixture.tenant.schema_name, "order_id": str(order_id)}
     found = keys.api().v1.payment_intents.list(params={"limit": 100})
-    return [i for i in found.auto_paging_iter() if mine.items() <= (i.to_dict().get("metadata") or {}).items()]
+    return [
+        i
+        for i in found.auto_paging_iter()
+        if mine.items() <= (i.to_dict().get("metadata") or {}).items()
+    ]
 
 
-def test_the_reconciler_makes_an_unfinished_intent_and_leaves_fresh_ones(alpha, keys, settings, stripe_api):
+def test_the_reconciler_makes_an_unfinished_intent_and_leaves_fresh_ones(
+    alpha, keys, settings, stripe_api
+):
     payment = _unfinished_attempt(alpha, settings, stripe_api)
     settings.PAYMENTS_RECONCILE_AFTER_SECONDS = 3600
     with tenant_context(alpha.tenant):
@@ -58,11 +64,16 @@ def test_the_reconciler_makes_an_unfinished_intent_and_leaves_fresh_ones(alpha, 
         assert reconcile.reconcile() == {"refunds": 0, "intents": 1, "not_finished": 0}
         made = Payment.objects.get(pk=payment.pk)
     (intent,) = _intents_of(keys, payment.order_id)
-    assert (made.stripe_id, made.status, intent.status) == (intent.id, "pending", "requires_payment_method")
+    assert (made.stripe_id, made.status, intent.status) == (
+        intent.id,
+        "pending",
+        "requires_payment_method",
+    )
 
 
-def test_an_unfinished_intent_of_an_order_no_longer_waiting_is_made_and_cancelled(alpha, keys, settings,
-                                                                                  stripe_api):
+def test_an_unfinished_intent_of_an_order_no_longer_waiting_is_made_and_cancelled(
+    alpha, keys, settings, stripe_api
+):
     payment = _unfinished_attempt(alpha, settings, stripe_api)
     settings.PAYMENTS_RECONCILE_AFTER_SECONDS = 0
     with tenant_context(alpha.tenant):
@@ -74,11 +85,18 @@ def test_an_unfinished_intent_of_an_order_no_longer_waiting_is_made_and_cancelle
 
 
 def test_beat_runs_the_reconciler_in_every_tenant(alpha, beta):
-    assert settings.CELERY_BEAT_SCHEDULE["payments.reconcile"]["task"] == tasks.reconcile_all_tenants.name
+    assert (
+        settings.CELERY_BEAT_SCHEDULE["payments.reconcile"]["task"]
+        == tasks.reconcile_all_tenants.name
+    )
     app.conf.task_always_eager, app.conf.task_eager_propagates = True, True
     try:
         connection.set_schema_to_public()
         queued = tasks.reconcile_all_tenants.apply().get()
     finally:
         app.conf.task_always_eager, app.conf.task_eager_propagates = False, False
-    assert queued == Tenant.objects.filter(is_template=False).exclude(schema_name="public").count() >= 2
+    assert (
+        queued
+        == Tenant.objects.filter(is_template=False).exclude(schema_name="public").count()
+        >= 2
+    )

@@ -37,13 +37,21 @@ def race(tenants, django_db_blocker):
         with tenant_context(tenant):
             services.update_settings(actor=None, stripe_webhook_secret=SECRET)
             order = orders.create_order(
-                actor=None, tenant=tenant, email="race@example.com",
+                actor=None,
+                tenant=tenant,
+                email="race@example.com",
                 lines=[orders.LineRequest(shop.variant("40.00", stock=2).pk, 1)],
             )
             orders.update_status(actor=None, order_id=order.pk, status=OrderStatus.PAID)
-            payment = Payment.objects.create(order=order, provider=Provider.STRIPE, stripe_id="pi_refund_race",
-                                             amount=order.total, currency=order.currency, attempt=1,
-                                             status=PaymentStatus.SUCCEEDED)
+            payment = Payment.objects.create(
+                order=order,
+                provider=Provider.STRIPE,
+                stripe_id="pi_refund_race",
+                amount=order.total,
+                currency=order.currency,
+                attempt=1,
+                status=PaymentStatus.SUCCEEDED,
+            )
         yield tenant, payment
 
 
@@ -54,8 +62,12 @@ def _deliver(bodies: list[bytes]) -> list[int]:
         try:
             client = Client(headers={"Host": HOST})
             start.wait()
-            response = client.post("/webhooks/stripe/", body, content_type="application/json",
-                                   headers={"Stripe-Signature": sign(body, SECRET)})
+            response = client.post(
+                "/webhooks/stripe/",
+                body,
+                content_type="application/json",
+                headers={"Stripe-Signature": sign(body, SECRET)},
+            )
             assert json.loads(response.content)["received"] is True
             return response.status_code
         finally:
@@ -67,20 +79,39 @@ def _deliver(bodies: list[bytes]) -> list[int]:
 
 def test_a_dashboard_refund_reported_by_many_events_at_once_is_recorded_once(race, db):
     tenant, payment = race
-    made = {"id": "re_race", "object": "refund", "amount": 1500, "currency": "usd", "status": "succeeded",
-            "payment_intent": "pi_refund_race"}
-    charge = {"id": "ch_race", "object": "charge", "payment_intent": "pi_refund_race", "amount_refunded": 1500,
-              "refunds": {"object": "list", "data": [made]}}
+    made = {
+        "id": "re_race",
+        "object": "refund",
+        "amount": 1500,
+        "currency": "usd",
+        "status": "succeeded",
+        "payment_intent": "pi_refund_race",
+    }
+    charge = {
+        "id": "ch_race",
+        "object": "charge",
+        "payment_intent": "pi_refund_race",
+        "amount_refunded": 1500,
+        "refunds": {"object": "list", "data": [made]},
+    }
     bodies = [event("charge.refunded", charge) for _ in range(EACH)] + [
-        event("refund.updated", made) for _ in range(EACH)]
+        event("refund.updated", made) for _ in range(EACH)
+    ]
     assert _deliver(bodies) == [200] * (2 * EACH)
     with tenant_context(tenant):
         row = Payment.objects.select_related("order").get(pk=payment.pk)
-        order_refunds = list(Refund.objects.filter(order_id=row.order_id).values_list("amount", flat=True))
+        order_refunds = list(
+            Refund.objects.filter(order_id=row.order_id).values_list("amount", flat=True)
+        )
         recorded = StripeRefund.objects.filter(stripe_id="re_race").count()
         audited = AuditEntry.objects.filter(action="payment.refund_record").count()
         outcomes = sorted(WebhookEvent.objects.values_list("outcome", flat=True))
-    assert order_refunds == [Decimal("15.00")] and recorded == 1 and audited == 1  # applied_twice_count == 0
+    assert (
+        order_refunds == [Decimal("15.00")] and recorded == 1 and audited == 1
+    )  # applied_twice_count == 0
     assert (row.amount_refunded, row.order.refunded_total, row.order.status) == (
-        Decimal("15.00"), Decimal("15.00"), "partially_refunded")
+        Decimal("15.00"),
+        Decimal("15.00"),
+        "partially_refunded",
+    )
     assert outcomes == ["applied"] + ["stale"] * (2 * EACH - 1)

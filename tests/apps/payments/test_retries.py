@@ -59,8 +59,13 @@ def unexpected_payment(fixture, keys: StripeShop) -> Payment:
     paid = keys.api().v1.payment_intents.retrieve(payment.stripe_id).to_dict()
     with tenant_context(fixture.tenant):
         services.orders.cancel_order(actor=shop.actor(fixture), order_id=payment.order_id)
-        stored, _ = webhooks.receive_event(event={"id": "evt_paid_late", "type": "payment_intent.succeeded",
-                                                  "data": {"object": paid}})
+        stored, _ = webhooks.receive_event(
+            event={
+                "id": "evt_paid_late",
+                "type": "payment_intent.succeeded",
+                "data": {"object": paid},
+            }
+        )
     assert stored.outcome == "applied" and reload(fixture, payment).order.status == "cancelled"
     return payment
 
@@ -74,7 +79,9 @@ def test_an_unreachable_stripe_retries_the_return_after_the_policys_backoff(alph
         tasks.return_payment.apply(args=(payment.pk,)).get()  # get(): raises what failed it
     (first,) = asked
     assert first.when is not None and 0 <= first.when <= retry.ceiling(0)
-    assert "could not be reached" in str(first.exc)  # the services' UserError from APIConnectionError
+    assert "could not be reached" in str(
+        first.exc
+    )  # the services' UserError from APIConnectionError
     after = reload(alpha, payment)
     assert (after.status, after.amount_refunded) == ("succeeded", Decimal("30.00"))
     assert [refund.amount for refund in stripe_refunds(keys, payment)] == [3000]
@@ -86,7 +93,10 @@ def test_an_unreachable_stripe_retries_the_cancellation_of_an_intent(alpha, keys
     with tenant_context(alpha.tenant):
         services.mark_paid(actor=shop.actor(alpha), order_id=payment.order_id)
     outage.begin()
-    with retries_of(tasks.cancel_open_intents, then=outage.end) as asked, tenant_context(alpha.tenant):
+    with (
+        retries_of(tasks.cancel_open_intents, then=outage.end) as asked,
+        tenant_context(alpha.tenant),
+    ):
         tasks.cancel_open_intents.apply(args=(payment.order_id,)).get()
     (first,) = asked
     assert isinstance(first.exc, stripe.APIConnectionError) and 0 <= first.when <= retry.ceiling(0)

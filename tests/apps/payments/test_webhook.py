@@ -36,35 +36,57 @@ def payment(alpha, keys) -> Payment:
 
 
 def intent(payment: Payment, tenant, status: str = "succeeded", **extra) -> dict:
-    return {"id": payment.stripe_id, "object": "payment_intent", "amount": 2500, "currency": "usd",
-            "status": status, "metadata": {"tenant": tenant.schema_name, "order_id": str(payment.order_id)},
-            **extra}
+    return {
+        "id": payment.stripe_id,
+        "object": "payment_intent",
+        "amount": 2500,
+        "currency": "usd",
+        "status": status,
+        "metadata": {"tenant": tenant.schema_name, "order_id": str(payment.order_id)},
+        **extra,
+    }
 
 
-DECLINED = {"last_payment_error": {"code": "card_declined", "decline_code": "insufficient_funds",
-                                   "message": "Your card has insufficient funds."}}
+DECLINED = {
+    "last_payment_error": {
+        "code": "card_declined",
+        "decline_code": "insufficient_funds",
+        "message": "Your card has insufficient funds.",
+    }
+}
 
 
 def state(fixture, payment: Payment) -> tuple[str, str, int, int]:
     """(payment status, order status, webhook events stored, status changes audited)."""
     with tenant_context(fixture.tenant):
         row = Payment.objects.select_related("order").get(pk=payment.pk)
-        return (row.status, row.order.status, WebhookEvent.objects.count(),
-                AuditEntry.objects.filter(action="payment.update_status").count())
+        return (
+            row.status,
+            row.order.status,
+            WebhookEvent.objects.count(),
+            AuditEntry.objects.filter(action="payment.update_status").count(),
+        )
 
 
 def test_a_signed_success_pays_the_order_once(gql, alpha, keys, payment, caplog):
     caplog.set_level(logging.DEBUG)
     body = event("payment_intent.succeeded", intent(payment, alpha.tenant), event_id="evt_paid_1")
     response = post_webhook(gql, alpha, body, sign(body, keys.webhook_secret))
-    assert response.status_code == 200 and json.loads(response.content) == {"received": True, "duplicate": False}
+    assert response.status_code == 200 and json.loads(response.content) == {
+        "received": True,
+        "duplicate": False,
+    }
     assert state(alpha, payment) == ("succeeded", "paid", 1, 1)
     with tenant_context(alpha.tenant):
         stored = WebhookEvent.objects.get()
         order_event = OrderEvent.objects.get(order_id=payment.order_id, to_status="paid")
         assert Order.objects.get(pk=payment.order_id).paid_at is not None
     assert (stored.event_id, stored.type, stored.outcome, stored.payment_id) == (
-        "evt_paid_1", "payment_intent.succeeded", "applied", payment.pk)
+        "evt_paid_1",
+        "payment_intent.succeeded",
+        "applied",
+        payment.pk,
+    )
     assert order_event.actor_email == "Stripe webhook"
     assert keys.webhook_secret not in caplog.text and keys.secret_key not in caplog.text
 
@@ -80,8 +102,12 @@ def test_a_replay_is_acknowledged_and_changes_nothing(gql, alpha, keys, payment)
         assert OrderEvent.objects.filter(order_id=payment.order_id, to_status="paid").count() == 1
 
 
-@pytest.mark.parametrize("forgery", ["wrong secret", "tampered body", "no header", "garbage header", "stale", "no v1"])
-def test_forged_or_stale_deliveries_are_refused_and_write_nothing(gql, alpha, keys, payment, forgery):
+@pytest.mark.parametrize(
+    "forgery", ["wrong secret", "tampered body", "no header", "garbage header", "stale", "no v1"]
+)
+def test_forged_or_stale_deliveries_are_refused_and_write_nothing(
+    gql, alpha, keys, payment, forgery
+):
     body = event("payment_intent.succeeded", intent(payment, alpha.tenant))
     signature = sign(body, keys.webhook_secret)
     if forgery == "wrong secret":
@@ -104,12 +130,16 @@ def test_forged_or_stale_deliveries_are_refused_and_write_nothing(gql, alpha, ke
 
 def test_a_recent_timestamp_within_the_tolerance_is_accepted(gql, alpha, keys, payment):
     body = event("payment_intent.succeeded", intent(payment, alpha.tenant))
-    response = post_webhook(gql, alpha, body, sign(body, keys.webhook_secret, timestamp=int(time.time()) - 240))
+    response = post_webhook(
+        gql, alpha, body, sign(body, keys.webhook_secret, timestamp=int(time.time()) - 240)
+    )
     assert response.status_code == 200
     assert state(alpha, payment)[0] == "succeeded"
 
 
-def test_another_tenants_secret_is_refused_and_its_events_do_not_reach_this_tenant(gql, alpha, beta, keys, payment):
+def test_another_tenants_secret_is_refused_and_its_events_do_not_reach_this_tenant(
+    gql, alpha, beta, keys, payment
+):
     beta_keys = configure(beta)
     body = event("payment_intent.succeeded", intent(payment, alpha.tenant))
     refused = post_webhook(gql, alpha, body, sign(body, beta_keys.webhook_secret))
@@ -131,7 +161,10 @@ def test_a_shop_without_a_webhook_secret_refuses_everything(gql, beta, stripe_ap
 
 
 def test_success_then_a_late_failure_stays_succeeded(gql, alpha, keys, payment):
-    for kind, extra in (("payment_intent.succeeded", {}), ("payment_intent.payment_failed", DECLINED)):
+    for kind, extra in (
+        ("payment_intent.succeeded", {}),
+        ("payment_intent.payment_failed", DECLINED),
+    ):
         body = event(kind, intent(payment, alpha.tenant, **extra))
         assert post_webhook(gql, alpha, body, sign(body, keys.webhook_secret)).status_code == 200
     assert state(alpha, payment) == ("succeeded", "paid", 2, 1)
@@ -142,15 +175,21 @@ def test_success_then_a_late_failure_stays_succeeded(gql, alpha, keys, payment):
 
 
 def test_failure_then_success_of_a_retry_and_a_late_cancel(gql, alpha, keys, payment):
-    events = [("payment_intent.payment_failed", DECLINED), ("payment_intent.succeeded", {}),
-              ("payment_intent.canceled", {})]
+    events = [
+        ("payment_intent.payment_failed", DECLINED),
+        ("payment_intent.succeeded", {}),
+        ("payment_intent.canceled", {}),
+    ]
     for kind, extra in events[:1]:
         body = event(kind, intent(payment, alpha.tenant, status="requires_payment_method", **extra))
         assert post_webhook(gql, alpha, body, sign(body, keys.webhook_secret)).status_code == 200
     with tenant_context(alpha.tenant):
         failed = Payment.objects.get(pk=payment.pk)
     assert (failed.status, failed.failure_code, failed.failure_message) == (
-        "failed", "insufficient_funds", "Your card has insufficient funds.")
+        "failed",
+        "insufficient_funds",
+        "Your card has insufficient funds.",
+    )
     for kind, extra in events[1:]:
         body = event(kind, intent(payment, alpha.tenant, **extra))
         assert post_webhook(gql, alpha, body, sign(body, keys.webhook_secret)).status_code == 200
@@ -163,7 +202,9 @@ def test_a_cancel_leaves_the_order_pending(gql, alpha, keys, payment):
     assert state(alpha, payment) == ("canceled", "pending", 1, 1)
 
 
-@pytest.mark.parametrize("kind", ["customer.created", "payment_intent.created", "charge.dispute.funds_reinstated"])
+@pytest.mark.parametrize(
+    "kind", ["customer.created", "payment_intent.created", "charge.dispute.funds_reinstated"]
+)
 def test_unknown_types_are_acknowledged_and_stored(gql, alpha, keys, payment, kind):
     body = event(kind, {"id": payment.stripe_id, "object": "whatever"})
     response = post_webhook(gql, alpha, body, sign(body, keys.webhook_secret))
@@ -182,8 +223,16 @@ def test_an_unknown_payment_intent_is_stored_and_changes_nothing(gql, alpha, key
     assert state(alpha, payment)[:2] == ("pending", "pending")
 
 
-@pytest.mark.parametrize("body", [b"not json", b"[]", b'{"id": 5, "type": "x"}', b'{"id": "evt_1"}',
-                                  b'{"id": "evt_1", "type": "payment_intent.succeeded", "data": {"object": []}}'])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"not json",
+        b"[]",
+        b'{"id": 5, "type": "x"}',
+        b'{"id": "evt_1"}',
+        b'{"id": "evt_1", "type": "payment_intent.succeeded", "data": {"object": []}}',
+    ],
+)
 def test_a_signed_body_that_is_not_an_event_is_refused(gql, alpha, keys, payment, body):
     assert post_webhook(gql, alpha, body, sign(body, keys.webhook_secret)).status_code == 400
     assert state(alpha, payment) == ("pending", "pending", 0, 0)
@@ -224,20 +273,38 @@ def test_a_success_for_a_cancelled_order_is_flagged_on_the_order(gql, alpha, key
     from apps.orders import services as order_services
 
     with tenant_context(alpha.tenant):
-        order_services.cancel_order(actor=None, order_id=payment.order_id, restock=True, reason="test")
-    body = event("payment_intent.succeeded", intent(payment, alpha.tenant), event_id="evt_late_paid")
+        order_services.cancel_order(
+            actor=None, order_id=payment.order_id, restock=True, reason="test"
+        )
+    body = event(
+        "payment_intent.succeeded", intent(payment, alpha.tenant), event_id="evt_late_paid"
+    )
     assert post_webhook(gql, alpha, body, sign(body, keys.webhook_secret)).status_code == 200
     assert state(alpha, payment)[:2] == ("succeeded", "cancelled")
     with tenant_context(alpha.tenant):
-        assert OrderEvent.objects.filter(order_id=payment.order_id, type="payment_unexpected").count() == 1
+        assert (
+            OrderEvent.objects.filter(order_id=payment.order_id, type="payment_unexpected").count()
+            == 1
+        )
 
 
 def test_a_late_failure_does_not_relabel_the_method_of_a_success(gql, alpha, keys, payment):
-    paid = event("payment_intent.succeeded", intent(payment, alpha.tenant, payment_method_types=["card"]),
-                 event_id="evt_m_1")
-    late = event("payment_intent.payment_failed",
-                 intent(payment, alpha.tenant, status="requires_payment_method",
-                        payment_method_types=["sepa_debit"], **DECLINED), event_id="evt_m_2")
+    paid = event(
+        "payment_intent.succeeded",
+        intent(payment, alpha.tenant, payment_method_types=["card"]),
+        event_id="evt_m_1",
+    )
+    late = event(
+        "payment_intent.payment_failed",
+        intent(
+            payment,
+            alpha.tenant,
+            status="requires_payment_method",
+            payment_method_types=["sepa_debit"],
+            **DECLINED,
+        ),
+        event_id="evt_m_2",
+    )
     for body in (paid, late):
         assert post_webhook(gql, alpha, body, sign(body, keys.webhook_secret)).status_code == 200
     with tenant_context(alpha.tenant):

@@ -36,11 +36,19 @@ def race(tenants, django_db_blocker):
         with tenant_context(tenant):
             services.update_settings(actor=None, stripe_webhook_secret=SECRET)
             order = shop.services.create_order(
-                actor=None, tenant=tenant, email="race@example.com",
+                actor=None,
+                tenant=tenant,
+                email="race@example.com",
                 lines=[shop.services.LineRequest(shop.variant("40.00", stock=2).pk, 1)],
             )
-            payment = Payment.objects.create(order=order, provider=Provider.STRIPE, stripe_id="pi_race",
-                                             amount=order.total, currency=order.currency, attempt=1)
+            payment = Payment.objects.create(
+                order=order,
+                provider=Provider.STRIPE,
+                stripe_id="pi_race",
+                amount=order.total,
+                currency=order.currency,
+                attempt=1,
+            )
         yield tenant, payment
 
 
@@ -51,8 +59,12 @@ def _deliver(bodies: list[bytes]) -> list[tuple[int, dict]]:
         try:
             client = Client(headers={"Host": HOST})
             start.wait()
-            response = client.post("/webhooks/stripe/", body, content_type="application/json",
-                                   headers={"Stripe-Signature": sign(body, SECRET)})
+            response = client.post(
+                "/webhooks/stripe/",
+                body,
+                content_type="application/json",
+                headers={"Stripe-Signature": sign(body, SECRET)},
+            )
             return response.status_code, json.loads(response.content)
         finally:
             connection.close()  # this thread's own connection
@@ -65,16 +77,25 @@ def test_one_event_delivered_at_once_many_times_is_applied_once(race, db):
     tenant, payment = race
     intent = {"id": "pi_race", "status": "succeeded", "metadata": {"tenant": tenant.schema_name}}
     succeeded = event("payment_intent.succeeded", intent, event_id="evt_race_paid")
-    failures = [event("payment_intent.payment_failed", {**intent, "status": "requires_payment_method",
-                                                        "last_payment_error": {"code": "card_declined"}})
-                for _ in range(LATE_FAILURES)]
+    failures = [
+        event(
+            "payment_intent.payment_failed",
+            {
+                **intent,
+                "status": "requires_payment_method",
+                "last_payment_error": {"code": "card_declined"},
+            },
+        )
+        for _ in range(LATE_FAILURES)
+    ]
     answers = _deliver([succeeded] * DUPLICATES + failures)
     with tenant_context(tenant):
         row = Payment.objects.select_related("order").get(pk=payment.pk)
         stored = sorted(WebhookEvent.objects.values_list("event_id", flat=True))
         paid_events = OrderEvent.objects.filter(order_id=row.order_id, to_status="paid").count()
-        successes = AuditEntry.objects.filter(action="payment.update_status",
-                                              changes__status__1="succeeded").count()
+        successes = AuditEntry.objects.filter(
+            action="payment.update_status", changes__status__1="succeeded"
+        ).count()
 
     assert [status for status, _ in answers] == [200] * (DUPLICATES + LATE_FAILURES)
     duplicates = [body["duplicate"] for _, body in answers[:DUPLICATES]]

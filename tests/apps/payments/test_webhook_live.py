@@ -28,10 +28,17 @@ def live_shop(tenants, django_db_blocker, stripe_api):
     """A committed tenant with Stripe on and a pending Stripe payment (a localstripe intent)."""
     with throwaway_tenant(django_db_blocker, SLUG, "Payments live") as tenant:
         with tenant_context(tenant):
-            services.update_settings(actor=None, stripe_enabled=True, stripe_publishable_key="pk_test_live",
-                                     stripe_secret_key="sk_test_live_e2e", stripe_webhook_secret=SECRET)
+            services.update_settings(
+                actor=None,
+                stripe_enabled=True,
+                stripe_publishable_key="pk_test_live",
+                stripe_secret_key="sk_test_live_e2e",
+                stripe_webhook_secret=SECRET,
+            )
             order = shop.services.create_order(
-                actor=None, tenant=tenant, email="live@example.com",
+                actor=None,
+                tenant=tenant,
+                email="live@example.com",
                 lines=[shop.services.LineRequest(shop.variant("19.99", stock=1).pk, 1)],
             )
             payment, _ = services.create_intent(actor=None, order_id=order.pk)
@@ -40,19 +47,31 @@ def live_shop(tenants, django_db_blocker, stripe_api):
 
 def _register(base: str, url: str, events: list[str]) -> None:
     """Point localstripe's webhook HOOK at `url` for `events` (its webhooks are server-wide)."""
-    response = httpx.post(f"{base}/_config/webhooks/{HOOK}",
-                          json={"url": url, "secret": SECRET, "events": events})
+    response = httpx.post(
+        f"{base}/_config/webhooks/{HOOK}", json={"url": url, "secret": SECRET, "events": events}
+    )
     assert response.status_code == 200, response.text
 
 
-def test_localstripe_delivers_a_signed_success_that_pays_the_order(asgi_server, localstripe, live_shop, db):
+def test_localstripe_delivers_a_signed_success_that_pays_the_order(
+    asgi_server, localstripe, live_shop, db
+):
     tenant, payment = live_shop
     url = f"http://127.0.0.1:{asgi_server.port}/webhooks/stripe/?tenant_id={SLUG}"
     _register(localstripe, url, ["payment_intent.succeeded"])
     try:
         api = stripe.StripeClient("sk_test_live_e2e", base_addresses={"api": localstripe})
-        method = api.v1.payment_methods.create(params={
-            "type": "card", "card": {"number": "4242424242424242", "exp_month": 12, "exp_year": 2040, "cvc": "123"}})
+        method = api.v1.payment_methods.create(
+            params={
+                "type": "card",
+                "card": {
+                    "number": "4242424242424242",
+                    "exp_month": 12,
+                    "exp_year": 2040,
+                    "cvc": "123",
+                },
+            }
+        )
         api.v1.payment_intents.update(payment.stripe_id, params={"payment_method": method.id})
         assert api.v1.payment_intents.confirm(payment.stripe_id).status == "succeeded"
         deadline = time.monotonic() + 15
@@ -67,4 +86,3 @@ def test_localstripe_delivers_a_signed_success_that_pays_the_order(asgi_server, 
         _register(localstripe, url, [])  # deliver nothing more to this (soon dropped) shop
     assert (row.status, row.order.status) == ("succeeded", "paid")
     assert events == [("payment_intent.succeeded", "applied")]
-

@@ -41,5 +41,7 @@ class Command(BaseCommand):
                 if exc.code != "NOT_EMPTY":
                     raise
                 continue  # seeded before, or the data is the user's own now: leave it
-            self.stdout.write(f"Seeded {slug}: {written['orders_order']} orders, "
-                              f"{written['catalog_product']} products, {written['customers_customer']} customers")
+            self.stdout.write(
+                f"Seeded {slug}: {written['orders_order']} orders, "
+                f"{written['catalog_product']} products, {written['customers_customer']} customers"
+            )

@@ -20,8 +20,10 @@ def _moment(text: str) -> datetime:
 
 
 class Command(BaseCommand):
-    help = ("Fill a tenant with realistic, deterministic demo data: categories, products, customers "
-            "and two years of orders with refunds (bulk COPY). Refuses a tenant that has data unless --reset.")
+    help = (
+        "Fill a tenant with realistic, deterministic demo data: categories, products, customers "
+        "and two years of orders with refunds (bulk COPY). Refuses a tenant that has data unless --reset."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         defaults = SeedSize()
@@ -30,25 +32,41 @@ class Command(BaseCommand):
         parser.add_argument("--customers", type=int, default=defaults.customers)
         parser.add_argument("--orders", type=int, default=defaults.orders)
         parser.add_argument("--seed", type=int, default=42, help="same seed and sizes, same data")
-        parser.add_argument("--reset", action="store_true",
-                            help="delete the tenant's catalog, customers and orders first")
-        parser.add_argument("--until", type=_moment, default=None,
-                            help="the end of the two years of orders, e.g. 2025-06-30T12:00:00+00:00 (default: "
-                                 "the start of today in the tenant's time zone, so a seed gives the same data all day)")
+        parser.add_argument(
+            "--reset",
+            action="store_true",
+            help="delete the tenant's catalog, customers and orders first",
+        )
+        parser.add_argument(
+            "--until",
+            type=_moment,
+            default=None,
+            help="the end of the two years of orders, e.g. 2025-06-30T12:00:00+00:00 (default: "
+            "the start of today in the tenant's time zone, so a seed gives the same data all day)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         tenant = Tenant.objects.filter(slug=options["tenant"], is_template=False).first()
         if tenant is None:
             raise CommandError(f"No tenant {options['tenant']!r}.")
-        size = SeedSize(products=options["products"], customers=options["customers"], orders=options["orders"])
+        size = SeedSize(
+            products=options["products"], customers=options["customers"], orders=options["orders"]
+        )
         try:
-            result = seed_demo(tenant=tenant, size=size, seed=options["seed"], reset=options["reset"],
-                               until=options["until"])
+            result = seed_demo(
+                tenant=tenant,
+                size=size,
+                seed=options["seed"],
+                reset=options["reset"],
+                until=options["until"],
+            )
         except UserError as exc:
             raise CommandError(exc.message) from exc
         rows = ", ".join(f"{count} {table}" for table, count in result.rows.items())
         phases = ", ".join(f"{phase} {seconds:.1f}" for phase, seconds in result.seconds.items())
-        self.stdout.write(self.style.SUCCESS(
-            f"Seeded {tenant.slug} in {sum(result.seconds.values()):.1f} s ({phases}): {rows}; "
-            f"orders until {result.until.isoformat()}."
-        ))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Seeded {tenant.slug} in {sum(result.seconds.values()):.1f} s ({phases}): {rows}; "
+                f"orders until {result.until.isoformat()}."
+            )
+        )
