@@ -150,8 +150,16 @@ class EmbeddedPostgres(EmbeddedServer):
             _let_others_traverse(staging.parent)
             entry = pwd.getpwnam(user)
             os.chown(staging, entry.pw_uid, entry.pw_gid)
+        initdb_command: list[str | os.PathLike[str]] = [
+            postgres_bin_dir() / "initdb",
+            "-D",
+            staging,
+            "-U",
+            PG_SUPERUSER,
+            *INITDB_OPTIONS,
+        ]
         initdb = subprocess.run(
-            [postgres_bin_dir() / "initdb", "-D", staging, "-U", PG_SUPERUSER, *INITDB_OPTIONS],
+            initdb_command,
             env=SERVER_ENV,
             capture_output=True,
             text=True,

@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import TypedDict
 
 from config.devserver import say
 
@@ -80,7 +81,16 @@ def spawn(
             output.close()
 
 
-def run_as(user: str | None) -> dict[str, object]:
+class RunAs(TypedDict, total=False):
+    """Popen's keyword arguments for another user, typed so that `**run_as(user)` still matches
+    one of Popen's (and run's) overloads."""
+
+    user: int
+    group: int
+    extra_groups: list[int]
+
+
+def run_as(user: str | None) -> RunAs:
     """Popen's keyword arguments that run a child as `user` (None: as we run), with that user's
     group and no supplementary groups: Popen's `user=` alone would keep root's."""
     if user is None:
