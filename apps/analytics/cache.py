@@ -17,11 +17,10 @@ import pickle
 from collections.abc import Callable
 from typing import TypeVar
 
-from django.db import connection
-
 from apps.analytics import hooks
 from apps.common import redis
 from apps.common.outages import REDIS_OUTAGES, after_commit, without_redis
+from tenants.db import connection
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ from typing import Any
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Max
 
 from apps.audit import services as audit
@@ -23,6 +23,7 @@ from apps.catalog.models import Product, ProductImage
 from apps.common.errors import UserError
 from apps.common.outages import after_commit
 from apps.common.rules import optional_text
+from tenants.db import connection
 
 log = logging.getLogger(__name__)
 

@@ -22,13 +22,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
-from typing import Any
+from typing import Any, Protocol, cast
 
 from django.db import connection
 
 from apps.common.outages import after_commit
 
 Receiver = Callable[..., object]
+
+
+class _InSchema(Protocol):
+    """The connection as django-tenants makes it. django-stubs types `connection` as any
+    backend's, and tenants.db, which types it as ours, sits above apps.common (DESIGN §2)."""
+
+    schema_name: str
 
 
 class Hook:
@@ -54,7 +61,7 @@ class Hook:
         ones. Queued first, so that they run ahead of on-commit work those receivers queue in
         turn (the live bus hears of an order before it hears of the analytics version the order changed)."""
         if self._after_commit:
-            schema = connection.schema_name
+            schema = cast(_InSchema, connection).schema_name
             for receiver in self._after_commit:
                 after_commit(partial(receiver, schema=schema, **kwargs))
         for receiver in self._in_transaction:

@@ -13,13 +13,14 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import IntegrityError, connection, models, transaction
+from django.db import IntegrityError, models, transaction
 from django_tenants.utils import tenant_context
 
 from apps.accounts.models import Membership, Role
 from apps.analytics import rollups
 from apps.audit import services as audit
 from apps.common.errors import NotFound, UserError
+from tenants.db import connection
 from tenants.errors import TenantErrorCode
 from tenants.models import RESERVED_SLUGS, Domain, Tenant
 from tenants.services import TEMPLATE_SLUG, ensure_template
