@@ -8,7 +8,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from django.db.models import Model
+from django.db.models import Model, SlugField
 from django.utils.text import slugify
 
 from apps.catalog.errors import ProductErrorCode
@@ -82,8 +82,12 @@ def slug(
     exclude_pk: int | None = None,
 ) -> str:
     """A given slug must be well formed and free; a missing one is made from `source`."""
-    max_length = model._meta.get_field("slug").max_length
-    others = model.objects.exclude(pk=exclude_pk) if exclude_pk else model.objects.all()
+    slug_field = model._meta.get_field("slug")
+    # Category and Product declare it; a SlugField always has a max_length (50 by default).
+    assert isinstance(slug_field, SlugField) and slug_field.max_length is not None
+    max_length = slug_field.max_length
+    manager = model._default_manager
+    others = manager.exclude(pk=exclude_pk) if exclude_pk else manager.all()
     if value is not None:
         value = value.strip()
         if not SLUG.fullmatch(value) or len(value) > max_length:
@@ -95,7 +99,7 @@ def slug(
         if others.filter(slug=value).exists():
             raise UserError("This slug is taken.", field=field, code=ProductErrorCode.DUPLICATE)
         return value
-    base = slugify(source)[: max_length - 8].strip("-") or model._meta.model_name
+    base = slugify(source)[: max_length - 8].strip("-") or model.__name__.lower()  # its model_name
     taken = set(others.filter(slug__startswith=base).values_list("slug", flat=True))
     made, n = base, 1
     while made in taken:

@@ -22,7 +22,7 @@ FieldCheck = tuple[str, Callable[[Any, Any], Any]]
 
 def locked(model: type[Row], pk: int, message: str, *, field: str = "id") -> Row:
     """The row, locked until the transaction ends; NotFound (`message`) when there is none."""
-    obj = model.objects.select_for_update().filter(pk=pk).first()
+    obj = model._default_manager.select_for_update().filter(pk=pk).first()
     if obj is None:
         raise NotFound(message, field=field)
     return obj
