@@ -52,7 +52,9 @@ class TenantNode(relay.Node):
     )
     @classmethod
     def _id(cls, root: Any, info: Info) -> strawberry.ID:
-        return global_id(info, info.path.typename, root.pk)
+        type_name = info.path.typename
+        assert type_name is not None  # graphql-core names it on the path of every field
+        return global_id(info, type_name, root.pk)
 
 
 def node(info: Info, id: str) -> Any:

@@ -25,6 +25,7 @@ from graphql import (
     InlineFragmentNode,
     OperationDefinitionNode,
     SelectionSetNode,
+    assert_input_type,
     get_named_type,
     is_composite_type,
     type_from_ast,
@@ -186,14 +187,17 @@ def analyse(
     }
     kind = operation.operation.value
     root = schema.get_root_type(operation.operation)
+    if root is None:  # the schema has no such operations: execution refuses it, nothing to count
+        return None
     analysis = Analysis(operation=kind)
     given = dict(variables or {})
     for definition in operation.variable_definitions or ():
         name = definition.variable.name.value
         if name not in given and definition.default_value is not None:
-            given[name] = value_from_ast(
-                definition.default_value, type_from_ast(schema, definition.type)
-            )
+            # Validation has refused unknown and output types; this raises the TypeError that
+            # value_from_ast would.
+            variable_type = assert_input_type(type_from_ast(schema, definition.type))
+            given[name] = value_from_ast(definition.default_value, variable_type)
     walker = _Walker(schema, fragments, given, analysis)
     analysis.cost = walker.walk(operation.selection_set, root, 0)
     return analysis
