@@ -145,7 +145,10 @@ class Mutation:
     def token_verify(self, info: Info, token: str) -> TokenVerifyPayload:
         return payload_or_errors(
             lambda: TokenVerifyPayload(
-                valid=True, payload=services.verify_access_token(token=token, tenant=tenant(info))
+                valid=True,
+                payload=strawberry.scalars.JSON(
+                    services.verify_access_token(token=token, tenant=tenant(info))
+                ),
             ),
             lambda errors: TokenVerifyPayload(valid=False, user_errors=errors),
             AccountError,

@@ -72,7 +72,7 @@ class WidgetType(TenantNode):
         only=["definition"], description="Normalised: every key, ids as global ids."
     )
     def definition(self, root: Widget, info: Info) -> JSON:
-        return definitions.public(root.definition, schema=minted_in(info))
+        return JSON(definitions.public(root.definition, schema=minted_in(info)))
 
     @strawberry_django.field(
         only=["definition"],

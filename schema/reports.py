@@ -45,7 +45,7 @@ class ReportType(TenantNode):
         only=["definition"], description="Normalised: every key, ids as global ids."
     )
     def definition(self, root: Report, info: Info) -> JSON:
-        return definitions.public(root.definition, schema=minted_in(info))
+        return JSON(definitions.public(root.definition, schema=minted_in(info)))
 
     @strawberry_django.field(only=["user_id"], description="Saved by the caller.")
     def mine(self, root: Report, info: Info) -> bool:
