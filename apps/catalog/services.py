@@ -146,7 +146,7 @@ def create_product(
     status: str = Product.Status.DRAFT,
     category_id: int | None = None,
     tags: Iterable[str] = (),
-    attributes: dict | None = None,
+    attributes: object = None,  # any JSON value the client sent: checks.json_object refuses others
     variants: Iterable[Mapping[str, Any]] = (),
 ) -> Product:
     """A product and, in the same transaction, its first variants (keyword dicts of create_variant)."""
@@ -235,7 +235,7 @@ def _create_variant(
     sku: str,
     price: Decimal,
     name: str = "",
-    options: dict | None = None,
+    options: object = None,  # any JSON value the client sent: checks.options refuses others
     compare_at_price: Decimal | None = None,
     cost_price: Decimal | None = None,
     stock: int = 0,

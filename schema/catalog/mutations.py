@@ -171,7 +171,7 @@ def _deleted(delete: Callable[[], None], gid: strawberry.ID) -> CatalogDeletePay
     )
 
 
-def _payload(payload: type[T], name: str, make: Callable[[], Any]) -> T:
+def _payload(payload: Callable[..., T], name: str, make: Callable[[], Any]) -> T:
     return payload_or_errors(
         lambda: payload(**{name: make()}), lambda errors: payload(user_errors=errors), ProductError
     )
