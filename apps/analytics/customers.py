@@ -15,7 +15,7 @@ import enum
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from django.db import connection
 from django.db.models import Count, F, Prefetch, Q, QuerySet, Sum
@@ -27,10 +27,22 @@ from apps.customers.selectors import day_range
 from apps.orders.models import Order, OrderLine
 from apps.orders.status import COUNTED
 
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
 DAYS_PER_MONTH = Decimal("30.436875")  # 365.2425 / 12
 
 
-def top_customers(*, start: datetime, end: datetime) -> QuerySet[Customer]:
+class PeriodFigures(TypedDict):
+    """What top_customers annotates each customer with."""
+
+    period_spent: Decimal
+    period_orders: int
+
+
+def top_customers(
+    *, start: datetime, end: datetime
+) -> QuerySet[WithAnnotations[Customer, PeriodFigures]]:
     """Customers by what they spent on the orders they placed in [start, end), biggest first;
     each is annotated with `period_spent` and `period_orders`. Only customers with such orders."""
     # One filter() call, so the annotations below aggregate over exactly these joined orders.
@@ -45,7 +57,7 @@ def top_customers(*, start: datetime, end: datetime) -> QuerySet[Customer]:
 
 def top_customers_in_range(
     *, tenant: Any, first: date | None, last: date | None
-) -> QuerySet[Customer]:
+) -> QuerySet[WithAnnotations[Customer, PeriodFigures]]:
     """`top_customers` over the days `first` to `last` (day_range: checked, default the last 30)."""
     _, _, start, end = day_range(tenant, first, last)
     return top_customers(start=start, end=end)

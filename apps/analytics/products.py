@@ -122,7 +122,7 @@ def categories_summary(*, span: Window) -> list[CategorySummary]:
         .annotate(units=Sum("units"), revenue=Sum("revenue"))
         .order_by()
     }
-    rows = [
+    rows: list[tuple[int | None, Category | None]] = [
         (c.pk, c) for c in Category.objects.select_related("parent").prefetch_related("children")
     ]
     if None in counts or None in sales:
