@@ -28,11 +28,11 @@ from schema.errors import ApiError, ExportError, payload_or_errors
 from schema.ids import TenantNode, pk_of
 from schema.live import subscription_slot
 
-if TYPE_CHECKING:  # their members are the models' choices: mypy knows them as enums
-    ExportKindEnum: TypeAlias = enum.Enum
-    ExportFormatEnum: TypeAlias = enum.Enum
-    ExportLayoutEnum: TypeAlias = enum.Enum
-    ExportStatusEnum: TypeAlias = enum.Enum
+if TYPE_CHECKING:  # their members are the models' choices: mypy reads them from the models
+    ExportKindEnum: TypeAlias = ExportKind
+    ExportFormatEnum: TypeAlias = ExportFormat
+    ExportLayoutEnum: TypeAlias = JsonLayout
+    ExportStatusEnum: TypeAlias = ExportStatus
 else:
     ExportKindEnum = strawberry.enum(
         enum.Enum("ExportKind", {kind.name: kind.value for kind in ExportKind}), name="ExportKind"
