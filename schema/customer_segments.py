@@ -4,6 +4,7 @@ Customer type of schema/customers.py (contact details redacted as there), one qu
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from datetime import date
 from decimal import Decimal
@@ -89,9 +90,11 @@ class CustomerSegment:
     ) -> CustomerConnection:
         if not 0 <= first <= PAGE_MAX:
             raise bad_request(f"`first` must be 0 to {PAGE_MAX}.")
-        return CustomerConnection.resolve_connection(
+        page = CustomerConnection.resolve_connection(
             _RankedCustomers(self.ids, info), info=info, first=first, after=after
         )
+        assert not inspect.isawaitable(page)  # awaitable only for an async iterable of nodes
+        return page
 
     @classmethod
     def of(cls, summary: rfm.SegmentSummary, ids: list[int], currency: str) -> CustomerSegment:
