@@ -14,7 +14,7 @@ from apps.accounts.models import ApiKey, Membership
 from schema.context import principal, tenant, tenant_or_none
 from schema.errors import AccountError, payload_or_errors
 from schema.ids import TenantNode, pk_of
-from schema.types import RoleEnum, TenantScoped, UserType
+from schema.types import RoleEnum, TenantScoped, UserType, as_type
 
 
 @strawberry_django.type(Membership, name="Member")
@@ -108,10 +108,10 @@ class Query:
     def me(self, info: Info) -> Me:
         who = principal(info)
         return Me(
-            user=who.user,
+            user=as_type(UserType, who.user),
             role=RoleEnum(who.role) if who.role else None,
             via=who.via,
-            api_key=who.api_key,
+            api_key=as_type(ApiKeyType, who.api_key),
         )
 
 
@@ -123,7 +123,7 @@ class Mutation:
             user, access, refresh = services.create_tokens(
                 email=email, password=password, tenant=tenant_or_none(info)
             )
-            return TokenPayload(token=access, refresh_token=refresh, user=user)
+            return TokenPayload(token=access, refresh_token=refresh, user=as_type(UserType, user))
 
         return payload_or_errors(
             make, lambda errors: TokenPayload(user_errors=errors), AccountError
@@ -176,7 +176,7 @@ class Mutation:
                 role=role.value,
                 full_name=full_name,
             )
-            return MemberPayload(member=member, invitation_token=invitation)
+            return MemberPayload(member=as_type(MemberType, member), invitation_token=invitation)
 
         return payload_or_errors(
             make, lambda errors: MemberPayload(user_errors=errors), AccountError
@@ -191,7 +191,7 @@ class Mutation:
                 membership_id=pk_of(id, "Member", info),
                 role=role.value,
             )
-            return MemberPayload(member=member)
+            return MemberPayload(member=as_type(MemberType, member))
 
         return payload_or_errors(
             make, lambda errors: MemberPayload(user_errors=errors), AccountError
@@ -217,7 +217,7 @@ class Mutation:
             user = services.accept_invitation(
                 tenant=tenant(info), token=token, password=password, full_name=full_name
             )
-            return InvitationAcceptPayload(user=user)
+            return InvitationAcceptPayload(user=as_type(UserType, user))
 
         return payload_or_errors(
             make, lambda errors: InvitationAcceptPayload(user_errors=errors), AccountError
@@ -241,7 +241,7 @@ class Mutation:
                 scopes=scopes,
                 expires_at=expires_at,
             )
-            return ApiKeyPayload(api_key=key, secret=secret)
+            return ApiKeyPayload(api_key=as_type(ApiKeyType, key), secret=secret)
 
         return payload_or_errors(
             make, lambda errors: ApiKeyPayload(user_errors=errors), AccountError
@@ -253,7 +253,7 @@ class Mutation:
             key = services.revoke_api_key(
                 actor=principal(info), tenant=tenant(info), key_id=pk_of(id, "ApiKey", info)
             )
-            return ApiKeyPayload(api_key=key)
+            return ApiKeyPayload(api_key=as_type(ApiKeyType, key))
 
         return payload_or_errors(
             make, lambda errors: ApiKeyPayload(user_errors=errors), AccountError

@@ -1,11 +1,15 @@
-"""Types shared by several domains: roles, the signed-in user, tenant-scoped querysets."""
+"""Types shared by several domains: roles, the signed-in user, tenant-scoped querysets; and
+`as_type`, how every resolver hands a model row over where the schema declares its type."""
 
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
+from typing import TypeVar, cast, overload
 
 import strawberry
 import strawberry_django
+from django.db.models import Model
 
 from apps.accounts.models import Role, User
 from schema.ids import TenantNode
@@ -40,3 +44,31 @@ class UserType(TenantNode):
         return (
             queryset.filter(memberships__tenant=tenant) if tenant is not None else queryset.none()
         )
+
+
+Shown = TypeVar("Shown")
+Row = TypeVar("Row", bound=Model)
+
+
+@overload
+def as_type(graphql_type: type[Shown], row: Model) -> Shown: ...
+@overload
+def as_type(graphql_type: type[Shown], row: Model | None) -> Shown | None: ...
+def as_type(graphql_type: type[Shown], row: Model | None) -> Shown | None:
+    """`row` where the schema declares `graphql_type`, its strawberry-django type.
+
+    Such a type's fields resolve on the model instance itself, so resolvers and payloads hand over
+    the row as it is. mypy knows the type by its annotations only and cannot tell that it stands
+    for the model (strawberry-django #256, #349); this says so, in one place. Nothing happens at
+    run time: no copy, no check."""
+    return cast("Shown | None", row)
+
+
+@overload
+def as_types(graphql_type: type[Shown], rows: list[Row]) -> list[Shown]: ...
+@overload
+def as_types(graphql_type: type[Shown], rows: Iterable[Model]) -> Iterable[Shown]: ...
+def as_types(graphql_type: type[Shown], rows: Iterable[Model]) -> Iterable[Shown]:
+    """`as_type` for many rows, still the same object: a list stays that list, a queryset that
+    queryset (which strawberry-django optimizes and paginates)."""
+    return cast("Iterable[Shown]", rows)
