@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Iterable
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import strawberry
 import strawberry_django
@@ -28,8 +28,11 @@ from schema.customer_analytics import CustomerAnalytics, CustomerAnalyticsSummar
 from schema.errors import CustomerError, payload_or_errors, read_or_bad_request
 from schema.ids import TenantNode, pk_of
 from schema.scalars import Money, money
+from schema.types import as_type, as_types
 
 if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
     from schema.customer_segments import CustomerRfm
 
 
@@ -132,7 +135,7 @@ class CustomerType(TenantNode):
         prefetch_related=["notes"], description="Newest first; empty for viewers and analysts."
     )
     def notes(self, root: Customer, info: Info) -> list[CustomerNoteType]:
-        return list(root.notes.all()) if sees_contacts(info) else []
+        return list(as_types(CustomerNoteType, root.notes.all())) if sees_contacts(info) else []
 
     @strawberry_django.field(
         prefetch_related=[
@@ -166,16 +169,23 @@ class CustomerType(TenantNode):
 class TopCustomerEdge(relay.Edge[CustomerType]):
     @strawberry.field(description="Order totals less refunds, of the orders placed in the range.")
     def spent(self, info: Info) -> Money:
-        return money(self.node.period_spent, _currency(info))
+        return money(self._ranked_customer().period_spent, _currency(info))
 
     @strawberry.field(description="Orders placed in the range (cancelled ones left out).")
     def orders_count(self) -> int:
-        return self.node.period_orders
+        return self._ranked_customer().period_orders
+
+    def _ranked_customer(self) -> WithAnnotations[Customer, customer_figures.PeriodFigures]:
+        """The node as top_customers made it: a Customer row with the range's figures, which
+        mypy cannot see on CustomerType (as_type the other way round)."""
+        return cast("WithAnnotations[Customer, customer_figures.PeriodFigures]", self.node)
 
 
 @strawberry.type(name="TopCustomerConnection")
 class TopCustomerConnection(DjangoListConnection[CustomerType]):
-    edges: list[TopCustomerEdge] = strawberry.field(
+    # A narrower list than the base's is how strawberry gives a connection its own edge type;
+    # mypy refuses to narrow a mutable attribute (list is invariant).
+    edges: list[TopCustomerEdge] = strawberry.field(  # type: ignore[assignment]
         description="Contains the nodes in this connection"
     )
 
@@ -278,7 +288,7 @@ class CustomerNotePayload:
 
 def _customer_payload(make: Callable[[], Customer]) -> CustomerPayload:
     return payload_or_errors(
-        lambda: CustomerPayload(customer=make()),
+        lambda: CustomerPayload(customer=as_type(CustomerType, make())),
         lambda e: CustomerPayload(user_errors=e),
         CustomerError,
     )
@@ -301,7 +311,7 @@ class Query:
     ) -> Iterable[CustomerType]:
         filter = filter or CustomerFilter()
         sort = sort or CustomerSort()
-        return read_or_bad_request(
+        found = read_or_bad_request(
             lambda: selectors.customers(
                 tenant=tenant(info),
                 search=filter.search,
@@ -314,6 +324,7 @@ class Query:
                 search_contacts=sees_contacts(info),
             )
         )
+        return as_types(CustomerType, found)
 
     @strawberry_django.connection(
         CustomerConnection,
@@ -321,14 +332,16 @@ class Query:
         "biggest spenders first.",
     )
     def vip_customers(self, info: Info) -> Iterable[CustomerType]:
-        return selectors.vip_customers(tenant=tenant(info))
+        return as_types(CustomerType, selectors.vip_customers(tenant=tenant(info)))
 
     @strawberry_django.connection(
         CustomerConnection,
         description="Customers created in the last `days` days (periods of 24 hours up to now), newest first.",
     )
     def new_customers(self, days: int = 30) -> Iterable[CustomerType]:
-        return read_or_bad_request(lambda: selectors.new_customers(days=days))
+        return as_types(
+            CustomerType, read_or_bad_request(lambda: selectors.new_customers(days=days))
+        )
 
     @strawberry_django.connection(
         CustomerConnection,
@@ -338,11 +351,12 @@ class Query:
     def inactive_customers(
         self, days: int = 90, include_never_ordered: bool = False
     ) -> Iterable[CustomerType]:
-        return read_or_bad_request(
+        found = read_or_bad_request(
             lambda: selectors.inactive_customers(
                 days=days, include_never_ordered=include_never_ordered
             )
         )
+        return as_types(CustomerType, found)
 
     @strawberry_django.connection(
         TopCustomerConnection,
@@ -352,11 +366,12 @@ class Query:
     def top_customers(
         self, info: Info, from_: FromDate = None, to: ToDate = None
     ) -> Iterable[CustomerType]:
-        return read_or_bad_request(
+        found = read_or_bad_request(
             lambda: customer_figures.top_customers_in_range(
                 tenant=tenant(info), first=from_, last=to
             )
         )
+        return as_types(CustomerType, found)
 
     @strawberry.field(
         description="Customer figures for the days `from` to `to` (default the last 30 days)."
@@ -406,10 +421,13 @@ class Mutation:
     ) -> CustomerNotePayload:
         return payload_or_errors(
             lambda: CustomerNotePayload(
-                note=services.add_note(
-                    actor=principal(info),
-                    customer_id=pk_of(customer_id, "Customer", info),
-                    body=body,
+                note=as_type(
+                    CustomerNoteType,
+                    services.add_note(
+                        actor=principal(info),
+                        customer_id=pk_of(customer_id, "Customer", info),
+                        body=body,
+                    ),
                 )
             ),
             lambda errors: CustomerNotePayload(user_errors=errors),
