@@ -308,10 +308,10 @@ class Query:
     @strawberry_django.connection(CustomerConnection)
     def customers(
         self, info: Info, filter: CustomerFilter | None = None, sort: CustomerSort | None = None
-    ) -> Iterable[CustomerType]:
+    ) -> Iterable[Customer]:
         filter = filter or CustomerFilter()
         sort = sort or CustomerSort()
-        found = read_or_bad_request(
+        return read_or_bad_request(
             lambda: selectors.customers(
                 tenant=tenant(info),
                 search=filter.search,
@@ -324,24 +324,21 @@ class Query:
                 search_contacts=sees_contacts(info),
             )
         )
-        return as_types(CustomerType, found)
 
     @strawberry_django.connection(
         CustomerConnection,
         description="Customers whose total spent reaches the tenant's vip_threshold setting (default 1000), "
         "biggest spenders first.",
     )
-    def vip_customers(self, info: Info) -> Iterable[CustomerType]:
-        return as_types(CustomerType, selectors.vip_customers(tenant=tenant(info)))
+    def vip_customers(self, info: Info) -> Iterable[Customer]:
+        return selectors.vip_customers(tenant=tenant(info))
 
     @strawberry_django.connection(
         CustomerConnection,
         description="Customers created in the last `days` days (periods of 24 hours up to now), newest first.",
     )
-    def new_customers(self, days: int = 30) -> Iterable[CustomerType]:
-        return as_types(
-            CustomerType, read_or_bad_request(lambda: selectors.new_customers(days=days))
-        )
+    def new_customers(self, days: int = 30) -> Iterable[Customer]:
+        return read_or_bad_request(lambda: selectors.new_customers(days=days))
 
     @strawberry_django.connection(
         CustomerConnection,
@@ -350,13 +347,12 @@ class Query:
     )
     def inactive_customers(
         self, days: int = 90, include_never_ordered: bool = False
-    ) -> Iterable[CustomerType]:
-        found = read_or_bad_request(
+    ) -> Iterable[Customer]:
+        return read_or_bad_request(
             lambda: selectors.inactive_customers(
                 days=days, include_never_ordered=include_never_ordered
             )
         )
-        return as_types(CustomerType, found)
 
     @strawberry_django.connection(
         TopCustomerConnection,
@@ -365,13 +361,12 @@ class Query:
     )
     def top_customers(
         self, info: Info, from_: FromDate = None, to: ToDate = None
-    ) -> Iterable[CustomerType]:
-        found = read_or_bad_request(
+    ) -> Iterable[Customer]:
+        return read_or_bad_request(
             lambda: customer_figures.top_customers_in_range(
                 tenant=tenant(info), first=from_, last=to
             )
         )
-        return as_types(CustomerType, found)
 
     @strawberry.field(
         description="Customer figures for the days `from` to `to` (default the last 30 days)."

@@ -60,7 +60,9 @@ def as_type(graphql_type: type[Shown], row: Model | None) -> Shown | None:
     Such a type's fields resolve on the model instance itself, so resolvers and payloads hand over
     the row as it is. mypy knows the type by its annotations only and cannot tell that it stands
     for the model (strawberry-django #256, #349); this says so, in one place. Nothing happens at
-    run time: no copy, no check."""
+    run time: no copy, no check. Connection resolvers need none of it: their decorator names the
+    connection type, and they are annotated with the rows they return, as strawberry-django's
+    own examples are."""
     return cast("Shown | None", row)
 
 
