@@ -29,6 +29,7 @@ from schema.catalog.types import CategoryType, ProductType
 from schema.context import tenant
 from schema.errors import read_or_bad_request
 from schema.ids import pk_of
+from schema.types import as_type
 
 if TYPE_CHECKING:  # its members are made from the metrics' registry: mypy knows it as an enum
     AnalyticsMetric = enum.Enum
@@ -192,8 +193,12 @@ def result_of(result: Result) -> AnalyticsResult:
                 key=row.key,
                 label=row.label,
                 values=_values(row.values),
-                product=products.get(int(row.key)) if products and row.key else None,
-                category=categories.get(int(row.key)) if categories and row.key else None,
+                product=as_type(
+                    ProductType, products.get(int(row.key)) if products and row.key else None
+                ),
+                category=as_type(
+                    CategoryType, categories.get(int(row.key)) if categories and row.key else None
+                ),
             )
             for row in result.rows
         ],

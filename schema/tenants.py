@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated
 
@@ -18,6 +19,7 @@ from schema.context import principal, tenant, tenant_or_none
 from schema.customers import FromDate, ToDate
 from schema.errors import ApiError, TenantError, bad_request, payload_or_errors
 from schema.ids import TenantNode, pk_of, pk_or_none
+from schema.types import as_type
 from tenants.models import Tenant
 
 if TYPE_CHECKING:
@@ -98,9 +100,11 @@ def _changes(data: TenantUpdateInput) -> dict[str, object]:
     }
 
 
-def _tenant_payload(make) -> TenantPayload:
+def _tenant_payload(make: Callable[[], Tenant]) -> TenantPayload:
     return payload_or_errors(
-        lambda: TenantPayload(tenant=make()), lambda e: TenantPayload(user_errors=e), TenantError
+        lambda: TenantPayload(tenant=as_type(TenantType, make())),
+        lambda e: TenantPayload(user_errors=e),
+        TenantError,
     )
 
 
@@ -119,11 +123,11 @@ class Query:
         if current is not None:
             if wanted not in (None, current.pk):
                 raise ApiError("No such tenant.", code="NOT_FOUND")
-            return current
+            return as_type(TenantType, current)
         if wanted is None:
             raise bad_request("On the platform host, `id` names the tenant.")
         try:
-            return services.tenant_by_id(wanted)
+            return as_type(TenantType, services.tenant_by_id(wanted))
         except ServiceUserError as missing:
             raise ApiError(missing.message, code="NOT_FOUND") from missing
 

@@ -30,6 +30,7 @@ from schema.catalog.types import (
 from schema.errors import bad_request
 from schema.ids import pk_or_none
 from schema.scalars import money
+from schema.types import as_type
 
 # --- list inputs --------------------------------------------------------------------------------
 
@@ -152,7 +153,7 @@ class Query:
         currency = currency_of(info)
         return [
             ProductSalesType(
-                product=row.product,
+                product=as_type(ProductType, row.product),
                 units_sold=row.units,
                 revenue=money(row.revenue, currency),
                 orders_count=row.orders,
@@ -170,7 +171,7 @@ class Query:
         currency = currency_of(info)
         return [
             CategorySummaryType(
-                category=row.category,
+                category=as_type(CategoryType, row.category),
                 products_count=row.products,
                 stock=row.stock,
                 stock_value=money(row.stock_value, currency),
