@@ -27,6 +27,7 @@ from schema.context import principal, tenant
 from schema.errors import AlertError, payload_or_errors
 from schema.ids import TenantNode, pk_of
 from schema.live import subscription_slot
+from schema.types import as_type
 
 
 @strawberry.enum(
@@ -200,7 +201,7 @@ class Mutation:
     def alert_rule_create(self, info: Info, input: AlertRuleInput) -> AlertRulePayload:
         def make() -> AlertRulePayload:
             rule, secret = services.create_rule(actor=principal(info), values=_values(input))
-            return AlertRulePayload(alert_rule=rule, webhook_secret=secret)
+            return AlertRulePayload(alert_rule=as_type(AlertRuleType, rule), webhook_secret=secret)
 
         return _payload(make)
 
@@ -210,10 +211,13 @@ class Mutation:
     ) -> AlertRulePayload:
         return _payload(
             lambda: AlertRulePayload(
-                alert_rule=services.update_rule(
-                    actor=principal(info),
-                    rule_id=pk_of(id, "AlertRule", info),
-                    values=_values(input),
+                alert_rule=as_type(
+                    AlertRuleType,
+                    services.update_rule(
+                        actor=principal(info),
+                        rule_id=pk_of(id, "AlertRule", info),
+                        values=_values(input),
+                    ),
                 )
             )
         )

@@ -31,6 +31,7 @@ from schema.customers import CustomerType, FromDate, ToDate
 from schema.errors import bad_request, forbidden, read_or_bad_request
 from schema.orders import OrderType
 from schema.scalars import Money, money
+from schema.types import as_type, as_types
 
 MAX_LATEST = 50
 ANALYTICS_ROLES = frozenset({Role.OWNER, Role.ADMIN, Role.STAFF, Role.ANALYST})
@@ -107,7 +108,7 @@ class AnalyticsOverview:
     def latest_orders(self, info: Info, first: int = 10) -> list[OrderType]:
         if not 1 <= first <= MAX_LATEST:
             raise bad_request(f"`first` must be 1 to {MAX_LATEST}.")
-        return list(optimize(order_selectors.recent_orders(), info)[:first])
+        return list(as_types(OrderType, optimize(order_selectors.recent_orders(), info)[:first]))
 
 
 @strawberry.type(description="A tenant's KPIs over a range of its days (default the last 30).")
@@ -182,7 +183,7 @@ class Query:
             top_products=result_of(found.top_products).rows,
             top_customers=[
                 TopCustomer(
-                    customer=customers[row.customer_id],
+                    customer=as_type(CustomerType, customers[row.customer_id]),
                     spent=money(row.spent, current.currency),
                     orders_count=row.orders,
                 )

@@ -27,6 +27,7 @@ from schema.charts import ChartFormatEnum, ChartImage, ChartKindEnum, Height, Wi
 from schema.context import principal, tenant
 from schema.errors import AnalyticsError, payload_or_errors, read_or_bad_request
 from schema.ids import TenantNode, minted_in, pk_of
+from schema.types import as_type, as_types
 
 DEFINITION = (
     "JSON with only these keys: metrics (names of AnalyticsMetric, lower case; one for a widget), "
@@ -152,7 +153,7 @@ class WidgetsReorderPayload:
 
 def _widget_payload(make: Callable[[], Widget]) -> WidgetPayload:
     return payload_or_errors(
-        lambda: WidgetPayload(widget=make()),
+        lambda: WidgetPayload(widget=as_type(WidgetType, make())),
         lambda errors: WidgetPayload(user_errors=errors),
         AnalyticsError,
     )
@@ -173,7 +174,7 @@ class Query:
         "the shared."
     )
     def widgets(self, info: Info, mine: bool | None = None) -> list[WidgetType]:
-        return dashboards.widgets(actor=principal(info), mine=mine)
+        return as_types(WidgetType, dashboards.widgets(actor=principal(info), mine=mine))
 
 
 @strawberry.type
@@ -222,10 +223,13 @@ class Mutation:
     ) -> WidgetsReorderPayload:
         return payload_or_errors(
             lambda: WidgetsReorderPayload(
-                widgets=dashboards.reorder_widgets(
-                    actor=principal(info),
-                    shared=shared,
-                    widget_ids=[pk_of(w, "Widget", info) for w in widgets],
+                widgets=as_types(
+                    WidgetType,
+                    dashboards.reorder_widgets(
+                        actor=principal(info),
+                        shared=shared,
+                        widget_ids=[pk_of(w, "Widget", info) for w in widgets],
+                    ),
                 )
             ),
             lambda errors: WidgetsReorderPayload(user_errors=errors),

@@ -27,6 +27,7 @@ from schema.context import principal, tenant
 from schema.errors import ApiError, ExportError, payload_or_errors
 from schema.ids import TenantNode, pk_of
 from schema.live import subscription_slot
+from schema.types import as_type
 
 if TYPE_CHECKING:  # their members are the models' choices: mypy reads them from the models
     ExportKindEnum: TypeAlias = ExportKind
@@ -150,7 +151,7 @@ class Query:
         DjangoListConnection[ExportType],
         description="Newest first: the caller's exports (owners and admins: all of them).",
     )
-    def exports(self) -> Iterable[ExportType]:
+    def exports(self) -> Iterable[Export]:
         return selectors.exports()  # ExportType.get_queryset keeps the caller's
 
 
@@ -170,13 +171,16 @@ class Mutation:
     ) -> ExportPayload:
         return payload_or_errors(
             lambda: ExportPayload(
-                export=services.create_export(
-                    actor=principal(info),
-                    tenant=tenant(info),
-                    kind=kind.value,
-                    format=format.value,
-                    filters=filters,
-                    layout=layout.value,
+                export=as_type(
+                    ExportType,
+                    services.create_export(
+                        actor=principal(info),
+                        tenant=tenant(info),
+                        kind=kind.value,
+                        format=format.value,
+                        filters=filters,
+                        layout=layout.value,
+                    ),
                 )
             ),
             lambda errors: ExportPayload(user_errors=errors),

@@ -25,6 +25,7 @@ from schema.customers import CustomerType, FromDate, ToDate, contact_email, sees
 from schema.errors import OrderError, bad_request, payload_or_errors, read_or_bad_request
 from schema.ids import TenantNode, pk_of, pk_or_none
 from schema.scalars import Money, money
+from schema.types import as_type
 
 if TYPE_CHECKING:
     from schema.payments import StripeRefundType
@@ -420,7 +421,9 @@ class Mutation:
                 restock=input.restock,
                 request_key=input.request_key,
             )
-            return RefundPayload(refund=refund, order=refund.order)
+            return RefundPayload(
+                refund=as_type(RefundType, refund), order=as_type(OrderType, refund.order)
+            )
 
         return payload_or_errors(make, lambda errors: RefundPayload(user_errors=errors), OrderError)
 

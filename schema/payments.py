@@ -28,6 +28,7 @@ from schema.errors import PaymentError, payload_or_errors
 from schema.ids import TenantNode, pk_of, pk_or_none
 from schema.orders import OrderType, RefundType
 from schema.scalars import Money, money
+from schema.types import as_type
 
 
 @strawberry.enum(name="PaymentProvider")
@@ -255,7 +256,9 @@ class Mutation:
             payment, client_secret = services.create_intent(
                 actor=principal(info), order_id=pk_of(order, "Order", info)
             )
-            return PaymentIntentPayload(payment=payment, client_secret=client_secret)
+            return PaymentIntentPayload(
+                payment=as_type(PaymentType, payment), client_secret=client_secret
+            )
 
         return payload_or_errors(
             make, lambda errors: PaymentIntentPayload(user_errors=errors), PaymentError

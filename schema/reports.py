@@ -24,6 +24,7 @@ from schema.charts import ChartFormatEnum, ChartImage, ChartKindEnum, Height, Wi
 from schema.context import principal, tenant
 from schema.errors import AnalyticsError, payload_or_errors
 from schema.ids import TenantNode, minted_in, pk_of, pk_or_none
+from schema.types import as_type
 
 DEFINITION = dashboards.DEFINITION.replace("one for a widget", "one to ten")
 RangeOverride = Annotated[
@@ -99,7 +100,7 @@ class ReportDeletePayload:
 
 def _payload(make: Callable[[], Report]) -> ReportPayload:
     return payload_or_errors(
-        lambda: ReportPayload(report=make()),
+        lambda: ReportPayload(report=as_type(ReportType, make())),
         lambda errors: ReportPayload(user_errors=errors),
         AnalyticsError,
     )
@@ -120,12 +121,12 @@ class ReportUpdateInput:
 @strawberry.type
 class Query:
     @strawberry_django.connection(DjangoListConnection[ReportType], description="By name.")
-    def reports(self) -> Iterable[ReportType]:
+    def reports(self) -> Iterable[Report]:
         return reports.reports()
 
     @strawberry.field
     def report(self, info: Info, id: strawberry.ID) -> ReportType | None:
-        return reports.report_or_none(pk_of(id, "Report", info))
+        return as_type(ReportType, reports.report_or_none(pk_of(id, "Report", info)))
 
     @strawberry.field(
         description="Runs a saved report (`id`) or a definition not saved yet (`definition`), "
@@ -147,7 +148,11 @@ class Query:
                 definition=definition,
                 range=range,
             )
-            return ReportRun(report=saved, title="" if saved is None else saved.name, answer=answer)
+            return ReportRun(
+                report=as_type(ReportType, saved),
+                title="" if saved is None else saved.name,
+                answer=answer,
+            )
 
         return payload_or_errors(
             make, lambda errors: ReportRun(report=None, user_errors=errors), AnalyticsError
