@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 import strawberry
 from strawberry.types import Info
@@ -32,6 +33,9 @@ from schema.errors import bad_request, forbidden, read_or_bad_request
 from schema.orders import OrderType
 from schema.scalars import Money, money
 from schema.types import as_type, as_types
+
+if TYPE_CHECKING:
+    from tenants.models import Tenant
 
 MAX_LATEST = 50
 ANALYTICS_ROLES = frozenset({Role.OWNER, Role.ADMIN, Role.STAFF, Role.ANALYST})
@@ -121,7 +125,7 @@ class TenantAnalyticsSummary:
 
 
 def analytics_summary(
-    info: Info, of_tenant, first: date | None, last: date | None
+    info: Info, of_tenant: Tenant, first: date | None, last: date | None
 ) -> TenantAnalyticsSummary:
     """`Tenant.analyticsSummary`: members with analytics roles on their own host; platform staff
     on the platform host (the root fields that reach a Tenant there are staff-only)."""

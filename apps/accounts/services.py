@@ -107,7 +107,7 @@ def revoke_refresh_token(*, refresh_token: str, tenant: Tenant | None) -> None:
     audit.record(actor=token.user, action="token.revoke", obj=token)
 
 
-def verify_access_token(*, token: str, tenant) -> dict:
+def verify_access_token(*, token: str, tenant: Tenant | None) -> dict:
     """The claims of an access token issued on `tenant`: one that is expired, forged or issued on
     another tenant is INVALID_TOKEN (an answer to the caller, not a refusal of the request)."""
     try:

@@ -15,7 +15,7 @@ import enum
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, TypedDict
 
 from django.db import connection
 from django.db.models import Count, F, Prefetch, Q, QuerySet, Sum
@@ -29,6 +29,8 @@ from apps.orders.status import COUNTED
 
 if TYPE_CHECKING:
     from django_stubs_ext import WithAnnotations
+
+    from tenants.models import Tenant
 
 DAYS_PER_MONTH = Decimal("30.436875")  # 365.2425 / 12
 
@@ -56,7 +58,7 @@ def top_customers(
 
 
 def top_customers_in_range(
-    *, tenant: Any, first: date | None, last: date | None
+    *, tenant: Tenant, first: date | None, last: date | None
 ) -> QuerySet[WithAnnotations[Customer, PeriodFigures]]:
     """`top_customers` over the days `first` to `last` (day_range: checked, default the last 30)."""
     _, _, start, end = day_range(tenant, first, last)
@@ -225,7 +227,7 @@ FROM buyers
 """
 
 
-def analytics_summary(*, tenant: Any, first: date | None, last: date | None) -> AnalyticsSummary:
+def analytics_summary(*, tenant: Tenant, first: date | None, last: date | None) -> AnalyticsSummary:
     """Customer figures for the days `first` to `last` (day_range: checked, default the last 30):
     two queries, whatever the number of customers."""
     first, last, start, end = day_range(tenant, first, last)

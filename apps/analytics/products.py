@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from django.db.models import Count, DecimalField, ExpressionWrapper, F, QuerySet, Sum
@@ -17,6 +17,9 @@ from apps.catalog.models import Category, Product, Variant
 from apps.common.days import DEFAULT_RANGE_DAYS, day_bounds, local_today, range_or_default
 from apps.common.money import ZERO
 from apps.common.rules import check_range
+
+if TYPE_CHECKING:
+    from tenants.models import Tenant
 
 MAX_RANGE_DAYS = 731
 
@@ -35,7 +38,7 @@ class Window:
         return [self.first + timedelta(days=n) for n in range((self.last - self.first).days + 1)]
 
 
-def window(first: date | None, last: date | None, *, tenant: Any) -> Window:
+def window(first: date | None, last: date | None, *, tenant: Tenant) -> Window:
     """A range of days; without bounds, the last DEFAULT_RANGE_DAYS days up to today (in the
     tenant's zone). Unlike range_or_default, `from` alone means DEFAULT_RANGE_DAYS days from it
     (up to today at the latest), as the product figures have always read it."""

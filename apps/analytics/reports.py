@@ -56,7 +56,7 @@ def run_unsaved(*, tenant: Tenant, definition: Any, range: Any = None) -> Result
 
 
 def run_report(
-    *, tenant: Any, report_id: int | None, definition: Any, range: Any = None
+    *, tenant: Tenant, report_id: int | None, definition: Any, range: Any = None
 ) -> tuple[Report | None, Result]:
     """Exactly one of a saved report (`report_id`) and a definition not saved yet, run; with the
     report it was (None for the definition)."""

@@ -20,6 +20,7 @@ from apps.audit import services as audit
 from apps.catalog import images, rows
 from apps.catalog.errors import ProductErrorCode
 from apps.catalog.models import Product, ProductImage
+from apps.common.actors import Actor
 from apps.common.errors import UserError
 from apps.common.outages import after_commit
 from apps.common.rules import optional_text
@@ -66,7 +67,9 @@ def _queue_renditions(image_ids: list[int]) -> None:
     after_commit(send)
 
 
-def add_product_image(*, actor, product_id: int, upload: Any, alt_text: str = "") -> ProductImage:
+def add_product_image(
+    *, actor: Actor, product_id: int, upload: Any, alt_text: str = ""
+) -> ProductImage:
     """Store one uploaded image after the last one of a product (see add_product_images)."""
     alt_text = optional_text(alt_text, field="altText", max_length=300)
     cleaned = [(images.clean(upload, field="file"), alt_text)]
@@ -74,7 +77,7 @@ def add_product_image(*, actor, product_id: int, upload: Any, alt_text: str = ""
     return image
 
 
-def add_product_images(*, actor, product_id: int, uploads: list[Any]) -> list[ProductImage]:
+def add_product_images(*, actor: Actor, product_id: int, uploads: list[Any]) -> list[ProductImage]:
     """Store uploaded images after the last ones of a product. Every file is checked and cleaned
     first: one bad file (its error names it, `files.2`) and nothing is stored."""
     limit = settings.PRODUCT_IMAGE_MAX_FILES
@@ -91,7 +94,7 @@ def add_product_images(*, actor, product_id: int, uploads: list[Any]) -> list[Pr
 
 
 def _add_images(
-    *, actor, product_id: int, cleaned: list[tuple[images.CleanImage, str]]
+    *, actor: Actor, product_id: int, cleaned: list[tuple[images.CleanImage, str]]
 ) -> list[ProductImage]:
     stored: list[str] = []
     try:
@@ -134,7 +137,7 @@ def _add_images(
 
 
 @transaction.atomic
-def update_product_image(*, actor, image_id: int, alt_text: str) -> ProductImage:
+def update_product_image(*, actor: Actor, image_id: int, alt_text: str) -> ProductImage:
     image = rows.locked(ProductImage, image_id, "No such image.")
     diff = rows.apply(image, {"alt_text": optional_text(alt_text, field="altText", max_length=300)})
     if diff:
@@ -144,7 +147,7 @@ def update_product_image(*, actor, image_id: int, alt_text: str) -> ProductImage
 
 
 @transaction.atomic
-def delete_product_image(*, actor, image_id: int) -> None:
+def delete_product_image(*, actor: Actor, image_id: int) -> None:
     image = rows.locked(ProductImage, image_id, "No such image.")
     files = files_of(image)
     audit.record(
@@ -158,7 +161,9 @@ def delete_product_image(*, actor, image_id: int) -> None:
 
 
 @transaction.atomic
-def reorder_product_images(*, actor, product_id: int, image_ids: list[int]) -> list[ProductImage]:
+def reorder_product_images(
+    *, actor: Actor, product_id: int, image_ids: list[int]
+) -> list[ProductImage]:
     """`image_ids` lists every image of the product, once each, in the new order."""
     product = rows.locked(Product, product_id, "No such product.", field="product")
     current = {image.pk: image for image in product.images.all()}

@@ -12,6 +12,7 @@ from django.db.models import Model
 from apps.audit import services as audit
 from apps.catalog.errors import ProductErrorCode
 from apps.catalog.models import Category, Product
+from apps.common.actors import Actor
 from apps.common.errors import NotFound, UserError
 
 Row = TypeVar("Row", bound=Model)
@@ -61,7 +62,7 @@ def update(
     changes: Mapping[str, Any],
     fields: Mapping[str, FieldCheck],
     *,
-    actor: Any,
+    actor: Actor,
     action: str,
     unique_field: str,
     taken: str,

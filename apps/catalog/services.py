@@ -87,7 +87,7 @@ CATEGORY_FIELDS: dict[str, FieldCheck] = {
 
 
 @transaction.atomic
-def update_category(*, actor, category_id: int, changes: Mapping[str, Any]) -> Category:
+def update_category(*, actor: Actor, category_id: int, changes: Mapping[str, Any]) -> Category:
     """`changes` may hold any of CATEGORY_FIELDS."""
     category = rows.locked(Category, category_id, "No such category.")
     rows.update(
@@ -191,7 +191,7 @@ PRODUCT_FIELDS: dict[str, FieldCheck] = {
 
 
 @transaction.atomic
-def update_product(*, actor, product_id: int, changes: Mapping[str, Any]) -> Product:
+def update_product(*, actor: Actor, product_id: int, changes: Mapping[str, Any]) -> Product:
     """`changes` may hold any of PRODUCT_FIELDS."""
     product = rows.locked(Product, product_id, "No such product.")
     diff = rows.update(
@@ -301,7 +301,7 @@ VARIANT_FIELDS: dict[str, FieldCheck] = {
 
 
 @transaction.atomic
-def update_variant(*, actor, variant_id: int, changes: Mapping[str, Any]) -> Variant:
+def update_variant(*, actor: Actor, variant_id: int, changes: Mapping[str, Any]) -> Variant:
     """`changes` may hold any of VARIANT_FIELDS. The row is locked, so a stock set here and a
     reservation by an order never interleave."""
     variant = rows.locked(Variant, variant_id, "No such variant.")
@@ -319,7 +319,7 @@ def update_variant(*, actor, variant_id: int, changes: Mapping[str, Any]) -> Var
 
 
 @transaction.atomic
-def delete_variant(*, actor, variant_id: int) -> None:
+def delete_variant(*, actor: Actor, variant_id: int) -> None:
     variant = rows.locked(Variant, variant_id, "No such variant.")
     audit.record(
         actor=actor,

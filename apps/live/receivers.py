@@ -5,7 +5,7 @@ write that was rolled back."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
 from django.utils import timezone
 
@@ -14,6 +14,9 @@ from apps.live import bus, visitors
 from apps.orders import hooks as order_hooks
 from apps.orders.models import Order, Refund
 from apps.orders.status import PAID
+
+if TYPE_CHECKING:
+    from tenants.models import Tenant
 
 
 def connect() -> None:
@@ -56,7 +59,9 @@ def refund_made(*, schema: str, refund: Refund) -> None:
     _publish_order(schema, refund.order, "refunded")
 
 
-def events_stored(*, schema: str, tenant: Any, visits: list[visitors.Visit], now: datetime) -> None:
+def events_stored(
+    *, schema: str, tenant: Tenant, visits: list[visitors.Visit], now: datetime
+) -> None:
     """Count the visitors of the events recent enough to count anywhere (backfills count nowhere)."""
     recent_from = visitors.since(tenant, now)
     visits = [visit for visit in visits if visit[0] >= recent_from]

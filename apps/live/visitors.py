@@ -42,7 +42,7 @@ def since(tenant: Tenant, now: datetime) -> int:
     return int(min(midnight, now - timedelta(minutes=RECENT_MINUTES)).timestamp())
 
 
-def add(tenant, visits: Sequence[Visit], now: datetime) -> None:
+def add(tenant: Tenant, visits: Sequence[Visit], now: datetime) -> None:
     """Count `visits` now: one pipeline."""
     schema, zone = tenant.schema_name, ZoneInfo(tenant.time_zone)
     recent_from = int(now.timestamp()) - RECENT_MINUTES * 60

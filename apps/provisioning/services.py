@@ -19,6 +19,7 @@ from django_tenants.utils import tenant_context
 from apps.accounts.models import Membership, Role
 from apps.analytics import rollups
 from apps.audit import services as audit
+from apps.common.actors import Actor
 from apps.common.errors import NotFound, UserError
 from tenants.db import connection
 from tenants.errors import TenantErrorCode
@@ -54,7 +55,7 @@ def provision_tenant(
     time_zone: str = "UTC",
     currency: str = "USD",
     domain: str | None = None,
-    actor: Any | None = None,
+    actor: Actor | None = None,
 ) -> Tenant:
     """Tenant, its schema (cloned), its domain and its owner's membership, all or nothing."""
     slug = (slug or "").strip().lower()
@@ -112,7 +113,7 @@ def provision_tenant(
 
 
 @transaction.atomic
-def update_tenant(*, actor: Any, tenant: Tenant, changes: dict[str, Any]) -> Tenant:
+def update_tenant(*, actor: Actor, tenant: Tenant, changes: dict[str, Any]) -> Tenant:
     """Change the fields in `changes` (a subset of UPDATABLE_FIELDS)."""
     unknown = set(changes) - set(UPDATABLE_FIELDS)
     if unknown:
@@ -158,7 +159,7 @@ def tenant_by_id(tenant_id: int, *, lock: bool = False) -> Tenant:
 
 
 @transaction.atomic
-def set_tenant_status(*, actor: Any, tenant_id: int, status: str) -> Tenant:
+def set_tenant_status(*, actor: Actor, tenant_id: int, status: str) -> Tenant:
     tenant = tenant_by_id(tenant_id, lock=True)
     if tenant.status != status:
         tenant.status = status
