@@ -566,6 +566,11 @@ def test_no_text_is_an_internal_error_or_reaches_a_row(gql, alpha, rows, text, e
         if value == real:
             continue
         node = gql.post(NODE, {"id": value}, host=alpha.host, token=token)
+        if "\x00" in value:
+            # Refused at the edge before any id is read (PostgreSQL cannot store a NUL): the one
+            # rule for NULs (schema/extensions/strings.py), and no row reached either.
+            assert (node.codes, node.data) == (["BAD_REQUEST"], None), value
+            continue
         assert (node.errors, node.data) == ([], {"node": None}), value
         updated = gql.post(PRODUCT_UPDATE, {"id": value}, host=alpha.host, token=token)
         assert updated.data["productUpdate"] == {
