@@ -1,6 +1,6 @@
 # Two commands set up everything on a fresh machine with Python 3.11 and pip:
 #   make run   - serve the demo tenants (embedded PostgreSQL + Redis unless DATABASE_URL/REDIS_URL)
-#   make test  - the whole test suite, with coverage
+#   make test  - lint (ruff, import layers, mypy), then the whole test suite, with coverage
 PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(PY) -m config.devserver run
 
-test: $(STAMP)
+test: lint
 	@if [ -x "$(CHROMIUM)" ] && command -v chromedriver >/dev/null; then \
 		$(PY) -m config.devserver exec -- $(PY) -m pytest --cov --cov-report=term:skip-covered $(ARGS); \
 	else \
@@ -52,9 +52,13 @@ schema: $(STAMP)
 	DJANGO_SETTINGS_MODULE=config.settings_test $(PY) -c 'import django; django.setup(); from schema.export import sdl; print(sdl(), end="")' > schema.graphql
 
 # ruff, and the layers of DESIGN §2 ([tool.importlinter] in pyproject.toml).
+# Style, layers and types; `make test` (so CI) runs it first, so a change that bends a layer or a
+# type fails the build, not a review.
 lint: $(STAMP)
 	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 	$(VENV)/bin/lint-imports
+	@$(MAKE) --no-print-directory typecheck
 
 # mypy's Django plugin loads config.settings_test (no database or Redis needed); the paths keep it
 # from making temporary media and export folders at every run.
@@ -63,6 +67,7 @@ typecheck: $(STAMP)
 
 fmt: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
 
 clean:
 	rm -rf $(VENV) .data staticfiles .coverage

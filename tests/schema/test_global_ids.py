@@ -320,11 +320,19 @@ def test_an_id_from_elsewhere_is_an_id_of_nothing(gql, alpha, beta, rows, slot):
         "another type": gid(home, "Tenant" if type_name != "Tenant" else "Product", pk),
         **{f"malformed {text[:8]!r}": text for text in MALFORMED},
     }
+    expected = {
+        what: (["BAD_REQUEST"], None) if "\x00" in value else nothing
+        for what, value in given.items()
+    }
+    # A NUL is refused at the edge before any id is read, wherever it is (PostgreSQL cannot store
+    # one): BAD_REQUEST, the one rule for NULs, not this one.
+    if slot == "Query.node(id)" and pk == alpha.tenant.pk:
+        # `node` takes any type: a Tenant id whose pk happens to be alpha's own (the sequences
+        # met, as in one make test-stress order) names alpha's tenant, a real object of that type,
+        # and never the Product of that pk.
+        expected["another type"] = ([], {"node": {"id": given["another type"]}})
     for what, value in given.items():
-        # A NUL is refused at the edge before any id is read, wherever it is (PostgreSQL cannot
-        # store one): BAD_REQUEST, the one rule for NULs, not this one.
-        expected = (["BAD_REQUEST"], None) if "\x00" in value else nothing
-        assert answer(value) == expected, (what, value[:40])
+        assert answer(value) == expected[what], (what, value[:40])
 
 
 # --- what the reported attacks did, row by row ---------------------------------------------------
@@ -558,6 +566,11 @@ def test_no_text_is_an_internal_error_or_reaches_a_row(gql, alpha, rows, text, e
         if value == real:
             continue
         node = gql.post(NODE, {"id": value}, host=alpha.host, token=token)
+        if "\x00" in value:
+            # Refused at the edge before any id is read (PostgreSQL cannot store a NUL): the one
+            # rule for NULs (schema/extensions/strings.py), and no row reached either.
+            assert (node.codes, node.data) == (["BAD_REQUEST"], None), value
+            continue
         assert (node.errors, node.data) == ([], {"node": None}), value
         updated = gql.post(PRODUCT_UPDATE, {"id": value}, host=alpha.host, token=token)
         assert updated.data["productUpdate"] == {
