@@ -8,6 +8,11 @@ applied and, when it is another, switches to the context's tenant. Explicit
 has not changed since it was applied. (Comparing the tenant instead of the scope missed a new
 entry of the same tenant after an explicit switch: the connection stayed in the switched-to schema,
 e.g. public, and a later block for that tenant read the wrong schema; make test-stress seed 45337.)
+
+When the context has left every tenant it entered, the next cursor returns the connection to the
+tenant it had before the first of them (public, or what an explicit switch outside had chosen).
+Without that the connection stayed in the last block's schema, and code after the block ran there:
+a test's sign-in wrote its audit entry into alpha's schema (make test-stress seed 2845).
 """
 
 from __future__ import annotations
@@ -32,28 +37,51 @@ class DatabaseWrapper(tenants_base.DatabaseWrapper):
     tenant: SchemaTenant
 
     def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)  # sets the public schema, through set_tenant()
         # Nothing applied from a context yet, even if one was active when this connection was made.
-        self._context_scope = None
+        self._context_scope: object | None = None
+        # The tenant to return to once the context has left its tenants, while one is applied.
+        self._outside: SchemaTenant | None = None
+        super().__init__(*args, **kwargs)  # sets the public schema, through set_tenant()
+        self._context_scope, self._outside = None, None  # whatever context this was made in
 
     def set_tenant(self, tenant: SchemaTenant, include_public: bool = True) -> None:
         # An explicit switch counts as having applied the current scope: it holds until the
-        # context enters a tenant again.
+        # context enters a tenant again (or, made inside a block, until the block is left).
+        if current_tenant.get() is not None:
+            self._remember_outside()
+        else:
+            self._outside = None  # outside every block: this is where the connection is now
         self._context_scope = current_scope.get()
         super().set_tenant(tenant, include_public)
 
+    def _remember_outside(self) -> None:
+        if self._outside is None:
+            self._outside = getattr(self, "tenant", None)  # None while __init__ sets the first
+
     def active_tenant(self) -> SchemaTenant:
         """The tenant the next query runs for: the context's, when it was entered since this
-        connection last applied a scope (the next cursor applies it), else the connection's own."""
+        connection last applied a scope (the next cursor applies it); the one from before the
+        blocks, when they have all been left since; else the connection's own."""
         tenant = current_tenant.get()
-        if tenant is not None and current_scope.get() is not self._context_scope:
-            return tenant
+        if current_scope.get() is not self._context_scope:
+            if tenant is not None:
+                return tenant
+            if self._outside is not None:
+                return self._outside
         return self.tenant
 
     def _cursor(self, name=None):
         tenant, scope = current_tenant.get(), current_scope.get()
-        if tenant is not None and scope is not self._context_scope:
-            if tenant.schema_name != self.schema_name:
-                self.set_tenant(tenant)
+        if scope is not self._context_scope:
+            if tenant is not None:
+                self._remember_outside()
+                self._switch(tenant)
+            elif self._outside is not None:  # every block left: back to where it was before
+                self._switch(self._outside)
+                self._outside = None
             self._context_scope = scope
         return super()._cursor(name)
+
+    def _switch(self, tenant: SchemaTenant) -> None:
+        if tenant.schema_name != self.schema_name:
+            super().set_tenant(tenant)

@@ -6,7 +6,9 @@ a live-metrics test read the public schema)."""
 from __future__ import annotations
 
 from django.db import connection
+from django_tenants.utils import schema_context
 
+from apps.accounts.models import User
 from apps.catalog.models import Product
 from tenants.context import tenant_context
 
@@ -43,3 +45,34 @@ def test_a_task_run_in_place_leaves_the_callers_context_as_it_was(alpha):
         noop.apply(headers={"_schema_name": alpha.tenant.schema_name})
         assert current_tenant.get() is alpha.tenant
     assert current_tenant.get() is before
+
+
+def test_after_the_last_block_the_connection_is_back_where_it_was(alpha):
+    """make test-stress seed 2845: a block of ours left the connection in alpha's schema, and a
+    sign-in after it (no block) wrote its audit entry there."""
+    connection.set_schema_to_public()
+    with tenant_context(alpha.tenant):
+        Product.objects.count()
+    assert connection.active_tenant().schema_name == "public"
+    User.objects.count()  # a query outside every block
+    assert connection.schema_name == "public"
+
+
+def test_a_block_inside_an_explicit_switch_returns_to_that_switch(alpha, beta):
+    with schema_context(alpha.tenant.schema_name):  # django-tenants' explicit switch
+        with tenant_context(beta.tenant):
+            Product.objects.count()
+            assert connection.schema_name == beta.tenant.schema_name
+        Product.objects.count()
+        assert connection.schema_name == alpha.tenant.schema_name
+    assert connection.schema_name == "public"
+
+
+def test_an_explicit_switch_inside_a_block_ends_with_the_block(alpha, beta):
+    connection.set_schema_to_public()
+    with tenant_context(alpha.tenant):
+        connection.set_tenant(beta.tenant)  # before any query of the block
+        Product.objects.count()
+        assert connection.schema_name == beta.tenant.schema_name
+    User.objects.count()
+    assert connection.schema_name == "public"
