@@ -56,4 +56,12 @@ def after_commit(callback: Callable[[], object]) -> None:
     """Run `callback` once the current transaction commits. A failure there (Redis or the broker
     down) is logged, not raised: the write has committed, and a 500 would make the client retry
     it."""
-    transaction.on_commit(callback, robust=True)
+
+    def run() -> object:
+        return callback()
+
+    # Django names a failing callback by its __qualname__ in that log line; a functools.partial
+    # (what hooks queue) has none, and the AttributeError escaped as a 500 after the commit.
+    inner = getattr(callback, "func", callback)
+    run.__qualname__ = getattr(inner, "__qualname__", type(inner).__qualname__)
+    transaction.on_commit(run, robust=True)
