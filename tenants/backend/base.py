@@ -9,8 +9,9 @@ has not changed since it was applied. (Comparing the tenant instead of the scope
 entry of the same tenant after an explicit switch: the connection stayed in the switched-to schema,
 e.g. public, and a later block for that tenant read the wrong schema; make test-stress seed 45337.)
 
-When the context has left every tenant it entered, the next cursor returns the connection to the
-tenant it had before the first of them (public, or what an explicit switch outside had chosen).
+When the context has left every tenant it entered, and nothing switched the connection explicitly
+since, the next cursor returns the connection to the tenant it had before the first of them
+(public, or what an explicit switch outside had chosen).
 Without that the connection stayed in the last block's schema, and code after the block ran there:
 a test's sign-in wrote its audit entry into alpha's schema (make test-stress seed 2845).
 """
@@ -46,11 +47,10 @@ class DatabaseWrapper(tenants_base.DatabaseWrapper):
 
     def set_tenant(self, tenant: SchemaTenant, include_public: bool = True) -> None:
         # An explicit switch counts as having applied the current scope: it holds until the
-        # context enters a tenant again (or, made inside a block, until the block is left).
-        if current_tenant.get() is not None:
-            self._remember_outside()
-        else:
-            self._outside = None  # outside every block: this is where the connection is now
+        # context enters a tenant again, and after the blocks are left (code that switches
+        # restores for itself: tenant-schemas-celery puts the caller's schema back while the
+        # task's block is still entered).
+        self._outside = None
         self._context_scope = current_scope.get()
         super().set_tenant(tenant, include_public)
 
