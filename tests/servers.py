@@ -126,6 +126,7 @@ def pytest_collection_modifyitems(items):
     server must see), so `pytest tests/live` works on its own too."""
     for item in items:
         if (
-            item.nodeid.startswith("tests/live/") or "asgi_server" in item.fixturenames
+            item.nodeid.startswith("tests/live/")
+            or {"asgi_server", "stack"} & set(item.fixturenames)
         ) and "db" not in item.fixturenames:
             item.fixturenames.append("db")

@@ -17,6 +17,9 @@ exec  run CMD (`make test`, `make bench`, `python manage.py createsuperuser`) an
 run   migrate and load the demo tenants (manage.py setup_platform, load_demo), then serve: uvicorn,
       a Celery worker and Celery beat, with DEBUG on. Ctrl-C (or SIGTERM, or any of them dying)
       stops everything; the exit code is non-zero if one died on its own.
+      --multi: the production-like run (`make run-multi`): DEBUG off, PgBouncer in front of
+      PostgreSQL (config/devserver/pgbouncer.py), --processes uvicorn processes on the one port
+      and two Celery workers beside beat, so that nothing works only because it is one process.
 """
 
 from __future__ import annotations
@@ -141,16 +144,22 @@ def _set_up(stops: StopRequests, env: Mapping[str, str]) -> bool:
     return True
 
 
-def _app_commands(port: int) -> dict[str, list[str]]:
+def _app_commands(port: int, *, processes: int = 1, workers: int = 1) -> dict[str, list[str]]:
     uvicorn = [sys.executable, "-m", "uvicorn", "config.asgi:application"]
+    # Django logs each request as a JSON line with tenant and request id (config.middleware).
+    uvicorn += ["--host", "127.0.0.1", "--port", str(port), "--no-access-log"]
+    if processes > 1:  # uvicorn's supervisor: the processes accept on one shared socket
+        uvicorn += ["--workers", str(processes)]
     celery = [sys.executable, "-m", "celery", "-A", "config"]
     schedule = str(DATA_DIR / "celerybeat-schedule")
-    return {
-        # Django logs each request as a JSON line with tenant and request id (config.middleware).
-        "uvicorn": [*uvicorn, "--host", "127.0.0.1", "--port", str(port), "--no-access-log"],
-        "celery worker": [*celery, "worker", "-l", "info", "--concurrency", "2"],
-        "celery beat": [*celery, "beat", "-l", "info", "--schedule", schedule],
-    }
+    commands = {"uvicorn": uvicorn}
+    for number in range(1, workers + 1):
+        name = "celery worker" if workers == 1 else f"celery worker {number}"
+        commands[name] = [
+            *celery, "worker", "-l", "info", "--concurrency", "2", "-n", f"worker{number}@%h"
+        ]  # fmt: skip
+    commands["celery beat"] = [*celery, "beat", "-l", "info", "--schedule", schedule]
+    return commands
 
 
 def admin_command(urls: Mapping[str, str]) -> str:
@@ -176,6 +185,11 @@ def _banner(port: int, urls: Mapping[str, str]) -> str:
             ),
             f"  logins        {logins}   password: {DEMO_PASSWORD}",
             f"  DATABASE_URL  {urls['DATABASE_URL']}",
+            *(
+                [f"  (pooled; PostgreSQL itself: {urls['DIRECT_DATABASE_URL']})"]
+                if "DIRECT_DATABASE_URL" in urls
+                else []
+            ),
             f"  REDIS_URL     {urls['REDIS_URL']}",
             f"  admin user    {admin_command(urls)}",
             "",
@@ -203,8 +217,9 @@ def _serve(
     return 0
 
 
-def run_stack() -> int:
-    """`run` mode: set up the platform and demo data, then serve until stopped."""
+def run_stack(*, multi: bool = False, processes: int = 2) -> int:
+    """`run` mode: set up the platform and demo data, then serve until stopped; `multi`: the
+    production-like run (see the module docstring)."""
     if not (PROJECT_DIR / "manage.py").exists():
         say(f"no manage.py in {PROJECT_DIR}")
         return 1
@@ -213,14 +228,17 @@ def run_stack() -> int:
         say(f"port {port} is already in use; stop what listens there or set PORT")
         return 1
     DATA_DIR.mkdir(exist_ok=True)  # beat keeps its schedule there even with both URLs set
-    with running_services(dict(os.environ)) as urls:
+    with running_services(dict(os.environ), pooled=multi) as urls:
         stops = StopRequests()
-        env = child_environment(urls, debug=True)
+        env = child_environment(urls, debug=not multi)
         if not _set_up(stops, env):
             return 1 if stops.signum is None else 128 + stops.signum
         apps: dict[str, subprocess.Popen[bytes]] = {}
+        commands = (
+            _app_commands(port, processes=processes, workers=2) if multi else _app_commands(port)
+        )
         try:
-            for name, command in _app_commands(port).items():
+            for name, command in commands.items():
                 if stops.signum is None:
                     apps[name] = spawn(command, env=env, cwd=PROJECT_DIR)
             return _serve(stops, apps, port, urls)
@@ -238,7 +256,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     modes = parser.add_subparsers(dest="mode", required=True)
     exec_parser = modes.add_parser("exec", help="run a command with the services, e.g. pytest")
     exec_parser.add_argument("command", nargs=argparse.REMAINDER)
-    modes.add_parser("run", help="migrate, load demo data, serve the app, worker and beat")
+    run_parser = modes.add_parser("run", help="migrate, load demo data, serve app, worker, beat")
+    run_parser.add_argument(
+        "--multi", action="store_true", help="production-like: pooled, several processes"
+    )
+    run_parser.add_argument(
+        "--processes", type=int, default=2, help="uvicorn processes with --multi (default 2)"
+    )
     args = parser.parse_args(argv)
     command = getattr(args, "command", [])
     command = command[1:] if command[:1] == ["--"] else command
@@ -250,7 +274,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     for signum in HANDLED_SIGNALS:
         signal.signal(signum, _raise_interrupted)
     try:
-        return run_stack() if args.mode == "run" else exec_command(command)
+        if args.mode == "run":
+            return run_stack(multi=args.multi, processes=args.processes)
+        return exec_command(command)
     except ServiceError as error:
         say(f"error: {error}")
         return 1

