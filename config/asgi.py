@@ -13,12 +13,14 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import path  # noqa: E402
 
+from config.metrics import with_metrics  # noqa: E402
 from schema.views import GraphQLConsumer  # noqa: E402
 from tenants.channels import TenantWebSocketMiddleware  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        # /metrics for Prometheus, before Django's host check (config/metrics.py).
+        "http": with_metrics(django_asgi_app),
         # No Origin check in front: clients that are not browsers send no Origin and authenticate
         # with a token or an API key, which no other page can ride. The check guards the one
         # ambient credential, the session cookie: GraphQLConsumer counts it only for a page of

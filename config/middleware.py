@@ -12,6 +12,7 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 
+from apps.common import metrics
 from apps.common.outages import RETRY_AFTER_SECONDS, is_outage
 from tenants.context import current_request_id
 
@@ -31,15 +32,18 @@ class RequestIdMiddleware:
         try:
             response = self.get_response(request)
             response["X-Request-ID"] = request.id
+            seconds = time.perf_counter() - started
+            # the tenant context is over by now: name it explicitly
+            tenant = getattr(getattr(request, "tenant", None), "schema_name", None)
             access_log.info(
                 "%s %s %s %.1f ms",
                 request.method,
                 request.path,
                 response.status_code,
-                (time.perf_counter() - started) * 1000,
-                # the tenant context is over by now: name it explicitly
-                extra={"tenant": getattr(getattr(request, "tenant", None), "schema_name", None)},
+                seconds * 1000,
+                extra={"tenant": tenant},
             )
+            metrics.request_answered(tenant, request.method or "", response.status_code, seconds)
             return response
         finally:
             current_request_id.reset(token)

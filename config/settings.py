@@ -278,6 +278,13 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     },
 }
 
+# /metrics (config/metrics.py): answered only to these networks (the scraper's address as the
+# ASGI server sees it: behind a proxy with --proxy-headers, the forwarded client) and, when the
+# token is set, only with `Authorization: Bearer <token>`. The queues whose depth it reports.
+METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=["127.0.0.0/8", "::1/128"])
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_CELERY_QUEUES = ["celery"]
+
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True

@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -231,6 +232,11 @@ def run_stack(*, multi: bool = False, processes: int = 2) -> int:
     with running_services(dict(os.environ), pooled=multi) as urls:
         stops = StopRequests()
         env = child_environment(urls, debug=not multi)
+        if multi:  # /metrics adds up every process's counts from here (config/metrics.py)
+            counts = DATA_DIR / "prometheus"
+            shutil.rmtree(counts, ignore_errors=True)
+            counts.mkdir()
+            env["PROMETHEUS_MULTIPROC_DIR"] = str(counts)
         if not _set_up(stops, env):
             return 1 if stops.signum is None else 128 + stops.signum
         apps: dict[str, subprocess.Popen[bytes]] = {}

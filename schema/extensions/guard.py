@@ -10,7 +10,7 @@ from django.conf import settings
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 
-from apps.common import throttle
+from apps.common import metrics, throttle
 from schema import permissions
 from schema.errors import ApiError, unauthenticated
 from schema.extensions.cost import analyse
@@ -43,14 +43,24 @@ class OperationGuard(SchemaExtension):
         self.actual: int | None = None
         self.status: throttle.BucketStatus | None = None
         self.bucket: str | None = None
+        self.operation = "none"  # the first root field, for the metrics
 
     def on_execute(self) -> Iterator[None]:
         context = self.execution_context.context
         error = self._admit(context)
         if error is not None:
+            self._count(context, (error.extensions or {}).get("code", "ERROR"))
             raise error
         yield
         self._settle()
+        result = self.execution_context.result
+        errors = (result.errors if result is not None else None) or []
+        codes = [(error.extensions or {}).get("code", "ERROR") for error in errors]
+        self._count(context, codes[0] if codes else "OK")
+
+    def _count(self, context, code: str) -> None:
+        tenant = getattr(context.tenant, "schema_name", "public")
+        metrics.operation_done(tenant, self.operation, str(code), self.actual)
 
     def _admit(self, context) -> GraphQLError | None:
         ctx = self.execution_context
@@ -59,6 +69,7 @@ class OperationGuard(SchemaExtension):
         )
         if analysis is None:
             return None
+        self.operation = min(analysis.root_fields, default="none")
         principal = context.principal
         schema_name = getattr(context.tenant, "schema_name", "public")
         self.bucket = throttle.bucket_key(schema_name, principal.credential_id)

@@ -161,7 +161,10 @@ def stack(shops, tmp_path_factory) -> Iterator[Stack]:
             "EXPORT_ROOT": str(home / "exports"),
             "SESSION_COOKIE_SECURE": "false",  # plain http on loopback
             "LIVE_SUBSCRIPTIONS_PER_TENANT": str(SUBSCRIPTIONS_PER_TENANT),
+            # One deployment: /metrics on either server adds up both (config/metrics.py).
+            "PROMETHEUS_MULTIPROC_DIR": str(home / "prometheus"),
         }
+        (home / "prometheus").mkdir()
         for number in (1, 2):
             worker = CeleryWorkerProcess(redis.url, env, log=home / f"worker-{number}.log")
             worker.start()
