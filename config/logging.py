@@ -1,8 +1,11 @@
-"""JSON log lines that carry the tenant and request id of the work that wrote them."""
+"""JSON log lines that carry the tenant and request id of the work that wrote them, and in a
+Celery worker the task and its id."""
 
 import json
 import logging
 from datetime import UTC, datetime
+
+from celery._state import get_current_task
 
 from tenants.context import current_request_id, current_schema_name
 
@@ -13,6 +16,10 @@ class ContextFilter(logging.Filter):
             record.tenant = current_schema_name()
         if getattr(record, "request_id", None) is None:
             record.request_id = current_request_id.get()
+        task = get_current_task()  # a Celery task running in this thread, if any
+        request = getattr(task, "request", None)
+        task_id = getattr(request, "id", None) if task is not None else None
+        record.__dict__.update(task_id=task_id, task=task.name if task_id else None)
         return True
 
 
@@ -26,6 +33,8 @@ class JsonFormatter(logging.Formatter):
             "tenant": getattr(record, "tenant", None),
             "request_id": getattr(record, "request_id", None),
         }
+        if task_id := getattr(record, "task_id", None):  # a worker's line: which task wrote it
+            line["task"], line["task_id"] = getattr(record, "task", None), task_id
         if record.exc_info:
             line["exc"] = self.formatException(record.exc_info)
         return json.dumps(line, default=str)

@@ -3,6 +3,9 @@
 import json
 import logging
 
+from celery import shared_task
+from django_tenants.utils import tenant_context
+
 from tests.conftest import PLATFORM_HOST, token_for
 
 
@@ -150,6 +153,36 @@ def test_every_request_leaves_one_json_access_line(gql, alpha):
     assert len(lines) == 1
     assert lines[0]["tenant"] == "alpha" and lines[0]["request_id"] == "req-77"
     assert lines[0]["message"].startswith("POST /graphql/ 200")
+
+
+@shared_task(name="tests.test_operability.log_a_line")
+def log_a_line() -> None:
+    logging.getLogger("shop.test").warning("written by a task")
+
+
+def test_a_tasks_log_lines_name_the_task_its_id_and_the_tenant_that_queued_it(alpha):
+    from config.logging import ContextFilter, JsonFormatter
+
+    lines: list[dict] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record):
+            lines.append(json.loads(JsonFormatter().format(record)))
+
+    handler = Collect()
+    handler.addFilter(ContextFilter())
+    logger = logging.getLogger("shop.test")
+    logger.addHandler(handler)
+    try:
+        with tenant_context(alpha.tenant):
+            ran = log_a_line.apply()  # the worker's tracer, in this process
+        logger.warning("written outside any task")
+    finally:
+        logger.removeHandler(handler)
+    in_task, outside = lines
+    assert in_task["task_id"] == ran.id and in_task["task"] == "tests.test_operability.log_a_line"
+    assert in_task["tenant"] == "alpha" and in_task["message"] == "written by a task"
+    assert "task_id" not in outside and "task" not in outside
 
 
 def test_settings_refuse_debug_and_a_missing_key_outside_the_dev_server():
