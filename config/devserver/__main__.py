@@ -1,5 +1,6 @@
 """python -m config.devserver exec -- CMD [ARG ...]
-python -m config.devserver run
+python -m config.devserver run [--multi [--processes N]]
+python -m config.devserver pgbouncer
 
 Both start an embedded PostgreSQL and Redis unless DATABASE_URL / REDIS_URL are set (then those
 servers are used as they are), hand the URLs to their children in the environment, and stop the
@@ -20,6 +21,9 @@ run   migrate and load the demo tenants (manage.py setup_platform, load_demo), t
       --multi: the production-like run (`make run-multi`): DEBUG off, PgBouncer in front of
       PostgreSQL (config/devserver/pgbouncer.py), --processes uvicorn processes on the one port
       and two Celery workers beside beat, so that nothing works only because it is one process.
+pgbouncer  (the production compose's pool) replace this process with PgBouncer on
+      PGBOUNCER_LISTEN (0.0.0.0:6432) in front of DATABASE_URL, PGBOUNCER_POOL_SIZE (20) server
+      connections; see config/devserver/pgbouncer.py. Needs Debian's pgbouncer (the app image has it).
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from types import FrameType
 
 from config.devserver import PROJECT_DIR, ServiceError, say
 from config.devserver.data_dir import DATA_DIR
+from config.devserver.pgbouncer import serve_in_foreground
 from config.devserver.ports import port_is_open
 from config.devserver.processes import spawn, stop_processes
 from config.devserver.services import running_services
@@ -269,6 +274,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     run_parser.add_argument(
         "--processes", type=int, default=2, help="uvicorn processes with --multi (default 2)"
     )
+    modes.add_parser("pgbouncer", help="PgBouncer in front of DATABASE_URL, in the foreground")
     args = parser.parse_args(argv)
     command = getattr(args, "command", [])
     command = command[1:] if command[:1] == ["--"] else command
@@ -282,6 +288,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.mode == "run":
             return run_stack(multi=args.multi, processes=args.processes)
+        if args.mode == "pgbouncer":
+            serve_in_foreground(
+                os.environ["DATABASE_URL"],
+                os.environ.get("PGBOUNCER_LISTEN", "0.0.0.0:6432"),
+                int(os.environ.get("PGBOUNCER_POOL_SIZE", "20")),
+                Path(os.environ.get("PGBOUNCER_DIR", "/tmp/pgbouncer")),
+            )
         return exec_command(command)
     except ServiceError as error:
         say(f"error: {error}")

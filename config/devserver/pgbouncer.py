@@ -19,7 +19,7 @@ import signal
 import socket
 import subprocess
 from pathlib import Path
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import SplitResult, unquote, urlsplit, urlunsplit
 
 from config.devserver import ServiceError
 from config.devserver.ports import HOST
@@ -42,6 +42,70 @@ def pgbouncer_path() -> Path | None:
 def _ini_value(value: str) -> str:
     # libpq connection-string quoting, for the [databases] line.
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def configuration(
+    upstream: SplitResult,
+    data_dir: Path,
+    listen_host: str,
+    port: int,
+    *,
+    pool_size: int = POOL_SIZE,
+    mode: str = "session",
+) -> tuple[str, str]:
+    """pgbouncer.ini and userlist.txt (both kept in `data_dir`) for a PgBouncer on
+    listen_host:port in front of `upstream`, for its user. With a password in the upstream URL,
+    clients give the same one (scram-sha-256; the userlist holds it, so keep it private); without
+    one, as for the embedded PostgreSQL on loopback, they give none (trust)."""
+    user = unquote(upstream.username or "postgres")
+    target = {"host": upstream.hostname or HOST, "port": str(upstream.port or 5432), "user": user}
+    password = unquote(upstream.password or "")
+    if password:
+        target["password"] = password
+    settings = {
+        "listen_addr": listen_host,
+        "listen_port": str(port),
+        "unix_socket_dir": "",  # TCP only, like the embedded PostgreSQL
+        "auth_type": "scram-sha-256" if password else "trust",
+        "auth_file": str(data_dir / "userlist.txt"),
+        "admin_users": user,
+        "pool_mode": mode,
+        "default_pool_size": str(pool_size),
+        "max_client_conn": "2000",
+        "server_reset_query": "DISCARD ALL",
+        # Django and psycopg2 send these at connect; PgBouncer would refuse the client.
+        "ignore_startup_parameters": "extra_float_digits,options",
+        # A server connection that died (PostgreSQL restarted) is noticed before reuse.
+        "server_check_query": "select 1",
+        "server_check_delay": "5",
+        "log_connections": "0",  # one line per request otherwise
+        "log_disconnections": "0",
+        "logfile": "",  # stdout
+        "pidfile": str(data_dir / "pgbouncer.pid"),
+    }
+    line = " ".join(f"{key}={_ini_value(value)}" for key, value in target.items())
+    ini = ["[databases]", f"* = {line}", "", "[pgbouncer]"]
+    ini += [f"{key} = {value}" for key, value in settings.items()]
+    quoted = password.replace('"', '""')
+    return "\n".join(ini) + "\n", f'"{user}" "{quoted}"\n'
+
+
+def serve_in_foreground(upstream_url: str, listen: str, pool_size: int, data_dir: Path) -> None:
+    """Replace this process with PgBouncer on `listen` (host:port) in front of `upstream_url`:
+    the production compose's `pgbouncer` service (the app image has Debian's pgbouncer)."""
+    binary = pgbouncer_path()
+    if binary is None:
+        raise ServiceError("pgbouncer is not installed (Debian: apt-get install pgbouncer)")
+    host, _, port = listen.rpartition(":")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    ini, userlist = configuration(
+        urlsplit(upstream_url), data_dir, host or "0.0.0.0", int(port), pool_size=pool_size
+    )
+    secret = data_dir / "userlist.txt"
+    secret.write_text(userlist)
+    secret.chmod(0o600)
+    (data_dir / "pgbouncer.ini").write_text(ini)
+    os.execv(binary, [str(binary), str(data_dir / "pgbouncer.ini")])
 
 
 class EmbeddedPgBouncer(EmbeddedServer):
@@ -91,7 +155,6 @@ class EmbeddedPgBouncer(EmbeddedServer):
         self.binary = binary
         self.data_dir.mkdir(parents=True, exist_ok=True)
         system_user = postgres_system_user()  # PgBouncer refuses to run as root too
-        (self.data_dir / "userlist.txt").write_text(f'"{self.user}" ""\n')
         if system_user is not None:
             shutil.chown(self.data_dir, system_user)
             let_others_traverse(self.data_dir)
@@ -99,38 +162,11 @@ class EmbeddedPgBouncer(EmbeddedServer):
         return self.url
 
     def _config(self, port: int) -> str:
-        upstream = {
-            "host": self.upstream.hostname or HOST,
-            "port": str(self.upstream.port or 5432),
-            "user": self.user,
-        }
-        if self.upstream.password:
-            upstream["password"] = unquote(self.upstream.password)
-        target = " ".join(f"{key}={_ini_value(value)}" for key, value in upstream.items())
-        settings = {
-            "listen_addr": HOST,
-            "listen_port": str(port),
-            "unix_socket_dir": "",  # TCP only, like the embedded PostgreSQL
-            "auth_type": "trust",
-            "auth_file": str(self.data_dir / "userlist.txt"),
-            "admin_users": self.user,
-            "pool_mode": self.mode,
-            "default_pool_size": str(self.pool_size),
-            "max_client_conn": "2000",
-            "server_reset_query": "DISCARD ALL",
-            # Django and psycopg2 send these at connect; PgBouncer would refuse the client.
-            "ignore_startup_parameters": "extra_float_digits,options",
-            # A server connection that died (PostgreSQL restarted) is noticed before reuse.
-            "server_check_query": "select 1",
-            "server_check_delay": "5",
-            "log_connections": "0",  # one line per request otherwise
-            "log_disconnections": "0",
-            "logfile": "",  # stdout, which spawn() sends to the log file
-            "pidfile": str(self.data_dir / "pgbouncer.pid"),
-        }
-        lines = ["[databases]", f"* = {target}", "", "[pgbouncer]"]
-        lines += [f"{key} = {value}" for key, value in settings.items()]
-        return "\n".join(lines) + "\n"
+        ini, userlist = configuration(
+            self.upstream, self.data_dir, HOST, port, pool_size=self.pool_size, mode=self.mode
+        )
+        (self.data_dir / "userlist.txt").write_text(userlist)
+        return ini
 
     def _command(self, port: int) -> list[str | os.PathLike[str]]:
         ini = self.data_dir / "pgbouncer.ini"
