@@ -5,7 +5,7 @@ same mix for the same time in the same run.
 
 Both runs serve the same TENANTS tenants (bench-load-<n>, made by provisioning and filled through
 the services: 10 products whose names carry the tenant's slug, 30 orders, an events API key, a
-Stripe webhook secret and 60 pending Stripe payments; dropped at the end unless KEEP=1):
+Stripe webhook secret and 20 pending Stripe payments; dropped at the end unless KEEP=1):
 
 - multi: `uvicorn --workers PROCESSES` (2) and two Celery workers, through PgBouncer (session
   pooling, config/devserver/pgbouncer.py), /metrics added up over the processes;
@@ -50,6 +50,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -92,7 +93,7 @@ PROCESSES = int(os.environ.get("PROCESSES", "2"))
 KEEP = os.environ.get("KEEP") == "1"
 PASSWORD = "bench-Pass-123"
 WEBHOOK_SECRET = "whsec_bench_load"
-PAYMENTS = 60  # pending Stripe payments per tenant, for the webhooks
+PAYMENTS = 20  # pending Stripe payments per tenant, for the webhooks (a repeat is a duplicate)
 SEED = 17
 MIX = {  # action: weight
     "products": 30,
@@ -178,7 +179,7 @@ def _make(index: int) -> Shop:
                 email=f"seed{n}@{slug}.test",
                 lines=[order_services.LineRequest(variants[n % len(variants)].pk, 1)],
             )
-            for n in range(30 + PAYMENTS)
+            for n in range(10 + PAYMENTS)
         ]
         payments = Payment.objects.bulk_create(
             Payment(
@@ -189,7 +190,7 @@ def _make(index: int) -> Shop:
                 currency=order.currency,
                 attempt=1,
             )
-            for order in orders[30:]
+            for order in orders[10:]
         )
         shop.payments = [(p.stripe_id, p.order_id, str(p.amount)) for p in payments]
     _, shop.token, _ = account_services.create_tokens(email=owner, password=PASSWORD, tenant=tenant)
@@ -211,6 +212,7 @@ def _make(index: int) -> Shop:
 @dataclass
 class Tally:
     latencies: list[float] = field(default_factory=list)
+    finished: list[float] = field(default_factory=list)  # monotonic time each step ended
     errors: list[str] = field(default_factory=list)
     cross_tenant: int = 0
     by_action: dict[str, int] = field(default_factory=dict)
@@ -326,6 +328,7 @@ async def _user(port: int, shops: list[Shop], until: float, seed: int, tally: Ta
             except (httpx.HTTPError, ValueError, KeyError, TypeError) as error:
                 tally.errors.append(f"{action}: {error!r}"[:200])
             tally.latencies.append(time.perf_counter() - started)
+            tally.finished.append(time.monotonic())
             tally.by_action[action] = tally.by_action.get(action, 0) + 1
 
 
@@ -369,6 +372,59 @@ def _scrape(port: int) -> dict[str, float]:
     return figures
 
 
+def _tree(pid: int | None) -> list[psutil.Process]:
+    if pid is None:
+        return []
+    try:
+        parent = psutil.Process(pid)
+        return [parent, *parent.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+
+
+def _cpu(processes: list[psutil.Process], *, reaped: bool = False) -> float:
+    total = 0.0
+    for process in processes:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            times = process.cpu_times()
+            total += times.user + times.system
+            if reaped and process is processes[0]:  # children it has waited for (backends)
+                total += times.children_user + times.children_system
+    return total
+
+
+@dataclass
+class Parts:
+    """The processes of a run, by what they are."""
+
+    servers: list[int]
+    workers: list[int]
+    pgbouncer: int | None = None
+
+    def cpu(self) -> dict[str, float]:
+        """CPU seconds so far, by group: the app servers, the Celery workers, PostgreSQL (the
+        postmaster, its live backends and those it has reaped: a backend per connection comes
+        and goes), Redis, PgBouncer and this client."""
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            postmaster = psutil.Process(cursor.fetchone()[0]).ppid()
+        redis_port = urlsplit(os.environ["REDIS_URL"]).port
+        redis = [
+            process.pid
+            for process in psutil.process_iter(["name", "cmdline"])
+            if (process.info["name"] or "").startswith("redis-server")
+            and f":{redis_port}" in " ".join(process.info["cmdline"] or [])
+        ]
+        return {
+            "servers": _cpu([p for pid in self.servers for p in _tree(pid)]),
+            "workers": _cpu([p for pid in self.workers for p in _tree(pid)]),
+            "postgresql": _cpu(_tree(postmaster), reaped=True),
+            "redis": _cpu([p for pid in redis for p in _tree(pid)]),
+            "pgbouncer": _cpu(_tree(self.pgbouncer)),
+            "client": _cpu([psutil.Process()]),
+        }
+
+
 class Sampler:
     """Every second: the server connections PostgreSQL has for the database (through PgBouncer's
     SHOW POOLS when pooled), and the servers' resident memory."""
@@ -377,6 +433,7 @@ class Sampler:
         self.pids, self.pool = pids, pool
         self.connections_max = 0
         self.rss: list[tuple[float, float]] = []
+        self.cpu: list[tuple[float, float]] = []  # (when, the servers' CPU seconds so far)
         self._stop = threading.Event()
 
     def _connections(self) -> int:
@@ -397,20 +454,34 @@ class Sampler:
             )
             return cursor.fetchone()[0]
 
-    def _rss_mb(self) -> float:
-        total = 0
+    def _processes(self) -> list[psutil.Process]:
+        found = []
         for pid in self.pids:
             with contextlib.suppress(psutil.NoSuchProcess):
                 parent = psutil.Process(pid)
-                for process in (parent, *parent.children(recursive=True)):
-                    with contextlib.suppress(psutil.NoSuchProcess):
-                        total += process.memory_info().rss
+                found += [parent, *parent.children(recursive=True)]
+        return found
+
+    def _cpu_s(self) -> float:
+        total = 0.0
+        for process in self._processes():
+            with contextlib.suppress(psutil.NoSuchProcess):
+                times = process.cpu_times()
+                total += times.user + times.system
+        return total
+
+    def _rss_mb(self) -> float:
+        total = 0
+        for process in self._processes():
+            with contextlib.suppress(psutil.NoSuchProcess):
+                total += process.memory_info().rss
         return total / 2**20
 
     def run(self) -> None:
         while not self._stop.wait(1.0):
             self.connections_max = max(self.connections_max, self._connections())
             self.rss.append((time.monotonic(), self._rss_mb()))
+            self.cpu.append((time.monotonic(), self._cpu_s()))
         connection.close()
 
     @contextlib.contextmanager
@@ -422,6 +493,14 @@ class Sampler:
         finally:
             self._stop.set()
             thread.join()
+
+    def cpu_ms_per_step(self, finished: list[float], start: float, end: float) -> float | None:
+        """The servers' CPU per client step ended between `start` and `end` (monotonic)."""
+        inside = [(at, seconds) for at, seconds in self.cpu if start <= at <= end]
+        steps = sum(start <= at <= end for at in finished)
+        if len(inside) < 2 or not steps:
+            return None
+        return round((inside[-1][1] - inside[0][1]) * 1000 / steps, 1)
 
     def rss_growth_mb(self, started: float) -> float:
         after_warmup = [mb for at, mb in self.rss if at >= started + DURATION / 10]
@@ -443,13 +522,15 @@ async def _load(port: int, shops: list[Shop]) -> tuple[Tally, float]:
 
 
 def _run(
-    name: str, port: int, pids: list[int], shops: list[Shop], pool: EmbeddedPgBouncer | None
+    name: str, port: int, parts: Parts, shops: list[Shop], pool: EmbeddedPgBouncer | None
 ) -> dict:
     before = _scrape(port)
-    sampler = Sampler(pids, pool)
+    sampler = Sampler(parts.servers, pool)
+    cpu_before = parts.cpu()
     started = time.monotonic()
     with sampler.sampling():
         tally, seconds = asyncio.run(_load(port, shops))
+    cpu_after = parts.cpu()
     after = _scrape(port)
     latencies = sorted(tally.latencies)
     figures = {
@@ -465,7 +546,19 @@ def _run(
         "server_connections_max": sampler.connections_max,
         "rss_growth_mb": sampler.rss_growth_mb(started),
         "live_updates_count": tally.updates,
+        # Does a request cost more as the run goes on? The servers' CPU per step, first and last
+        # minute (issue 17 saw 16 ms rise to 44 ms in ten minutes).
+        "cpu_ms_per_step_first_minute": sampler.cpu_ms_per_step(
+            tally.finished, started, started + min(60, DURATION / 3)
+        ),
+        "cpu_ms_per_step_last_minute": sampler.cpu_ms_per_step(
+            tally.finished, started + DURATION - min(60, DURATION / 3), started + DURATION
+        ),
         "actions": tally.by_action,
+        # Where the time went: CPU seconds of each group per second of the run (2.0 = both cores).
+        "cores_used": {
+            group: round((cpu_after[group] - cpu_before[group]) / seconds, 2) for group in cpu_after
+        },
     }
     print(json.dumps(figures), flush=True)
     for error in tally.errors[:10]:
@@ -495,14 +588,16 @@ def main() -> None:
         multi_env = {**base_env, "DATABASE_URL": pool.url, "PROMETHEUS_MULTIPROC_DIR": str(counts)}
         try:
             with (
-                _workers(multi_env, 2),
+                _workers(multi_env, 2) as workers,
                 uvicorn_server("--workers", str(PROCESSES), env=multi_env) as server,
             ):
-                multi = _run("multi", server.port, [server.process.pid], shops, pool)
+                parts = Parts([server.process.pid], workers, pool.pid)
+                multi = _run("multi", server.port, parts, shops, pool)
         finally:
             pool.stop()
-        with _workers(base_env, 1), uvicorn_server(env=base_env) as server:
-            single = _run("single", server.port, [server.process.pid], shops, None)
+        with _workers(base_env, 1) as workers, uvicorn_server(env=base_env) as server:
+            parts = Parts([server.process.pid], workers)
+            single = _run("single", server.port, parts, shops, None)
     finally:
         if not KEEP:
             _drop()
@@ -513,7 +608,11 @@ def main() -> None:
         "subscribers_count": SUBSCRIBERS,
         "duration_s": DURATION,
         "processes_count": PROCESSES,
-        **{key: value for key, value in multi.items() if key not in ("run", "actions")},
+        **{
+            key: value
+            for key, value in multi.items()
+            if key not in ("run", "actions", "cores_used")
+        },
         "single_requests_per_s": single["requests_per_s"],
         "single_p50_ms": single["p50_ms"],
         "single_p99_ms": single["p99_ms"],
@@ -529,7 +628,7 @@ def main() -> None:
 
 
 @contextlib.contextmanager
-def _workers(env: dict[str, str], count: int) -> Iterator[None]:
+def _workers(env: dict[str, str], count: int) -> Iterator[list[int]]:
     import subprocess
 
     processes = [
@@ -556,7 +655,7 @@ def _workers(env: dict[str, str], count: int) -> Iterator[None]:
         for n in range(count)
     ]
     try:
-        yield
+        yield [process.pid for process in processes]
     finally:
         for process in processes:
             process.terminate()
