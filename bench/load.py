@@ -215,6 +215,7 @@ class Tally:
     finished: list[float] = field(default_factory=list)  # monotonic time each step ended
     errors: list[str] = field(default_factory=list)
     cross_tenant: int = 0
+    throttled: int = 0
     by_action: dict[str, int] = field(default_factory=dict)
     updates: int = 0
 
@@ -278,7 +279,14 @@ async def _step(
             if response.headers.get("content-type", "").startswith("application/json")
             else {}
         )
-        if response.status_code != 200 or _graphql_errors(body):
+        errors = _graphql_errors(body)
+        throttled = [e for e in errors if (e.get("extensions") or {}).get("code") == "THROTTLED"]
+        if response.status_code == 200 and errors and len(throttled) == len(errors):
+            # The tenant's rate bucket said wait: a right answer, which a client obeys.
+            tally.throttled += 1
+            await asyncio.sleep(throttled[0]["extensions"]["retryAfterSeconds"])
+            return {}
+        if response.status_code != 200 or errors:
             tally.errors.append(f"{action}: {response.status_code} {str(body)[:200]}")
             return {}
         _check(shop, action, body, tally)
@@ -540,6 +548,7 @@ def _run(
         "p50_ms": round(statistics.median(latencies) * 1000, 1),
         "p99_ms": round(latencies[int(len(latencies) * 0.99)] * 1000, 1),
         "errors_count": len(tally.errors),
+        "throttled_count": tally.throttled,
         "cross_tenant_count": tally.cross_tenant,
         "server_requests_per_s": round((after["requests"] - before["requests"]) / seconds, 1),
         "server_5xx_count": int(after["errors_5xx"] - before["errors_5xx"]),
