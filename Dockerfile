@@ -29,4 +29,4 @@ USER app
 EXPOSE 8000
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
   CMD python -c "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=2).status == 200 else 1)"
-CMD ["sh", "-c", "rm -rf /tmp/prometheus && mkdir -p /tmp/prometheus && uvicorn config.asgi:application --host 0.0.0.0 --port ${PORT} --proxy-headers --no-access-log --workers ${WEB_CONCURRENCY:-2}"]
+CMD ["sh", "-c", "rm -rf /tmp/prometheus && mkdir -p /tmp/prometheus && uvicorn config.asgi:application --host 0.0.0.0 --port ${PORT} --proxy-headers --no-access-log --timeout-graceful-shutdown 8 --workers ${WEB_CONCURRENCY:-2}"]

@@ -154,6 +154,8 @@ def _app_commands(port: int, *, processes: int = 1, workers: int = 1) -> dict[st
     uvicorn = [sys.executable, "-m", "uvicorn", "config.asgi:application"]
     # Django logs each request as a JSON line with tenant and request id (config.middleware).
     uvicorn += ["--host", "127.0.0.1", "--port", str(port), "--no-access-log"]
+    # Open subscriptions would hold the shutdown for ever; within CHILD_GRACE, then they are cut.
+    uvicorn += ["--timeout-graceful-shutdown", "5"]
     if processes > 1:  # uvicorn's supervisor: the processes accept on one shared socket
         uvicorn += ["--workers", str(processes)]
     celery = [sys.executable, "-m", "celery", "-A", "config"]

@@ -63,6 +63,10 @@ def uvicorn_server(
                 str(sock.fileno()),
                 "--log-level",
                 "warning",
+                # A WebSocket whose consumer has not ended holds uvicorn's shutdown for ever
+                # (seen once in tests/multiprocess: 30 s until SIGKILL): a bounded wait.
+                "--timeout-graceful-shutdown",
+                "5",
                 *options,
             ],
             cwd=PROJECT_DIR,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -61,6 +62,7 @@ class Stack:
     servers: tuple[RunningServer, RunningServer]
     redis_url: str
     shops: dict[str, Shop]
+    workers: list[CeleryWorkerProcess]
 
     def http(self, server: int, shop: Shop | None, role: str = "owner") -> httpx.Client:
         """A client of server `server` (0 is A, 1 is B) on `shop`'s host with its `role` token."""
@@ -165,15 +167,20 @@ def stack(shops, tmp_path_factory) -> Iterator[Stack]:
             "PROMETHEUS_MULTIPROC_DIR": str(home / "prometheus"),
         }
         (home / "prometheus").mkdir()
-        for number in (1, 2):
-            worker = CeleryWorkerProcess(redis.url, env, log=home / f"worker-{number}.log")
-            worker.start()
-            workers.append(worker)
-        with (
-            uvicorn_server(env=env, start_timeout=60) as a,
-            uvicorn_server(env=env, start_timeout=60) as b,
-        ):
-            yield Stack(pool, (a, b), redis.url, shops)
+        workers += [
+            CeleryWorkerProcess(redis.url, env, log=home / f"worker-{number}.log")
+            for number in (1, 2)
+        ]
+        # The workers start while the servers do (each takes seconds on a loaded machine).
+        with ThreadPoolExecutor(len(workers)) as starting:
+            started = [starting.submit(worker.start) for worker in workers]
+            with (
+                uvicorn_server(env=env, start_timeout=60) as a,
+                uvicorn_server(env=env, start_timeout=60) as b,
+            ):
+                for future in started:
+                    future.result()
+                yield Stack(pool, (a, b), redis.url, shops, workers)
     finally:
         for worker in workers:
             worker.kill()
