@@ -2,11 +2,37 @@
 
 import json
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from celery import shared_task
 from django_tenants.utils import tenant_context
 
 from tests.conftest import PLATFORM_HOST, token_for
+
+
+@contextmanager
+def json_lines(name: str, level: int | None = None) -> Iterator[list[dict]]:
+    """The lines logger `name` writes while the block runs, as the settings' JSON formatter and
+    context filter make them."""
+    from config.logging import ContextFilter, JsonFormatter
+
+    lines: list[dict] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record):
+            lines.append(json.loads(JsonFormatter().format(record)))
+
+    handler = Collect()
+    handler.addFilter(ContextFilter())
+    logger = logging.getLogger(name)
+    logger.addHandler(handler)
+    if level is not None:
+        logger.setLevel(level)
+    try:
+        yield lines
+    finally:
+        logger.removeHandler(handler)
 
 
 def test_healthz_answers_on_any_host(gql, alpha):
@@ -85,28 +111,17 @@ def test_request_id_is_echoed_or_made(gql, alpha):
 def test_log_lines_are_json_with_tenant_and_request_id(alpha):
     from graphql import GraphQLError
 
-    from config.logging import ContextFilter, JsonFormatter
     from schema.errors import give_codes
     from tenants.context import current_request_id, current_tenant
 
-    lines: list[str] = []
-
-    class Collect(logging.Handler):
-        def emit(self, record):
-            lines.append(JsonFormatter().format(record))
-
-    handler = Collect()
-    handler.addFilter(ContextFilter())
-    logger = logging.getLogger("graphql")
-    logger.addHandler(handler)
     tenant_token, request_token = current_tenant.set(alpha.tenant), current_request_id.set("req-42")
     try:  # an unexpected error is logged by the error handler, with the tenant and request id
-        give_codes([GraphQLError("boom", original_error=RuntimeError("boom"))])
+        with json_lines("graphql") as lines:
+            give_codes([GraphQLError("boom", original_error=RuntimeError("boom"))])
     finally:
         current_tenant.reset(tenant_token)
         current_request_id.reset(request_token)
-        logger.removeHandler(handler)
-    record = json.loads(lines[-1])
+    record = lines[-1]
     assert (
         record["tenant"] == "alpha"
         and record["request_id"] == "req-42"
@@ -128,28 +143,13 @@ def test_unexpected_errors_are_masked(gql, alpha):
 
 
 def test_every_request_leaves_one_json_access_line(gql, alpha):
-    from config.logging import ContextFilter, JsonFormatter
-
-    lines: list[dict] = []
-
-    class Collect(logging.Handler):
-        def emit(self, record):
-            lines.append(json.loads(JsonFormatter().format(record)))
-
-    handler = Collect()
-    handler.addFilter(ContextFilter())
-    logger = logging.getLogger("shop.access")
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    try:
+    with json_lines("shop.access", logging.INFO) as lines:
         gql.post(
             "{ tenant { slug } }",
             host=alpha.host,
             token=token_for(alpha.email("owner"), alpha.tenant),
             headers={"X-Request-ID": "req-77"},
         )
-    finally:
-        logger.removeHandler(handler)
     assert len(lines) == 1
     assert lines[0]["tenant"] == "alpha" and lines[0]["request_id"] == "req-77"
     assert lines[0]["message"].startswith("POST /graphql/ 200")
@@ -161,24 +161,10 @@ def log_a_line() -> None:
 
 
 def test_a_tasks_log_lines_name_the_task_its_id_and_the_tenant_that_queued_it(alpha):
-    from config.logging import ContextFilter, JsonFormatter
-
-    lines: list[dict] = []
-
-    class Collect(logging.Handler):
-        def emit(self, record):
-            lines.append(json.loads(JsonFormatter().format(record)))
-
-    handler = Collect()
-    handler.addFilter(ContextFilter())
-    logger = logging.getLogger("shop.test")
-    logger.addHandler(handler)
-    try:
+    with json_lines("shop.test") as lines:
         with tenant_context(alpha.tenant):
             ran = log_a_line.apply()  # the worker's tracer, in this process
-        logger.warning("written outside any task")
-    finally:
-        logger.removeHandler(handler)
+        logging.getLogger("shop.test").warning("written outside any task")
     in_task, outside = lines
     assert in_task["task_id"] == ran.id and in_task["task"] == "tests.test_operability.log_a_line"
     assert in_task["tenant"] == "alpha" and in_task["message"] == "written by a task"
