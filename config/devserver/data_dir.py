@@ -1,6 +1,7 @@
 """The folder the embedded servers keep their data in, and the lock that makes it one launcher's.
 
-Layout of `<project>/.data/` (the folder is git-ignored):
+`<project>/.data/` unless DEVSERVER_DATA_DIR names another (a test starting `run` beside the
+suite's own launcher, which holds `.data/`). Its layout (the folder is git-ignored):
 
     devserver.lock    held (fcntl) by the launcher that owns postgres/ and redis/
     postgres/         PGDATA, kept between runs so the next start is warm; server.log inside
@@ -25,7 +26,7 @@ from config.devserver import PROJECT_DIR, ServiceError, say
 from config.devserver.postgres import EmbeddedPostgres
 from config.devserver.redis import EmbeddedRedis
 
-DATA_DIR = PROJECT_DIR / ".data"
+DATA_DIR = Path(os.environ.get("DEVSERVER_DATA_DIR") or PROJECT_DIR / ".data")
 
 
 def _try_lock(path: Path) -> int | None:
