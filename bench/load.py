@@ -585,6 +585,9 @@ def _run(
 
 
 def main() -> None:
+    from django.core.management import call_command
+
+    call_command("setup_platform", verbosity=0)  # a fresh clone's database is empty
     _drop()
     began = time.monotonic()
     shops = [_make(n) for n in range(TENANTS)]
