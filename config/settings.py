@@ -129,6 +129,9 @@ DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
     "connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=3)
 )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# DATABASE_URL is the coordinator of a Citus cluster (docs/scale-out.md): each tenant schema is
+# made a distributed schema (schema-based sharding), placed on one worker and moved as a whole.
+CITUS = env.bool("CITUS", default=False)
 
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
 # Every key this deployment writes to Redis starts with it, so two deployments (or a test run)

@@ -6,6 +6,11 @@ copies the template table by table with `CREATE TABLE … (LIKE … INCLUDING AL
 INDEXES)` (columns, defaults, identity, checks), copies the rows the template holds (migration
 records, content types), then adds keys, indexes and foreign keys as the catalog states them,
 under their original names, so that later migrations find them by name.
+
+Citus (settings.CITUS, docs/scale-out.md) takes the same statements, sent one per `execute`
+(it cannot prepare several commands at once), with each sequence set to a constant read here
+(a `setval` over a `max()` of a tenant table is routed to a worker and fails there); the new
+schema is made a distributed schema, placed on one worker as a whole.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from django.conf import settings
 from django.db import connection
 from django_tenants.utils import quote_schema_name
 
@@ -72,8 +78,15 @@ def _catalog(cursor, template: str) -> tuple[list, list, list, list]:
     cursor.execute(_INDEXES, [template])
     indexes = [row[0] for row in cursor.fetchall()]
     cursor.execute(_IDENTITY_COLUMNS, [template])
-    identities = cursor.fetchall()
+    identities = [(table, column, _next_value(cursor, table, column)) for table, column in cursor]
     return tables, constraints, indexes, identities
+
+
+def _next_value(cursor, table: str, column: str) -> int:
+    """The first value the clone's sequence should give: past the rows copied from the template
+    (migration records, content types)."""
+    cursor.execute(f"SELECT coalesce(max({_ident(column)}), 0) + 1 FROM {_ident(table)}")
+    return cursor.fetchone()[0]
 
 
 def clone_schema(template: str, target: str) -> None:
@@ -91,13 +104,14 @@ def clone_schemas(template: str, targets: Sequence[str]) -> None:
         (search_path,) = cursor.fetchone()
         cursor.execute(f"SET LOCAL search_path = {source}")
         tables, constraints, indexes, identities = _catalog(cursor, template)
-        statements: list[str] = []
+        if settings.CITUS:  # the schemas made from here on in this transaction are distributed
+            cursor.execute("SET LOCAL citus.enable_schema_based_sharding = on")
         for target in targets:
-            statements.extend(
-                _clone_statements(template, target, tables, constraints, indexes, identities)
-            )
-        statements.append(f"SET LOCAL search_path = {search_path}")  # as the connection had it
-        cursor.execute(";\n".join(statements))
+            for statement in _clone_statements(
+                template, target, tables, constraints, indexes, identities
+            ):
+                cursor.execute(statement)
+        cursor.execute(f"SET LOCAL search_path = {search_path}")  # as the connection had it
 
 
 def _clone_statements(
@@ -114,11 +128,10 @@ def _clone_statements(
             f"INSERT INTO {destination}.{_ident(table)} OVERRIDING SYSTEM VALUE "
             f"SELECT * FROM {source}.{_ident(table)}"
         )
-    for table, column in identities:
+    for table, column, value in identities:
         qualified = f"{destination}.{_ident(table)}"
         statements.append(
-            f"SELECT setval(pg_get_serial_sequence('{qualified}', '{column}'), "
-            f"COALESCE((SELECT max({_ident(column)}) FROM {qualified}), 0) + 1, false)"
+            f"SELECT setval(pg_get_serial_sequence('{qualified}', '{column}'), {int(value)}, false)"
         )
     statements.append(f"SET LOCAL search_path = {destination}, public")
     statements.extend(

@@ -255,11 +255,11 @@ def _derive(cursor) -> None:
         f"UPDATE {_table(OrderCounter)} SET last = GREATEST(last, "
         f"(SELECT coalesce(max(number), 0) FROM {_table(Order)}))"
     )
-    for model in LOADED:
+    for model in LOADED:  # a constant: Citus routes a setval over max() to a worker, and fails
+        cursor.execute(f"SELECT coalesce(max(id), 0) + 1 FROM {_table(model)}")
         cursor.execute(
-            f"SELECT setval(pg_get_serial_sequence(%s, 'id'), "
-            f"(SELECT coalesce(max(id), 0) + 1 FROM {_table(model)}), false)",
-            [model._meta.db_table],
+            "SELECT setval(pg_get_serial_sequence(%s, 'id'), %s, false)",
+            [model._meta.db_table, cursor.fetchone()[0]],
         )
     # Fresh planner statistics, so the first queries on the new rows pick good plans.
     cursor.execute("ANALYZE " + ", ".join(_table(model) for model in LOADED))
