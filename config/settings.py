@@ -192,6 +192,9 @@ GRAPHQL_MAX_TOKENS = env.int("GRAPHQL_MAX_TOKENS", default=5000)
 GRAPHQL_MAX_COST = env.int("GRAPHQL_MAX_COST", default=1000)
 GRAPHQL_BUCKET_SIZE = env.int("GRAPHQL_BUCKET_SIZE", default=2000)
 GRAPHQL_RESTORE_RATE = env.float("GRAPHQL_RESTORE_RATE", default=100.0)
+# The selection compiler (schema/compiler): hot list queries from one SQL statement; off, every
+# query takes the resolver path (the property test compares the two).
+GRAPHQL_COMPILER = env.bool("GRAPHQL_COMPILER", default=True)
 GRAPHQL_INTROSPECTION_PUBLIC = env.bool("GRAPHQL_INTROSPECTION_PUBLIC", default=DEBUG)
 # Live subscriptions (apps.live.limits): per WebSocket connection, and per tenant across the deployment.
 LIVE_SUBSCRIPTIONS_PER_CONNECTION = env.int("LIVE_SUBSCRIPTIONS_PER_CONNECTION", default=10)

@@ -29,6 +29,7 @@ from schema import (
     tenants,
 )
 from schema.errors import give_codes
+from schema.compiler.extension import SelectionCompiler
 from schema.extensions.guard import OperationGuard
 from schema.extensions.limits import DocumentLimits
 from schema.extensions.operation import OperationNameRequired
@@ -100,5 +101,6 @@ schema = Schema(
         NulFreeVariables,  # before the guard: a refused operation costs nothing
         OperationGuard,
         QueryOptimizer,
+        SelectionCompiler,  # last: inside the guard, which has admitted and charged the operation
     ],
 )

@@ -1,0 +1,128 @@
+"""The selection compiler's extension: serve a query from compiled SQL when it can, else let the
+resolver path run.
+
+It acts after the guard has admitted the operation (permissions, cost, the rate bucket: the guard
+reports the cost the same way whichever path serves it) and only on queries over HTTP (the sync
+path; WebSocket operations run in the event loop and keep the resolver path). A query is compiled
+when every root field is a root connection in ROOTS and every field under it is known to the
+catalogue; otherwise the whole operation goes through graphql-core as before, which also answers
+every error (bad arguments, cursors, refused fields): the compiler never produces an error of its
+own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+from django.conf import settings
+from django.db import DatabaseError
+from django.db import connection as db_connection
+from graphql import ExecutionResult, GraphQLObjectType, OperationType
+from graphql.execution.collect_fields import collect_fields
+from graphql.execution.values import get_variable_values
+from graphql.utilities import get_operation_ast
+from strawberry.extensions import SchemaExtension
+
+from schema.compiler import connection
+from schema.compiler.catalogue import tables
+from schema.compiler.sql import Compiler, Unknown
+from schema.permissions import CUSTOMER_CONTACTS, check
+
+logger = logging.getLogger(__name__)
+
+# Root connections of compiled types whose rows come from their resolver's queryset as they are.
+ROOTS = frozenset(
+    {
+        "orders",
+        "recentOrders",
+        "pendingOrders",
+        "highValueOrders",
+        "products",
+        "customers",
+        "vipCustomers",
+        "newCustomers",
+        "inactiveCustomers",
+        "payments",
+    }
+)
+
+
+class SelectionCompiler(SchemaExtension):
+    def on_execute(self) -> Iterator[None]:
+        context = self.execution_context
+        if settings.GRAPHQL_COMPILER and context.result is None and not _in_event_loop():
+            data = compiled(context)
+            if data is not None:
+                context.result = ExecutionResult(data=data, errors=None)
+        yield
+
+
+def compiled(execution_context: Any) -> dict[str, Any] | None:
+    """The operation's `data` from compiled SQL, or None when the resolver path must serve it."""
+    document = execution_context.graphql_document
+    context = execution_context.context
+    tenant = getattr(context, "tenant", None)
+    if document is None or tenant is None:
+        return None
+    operation = get_operation_ast(document, execution_context.operation_name)
+    if operation is None or operation.operation is not OperationType.QUERY:
+        return None
+    strawberry_schema = execution_context.schema
+    schema = strawberry_schema._schema
+    variables = get_variable_values(
+        schema, operation.variable_definitions or (), execution_context.variables or {}
+    )
+    if isinstance(variables, list):  # variable errors: graphql-core reports them
+        return None
+    fragments = {
+        definition.name.value: definition
+        for definition in document.definitions
+        if definition.kind == "fragment_definition"
+    }
+    root = schema.query_type
+    assert isinstance(root, GraphQLObjectType)
+    selected = collect_fields(schema, fragments, variables, root, operation.selection_set)
+    if not selected or any(
+        group[0].name.value not in ROOTS | {"__typename"} for group in selected.values()
+    ):
+        return None
+    who = context.principal
+    data: dict[str, Any] = {}
+    try:
+        for key, nodes in selected.items():
+            if nodes[0].name.value == "__typename":
+                data[key] = root.name
+                continue
+            compiler = Compiler(
+                schema=schema,
+                tables=tables(strawberry_schema),
+                fragments=fragments,
+                variables=variables,
+                tenant_schema=tenant.schema_name,
+                currency=tenant.currency,
+                sees_contacts=check(CUSTOMER_CONTACTS, who, "contacts") is None,
+            )
+            data[key] = connection.serve(
+                compiler, strawberry_schema, root, key, nodes, operation, context
+            )
+    except Unknown:
+        return None
+    except DatabaseError:
+        # Never expected (a test runs every compiled field); the resolver path answers instead,
+        # as it would have, unless a transaction is open, which a failed statement has spoilt.
+        logger.exception("compiled SQL failed; the resolver path serves the operation")
+        if db_connection.in_atomic_block:
+            raise
+        return None
+    return data
+
+
+def _in_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
