@@ -11,6 +11,7 @@ in the same statement. Anything the resolver path would answer with an error (a 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import Count, Field, Window
@@ -24,12 +25,37 @@ from strawberry.relay.utils import SliceMetadata, to_base64
 from strawberry.schema.schema_converter import get_arguments
 from strawberry.types.info import Info
 
-from schema.compiler.sql import Compiler, Unknown
+from schema.compiler.sql import Compiler, Shape, Unknown
 
 PAGING = ("before", "after", "first", "last")
+CONNECTION_FIELDS = frozenset({"edges", "pageInfo", "totalCount", "__typename"})
+EDGE_FIELDS = frozenset({"node", "cursor", "__typename"})
 
 
-def serve(
+@dataclass
+class Page:
+    """A root connection ready to run: its queryset, window and the SQL of its nodes."""
+
+    compiler: Compiler
+    key: str
+    nodes: list[FieldNode]
+    connection_type: GraphQLObjectType
+    edge_type: GraphQLObjectType
+    selected: dict[str, list[FieldNode]]
+    queryset: Any
+    window: SliceMetadata
+    node_sql: str | None  # None: no node is selected
+    params: tuple[Any, ...]
+    shape: Shape | None
+    edge_nodes: list[FieldNode]  # the `edges` field (one response key) and its `node` field
+    node_nodes: list[FieldNode]
+
+    @property
+    def defers(self) -> bool:
+        return self.shape is not None and self.shape.defers
+
+
+def plan(
     compiler: Compiler,
     strawberry_schema: Any,
     root: GraphQLObjectType,
@@ -37,8 +63,8 @@ def serve(
     nodes: list[FieldNode],
     operation: Any,
     context: Any,
-) -> dict[str, Any]:
-    """The JSON of root connection field `nodes` (response key `key`)."""
+) -> Page:
+    """Root connection field `nodes` (response key `key`) as a statement to run."""
     graphql_field = root.fields[nodes[0].name.value]
     field = graphql_field.extensions["strawberry-definition"]
     raw_info = GraphQLResolveInfo(
@@ -78,64 +104,82 @@ def serve(
     selected = collect_sub_fields(
         compiler.schema, compiler.fragments, compiler.variables, connection_type, nodes
     )
+    for group in selected.values():
+        if group[0].name.value not in CONNECTION_FIELDS:
+            raise Unknown(f"{connection_type.name}.{group[0].name.value}")
     edge_type = get_named_type(connection_type.fields["edges"].type)
     assert isinstance(edge_type, GraphQLObjectType)
     # One `edges` and one `node` key at most: each key's object is built by one SQL expression.
-    edge_groups = [group for group in selected.values() if group[0].name.value == "edges"]
+    edge_nodes = _one([group for group in selected.values() if group[0].name.value == "edges"])
     edge_fields = collect_sub_fields(
-        compiler.schema, compiler.fragments, compiler.variables, edge_type, _one(edge_groups)
+        compiler.schema, compiler.fragments, compiler.variables, edge_type, edge_nodes
     )
+    for group in edge_fields.values():
+        if group[0].name.value not in EDGE_FIELDS:
+            raise Unknown(f"{edge_type.name}.{group[0].name.value}")
     node_nodes = _one([group for group in edge_fields.values() if group[0].name.value == "node"])
     node_type = get_named_type(edge_type.fields["node"].type)
-    wants_rows = any(group[0].name.value in ("edges", "pageInfo") for group in selected.values())
-    wants_total = any(group[0].name.value == "totalCount" for group in selected.values())
-
-    rows: list[tuple[Any, int]] = []
-    shape = None
-    if wants_rows:
+    node_sql, shape = None, None
+    if node_nodes:
         table = queryset.model._meta.db_table
-        node_sql, shape = (
-            compiler.node_sql(node_type.name, f'"{table}"', node_nodes)
-            if node_nodes
-            else ("NULL::json", None)
+        node_sql, shape = compiler.node_sql(node_type.name, f'"{table}"', node_nodes)
+    return Page(
+        compiler=compiler,
+        key=key,
+        nodes=nodes,
+        connection_type=connection_type,
+        edge_type=edge_type,
+        selected=selected,
+        queryset=queryset,
+        window=window,
+        node_sql=node_sql,
+        params=tuple(compiler.params),
+        shape=shape,
+        edge_nodes=edge_nodes,
+        node_nodes=node_nodes,
+    )
+
+
+def run(page: Page) -> dict[str, Any]:
+    """The JSON of the connection (fields the compiler does not know are null until merged)."""
+    compiler = page.compiler
+    names = {group[0].name.value for group in page.selected.values()}
+    window = page.window
+    rows: list[tuple[Any, int]] = []
+    if names & {"edges", "pageInfo"}:
+        queryset = page.queryset.annotate(
+            _compiled=RawSQL(page.node_sql or "NULL::json", page.params, output_field=Field())
         )
-        page = queryset.annotate(
-            _compiled=RawSQL(node_sql, tuple(compiler.params), output_field=Field())
-        )
-        if wants_total:  # counted over the filtered rows, before the page is cut
-            page = page.annotate(_compiled_total=Window(Count(1), partition_by=None))
+        if "totalCount" in names:  # counted over the filtered rows, before the page is cut
+            queryset = queryset.annotate(_compiled_total=Window(Count(1), partition_by=None))
             rows = list(
-                page[window.start : window.overfetch].values_list("_compiled", "_compiled_total")
+                queryset[window.start : window.overfetch].values_list(
+                    "_compiled", "_compiled_total"
+                )
             )
         else:
-            rows = [
-                (node, 0)
-                for node in page[window.start : window.overfetch].values_list(
-                    "_compiled", flat=True
-                )
-            ]
+            found = queryset[window.start : window.overfetch].values_list("_compiled", flat=True)
+            rows = [(node, 0) for node in found]
     has_next = False
     if window.expected is not None and len(rows) == window.expected + 1:
         rows, has_next = rows[:-1], True
-    if shape is not None and (shape.finish or shape.children):
-        shape.apply([row[0] for row in rows])
+    if page.shape is not None and page.shape.finishes:
+        page.shape.apply([row[0] for row in rows])
     cursors = [to_base64("arrayconnection", window.start + index) for index in range(len(rows))]
 
     answer: dict[str, Any] = {}
-    for response_key, group in selected.items():
+    for response_key, group in page.selected.items():
         name = group[0].name.value
         if name == "__typename":
-            answer[response_key] = connection_type.name
+            answer[response_key] = page.connection_type.name
         elif name == "totalCount":
-            answer[response_key] = rows[0][1] if rows else queryset.count()
+            answer[response_key] = rows[0][1] if rows else page.queryset.count()
         elif name == "edges":
-            answer[response_key] = _edges(compiler, edge_type, group, rows, cursors)
-        elif name == "pageInfo":
-            answer[response_key] = _page_info(
-                compiler, connection_type, group, window.start > 0, has_next, cursors
-            )
+            answer[response_key] = _edges(compiler, page.edge_type, group, rows, cursors)
         else:
-            raise Unknown(f"{connection_type.name}.{name}")
+            answer[response_key] = _page_info(
+                compiler, page.connection_type, group, window.start > 0, has_next, cursors
+            )
     return answer
 
 

@@ -4,10 +4,11 @@ resolver path run.
 It acts after the guard has admitted the operation (permissions, cost, the rate bucket: the guard
 reports the cost the same way whichever path serves it) and only on queries over HTTP (the sync
 path; WebSocket operations run in the event loop and keep the resolver path). A query is compiled
-when every root field is a root connection in ROOTS and every field under it is known to the
-catalogue; otherwise the whole operation goes through graphql-core as before, which also answers
-every error (bad arguments, cursors, refused fields): the compiler never produces an error of its
-own.
+when every root field is a root connection in ROOTS (or `__typename`). Under the node, fields the
+catalogue does not know are answered by the resolver path for their subtree (fallback.py), in the
+same snapshot. Anything else, and every error the resolver path would answer before reaching the
+rows (arguments, cursors, page sizes), makes the whole operation go through graphql-core as
+before: the compiler produces no error of its own.
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError
+from django.db import DatabaseError, transaction
 from django.db import connection as db_connection
 from graphql import ExecutionResult, GraphQLObjectType, OperationType
 from graphql.execution.collect_fields import collect_fields
@@ -26,7 +28,7 @@ from graphql.execution.values import get_variable_values
 from graphql.utilities import get_operation_ast
 from strawberry.extensions import SchemaExtension
 
-from schema.compiler import connection
+from schema.compiler import connection, fallback
 from schema.compiler.catalogue import tables
 from schema.compiler.sql import Compiler, Unknown
 from schema.permissions import CUSTOMER_CONTACTS, check
@@ -54,14 +56,15 @@ class SelectionCompiler(SchemaExtension):
     def on_execute(self) -> Iterator[None]:
         context = self.execution_context
         if settings.GRAPHQL_COMPILER and context.result is None and not _in_event_loop():
-            data = compiled(context)
-            if data is not None:
-                context.result = ExecutionResult(data=data, errors=None)
+            result = compiled(context)
+            if result is not None:
+                context.result = result
         yield
 
 
-def compiled(execution_context: Any) -> dict[str, Any] | None:
-    """The operation's `data` from compiled SQL, or None when the resolver path must serve it."""
+def compiled(execution_context: Any) -> ExecutionResult | None:
+    """The operation's result from compiled SQL (with the resolver path's answers to the fields
+    the compiler does not know), or None when the resolver path must serve all of it."""
     document = execution_context.graphql_document
     context = execution_context.context
     tenant = getattr(context, "tenant", None)
@@ -90,11 +93,12 @@ def compiled(execution_context: Any) -> dict[str, Any] | None:
     ):
         return None
     who = context.principal
+    sees_contacts = check(CUSTOMER_CONTACTS, who, "contacts") is None
+    pages: dict[str, connection.Page] = {}
     data: dict[str, Any] = {}
     try:
         for key, nodes in selected.items():
             if nodes[0].name.value == "__typename":
-                data[key] = root.name
                 continue
             compiler = Compiler(
                 schema=schema,
@@ -103,11 +107,22 @@ def compiled(execution_context: Any) -> dict[str, Any] | None:
                 variables=variables,
                 tenant_schema=tenant.schema_name,
                 currency=tenant.currency,
-                sees_contacts=check(CUSTOMER_CONTACTS, who, "contacts") is None,
+                sees_contacts=sees_contacts,
             )
-            data[key] = connection.serve(
+            pages[key] = connection.plan(
                 compiler, strawberry_schema, root, key, nodes, operation, context
             )
+        deferring = [page for page in pages.values() if page.defers]
+        with _one_snapshot() if deferring else nullcontext():
+            answers = {key: connection.run(page) for key, page in pages.items()}
+            if deferring:
+                answered = fallback.execute_deferred(execution_context, operation, deferring)
+                if answered.data is None:  # a failed non-null field took `data` with it
+                    return ExecutionResult(data=None, errors=answered.errors)
+                for page in deferring:
+                    answers[page.key] = fallback.merge(
+                        page, answers[page.key], answered.data[page.key]
+                    )
     except Unknown:
         return None
     except DatabaseError:
@@ -117,7 +132,22 @@ def compiled(execution_context: Any) -> dict[str, Any] | None:
         if db_connection.in_atomic_block:
             raise
         return None
-    return data
+    for key, nodes in selected.items():
+        data[key] = root.name if nodes[0].name.value == "__typename" else answers[key]
+    return ExecutionResult(data=data, errors=answered.errors if deferring else None)
+
+
+@contextmanager
+def _one_snapshot() -> Iterator[None]:
+    """The compiled pages and the resolver path's answer to their deferred fields read the same
+    rows: one REPEATABLE READ transaction (or the transaction already open)."""
+    if db_connection.in_atomic_block:
+        yield
+        return
+    with transaction.atomic():
+        with db_connection.cursor() as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        yield
 
 
 def _in_event_loop() -> bool:

@@ -6,7 +6,8 @@ resolver path writes them (DateTime as `isoformat()` does, Decimal as text, enum
 as `Money`, relations as correlated subqueries (a list in the child model's ordering). `json` (not
 `jsonb`) keeps the selection's key order. What SQL cannot give (global ids, which carry an HMAC,
 and masked contact details) comes back raw and is finished in Python by the `Shape` that goes
-with the SQL. A field the catalogue does not know raises `Unknown`.
+with the SQL, which also lists the fields the catalogue does not know (SQL writes null for them,
+the resolver path answers them). What cannot be compiled at all raises `Unknown`.
 """
 
 from __future__ import annotations
@@ -41,12 +42,26 @@ class Unknown(Exception):
 
 @dataclass
 class Shape:
-    """What Python still does to the JSON SQL built: values to replace, by key, and the same for
-    nested objects. Empty shapes are left out, so a selection with nothing to finish is not
-    walked at all."""
+    """What is left to do to the JSON SQL built for one object (or each object of a list).
+
+    `finish`: values Python completes in place (ids, masked contacts). `deferred`: fields the
+    compiler does not know, written as null by SQL and answered by the resolver path (their
+    field nodes are re-executed there, see schema/compiler/fallback.py). `children`: the same for
+    nested objects, with the field nodes that lead to them; only children with something to do
+    are kept, so a selection with nothing left is not walked at all."""
 
     finish: list[tuple[str, Callable[[Any], Any]]] = field(default_factory=list)
-    children: list[tuple[str, Shape]] = field(default_factory=list)
+    deferred: list[tuple[str, list[FieldNode]]] = field(default_factory=list)
+    children: list[tuple[str, list[FieldNode], Shape]] = field(default_factory=list)
+    order: list[str] = field(default_factory=list)  # deferred and child keys, as selected
+
+    @property
+    def finishes(self) -> bool:
+        return bool(self.finish) or any(child.finishes for _, _, child in self.children)
+
+    @property
+    def defers(self) -> bool:
+        return bool(self.deferred) or any(child.defers for _, _, child in self.children)
 
     def apply(self, value: Any) -> None:
         if value is None:
@@ -55,8 +70,9 @@ class Shape:
             for key, finish in self.finish:
                 if item[key] is not None:
                     item[key] = finish(item[key])
-            for key, child in self.children:
-                child.apply(item[key])
+            for key, _, child in self.children:
+                if child.finishes:
+                    child.apply(item[key])
 
 
 @dataclass
@@ -103,7 +119,10 @@ class Compiler:
                 continue
             spec = table.fields.get(name)
             if spec is None or any(node.arguments for node in nodes):
-                raise Unknown(f"{type_name}.{name}")
+                parts.append("NULL")  # the resolver path answers it (a placeholder keeps order)
+                shape.deferred.append((key, nodes))
+                shape.order.append(key)
+                continue
             parts.append(self._value(table, spec, alias, key, nodes, graphql_type, shape))
         return f"json_build_object({', '.join(parts)})", shape
 
@@ -137,8 +156,9 @@ class Compiler:
         child = self.alias()
         child_model = spec.model
         child_sql, child_shape = self.node_sql(spec.target, child, nodes)
-        if child_shape.finish or child_shape.children:
-            shape.children.append((key, child_shape))
+        if child_shape.finishes or child_shape.defers:
+            shape.children.append((key, nodes, child_shape))
+            shape.order.append(key)
         source = f"{_quote(child_model._meta.db_table)} {child}"
         if not spec.many:
             pk = _quote(child_model._meta.pk.column)
