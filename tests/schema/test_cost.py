@@ -253,8 +253,8 @@ def test_mutation_root_fields_and_cost():
     )
     assert analysis.operation == "mutation"
     assert analysis.root_fields == {"Mutation.tokenCreate"}
-    # tokenCreate (TokenPayload) 1 + user 1 = 2
-    assert analysis.cost == 2
+    # tokenCreate (TokenPayload, a password hash: weight 10) + user 1 = 11
+    assert analysis.cost == 11
 
 
 def test_subscription_operation():
