@@ -15,7 +15,7 @@ from tests.conftest import token_for
 
 # me 1 + user 1 = 2, tenant 1 -> 3; what the guard charges and, being all present, refunds nothing.
 COST_3 = "{ tenant { name } me { user { email } } }"
-# members 1 + 10 * (edges 1 + node 1 + user 1) = 31
+# members 1 + 10 * (edges 0 + node 1 + user 1) = 21
 MEMBERS_21 = "{ members(first: 10) { edges { node { user { email } } } } }"
 
 
