@@ -18,7 +18,7 @@ from schema.extensions.cost import Charge, actual_cost, analyse
 
 
 class OperationGuard(SchemaExtension):
-    def __init__(self, *, execution_context=None):
+    def __init__(self, *, execution_context=None) -> None:
         self.execution_context = execution_context
         self.requested = 0
         self.charges: dict[str, Charge] = {}
