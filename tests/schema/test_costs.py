@@ -13,19 +13,11 @@ import pytest
 from django.conf import settings as django_settings
 from django_tenants.utils import tenant_context
 
-from schema import schema
 from schema.costs import WEIGHTS
 from schema.extensions.cost import analyse
 from tests.apps.orders import shop
 from tests.conftest import token_for
-
-GRAPHQL = schema._schema
-ROOTS = {
-    "Query": GRAPHQL.query_type,
-    "Mutation": GRAPHQL.mutation_type,
-    "Subscription": GRAPHQL.subscription_type,
-}
-ROOT_FIELDS = sorted(f"{root}.{name}" for root, gtype in ROOTS.items() for name in gtype.fields)
+from tests.schema.test_permissions import GRAPHQL, ROOT_FIELDS  # Query, Mutation, Subscription
 
 ANALYTICS_RANGE = {"metrics": ["GROSS_SALES"], "from": "2025-06-03", "to": "2025-06-05"}
 # scalars only: the whole cost is the field's weight
