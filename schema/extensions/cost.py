@@ -1,9 +1,23 @@
 """Static analysis of an operation before it runs: its cost (DESIGN §4), the fields and types it
 reaches (for the permission table) and whether it introspects.
 
-Cost: a scalar field 0, an object field 1 (a connection's edge 0: its node counts), and a field
-with `first`/`last` multiplies the cost of what it selects by that number (absent: its default, or
-the page maximum; above the maximum: BAD_REQUEST). Fragments count where they are spread.
+Cost: every field weighs what the weight table (schema/costs.py, next to the permission table)
+says; a field it leaves out weighs 1 if it is an object (a connection's edge 0: its node counts)
+and 0 if it is a scalar or enum. A field with `first`/`last` adds that number times the cost of
+what it selects (absent: its default, or the page maximum; above the maximum: BAD_REQUEST); any
+other field adds the cost of its selection once. Fragments count where they are spread. So
+`{ me { via } }` costs 1, `{ analytics(query: …) { totals { value } } }` costs 10 (the weight
+of Query.analytics) + 1 (`totals`) = 11, and `{ orders(first: 20) { edges { node { customer {
+id } } } } }` costs 1 + 20 * (0 + 1 + 1) = 41. That is `requestedQueryCost`, checked against
+GRAPHQL_MAX_COST and paid from the rate bucket before anything runs.
+
+Actual cost (`actualQueryCost`): the same rule applied to the answer instead of the question. A
+field that answered with a value (an object, a list, even an empty one: the work of finding
+nothing was done) costs its weight; a field that answered null (not found, refused, failed)
+costs nothing; a list's selection counts once for each item it returned, in place of `first`.
+So a connection that asked for 50 and found 5 costs 1 + 5 * its node, and an `analytics` that
+failed on a bad range costs nothing. The guard refunds requested - actual, and never keeps more
+than requested: a list without `first` is charged as one item and may bring more.
 
 Cursors (`after`, `before`) are checked here too, before anything runs: one that is not exactly a
 cursor a connection gives out is BAD_REQUEST (strawberry would raise on it mid-query: INTERNAL).
@@ -34,6 +48,7 @@ from graphql import (
 from strawberry.relay import to_base64
 from strawberry.relay.types import PREFIX
 
+from schema import costs
 from schema.errors import bad_request
 
 PAGE_MAX = 100
@@ -44,17 +59,43 @@ MAX_OFFSET = 10**9  # deeper than any list here; keeps `offset + 1` inside Postg
 
 
 @dataclass
+class Charge:
+    """What one response key costs when it comes back: its field's weight, and its selection's
+    charges for each object in it (empty for a scalar)."""
+
+    weight: int
+    selection: dict[str, Charge] = field(default_factory=dict)
+
+    def merge(self, other: Charge) -> None:
+        """The same key selected twice (fragments, repeats): the answer holds it once."""
+        self.weight = max(self.weight, other.weight)
+        _merge(self.selection, other.selection)
+
+
+def _merge(into: dict[str, Charge], charges: dict[str, Charge]) -> None:
+    for key, charge in charges.items():
+        if key in into:
+            into[key].merge(charge)
+        else:
+            into[key] = charge
+
+
+@dataclass
 class Analysis:
     operation: str  # query | mutation | subscription
     cost: int = 0
+    charges: dict[str, Charge] = field(default_factory=dict)  # for actual_cost, by response key
     root_fields: set[str] = field(default_factory=set)  # "Query.me"
     node_types: set[str] = field(default_factory=set)  # object types fetched through `node`
     introspection: bool = False
 
 
-def _object_cost(named) -> int:
-    """1 an object; a connection's edge costs nothing of its own (its node is the object), as
-    in Shopify's model: `edges { node { … } }` costs per node, not twice."""
+def _default_weight(named: GraphQLNamedType) -> int:
+    """A field the weight table leaves out: 0 a scalar or enum, 1 an object; a connection's edge
+    costs nothing of its own (its node is the object), as in Shopify's model: `edges { node { … }
+    }` costs per node, not twice."""
+    if not is_composite_type(named):
+        return 0
     fields = getattr(named, "fields", {})
     return 0 if "node" in fields and "cursor" in fields else 1
 
@@ -119,23 +160,30 @@ class _Walker:
         self.under_node = False
 
     def walk(
-        self, selection_set: SelectionSetNode | None, parent: GraphQLNamedType, depth: int
+        self,
+        selection_set: SelectionSetNode | None,
+        parent: GraphQLNamedType,
+        depth: int,
+        charges: dict[str, Charge],
     ) -> int:
+        """The cost of a selection; what each of its response keys costs goes into `charges`."""
         if selection_set is None:
             return 0
         total = 0
         for selection in selection_set.selections:
             if isinstance(selection, FieldNode):
-                total += self.field(selection, parent, depth)
+                total += self.field(selection, parent, depth, charges)
             elif isinstance(selection, InlineFragmentNode):
                 condition = selection.type_condition
                 target = self.schema.get_type(condition.name.value) if condition else parent
-                total += self.walk(selection.selection_set, self.reach(target, parent), depth)
+                reached = self.reach(target, parent)
+                total += self.walk(selection.selection_set, reached, depth, charges)
             elif isinstance(selection, FragmentSpreadNode):
                 fragment = self.fragments.get(selection.name.value)
                 if fragment is not None:
                     target = self.schema.get_type(fragment.type_condition.name.value)
-                    total += self.walk(fragment.selection_set, self.reach(target, parent), depth)
+                    reached = self.reach(target, parent)
+                    total += self.walk(fragment.selection_set, reached, depth, charges)
         return total
 
     def reach(self, target: GraphQLNamedType | None, parent: GraphQLNamedType) -> GraphQLNamedType:
@@ -143,7 +191,9 @@ class _Walker:
             self.analysis.node_types.add(target.name)
         return target or parent
 
-    def field(self, node: FieldNode, parent: GraphQLNamedType, depth: int) -> int:
+    def field(
+        self, node: FieldNode, parent: GraphQLNamedType, depth: int, charges: dict[str, Charge]
+    ) -> int:
         name = node.name.value
         if name.startswith("__"):
             if name in INTROSPECTION_FIELDS:
@@ -158,14 +208,20 @@ class _Walker:
         named = get_named_type(definition.type)
         if self.under_node and isinstance(named, GraphQLObjectType):
             self.analysis.node_types.add(named.name)
+        weight = costs.weight(parent.name, name, _default_weight(named))
+        charge = Charge(weight)
+        key = node.alias.value if node.alias else name
         if not is_composite_type(named):
-            return 0
+            if weight:
+                _merge(charges, {key: charge})
+            return weight
         entering_node = depth == 0 and name in NODE_FIELDS
         self.under_node = self.under_node or entering_node
-        child = self.walk(node.selection_set, named, depth + 1)
+        child = self.walk(node.selection_set, named, depth + 1, charge.selection)
         if entering_node:
             self.under_node = False
-        return _object_cost(named) + _page_size(node, definition, self.variables) * child
+        _merge(charges, {key: charge})
+        return weight + _page_size(node, definition, self.variables) * child
 
 
 def analyse(
@@ -199,5 +255,32 @@ def analyse(
             variable_type = assert_input_type(type_from_ast(schema, definition.type))
             given[name] = value_from_ast(definition.default_value, variable_type)
     walker = _Walker(schema, fragments, given, analysis)
-    analysis.cost = walker.walk(operation.selection_set, root, 0)
+    analysis.cost = walker.walk(operation.selection_set, root, 0, analysis.charges)
     return analysis
+
+
+def actual_cost(charges: dict[str, Charge], data: object) -> int:
+    """What an answer cost (see the module's docstring): each key that came back with a value
+    costs its weight, and its selection counts once for each object in it. Iterative: it runs
+    over every response."""
+    total = 0
+    stack: list[tuple[dict, dict[str, Charge]]] = (
+        [(data, charges)] if isinstance(data, dict) else []
+    )
+    while stack:
+        value, selection = stack.pop()
+        for key, charge in selection.items():
+            answer = value.get(key)
+            if answer is None:
+                continue
+            total += charge.weight
+            if not charge.selection:
+                continue
+            items = [answer]
+            while items:
+                item = items.pop()
+                if type(item) is dict:
+                    stack.append((item, charge.selection))
+                elif type(item) is list:
+                    items.extend(item)
+    return total

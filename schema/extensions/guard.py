@@ -1,5 +1,6 @@
 """The operation guard: before an operation runs, check the permission table, introspection,
-cost and the rate bucket; after it, report `extensions.cost` and refund unused points."""
+cost (schema/extensions/cost.py, by the weights of schema/costs.py) and the rate bucket; after
+it, report `extensions.cost` and refund what the answer did not use (requested - actual)."""
 
 from __future__ import annotations
 
@@ -13,33 +14,14 @@ from strawberry.extensions import SchemaExtension
 from apps.common import metrics, throttle
 from schema import permissions
 from schema.errors import ApiError, unauthenticated
-from schema.extensions.cost import analyse
-
-
-def _objects_in(data: object) -> int:
-    """What the operation really returned, counted as the cost counts it: one per object, none
-    for a connection's edges (`{node, cursor}`). Iterative: it runs over every response. The
-    response's `data` is not an object, nor an edge: `{"node": null}` (the `node` field finding
-    nothing) is no object and none less."""
-    count, stack = 0, list(data.values()) if type(data) is dict else []
-    while stack:
-        value = stack.pop()
-        if type(value) is dict:
-            stack.extend(value.values())
-            if not ("node" in value and value.keys() <= _EDGE_KEYS):
-                count += 1
-        elif type(value) is list:
-            stack.extend(value)
-    return count
-
-
-_EDGE_KEYS = frozenset({"node", "cursor"})
+from schema.extensions.cost import Charge, actual_cost, analyse
 
 
 class OperationGuard(SchemaExtension):
-    def __init__(self, *, execution_context=None):
+    def __init__(self, *, execution_context=None) -> None:
         self.execution_context = execution_context
         self.requested = 0
+        self.charges: dict[str, Charge] = {}
         self.actual: int | None = None
         self.status: throttle.BucketStatus | None = None
         self.bucket: str | None = None
@@ -93,7 +75,7 @@ class OperationGuard(SchemaExtension):
             )
         ):
             return error
-        self.requested = analysis.cost
+        self.requested, self.charges = analysis.cost, analysis.charges
         if analysis.cost > settings.GRAPHQL_MAX_COST:
             return ApiError(
                 f"Query cost {analysis.cost} exceeds the maximum of {settings.GRAPHQL_MAX_COST}.",
@@ -115,7 +97,9 @@ class OperationGuard(SchemaExtension):
         result = self.execution_context.result
         if self.bucket is None or self.status is None or not self.status.allowed or result is None:
             return  # (a status means the bucket was paid from: it is set then)
-        self.actual = min(self.requested, _objects_in(result.data))
+        # what the answer cost by the same weights, never more than was charged (a list without
+        # `first` is charged as one item and may bring more)
+        self.actual = min(self.requested, actual_cost(self.charges, result.data))
         if self.actual < self.requested:
             available = throttle.refund(self.bucket, self.requested - self.actual)
             if available is not None:

@@ -1,8 +1,11 @@
-"""Unit tests of the static query analysis (DESIGN §4): cost, root fields, types, introspection.
+"""Unit tests of the static query analysis (DESIGN §4): cost, root fields, types, introspection,
+and the actual cost of an answer.
 
-Cost rules: a scalar (or enum) field 0, an object field 1, a field taking `first`/`last` costs
-1 + n * (the cost of its selection), n the page size asked for (absent: the page maximum, 100).
-Every expected number below is worked out by hand in the comment next to it."""
+Cost rules: a field weighs what schema/costs.py says, else a scalar (or enum) 0, an object 1 (a
+connection's edge 0); a field taking `first`/`last` costs its weight + n * (the cost of its
+selection), n the page size asked for (absent: the page maximum, 100). The fields below weigh the
+defaults unless a test says otherwise (tokenCreate: 10). Every expected number below is worked
+out by hand in the comment next to it."""
 
 from __future__ import annotations
 
@@ -12,8 +15,8 @@ import pytest
 import strawberry
 from graphql import GraphQLError, parse
 
-from schema import schema
-from schema.extensions.cost import PAGE_MAX, analyse
+from schema import costs, schema
+from schema.extensions.cost import PAGE_MAX, actual_cost, analyse
 
 
 def run(query: str, variables: dict[str, Any] | None = None, operation_name: str | None = None):
@@ -62,17 +65,17 @@ def test_adding_scalars_does_not_change_the_cost():
 
 
 def test_first_multiplies_the_selection():
-    # node: Member 1 + user 1 = 2; edges 1 + 2 = 3; members 1 + 10 * 3 = 31
+    # node: Member 1 + user 1 = 2; edges 0 + 2 = 2; members 1 + 10 * 2 = 21
     assert cost("{ members(first: 10) { totalCount edges { node { id user { email } } } } }") == 21
 
 
 def test_last_multiplies_the_selection():
-    # edges 1 + node 1 = 2; members 1 + 5 * 2 = 11
+    # edges 0 + node 1 = 1; members 1 + 5 * 1 = 6
     assert cost("{ members(last: 5) { edges { node { id } } } }") == 6
 
 
 def test_first_and_last_take_the_larger():
-    # members 1 + 7 * 2 = 15
+    # members 1 + 7 * (edges 0 + node 1) = 8
     assert cost("{ members(first: 3, last: 7) { edges { node { id } } } }") == 8
 
 
@@ -82,12 +85,12 @@ def test_connection_with_only_scalars_costs_one():
 
 
 def test_missing_first_counts_the_page_maximum():
-    # members 1 + 100 * (edges 1 + node 1 + user 1 = 3) = 301
+    # members 1 + 100 * (edges 0 + node 1 + user 1 = 2) = 201
     assert cost("{ members { edges { node { user { email } } } } }") == 201
 
 
 def test_explicit_null_first_counts_the_page_maximum():
-    # members 1 + 100 * 2 = 201
+    # members 1 + 100 * (edges 0 + node 1) = 101
     assert cost("{ members(first: null) { edges { node { id } } } }") == 101
 
 
@@ -137,7 +140,7 @@ def test_page_info_is_part_of_the_multiplied_selection():
 
 
 def test_first_zero_costs_just_the_connection():
-    # members 1 + 0 * 3 = 1
+    # members 1 + 0 * 2 = 1
     assert cost("{ members(first: 0) { edges { node { user { email } } } } }") == 1
 
 
@@ -253,8 +256,8 @@ def test_mutation_root_fields_and_cost():
     )
     assert analysis.operation == "mutation"
     assert analysis.root_fields == {"Mutation.tokenCreate"}
-    # tokenCreate (TokenPayload) 1 + user 1 = 2
-    assert analysis.cost == 2
+    # tokenCreate (TokenPayload, a password hash: weight 10) + user 1 = 11
+    assert analysis.cost == 11
 
 
 def test_subscription_operation():
@@ -351,3 +354,90 @@ def test_an_omitted_first_counts_its_default_not_the_page_maximum():
     tiny = strawberry.Schema(query=_TinyQuery)._schema
     assert analyse(tiny, parse("{ items { tag { name } } }"), None, {}).cost == 1 + 5 * 1
     assert analyse(tiny, parse("{ items(first: 2) { tag { name } } }"), None, {}).cost == 1 + 2 * 1
+
+
+# --- weights (schema/costs.py) -------------------------------------------------------------------
+
+
+def test_a_weighted_root_field_costs_its_weight():
+    # analytics 10 (ROLLUP) + totals (a list of objects) 1 = 11
+    query = "{ analytics(query: {metrics: [GROSS_SALES]}) { currency totals { value } } }"
+    assert costs.WEIGHTS["Query.analytics"] == 10
+    assert cost(query) == 11
+
+
+def test_a_weighted_field_inside_a_connection_is_multiplied():
+    # products 1 + 10 * (node 1 + analytics 5 + revenue 1) = 71
+    query = "{ products(first: 10) { edges { node { analytics { revenue { amount } } } } } }"
+    assert costs.WEIGHTS["Product.analytics"] == 5
+    assert cost(query) == 71
+
+
+def test_a_weighted_scalar_counts(monkeypatch):
+    """A scalar the table weighs (a figure computed on the spot) costs its weight."""
+    monkeypatch.setitem(costs.WEIGHTS, "Tenant.name", 4)
+    # tenant 1 + name 4 = 5; slug 0
+    assert cost("{ tenant { name slug } }") == 5
+
+
+def test_the_table_overrides_the_default_of_an_object(monkeypatch):
+    monkeypatch.setitem(costs.WEIGHTS, "Me.user", 0)
+    # me 1 + user 0 = 1
+    assert cost("{ me { user { email } } }") == 1
+
+
+# --- actual cost: the same weights applied to the answer -----------------------------------------
+
+
+def actual(query: str, data: object) -> int:
+    return actual_cost(run(query).charges, data)
+
+
+MEMBERS_50 = "{ members(first: 50) { totalCount edges { node { id user { email } } } } }"
+
+
+def test_actual_counts_what_came_back():
+    data = {"members": {"totalCount": 2, "edges": [{"node": {"id": "a", "user": {"email": "x"}}}]}}
+    # members 1 + one edge (0) * (node 1 + user 1) = 3, against 1 + 50 * 2 = 101 asked for
+    assert actual(MEMBERS_50, data) == 3
+
+
+def test_a_null_answer_costs_nothing():
+    assert actual('{ node(id: "TWVtYmVyOjE=") { id } }', {"node": None}) == 0
+    assert actual("{ me { via apiKey { name } } }", {"me": {"via": "jwt", "apiKey": None}}) == 1
+    assert actual(MEMBERS_50, None) == 0
+
+
+def test_an_empty_list_costs_its_weight_not_its_selection():
+    """Finding nothing was work done: the field's weight stays, its selection counts no item."""
+    query = "{ topSellingProducts(first: 10) { product { id } } }"
+    # asked for: topSellingProducts 10 + 10 * product 1 = 20
+    assert cost(query) == 20
+    assert actual(query, {"topSellingProducts": []}) == 10
+    assert actual(query, {"topSellingProducts": [{"product": {"id": "p"}}] * 3}) == 13
+
+
+def test_aliases_are_counted_apart():
+    query = "{ a: me { user { email } } b: me { via } }"
+    data = {"a": {"user": {"email": "x"}}, "b": {"via": "jwt"}}
+    assert cost(query) == actual(query, data) == 3  # a: 1 + 1, b: 1
+
+
+def test_a_key_selected_twice_is_answered_and_counted_once():
+    """Fragments that select the same key merge in the answer: it is counted once (the request
+    counted it where each was spread, so the repeat is refunded)."""
+    query = """
+        query { me { ...A ...B } }
+        fragment A on Me { user { email } }
+        fragment B on Me { user { fullName } }
+    """
+    assert cost(query) == 3  # me 1 + user 1 + user 1
+    assert actual(query, {"me": {"user": {"email": "x", "fullName": "y"}}}) == 2
+
+
+def test_a_list_costs_its_weight_once_and_its_selection_per_item():
+    query = "{ orders(first: 2) { edges { node { lines { id variant { id } } } } } }"
+    line = {"id": "l", "variant": {"id": "v"}}
+    data = {"orders": {"edges": [{"node": {"lines": [line, line]}}, {"node": {"lines": []}}]}}
+    # orders 1 + node 1 + lines 1 + 2 * variant 1, + node 1 + lines 1 (empty) = 7
+    assert actual(query, data) == 7
