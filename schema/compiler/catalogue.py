@@ -72,12 +72,38 @@ class Relation:
     model: type[models.Model]
 
 
+@dataclass(frozen=True)
+class Expression:
+    """A value SQL computes from the row: `sql` with `{row}` standing for the row's alias."""
+
+    sql: str
+
+
+class ImageUrl:
+    """`ProductImage.url(size)`: the rendition's (or the original's) absolute URL, made in Python
+    from the image's name and renditions, as the resolver makes it."""
+
+
+class RenditionSizes:
+    """`ProductImage.renditionSizes`: the renditions' sizes, ascending."""
+
+
 class NodeId:
     """A Node's `id`: the pk in SQL, minted into a tenant-bound global id in Python."""
 
 
 NODE_ID = NodeId()
-Spec = Column | EnumColumn | Contact | MoneyColumn | Relation | NodeId
+Spec = (
+    Column
+    | EnumColumn
+    | Contact
+    | MoneyColumn
+    | Relation
+    | NodeId
+    | Expression
+    | ImageUrl
+    | RenditionSizes
+)
 
 
 def _names(enum_type: type[enum.Enum]) -> tuple[tuple[str, str], ...]:
@@ -108,6 +134,9 @@ RESOLVED: dict[str, Spec] = {
     "Customer.phone": Contact("phone", masked_phone),
     "Customer.totalSpent": MoneyColumn("total_spent"),
     "Product.status": EnumColumn("status", _names(ProductStatusEnum)),
+    "ProductImage.url": ImageUrl(),
+    "ProductImage.renditionSizes": RenditionSizes(),
+    "Variant.isLowStock": Expression('({row}."stock" <= {row}."low_stock_threshold")'),
     "Variant.price": MoneyColumn("price"),
     "Variant.compareAtPrice": MoneyColumn("compare_at_price"),
     "Variant.costPrice": MoneyColumn("cost_price"),

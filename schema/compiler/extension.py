@@ -108,6 +108,7 @@ def compiled(execution_context: Any) -> ExecutionResult | None:
                 tenant_schema=tenant.schema_name,
                 currency=tenant.currency,
                 sees_contacts=sees_contacts,
+                request=getattr(context, "request", None),
             )
             pages[key] = connection.plan(
                 compiler, strawberry_schema, root, key, nodes, operation, context

@@ -14,26 +14,34 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from django.db import connection
 from graphql import FieldNode, GraphQLObjectType, GraphQLSchema
 from graphql.execution.collect_fields import collect_sub_fields
+from graphql.execution.values import get_argument_values
 from graphql.type.definition import get_named_type
 
+from apps.catalog.images import nearest
+from apps.catalog.models import ProductImage
 from apps.common import global_ids
 from schema.compiler.catalogue import (
     Column,
     Contact,
     EnumColumn,
+    Expression,
+    ImageUrl,
     MoneyColumn,
     NodeId,
     Relation,
+    RenditionSizes,
     Spec,
     Table,
 )
 
-MAX_KEYS = 50  # json_build_object takes at most 100 arguments
+MAX_KEYS = 50
+_IMAGES = ProductImage._meta.get_field("image")  # json_build_object takes at most 100 arguments
 
 
 class Unknown(Exception):
@@ -87,6 +95,7 @@ class Compiler:
     tenant_schema: str
     currency: str
     sees_contacts: bool
+    request: Any
     params: list[Any] = field(default_factory=list)
     aliases: int = 0
 
@@ -118,7 +127,8 @@ class Compiler:
                 parts.append(f"'{type_name}'")
                 continue
             spec = table.fields.get(name)
-            if spec is None or any(node.arguments for node in nodes):
+            takes_arguments = isinstance(spec, ImageUrl)
+            if spec is None or (any(node.arguments for node in nodes) and not takes_arguments):
                 parts.append("NULL")  # the resolver path answers it (a placeholder keeps order)
                 shape.deferred.append((key, nodes))
                 shape.order.append(key)
@@ -150,6 +160,17 @@ class Compiler:
             return f"{alias}.{_quote(spec.column)}"
         if isinstance(spec, MoneyColumn):
             return self._money(spec, alias, nodes)
+        if isinstance(spec, Expression):
+            return spec.sql.format(row=alias)
+        if isinstance(spec, RenditionSizes):
+            return (
+                f"(SELECT coalesce(json_agg(size::int ORDER BY size::int), '[]'::json) "
+                f'FROM jsonb_object_keys({alias}."renditions") size)'
+            )
+        if isinstance(spec, ImageUrl):
+            size = get_argument_values(graphql_type.fields["url"], nodes[0], self.variables)
+            shape.finish.append((key, partial(_image_url, self.request, size.get("size"))))
+            return f'json_build_array({alias}."image", {alias}."renditions")'
         assert isinstance(spec, Relation)
         target = get_named_type(graphql_type.fields[nodes[0].name.value].type)
         assert target.name == spec.target
@@ -204,6 +225,13 @@ class Compiler:
             )
         self.params.append(self.currency)
         return "%s::text"
+
+
+def _image_url(request: Any, size: int | None, stored: list[Any]) -> str:
+    """What ProductImageType.url answers, from the image's name and renditions."""
+    name, renditions = stored
+    url = _IMAGES.storage.url(nearest(renditions, size) or name)
+    return request.build_absolute_uri(url) if hasattr(request, "build_absolute_uri") else url
 
 
 def _quote(name: str) -> str:
