@@ -146,7 +146,10 @@ def _one_snapshot() -> Iterator[None]:
         yield
         return
     with transaction.atomic():
-        with db_connection.cursor() as cursor:
+        # On the driver's own cursor: the first statement of the transaction, as SET TRANSACTION
+        # must be (Django's cursor may set the tenant's search_path first).
+        db_connection.ensure_connection()
+        with db_connection.connection.cursor() as cursor:
             cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         yield
 
