@@ -53,12 +53,18 @@ class Contact:
 @dataclass(frozen=True)
 class MoneyColumn:
     """`Money { amount currency }` of an amount column. The currency is the row's own column
-    (`own`), the currency of the order the row belongs to (`order_fk`: the row's column naming
-    its order), or the tenant's (neither)."""
+    (`own`), the currency of the order the row belongs to (`of_order`: SQL naming that order's
+    id, `{row}` standing for the row's alias), or the tenant's (neither)."""
 
     column: str
     own: str | None = None
-    order_fk: str | None = None
+    of_order: str | None = None
+
+
+_LINES_ORDER = '{row}."order_id"'
+_REFUND_LINES_ORDER = (
+    '(SELECT r."order_id" FROM "orders_refund" r WHERE r."id" = {row}."refund_id")'
+)
 
 
 @dataclass(frozen=True)
@@ -126,8 +132,10 @@ RESOLVED: dict[str, Spec] = {
             ("refundedTotal", "refunded_total"),
         )
     },
-    "OrderLine.unitPrice": MoneyColumn("unit_price", order_fk="order_id"),
-    "OrderLine.total": MoneyColumn("total", order_fk="order_id"),
+    "OrderLine.unitPrice": MoneyColumn("unit_price", of_order=_LINES_ORDER),
+    "OrderLine.total": MoneyColumn("total", of_order=_LINES_ORDER),
+    "Refund.amount": MoneyColumn("amount", of_order=_LINES_ORDER),
+    "RefundLine.amount": MoneyColumn("amount", of_order=_REFUND_LINES_ORDER),
     "OrderEvent.fromStatus": EnumColumn("from_status", _names(OrderStatusEnum), blank_is_null=True),
     "OrderEvent.toStatus": EnumColumn("to_status", _names(OrderStatusEnum), blank_is_null=True),
     "Customer.email": Contact("email", masked_email),
@@ -151,6 +159,8 @@ TYPES = (
     "Order",
     "OrderLine",
     "OrderEvent",
+    "Refund",
+    "RefundLine",
     "Customer",
     "Product",
     "Variant",

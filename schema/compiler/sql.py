@@ -217,11 +217,11 @@ class Compiler:
     def _currency(self, spec: MoneyColumn, alias: str) -> str:
         if spec.own is not None:
             return f"{alias}.{_quote(spec.own)}"
-        if spec.order_fk is not None:
+        if spec.of_order is not None:
             order = self.alias()
             return (
                 f'(SELECT {order}."currency" FROM "orders_order" {order} '
-                f'WHERE {order}."id" = {alias}.{_quote(spec.order_fk)})'
+                f'WHERE {order}."id" = {spec.of_order.format(row=alias)})'
             )
         self.params.append(self.currency)
         return "%s::text"

@@ -260,7 +260,7 @@ def test_compiled_answers_are_the_resolver_paths_byte_for_byte_for_every_role(
             assert _bytes(gql, query, alpha, token) == expected, (role, query)
 
     check()
-    # The draw leans to known fields: every way of serving came up, compiled SQL the most.
+    # Every way of serving came up, and the compiler served at least half of what ran.
     ways = Counter(served)
     assert set(ways) == {"resolvers", "compiled", "merged", "merged with errors"}, ways
-    assert ways["compiled"] == max(ways.values()), ways
+    assert ways["resolvers"] * 2 <= ways.total(), ways
