@@ -56,7 +56,7 @@ class MoneyColumn:
     (`own`), the currency of the order the row belongs to (`of_order`: SQL naming that order's
     id, `{row}` standing for the row's alias), or the tenant's (neither)."""
 
-    column: str
+    column: str  # or SQL computing the amount from the row, `{row}` standing for its alias
     own: str | None = None
     of_order: str | None = None
 
@@ -141,6 +141,11 @@ RESOLVED: dict[str, Spec] = {
     "Customer.email": Contact("email", masked_email),
     "Customer.phone": Contact("phone", masked_phone),
     "Customer.totalSpent": MoneyColumn("total_spent"),
+    # apps.customers.selectors.average_order_value: quantize(total / orders), half up, or None
+    "Customer.averageOrderValue": MoneyColumn(
+        'CASE WHEN {row}."orders_count" > 0 '
+        'THEN round({row}."total_spent" / {row}."orders_count", 2) END'
+    ),
     "Product.status": EnumColumn("status", _names(ProductStatusEnum)),
     "ProductImage.url": ImageUrl(),
     "ProductImage.renditionSizes": RenditionSizes(),

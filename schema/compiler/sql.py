@@ -197,7 +197,11 @@ class Compiler:
         selected = collect_sub_fields(
             self.schema, self.fragments, self.variables, money_type, nodes
         )
-        amount = f"{alias}.{_quote(spec.column)}"
+        amount = (
+            f"({spec.column.format(row=alias)})"
+            if "{row}" in spec.column
+            else f"{alias}.{_quote(spec.column)}"
+        )
         parts = []
         for key, sub_nodes in selected.items():
             name = sub_nodes[0].name.value
