@@ -248,9 +248,10 @@ def test_compiled_answers_are_the_resolver_paths_byte_for_byte_for_every_role(
     )
     # Money of every kind: the order's currency one and two hops away, the tenant's, computed.
     @example(
-        "query { customers(first: 4, sort: {field: TOTAL_SPENT}) { edges { node { averageOrderValue { amount currency } "
-        "totalSpent { amount } } } } payments(first: 4) { edges { node { amount { amount currency }"
-        " order { refunds { amount { amount } lines { amount { amount currency } } } } } } } }"
+        "query { customers(first: 4, sort: {field: TOTAL_SPENT}) { edges { node { "
+        "averageOrderValue { amount currency } totalSpent { amount } } } } "
+        "payments(first: 4) { edges { node { amount { amount currency } "
+        "order { refunds { amount { amount } lines { amount { amount currency } } } } } } } }"
     )
     # ...and a refused non-null field, whose null takes the whole connection with it.
     @example(
