@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
+from apps.common import crypto
 from apps.payments.models import Payment, PaymentSettings
 
 
@@ -12,6 +13,17 @@ def payment_settings() -> PaymentSettings:
     return PaymentSettings.objects.filter(pk=PaymentSettings.SINGLETON).first() or PaymentSettings(
         pk=PaymentSettings.SINGLETON
     )
+
+
+def stripe_webhook_secret() -> str:
+    """The tenant's Stripe webhook signing secret, decrypted (empty when none is set): the one
+    column a webhook delivery needs, in one statement."""
+    token = (
+        PaymentSettings.objects.filter(pk=PaymentSettings.SINGLETON)
+        .values_list("stripe_webhook_secret_encrypted", flat=True)
+        .first()
+    )
+    return crypto.decrypt(token or "")
 
 
 def payments(

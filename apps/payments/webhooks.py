@@ -25,10 +25,21 @@ from django.utils import timezone
 
 from apps.audit import services as audit
 from apps.common.errors import UserError
+from apps.orders import hooks
 from apps.orders import services as orders
+from apps.orders import status as order_status
+from apps.orders.models import Order
 from apps.payments import gateway, methods, state
-from apps.payments.models import Payment, Provider, StripeRefund, StripeRefundStatus, WebhookEvent
+from apps.payments.models import (
+    Payment,
+    PaymentStatus,
+    Provider,
+    StripeRefund,
+    StripeRefundStatus,
+    WebhookEvent,
+)
 from apps.payments.state import NOT_COUNTED, STRIPE_WEBHOOK
+from tenants.context import current_request_id
 from tenants.db import connection
 
 # The webhook events that move a payment, and where to.
@@ -51,22 +62,202 @@ _STORE_ONCE = """
 """
 
 
-@transaction.atomic
-def receive_event(*, event: dict[str, Any]) -> tuple[WebhookEvent, bool]:
+def _rank_sql(column: str) -> str:
+    """`column`'s rank as SQL, from apps.payments.state.RANK (the table the ORM path reads)."""
+    cases = " ".join(f"WHEN '{status}' THEN {rank}" for status, rank in state.RANK.items())
+    return f"CASE {column} {cases} END"
+
+
+# The order's columns, returned for the after-commit hook (the Order update_status would save).
+_ORDER_FIELDS = list(Order._meta.concrete_fields)
+# The move `_APPLY_INTENT` makes without apps.orders.services.update_status: pending to paid,
+# stamped, as the order machine allows it.
+assert order_status.allowed(order_status.PENDING, order_status.PAID, order_status.Cause.UPDATE)
+assert order_status.STAMPS[order_status.PAID] == "paid_at"
+
+# An intent event stored once and applied in one statement (what `_apply_intent` does through
+# the ORM in ten):
+# - `seen`: the event as stored before this statement began (a replay: nothing is locked);
+# - `o`, `p`: the payment's order, then the payment, locked in the one lock order (a LockRows
+#   node emits no row before the rows it joins are locked, so `o` is locked before `p`), and read
+#   as last committed;
+# - `d`: the outcome, from those rows;
+# - `ev`: the event, stored once: ON CONFLICT waits for a concurrent delivery of the same id and
+#   stores nothing when that one committed; every write below depends on `ev`'s row;
+# - `pay`, `ord`, `oe`, `audit`: the payment moved up its rank (its method type noted), its
+#   pending order paid (with its OrderEvent), both status changes audited, the payment's first.
+# A success for an order that no longer waits for it ("unexpected") stores and changes nothing
+# here: `_receive` handles it through the ORM in the same transaction.
+_APPLY_INTENT = f"""
+WITH seen AS (
+    SELECT id, outcome, payment_id FROM payments_webhookevent WHERE event_id = %(event_id)s
+),
+o AS (
+    SELECT id, status FROM orders_order
+    WHERE id = (
+        SELECT order_id FROM payments_payment
+        WHERE provider = %(provider)s AND stripe_id = %(intent_id)s
+    ) AND %(lookup)s AND NOT EXISTS (SELECT FROM seen)
+    FOR UPDATE
+),
+p AS (
+    SELECT payments_payment.id, payments_payment.status, payments_payment.order_id,
+        o.status AS order_status
+    FROM payments_payment JOIN o ON o.id = payments_payment.order_id
+    WHERE payments_payment.provider = %(provider)s AND payments_payment.stripe_id = %(intent_id)s
+    FOR UPDATE OF payments_payment
+),
+d AS (
+    SELECT CASE
+            WHEN %(foreign)s THEN 'foreign'
+            WHEN p.id IS NULL THEN 'unknown_payment'
+            WHEN {_rank_sql("p.status")} >= %(target_rank)s THEN 'stale'
+            WHEN %(pays)s AND p.order_status <> %(pending)s THEN 'unexpected'
+            ELSE 'applied'
+        END AS outcome,
+        p.id AS payment_id, p.status AS before, p.order_id
+    FROM (SELECT) AS one LEFT JOIN p ON true
+),
+ev AS (
+    INSERT INTO payments_webhookevent (event_id, type, payload, outcome, payment_id, received)
+    SELECT %(event_id)s, %(type)s, %(payload)s::jsonb, d.outcome,
+        CASE WHEN d.outcome IN ('applied', 'stale') THEN d.payment_id END, %(now)s
+    FROM d WHERE d.outcome <> 'unexpected'
+    ON CONFLICT (event_id) DO NOTHING
+    RETURNING id, outcome
+),
+pay AS (
+    UPDATE payments_payment SET
+        status = %(target)s,
+        failure_code = CASE WHEN %(failed)s THEN %(failure_code)s ELSE failure_code END,
+        failure_message = CASE WHEN %(failed)s THEN %(failure_message)s ELSE failure_message END,
+        method_type = CASE WHEN %(method_type)s <> '' THEN %(method_type)s ELSE method_type END,
+        updated = %(now)s
+    FROM ev, d
+    WHERE ev.outcome = 'applied' AND payments_payment.id = d.payment_id
+    RETURNING payments_payment.id
+),
+ord AS (
+    UPDATE orders_order SET status = %(paid)s, paid_at = %(now)s, updated = %(now)s
+    FROM pay, d
+    WHERE %(pays)s AND orders_order.id = d.order_id AND orders_order.status = %(pending)s
+    RETURNING {", ".join(f"orders_order.{field.column}" for field in _ORDER_FIELDS)}
+),
+oe AS (
+    INSERT INTO orders_orderevent (order_id, type, from_status, to_status, data, actor_email, created)
+    SELECT ord.id, 'status_changed', %(pending)s, %(paid)s, '{{}}'::jsonb, %(actor)s, %(now)s
+    FROM ord
+),
+audit AS (
+    INSERT INTO audit_auditentry (
+        actor_id, actor_email, api_key_prefix, action, object_type, object_id, changes,
+        request_id, created
+    )
+    SELECT NULL, %(actor)s, '', entry.action, entry.object_type, entry.object_id, entry.changes,
+        %(request_id)s, %(now)s
+    FROM (
+        SELECT 1 AS position, 'payment.update_status' AS action, 'Payment' AS object_type,
+            pay.id::text AS object_id,
+            jsonb_build_object('status', jsonb_build_array(d.before, %(target)s))
+                || %(failure_changes)s::jsonb AS changes
+        FROM pay, d
+        UNION ALL
+        SELECT 2, 'order.update_status', 'Order', ord.id::text,
+            jsonb_build_object('status', jsonb_build_array(%(pending)s, %(paid)s))
+        FROM ord
+        ORDER BY position
+    ) AS entry
+)
+SELECT d.outcome, d.payment_id, ev.id, seen.id, seen.outcome, seen.payment_id,
+    {", ".join(f"ord.{field.column}" for field in _ORDER_FIELDS)}
+FROM d LEFT JOIN ev ON true LEFT JOIN seen ON true LEFT JOIN ord ON true
+"""
+
+
+def receive_event(
+    *, event: dict[str, Any], payload: str | None = None
+) -> tuple[WebhookEvent, bool]:
     """Store a verified Stripe event once and apply it, all in one transaction; (event, False)
     for one stored already (a replay, or a concurrent delivery that committed first).
+    `payload`: the JSON text the event came as, stored as it is (`event` dumped when None).
 
-    ON CONFLICT DO NOTHING waits for a concurrent delivery of the same id to end: if it commits,
-    this one inserts nothing and is a duplicate; if it rolls back, this one inserts and applies.
-    No unique-violation error is raised (or logged by PostgreSQL) for a duplicate."""
+    An intent event takes one statement (`_APPLY_INTENT`). The others are stored with
+    INSERT … ON CONFLICT DO NOTHING and applied through the ORM. Either way ON CONFLICT waits for
+    a concurrent delivery of the same id to end: if it commits, this one stores nothing and is a
+    duplicate; if it rolls back, this one stores and applies. No unique-violation error is raised
+    (or logged by PostgreSQL) for a duplicate."""
+    text = json.dumps(event) if payload is None else payload
+    with transaction.atomic():
+        if event["type"] in INTENT_EVENTS:
+            received = _receive_intent(event, text)
+            if received is not None:
+                return received
+        return _receive(event, text)
+
+
+def _receive(event: dict[str, Any], payload: str) -> tuple[WebhookEvent, bool]:
     with connection.cursor() as cursor:
-        cursor.execute(_STORE_ONCE, [event["id"], event["type"], json.dumps(event)])
+        cursor.execute(_STORE_ONCE, [event["id"], event["type"], payload])
         row = cursor.fetchone()
     if row is None:
         return WebhookEvent.objects.get(event_id=event["id"]), False
     stored = WebhookEvent(pk=row[0], event_id=event["id"], type=event["type"], payload=event)
     stored.outcome, stored.payment = _apply(event)
     stored.save(update_fields=["outcome", "payment"])
+    return stored, True
+
+
+def _receive_intent(event: dict[str, Any], payload: str) -> tuple[WebhookEvent, bool] | None:
+    """An intent event stored once and applied in one statement; None for the case it leaves to
+    `_receive` (a success for an order that no longer waits for it), having written nothing."""
+    intent = (event.get("data") or {}).get("object") or {}
+    target = INTENT_EVENTS[event["type"]]
+    intent_id = intent.get("id")
+    code, message = state.failure(intent)
+    foreign = _foreign(intent.get("metadata"))
+    now = timezone.now()
+    params = {
+        "event_id": event["id"],
+        "type": event["type"],
+        "payload": payload,
+        "provider": Provider.STRIPE,
+        "intent_id": intent_id if isinstance(intent_id, str) else "",
+        "lookup": isinstance(intent_id, str) and bool(intent_id) and not foreign,
+        "foreign": foreign,
+        "target": target,
+        "target_rank": state.RANK[target],
+        "pays": target == PaymentStatus.SUCCEEDED,
+        "pending": order_status.PENDING,
+        "paid": order_status.PAID,
+        "failed": target == PaymentStatus.FAILED,
+        "failure_code": code[:100],
+        "failure_message": message,
+        "failure_changes": json.dumps({"failureCode": code} if code else {}),
+        "method_type": methods.method_type(intent)[:32],
+        "actor": orders.actor_label(STRIPE_WEBHOOK),
+        "request_id": current_request_id.get() or "",
+        "now": now,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_APPLY_INTENT, params)
+        row = cursor.fetchone()
+    outcome, payment_id, stored_id, seen_id, seen_outcome, seen_payment_id = row[:6]
+    if outcome == "unexpected":
+        return None
+    if stored_id is None:  # stored before this statement began, or while it waited
+        if seen_id is None:
+            return WebhookEvent.objects.get(event_id=event["id"]), False
+        replay = WebhookEvent(pk=seen_id, event_id=event["id"], type=event["type"], payload=event)
+        replay.outcome, replay.payment_id = seen_outcome, seen_payment_id
+        return replay, False
+    stored = WebhookEvent(
+        pk=stored_id, event_id=event["id"], type=event["type"], payload=event, outcome=outcome
+    )
+    stored.payment_id = payment_id if outcome in ("applied", "stale") else None
+    stored.received = now
+    if row[6] is not None:  # it paid the order: the live bus hears of it once this commits
+        paid = Order.from_db(connection.alias, [f.attname for f in _ORDER_FIELDS], row[6:])
+        hooks.order_status_changed.send(order=paid, before=order_status.PENDING)
     return stored, True
 
 
