@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
-from apps.common import crypto
 from apps.payments.models import Payment, PaymentSettings
 
 
@@ -15,15 +14,15 @@ def payment_settings() -> PaymentSettings:
     )
 
 
-def stripe_webhook_secret() -> str:
-    """The tenant's Stripe webhook signing secret, decrypted (empty when none is set): the one
-    column a webhook delivery needs, in one statement."""
+def stripe_webhook_secret_token() -> str:
+    """The tenant's Stripe webhook signing secret as stored (encrypted; apps.common.crypto
+    decrypts it), empty when none is set: the one column a webhook delivery needs."""
     token = (
         PaymentSettings.objects.filter(pk=PaymentSettings.SINGLETON)
         .values_list("stripe_webhook_secret_encrypted", flat=True)
         .first()
     )
-    return crypto.decrypt(token or "")
+    return token or ""
 
 
 def payments(

@@ -1,8 +1,11 @@
-"""Stripe's webhook events, stored once and applied (the top of the payments app; the view in
-apps.payments.views verifies the signature and calls `receive_event`).
+"""Stripe's webhook deliveries: verified with the tenant's signing secret, parsed once, stored once
+and applied (the top of the payments app; the view in apps.payments.views calls `deliver` and
+translates its answer).
 
 - Intent events (`payment_intent.succeeded`, `.payment_failed`, `.canceled`) move the payment
-  up its rank (apps.payments.state), so events in any order end in the latest state.
+  up its rank (apps.payments.state), so events in any order end in the latest state. They take
+  one statement, which checks that the secret that verified the delivery is still the tenant's,
+  stores the event once and applies it (`_APPLY_INTENT`).
 - Refund events (`charge.refunded`, `refund.updated`, `refund.created`,
   `charge.refund.updated`) move a known Stripe refund up its rank. A refund we asked for whose
   answer we have not recorded yet (a request that died after Stripe made it) is known by its
@@ -17,6 +20,7 @@ Events of another tenant (their metadata names it) are stored and change nothing
 from __future__ import annotations
 
 import json
+from contextlib import nullcontext
 from decimal import Decimal
 from typing import Any
 
@@ -24,14 +28,16 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.audit import services as audit
+from apps.common import crypto
 from apps.common.errors import UserError
 from apps.orders import hooks
 from apps.orders import services as orders
 from apps.orders import status as order_status
 from apps.orders.models import Order
-from apps.payments import gateway, methods, state
+from apps.payments import gateway, methods, selectors, state
 from apps.payments.models import (
     Payment,
+    PaymentSettings,
     PaymentStatus,
     Provider,
     StripeRefund,
@@ -52,13 +58,111 @@ REFUND_EVENTS = frozenset(
     {"charge.refunded", "refund.updated", "refund.created", "charge.refund.updated"}
 )
 DISPUTE_EVENTS = frozenset({"charge.dispute.created"})
-DASHBOARD_REASON = "Refunded in Stripe"
+_SECRET_STILL = """(
+        %(token)s IS NULL OR EXISTS (
+            SELECT FROM payments_paymentsettings
+            WHERE id = %(settings_id)s AND stripe_webhook_secret_encrypted = %(token)s
+        )
+    )"""
 
-_STORE_ONCE = """
+DASHBOARD_REASON = "Refunded in Stripe"
+MAX_ID = 255
+SIGNATURE_REFUSED = "Missing, bad or stale Stripe-Signature."
+NOT_AN_EVENT = "The body is not a Stripe event."
+
+
+class Refused(Exception):
+    """A delivery that is not a verified Stripe event: nothing is written (400; Stripe gives up
+    after its retries, as it should for a forgery)."""
+
+
+class _SecretChanged(Exception):
+    """The tenant's signing secret changed after this process read it: nothing was written."""
+
+
+# The signing secret each tenant schema had when this process last read it: (the encrypted token
+# as stored, the secret). Every write of a delivery checks, in its own statement, that the token
+# is still the stored one, so a delivery is never stored on a secret the tenant replaced; a
+# delivery that the kept secret does not verify reads the tenant's again before it is refused.
+_secrets: dict[str, tuple[str, str]] = {}
+
+
+def _signing_secret(*, fresh: bool) -> tuple[str, str, bool]:
+    """(token, secret, whether it was read now) for the connection's tenant."""
+    schema = connection.schema_name
+    known = None if fresh else _secrets.get(schema)
+    if known is not None:
+        return *known, False
+    token = selectors.stripe_webhook_secret_token()
+    _secrets[schema] = (token, crypto.decrypt(token))
+    return *_secrets[schema], True
+
+
+def _verified(body: bytes, signature: str, *, fresh: bool = False) -> str:
+    """The token of the tenant's secret that signed `body`; Refused when none does."""
+    token, secret, read = _signing_secret(fresh=fresh)
+    if secret and gateway.verify_signature(body, signature, secret):
+        return token
+    if read:
+        raise Refused(SIGNATURE_REFUSED)
+    return _verified(body, signature, fresh=True)  # the tenant may have replaced it since
+
+
+def parse_event(body: bytes) -> dict[str, Any] | None:
+    """The event when the body is one: an object with a string id and type (and an object
+    under `data`, when there is `data`)."""
+    try:
+        event = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(event, dict):
+        return None
+    event_id, kind, data = event.get("id"), event.get("type"), event.get("data", {})
+    if not (
+        isinstance(event_id, str)
+        and 0 < len(event_id) <= MAX_ID
+        and isinstance(kind, str)
+        and 0 < len(kind) <= 100
+    ):
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("object", {}), dict):
+        return None
+    return event
+
+
+def deliver(*, body: bytes, signature: str) -> tuple[WebhookEvent, bool]:
+    """One delivery of Stripe's, `signature` its Stripe-Signature header: verified with the
+    tenant's signing secret (within the timestamp tolerance), parsed once, stored once and applied
+    (`receive_event`). Raises Refused when it is not a verified event (nothing written)."""
+    token = _verified(body, signature)
+    event = parse_event(body)
+    if event is None:
+        raise Refused(NOT_AN_EVENT)
+    payload = body.decode("utf-8")  # it verified, so it is UTF-8: stored as it came
+    try:
+        try:
+            return receive_event(event=event, payload=payload, secret_token=token)
+        except _SecretChanged:
+            token = _verified(body, signature, fresh=True)
+            return receive_event(event=event, payload=payload, secret_token=token)
+    except Exception as error:
+        error.add_note(f"Stripe event {event['id']} ({event['type']})")  # for the log
+        raise
+
+
+# The stored event, when the signing secret is still `token` (or no token is given).
+_STORE_ONCE = f"""
+WITH current AS (
+    SELECT {_SECRET_STILL} AS ok
+),
+ev AS (
     INSERT INTO payments_webhookevent (event_id, type, payload, outcome, received)
-    VALUES (%s, %s, %s, 'received', now())
+    SELECT %(event_id)s, %(type)s, %(payload)s::jsonb, 'received', now()
+    FROM current WHERE current.ok
     ON CONFLICT (event_id) DO NOTHING
     RETURNING id
+)
+SELECT current.ok, ev.id FROM current LEFT JOIN ev ON true
 """
 
 
@@ -89,7 +193,10 @@ assert order_status.STAMPS[order_status.PAID] == "paid_at"
 # A success for an order that no longer waits for it ("unexpected") stores and changes nothing
 # here: `_receive` handles it through the ORM in the same transaction.
 _APPLY_INTENT = f"""
-WITH seen AS (
+WITH current AS (
+    SELECT {_SECRET_STILL} AS ok
+),
+seen AS (
     SELECT id, outcome, payment_id FROM payments_webhookevent WHERE event_id = %(event_id)s
 ),
 o AS (
@@ -97,7 +204,7 @@ o AS (
     WHERE id = (
         SELECT order_id FROM payments_payment
         WHERE provider = %(provider)s AND stripe_id = %(intent_id)s
-    ) AND %(lookup)s AND NOT EXISTS (SELECT FROM seen)
+    ) AND %(lookup)s AND NOT EXISTS (SELECT FROM seen) AND (SELECT ok FROM current)
     FOR UPDATE
 ),
 p AS (
@@ -109,6 +216,7 @@ p AS (
 ),
 d AS (
     SELECT CASE
+            WHEN NOT (SELECT ok FROM current) THEN 'secret_changed'
             WHEN %(foreign)s THEN 'foreign'
             WHEN p.id IS NULL THEN 'unknown_payment'
             WHEN {_rank_sql("p.status")} >= %(target_rank)s THEN 'stale'
@@ -122,7 +230,7 @@ ev AS (
     INSERT INTO payments_webhookevent (event_id, type, payload, outcome, payment_id, received)
     SELECT %(event_id)s, %(type)s, %(payload)s::jsonb, d.outcome,
         CASE WHEN d.outcome IN ('applied', 'stale') THEN d.payment_id END, %(now)s
-    FROM d WHERE d.outcome <> 'unexpected'
+    FROM d WHERE d.outcome NOT IN ('unexpected', 'secret_changed')
     ON CONFLICT (event_id) DO NOTHING
     RETURNING id, outcome
 ),
@@ -175,41 +283,60 @@ FROM d LEFT JOIN ev ON true LEFT JOIN seen ON true LEFT JOIN ord ON true
 
 
 def receive_event(
-    *, event: dict[str, Any], payload: str | None = None
+    *, event: dict[str, Any], payload: str | None = None, secret_token: str | None = None
 ) -> tuple[WebhookEvent, bool]:
-    """Store a verified Stripe event once and apply it, all in one transaction; (event, False)
-    for one stored already (a replay, or a concurrent delivery that committed first).
-    `payload`: the JSON text the event came as, stored as it is (`event` dumped when None).
+    """Store a verified Stripe event once and apply it, atomically; (event, False) for one stored
+    already (a replay, or a concurrent delivery that committed first). `payload`: the JSON text
+    the event came as, stored as it is (`event` dumped when None). `secret_token`: the stored
+    (encrypted) signing secret that verified it; when the tenant's is another by the time of the
+    write, nothing is written and _SecretChanged is raised.
 
-    An intent event takes one statement (`_APPLY_INTENT`). The others are stored with
-    INSERT … ON CONFLICT DO NOTHING and applied through the ORM. Either way ON CONFLICT waits for
-    a concurrent delivery of the same id to end: if it commits, this one stores nothing and is a
-    duplicate; if it rolls back, this one stores and applies. No unique-violation error is raised
-    (or logged by PostgreSQL) for a duplicate."""
+    An intent event takes one statement (`_APPLY_INTENT`), its own transaction unless the caller
+    has one open. The others are stored with INSERT … ON CONFLICT DO NOTHING and applied through
+    the ORM, in one transaction. Either way ON CONFLICT waits for a concurrent delivery of the
+    same id to end: if it commits, this one stores nothing and is a duplicate; if it rolls back,
+    this one stores and applies. No unique-violation error is raised (or logged by PostgreSQL)
+    for a duplicate."""
     text = json.dumps(event) if payload is None else payload
+    if event["type"] in INTENT_EVENTS:
+        received = _receive_intent(event, text, secret_token)
+        if received is not None:
+            return received
     with transaction.atomic():
-        if event["type"] in INTENT_EVENTS:
-            received = _receive_intent(event, text)
-            if received is not None:
-                return received
-        return _receive(event, text)
+        return _receive(event, text, secret_token)
 
 
-def _receive(event: dict[str, Any], payload: str) -> tuple[WebhookEvent, bool]:
+def _guard(secret_token: str | None) -> dict[str, Any]:
+    return {"token": secret_token, "settings_id": PaymentSettings.SINGLETON}
+
+
+def _receive(
+    event: dict[str, Any], payload: str, secret_token: str | None
+) -> tuple[WebhookEvent, bool]:
+    params = {"event_id": event["id"], "type": event["type"], "payload": payload}
     with connection.cursor() as cursor:
-        cursor.execute(_STORE_ONCE, [event["id"], event["type"], payload])
-        row = cursor.fetchone()
-    if row is None:
+        cursor.execute(_STORE_ONCE, {**params, **_guard(secret_token)})
+        secret_ok, stored_id = cursor.fetchone()
+    if not secret_ok:
+        raise _SecretChanged
+    if stored_id is None:
         return WebhookEvent.objects.get(event_id=event["id"]), False
-    stored = WebhookEvent(pk=row[0], event_id=event["id"], type=event["type"], payload=event)
+    stored = WebhookEvent(pk=stored_id, event_id=event["id"], type=event["type"], payload=event)
     stored.outcome, stored.payment = _apply(event)
     stored.save(update_fields=["outcome", "payment"])
     return stored, True
 
 
-def _receive_intent(event: dict[str, Any], payload: str) -> tuple[WebhookEvent, bool] | None:
+def _receive_intent(
+    event: dict[str, Any], payload: str, secret_token: str | None
+) -> tuple[WebhookEvent, bool] | None:
     """An intent event stored once and applied in one statement; None for the case it leaves to
-    `_receive` (a success for an order that no longer waits for it), having written nothing."""
+    `_receive` (a success for an order that no longer waits for it), having written nothing.
+
+    Outside a transaction the statement commits on its own (no BEGIN and COMMIT round trips),
+    before the order's hook is sent: its after-commit receivers (the live bus) run at once, as
+    they would at a commit; the hook has no receiver that must run inside the writer's
+    transaction (one would run after the commit here)."""
     intent = (event.get("data") or {}).get("object") or {}
     target = INTENT_EVENTS[event["type"]]
     intent_id = intent.get("id")
@@ -237,11 +364,16 @@ def _receive_intent(event: dict[str, Any], payload: str) -> tuple[WebhookEvent, 
         "actor": orders.actor_label(STRIPE_WEBHOOK),
         "request_id": current_request_id.get() or "",
         "now": now,
+        **_guard(secret_token),
     }
-    with connection.cursor() as cursor:
+    # In the caller's transaction, a savepoint: a failure must not abort the caller's work.
+    block = transaction.atomic() if connection.in_atomic_block else nullcontext()
+    with block, connection.cursor() as cursor:
         cursor.execute(_APPLY_INTENT, params)
         row = cursor.fetchone()
     outcome, payment_id, stored_id, seen_id, seen_outcome, seen_payment_id = row[:6]
+    if outcome == "secret_changed":
+        raise _SecretChanged
     if outcome == "unexpected":
         return None
     if stored_id is None:  # stored before this statement began, or while it waited
@@ -255,7 +387,7 @@ def _receive_intent(event: dict[str, Any], payload: str) -> tuple[WebhookEvent, 
     )
     stored.payment_id = payment_id if outcome in ("applied", "stale") else None
     stored.received = now
-    if row[6] is not None:  # it paid the order: the live bus hears of it once this commits
+    if row[6] is not None:  # it paid the order: the live bus hears of it after the commit
         paid = Order.from_db(connection.alias, [f.attname for f in _ORDER_FIELDS], row[6:])
         hooks.order_status_changed.send(order=paid, before=order_status.PENDING)
     return stored, True
