@@ -3,9 +3,8 @@ and applied (the top of the payments app; the view in apps.payments.views calls 
 translates its answer).
 
 - Intent events (`payment_intent.succeeded`, `.payment_failed`, `.canceled`) move the payment
-  up its rank (apps.payments.state), so events in any order end in the latest state. They take
-  one statement, which checks that the secret that verified the delivery is still the tenant's,
-  stores the event once and applies it (`_APPLY_INTENT`).
+  up its rank (apps.payments.state), so events in any order end in the latest state, applied in
+  one statement (`_APPLY_INTENT`) once the event is stored.
 - Refund events (`charge.refunded`, `refund.updated`, `refund.created`,
   `charge.refund.updated`) move a known Stripe refund up its rank. A refund we asked for whose
   answer we have not recorded yet (a request that died after Stripe made it) is known by its
@@ -15,12 +14,15 @@ translates its answer).
 - `charge.dispute.created` marks the payment disputed (its status, the money taken, is unchanged)
   and writes an OrderEvent `disputed`, once per payment.
 Events of another tenant (their metadata names it) are stored and change nothing here.
+
+A delivery takes two statements: one that checks that the secret that verified it is still the
+tenant's and stores the event once (`_STORE_ONCE`; a replay ends there), one that applies it.
 """
 
 from __future__ import annotations
 
 import json
-from contextlib import nullcontext
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -150,19 +152,25 @@ def deliver(*, body: bytes, signature: str) -> tuple[WebhookEvent, bool]:
         raise
 
 
-# The stored event, when the signing secret is still `token` (or no token is given).
+# The event stored once, when the signing secret is still `token` (or no token is given), and the
+# row stored before this statement began, if any (a replay). ON CONFLICT waits for a concurrent
+# delivery of the same id to end: if it commits, this one stores nothing and is a duplicate; if
+# it rolls back, this one stores. No unique-violation error is raised (or logged) for a duplicate.
 _STORE_ONCE = f"""
 WITH current AS (
     SELECT {_SECRET_STILL} AS ok
 ),
 ev AS (
     INSERT INTO payments_webhookevent (event_id, type, payload, outcome, received)
-    SELECT %(event_id)s, %(type)s, %(payload)s::jsonb, 'received', now()
+    SELECT %(event_id)s, %(type)s, %(payload)s::jsonb, 'received', %(now)s
     FROM current WHERE current.ok
     ON CONFLICT (event_id) DO NOTHING
     RETURNING id
 )
-SELECT current.ok, ev.id FROM current LEFT JOIN ev ON true
+SELECT current.ok, ev.id, seen.id, seen.outcome, seen.payment_id
+FROM current
+    LEFT JOIN ev ON true
+    LEFT JOIN payments_webhookevent AS seen ON seen.event_id = %(event_id)s
 """
 
 
@@ -179,32 +187,24 @@ _ORDER_FIELDS = list(Order._meta.concrete_fields)
 assert order_status.allowed(order_status.PENDING, order_status.PAID, order_status.Cause.UPDATE)
 assert order_status.STAMPS[order_status.PAID] == "paid_at"
 
-# An intent event stored once and applied in one statement (what `_apply_intent` does through
-# the ORM in ten):
-# - `seen`: the event as stored before this statement began (a replay: nothing is locked);
+# A stored intent event applied in one statement (what `_apply_intent` does through the ORM in
+# eight or nine):
 # - `o`, `p`: the payment's order, then the payment, locked in the one lock order (a LockRows
 #   node emits no row before the rows it joins are locked, so `o` is locked before `p`), and read
 #   as last committed;
 # - `d`: the outcome, from those rows;
-# - `ev`: the event, stored once: ON CONFLICT waits for a concurrent delivery of the same id and
-#   stores nothing when that one committed; every write below depends on `ev`'s row;
 # - `pay`, `ord`, `oe`, `audit`: the payment moved up its rank (its method type noted), its
-#   pending order paid (with its OrderEvent), both status changes audited, the payment's first.
-# A success for an order that no longer waits for it ("unexpected") stores and changes nothing
-# here: `_receive` handles it through the ORM in the same transaction.
+#   pending order paid (with its OrderEvent), both status changes audited, the payment's first;
+# - `ev`: the outcome on the stored event.
+# A success for an order that no longer waits for it ("unexpected") changes nothing here: the
+# ORM path (`_apply`) handles it in the same transaction.
 _APPLY_INTENT = f"""
-WITH current AS (
-    SELECT {_SECRET_STILL} AS ok
-),
-seen AS (
-    SELECT id, outcome, payment_id FROM payments_webhookevent WHERE event_id = %(event_id)s
-),
-o AS (
+WITH o AS (
     SELECT id, status FROM orders_order
     WHERE id = (
         SELECT order_id FROM payments_payment
         WHERE provider = %(provider)s AND stripe_id = %(intent_id)s
-    ) AND %(lookup)s AND NOT EXISTS (SELECT FROM seen) AND (SELECT ok FROM current)
+    ) AND %(lookup)s
     FOR UPDATE
 ),
 p AS (
@@ -216,7 +216,6 @@ p AS (
 ),
 d AS (
     SELECT CASE
-            WHEN NOT (SELECT ok FROM current) THEN 'secret_changed'
             WHEN %(foreign)s THEN 'foreign'
             WHEN p.id IS NULL THEN 'unknown_payment'
             WHEN {_rank_sql("p.status")} >= %(target_rank)s THEN 'stale'
@@ -226,14 +225,6 @@ d AS (
         p.id AS payment_id, p.status AS before, p.order_id
     FROM (SELECT) AS one LEFT JOIN p ON true
 ),
-ev AS (
-    INSERT INTO payments_webhookevent (event_id, type, payload, outcome, payment_id, received)
-    SELECT %(event_id)s, %(type)s, %(payload)s::jsonb, d.outcome,
-        CASE WHEN d.outcome IN ('applied', 'stale') THEN d.payment_id END, %(now)s
-    FROM d WHERE d.outcome NOT IN ('unexpected', 'secret_changed')
-    ON CONFLICT (event_id) DO NOTHING
-    RETURNING id, outcome
-),
 pay AS (
     UPDATE payments_payment SET
         status = %(target)s,
@@ -241,8 +232,8 @@ pay AS (
         failure_message = CASE WHEN %(failed)s THEN %(failure_message)s ELSE failure_message END,
         method_type = CASE WHEN %(method_type)s <> '' THEN %(method_type)s ELSE method_type END,
         updated = %(now)s
-    FROM ev, d
-    WHERE ev.outcome = 'applied' AND payments_payment.id = d.payment_id
+    FROM d
+    WHERE d.outcome = 'applied' AND payments_payment.id = d.payment_id
     RETURNING payments_payment.id
 ),
 ord AS (
@@ -275,78 +266,73 @@ audit AS (
         FROM ord
         ORDER BY position
     ) AS entry
+),
+ev AS (
+    UPDATE payments_webhookevent SET
+        outcome = d.outcome,
+        payment_id = CASE WHEN d.outcome IN ('applied', 'stale') THEN d.payment_id END
+    FROM d
+    WHERE payments_webhookevent.id = %(stored_id)s AND d.outcome <> 'unexpected'
 )
-SELECT d.outcome, d.payment_id, ev.id, seen.id, seen.outcome, seen.payment_id,
-    {", ".join(f"ord.{field.column}" for field in _ORDER_FIELDS)}
-FROM d LEFT JOIN ev ON true LEFT JOIN seen ON true LEFT JOIN ord ON true
+SELECT d.outcome, d.payment_id, {", ".join(f"ord.{field.column}" for field in _ORDER_FIELDS)}
+FROM d LEFT JOIN ord ON true
 """
 
 
 def receive_event(
     *, event: dict[str, Any], payload: str | None = None, secret_token: str | None = None
 ) -> tuple[WebhookEvent, bool]:
-    """Store a verified Stripe event once and apply it, atomically; (event, False) for one stored
-    already (a replay, or a concurrent delivery that committed first). `payload`: the JSON text
-    the event came as, stored as it is (`event` dumped when None). `secret_token`: the stored
-    (encrypted) signing secret that verified it; when the tenant's is another by the time of the
-    write, nothing is written and _SecretChanged is raised.
+    """Store a verified Stripe event once and apply it, in one transaction; (event, False) for
+    one stored already (a replay, or a concurrent delivery that committed first). `payload`: the
+    JSON text the event came as, stored as it is (`event` dumped when None). `secret_token`: the
+    stored (encrypted) signing secret that verified it; when the tenant's is another by the time
+    of the write, nothing is written and _SecretChanged is raised.
 
-    An intent event takes one statement (`_APPLY_INTENT`), its own transaction unless the caller
-    has one open. The others are stored with INSERT … ON CONFLICT DO NOTHING and applied through
-    the ORM, in one transaction. Either way ON CONFLICT waits for a concurrent delivery of the
-    same id to end: if it commits, this one stores nothing and is a duplicate; if it rolls back,
-    this one stores and applies. No unique-violation error is raised (or logged by PostgreSQL)
-    for a duplicate."""
+    Two statements: `_STORE_ONCE`, then, for an event stored now, `_APPLY_INTENT` for an intent
+    event (the ORM path, `_apply`, for the others and for an unexpected success)."""
     text = json.dumps(event) if payload is None else payload
-    if event["type"] in INTENT_EVENTS:
-        received = _receive_intent(event, text, secret_token)
-        if received is not None:
-            return received
+    now = timezone.now()
     with transaction.atomic():
-        return _receive(event, text, secret_token)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _STORE_ONCE,
+                {
+                    "event_id": event["id"],
+                    "type": event["type"],
+                    "payload": text,
+                    "now": now,
+                    "token": secret_token,
+                    "settings_id": PaymentSettings.SINGLETON,
+                },
+            )
+            secret_ok, stored_id, seen_id, seen_outcome, seen_payment_id = cursor.fetchone()
+        if not secret_ok:
+            raise _SecretChanged
+        if stored_id is None:  # stored before this statement began, or while it waited
+            if seen_id is None:
+                return WebhookEvent.objects.get(event_id=event["id"]), False
+            seen = WebhookEvent(pk=seen_id, event_id=event["id"], type=event["type"], payload=event)
+            seen.outcome, seen.payment_id = seen_outcome, seen_payment_id
+            return seen, False
+        stored = WebhookEvent(
+            pk=stored_id, event_id=event["id"], type=event["type"], payload=event, received=now
+        )
+        if event["type"] not in INTENT_EVENTS or not _apply_intent_at_once(event, stored, now):
+            stored.outcome, stored.payment = _apply(event)
+            stored.save(update_fields=["outcome", "payment"])
+        return stored, True
 
 
-def _guard(secret_token: str | None) -> dict[str, Any]:
-    return {"token": secret_token, "settings_id": PaymentSettings.SINGLETON}
-
-
-def _receive(
-    event: dict[str, Any], payload: str, secret_token: str | None
-) -> tuple[WebhookEvent, bool]:
-    params = {"event_id": event["id"], "type": event["type"], "payload": payload}
-    with connection.cursor() as cursor:
-        cursor.execute(_STORE_ONCE, {**params, **_guard(secret_token)})
-        secret_ok, stored_id = cursor.fetchone()
-    if not secret_ok:
-        raise _SecretChanged
-    if stored_id is None:
-        return WebhookEvent.objects.get(event_id=event["id"]), False
-    stored = WebhookEvent(pk=stored_id, event_id=event["id"], type=event["type"], payload=event)
-    stored.outcome, stored.payment = _apply(event)
-    stored.save(update_fields=["outcome", "payment"])
-    return stored, True
-
-
-def _receive_intent(
-    event: dict[str, Any], payload: str, secret_token: str | None
-) -> tuple[WebhookEvent, bool] | None:
-    """An intent event stored once and applied in one statement; None for the case it leaves to
-    `_receive` (a success for an order that no longer waits for it), having written nothing.
-
-    Outside a transaction the statement commits on its own (no BEGIN and COMMIT round trips),
-    before the order's hook is sent: its after-commit receivers (the live bus) run at once, as
-    they would at a commit; the hook has no receiver that must run inside the writer's
-    transaction (one would run after the commit here)."""
+def _apply_intent_at_once(event: dict[str, Any], stored: WebhookEvent, now: datetime) -> bool:
+    """Apply a stored intent event in one statement (`_APPLY_INTENT`), noting its outcome on
+    `stored`; False, having changed nothing, for a success whose order no longer waits for it."""
     intent = (event.get("data") or {}).get("object") or {}
     target = INTENT_EVENTS[event["type"]]
     intent_id = intent.get("id")
     code, message = state.failure(intent)
     foreign = _foreign(intent.get("metadata"))
-    now = timezone.now()
     params = {
-        "event_id": event["id"],
-        "type": event["type"],
-        "payload": payload,
+        "stored_id": stored.pk,
         "provider": Provider.STRIPE,
         "intent_id": intent_id if isinstance(intent_id, str) else "",
         "lookup": isinstance(intent_id, str) and bool(intent_id) and not foreign,
@@ -364,33 +350,18 @@ def _receive_intent(
         "actor": orders.actor_label(STRIPE_WEBHOOK),
         "request_id": current_request_id.get() or "",
         "now": now,
-        **_guard(secret_token),
     }
-    # In the caller's transaction, a savepoint: a failure must not abort the caller's work.
-    block = transaction.atomic() if connection.in_atomic_block else nullcontext()
-    with block, connection.cursor() as cursor:
+    with connection.cursor() as cursor:
         cursor.execute(_APPLY_INTENT, params)
-        row = cursor.fetchone()
-    outcome, payment_id, stored_id, seen_id, seen_outcome, seen_payment_id = row[:6]
-    if outcome == "secret_changed":
-        raise _SecretChanged
+        outcome, payment_id, *order_row = cursor.fetchone()
     if outcome == "unexpected":
-        return None
-    if stored_id is None:  # stored before this statement began, or while it waited
-        if seen_id is None:
-            return WebhookEvent.objects.get(event_id=event["id"]), False
-        replay = WebhookEvent(pk=seen_id, event_id=event["id"], type=event["type"], payload=event)
-        replay.outcome, replay.payment_id = seen_outcome, seen_payment_id
-        return replay, False
-    stored = WebhookEvent(
-        pk=stored_id, event_id=event["id"], type=event["type"], payload=event, outcome=outcome
-    )
+        return False
+    stored.outcome = outcome
     stored.payment_id = payment_id if outcome in ("applied", "stale") else None
-    stored.received = now
-    if row[6] is not None:  # it paid the order: the live bus hears of it after the commit
-        paid = Order.from_db(connection.alias, [f.attname for f in _ORDER_FIELDS], row[6:])
+    if order_row[0] is not None:  # it paid the order
+        paid = Order.from_db(connection.alias, [f.attname for f in _ORDER_FIELDS], order_row)
         hooks.order_status_changed.send(order=paid, before=order_status.PENDING)
-    return stored, True
+    return True
 
 
 def _apply(event: dict[str, Any]) -> tuple[str, Payment | None]:
