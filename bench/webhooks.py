@@ -20,6 +20,14 @@ thread of its own (ThreadSensitiveContext), with its own database connection, so
 one event do race each other in PostgreSQL. The baseline is the same number of requests to
 /healthz at the same concurrency through the same ASGI path (no tenant, no database).
 
+Connections: Django opens one per request (CONN_MAX_AGE=0, the deployment's default). By default
+(POOL=pgbouncer) the bench puts a PgBouncer of its own in front of DATABASE_URL, in session mode
+with at most 20 server connections, as production runs (config/devserver/pgbouncer.py): a
+delivery's connection is then a client connection to PgBouncer, not a new PostgreSQL backend.
+POOL=none connects straight to PostgreSQL (a backend started per delivery). The SQL statements
+of the deliveries are counted with an execute wrapper on every connection (`delivery_queries`:
+a delivery's own, the tenant lookup and search_path changes of the middleware included).
+
 Afterwards the database must say: every payment succeeded and its order is paid, each event id
 is stored once, and no event's effect was applied twice (`applied_twice_count`: events with more
 than one stored row, more than one first-delivery answer, more than one `paid` order event for
@@ -53,8 +61,26 @@ os.environ.setdefault("FIELD_ENCRYPTION_KEY", "YmVuY2gtb25seS1maWVsZC1rZXktMDEyM
 # CONN_MAX_AGE stays at the deployment's default (0): under ASGI each request runs in a thread of
 # its own, so a persistent connection is never reused and, with 16 requests in flight, the
 # abandoned ones pile up until PostgreSQL refuses clients ("too many clients already").
+POOL = os.environ.get("POOL", "pgbouncer")
+if POOL not in ("pgbouncer", "none"):
+    sys.exit(f"POOL={POOL!r}: pgbouncer or none")
 
-import django
+
+def _start_pool():
+    """A PgBouncer in front of DATABASE_URL, which then points at it (before Django reads it)."""
+    from config.devserver.pgbouncer import EmbeddedPgBouncer
+
+    root = Path(__file__).resolve().parents[1]
+    pool = EmbeddedPgBouncer(
+        root / ".data" / "bench-webhooks-pgbouncer", os.environ["DATABASE_URL"]
+    )
+    os.environ["DATABASE_URL"] = pool.start()
+    return pool
+
+
+pool = _start_pool() if POOL == "pgbouncer" else None
+
+import django  # noqa: E402  (after the pool, whose address Django reads)
 
 django.setup()
 
@@ -355,6 +381,15 @@ def _verify(
 
 
 def main() -> None:
+    try:
+        _main()
+    finally:
+        connection.close()
+        if pool is not None:
+            pool.stop()
+
+
+def _main() -> None:
     call_command("setup_platform", verbosity=0)  # every schema current, the template included
     _drop()
     counter = ConnectionCounter()
@@ -423,7 +458,12 @@ def main() -> None:
     print(
         f"webhook deliveries opened {figures['webhook_connections']} database connections and ran "
         f"{figures['webhook_statements']} SQL statements ({figures['webhook_statements'] / len(deliveries):.1f} "
-        f"a delivery); the warm-up and the baseline opened {counter.count - figures['webhook_connections']}"
+        f"a delivery); the warm-up and the baseline opened {counter.count - figures['webhook_connections']}; "
+        + (
+            f"connections to PgBouncer ({pool.mode} pooling, at most {pool.pool_size} to PostgreSQL)"
+            if pool is not None
+            else "connections straight to PostgreSQL (POOL=none)"
+        )
     )
     print(f"stored outcomes: {dict(sorted(check['outcomes'].items()))}")
     print(
@@ -468,6 +508,9 @@ def main() -> None:
                 "deliveries_count": len(deliveries),
                 "baseline_requests_per_s": round(baseline_per_s, 1),
                 "deliveries_to_baseline_ratio": round(deliveries_per_s / baseline_per_s, 3),
+                "delivery_queries": round(figures["webhook_statements"] / len(deliveries), 2),
+                "delivery_connections": round(figures["webhook_connections"] / len(deliveries), 2),
+                "pool": POOL,
                 "non_200_count": len(failed_answers),
                 "method_type_wrong_count": check["wrong_method"],
                 "concurrency": CONCURRENCY,

@@ -283,13 +283,19 @@ def set_default(*, actor: Actor, customer_id: int, payment_method: str) -> Saved
     return _saved(method, method_id)
 
 
-def record_method_type(payment: Payment, intent: dict[str, Any]) -> None:
-    """Note on a payment the kind of method its PaymentIntent used, from what Stripe's event
-    says: the failed method, the (expanded) method, or the one type the intent allows."""
+def method_type(intent: dict[str, Any]) -> str:
+    """The kind of method a PaymentIntent used, from what Stripe's event says: the failed method,
+    the (expanded) method, or the one type the intent allows; empty when it says none."""
     failed = (intent.get("last_payment_error") or {}).get("payment_method") or {}
     used = method if isinstance(method := intent.get("payment_method"), dict) else {}
     allowed = intent.get("payment_method_types") or []
     found = failed.get("type") or used.get("type") or (allowed[0] if len(allowed) == 1 else "")
-    if isinstance(found, str) and found and found[:32] != payment.method_type:
+    return found if isinstance(found, str) else ""
+
+
+def record_method_type(payment: Payment, intent: dict[str, Any]) -> None:
+    """Note on a payment the kind of method its PaymentIntent used (`method_type`)."""
+    found = method_type(intent)
+    if found and found[:32] != payment.method_type:
         payment.method_type = found[:32]
         Payment.objects.filter(pk=payment.pk).update(method_type=payment.method_type)

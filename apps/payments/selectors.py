@@ -14,6 +14,17 @@ def payment_settings() -> PaymentSettings:
     )
 
 
+def stripe_webhook_secret_token() -> str:
+    """The tenant's Stripe webhook signing secret as stored (encrypted; apps.common.crypto
+    decrypts it), empty when none is set: the one column a webhook delivery needs."""
+    token = (
+        PaymentSettings.objects.filter(pk=PaymentSettings.SINGLETON)
+        .values_list("stripe_webhook_secret_encrypted", flat=True)
+        .first()
+    )
+    return token or ""
+
+
 def payments(
     *, order_id: int | None = None, statuses: list[str] | None = None
 ) -> QuerySet[Payment]:

@@ -309,3 +309,115 @@ def test_a_late_failure_does_not_relabel_the_method_of_a_success(gql, alpha, key
         assert post_webhook(gql, alpha, body, sign(body, keys.webhook_secret)).status_code == 200
     with tenant_context(alpha.tenant):
         assert Payment.objects.get(pk=payment.pk).method_type == "card"
+
+
+def test_a_replaced_secret_verifies_new_deliveries_and_refuses_the_old_ones(
+    gql, alpha, keys, payment
+):
+    """The secret a process keeps for a tenant is checked by the statement that stores: once the
+    owner replaces it (here, as another process would, after this one kept the old one), a
+    delivery signed with the old secret stores nothing, and one signed with the new is taken."""
+    from apps.payments import services
+
+    first = event("payment_intent.payment_failed", intent(payment, alpha.tenant, **DECLINED))
+    assert post_webhook(gql, alpha, first, sign(first, keys.webhook_secret)).status_code == 200
+    replaced = "whsec_replaced_0123456789abcdef"
+    with tenant_context(alpha.tenant):
+        services.update_settings(actor=shop.actor(alpha, "owner"), stripe_webhook_secret=replaced)
+    old = event("payment_intent.succeeded", intent(payment, alpha.tenant), event_id="evt_old_key")
+    refused = post_webhook(gql, alpha, old, sign(old, keys.webhook_secret))
+    assert refused.status_code == 400
+    assert state(alpha, payment) == ("failed", "pending", 1, 1)
+    new = event("payment_intent.succeeded", intent(payment, alpha.tenant), event_id="evt_new_key")
+    assert post_webhook(gql, alpha, new, sign(new, replaced)).status_code == 200
+    assert state(alpha, payment) == ("succeeded", "paid", 2, 2)
+
+
+def test_a_delivery_is_stored_in_one_statement_and_applied_in_one(alpha, keys, payment):
+    """What a delivery costs the database, the secret kept from an earlier one: a replay one
+    statement, a first delivery two (store, apply), whatever it changes."""
+    from django.test.utils import CaptureQueriesContext
+
+    from apps.payments import webhooks
+
+    def statements(body: bytes) -> int:
+        with tenant_context(alpha.tenant), CaptureQueriesContext(connection) as queries:
+            webhooks.deliver(body=body, signature=sign(body, keys.webhook_secret))
+        # Not counted: search_path, and the savepoint that stands for BEGIN/COMMIT in a test.
+        control = ("SET ", "SAVEPOINT ", "RELEASE SAVEPOINT ")
+        return sum(1 for q in queries.captured_queries if not q["sql"].startswith(control))
+
+    failed = event("payment_intent.payment_failed", intent(payment, alpha.tenant, **DECLINED))
+    paid = event("payment_intent.succeeded", intent(payment, alpha.tenant))
+    statements(event("customer.created", {"id": "cus_1"}))  # the secret is kept from here on
+    assert [statements(failed), statements(paid), statements(paid), statements(failed)] == [
+        2,
+        2,
+        1,
+        1,
+    ]
+    assert state(alpha, payment) == ("succeeded", "paid", 3, 2)
+
+
+def test_what_a_success_and_a_failure_record_is_what_the_services_record(gql, alpha, keys, payment):
+    """The statement that applies intent events writes what apps.payments.state and
+    apps.orders.services write: the payment's failure and method, the order paid and stamped,
+    its OrderEvent, and the two audited status changes (the payment's first) with the request id."""
+    failed = event(
+        "payment_intent.payment_failed",
+        intent(payment, alpha.tenant, payment_method_types=["sepa_debit"], **DECLINED),
+    )
+    paid = event(
+        "payment_intent.succeeded",
+        intent(payment, alpha.tenant, payment_method={"id": "pm_1", "type": "card"}),
+    )
+    for body in (failed, paid):
+        assert post_webhook(gql, alpha, body, sign(body, keys.webhook_secret)).status_code == 200
+    with tenant_context(alpha.tenant):
+        row = Payment.objects.select_related("order").get(pk=payment.pk)
+        audits = list(
+            AuditEntry.objects.filter(
+                action__in=["payment.update_status", "order.update_status"]
+            ).order_by("id")
+        )
+        order_events = list(OrderEvent.objects.filter(order_id=row.order_id, to_status="paid"))
+    assert (row.status, row.failure_code, row.failure_message, row.method_type) == (
+        "succeeded",
+        "insufficient_funds",
+        "Your card has insufficient funds.",
+        "card",
+    )
+    assert row.order.status == "paid" and row.order.paid_at is not None
+    assert row.order.updated >= row.order.paid_at
+    assert [(e.type, e.from_status, e.actor_email, e.data) for e in order_events] == [
+        ("status_changed", "pending", "Stripe webhook", {})
+    ]
+    assert [
+        (a.action, a.object_type, a.object_id, a.changes, a.actor_id, a.actor_email) for a in audits
+    ] == [
+        (
+            "payment.update_status",
+            "Payment",
+            str(payment.pk),
+            {"status": ["pending", "failed"], "failureCode": "insufficient_funds"},
+            None,
+            "Stripe webhook",
+        ),
+        (
+            "payment.update_status",
+            "Payment",
+            str(payment.pk),
+            {"status": ["failed", "succeeded"]},
+            None,
+            "Stripe webhook",
+        ),
+        (
+            "order.update_status",
+            "Order",
+            str(row.order_id),
+            {"status": ["pending", "paid"]},
+            None,
+            "Stripe webhook",
+        ),
+    ]
+    assert all(a.request_id for a in audits)
