@@ -134,17 +134,12 @@ _DAY_MS = 86_400_000
 _HALF_MS, _MS = timedelta(microseconds=500), timedelta(milliseconds=1)
 _DAY_0 = date(1899, 12, 30).toordinal()
 _NONE = type(None)
-# What text needs more than `>` before it: markup (&, <, >), the control characters XML cannot
-# hold and the `_xHHHH_` that stands for them (escaped as Excel does), or leading or trailing
-# white space (kept by xml:space="preserve").
-_SPECIAL = re.compile(r"[&<>\x00-\x08\x0b-\x1f]|_x[0-9A-Fa-f]{4}_|^\s|\s$")
-_ESCAPED_ESCAPE = re.compile(r"(_x[0-9A-Fa-f]{4}_)")
+# Text with any of these takes the long way (`_escaped`): markup, the control characters XML
+# cannot hold, and `_`, for the `_xHHHH_` that stands for one (Excel's escape, escaped in turn).
+_SPECIAL = re.compile(r"[&<>_\x00-\x08\x0b-\x1f]")
+_ESCAPE = re.compile(r"(_x[0-9A-Fa-f]{4}_)")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f]")
-
-
-def _leap_bug(serial: Any) -> Any:
-    """Excel counts a 29 February 1900 that never was: days before March 1900 are one less."""
-    return serial if serial >= 61 else serial - 1
+_SHORT = XLSX_MAX_TEXT // 2  # no text this long can be over the limit
 
 
 def xlsx_time(value: datetime | None) -> float | None:
@@ -152,11 +147,16 @@ def xlsx_time(value: datetime | None) -> float | None:
     zone) rounded half up to the millisecond, which reads back exactly."""
     if value is None:
         return None
-    return _leap_bug(((value - _EPOCH) + _HALF_MS) // _MS / _DAY_MS + _UNIX_DAY)
+    serial = ((value - _EPOCH) + _HALF_MS) // _MS / _DAY_MS + _UNIX_DAY
+    # Excel counts a 29 February 1900 that never was: days before March 1900 are one less.
+    return serial if serial >= 61 else serial - 1
 
 
 def _xlsx_day(value: date | None) -> int | None:
-    return None if value is None else _leap_bug(value.toordinal() - _DAY_0)
+    if value is None:
+        return None
+    serial = value.toordinal() - _DAY_0
+    return serial if serial >= 61 else serial - 1
 
 
 def _xlsx_bool(value: bool | None) -> int | None:
@@ -164,22 +164,27 @@ def _xlsx_bool(value: bool | None) -> int | None:
 
 
 def _xlsx_text(value: Any) -> str | None:
-    """What goes after `<t` in an inline string cell: `>` and the escaped text (with
-    xml:space="preserve" before it when needed); None for no cell (None or empty text)."""
+    """What goes after `<t` in an inline string cell: `>` and the text, escaped; None for no
+    cell (None or empty text)."""
     if value.__class__ is not str:
         if value is None:
             return None
         value = str(value)
     if not value:
         return None
-    if len(value) * 2 <= XLSX_MAX_TEXT and not _SPECIAL.search(value):
+    if len(value) <= _SHORT and _SPECIAL.search(value) is None and value.strip() == value:
         return ">" + value
-    if len(value) * 2 > XLSX_MAX_TEXT:
-        units = value.encode("utf-16-le")[: XLSX_MAX_TEXT * 2]
-        value = units.decode("utf-16-le", "ignore")
-    preserve = value[0].isspace() or value[-1].isspace()
+    return _escaped(value)
+
+
+def _escaped(value: str) -> str:
+    """`_xlsx_text` for text that needs it, as XlsxWriter writes it: cut at XLSX_MAX_TEXT UTF-16
+    units, markup escaped, control characters as _xHHHH_, white space at an end preserved."""
+    if len(value) > _SHORT:
+        value = value.encode("utf-16-le")[: XLSX_MAX_TEXT * 2].decode("utf-16-le", "ignore")
+    preserve = value.strip() != value
     value = value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    value = _ESCAPED_ESCAPE.sub(r"_x005F\1", value)
+    value = _ESCAPE.sub(r"_x005F\1", value)
     value = _CONTROL.sub(lambda found: f"_x{ord(found.group()):04X}_", value)
     return (' xml:space="preserve">' if preserve else ">") + value
 
@@ -300,7 +305,7 @@ def write_xlsx(
             break
         sheets += 1
         sheet, left = data_sheet(f"Data {sheets}"), chain([more], left)
-    if chart is not None and sheet.rows:
+    if chart is not None and sheet.rows and sheet.width > 1:  # points, and a series of them
         _chart_sheet(book, sheet, chart)
     book.close()
 
