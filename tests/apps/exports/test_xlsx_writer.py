@@ -12,7 +12,9 @@ from decimal import Decimal
 from io import BytesIO
 from itertools import repeat
 from tempfile import TemporaryFile
+from zipfile import ZIP_DEFLATED, ZipFile
 
+import xlsxwriter.workbook
 from openpyxl import load_workbook
 
 from apps.exports.sources import Chart, Column, Type
@@ -190,3 +192,14 @@ def test_memory_does_not_grow_with_the_rows():
 
     small, large = peak(5_000), peak(50_000)
     assert large < small * 1.2, (small, large)  # about 1.1 MB both, as measured
+
+
+def test_the_package_is_deflated_and_xlsxwriter_is_left_as_it_was():
+    out = BytesIO()
+    rows = repeat((1, "a@example.com", Decimal("1.00"), None, None, None, True, None), 2000)
+    write_xlsx(out, COLUMNS, rows, lambda written: None)
+    assert xlsxwriter.workbook.ZipFile is ZipFile  # its ZipFile swapped back after the close
+    with ZipFile(BytesIO(out.getvalue())) as package:
+        sheet = package.getinfo("xl/worksheets/sheet1.xml")
+        assert package.testzip() is None
+    assert sheet.compress_type == ZIP_DEFLATED and sheet.compress_size < sheet.file_size / 5
