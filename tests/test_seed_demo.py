@@ -13,9 +13,10 @@ from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 import numpy as np
+import psycopg2.errors
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Count, F, Max, Min, Q, Sum
 from django_tenants.utils import tenant_context
 
@@ -25,7 +26,7 @@ from apps.common.errors import UserError
 from apps.customers.models import Customer
 from apps.orders import status as machine
 from apps.orders.models import Order, OrderCounter, OrderEvent, OrderLine, Refund, RefundLine
-from apps.provisioning.seeding import SeedSize, generate_rows, seed_demo
+from apps.provisioning.seeding import SeedSize, _Reader, generate_rows, seed_demo
 from apps.provisioning.seeding.generate import Plan
 from apps.provisioning.seeding.orders import local_to_utc
 from tenants.models import Tenant
@@ -474,3 +475,43 @@ def test_local_times_become_utc_as_datetime_reads_them(zone):
         for d, h, m, s in grid.T.tolist()
     ]
     assert local_to_utc(tz, first, *grid).tolist() == expected
+
+
+def _chunks(count: int, *, fail_at: int | None = None):
+    for number in range(count):
+        if number == fail_at:
+            raise ValueError("no more rows")
+        yield f"{number}\n".encode()
+
+
+@pytest.mark.django_db
+def test_copy_reads_text_written_on_the_side_and_stops_its_writer_on_failure():
+    """COPY gets every chunk, in order; a failure while writing aborts the COPY with that
+    error's message, and a COPY that PostgreSQL refuses stops the writer: no thread is left
+    behind either way."""
+    waiting = [0.0]
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TEMPORARY TABLE seed_copy (n int)")
+        reader = _Reader(_chunks(1000), waiting)
+        cursor.copy_expert("COPY seed_copy FROM STDIN", reader, size=3)
+        reader.close()
+        cursor.execute(
+            "SELECT array_agg(n ORDER BY n) = array(SELECT generate_series(0, 999)) FROM seed_copy"
+        )
+        assert cursor.fetchone()[0] and waiting[0] >= 0
+
+    for chunks, error, message in [
+        (_chunks(1000, fail_at=500), psycopg2.errors.QueryCanceled, "ValueError no more rows"),
+        (iter([b"x\n"] + [b"1\n"] * 100_000), psycopg2.errors.InvalidTextRepresentation, "x"),
+    ]:
+        reader = _Reader(chunks, waiting)
+        with (
+            pytest.raises(error, match=message),
+            transaction.atomic(),
+            connection.cursor() as cursor,
+        ):
+            try:
+                cursor.copy_expert("COPY seed_copy FROM STDIN", reader)
+            finally:
+                reader.close()
+        assert not reader._writer.is_alive()

@@ -23,6 +23,8 @@ orders take about 7 s on a quiet machine, more than half of it in PostgreSQL (be
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -113,16 +115,17 @@ def seed_demo(
             lap("prepare")
             generated = generate_rows(plan)
             lap("generate")
-            writing = [0.0]
+            waiting = [0.0]
             with _keys_and_indexes_set_aside(cursor, LOADED):
                 rows = {
-                    model._meta.db_table: _copy(cursor, model, generated.pop(model), writing)
+                    model._meta.db_table: _copy(cursor, model, generated.pop(model), waiting)
                     for model in LOADED
                 }
                 lap("load")
-            # COPY reads the big tables' text as it is written: that time counts as generation.
-            seconds["write"] = round(writing[0], 3)
-            seconds["load"] = round(seconds["load"] - writing[0], 3)
+            # The big tables' text is written while COPY reads it: the time COPY waited for it
+            # counts as generation.
+            seconds["write"] = round(waiting[0], 3)
+            seconds["load"] = round(seconds["load"] - waiting[0], 3)
             lap("keys")
             _derive(cursor)
             rollups.rebuild(time_zone=tenant.time_zone)
@@ -236,44 +239,81 @@ def generate_rows(plan: Plan) -> dict[type[models.Model], Rows]:
     return plan.rows
 
 
-def _copy(cursor, model: type[models.Model], rows: Rows, writing: list[float]) -> int:
+def _copy(cursor, model: type[models.Model], rows: Rows, waiting: list[float]) -> int:
     """COPY `rows` into `model`'s table as they are written, adding the model defaults of the
-    columns the seed leaves alone; the seconds spent writing them are added to `writing`."""
+    columns the seed leaves alone; the seconds COPY waits for text are added to `waiting`."""
     if rows.count:
         concrete = {f.name: f for f in model._meta.concrete_fields}
         fields = [concrete[name] for name in COLUMNS[model]]
         defaults = [f for f in model._meta.concrete_fields if f not in fields and not f.primary_key]
         end = "".join("\t" + _default(f) for f in defaults) + "\n"
         columns = ", ".join(connection.ops.quote_name(f.column) for f in fields + defaults)
-        cursor.copy_expert(
-            f"COPY {_table(model)} ({columns}) FROM STDIN",
-            _Reader(((end.join(batch) + end).encode() for batch in rows.batches), writing),
-            size=1 << 20,
-        )
+        reader = _Reader(((end.join(batch) + end).encode() for batch in rows.batches), waiting)
+        try:
+            cursor.copy_expert(
+                f"COPY {_table(model)} ({columns}) FROM STDIN", reader, size=READ_BYTES
+            )
+        finally:
+            reader.close()
     return rows.count
 
 
-class _Reader:
-    """A file that COPY reads: the chunks of `chunks`, made on demand (the seconds spent making
-    them added to `writing`), in pieces of at most `size` bytes (what psycopg2 asks for), so
-    memory holds one chunk at a time."""
+READ_BYTES = 1 << 23  # what COPY asks the reader for at a time: a batch of rows, about
 
-    def __init__(self, chunks: Iterator[bytes], writing: list[float]) -> None:
-        self._chunks = chunks
+
+class _Reader:
+    """A file that COPY reads: the chunks of `chunks`, written by a thread of their own while
+    PostgreSQL parses the ones before (psycopg2 lets go of the GIL while it sends), at most two
+    ahead, so memory holds three; the seconds COPY waits for one are added to `waiting`."""
+
+    def __init__(self, chunks: Iterator[bytes], waiting: list[float]) -> None:
+        self._ready: queue.Queue[bytes | BaseException | None] = queue.Queue(maxsize=2)
+        self._closed = threading.Event()
         self._chunk = memoryview(b"")
-        self._writing = writing
+        self._done = False
+        self._waiting = waiting
+        self._writer = threading.Thread(target=self._write, args=(chunks,), daemon=True)
+        self._writer.start()
+
+    def _write(self, chunks: Iterator[bytes]) -> None:
+        try:
+            for chunk in chunks:
+                if not self._hand_over(chunk):
+                    return
+        except BaseException as error:  # raised again in COPY's thread, which aborts the COPY
+            self._hand_over(error)
+            return
+        self._hand_over(None)
+
+    def _hand_over(self, item: bytes | BaseException | None) -> bool:
+        while not self._closed.is_set():  # a failed COPY reads no more: stop writing then
+            try:
+                self._ready.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
 
     def read(self, size: int = -1) -> bytes:
         while not self._chunk:
-            started = time.perf_counter()
-            chunk = next(self._chunks, None)
-            self._writing[0] += time.perf_counter() - started
-            if chunk is None:
+            if self._done:
                 return b""
-            self._chunk = memoryview(chunk)
+            started = time.perf_counter()
+            item = self._ready.get()
+            self._waiting[0] += time.perf_counter() - started
+            if isinstance(item, BaseException):
+                raise item
+            if item is None:
+                self._done = True
+                return b""
+            self._chunk = memoryview(item)
         piece = self._chunk if size < 0 else self._chunk[:size]
         self._chunk = self._chunk[len(piece) :]
         return bytes(piece)
+
+    def close(self) -> None:
+        self._closed.set()
+        self._writer.join()
 
 
 def _default(model_field: models.Field) -> str:
