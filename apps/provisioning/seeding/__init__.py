@@ -15,10 +15,11 @@ the next; so the same seed gives the same rows all day (the demo's orders end at
 last midnight).
 
 Fast: the orders, lines, status history and refunds are drawn a column at a time as numpy arrays
-(`orders`), and their COPY text is written in batches while PostgreSQL COPY reads it, in one
-transaction, foreign keys and secondary indexes set aside meanwhile; what follows from the orders
-(customer statistics, the order counter) is then set in SQL from the orders themselves. 100,000
-orders take about 7 s on a quiet machine, more than half of it in PostgreSQL (bench/seed.py).
+(`orders`), and their COPY text is written in batches, on a thread, while PostgreSQL COPY reads it,
+in one transaction, foreign keys and secondary indexes set aside meanwhile; what follows from the
+orders (customer statistics, the order counter) is then set in SQL from the orders themselves. Of a
+seed of 100,000 orders, Python and numpy take about a fifth; the rest is PostgreSQL's: COPY
+into logged, keyed tables, the indexes and keys put back, the rollups (bench/seed.py).
 """
 
 from __future__ import annotations
