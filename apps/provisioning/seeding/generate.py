@@ -47,7 +47,8 @@ from apps.provisioning.seeding.vocabulary import (
 
 WINDOW_DAYS = 730
 PERIOD_DAYS = 30  # customers and products appear period by period; orders pick among those present
-BATCH_ROWS = 50_000  # rows of COPY text made at a time
+# Rows of COPY text made at a time: few enough that COPY waits little for each table's first.
+BATCH_ROWS = 10_000
 
 
 @dataclass(frozen=True)
