@@ -34,7 +34,6 @@ from apps.provisioning.seeding.generate import (
     choices,
     day_weights,
     percent_of,
-    row,
 )
 from apps.provisioning.seeding.vocabulary import (
     DEFAULT_TAX_PERCENT,
@@ -325,18 +324,13 @@ class _Orders:
             self.refunded[order] = int(amount.scaleb(2))
             for line in lines:
                 self.refunded_units[line.id - first_line_id] = line.refunded
+            # Numbers, a time and a reason from the vocabulary: nothing needs COPY escaping.
             refunds.append(
-                row(
-                    refund_id,
-                    self.plan.first_ids[Order] + order,
-                    amount,
-                    reason,
-                    restock,
-                    datetime.fromtimestamp(moment, UTC),
-                )
+                f"{refund_id}\t{self.plan.first_ids[Order] + order}\t{amount}\t{reason}\t"
+                f"{'t' if restock else 'f'}\t{datetime.fromtimestamp(moment, UTC).isoformat()}"
             )
             refund_lines.extend(
-                row(refund_id, line_id, units, share) for line_id, units, share in parts
+                f"{refund_id}\t{line_id}\t{units}\t{share}" for line_id, units, share in parts
             )
             refund_id += 1
         self.plan.add(Refund, refunds)
