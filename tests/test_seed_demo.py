@@ -6,15 +6,17 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from io import StringIO
 from itertools import pairwise
 from zoneinfo import ZoneInfo
 
+import numpy as np
+import psycopg2.errors
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Count, F, Max, Min, Q, Sum
 from django_tenants.utils import tenant_context
 
@@ -24,7 +26,9 @@ from apps.common.errors import UserError
 from apps.customers.models import Customer
 from apps.orders import status as machine
 from apps.orders.models import Order, OrderCounter, OrderEvent, OrderLine, Refund, RefundLine
-from apps.provisioning.seeding import SeedSize, seed_demo
+from apps.provisioning.seeding import SeedSize, _Reader, generate_rows, seed_demo
+from apps.provisioning.seeding.generate import Plan
+from apps.provisioning.seeding.orders import local_to_utc
 from tenants.models import Tenant
 
 UNTIL = datetime(2025, 6, 30, 12, 0, tzinfo=UTC)
@@ -370,3 +374,144 @@ def test_bad_options_are_refused_and_write_nothing(alpha, options, message):
         call_command("seed_demo", *[part for pair in arguments.items() for part in pair])
     with tenant_context(alpha.tenant):
         assert not Product.objects.exists() and not Order.objects.exists()
+
+
+# --- the generator itself (no database): shape, arithmetic, determinism, local time ----------
+
+
+def _generated(seed: int, size: SeedSize, zone: str = "America/New_York") -> dict[str, list]:
+    """The COPY text the seed would load, split into rows of columns, by table (ids from 1)."""
+    plan = Plan(
+        size=size,
+        seed=seed,
+        until=UNTIL,
+        zone=ZoneInfo(zone),
+        currency="USD",
+        first_ids={
+            model: 1 for model in (Category, Product, Variant, Customer, Order, OrderLine, Refund)
+        },
+        first_number=1,
+    )
+    return {
+        model._meta.db_table: [line.split("\t") for batch in rows.batches for line in batch]
+        for model, rows in generate_rows(plan).items()
+    }
+
+
+SHAPE = SeedSize(products=50, customers=2000, orders=20_000)
+
+
+@pytest.fixture(scope="module")
+def generated() -> dict[str, list]:
+    return _generated(5, SHAPE)
+
+
+def test_generated_rows_have_the_demo_shape(generated):
+    """The mix the demos and analytics tests rely on: mostly delivered, a few percent cancelled
+    or refunded; two lines an order on average; a long tail of loyal customers and a quarter
+    who never buy; two years of orders that grow."""
+    orders = generated["orders_order"]
+    assert len(orders) == SHAPE.orders and len(generated["customers_customer"]) == SHAPE.customers
+    share = {status: n / len(orders) for status, n in Counter(o[4] for o in orders).items()}
+    assert share[machine.DELIVERED] > 0.85
+    assert 0.03 < share[machine.CANCELLED] < 0.05
+    assert 0.03 < share.get(machine.REFUNDED, 0) + share.get(machine.PARTIALLY_REFUNDED, 0) < 0.06
+    assert 0.002 < share[machine.PENDING] < 0.02
+    lines = Counter(line[1] for line in generated["orders_orderline"])
+    assert 1.85 < len(generated["orders_orderline"]) / len(orders) < 2.05
+    assert set(lines.values()) == {1, 2, 3, 4, 5}
+    per_customer = Counter(o[2] for o in orders)
+    # A quarter never buy, and some signed up too late to have bought yet.
+    assert 0.25 < 1 - len(per_customer) / SHAPE.customers < 0.4
+    top = sum(n for _, n in per_customer.most_common(SHAPE.customers // 100))
+    # The best 1% buy several times the average (about 9% of the orders), no one much more.
+    assert 0.05 < top / len(orders) < 0.15 and max(per_customer.values()) < 0.01 * len(orders)
+    placed = sorted(datetime.fromisoformat(o[12]) for o in orders)
+    assert UNTIL - timedelta(days=730) <= placed[0] and placed[-1] < UNTIL
+    middle = UNTIL - timedelta(days=365)
+    assert sum(moment >= middle for moment in placed) > 1.3 * sum(
+        moment < middle for moment in placed
+    )
+
+
+def test_generated_money_adds_up_to_the_cent(generated):
+    lines: dict[str, list[Decimal]] = {}
+    for line in generated["orders_orderline"]:
+        unit_price, quantity, total = Decimal(line[7]), int(line[8]), Decimal(line[10])
+        assert total == unit_price * quantity and 0 <= int(line[9]) <= quantity
+        lines.setdefault(line[1], []).append(total)
+    refunds = Counter()
+    for refund in generated["orders_refund"]:
+        refunds[refund[1]] += Decimal(refund[2])
+    for order in generated["orders_order"]:
+        subtotal, discount, tax, shipping, total, refunded = map(Decimal, order[6:12])
+        assert subtotal == sum(lines[order[0]]) and 0 <= discount <= subtotal
+        assert total == subtotal - discount + tax + shipping
+        assert refunded == refunds[order[0]] and refunded <= total
+        for amount in (subtotal, discount, tax, shipping, total, refunded):
+            assert amount == amount.quantize(Decimal("0.01"))
+
+
+def test_the_generator_gives_the_same_text_for_the_same_seed():
+    size = SeedSize(products=20, customers=100, orders=2000)
+    first = _generated(7, size)
+    assert _generated(7, size) == first
+    assert _generated(8, size)["orders_order"] != first["orders_order"]
+
+
+@pytest.mark.parametrize(
+    "zone", ["America/New_York", "Pacific/Auckland", "Australia/Lord_Howe", "America/Santiago"]
+)
+def test_local_times_become_utc_as_datetime_reads_them(zone):
+    """Whole arrays of local times convert as `datetime(..., tzinfo=zone)` converts each one,
+    clock changes included (skipped and repeated hours, Lord Howe's half hour, Santiago's
+    midnight)."""
+    tz, first = ZoneInfo(zone), date(2024, 1, 1)
+    grid = np.stack(
+        np.meshgrid(np.arange(366), np.arange(24), (0, 14, 29, 30, 31, 59), (0, 59), indexing="ij")
+    ).reshape(4, -1)
+    expected = [
+        int(datetime.combine(first + timedelta(days=d), time(h, m, s), tzinfo=tz).timestamp())
+        for d, h, m, s in grid.T.tolist()
+    ]
+    assert local_to_utc(tz, first, *grid).tolist() == expected
+
+
+def _chunks(count: int, *, fail_at: int | None = None):
+    for number in range(count):
+        if number == fail_at:
+            raise ValueError("no more rows")
+        yield f"{number}\n".encode()
+
+
+@pytest.mark.django_db
+def test_copy_reads_text_written_on_the_side_and_stops_its_writer_on_failure():
+    """COPY gets every chunk, in order; a failure while writing aborts the COPY with that
+    error's message, and a COPY that PostgreSQL refuses stops the writer: no thread is left
+    behind either way."""
+    waiting = [0.0]
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TEMPORARY TABLE seed_copy (n int)")
+        reader = _Reader(_chunks(1000), waiting)
+        cursor.copy_expert("COPY seed_copy FROM STDIN", reader, size=3)
+        reader.close()
+        cursor.execute(
+            "SELECT array_agg(n ORDER BY n) = array(SELECT generate_series(0, 999)) FROM seed_copy"
+        )
+        assert cursor.fetchone()[0] and waiting[0] >= 0
+
+    for chunks, error, message in [
+        (_chunks(1000, fail_at=500), psycopg2.errors.QueryCanceled, "ValueError no more rows"),
+        (iter([b"x\n"] + [b"1\n"] * 100_000), psycopg2.errors.InvalidTextRepresentation, "x"),
+    ]:
+        reader = _Reader(chunks, waiting)
+        with (
+            pytest.raises(error, match=message),
+            transaction.atomic(),
+            connection.cursor() as cursor,
+        ):
+            try:
+                cursor.copy_expert("COPY seed_copy FROM STDIN", reader)
+            finally:
+                reader.close()
+        assert not reader._writer.is_alive()
