@@ -57,7 +57,7 @@ from apps.provisioning.seeding.generate import (
     pg_array,
     write_customers,
 )
-from apps.provisioning.seeding.orders import orders
+from apps.provisioning.seeding.orders import draw_orders
 
 if TYPE_CHECKING:
     from tenants.models import Tenant
@@ -239,7 +239,7 @@ def generate_rows(plan: Plan) -> dict[type[models.Model], Rows]:
     """The rows of every table as COPY text (tab-separated columns of COLUMNS[model])."""
     sellable = catalog(plan)
     clientele = customers(plan)
-    write_customers(plan, clientele, orders(plan, sellable, clientele))
+    write_customers(plan, clientele, draw_orders(plan, sellable, clientele))
     return plan.rows
 
 

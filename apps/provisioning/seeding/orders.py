@@ -89,7 +89,7 @@ _CHANGES[PENDING, CANCELLED] = _middle(
 )
 
 
-def orders(plan: Plan, catalog: Catalog, clientele: Clientele) -> np.ndarray:
+def draw_orders(plan: Plan, catalog: Catalog, clientele: Clientele) -> np.ndarray:
     """The orders and what hangs off them, in `plan.rows`; returns when each customer was
     created (epoch seconds): nobody orders before they exist, so a customer whose first order
     came before the sign-up drawn for them signed up minutes to hours before it."""
