@@ -459,7 +459,8 @@ def _existing(wanted: tuple[set[int], set[int], set[int]]) -> list[set[int]]:
         for ids, (_, model) in zip(wanted, _ID_KINDS, strict=True):
             if ids:
                 cursor.execute(
-                    f"SELECT id FROM {model._meta.db_table} WHERE id = ANY(%s)", [list(ids)]
+                    f"SELECT id FROM {model._meta.db_table} WHERE id = ANY(%s::bigint[])",
+                    [_array(ids)],
                 )
                 found.append({row[0] for row in cursor.fetchall()})
             else:
@@ -561,6 +562,13 @@ def _unknown(index: int, name: str, value: int) -> Rejection:
     return Rejection(index, f"UNKNOWN_{name.upper()}", f"There is no {name} {value} in this shop.")
 
 
+def _array(values: Iterable[object]) -> str:
+    """A PostgreSQL array literal of ints (None: NULL) or of quoted names: one string to send and
+    parse, where a list is adapted as ARRAY[…] with one constant each (~60 ms to build and as
+    long to plan for 10,000 quarter hours)."""
+    return "{" + ",".join(["NULL" if value is None else str(value) for value in values]) + "}"
+
+
 def _cells(values: Iterable[int | None]) -> list[str]:
     return ["\\N" if value is None else str(value) for value in values]
 
@@ -572,7 +580,7 @@ def _write(text: str, quarters: Counter[tuple[int, str, int | None]], tenant_zon
     COPY: a concurrent `rebuild_event_days` (new zone) either waits for this transaction, or
     this one waits for it and then reads the new zone, so no batch is counted in a stale zone."""
     columns = "type, time, session_id, customer_id, product_id, order_id, properties, received"
-    keys = list(quarters)
+    quarter, kind, product = zip(*quarters, strict=True) if quarters else ((), (), ())
     with connection.cursor() as cursor:
         cursor.copy_expert(f"COPY {Event._meta.db_table} ({columns}) FROM STDIN", io.StringIO(text))
         cursor.execute(
@@ -587,10 +595,10 @@ def _write(text: str, quarters: Counter[tuple[int, str, int | None]], tenant_zon
                  ORDER BY 1, 2, 3  -- one lock order: concurrent batches never deadlock
                 ON CONFLICT (day, type, product_id) DO UPDATE SET events = d.events + EXCLUDED.events""",
             [
-                [k[0] for k in keys],
-                [k[1] for k in keys],
-                [k[2] for k in keys],
-                [quarters[k] for k in keys],
+                _array(quarter),
+                _array(f'"{name}"' for name in kind),  # "null" is a type, NULL is not
+                _array(product),
+                _array(quarters.values()),
                 ROLLUP_NAME,
                 tenant_zone,
             ],
