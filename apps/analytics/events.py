@@ -159,15 +159,21 @@ def decode_array(body: bytes) -> Batch:
     except msgspec.ValidationError:
         pass  # not every event has the shape (or the body is no array): take them one by one
     except msgspec.DecodeError:
-        parsed = json.loads(body)  # raises where it breaks; else NaN, surrogates, …
-        if type(parsed) is not list:
-            raise NotAnArray from None
-        return list(enumerate(parsed))
+        return _json_array(body)
     try:
         raws = _decode_raws(body)
     except msgspec.ValidationError:
         raise NotAnArray from None
+    except msgspec.DecodeError:  # past the first event msgspec refused: Infinity, …
+        return _json_array(body)
     return [(index, decode_event(raw)) for index, raw in enumerate(raws)]
+
+
+def _json_array(body: bytes) -> list[tuple[int, object]]:
+    parsed = json.loads(body)  # raises where it breaks; else NaN, Infinity, lone surrogates, …
+    if type(parsed) is not list:
+        raise NotAnArray
+    return list(enumerate(parsed))
 
 
 def decode_event(raw: bytes | msgspec.Raw) -> object:

@@ -64,6 +64,8 @@ def _array(body: bytes) -> events.Batch:
             f"The body is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno} "
             f"(character {exc.pos})."
         ) from exc
+    except RecursionError as exc:  # json and msgspec alike: arrays in arrays thousands deep
+        raise bad_request("The body is not JSON we read: it nests too deeply.") from exc
     except events.NotAnArray as exc:
         raise bad_request(
             f"The body must be a JSON array of events (or NDJSON with Content-Type {NDJSON})."
@@ -94,6 +96,8 @@ def _ndjson(body: bytes) -> list[tuple[int, object]]:
                     ),
                 )
             )
+        except RecursionError:
+            items.append((number, events.Unreadable(f"Line {number} nests too deeply.")))
     return items
 
 
