@@ -25,8 +25,9 @@ converted (Python objects: GraphQL, NDJSON lines) into WireEvent, a msgspec Stru
 annotations carry the rules of shape (fields, types, id bounds, the offset, the properties' keys,
 depth and finite numbers); what is left (the type and session patterns, the time window, the
 visitor, the properties' size) is checked on whole columns at once. An event that msgspec
-refuses is judged by `_validate`, the rules written out one by one, which names the rule it broke
-(and decides alone the few times only `datetime.fromisoformat` reads, such as `+05` offsets).
+refuses is judged by `_check_object`, the rules written out one by one, which names the rule it
+broke (and decides alone the few times only `datetime.fromisoformat` reads, such as `+05`
+offsets); a property test holds both to the same answers.
 msgspec reads `t`/`z` in lower case as RFC 3339 allows, and rounds digits of a second past the
 sixth rather than dropping them.
 
@@ -104,6 +105,7 @@ _SURELY_SMALL = MAX_PROPERTIES_BYTES // 2
 class WireEvent(
     msgspec.Struct,
     forbid_unknown_fields=True,
+    gc=False,
     rename={
         "session_id": "sessionId",
         "customer_id": "customerId",
@@ -150,8 +152,9 @@ Batch = Shaped | Sequence[tuple[int, object]]
 def decode_array(body: bytes) -> Batch:
     """A request body holding a JSON array of events, parsed once by msgspec. When every event has
     the right shape: Shaped. Otherwise (index, event) pairs: a WireEvent for each that has it, and
-    the parsed JSON of each that has not, for the rules to name what it breaks. Raises NotAnArray,
-    and json's JSONDecodeError or UnicodeDecodeError (they say where) for a body that is not JSON.
+    the parsed JSON of each that has not, for the rules to name what it breaks. Raises NotAnArray;
+    json's JSONDecodeError or UnicodeDecodeError (they say where) for a body that is not JSON;
+    RecursionError for one nested too deeply to read.
     A body msgspec refuses as JSON but json reads (NaN, Infinity, lone surrogates) is judged event
     by event, as json parsed it."""
     try:
