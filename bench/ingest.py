@@ -9,11 +9,17 @@ last 30 days, a session each, a product on 60% of them, a customer on 30%, two p
 serialized as JSON arrays of 10,000 before the clock starts. CONCURRENCY clients post them
 (httpx, keep-alive) to uvicorn with WORKERS processes; every answer must be 200 with nothing
 rejected, and afterwards the table must hold every event and EventDay must count them all.
+The clock starts once every worker has imported the app (uvicorn answers as soon as one has)
+and each client's connection has answered an empty batch.
 
 Then the events table is emptied and the same rows are written by COPY (psycopg2 copy_expert,
 10,000 a transaction, one connection): `copy_events_per_s`, the ceiling for the endpoint (which
 also parses, validates, looks ids up and keeps EventDay). The tenant is dropped at the end.
-Last line: one JSON object."""
+Last line: one JSON object.
+
+PROFILE=N first posts N of the bodies in this process (Django's test client, the same middleware
+and view) under cProfile, prints the functions that took longest to stderr, and empties the
+tables again before the measured run: where an endpoint's time goes, without a server's noise."""
 
 from __future__ import annotations
 
@@ -38,6 +44,7 @@ import django  # noqa: E402
 django.setup()
 
 import httpx  # noqa: E402
+import psutil  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
 from django.utils import timezone  # noqa: E402
@@ -52,7 +59,7 @@ from apps.catalog.models import Product  # noqa: E402
 from apps.customers.models import Customer  # noqa: E402
 from apps.provisioning.seeding import SeedSize, seed_demo  # noqa: E402
 from apps.provisioning.services import provision_tenant  # noqa: E402
-from bench.server import uvicorn  # noqa: E402
+from bench.server import uvicorn_process  # noqa: E402
 from tenants.models import Tenant  # noqa: E402
 
 SLUG = "bench-ingest"
@@ -62,6 +69,7 @@ EVENTS = int(os.environ.get("EVENTS", "500000"))
 BATCH = ingestion.REST_MAX_EVENTS
 CONCURRENCY = int(os.environ.get("CONCURRENCY", "4"))
 WORKERS = int(os.environ.get("WORKERS", "2"))
+PROFILE = int(os.environ.get("PROFILE", "0"))
 SEED = 42
 COLUMNS = "type, time, session_id, customer_id, product_id, order_id, properties, received"
 
@@ -112,8 +120,13 @@ async def _post_all(
     async with httpx.AsyncClient(
         base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=300, limits=limits
     ) as client:
-        warm = await client.post("/api/events", content=b"[]")
-        assert warm.status_code == 200, (warm.status_code, warm.text[:300])
+        # One request on each of the connections the run uses (each worker's first is slow).
+        warm = await asyncio.gather(
+            *(client.post("/api/events", content=b"[]") for _ in range(CONCURRENCY))
+        )
+        assert all(w.status_code == 200 for w in warm), [
+            (w.status_code, w.text[:300]) for w in warm
+        ]
         queue: asyncio.Queue[bytes] = asyncio.Queue()
         for body in bodies:
             queue.put_nowait(body)
@@ -128,6 +141,47 @@ async def _post_all(
         started = time.perf_counter()
         await asyncio.gather(*(client_loop() for _ in range(CONCURRENCY)))
         return time.perf_counter() - started, answers
+
+
+def _profile(host: str, key: str, bodies: list[bytes]) -> None:
+    """POST `bodies` in this process under cProfile; print where the time went; empty the tables."""
+    import cProfile
+    import pstats
+
+    from django.test import Client
+
+    client = Client(HTTP_HOST=host, HTTP_X_API_KEY=key)
+    client.post("/api/events", data=b"[]", content_type="application/json")  # URLconf, imports
+    profile = cProfile.Profile()
+    started = time.perf_counter()
+    with profile:
+        for body in bodies:
+            response = client.post("/api/events", data=body, content_type="application/json")
+            assert response.status_code == 200, (response.status_code, response.content[:300])
+    elapsed = time.perf_counter() - started
+    events = sum(len(json.loads(body)) for body in bodies)
+    print(f"profile: {events} events in-process, {elapsed:.2f} s", file=sys.stderr)
+    pstats.Stats(profile, stream=sys.stderr).sort_stats("tottime").print_stats(20)
+    connection.set_schema_to_public()
+    with tenant_context(Tenant.objects.get(slug=SLUG)), connection.cursor() as cursor:
+        cursor.execute(f"TRUNCATE {Event._meta.db_table}, {EventDay._meta.db_table}")
+    connection.close()
+
+
+def _wait_for_workers(server: psutil.Process, timeout: float = 180) -> None:
+    """uvicorn answers /healthz once one worker has imported the app; on a busy machine another
+    may still be importing it (seconds) while the first serves alone. Wait until WORKERS
+    processes have gone quiet twice over (CPU under 0.05 s in 0.5 s): all are up, none timed."""
+    deadline, quiet = time.monotonic() + timeout, 0
+    while quiet < 2 and time.monotonic() < deadline:
+        children = server.children()
+        before = [sum(child.cpu_times()[:2]) for child in children]
+        time.sleep(0.5)
+        after = [sum(child.cpu_times()[:2]) for child in children]
+        idle = len(children) >= WORKERS and all(
+            b - a < 0.05 for a, b in zip(before, after, strict=True)
+        )
+        quiet = quiet + 1 if idle else 0
 
 
 def _raw_copy(texts: list[str]) -> float:
@@ -167,8 +221,11 @@ def main() -> None:
         texts = [_copy_text(batch, received) for batch in batches]
         host = tenant.domains.get().domain
         connection.close()
+        if PROFILE:
+            _profile(host, key, bodies[:PROFILE])
 
-        with uvicorn("--workers", str(WORKERS), "--no-access-log") as port:
+        with uvicorn_process("--workers", str(WORKERS), "--no-access-log") as (port, server):
+            _wait_for_workers(psutil.Process(server.pid))
             elapsed, answers = asyncio.run(_post_all(port, host, key, bodies))
 
         with tenant_context(tenant):

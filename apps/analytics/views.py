@@ -54,9 +54,9 @@ def _too_large(message: str) -> RequestRefused:
     return RequestRefused(message, status=413, code="PAYLOAD_TOO_LARGE")
 
 
-def _array(body: bytes) -> list[tuple[int, object]]:
+def _array(body: bytes) -> events.Batch:
     try:
-        parsed = json.loads(body)
+        batch = events.decode_array(body)
     except UnicodeDecodeError as exc:
         raise bad_request(f"The body is not UTF-8 (byte {exc.start}).") from exc
     except json.JSONDecodeError as exc:
@@ -64,13 +64,15 @@ def _array(body: bytes) -> list[tuple[int, object]]:
             f"The body is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno} "
             f"(character {exc.pos})."
         ) from exc
-    if type(parsed) is not list:
+    except RecursionError as exc:  # json and msgspec alike: arrays in arrays thousands deep
+        raise bad_request("The body is not JSON we read: it nests too deeply.") from exc
+    except events.NotAnArray as exc:
         raise bad_request(
             f"The body must be a JSON array of events (or NDJSON with Content-Type {NDJSON})."
-        )
-    if len(parsed) > events.REST_MAX_EVENTS:
-        raise _too_large(f"{len(parsed)} events; at most {events.REST_MAX_EVENTS} a request.")
-    return list(enumerate(parsed))
+        ) from exc
+    if len(batch) > events.REST_MAX_EVENTS:
+        raise _too_large(f"{len(batch)} events; at most {events.REST_MAX_EVENTS} a request.")
+    return batch
 
 
 def _ndjson(body: bytes) -> list[tuple[int, object]]:
@@ -80,7 +82,7 @@ def _ndjson(body: bytes) -> list[tuple[int, object]]:
     items: list[tuple[int, object]] = []
     for number, line in lines:
         try:
-            items.append((number, json.loads(line)))
+            items.append((number, events.decode_event(line)))
         except UnicodeDecodeError as exc:
             items.append(
                 (number, events.Unreadable(f"Line {number} is not UTF-8 (byte {exc.start})."))
@@ -94,6 +96,8 @@ def _ndjson(body: bytes) -> list[tuple[int, object]]:
                     ),
                 )
             )
+        except RecursionError:
+            items.append((number, events.Unreadable(f"Line {number} nests too deeply.")))
     return items
 
 
