@@ -28,8 +28,8 @@ from schema import (
     reports,
     tenants,
 )
-from schema.errors import give_codes
 from schema.compiler.extension import SelectionCompiler
+from schema.errors import give_codes
 from schema.extensions.guard import OperationGuard
 from schema.extensions.limits import DocumentLimits
 from schema.extensions.operation import OperationNameRequired
