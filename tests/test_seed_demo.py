@@ -18,6 +18,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection, transaction
 from django.db.models import Count, F, Max, Min, Q, Sum
+from django.test.utils import CaptureQueriesContext
 from django_tenants.utils import tenant_context
 
 from apps.catalog.models import Category, Product, Variant
@@ -106,6 +107,15 @@ def test_seed_writes_the_asked_sizes_and_consistent_money(alpha):
             assert order.currency == alpha.tenant.currency
             assert order.placed_at.tzinfo is not None
             assert UNTIL - timedelta(days=731) <= order.placed_at < UNTIL
+
+
+def test_seeding_works_on_the_debug_cursor_make_run_has(alpha):
+    """`make run` loads the demo with DEBUG on, where Django's debug cursor wraps COPY and passes
+    on positional arguments only (a keyword made `make run` fail at once)."""
+    with CaptureQueriesContext(connection) as captured:  # the debug cursor, as DEBUG gives
+        rows = _seed(alpha, SeedSize(products=3, customers=5, orders=20))
+    assert rows["orders_order"] == 20
+    assert any(query["sql"].startswith("COPY ") for query in captured.captured_queries)
 
 
 def test_refunds_match_orders_and_lines(alpha):

@@ -254,9 +254,9 @@ def _copy(cursor, model: type[models.Model], rows: Rows, waiting: list[float]) -
         columns = ", ".join(connection.ops.quote_name(f.column) for f in fields + defaults)
         reader = _Reader(((end.join(batch) + end).encode() for batch in rows.batches), waiting)
         try:
-            cursor.copy_expert(
-                f"COPY {_table(model)} ({columns}) FROM STDIN", reader, size=READ_BYTES
-            )
+            # `size` by position: Django's debug cursor (DEBUG, as `make run` has it) passes on
+            # positional arguments only.
+            cursor.copy_expert(f"COPY {_table(model)} ({columns}) FROM STDIN", reader, READ_BYTES)
         finally:
             reader.close()
     return rows.count
