@@ -25,12 +25,12 @@ from itertools import chain, islice
 from typing import IO, Any
 from zipfile import ZipFile
 
-# XlsxWriter has inline types but no py.typed marker (pyproject's mypy overrides could list it).
-import xlsxwriter.workbook  # type: ignore[import-untyped]
-from xlsxwriter.format import Format  # type: ignore[import-untyped]
-from xlsxwriter.utility import xl_col_to_name  # type: ignore[import-untyped]
+# XlsxWriter has inline types but no py.typed marker: pyproject.toml lists it with the untyped.
+import xlsxwriter.workbook
+from xlsxwriter.format import Format
+from xlsxwriter.utility import xl_col_to_name
 from xlsxwriter.workbook import Workbook
-from xlsxwriter.worksheet import Worksheet  # type: ignore[import-untyped]
+from xlsxwriter.worksheet import Worksheet
 
 from apps.exports.sources import Chart, Column, Type
 
