@@ -86,13 +86,17 @@ def _statements(windows: list[tuple[datetime, datetime]] | None) -> list[str]:
         f"""WITH figures AS MATERIALIZED (
             SELECT day, sum(orders), sum(gross), sum(discounts), sum(tax), sum(shipping), sum(units),
                    sum(refunds), sum(refund_count), sum(refunded_units), sum(new_orders), sum(returning_orders)
-              FROM (SELECT (o.placed_at AT TIME ZONE %(tz)s)::date AS day, 1 AS orders, o.total AS gross,
-                           o.discount_total AS discounts, o.tax_total AS tax, o.shipping_total AS shipping,
-                           (SELECT coalesce(sum(l.quantity), 0) FROM {line} l WHERE l.order_id = o.id) AS units,
-                           0 AS refunds, 0 AS refund_count, 0 AS refunded_units,
-                           (o.customer_id IS NOT NULL AND NOT {earlier})::int AS new_orders,
-                           (o.customer_id IS NOT NULL AND {earlier})::int AS returning_orders
-                      FROM {order} o WHERE {counted} AND {_scope("o.placed_at", windows)}
+              FROM (SELECT day, orders, gross, discounts, tax, shipping, units, refunds, refund_count,
+                           refunded_units, (has_customer AND NOT is_returning)::int AS new_orders,
+                           is_returning::int AS returning_orders
+                      FROM (SELECT (o.placed_at AT TIME ZONE %(tz)s)::date AS day, 1 AS orders, o.total AS gross,
+                                   o.discount_total AS discounts, o.tax_total AS tax, o.shipping_total AS shipping,
+                                   (SELECT coalesce(sum(l.quantity), 0) FROM {line} l WHERE l.order_id = o.id) AS units,
+                                   0 AS refunds, 0 AS refund_count, 0 AS refunded_units,
+                                   o.customer_id IS NOT NULL AS has_customer,
+                                   (o.customer_id IS NOT NULL AND {earlier}) AS is_returning
+                              FROM {order} o WHERE {counted} AND {_scope("o.placed_at", windows)}
+                            OFFSET 0) AS placed  -- OFFSET 0: the EXISTS runs once an order, not once a column
                     UNION ALL
                     SELECT (r.created AT TIME ZONE %(tz)s)::date, 0, 0, 0, 0, 0, 0, r.amount, 1,
                            (SELECT coalesce(sum(rl.quantity), 0) FROM {refund_line} rl WHERE rl.refund_id = r.id),
