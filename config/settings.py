@@ -357,6 +357,9 @@ STRIPE_WEBHOOK_TOLERANCE = env.int("STRIPE_WEBHOOK_TOLERANCE", default=300)  # s
 # (the SDK waits 80 s): a hung Stripe must not hold a request, or the refund it is making, for long.
 # The SDK retries twice more with the same idempotency key, so a call lasts ~3x this at worst.
 STRIPE_TIMEOUT_SECONDS = env.float("STRIPE_TIMEOUT_SECONDS", default=20)
+# A Stripe request, webhook POST or email made inside a database transaction (DESIGN §12; see
+# apps.common.external): "log" an error and go ahead, or "raise" (the test settings).
+EXTERNAL_CALLS_IN_TRANSACTIONS = env.str("EXTERNAL_CALLS_IN_TRANSACTIONS", default="log")
 # A Stripe call recorded before it is made (apps.payments.refunds) is held by one caller for this
 # long (longer than the SDK's call with its network retries); after it, a retry or the reconciler
 # may take it over. The reconciler leaves records younger than PAYMENTS_RECONCILE_AFTER_SECONDS.

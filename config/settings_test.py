@@ -19,4 +19,5 @@ os.environ["EXPORT_ROOT"] = os.environ.get("EXPORT_ROOT") or tempfile.mkdtemp(
 from config.settings import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EXTERNAL_CALLS_IN_TRANSACTIONS = "raise"  # the suite checks DESIGN §12 on every path it runs
 ALERT_WEBHOOK_ALLOW_PRIVATE = True  # tests run webhook receivers on 127.0.0.1

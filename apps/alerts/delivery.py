@@ -23,6 +23,7 @@ from apps.alerts.models import AlertRule, Channel, Comparison, Notification, Web
 from apps.analytics.metrics import METRICS
 from apps.analytics.query import DateRange
 from apps.common import crypto, global_ids, runs
+from apps.common.external import outside_transactions
 from apps.common.outages import after_commit
 from apps.live import bus
 from tenants.db import connection
@@ -137,6 +138,7 @@ def send_email(notification_id: int, run_id: str = "") -> bool:
         headers={"Message-ID": message_id(connection.schema_name, notification.pk)},
     )
     try:
+        outside_transactions("Alert email")
         message.send()
     except BaseException:
         _release_email(notification)  # not sent: the retry (or another run) may claim it at once

@@ -29,6 +29,7 @@ from django.conf import settings
 from apps.alerts import pinned
 from apps.alerts.errors import AlertErrorCode
 from apps.common.errors import UserError
+from apps.common.external import outside_transactions
 
 TIMEOUT_SECONDS = 5
 EVENT = "alert.fired"
@@ -145,6 +146,7 @@ def post(
     outcome, never an exception.
 
     `context` verifies an https server (by default, against the system's trusted certificates)."""
+    outside_transactions("Alert webhook POST")  # its name lookup too
     try:
         parts = _parts((url or "").strip(), "url")
         addresses = _addresses(parts, "url")

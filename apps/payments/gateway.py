@@ -15,6 +15,7 @@ import stripe
 from django.conf import settings
 
 from apps.common.errors import UserError
+from apps.common.external import outside_transactions
 from apps.common.retry import is_retryable
 from apps.payments.errors import PaymentErrorCode
 from apps.payments.models import PaymentSettings
@@ -69,14 +70,26 @@ def from_minor_units(units: int, currency: str) -> Decimal:
     return Decimal(units).scaleb(-exponent).quantize(Decimal("0.01"))
 
 
+class _Http(stripe.RequestsClient):
+    """The SDK's requests client, checking before each request that no transaction is open."""
+
+    def request(self, method: str, url: str, headers: Any, post_data: Any = None) -> Any:
+        outside_transactions(f"Stripe {method.upper()} {url}")
+        return super().request(method, url, headers, post_data)
+
+    def request_stream(self, method: str, url: str, headers: Any, post_data: Any = None) -> Any:
+        outside_transactions(f"Stripe {method.upper()} {url}")
+        return super().request_stream(method, url, headers, post_data)
+
+
 def client(secret_key: str) -> stripe.StripeClient:
     """A client for one tenant's account; STRIPE_API_BASE points it elsewhere (localstripe).
 
     A hung Stripe gives up after STRIPE_TIMEOUT_SECONDS of silence (to connect, or between bytes
     of an answer), not the SDK's 80 s. The SDK retries a network failure, 409 or 5xx twice with
     the same idempotency key, so a retry gets Stripe's first answer instead of doing the work
-    again."""
-    http = stripe.RequestsClient(timeout=settings.STRIPE_TIMEOUT_SECONDS)
+    again. No request may leave inside a database transaction (apps.common.external)."""
+    http = _Http(timeout=settings.STRIPE_TIMEOUT_SECONDS)
     return stripe.StripeClient(
         secret_key,
         base_addresses={"api": settings.STRIPE_API_BASE} if settings.STRIPE_API_BASE else {},
