@@ -11,10 +11,13 @@
 Both talk to Stripe, so they run as tasks queued when the write that calls for them commits
 (apps.payments.tasks), and neither calls Stripe inside a transaction: a cancellation asks Stripe
 first and records its answer after (statuses only move up, so a late or repeated answer changes
-nothing); a return is recorded first as a requested Stripe refund and made by
-apps.payments.refunds.settle, which never makes it twice. A Stripe that cannot be reached is
+nothing); a return is recorded as a requested Stripe refund in the very transaction that marks the
+payment unexpected (apps.payments.state.record_return) and made by apps.payments.refunds.settle,
+which never makes it twice. A Stripe that cannot be reached is
 retried by those tasks with the one policy (apps.common.retry). Both may run twice: the second
-run finds nothing left to do."""
+run finds nothing left to do. A task whose message was lost (queued while the broker was down) or
+whose retries ran out is made up for by the reconciler (apps.payments.reconcile): it makes
+requested refunds, and cancels the open intents of orders no longer waiting."""
 
 from __future__ import annotations
 
@@ -23,7 +26,6 @@ import logging
 import stripe
 from django.db import transaction
 
-from apps.audit import services as audit
 from apps.orders.models import OrderEvent
 from apps.payments import gateway, refunds, selectors, state
 from apps.payments.models import Payment, PaymentStatus, Provider, StripeRefund, StripeRefundStatus
@@ -98,35 +100,15 @@ def _record_return(payment_id: int) -> StripeRefund | None:
     ).first()
     if unfinished is not None:
         return unfinished
-    left = payment.amount - payment.amount_refunded
-    if left <= 0:
-        return None
-    refund = StripeRefund.objects.create(
-        payment=payment, amount=left, currency=payment.currency, status=StripeRefundStatus.REQUESTED
-    )
-    payment.amount_refunded += left
-    payment.save(update_fields=["amount_refunded", "updated"])
-    state.order_event(
-        payment,
-        "payment_returned",
-        CLEAN_UP,
-        payment=payment.pk,
-        refund=refund.pk,
-        amount=str(left),
-    )
-    audit.record(
-        actor=CLEAN_UP,
-        action="payment.return",
-        obj=refund,
-        changes={"payment": payment.pk, "amount": str(left)},
-    )
-    log.warning(
-        "Payment %s succeeded for order %s, which is %s: returning %s",
-        payment.pk,
-        payment.order_id,
-        payment.order.status,
-        left,
-    )
+    refund = state.record_return(payment, actor=CLEAN_UP)
+    if refund is not None:  # marked without it (its last return failed at Stripe, say)
+        log.warning(
+            "Payment %s succeeded for order %s, which is %s: returning %s",
+            payment.pk,
+            payment.order_id,
+            payment.order.status,
+            refund.amount,
+        )
     return refund
 
 

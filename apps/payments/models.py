@@ -79,7 +79,11 @@ class Payment(models.Model):
 
     class Meta:
         ordering = ["-created", "-id"]
-        indexes = [models.Index(fields=["order", "-created"], name="payment_order_created")]
+        indexes = [
+            models.Index(fields=["order", "-created"], name="payment_order_created"),
+            # apps.payments.reconcile: the pending ones, read every minute
+            models.Index(fields=["created"], name="payment_pending", condition=Q(status="pending")),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["order", "attempt"], name="payment_order_attempt_unique"

@@ -31,7 +31,13 @@ from apps.common.actors import Actor
 from apps.common.outages import after_commit
 from apps.orders import services as orders
 from apps.orders.models import Order, OrderEvent, OrderStatus
-from apps.payments.models import Payment, PaymentStatus, StripeRefund, StripeRefundStatus
+from apps.payments.models import (
+    Payment,
+    PaymentStatus,
+    Provider,
+    StripeRefund,
+    StripeRefundStatus,
+)
 from tenants.db import connection
 
 
@@ -166,8 +172,37 @@ def apply_state(
             payment.order_id,
             payment.order.status,
         )
+        # The return is recorded in this same transaction (DESIGN §12): if the task's message is
+        # lost (queued while the broker was down), the reconciler still finds it to make.
+        record_return(payment, actor=CLEAN_UP)
         queue("apps.payments.tasks.return_payment", payment.pk)
     return True
+
+
+def record_return(payment: Payment, *, actor: Actor) -> StripeRefund | None:
+    """Within the locked Stripe `payment`'s transaction, once it is marked unexpected: the
+    requested Stripe refund of what is left of it, counted at once in `amount_refunded`, with an
+    OrderEvent `payment_returned` and an audit entry; None when nothing is left. The refund is
+    made at Stripe after the commit (apps.payments.refunds.settle, by the clean-up task or the
+    reconciler). It has no order refund: the order never counted this money."""
+    left = payment.amount - payment.amount_refunded
+    if payment.provider != Provider.STRIPE or left <= 0:
+        return None
+    refund = StripeRefund.objects.create(
+        payment=payment, amount=left, currency=payment.currency, status=StripeRefundStatus.REQUESTED
+    )
+    payment.amount_refunded += left
+    payment.save(update_fields=["amount_refunded", "updated"])
+    order_event(
+        payment, "payment_returned", actor, payment=payment.pk, refund=refund.pk, amount=str(left)
+    )
+    audit.record(
+        actor=actor,
+        action="payment.return",
+        obj=refund,
+        changes={"payment": payment.pk, "amount": str(left)},
+    )
+    return refund
 
 
 def queue_intent_cancellation(order_id: int) -> None:

@@ -207,7 +207,7 @@ def test_without_a_retry_the_reconciler_finishes_a_refund_cut_off_after_stripe_m
         time.sleep(LEASE)
         with override_settings(STRIPE_API_BASE=localstripe, PAYMENTS_RECONCILE_AFTER_SECONDS=0):
             done = run_committed(shop.tenant, reconcile.reconcile)
-            assert done == {"refunds": 1, "intents": 0, "not_finished": 0}
+            assert done == {"refunds": 1, "intents": 0, "cancelled": 0, "not_finished": 0}
             _finished(shop, paid, keys, key)
             assert run_committed(shop.tenant, reconcile.reconcile)["refunds"] == 0  # nothing left
 

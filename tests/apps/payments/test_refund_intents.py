@@ -208,6 +208,11 @@ def test_a_refund_another_caller_holds_is_left_to_it_and_taken_over_when_its_lea
         StripeRefund.objects.filter(pk=row.pk).update(
             claimed_until=timezone.now() - timedelta(seconds=1)
         )
-        assert reconcile.reconcile() == {"refunds": 1, "intents": 0, "not_finished": 0}
+        assert reconcile.reconcile() == {
+            "refunds": 1,
+            "intents": 0,
+            "cancelled": 0,
+            "not_finished": 0,
+        }
         assert StripeRefund.objects.get(pk=row.pk).status == "succeeded"
     assert len(stripe_refunds(keys, payment)) == 1
