@@ -9,7 +9,7 @@ delivery id: at least once, and a receiver keeps one."""
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -104,6 +104,38 @@ def fire(
         )
         _queue(tasks.deliver_webhook, sent.pk)
     return notification
+
+
+# A send whose task has not run this long after its firing lost its message (queued while the
+# broker was down: after_commit drops it then); the reconciler looks back this far at most.
+LOST_AFTER = timedelta(minutes=10)
+LOOK_BACK = timedelta(days=1)
+
+
+def requeue_lost(*, now: datetime | None = None) -> int:
+    """Queue again the sends whose task never ran: emails of notifications never claimed and
+    webhook deliveries never attempted, fired between LOOK_BACK and LOST_AFTER ago; how many.
+    A message merely late (a worker down for longer) is then run twice, which the claims make
+    harmless: the second run finds the email sent, or makes one more attempt of a delivery whose
+    every POST carries the same delivery id."""
+    from apps.alerts import tasks
+
+    now = now or timezone.now()
+    window = (now - LOOK_BACK, now - LOST_AFTER)
+    emails = Notification.objects.filter(
+        created__range=window,
+        emailed_at__isnull=True,
+        email_run_id="",
+        rule__channels__contains=[Channel.EMAIL],
+    ).exclude(rule__emails=[])
+    hooks = WebhookDelivery.objects.filter(
+        created__range=window, status=WebhookDelivery.Status.PENDING, attempts=0
+    )
+    lost = [(tasks.send_email, pk) for pk in emails.values_list("pk", flat=True)]
+    lost += [(tasks.deliver_webhook, pk) for pk in hooks.values_list("pk", flat=True)]
+    for task, pk in lost:
+        _queue(task, pk)
+    return len(lost)
 
 
 def delivery_key(schema: str, delivery_id: int) -> str:

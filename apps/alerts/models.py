@@ -90,6 +90,12 @@ class Notification(models.Model):
                 name="notification_unread",
                 condition=Q(in_app=True, read_at__isnull=True),
             ),
+            # apps.alerts.delivery.requeue_lost: emails never claimed
+            models.Index(
+                fields=["created"],
+                name="notification_email_unclaimed",
+                condition=Q(emailed_at__isnull=True, email_run_id=""),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -126,6 +132,14 @@ class WebhookDelivery(models.Model):
 
     class Meta:
         ordering = ["-created", "-id"]
+        indexes = [
+            # apps.alerts.delivery.requeue_lost: deliveries never attempted
+            models.Index(
+                fields=["created"],
+                name="webhook_delivery_unattempted",
+                condition=Q(status="pending", attempts=0),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.url} ({self.status})"

@@ -37,8 +37,11 @@ def evaluate_all_tenants() -> int:
 # Twice only: the next minute's evaluation covers the same rules, so a late retry adds nothing.
 @shared_task(base=RetryingTask, max_retries=2)
 def evaluate() -> int:
-    """Evaluates the rules of the tenant the task runs in; how many fired."""
-    return evaluation.evaluate_all(tenant=connection.tenant)
+    """Evaluates the rules of the tenant the task runs in, then queues again the sends whose
+    message was lost (apps.alerts.delivery.requeue_lost); how many rules fired."""
+    fired = evaluation.evaluate_all(tenant=connection.tenant)
+    delivery.requeue_lost()
+    return fired
 
 
 @shared_task(base=RetryingTask, bind=True)
