@@ -11,6 +11,7 @@ mid-write leaves its partial behind; the next run of that export truncates it, a
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -45,11 +46,20 @@ class _Partial(File):
         return self.file.name
 
 
+def scratch_for(partial: Path) -> Path:
+    """The folder beside `partial` for a run's own temporary files (XlsxWriter's row files): kept
+    out of the system's temporary folder, where a killed run's would stay for good, and emptied
+    by the export's next run as its partial file is."""
+    return partial.with_name(partial.name + ".tmp")
+
+
 @contextmanager
 def writing(name: str, partial: Path) -> Iterator[IO[bytes]]:
-    """`partial`, emptied, to write to; stored under `name` (replacing a file a killed run stored
-    there) when the block ends without an error. `partial` is gone afterwards either way."""
+    """`partial`, emptied, to write to (its `scratch_for` folder emptied too); stored under `name`
+    (replacing a file a killed run stored there) when the block ends without an error. `partial`
+    and its scratch folder are gone afterwards either way."""
     partial.parent.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(scratch_for(partial), ignore_errors=True)  # what a killed run left
     try:
         with partial.open("w+b") as out:  # truncates what a killed run left
             yield out
@@ -58,12 +68,14 @@ def writing(name: str, partial: Path) -> Iterator[IO[bytes]]:
             if (saved := storage().save(name, _Partial(out, name=str(partial)))) != name:
                 raise OSError(f"export file stored as {saved!r}, not {name!r}")
     finally:
-        partial.unlink(missing_ok=True)
+        discard_partial(partial)
 
 
 def discard_partial(partial: Path) -> None:
-    """The partial file of a run that will not end (its export failed, or is to start over)."""
+    """The partial file of a run that will not end (its export failed, or is to start over), and
+    its scratch folder."""
     partial.unlink(missing_ok=True)
+    shutil.rmtree(scratch_for(partial), ignore_errors=True)
 
 
 def delete(name: str) -> None:

@@ -11,6 +11,7 @@ import io
 import logging
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -176,11 +177,18 @@ def publish(schema: str, export_id: int, status: str, rows: int, total: int | No
 
 
 def _write(
-    export: Export, source: sources.Source, out: Any, progress: Callable[[int], None]
+    export: Export,
+    source: sources.Source,
+    out: Any,
+    progress: Callable[[int], None],
+    scratch: Path,
 ) -> None:
     rows = source.rows()
     if export.format == ExportFormat.XLSX:
-        writers.write_xlsx(out, source.columns, rows, progress, chart=source.chart)
+        scratch.mkdir(exist_ok=True)
+        writers.write_xlsx(
+            out, source.columns, rows, progress, chart=source.chart, tmpdir=str(scratch)
+        )
         return
     text = io.TextIOWrapper(out, encoding="utf-8", newline="")
     if export.format == ExportFormat.CSV:
@@ -260,7 +268,7 @@ def run_export(*, export_id: int, run_id: str = "") -> str:
         with transaction.atomic(), files.writing(name, partial) as out:
             source = sources.source(export, tenant)
             progress.start(source.count())
-            _write(export, source, out, count)
+            _write(export, source, out, count, files.scratch_for(partial))
     except UserError as exc:  # a report's definition the engine no longer takes
         _finish(export, schema, status=ExportStatus.FAILED, error=exc.message)
         return ExportStatus.FAILED

@@ -286,10 +286,12 @@ def write_xlsx(
     *,
     chart: Chart | None = None,
     sheet_rows: int = XLSX_MAX_ROWS,
+    tmpdir: str | None = None,
 ) -> None:
     """The rows on a sheet "Data" below a styled, frozen header (on "Data 2", … past `sheet_rows`
-    rows a sheet, header included), and `chart` on a chart sheet over the last data sheet."""
-    book = Workbook(out, XLSX_OPTIONS)
+    rows a sheet, header included), and `chart` on a chart sheet over the last data sheet.
+    XlsxWriter's temporary row files go to `tmpdir` (the system's temporary folder if None)."""
+    book = Workbook(out, {**XLSX_OPTIONS, "tmpdir": tmpdir} if tmpdir else XLSX_OPTIONS)
     header = book.add_format(HEADER_FORMAT)
     formats = {
         Type.MONEY: book.add_format({"num_format": MONEY_FORMAT}),

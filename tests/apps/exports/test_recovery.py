@@ -77,6 +77,36 @@ def test_the_same_message_come_back_starts_over_into_the_same_file(alpha):
     files.delete(name)
 
 
+def test_an_xlsx_run_keeps_its_temporary_files_beside_its_partial_and_the_next_run_clears_them(
+    alpha, monkeypatch
+):
+    """XlsxWriter writes each sheet's rows and each part of the package to named temporary files
+    (mkstemp): a worker killed mid-write leaves them. They go to the export's scratch folder,
+    which the next run of that export empties and every run removes, never to the system's."""
+    import tempfile
+
+    asked: list[str | None] = []
+    make = tempfile.mkstemp
+
+    def spied(*args, **kwargs):
+        asked.append(kwargs.get("dir"))
+        return make(*args, **kwargs)
+
+    monkeypatch.setattr(tempfile, "mkstemp", spied)
+    with tenant_context(alpha.tenant):
+        _customers()
+        export = Export.objects.create(kind="customers", format="xlsx", run_id="task-1")
+        partial = files.partial_path(alpha.tenant.schema_name, export.pk, "xlsx")
+        scratch = files.scratch_for(partial)
+        scratch.mkdir(parents=True, exist_ok=True)
+        (scratch / "tmpkilled").write_bytes(b"a killed run's rows")
+        assert services.run_export(export_id=export.pk, run_id="task-1") == ExportStatus.DONE
+        export.refresh_from_db()
+    assert asked and set(asked) == {str(scratch)}
+    assert not scratch.exists() and not partial.exists()
+    files.delete(export.file)
+
+
 def test_a_run_that_may_be_alive_is_left_alone(alpha):
     with tenant_context(alpha.tenant):
         export = _running(run_id="task-1", started_ago=settings.CELERY_TASK_TIME_LIMIT - 5)
