@@ -23,6 +23,21 @@ class ContextFilter(logging.Filter):
         return True
 
 
+class OutageAnswered(logging.Filter):
+    """On `django.request`: drops its record of a 503 that an outage caused. config.middleware's
+    handler500 has logged that one in a line (a warning); Django's record repeats it with the
+    whole traceback, for every request while PostgreSQL is away (hundreds a second under load),
+    which buries what else the log says. Every other 5xx is kept."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from apps.common.outages import is_outage
+
+        error = record.exc_info[1] if record.exc_info else None
+        return not (
+            getattr(record, "status_code", None) == 503 and error is not None and is_outage(error)
+        )
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         line = {

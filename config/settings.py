@@ -329,13 +329,19 @@ LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"context": {"()": "config.logging.ContextFilter"}},
+    "filters": {
+        "context": {"()": "config.logging.ContextFilter"},
+        "outage_answered": {"()": "config.logging.OutageAnswered"},
+    },
     "formatters": {"json": {"()": "config.logging.JsonFormatter"}},
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["context"]}
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        "django.request": {"filters": ["outage_answered"]},
+    },
 }
 
 # Product images (apps.catalog.images): checked before anything is stored.

@@ -28,6 +28,7 @@ from graphql.execution.values import get_variable_values
 from graphql.utilities import get_operation_ast
 from strawberry.extensions import SchemaExtension
 
+from apps.common.outages import is_outage
 from schema.compiler import connection, fallback
 from schema.compiler.catalogue import tables
 from schema.compiler.sql import Compiler, Unknown
@@ -126,10 +127,14 @@ def compiled(execution_context: Any) -> ExecutionResult | None:
                     )
     except Unknown:
         return None
-    except DatabaseError:
-        # Never expected (a test runs every compiled field); the resolver path answers instead,
-        # as it would have, unless a transaction is open, which a failed statement has spoilt.
-        logger.exception("compiled SQL failed; the resolver path serves the operation")
+    except DatabaseError as error:
+        # Never expected but in an outage (a test runs every compiled field); the resolver path
+        # answers instead, as it would have (with UNAVAILABLE in an outage), unless a transaction
+        # is open, which a failed statement has spoilt.
+        if is_outage(error):
+            logger.warning("compiled SQL met an outage (%r); the resolver path answers", error)
+        else:
+            logger.exception("compiled SQL failed; the resolver path serves the operation")
         if db_connection.in_atomic_block:
             raise
         return None
