@@ -283,6 +283,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "exports.expire": {"task": "apps.exports.tasks.expire_all_tenants", "schedule": 3600.0},
     # apps.payments: finishes Stripe calls a crash or an outage left between record and answer
     "payments.reconcile": {"task": "apps.payments.tasks.reconcile_all_tenants", "schedule": 60.0},
+    # apps.catalog: queues each active tenant's check for renditions whose message was lost
+    "catalog.renditions": {
+        "task": "apps.catalog.tasks.requeue_lost_renditions_all_tenants",
+        "schedule": 300.0,
+    },
     # apps.exports: queues each active tenant's check for exports whose message was lost
     "exports.reconcile": {
         "task": "apps.exports.tasks.reconcile_all_tenants",

@@ -8,13 +8,15 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Iterable
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Max, Q
+from django.utils import timezone
 
 from apps.audit import services as audit
 from apps.catalog import images, rows
@@ -187,6 +189,34 @@ def reorder_product_images(
             changes={"images": [before, image_ids]},
         )
     return ordered
+
+
+# An image still without the renditions it should have this long after its upload lost its task's
+# message (queued on commit while the broker was down: logged and dropped); looked for a day back.
+RENDITIONS_LOST_AFTER = timedelta(minutes=10)
+RENDITIONS_LOOK_BACK = timedelta(days=1)
+REQUEUE_BATCH = 500
+
+
+def requeue_lost_renditions(*, now: datetime | None = None) -> int:
+    """Queue the renditions task again for this tenant's images uploaded between
+    RENDITIONS_LOOK_BACK and RENDITIONS_LOST_AFTER ago that should have renditions (larger than
+    the smallest size) and have none; how many. A message merely late runs twice, which changes
+    nothing (write_renditions)."""
+    now = now or timezone.now()
+    smallest = min(settings.PRODUCT_IMAGE_RENDITIONS)
+    lost = list(
+        ProductImage.objects.filter(
+            Q(width__gt=smallest) | Q(height__gt=smallest),
+            renditions={},
+            created__range=(now - RENDITIONS_LOOK_BACK, now - RENDITIONS_LOST_AFTER),
+        )
+        .order_by("pk")
+        .values_list("pk", flat=True)[:REQUEUE_BATCH]
+    )
+    if lost:
+        _queue_renditions(lost)
+    return len(lost)
 
 
 def write_renditions(*, image_id: int) -> dict[str, str]:

@@ -102,6 +102,10 @@ class ProductImage(models.Model):
 
     class Meta:
         ordering = ["position", "id"]
+        indexes = [
+            # apps.catalog.image_services.requeue_lost_renditions: images without renditions
+            models.Index(fields=["created"], name="image_no_renditions", condition=Q(renditions={}))
+        ]
 
     def __str__(self) -> str:
         return self.image.name

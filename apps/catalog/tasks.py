@@ -6,9 +6,29 @@ from celery import shared_task
 
 from apps.catalog import image_services
 from apps.common.retry import RetryingTask
+from tenants.models import Tenant
 
 
 @shared_task(base=RetryingTask)
 def make_renditions(image_id: int) -> dict[str, str]:
     """Write the WebP renditions of one product image and record them on it."""
     return image_services.write_renditions(image_id=image_id)
+
+
+@shared_task(base=RetryingTask)
+def requeue_lost_renditions() -> int:
+    """Queue again the renditions whose message was lost, in this tenant (image_services)."""
+    return image_services.requeue_lost_renditions()
+
+
+@shared_task
+def requeue_lost_renditions_all_tenants() -> int:
+    """Beat: `requeue_lost_renditions` in each active tenant's schema; how many tenants."""
+    schemas = list(
+        Tenant.objects.filter(status=Tenant.Status.ACTIVE, is_template=False)
+        .exclude(schema_name="public")
+        .values_list("schema_name", flat=True)
+    )
+    for schema in schemas:
+        requeue_lost_renditions.apply_async(headers={"_schema_name": schema})
+    return len(schemas)
