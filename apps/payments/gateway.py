@@ -7,7 +7,7 @@ did. Nothing here touches the database; nothing here is called inside a transact
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -71,13 +71,18 @@ def from_minor_units(units: int, currency: str) -> Decimal:
 
 
 class _Http(stripe.RequestsClient):
-    """The SDK's requests client, checking before each request that no transaction is open."""
+    """The SDK's requests client, checking before each request that no transaction is open.
+    Signatures as RequestsClient's own (which already differ from its base class's)."""
 
-    def request(self, method: str, url: str, headers: Any, post_data: Any = None) -> Any:
+    def request(  # type: ignore[override]
+        self, method: str, url: str, headers: Mapping[str, str] | None, post_data: Any = None
+    ) -> tuple[bytes, int, Mapping[str, str]]:
         outside_transactions(f"Stripe {method.upper()} {url}")
         return super().request(method, url, headers, post_data)
 
-    def request_stream(self, method: str, url: str, headers: Any, post_data: Any = None) -> Any:
+    def request_stream(  # type: ignore[override]
+        self, method: str, url: str, headers: Mapping[str, str] | None, post_data: Any = None
+    ) -> tuple[Any, int, Mapping[str, str]]:
         outside_transactions(f"Stripe {method.upper()} {url}")
         return super().request_stream(method, url, headers, post_data)
 
