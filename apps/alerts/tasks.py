@@ -12,7 +12,7 @@ from apps.alerts import delivery, evaluation
 from apps.alerts.models import WebhookDelivery
 from apps.common.retry import RetryingTask, TryAgain
 from tenants.db import connection
-from tenants.models import Tenant
+from tenants.tasks import queue_in_each_tenant
 
 EVALUATE_EXPIRES_SECONDS = 55  # a minute's evaluation not started within the minute is dropped
 
@@ -24,14 +24,7 @@ class WebhookFailed(TryAgain):
 @shared_task
 def evaluate_all_tenants() -> int:
     """Queues `evaluate` for every active tenant (not the template); how many."""
-    schemas = list(
-        Tenant.objects.filter(status=Tenant.Status.ACTIVE, is_template=False)
-        .exclude(schema_name="public")
-        .values_list("schema_name", flat=True)
-    )
-    for schema in schemas:
-        evaluate.apply_async(headers={"_schema_name": schema}, expires=EVALUATE_EXPIRES_SECONDS)
-    return len(schemas)
+    return queue_in_each_tenant(evaluate, active_only=True, expires=EVALUATE_EXPIRES_SECONDS)
 
 
 # Twice only: the next minute's evaluation covers the same rules, so a late retry adds nothing.

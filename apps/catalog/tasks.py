@@ -6,7 +6,7 @@ from celery import shared_task
 
 from apps.catalog import image_services
 from apps.common.retry import RetryingTask
-from tenants.models import Tenant
+from tenants.tasks import queue_in_each_tenant
 
 
 @shared_task(base=RetryingTask)
@@ -24,11 +24,4 @@ def requeue_lost_renditions() -> int:
 @shared_task
 def requeue_lost_renditions_all_tenants() -> int:
     """Beat: `requeue_lost_renditions` in each active tenant's schema; how many tenants."""
-    schemas = list(
-        Tenant.objects.filter(status=Tenant.Status.ACTIVE, is_template=False)
-        .exclude(schema_name="public")
-        .values_list("schema_name", flat=True)
-    )
-    for schema in schemas:
-        requeue_lost_renditions.apply_async(headers={"_schema_name": schema})
-    return len(schemas)
+    return queue_in_each_tenant(requeue_lost_renditions, active_only=True)

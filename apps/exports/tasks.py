@@ -5,11 +5,10 @@ queue work once in each tenant's schema: `expire_all_tenants` (`expire_exports`,
 All of them run under the one retry policy (apps.common.retry)."""
 
 from celery import shared_task
-from django_tenants.utils import get_public_schema_name
 
 from apps.common.retry import RetryingTask
 from apps.exports import services
-from tenants.models import Tenant
+from tenants.tasks import queue_in_each_tenant
 
 
 # Retried on outages only (the database or Redis away: the export is queued again, not failed);
@@ -34,26 +33,13 @@ def reconcile_exports() -> dict[str, int]:
     return services.reconcile_exports()
 
 
-def _tenant_schemas(*, active_only: bool) -> list[str]:
-    tenants = Tenant.objects.filter(is_template=False).exclude(schema_name=get_public_schema_name())
-    if active_only:
-        tenants = tenants.filter(status=Tenant.Status.ACTIVE)
-    return list(tenants.values_list("schema_name", flat=True))
-
-
 @shared_task
 def expire_all_tenants() -> int:
     # Suspended tenants too: their files expire all the same.
-    schemas = _tenant_schemas(active_only=False)
-    for schema in schemas:
-        expire_exports.apply_async(headers={"_schema_name": schema})
-    return len(schemas)
+    return queue_in_each_tenant(expire_exports, active_only=False)
 
 
 @shared_task
 def reconcile_all_tenants() -> int:
     # Active tenants only: a suspended tenant's exports wait for it to come back.
-    schemas = _tenant_schemas(active_only=True)
-    for schema in schemas:
-        reconcile_exports.apply_async(headers={"_schema_name": schema})
-    return len(schemas)
+    return queue_in_each_tenant(reconcile_exports, active_only=True)

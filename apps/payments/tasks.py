@@ -7,11 +7,10 @@ and task id for staff. What a task leaves unfinished (a worker killed mid-call, 
 spent) is finished by the reconciler, which beat runs in every tenant."""
 
 from celery import shared_task
-from django_tenants.utils import get_public_schema_name
 
 from apps.common.retry import RetryingTask
 from apps.payments import cleanup, reconcile
-from tenants.models import Tenant
+from tenants.tasks import queue_in_each_tenant
 
 
 @shared_task(base=RetryingTask)
@@ -34,11 +33,4 @@ def reconcile_payments() -> dict[str, int]:
 def reconcile_all_tenants() -> int:
     """Beat: queue `reconcile_payments` in each tenant's schema (suspended ones too: money already
     on its way is finished all the same)."""
-    schemas = list(
-        Tenant.objects.filter(is_template=False)
-        .exclude(schema_name=get_public_schema_name())
-        .values_list("schema_name", flat=True)
-    )
-    for schema in schemas:
-        reconcile_payments.apply_async(headers={"_schema_name": schema})
-    return len(schemas)
+    return queue_in_each_tenant(reconcile_payments, active_only=False)
