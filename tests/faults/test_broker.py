@@ -37,3 +37,37 @@ def test_an_unacknowledged_task_comes_back_only_after_the_longest_task_could_hav
     assert (
         timeout <= 3600
     )  # and a crashed task runs again within the hour Celery's default would take
+
+
+def test_a_queued_task_survives_a_crash_of_a_broker_run_as_compose_runs_it(tmp_path, db):
+    """A real redis-server with the persistence of compose's (its append-only setting), a task
+    queued on it, the server SIGKILLed once its fsync (every second) has passed, then started
+    again on the same folder: the message is still there, and a worker started after runs it.
+    (With compose's old `--appendonly no` the message is gone after the restart.)"""
+    import time
+
+    from tenants.tasks import worker_probe
+    from tests.faults.processes import CeleryWorkerProcess, RedisProcess
+    from tests.servers import database_url
+
+    command = _redis_service()["command"]
+    broker = RedisProcess(tmp_path, appendonly=command[command.index("--appendonly") + 1] == "yes")
+    broker.start()
+    worker = CeleryWorkerProcess(
+        broker.url,
+        {"DJANGO_SETTINGS_MODULE": "config.settings_test", "DATABASE_URL": database_url()},
+        log=tmp_path / "worker.log",
+    )
+    try:
+        with app.connection_for_write(broker.url) as connection:
+            worker_probe.apply_async(headers={"_schema_name": "public"}, connection=connection)
+        assert worker.pending() == 1
+        time.sleep(1.5)  # appendfsync everysec: what a crash may lose is the last second
+        broker.kill()
+        broker.start()
+        assert worker.pending() == 1  # kept across the crash
+        worker.start()
+        worker.wait_idle(30)  # run, then acknowledged (acks late)
+    finally:
+        worker.kill()
+        broker.kill()
