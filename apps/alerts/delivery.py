@@ -110,6 +110,7 @@ def fire(
 # broker was down: after_commit drops it then); the reconciler looks back this far at most.
 LOST_AFTER = timedelta(minutes=10)
 LOOK_BACK = timedelta(days=1)
+REQUEUE_BATCH = 500  # of each kind a run at most: the next minute's run takes the rest
 
 
 def requeue_lost(*, now: datetime | None = None) -> int:
@@ -131,8 +132,14 @@ def requeue_lost(*, now: datetime | None = None) -> int:
     hooks = WebhookDelivery.objects.filter(
         created__range=window, status=WebhookDelivery.Status.PENDING, attempts=0
     )
-    lost = [(tasks.send_email, pk) for pk in emails.values_list("pk", flat=True)]
-    lost += [(tasks.deliver_webhook, pk) for pk in hooks.values_list("pk", flat=True)]
+    lost = [
+        (tasks.send_email, pk)
+        for pk in emails.order_by("pk").values_list("pk", flat=True)[:REQUEUE_BATCH]
+    ]
+    lost += [
+        (tasks.deliver_webhook, pk)
+        for pk in hooks.order_by("pk").values_list("pk", flat=True)[:REQUEUE_BATCH]
+    ]
     for task, pk in lost:
         _queue(task, pk)
     return len(lost)
