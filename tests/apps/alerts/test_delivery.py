@@ -8,8 +8,6 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from decimal import Decimal
 
 from django.core import mail
@@ -19,19 +17,9 @@ from django_tenants.utils import tenant_context
 from apps.alerts import delivery, tasks, webhooks
 from apps.alerts.models import Notification, WebhookDelivery
 from apps.common import crypto
-from config.celery import app
 from tests.apps.alerts.helpers import evaluate, make_rule, receiver, today
 from tests.conftest import gid
-
-
-@contextmanager
-def eager() -> Iterator[None]:
-    """Celery tasks run in place, as a worker would run them (retries included)."""
-    app.conf.task_always_eager, app.conf.task_eager_propagates = True, True
-    try:
-        yield
-    finally:
-        app.conf.task_always_eager, app.conf.task_eager_propagates = False, False
+from tests.eager import eager
 
 
 def _fired(fixture, **values) -> tuple[Notification, str]:

@@ -19,11 +19,11 @@ from django_tenants.utils import tenant_context
 from apps.alerts import evaluation, services, tasks
 from apps.alerts.models import AlertRule, Notification
 from apps.analytics.query import DateRange
-from config.celery import app
 from tenants.models import Tenant
 from tests.apps.alerts.helpers import evaluate, make_rule, sell, today
 from tests.apps.orders import shop
 from tests.committed import throwaway_tenant
+from tests.eager import run_from_beat
 
 
 def _rule(fixture, rule: AlertRule) -> AlertRule:
@@ -159,12 +159,7 @@ def test_beat_queues_an_evaluation_in_every_active_tenant(alpha, beta):
     )
     make_rule(alpha, comparison="below", threshold=today(alpha) + 1)
     make_rule(beta, comparison="below", threshold=today(beta) + 1)
-    app.conf.task_always_eager, app.conf.task_eager_propagates = True, True
-    try:
-        connection.set_schema_to_public()
-        queued = tasks.evaluate_all_tenants.apply().get()
-    finally:
-        app.conf.task_always_eager, app.conf.task_eager_propagates = False, False
+    queued = run_from_beat(tasks.evaluate_all_tenants)
     active = Tenant.objects.filter(status=Tenant.Status.ACTIVE, is_template=False).count()
     assert queued == active >= 2
     assert len(_notifications(alpha)) == 1 and len(_notifications(beta)) == 1

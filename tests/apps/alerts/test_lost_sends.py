@@ -14,7 +14,8 @@ from django_tenants.utils import tenant_context
 from apps.alerts import delivery, tasks
 from apps.alerts.models import Notification, WebhookDelivery
 from tests.apps.alerts.helpers import receiver
-from tests.apps.alerts.test_delivery import _fired, eager
+from tests.apps.alerts.test_delivery import _fired
+from tests.eager import eager
 
 
 def test_an_email_and_a_webhook_whose_messages_were_lost_are_sent_once(

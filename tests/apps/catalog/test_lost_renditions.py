@@ -10,16 +10,15 @@ from io import BytesIO
 
 from django.conf import settings
 from django.core.files.storage import default_storage
-from django.db import connection
 from django.utils import timezone
 from django_tenants.utils import tenant_context
 
 from apps.accounts.authentication import Principal
 from apps.catalog import image_services, tasks
 from apps.catalog.models import Product, ProductImage
-from config.celery import app
 from tenants.models import Tenant
 from tests.apps.catalog.factories import image_bytes
+from tests.eager import eager, run_from_beat
 
 
 def _uploaded(size: tuple[int, int]) -> ProductImage:
@@ -42,12 +41,8 @@ def test_an_image_whose_renditions_message_was_lost_gets_them_once(
         now = timezone.now()
         assert image_services.requeue_lost_renditions(now=now) == 0  # may still be on its way
         late = now + image_services.RENDITIONS_LOST_AFTER + timedelta(seconds=1)
-        app.conf.task_always_eager = app.conf.task_eager_propagates = True
-        try:
-            with django_capture_on_commit_callbacks(execute=True):
-                assert image_services.requeue_lost_renditions(now=late) == 1
-        finally:
-            app.conf.task_always_eager = app.conf.task_eager_propagates = False
+        with eager(), django_capture_on_commit_callbacks(execute=True):
+            assert image_services.requeue_lost_renditions(now=late) == 1
         image.refresh_from_db()
         tiny.refresh_from_db()
         assert sorted(image.renditions) == ["160", "640"] and tiny.renditions == {}
@@ -63,11 +58,6 @@ def test_an_image_whose_renditions_message_was_lost_gets_them_once(
 def test_beat_looks_in_every_active_tenant(alpha, beta):
     entry = settings.CELERY_BEAT_SCHEDULE["catalog.renditions"]
     assert entry["task"] == tasks.requeue_lost_renditions_all_tenants.name
-    app.conf.task_always_eager, app.conf.task_eager_propagates = True, True
-    try:
-        connection.set_schema_to_public()
-        queued = tasks.requeue_lost_renditions_all_tenants.apply().get()
-    finally:
-        app.conf.task_always_eager, app.conf.task_eager_propagates = False, False
+    queued = run_from_beat(tasks.requeue_lost_renditions_all_tenants)
     active = Tenant.objects.filter(status=Tenant.Status.ACTIVE, is_template=False)
     assert queued == active.exclude(schema_name="public").count() >= 2

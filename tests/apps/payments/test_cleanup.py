@@ -15,10 +15,10 @@ from apps.audit.models import AuditEntry
 from apps.orders.models import OrderEvent
 from apps.payments import cleanup, refunds, services, webhooks
 from apps.payments.models import Payment, StripeRefund
-from config.celery import app
 from tests.apps.orders import shop
 from tests.apps.payments.fixtures import StripeShop, configure, event, post_webhook, sign
 from tests.apps.payments.test_refunds import CARD, charge_refunded, stripe_refunds
+from tests.eager import eager
 
 
 @pytest.fixture
@@ -40,11 +40,8 @@ def tasks_on_commit():
             ran += 1
         return ran
 
-    app.conf.task_always_eager, app.conf.task_eager_propagates = True, True
-    try:
+    with eager():
         yield run
-    finally:
-        app.conf.task_always_eager, app.conf.task_eager_propagates = False, False
 
 
 def open_intent(fixture, keys: StripeShop, *, pay_at_stripe: bool = False) -> Payment:

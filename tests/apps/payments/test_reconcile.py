@@ -11,19 +11,18 @@ from decimal import Decimal
 
 import pytest
 from django.conf import settings
-from django.db import connection
 from django_tenants.utils import tenant_context
 
 from apps.common.errors import UserError
 from apps.orders import services as orders
 from apps.payments import reconcile, services, tasks
 from apps.payments.models import Payment, StripeRefund
-from config.celery import app
 from tenants.models import Tenant
 from tests.apps.orders import shop
 from tests.apps.payments.fixtures import configure, event, post_webhook, sign
 from tests.apps.payments.test_cleanup import events_of, open_intent, reload
 from tests.apps.payments.test_refunds import CARD, stripe_refunds
+from tests.eager import run_from_beat
 
 
 @pytest.fixture
@@ -99,12 +98,7 @@ def test_beat_runs_the_reconciler_in_every_tenant(alpha, beta):
         settings.CELERY_BEAT_SCHEDULE["payments.reconcile"]["task"]
         == tasks.reconcile_all_tenants.name
     )
-    app.conf.task_always_eager, app.conf.task_eager_propagates = True, True
-    try:
-        connection.set_schema_to_public()
-        queued = tasks.reconcile_all_tenants.apply().get()
-    finally:
-        app.conf.task_always_eager, app.conf.task_eager_propagates = False, False
+    queued = run_from_beat(tasks.reconcile_all_tenants)
     assert (
         queued
         == Tenant.objects.filter(is_template=False).exclude(schema_name="public").count()
